@@ -1,0 +1,124 @@
+//! The `python` engine: batches are sent to a connected engine process over
+//! `EngineService.Serve`, which answers each batch with one reply per call.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+use super::{BatchOutcome, EngineError};
+use crate::pb::v1::{
+    engine_worker_message, EngineBatch, EngineBatchResult, EngineCall, EngineWorkerMessage,
+};
+
+/// A batch on its way to the engine process, with where its answer goes.
+#[derive(Debug)]
+pub struct PendingBatch {
+    calls: Vec<EngineCall>,
+    reply_tx: oneshot::Sender<BatchOutcome>,
+}
+
+/// Handle to a connected engine process.
+#[derive(Debug, Clone)]
+pub struct PythonEngine {
+    name: String,
+    batch_tx: mpsc::Sender<PendingBatch>,
+}
+
+impl PythonEngine {
+    /// Creates the handle and the receiving end that [`python_engine_task`] drains.
+    /// `max_concurrency` bounds the channel: the scheduler never has more
+    /// batches in flight to one engine than that.
+    pub fn channel(name: &str, max_concurrency: usize) -> (Self, mpsc::Receiver<PendingBatch>) {
+        let (batch_tx, batch_rx) = mpsc::channel(max_concurrency.max(1));
+        (
+            PythonEngine {
+                name: name.to_string(),
+                batch_tx,
+            },
+            batch_rx,
+        )
+    }
+
+    pub async fn run(&self, calls: Vec<EngineCall>) -> BatchOutcome {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let disconnected = || EngineError::Disconnected(self.name.clone());
+        self.batch_tx
+            .send(PendingBatch { calls, reply_tx })
+            .await
+            .map_err(|_| disconnected())?;
+        reply_rx.await.map_err(|_| disconnected())?
+    }
+}
+
+/// Moves batches to the engine process and its answers back, until the
+/// process disconnects or the server shuts down. Batches still unanswered
+/// then fail with [`EngineError::Disconnected`] (their senders are dropped).
+pub async fn python_engine_task(
+    name: String,
+    mut inbound: Streaming<EngineWorkerMessage>,
+    out_tx: mpsc::Sender<Result<EngineBatch, Status>>,
+    mut batch_rx: mpsc::Receiver<PendingBatch>,
+    cancel: CancellationToken,
+) {
+    let mut pending: HashMap<u64, PendingBatch> = HashMap::new();
+    let mut next_batch_id: u64 = 1;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            batch = batch_rx.recv() => {
+                let Some(batch) = batch else { break };
+                let batch_id = next_batch_id;
+                next_batch_id += 1;
+                let msg = EngineBatch { batch_id, calls: batch.calls.clone() };
+                pending.insert(batch_id, batch);
+                if out_tx.send(Ok(msg)).await.is_err() {
+                    break;
+                }
+            }
+            msg = inbound.message() => {
+                match msg {
+                    Ok(Some(EngineWorkerMessage { kind: Some(engine_worker_message::Kind::Result(result)) })) => {
+                        answer(&name, &mut pending, result);
+                    }
+                    Ok(Some(_)) => {
+                        tracing::warn!(engine = %name, "ignoring a second RegisterEngine");
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::info!(engine = %name, %status, "engine stream ended");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(engine = %name, unanswered = pending.len(), "engine disconnected");
+}
+
+fn answer(name: &str, pending: &mut HashMap<u64, PendingBatch>, result: EngineBatchResult) {
+    let Some(batch) = pending.remove(&result.batch_id) else {
+        tracing::warn!(engine = %name, batch_id = result.batch_id, "result for an unknown batch");
+        return;
+    };
+    let outcome = match result.batch_error {
+        Some(err) => Err(EngineError::Failed {
+            type_name: err.r#type,
+            message: err.message,
+        }),
+        None => match batch
+            .calls
+            .iter()
+            .find(|call| !result.replies.iter().any(|r| r.call_id == call.call_id))
+        {
+            Some(call) => Err(EngineError::MissingReply {
+                engine: name.to_string(),
+                call_id: call.call_id,
+            }),
+            None => Ok(result.replies),
+        },
+    };
+    // The scheduler may have stopped waiting (shutdown); nothing to do then.
+    let _ = batch.reply_tx.send(outcome);
+}

@@ -1,0 +1,131 @@
+//! symbatcher: runs symai Expressions over datasets and batches the engine
+//! calls they make, across every worker, into as few engine requests as the
+//! engine allows.
+//!
+//! # Layout
+//!
+//! - [`config`]: command-line flags and defaults of the server.
+//! - [`error`]: the server's error type; the only place gRPC codes are chosen.
+//! - [`shutdown`]: SIGINT/SIGTERM and end-of-stdin signals.
+//! - [`pb`]: generated protocol types (`proto/symbatcher/v1`).
+//! - [`service`]: the gRPC edge (decode, validate, hand over, encode).
+//! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
+//! - [`batcher`]: per (engine, model) call queues and the flush policy.
+//! - [`engine`]: the engines batches go to (`echo`, `python`).
+//!
+//! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
+//! (tests use in-memory pipes).
+
+pub mod batcher;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod pb;
+pub mod scheduler;
+pub mod service;
+pub mod shutdown;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::server::{Connected, TcpIncoming};
+use tonic::transport::Server;
+
+pub use config::ServerConfig;
+pub use error::Error;
+
+use scheduler::{SchedulerCommand, SchedulerHandle};
+use service::Edge;
+
+/// How long background tasks get to finish after the server stopped.
+const TASK_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves symbatcher on `listener` until `shutdown` resolves, then drains
+/// running jobs for the configured grace period and stops.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    serve(incoming, config, shutdown).await
+}
+
+/// Like [`run`], on any stream of connections.
+pub async fn serve<I, IO, IE>(
+    incoming: I,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error>
+where
+    I: Stream<Item = Result<IO, IE>>,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker);
+    let grace = config.shutdown_grace();
+    let edge = Edge {
+        scheduler: scheduler.clone(),
+        config: Arc::new(config),
+        cancel: cancel.clone(),
+        tracker: tracker.clone(),
+    };
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|err| Error::Protocol(format!("reflection: {err}")))?;
+
+    let stop = {
+        let cancel = cancel.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = cancel.cancelled() => {}
+            }
+            health_reporter
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "shutting down: draining running jobs"
+            );
+            let drain = scheduler.request(|reply| SchedulerCommand::Drain { reply });
+            if tokio::time::timeout(grace, drain).await.is_err() {
+                tracing::warn!("grace period over; cancelling the jobs still running");
+            }
+            cancel.cancel();
+        }
+    };
+
+    let mut routes = service::routes(edge).into_axum_router();
+    routes = routes
+        .merge(tonic::service::Routes::new(health_service).into_axum_router())
+        .merge(tonic::service::Routes::new(reflection).into_axum_router());
+    let result = Server::builder()
+        .add_routes(tonic::service::Routes::from(routes))
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await;
+    cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(TASK_EXIT_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background tasks did not stop in time");
+    }
+    result.map_err(Error::from)
+}

@@ -1,0 +1,221 @@
+//! The scheduler actor: its state and its loop.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::calls::{CallRoute, EngineSlot};
+use super::jobs::Job;
+use super::workers::{Task, Worker};
+use super::{SchedulerCommand, SchedulerHandle};
+use crate::batcher::Batcher;
+use crate::engine::Engine;
+use crate::pb::v1::{EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus};
+
+/// Commands handled per loop turn before batches are formed and outboxes
+/// flushed; larger turns coalesce more messages per worker and client.
+const MAX_COMMANDS_PER_TURN: usize = 256;
+
+/// All scheduling state. Only [`scheduler_task`] touches it.
+pub(super) struct Scheduler {
+    pub(super) handle: SchedulerHandle,
+    pub(super) tracker: TaskTracker,
+    pub(super) jobs: BTreeMap<u64, Job>,
+    /// Job ids in assignment order; rotated so that jobs share workers fairly.
+    pub(super) job_order: Vec<u64>,
+    pub(super) workers: BTreeMap<u64, Worker>,
+    pub(super) tasks: HashMap<u64, Task>,
+    /// Running tasks that wait on at least one engine call.
+    pub(super) parked_tasks: usize,
+    pub(super) batcher: Batcher,
+    /// Calls sent to an engine and not yet answered, by server call id.
+    pub(super) in_flight: HashMap<u64, CallRoute>,
+    pub(super) engines: BTreeMap<String, EngineSlot>,
+    pub(super) next_id: u64,
+    pub(super) draining: bool,
+    pub(super) drain_waiters: Vec<oneshot::Sender<()>>,
+    pub(super) started: Instant,
+}
+
+impl Scheduler {
+    pub(super) fn new(handle: SchedulerHandle, tracker: TaskTracker) -> Self {
+        Scheduler {
+            handle,
+            tracker,
+            jobs: BTreeMap::new(),
+            job_order: Vec::new(),
+            workers: BTreeMap::new(),
+            tasks: HashMap::new(),
+            parked_tasks: 0,
+            batcher: Batcher::default(),
+            in_flight: HashMap::new(),
+            engines: BTreeMap::new(),
+            next_id: 1,
+            draining: false,
+            drain_waiters: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// A fresh id for jobs, workers, tasks and calls (one sequence for all).
+    pub(super) fn fresh_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn handle(&mut self, command: SchedulerCommand) {
+        match command {
+            SchedulerCommand::SubmitJob { params, reply } => {
+                let _ = reply.send(self.submit_job(params));
+            }
+            SchedulerCommand::AddItems { job_id, items } => self.add_items(job_id, items),
+            SchedulerCommand::CloseInput { job_id } => self.close_input(job_id),
+            SchedulerCommand::CancelJob { job_id } => self.cancel_job(job_id),
+            SchedulerCommand::FailJob { job_id, err } => self.fail_job(job_id, err),
+            SchedulerCommand::RegisterWorker {
+                name,
+                expressions,
+                concurrency,
+                command_tx,
+                reply,
+            } => {
+                let id = self.register_worker(name, expressions, concurrency, command_tx);
+                let _ = reply.send(id);
+            }
+            SchedulerCommand::WorkerResults { worker_id, results } => {
+                self.worker_results(worker_id, results)
+            }
+            SchedulerCommand::WorkerCalls { worker_id, calls } => {
+                self.worker_calls(worker_id, calls)
+            }
+            SchedulerCommand::WorkerGone { worker_id } => self.worker_gone(worker_id),
+            SchedulerCommand::RegisterEngine {
+                name,
+                engine,
+                max_concurrency,
+                reply,
+            } => {
+                let _ = reply.send(self.register_engine(name, engine, max_concurrency));
+            }
+            SchedulerCommand::EngineGone { name } => self.engine_gone(&name),
+            SchedulerCommand::BatchDone {
+                engine,
+                call_ids,
+                outcome,
+                elapsed,
+            } => self.batch_done(&engine, call_ids, outcome, elapsed),
+            SchedulerCommand::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            SchedulerCommand::Drain { reply } => {
+                self.draining = true;
+                self.drain_waiters.push(reply);
+            }
+        }
+    }
+
+    /// Work done after every turn: assign items, form batches, time out jobs
+    /// without workers, and send what the turn produced.
+    fn settle(&mut self) {
+        let now = Instant::now();
+        self.assign_items();
+        self.flush_batches(now);
+        self.expire_waiting_jobs(now);
+        self.flush_outboxes();
+        if self.jobs.is_empty() {
+            for waiter in self.drain_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    /// The next instant at which a timer-driven decision is due.
+    fn next_deadline(&self) -> Option<Instant> {
+        let batch = self.batcher.next_deadline();
+        let wait = self
+            .jobs
+            .values()
+            .filter_map(|job| {
+                job.no_worker_since
+                    .map(|since| since + job.params.worker_wait)
+            })
+            .min();
+        match (batch, wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(super) fn add_engine(&mut self, name: &str, engine: Engine, max_concurrency: usize) {
+        self.engines
+            .insert(name.to_string(), EngineSlot::new(engine, max_concurrency));
+    }
+
+    fn status(&self) -> StatusResponse {
+        StatusResponse {
+            jobs: self
+                .jobs
+                .values()
+                .map(Job::status)
+                .collect::<Vec<JobStatus>>(),
+            workers: self
+                .workers
+                .values()
+                .map(Worker::status)
+                .collect::<Vec<WorkerStatus>>(),
+            queues: self
+                .batcher
+                .queue_lengths()
+                .into_iter()
+                .map(|(key, waiting)| QueueStatus {
+                    engine: key.engine,
+                    model: key.model,
+                    waiting: waiting as u64,
+                })
+                .collect(),
+            engines: self
+                .engines
+                .iter()
+                .map(|(name, slot)| slot.status(name))
+                .collect::<Vec<EngineStatus>>(),
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Runs the actor until cancelled or until every handle is gone.
+pub(super) async fn scheduler_task(
+    mut scheduler: Scheduler,
+    mut rx: mpsc::Receiver<SchedulerCommand>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let deadline = scheduler.next_deadline();
+        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            command = rx.recv() => {
+                let Some(command) = command else { break };
+                scheduler.handle(command);
+                for _ in 1..MAX_COMMANDS_PER_TURN {
+                    match rx.try_recv() {
+                        Ok(command) => scheduler.handle(command),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = sleep, if deadline.is_some() => {}
+        }
+        scheduler.settle();
+    }
+    tracing::debug!("scheduler stopped");
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}

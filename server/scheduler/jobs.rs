@@ -1,0 +1,314 @@
+//! Jobs: admission, items, results, completion and summaries.
+
+use std::collections::{HashSet, VecDeque};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::actor::Scheduler;
+use super::{JobEvent, JobParams, JobRegistration};
+use crate::error::Error;
+use crate::pb::v1::{
+    outcome, ErrorKind, Item, ItemError, ItemResult, JobStatus, JobSummary, Outcome,
+};
+
+/// An item waiting for (or re-queued for) a worker.
+#[derive(Debug, Clone)]
+pub(super) struct PendingItem {
+    pub index: u64,
+    pub payload: Vec<u8>,
+    pub local_only: bool,
+    /// Runs already started for this item.
+    pub attempts: u32,
+}
+
+/// One job's state.
+#[derive(Debug)]
+pub(super) struct Job {
+    pub id: u64,
+    pub params: JobParams,
+    events_tx: mpsc::UnboundedSender<JobEvent>,
+    pub queue: VecDeque<PendingItem>,
+    /// Indices received and not yet answered (duplicate detection).
+    open_indices: HashSet<u64>,
+    pub running: usize,
+    pub input_closed: bool,
+    received: u64,
+    succeeded: u64,
+    failed: u64,
+    pub requeued: u64,
+    pub engine_calls: u64,
+    pub engine_batches: u64,
+    pub batched_calls: u64,
+    pub engine_seconds: f64,
+    pub queue_wait_seconds: f64,
+    started: Instant,
+    /// Set while no worker serves the job's expression.
+    pub no_worker_since: Option<Instant>,
+    /// Workers that have been sent this job's `JobInfo`.
+    pub informed_workers: HashSet<u64>,
+    outbox: Vec<ItemResult>,
+}
+
+impl Job {
+    pub fn status(&self) -> JobStatus {
+        JobStatus {
+            job_id: self.id,
+            expression: self.params.expression.clone(),
+            engine: self.params.engine.clone(),
+            received: self.received,
+            queued: self.queue.len() as u64,
+            running: self.running as u64,
+            completed: self.succeeded,
+            failed: self.failed,
+            input_closed: self.input_closed,
+        }
+    }
+
+    fn summary(&self) -> JobSummary {
+        let mean_batch_size = if self.engine_batches == 0 {
+            0.0
+        } else {
+            self.batched_calls as f64 / self.engine_batches as f64
+        };
+        let mean_queue_wait_ms = if self.engine_calls == 0 {
+            0.0
+        } else {
+            self.queue_wait_seconds * 1000.0 / self.engine_calls as f64
+        };
+        JobSummary {
+            items: self.received,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            engine_calls: self.engine_calls,
+            engine_batches: self.engine_batches,
+            mean_batch_size,
+            requeued: self.requeued,
+            wall_seconds: self.started.elapsed().as_secs_f64(),
+            engine_seconds: self.engine_seconds,
+            mean_queue_wait_ms,
+        }
+    }
+
+    /// Records an item's final outcome for delivery to the client.
+    pub fn finish_item(&mut self, index: u64, outcome: Outcome) {
+        if !self.open_indices.remove(&index) {
+            return;
+        }
+        match outcome.value {
+            Some(outcome::Value::Error(_)) => self.failed += 1,
+            _ => self.succeeded += 1,
+        }
+        self.outbox.push(ItemResult {
+            index,
+            outcome: Some(outcome),
+        });
+    }
+
+    fn is_done(&self) -> bool {
+        self.input_closed && self.queue.is_empty() && self.running == 0
+    }
+
+    /// Sends the results gathered this turn.
+    pub fn flush(&mut self) {
+        if !self.outbox.is_empty() {
+            let results = std::mem::take(&mut self.outbox);
+            // A closed receiver means the client is gone; CancelJob follows.
+            let _ = self.events_tx.send(JobEvent::Results(results));
+        }
+    }
+}
+
+/// An error outcome produced by the scheduler itself.
+pub(super) fn error_outcome(kind: ErrorKind, type_name: &str, message: String) -> Outcome {
+    Outcome {
+        value: Some(outcome::Value::Error(ItemError {
+            kind: kind as i32,
+            r#type: type_name.to_string(),
+            message,
+            traceback: String::new(),
+        })),
+        local_only: false,
+    }
+}
+
+impl Scheduler {
+    pub(super) fn submit_job(&mut self, params: JobParams) -> Result<JobRegistration, Error> {
+        if self.draining {
+            return Err(Error::ShuttingDown);
+        }
+        if !self.engines.contains_key(&params.engine) {
+            return Err(Error::UnknownEngine {
+                name: params.engine.clone(),
+                known: self.engines.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        }
+        let id = self.fresh_id();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let now = Instant::now();
+        let served = self.served(&params.expression);
+        let window = params.window;
+        tracing::info!(job_id = id, expression = %params.expression, engine = %params.engine,
+            batch_size = params.batch_size, "job admitted");
+        self.jobs.insert(
+            id,
+            Job {
+                id,
+                params,
+                events_tx,
+                queue: VecDeque::new(),
+                open_indices: HashSet::new(),
+                running: 0,
+                input_closed: false,
+                received: 0,
+                succeeded: 0,
+                failed: 0,
+                requeued: 0,
+                engine_calls: 0,
+                engine_batches: 0,
+                batched_calls: 0,
+                engine_seconds: 0.0,
+                queue_wait_seconds: 0.0,
+                started: now,
+                no_worker_since: (!served).then_some(now),
+                informed_workers: HashSet::new(),
+                outbox: Vec::new(),
+            },
+        );
+        self.job_order.push(id);
+        Ok(JobRegistration {
+            job_id: id,
+            window,
+            events_rx,
+        })
+    }
+
+    pub(super) fn add_items(&mut self, job_id: u64, items: Vec<Item>) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        for item in items {
+            if !job.open_indices.insert(item.index) {
+                let err = Error::invalid(
+                    "items.index",
+                    format!("index {} is already in flight in this job", item.index),
+                );
+                self.fail_job(job_id, err);
+                return;
+            }
+            job.received += 1;
+            job.queue.push_back(PendingItem {
+                index: item.index,
+                payload: item.payload,
+                local_only: item.local_only,
+                attempts: 0,
+            });
+        }
+    }
+
+    pub(super) fn close_input(&mut self, job_id: u64) {
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            job.input_closed = true;
+        }
+        self.maybe_finish(job_id);
+    }
+
+    /// Ends the job if its input is closed and every item is answered.
+    pub(super) fn maybe_finish(&mut self, job_id: u64) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        if !job.is_done() {
+            return;
+        }
+        job.flush();
+        let summary = job.summary();
+        tracing::info!(
+            job_id,
+            items = summary.items,
+            failed = summary.failed,
+            batches = summary.engine_batches,
+            mean_batch = summary.mean_batch_size,
+            "job finished"
+        );
+        let _ = job.events_tx.send(JobEvent::Finished(summary));
+        self.remove_job(job_id);
+    }
+
+    /// The client went away: drop the job's queue and tell its workers.
+    pub(super) fn cancel_job(&mut self, job_id: u64) {
+        if self.jobs.contains_key(&job_id) {
+            tracing::info!(job_id, "job cancelled");
+            self.remove_job(job_id);
+        }
+    }
+
+    /// Fails the whole job with `err` (ends the client's stream with it).
+    pub(super) fn fail_job(&mut self, job_id: u64, err: Error) {
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            tracing::warn!(job_id, kind = err.kind(), %err, "job failed");
+            job.flush();
+            let _ = job.events_tx.send(JobEvent::Failed(err));
+            self.remove_job(job_id);
+        }
+    }
+
+    /// Removes a job with its running tasks and waiting engine calls.
+    fn remove_job(&mut self, job_id: u64) {
+        let Some(job) = self.jobs.remove(&job_id) else {
+            return;
+        };
+        self.job_order.retain(|id| *id != job_id);
+        let task_ids: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|(_, task)| task.job_id == job_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for task_id in task_ids {
+            if let Some(task) = self.remove_task(task_id) {
+                if let Some(worker) = self.workers.get_mut(&task.worker_id) {
+                    worker.outbox.cancels.push(task_id);
+                }
+            }
+        }
+        for worker_id in job.informed_workers {
+            if let Some(worker) = self.workers.get_mut(&worker_id) {
+                worker.outbox.finished_jobs.push(job_id);
+            }
+        }
+    }
+
+    /// Fails jobs that have waited too long for a worker.
+    pub(super) fn expire_waiting_jobs(&mut self, now: Instant) {
+        let expired: Vec<(u64, Error)> = self
+            .jobs
+            .values()
+            .filter_map(|job| {
+                let since = job.no_worker_since?;
+                (now >= since + job.params.worker_wait).then(|| {
+                    (
+                        job.id,
+                        Error::NoWorker {
+                            expression: job.params.expression.clone(),
+                            waited_ms: job.params.worker_wait.as_millis() as u64,
+                        },
+                    )
+                })
+            })
+            .collect();
+        for (job_id, err) in expired {
+            self.fail_job(job_id, err);
+        }
+    }
+
+    /// Sends every job's results and every worker's commands of this turn.
+    pub(super) fn flush_outboxes(&mut self) {
+        for job in self.jobs.values_mut() {
+            job.flush();
+        }
+        for worker in self.workers.values_mut() {
+            worker.flush();
+        }
+    }
+}

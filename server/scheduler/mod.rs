@@ -1,0 +1,170 @@
+//! The scheduler: one actor task that owns every job, worker, waiting engine
+//! call and engine slot. The gRPC edge talks to it through a
+//! [`SchedulerHandle`]; engine batches run in tasks of their own and report
+//! back with [`SchedulerCommand::BatchDone`].
+//!
+//! - `actor`: the task's loop and command dispatch;
+//! - `jobs`: jobs, their items, results and summaries;
+//! - `workers`: worker registry and item assignment;
+//! - `calls`: engine calls, batch formation and engine replies.
+
+mod actor;
+mod calls;
+mod jobs;
+mod workers;
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServerConfig;
+use crate::engine::{BatchOutcome, EchoEngine, Engine};
+use crate::error::Error;
+use crate::pb::v1::{
+    Codec, Item, ItemResult, JobSummary, StatusResponse, WorkResult, WorkerCommand,
+    WorkerEngineCall,
+};
+
+/// Capacity of the actor's command channel. Senders (stream readers of the
+/// gRPC edge, engine tasks) wait when it is full, which pushes back through
+/// HTTP/2 flow control to clients and workers instead of growing memory.
+const COMMAND_CHANNEL_CAPACITY: usize = 1024;
+
+/// A validated `JobSpec`.
+#[derive(Debug, Clone)]
+pub struct JobParams {
+    pub expression: String,
+    pub engine: String,
+    pub batch_size: usize,
+    pub max_queue_delay: Duration,
+    pub kwargs_json: String,
+    pub codec: Codec,
+    pub window: u32,
+    pub max_attempts: u32,
+    pub worker_wait: Duration,
+}
+
+/// What a job's client stream receives.
+#[derive(Debug)]
+pub enum JobEvent {
+    Results(Vec<ItemResult>),
+    Finished(JobSummary),
+    Failed(Error),
+}
+
+/// An admitted job. `events_rx` is unbounded, but holds at most the job's
+/// window of results: the edge admits an item only under a window permit,
+/// which it returns when the item's result has been handed to the client.
+#[derive(Debug)]
+pub struct JobRegistration {
+    pub job_id: u64,
+    pub window: u32,
+    pub events_rx: mpsc::UnboundedReceiver<JobEvent>,
+}
+
+/// Messages to the scheduler actor.
+#[derive(Debug)]
+pub enum SchedulerCommand {
+    SubmitJob {
+        params: JobParams,
+        reply: oneshot::Sender<Result<JobRegistration, Error>>,
+    },
+    AddItems {
+        job_id: u64,
+        items: Vec<Item>,
+    },
+    CloseInput {
+        job_id: u64,
+    },
+    CancelJob {
+        job_id: u64,
+    },
+    /// The client broke the protocol; the job ends with `err`.
+    FailJob {
+        job_id: u64,
+        err: Error,
+    },
+    RegisterWorker {
+        name: String,
+        expressions: Vec<String>,
+        concurrency: usize,
+        /// Unbounded, but holds at most what the worker's concurrency allows
+        /// in flight: assignments for its free slots and replies to its calls.
+        command_tx: mpsc::UnboundedSender<WorkerCommand>,
+        reply: oneshot::Sender<u64>,
+    },
+    WorkerResults {
+        worker_id: u64,
+        results: Vec<WorkResult>,
+    },
+    WorkerCalls {
+        worker_id: u64,
+        calls: Vec<WorkerEngineCall>,
+    },
+    WorkerGone {
+        worker_id: u64,
+    },
+    RegisterEngine {
+        name: String,
+        engine: Engine,
+        max_concurrency: usize,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    EngineGone {
+        name: String,
+    },
+    BatchDone {
+        engine: String,
+        call_ids: Vec<u64>,
+        outcome: BatchOutcome,
+        elapsed: Duration,
+    },
+    Status {
+        reply: oneshot::Sender<StatusResponse>,
+    },
+    /// Stop admitting jobs; answers when no job is left.
+    Drain {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Cheap, cloneable handle to the scheduler actor.
+#[derive(Debug, Clone)]
+pub struct SchedulerHandle {
+    tx: mpsc::Sender<SchedulerCommand>,
+}
+
+impl SchedulerHandle {
+    /// Starts the actor with the built-in `echo` engine configured from `config`.
+    pub fn spawn(config: &ServerConfig, cancel: CancellationToken, tracker: &TaskTracker) -> Self {
+        let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let handle = SchedulerHandle { tx };
+        let mut actor = actor::Scheduler::new(handle.clone(), tracker.clone());
+        actor.add_engine(
+            "echo",
+            Engine::Echo(EchoEngine::new(Duration::from_millis(
+                config.echo_latency_ms,
+            ))),
+            config.echo_max_concurrency as usize,
+        );
+        tracker.spawn(actor::scheduler_task(actor, rx, cancel));
+        handle
+    }
+
+    /// Sends a command; fails with `ShuttingDown` once the actor has stopped.
+    pub async fn send(&self, command: SchedulerCommand) -> Result<(), Error> {
+        self.tx.send(command).await.map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Sends a command carrying a reply sender and awaits the reply.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> SchedulerCommand,
+    ) -> Result<T, Error> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.send(make(reply_tx)).await?;
+        reply_rx.await.map_err(|_| Error::ShuttingDown)
+    }
+}

@@ -1,0 +1,307 @@
+//! Workers: registration, item assignment, results and disconnects.
+
+use std::collections::HashSet;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::actor::Scheduler;
+use super::jobs::{error_outcome, PendingItem};
+use crate::pb::v1::{
+    worker_command, Assignment, AssignmentChunk, CancelTasks, EngineReply, EngineReplyChunk,
+    ErrorKind, JobFinished, JobInfo, WorkResult, WorkerCommand, WorkerRegistered, WorkerStatus,
+};
+
+/// One run of one item on one worker.
+#[derive(Debug)]
+pub(super) struct Task {
+    pub job_id: u64,
+    pub worker_id: u64,
+    pub item: PendingItem,
+    /// Engine calls made by this run and not yet answered.
+    pub outstanding_calls: u32,
+}
+
+/// Commands for one worker gathered during a turn, sent as few messages.
+#[derive(Debug, Default)]
+pub(super) struct WorkerOutbox {
+    pub jobs: Vec<JobInfo>,
+    pub assignments: Vec<Assignment>,
+    pub replies: Vec<EngineReply>,
+    pub cancels: Vec<u64>,
+    pub finished_jobs: Vec<u64>,
+}
+
+/// A connected worker.
+#[derive(Debug)]
+pub(super) struct Worker {
+    pub id: u64,
+    name: String,
+    expressions: Vec<String>,
+    concurrency: usize,
+    pub running: HashSet<u64>,
+    command_tx: mpsc::UnboundedSender<WorkerCommand>,
+    pub outbox: WorkerOutbox,
+}
+
+impl Worker {
+    fn serves(&self, expression: &str) -> bool {
+        self.expressions.iter().any(|e| e == expression)
+    }
+
+    fn free_slots(&self) -> usize {
+        self.concurrency.saturating_sub(self.running.len())
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        WorkerStatus {
+            worker_id: self.id,
+            name: self.name.clone(),
+            expressions: self.expressions.clone(),
+            concurrency: self.concurrency as u32,
+            running: self.running.len() as u32,
+        }
+    }
+
+    /// Sends this turn's commands: job infos before the assignments that
+    /// need them, then replies, cancels and finished jobs.
+    pub fn flush(&mut self) {
+        let outbox = std::mem::take(&mut self.outbox);
+        let send = |kind: worker_command::Kind| {
+            // A closed receiver means the worker is gone; WorkerGone follows.
+            let _ = self.command_tx.send(WorkerCommand { kind: Some(kind) });
+        };
+        for job in outbox.jobs {
+            send(worker_command::Kind::Job(job));
+        }
+        if !outbox.assignments.is_empty() {
+            send(worker_command::Kind::Assignments(AssignmentChunk {
+                assignments: outbox.assignments,
+            }));
+        }
+        if !outbox.replies.is_empty() {
+            send(worker_command::Kind::Replies(EngineReplyChunk {
+                replies: outbox.replies,
+            }));
+        }
+        if !outbox.cancels.is_empty() {
+            send(worker_command::Kind::Cancel(CancelTasks {
+                task_ids: outbox.cancels,
+            }));
+        }
+        for job_id in outbox.finished_jobs {
+            send(worker_command::Kind::JobFinished(JobFinished { job_id }));
+        }
+    }
+}
+
+impl Scheduler {
+    pub(super) fn register_worker(
+        &mut self,
+        name: String,
+        expressions: Vec<String>,
+        concurrency: usize,
+        command_tx: mpsc::UnboundedSender<WorkerCommand>,
+    ) -> u64 {
+        let id = self.fresh_id();
+        tracing::info!(worker_id = id, %name, ?expressions, concurrency, "worker registered");
+        // First on the worker's stream, before any assignment.
+        let registered = worker_command::Kind::Registered(WorkerRegistered { worker_id: id });
+        let _ = command_tx.send(WorkerCommand {
+            kind: Some(registered),
+        });
+        let worker = Worker {
+            id,
+            name,
+            expressions,
+            concurrency,
+            running: HashSet::new(),
+            command_tx,
+            outbox: WorkerOutbox::default(),
+        };
+        for job in self.jobs.values_mut() {
+            if worker.serves(&job.params.expression) {
+                job.no_worker_since = None;
+            }
+        }
+        self.workers.insert(id, worker);
+        id
+    }
+
+    /// True if some connected worker serves `expression`.
+    pub(super) fn served(&self, expression: &str) -> bool {
+        self.workers.values().any(|w| w.serves(expression))
+    }
+
+    /// Hands queued items to free worker slots, one item per job in turn so
+    /// that jobs sharing workers progress together.
+    pub(super) fn assign_items(&mut self) {
+        if self.job_order.is_empty() {
+            return;
+        }
+        loop {
+            let mut progressed = false;
+            for i in 0..self.job_order.len() {
+                let job_id = self.job_order[i];
+                if self.assign_one(job_id) {
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        // The next turn starts with a different job.
+        self.job_order.rotate_left(1);
+    }
+
+    fn assign_one(&mut self, job_id: u64) -> bool {
+        let Some(job) = self.jobs.get(&job_id) else {
+            return false;
+        };
+        if job.queue.is_empty() {
+            return false;
+        }
+        let expression = &job.params.expression;
+        let Some(worker_id) = self
+            .workers
+            .values()
+            .filter(|w| w.free_slots() > 0 && w.serves(expression))
+            .max_by_key(|w| w.free_slots())
+            .map(|w| w.id)
+        else {
+            return false;
+        };
+        let task_id = self.fresh_id();
+        let (Some(job), Some(worker)) =
+            (self.jobs.get_mut(&job_id), self.workers.get_mut(&worker_id))
+        else {
+            return false;
+        };
+        let Some(mut item) = job.queue.pop_front() else {
+            return false;
+        };
+        item.attempts += 1;
+        if job.informed_workers.insert(worker_id) {
+            worker.outbox.jobs.push(JobInfo {
+                job_id,
+                expression: job.params.expression.clone(),
+                kwargs_json: job.params.kwargs_json.clone(),
+                codec: job.params.codec as i32,
+            });
+        }
+        worker.outbox.assignments.push(Assignment {
+            task_id,
+            job_id,
+            index: item.index,
+            payload: item.payload.clone(),
+            local_only: item.local_only,
+        });
+        worker.running.insert(task_id);
+        job.running += 1;
+        self.tasks.insert(
+            task_id,
+            Task {
+                job_id,
+                worker_id,
+                item,
+                outstanding_calls: 0,
+            },
+        );
+        true
+    }
+
+    /// Removes a task from every index: worker, job, parked count and the
+    /// engine-call queues.
+    pub(super) fn remove_task(&mut self, task_id: u64) -> Option<Task> {
+        let task = self.tasks.remove(&task_id)?;
+        if let Some(worker) = self.workers.get_mut(&task.worker_id) {
+            worker.running.remove(&task_id);
+        }
+        if let Some(job) = self.jobs.get_mut(&task.job_id) {
+            job.running -= 1;
+        }
+        if task.outstanding_calls > 0 {
+            self.parked_tasks -= 1;
+            self.batcher.remove_where(|call| call.task_id == task_id);
+        }
+        Some(task)
+    }
+
+    pub(super) fn worker_results(&mut self, worker_id: u64, results: Vec<WorkResult>) {
+        for result in results {
+            let current = self
+                .tasks
+                .get(&result.task_id)
+                .is_some_and(|task| task.worker_id == worker_id);
+            if !current {
+                // A late result of a run that was re-queued or cancelled.
+                tracing::debug!(worker_id, task_id = result.task_id, "dropping stale result");
+                continue;
+            }
+            let Some(task) = self.remove_task(result.task_id) else {
+                continue;
+            };
+            let outcome = result.outcome.unwrap_or_else(|| {
+                error_outcome(
+                    ErrorKind::Encoding,
+                    "ProtocolError",
+                    "worker sent a result without an outcome".into(),
+                )
+            });
+            if let Some(job) = self.jobs.get_mut(&task.job_id) {
+                job.finish_item(task.item.index, outcome);
+            }
+            self.maybe_finish(task.job_id);
+        }
+    }
+
+    /// A worker disconnected: its runs go back to the front of their jobs'
+    /// queues, or fail once an item has used up its attempts.
+    pub(super) fn worker_gone(&mut self, worker_id: u64) {
+        let Some(worker) = self.workers.get(&worker_id) else {
+            return;
+        };
+        let task_ids: Vec<u64> = worker.running.iter().copied().collect();
+        tracing::info!(worker_id, running = task_ids.len(), "worker disconnected");
+        let mut touched = Vec::new();
+        for task_id in task_ids {
+            let Some(task) = self.remove_task(task_id) else {
+                continue;
+            };
+            let Some(job) = self.jobs.get_mut(&task.job_id) else {
+                continue;
+            };
+            touched.push(task.job_id);
+            if task.item.attempts >= job.params.max_attempts {
+                let message = format!(
+                    "item {} was started {} times and its worker disconnected each time",
+                    task.item.index, task.item.attempts
+                );
+                job.finish_item(
+                    task.item.index,
+                    error_outcome(ErrorKind::WorkerLost, "WorkerLostError", message),
+                );
+            } else {
+                job.requeued += 1;
+                job.queue.push_front(task.item);
+            }
+        }
+        self.workers.remove(&worker_id);
+        let now = Instant::now();
+        let unserved: Vec<u64> = self
+            .jobs
+            .values()
+            .filter(|job| job.no_worker_since.is_none() && !self.served(&job.params.expression))
+            .map(|job| job.id)
+            .collect();
+        for job_id in unserved {
+            if let Some(job) = self.jobs.get_mut(&job_id) {
+                job.no_worker_since = Some(now);
+            }
+        }
+        for job_id in touched {
+            self.maybe_finish(job_id);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! `BatchService.Batch`: one job per stream. The client sends a JobSpec,
+//! item chunks and EndOfInput; it receives JobAccepted, result chunks and a
+//! JobSummary.
+//!
+//! Flow control: an item is admitted only under a permit of the job's window
+//! semaphore, and the permit comes back when the item's result is handed to
+//! the client's stream. The server so holds at most `window` items of a job,
+//! and a client that sends faster than workers finish simply waits (HTTP/2
+//! flow control stops it once the stream's buffers are full).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Edge;
+use crate::config::{ServerConfig, MAX_BATCH_SIZE, MAX_WINDOW};
+use crate::error::Error;
+use crate::pb::v1::batch_service_server::BatchService;
+use crate::pb::v1::{
+    batch_request, batch_response, BatchRequest, BatchResponse, Codec, ItemChunk, JobAccepted,
+    JobSpec, ResultChunk,
+};
+use crate::scheduler::{JobEvent, JobParams, SchedulerCommand, SchedulerHandle};
+
+/// Longest `max_queue_delay_ms` a job may ask for.
+const MAX_QUEUE_DELAY_MS: u32 = 60_000;
+/// Most runs of one item a job may ask for.
+const MAX_ATTEMPTS: u32 = 100;
+
+#[derive(Debug)]
+pub struct BatchApi {
+    edge: Edge,
+}
+
+impl BatchApi {
+    pub fn new(edge: Edge) -> Self {
+        BatchApi { edge }
+    }
+}
+
+/// Checks a JobSpec and fills its defaults. Every error names the field.
+pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, Error> {
+    let expression = spec.expression.trim().to_string();
+    if expression.is_empty() {
+        return Err(Error::invalid("expression", "must not be empty"));
+    }
+    if !(1..=MAX_BATCH_SIZE).contains(&spec.batch_size) {
+        return Err(Error::invalid(
+            "batch_size",
+            format!(
+                "must be between 1 and {MAX_BATCH_SIZE}, got {}",
+                spec.batch_size
+            ),
+        ));
+    }
+    if spec.max_queue_delay_ms > MAX_QUEUE_DELAY_MS {
+        return Err(Error::invalid(
+            "max_queue_delay_ms",
+            format!(
+                "must be at most {MAX_QUEUE_DELAY_MS}, got {}",
+                spec.max_queue_delay_ms
+            ),
+        ));
+    }
+    let kwargs_json = if spec.kwargs_json.trim().is_empty() {
+        "{}".to_string()
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&spec.kwargs_json) {
+            Ok(serde_json::Value::Object(_)) => spec.kwargs_json,
+            Ok(_) => return Err(Error::invalid("kwargs_json", "must be a JSON object")),
+            Err(err) => return Err(Error::invalid("kwargs_json", format!("is not JSON: {err}"))),
+        }
+    };
+    let codec = match Codec::try_from(spec.codec) {
+        Ok(Codec::Unspecified) | Ok(Codec::Json) => Codec::Json,
+        Ok(Codec::Pickle) => Codec::Pickle,
+        Err(_) => {
+            return Err(Error::invalid(
+                "codec",
+                format!("unknown codec {}", spec.codec),
+            ))
+        }
+    };
+    if spec.window > MAX_WINDOW {
+        return Err(Error::invalid(
+            "window",
+            format!("must be at most {MAX_WINDOW}, got {}", spec.window),
+        ));
+    }
+    if spec.max_attempts > MAX_ATTEMPTS {
+        return Err(Error::invalid(
+            "max_attempts",
+            format!("must be at most {MAX_ATTEMPTS}, got {}", spec.max_attempts),
+        ));
+    }
+    let or = |value: u32, default: u64| if value == 0 { default } else { value as u64 };
+    Ok(JobParams {
+        expression,
+        engine: if spec.engine.is_empty() {
+            config.default_engine.clone()
+        } else {
+            spec.engine
+        },
+        batch_size: spec.batch_size as usize,
+        max_queue_delay: Duration::from_millis(or(
+            spec.max_queue_delay_ms,
+            config.max_queue_delay_ms,
+        )),
+        kwargs_json,
+        codec,
+        window: or(spec.window, config.window as u64) as u32,
+        max_attempts: or(spec.max_attempts, config.max_attempts as u64) as u32,
+        worker_wait: Duration::from_millis(or(spec.worker_wait_ms, config.worker_wait_ms)),
+    })
+}
+
+#[tonic::async_trait]
+impl BatchService for BatchApi {
+    type BatchStream = Pin<Box<dyn Stream<Item = Result<BatchResponse, Status>> + Send>>;
+
+    async fn batch(
+        &self,
+        request: Request<Streaming<BatchRequest>>,
+    ) -> Result<Response<Self::BatchStream>, Status> {
+        let mut inbound = request.into_inner();
+        let spec = match inbound.message().await? {
+            Some(BatchRequest {
+                kind: Some(batch_request::Kind::Spec(spec)),
+            }) => spec,
+            _ => {
+                return Err(
+                    Error::Protocol("the first BatchRequest must be a JobSpec".into()).into(),
+                )
+            }
+        };
+        let params = validate_spec(spec, &self.edge.config)?;
+        let registration = self
+            .edge
+            .scheduler
+            .request(|reply| SchedulerCommand::SubmitJob { params, reply })
+            .await??;
+        let job_id = registration.job_id;
+        let window = Arc::new(Semaphore::new(registration.window as usize));
+        self.edge.tracker.spawn(job_inbound_task(
+            job_id,
+            inbound,
+            window.clone(),
+            registration.window as usize,
+            self.edge.scheduler.clone(),
+            self.edge.cancel.clone(),
+        ));
+        let stream = JobResponseStream {
+            job_id,
+            accepted: Some(JobAccepted {
+                job_id,
+                window: registration.window,
+            }),
+            events_rx: registration.events_rx,
+            window,
+            scheduler: self.edge.scheduler.clone(),
+            finished: false,
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Reads a job's items and end of input, admitting items under window permits.
+async fn job_inbound_task(
+    job_id: u64,
+    mut inbound: Streaming<BatchRequest>,
+    window: Arc<Semaphore>,
+    window_size: usize,
+    scheduler: SchedulerHandle,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut input_closed = false;
+    loop {
+        let message = tokio::select! {
+            _ = cancel.cancelled() => return,
+            message = inbound.message() => message,
+        };
+        let kind = match message {
+            Ok(Some(BatchRequest { kind: Some(kind) })) => kind,
+            Ok(Some(BatchRequest { kind: None })) => continue,
+            Ok(None) => {
+                // A half-close without EndOfInput still ends the input.
+                if !input_closed {
+                    let _ = scheduler
+                        .send(SchedulerCommand::CloseInput { job_id })
+                        .await;
+                }
+                return;
+            }
+            Err(status) => {
+                tracing::debug!(job_id, %status, "client stream ended");
+                let _ = scheduler.send(SchedulerCommand::CancelJob { job_id }).await;
+                return;
+            }
+        };
+        let violation = match kind {
+            _ if input_closed => Some("no message may follow EndOfInput"),
+            batch_request::Kind::Spec(_) => Some("a job has exactly one JobSpec"),
+            batch_request::Kind::End(_) => {
+                input_closed = true;
+                if scheduler
+                    .send(SchedulerCommand::CloseInput { job_id })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                None
+            }
+            batch_request::Kind::Items(ItemChunk { items }) => {
+                let mut items = items.into_iter().peekable();
+                while items.peek().is_some() {
+                    let part: Vec<_> = items.by_ref().take(window_size).collect();
+                    let permits = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        permits = window.acquire_many(part.len() as u32) => permits,
+                    };
+                    let Ok(permits) = permits else { return };
+                    // Returned by the response stream as results go out.
+                    permits.forget();
+                    let add = SchedulerCommand::AddItems {
+                        job_id,
+                        items: part,
+                    };
+                    if scheduler.send(add).await.is_err() {
+                        return;
+                    }
+                }
+                None
+            }
+        };
+        if let Some(reason) = violation {
+            let err = Error::Protocol(reason.into());
+            let _ = scheduler
+                .send(SchedulerCommand::FailJob { job_id, err })
+                .await;
+            return;
+        }
+    }
+}
+
+/// The response half of a job: JobAccepted, then results as the scheduler
+/// sends them (returning window permits), then the summary or the error.
+/// Dropped early (the client went away), it cancels the job.
+struct JobResponseStream {
+    job_id: u64,
+    accepted: Option<JobAccepted>,
+    events_rx: mpsc::UnboundedReceiver<JobEvent>,
+    window: Arc<Semaphore>,
+    scheduler: SchedulerHandle,
+    finished: bool,
+}
+
+impl Stream for JobResponseStream {
+    type Item = Result<BatchResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(accepted) = self.accepted.take() {
+            return Poll::Ready(Some(Ok(response(batch_response::Kind::Accepted(accepted)))));
+        }
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.events_rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(Error::ShuttingDown.into())))
+            }
+            Poll::Ready(Some(JobEvent::Results(results))) => {
+                self.window.add_permits(results.len());
+                let chunk = ResultChunk { results };
+                Poll::Ready(Some(Ok(response(batch_response::Kind::Results(chunk)))))
+            }
+            Poll::Ready(Some(JobEvent::Finished(summary))) => {
+                self.finished = true;
+                Poll::Ready(Some(Ok(response(batch_response::Kind::Summary(summary)))))
+            }
+            Poll::Ready(Some(JobEvent::Failed(err))) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(err.into())))
+            }
+        }
+    }
+}
+
+impl Drop for JobResponseStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            let job_id = self.job_id;
+            let scheduler = self.scheduler.clone();
+            // Cannot await in drop; the send completes on its own task.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = scheduler.send(SchedulerCommand::CancelJob { job_id }).await;
+                });
+            }
+        }
+    }
+}
+
+fn response(kind: batch_response::Kind) -> BatchResponse {
+    BatchResponse { kind: Some(kind) }
+}

@@ -1,0 +1,34 @@
+//! `StatusService.Status`: a snapshot of jobs, workers, queues and engines.
+
+use tonic::{Request, Response, Status};
+
+use super::Edge;
+use crate::pb::v1::status_service_server::StatusService;
+use crate::pb::v1::{StatusRequest, StatusResponse};
+use crate::scheduler::SchedulerCommand;
+
+#[derive(Debug)]
+pub struct StatusApi {
+    edge: Edge,
+}
+
+impl StatusApi {
+    pub fn new(edge: Edge) -> Self {
+        StatusApi { edge }
+    }
+}
+
+#[tonic::async_trait]
+impl StatusService for StatusApi {
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let status = self
+            .edge
+            .scheduler
+            .request(|reply| SchedulerCommand::Status { reply })
+            .await?;
+        Ok(Response::new(status))
+    }
+}

@@ -1,0 +1,150 @@
+//! `WorkerService.Work`: a worker registers, then streams results and engine
+//! calls; it receives assignments, engine replies and cancels.
+
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Edge;
+use crate::config::MAX_WORKER_CONCURRENCY;
+use crate::error::Error;
+use crate::pb::v1::worker_service_server::WorkerService;
+use crate::pb::v1::{worker_message, RegisterWorker, WorkerCommand, WorkerMessage};
+use crate::scheduler::{SchedulerCommand, SchedulerHandle};
+
+#[derive(Debug)]
+pub struct WorkerApi {
+    edge: Edge,
+}
+
+impl WorkerApi {
+    pub fn new(edge: Edge) -> Self {
+        WorkerApi { edge }
+    }
+}
+
+/// Checks a `RegisterWorker` message.
+fn validate_register(register: &RegisterWorker) -> Result<(), Error> {
+    if register.expressions.is_empty() {
+        return Err(Error::invalid(
+            "expressions",
+            "must name at least one expression",
+        ));
+    }
+    if let Some(pos) = register
+        .expressions
+        .iter()
+        .position(|e| e.trim().is_empty())
+    {
+        return Err(Error::invalid(
+            "expressions",
+            format!("entry {pos} is empty"),
+        ));
+    }
+    if !(1..=MAX_WORKER_CONCURRENCY).contains(&register.concurrency) {
+        return Err(Error::invalid(
+            "concurrency",
+            format!(
+                "must be between 1 and {MAX_WORKER_CONCURRENCY}, got {}",
+                register.concurrency
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl WorkerService for WorkerApi {
+    type WorkStream = Pin<Box<dyn Stream<Item = Result<WorkerCommand, Status>> + Send>>;
+
+    async fn work(
+        &self,
+        request: Request<Streaming<WorkerMessage>>,
+    ) -> Result<Response<Self::WorkStream>, Status> {
+        let mut inbound = request.into_inner();
+        let register = match inbound.message().await? {
+            Some(WorkerMessage {
+                kind: Some(worker_message::Kind::Register(register)),
+            }) => register,
+            _ => {
+                return Err(Error::Protocol(
+                    "the first WorkerMessage must be RegisterWorker".into(),
+                )
+                .into())
+            }
+        };
+        validate_register(&register)?;
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let name = if register.name.is_empty() {
+            "worker".to_string()
+        } else {
+            register.name
+        };
+        let worker_id = self
+            .edge
+            .scheduler
+            .request(|reply| SchedulerCommand::RegisterWorker {
+                name,
+                expressions: register.expressions,
+                concurrency: register.concurrency as usize,
+                command_tx,
+                reply,
+            })
+            .await?;
+        self.edge.tracker.spawn(worker_inbound_task(
+            worker_id,
+            inbound,
+            self.edge.scheduler.clone(),
+            self.edge.cancel.clone(),
+        ));
+        let stream = UnboundedReceiverStream::new(command_rx).map(Ok);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Forwards a worker's results and engine calls to the scheduler until the
+/// worker disconnects; then reports it gone so its items are re-queued.
+async fn worker_inbound_task(
+    worker_id: u64,
+    mut inbound: Streaming<WorkerMessage>,
+    scheduler: SchedulerHandle,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = cancel.cancelled() => return,
+            message = inbound.message() => message,
+        };
+        let command = match message {
+            Ok(Some(WorkerMessage { kind: Some(kind) })) => match kind {
+                worker_message::Kind::Results(chunk) => SchedulerCommand::WorkerResults {
+                    worker_id,
+                    results: chunk.results,
+                },
+                worker_message::Kind::EngineCalls(chunk) => SchedulerCommand::WorkerCalls {
+                    worker_id,
+                    calls: chunk.calls,
+                },
+                worker_message::Kind::Register(_) => {
+                    tracing::warn!(worker_id, "ignoring a second RegisterWorker");
+                    continue;
+                }
+            },
+            Ok(Some(WorkerMessage { kind: None })) => continue,
+            Ok(None) => break,
+            Err(status) => {
+                tracing::debug!(worker_id, %status, "worker stream ended");
+                break;
+            }
+        };
+        if scheduler.send(command).await.is_err() {
+            return;
+        }
+    }
+    let _ = scheduler
+        .send(SchedulerCommand::WorkerGone { worker_id })
+        .await;
+}
