@@ -111,12 +111,10 @@ where
         }
     };
 
-    let mut routes = service::routes(edge).into_axum_router();
-    routes = routes
-        .merge(tonic::service::Routes::new(health_service).into_axum_router())
-        .merge(tonic::service::Routes::new(reflection).into_axum_router());
     let result = Server::builder()
-        .add_routes(tonic::service::Routes::from(routes))
+        .add_routes(service::routes(edge))
+        .add_service(health_service)
+        .add_service(reflection)
         .serve_with_incoming_shutdown(incoming, stop)
         .await;
     cancel.cancel();

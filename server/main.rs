@@ -1,6 +1,6 @@
 //! `symbatcher-server`: parse flags, set up logging, bind, serve.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_env("SYMBATCHER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {

@@ -9,7 +9,8 @@ use tonic::{Status, Streaming};
 
 use super::{BatchOutcome, EngineError};
 use crate::pb::v1::{
-    engine_worker_message, EngineBatch, EngineBatchResult, EngineCall, EngineWorkerMessage,
+    engine_command, engine_worker_message, EngineBatch, EngineBatchResult, EngineCall,
+    EngineCommand, EngineWorkerMessage,
 };
 
 /// A batch on its way to the engine process, with where its answer goes.
@@ -58,7 +59,7 @@ impl PythonEngine {
 pub async fn python_engine_task(
     name: String,
     mut inbound: Streaming<EngineWorkerMessage>,
-    out_tx: mpsc::Sender<Result<EngineBatch, Status>>,
+    out_tx: mpsc::Sender<Result<EngineCommand, Status>>,
     mut batch_rx: mpsc::Receiver<PendingBatch>,
     cancel: CancellationToken,
 ) {
@@ -71,7 +72,9 @@ pub async fn python_engine_task(
                 let Some(batch) = batch else { break };
                 let batch_id = next_batch_id;
                 next_batch_id += 1;
-                let msg = EngineBatch { batch_id, calls: batch.calls.clone() };
+                let msg = EngineCommand {
+                    kind: Some(engine_command::Kind::Batch(EngineBatch { batch_id, calls: batch.calls.clone() })),
+                };
                 pending.insert(batch_id, batch);
                 if out_tx.send(Ok(msg)).await.is_err() {
                     break;

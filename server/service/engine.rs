@@ -13,7 +13,9 @@ use crate::engine::python::python_engine_task;
 use crate::engine::{Engine, PythonEngine};
 use crate::error::Error;
 use crate::pb::v1::engine_service_server::EngineService;
-use crate::pb::v1::{engine_worker_message, EngineBatch, EngineWorkerMessage};
+use crate::pb::v1::{
+    engine_command, engine_worker_message, EngineCommand, EngineRegistered, EngineWorkerMessage,
+};
 use crate::scheduler::SchedulerCommand;
 
 /// Upper bound of an engine process's `max_concurrency`.
@@ -32,7 +34,7 @@ impl EngineApi {
 
 #[tonic::async_trait]
 impl EngineService for EngineApi {
-    type ServeStream = Pin<Box<dyn Stream<Item = Result<EngineBatch, Status>> + Send>>;
+    type ServeStream = Pin<Box<dyn Stream<Item = Result<EngineCommand, Status>> + Send>>;
 
     async fn serve(
         &self,
@@ -75,8 +77,18 @@ impl EngineService for EngineApi {
                 reply,
             })
             .await??;
-        // Bounded by the engine's concurrency: no more batches are in flight.
-        let (out_tx, out_rx) = mpsc::channel(max_concurrency);
+        // Bounded by the engine's concurrency (no more batches are in flight)
+        // plus the registration acknowledgement.
+        let (out_tx, out_rx) = mpsc::channel(max_concurrency + 1);
+        let registered = EngineCommand {
+            kind: Some(engine_command::Kind::Registered(EngineRegistered {
+                name: name.clone(),
+            })),
+        };
+        out_tx
+            .send(Ok(registered))
+            .await
+            .map_err(|_| Status::cancelled("engine stream closed during registration"))?;
         let scheduler = self.edge.scheduler.clone();
         let cancel = self.edge.cancel.clone();
         self.edge.tracker.spawn(async move {

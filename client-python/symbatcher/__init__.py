@@ -1,0 +1,36 @@
+"""symbatcher: run a symai Expression over a dataset, with every engine call
+of every running item batched by a Rust gRPC scheduler."""
+
+from symbatcher._engine import BatchEngine, EchoEngine, EngineCall
+from symbatcher._errors import (
+    EncodingError,
+    EngineError,
+    JobError,
+    NoWorkerError,
+    RemoteError,
+    SchedulerClosedError,
+    ServerStartError,
+    ServerUnavailableError,
+    SymbatcherError,
+    WorkerLostError,
+)
+from symbatcher._scheduler import BatchScheduler
+from symbatcher._types import JobSummary
+
+__all__ = [
+    "BatchEngine",
+    "BatchScheduler",
+    "EchoEngine",
+    "EncodingError",
+    "EngineCall",
+    "EngineError",
+    "JobError",
+    "JobSummary",
+    "NoWorkerError",
+    "RemoteError",
+    "SchedulerClosedError",
+    "ServerStartError",
+    "ServerUnavailableError",
+    "SymbatcherError",
+    "WorkerLostError",
+]

@@ -1,0 +1,183 @@
+"""Engines as the Python side configures or serves them.
+
+- `EchoEngine`: settings of the server's built-in echo engine.
+- `BatchEngine`: subclass it to answer whole batches in Python; the scheduler
+  connects it to the server over `EngineService.Serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from symbatcher._errors import SymbatcherError, from_rpc_error
+from symbatcher.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+
+log = logging.getLogger("symbatcher.engine")
+
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class EchoEngine:
+    """The server's built-in engine: replies `"echo: " + prompt`.
+
+    `latency_ms` is a simulated latency per batch; `max_concurrency` is how
+    many batches it runs at once (1 by default, so batching shows).
+    """
+
+    latency_ms: int = 0
+    max_concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms: must be >= 0, got {self.latency_ms}")
+        if not 1 <= self.max_concurrency <= 1024:
+            raise ValueError(f"max_concurrency: must be 1..1024, got {self.max_concurrency}")
+
+    def server_args(self) -> list[str]:
+        return [
+            "--echo-latency-ms",
+            str(self.latency_ms),
+            "--echo-max-concurrency",
+            str(self.max_concurrency),
+        ]
+
+
+@dataclass(frozen=True)
+class EngineCall:
+    """One engine call of a batch, as a `BatchEngine` receives it."""
+
+    prompt: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchEngine:
+    """Answers batches of engine calls in Python.
+
+    Implement `forward(calls)` returning one `str` (the reply) or `Exception`
+    (that call fails) per call, in order. Raising fails the whole batch, and
+    every item whose call was in it sees an `EngineError` with the message.
+    `max_concurrency` batches run at once, each on its own thread.
+    """
+
+    max_concurrency: int = 1
+
+    def forward(self, calls: list[EngineCall]) -> list[str | Exception]:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(calls)")
+
+
+def _error(exc: BaseException) -> common_pb2.ItemError:
+    return common_pb2.ItemError(
+        kind=common_pb2.ERROR_KIND_ENGINE,
+        type=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_pb2.EngineBatchResult:
+    """Runs `engine.forward` on a batch and encodes its answers."""
+    calls = [
+        EngineCall(
+            prompt=call.prompt,
+            messages=json.loads(call.messages_json) if call.messages_json else [],
+            kwargs=json.loads(call.kwargs_json) if call.kwargs_json else {},
+        )
+        for call in batch.calls
+    ]
+    result = engine_pb2.EngineBatchResult(batch_id=batch.batch_id)
+    try:
+        replies = engine.forward(calls)
+        if len(replies) != len(calls):
+            raise SymbatcherError(
+                f"{type(engine).__name__}.forward returned {len(replies)} replies for "
+                f"{len(calls)} calls"
+            )
+    except Exception as exc:
+        result.batch_error.CopyFrom(_error(exc))
+        return result
+    for call, reply in zip(batch.calls, replies):
+        out = result.replies.add(call_id=call.call_id)
+        if isinstance(reply, BaseException):
+            out.error.CopyFrom(_error(reply))
+        elif isinstance(reply, str):
+            out.text = reply
+        else:
+            bad = TypeError(f"reply is {type(reply).__name__}, expected str or Exception")
+            out.error.CopyFrom(_error(bad))
+    return result
+
+
+class EngineConnection:
+    """Serves a `BatchEngine` under `name` over one `EngineService.Serve` stream."""
+
+    def __init__(self, channel: grpc.Channel, engine: BatchEngine, name: str) -> None:
+        concurrency = int(getattr(engine, "max_concurrency", 1))
+        if not 1 <= concurrency <= 1024:
+            raise ValueError(f"max_concurrency: must be 1..1024, got {concurrency}")
+        self._stub = engine_pb2_grpc.EngineServiceStub(channel)
+        self._engine = engine
+        self._name = name
+        self._concurrency = concurrency
+        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"engine-{name}")
+        self._registered = threading.Event()
+        self._closing = False
+        self._call: Any = None
+        self.error: BaseException | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._call = self._stub.Serve(self._requests())
+        threading.Thread(target=self._read, name=f"engine-{self._name}", daemon=True).start()
+        if not self._registered.wait(timeout) or self.error is not None:
+            self.stop()
+            raise self.error or SymbatcherError(f"engine {self._name!r} registration timed out")
+
+    def stop(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._outbox.put(_STOP)
+        if self._call is not None:
+            self._call.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _requests(self):
+        yield engine_pb2.EngineWorkerMessage(
+            register=engine_pb2.RegisterEngine(name=self._name, max_concurrency=self._concurrency)
+        )
+        while True:
+            result = self._outbox.get()
+            if result is _STOP:
+                return
+            yield engine_pb2.EngineWorkerMessage(result=result)
+
+    def _read(self) -> None:
+        try:
+            for command in self._call:
+                kind = command.WhichOneof("kind")
+                if kind == "registered":
+                    self._registered.set()
+                elif kind == "batch":
+                    self._pool.submit(self._serve, command.batch)
+        except grpc.RpcError as err:
+            if not self._closing:
+                self.error = from_rpc_error(err)
+                log.warning("engine %r disconnected: %s", self._name, self.error)
+        except RuntimeError:
+            pass  # the pool was shut down while a batch arrived
+        finally:
+            self._registered.set()
+
+    def _serve(self, batch: engine_pb2.EngineBatch) -> None:
+        self._outbox.put(answer_batch(self._engine, batch))

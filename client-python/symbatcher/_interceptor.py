@@ -1,0 +1,128 @@
+"""Intercepts the engine calls a forward() makes while a worker runs an item.
+
+symai resolves its neurosymbolic engine through its engine registry, which
+first consults the `CURRENT_ENGINE_VAR` context variable (the mechanism behind
+symai's own `DynamicEngine`). Each worker slot thread sets that variable to a
+`BatchingEngine`, so every `Symbol.query` (and anything else that reaches the
+neurosymbolic engine) inside forward() is sent to the symbatcher server,
+tagged with the item's run, and answered from the batch it joined. Threads
+that are not worker slots are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any, Protocol
+
+from symai.backend.base import Engine
+from symai.context import CURRENT_ENGINE_VAR
+
+from symbatcher._errors import SymbatcherError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class EngineCaller(Protocol):
+    def call_engine(
+        self, task_id: int, prompt: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]: ...
+
+
+class _SlotState(threading.local):
+    caller: EngineCaller | None = None
+    task_id: int = 0
+
+
+_slot = _SlotState()
+
+
+def bind_slot(caller: EngineCaller | None, task_id: int = 0) -> None:
+    """Marks the calling thread as running `task_id` for `caller` (None unbinds)."""
+    _slot.caller = caller
+    _slot.task_id = task_id
+
+
+def _render_system(argument: Any) -> str | None:
+    try:
+        from symai.backend.engines.neurosymbolic._prompts import render_chat_system_prompt
+    except ImportError:
+        return None
+    try:
+        return render_chat_system_prompt(argument)
+    except Exception:
+        return None
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class BatchingEngine(Engine):
+    """The neurosymbolic engine seen by forward() inside a worker slot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # symai's own bookkeeping kwargs are not request parameters;
+        # response_format is both, and is kept.
+        self._ignored = frozenset(set(self.ignored_request_kwargs()) - {"response_format"})
+
+    def id(self) -> str:
+        return "neurosymbolic"
+
+    def prepare(self, argument: Any) -> None:
+        argument.prop.prepared_input = argument.prop.processed_input
+
+    def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
+        caller = _slot.caller
+        if caller is None:
+            raise SymbatcherError("engine call outside a symbatcher item run")
+        prompt, messages = self._prompt_and_messages(argument)
+        kwargs = self._request_kwargs(argument.kwargs.items())
+        text, metadata = caller.call_engine(_slot.task_id, prompt, messages, kwargs)
+        return [text], metadata
+
+    def _prompt_and_messages(self, argument: Any) -> tuple[str, list[dict[str, Any]]]:
+        processed = argument.prop.processed_input
+        if isinstance(processed, list):
+            messages = [m for m in processed if isinstance(m, dict)]
+            user = [m.get("content") for m in messages if m.get("role") == "user"]
+            return (str(user[-1]) if user else json.dumps(messages)), messages
+        if isinstance(processed, dict):
+            return str(processed.get("content", "")), [processed]
+        prompt = "" if processed is None else str(processed)
+        messages: list[dict[str, Any]] = []
+        if not argument.prop.raw_input:
+            system = _render_system(argument)
+            if system:
+                messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        return prompt, messages
+
+    def _request_kwargs(self, items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+        return {
+            key: value
+            for key, value in items
+            if key not in self._ignored
+            and value is not None
+            and not (key == "stop" and not value)
+            and _jsonable(value)
+        }
+
+
+_ENGINE: BatchingEngine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def install_in_thread() -> None:
+    """Routes the calling thread's neurosymbolic engine calls to symbatcher."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = BatchingEngine()
+    CURRENT_ENGINE_VAR.set(_ENGINE)

@@ -1,0 +1,305 @@
+"""`BatchScheduler`: the original library's API over the symbatcher server."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Sized
+from typing import Any
+
+import grpc
+from tqdm.auto import tqdm
+
+from symbatcher._engine import BatchEngine, EchoEngine, EngineConnection
+from symbatcher._errors import SchedulerClosedError, SymbatcherError
+from symbatcher._job import Job, JobOptions
+from symbatcher._server import EmbeddedServer
+from symbatcher._types import JobSummary
+from symbatcher._worker import WorkerRuntime
+from symbatcher.v1 import batch_pb2_grpc
+
+#: Channel options: large messages (item chunks) and no proxy on loopback.
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.enable_http_proxy", 0),
+]
+
+
+def expression_name(expr: Any) -> str:
+    """The name workers register an expression class under: `module:QualName`."""
+    cls = expr if inspect.isclass(expr) else type(expr)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _kwargs_json(kwargs: dict[str, Any]) -> str:
+    """Job kwargs as JSON for workers in other processes; values that are not
+    JSON reach only local workers (which get the original objects)."""
+    return json.dumps(
+        {k: v for k, v in kwargs.items() if _jsonable(v)}, ensure_ascii=False
+    )
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class BatchScheduler:
+    """Runs an Expression's `forward(input=item, **kwargs)` over a dataset, with
+    the engine calls of all running items batched by the symbatcher server.
+
+    With no `address`, starts an embedded server (the echo engine unless
+    `engine` says otherwise) and owns it. `engine` is an `EchoEngine`, a
+    `BatchEngine` instance (served from this process), or the name of an engine
+    configured on the server. Keyword options are defaults for every job:
+
+    - `progress`: show a tqdm progress bar;
+    - `max_queue_delay_ms`: longest wait of an engine call for its batch to fill;
+    - `codec`: "json" (default) or "pickle" (trusted networks only) for
+      payloads that cross process boundaries;
+    - `window`: most items the server holds for a job at once;
+    - `worker_wait_ms`: how long a job waits for a worker serving it.
+
+    `main_loop` is an asyncio loop that the caller runs in another thread (see
+    `start_loop` / `close_loop`); jobs' streams run on it. Without one the
+    scheduler runs its own.
+    """
+
+    def __init__(
+        self,
+        main_loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        address: str | None = None,
+        engine: EchoEngine | BatchEngine | str | None = None,
+        progress: bool = False,
+        max_queue_delay_ms: int | None = None,
+        codec: str = "json",
+        window: int | None = None,
+        worker_wait_ms: int | None = None,
+        server_args: Iterable[str] = (),
+    ) -> None:
+        self._closed = True
+        self._server: EmbeddedServer | None = None
+        self._engine_connection: EngineConnection | None = None
+        self._own_loop: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+        if max_queue_delay_ms is not None and not 0 <= max_queue_delay_ms <= 60_000:
+            raise ValueError(f"max_queue_delay_ms: must be 0..60000, got {max_queue_delay_ms}")
+        if codec not in ("json", "pickle"):
+            raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
+        engine_name = ""
+        server_argv = list(server_args)
+        if isinstance(engine, EchoEngine):
+            if address is not None:
+                raise ValueError("engine: EchoEngine settings apply to the embedded server only")
+            server_argv += engine.server_args()
+        elif isinstance(engine, str):
+            engine_name = engine
+        elif engine is not None and not isinstance(engine, BatchEngine):
+            raise TypeError(
+                f"engine: expected EchoEngine, BatchEngine or an engine name, got {type(engine).__name__}"
+            )
+        if address is None:
+            self._server = EmbeddedServer(server_argv)
+            address = self._server.address
+        self.address = address
+        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._aio: tuple[grpc.aio.Channel, batch_pb2_grpc.BatchServiceStub] | None = None
+        try:
+            if isinstance(engine, BatchEngine):
+                engine_name = f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
+                self._engine_connection = EngineConnection(self._channel, engine, engine_name)
+                self._engine_connection.start()
+        except BaseException:
+            self._release()
+            raise
+        if main_loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=self.start_loop, args=(loop,), name="symbatcher-loop", daemon=True
+            )
+            thread.start()
+            self._own_loop = (loop, thread)
+            main_loop = loop
+        self._loop = main_loop
+        self._options = JobOptions(
+            max_queue_delay_ms=max_queue_delay_ms or 0,
+            engine=engine_name,
+            codec=codec,
+            window=window or 0,
+            worker_wait_ms=worker_wait_ms or 0,
+        )
+        self._progress = progress
+        self.last_summary: JobSummary | None = None
+        self._closed = False
+
+    # -- the original API --------------------------------------------------
+
+    def __call__(
+        self, expr: Any, num_workers: int, dataset: Iterable[Any], batch_size: int = 5, **kwargs: Any
+    ) -> list[Any]:
+        return self.forward(expr, num_workers, dataset, batch_size, **kwargs)
+
+    def forward(
+        self, expr: Any, num_workers: int, dataset: Iterable[Any], batch_size: int = 5, **kwargs: Any
+    ) -> list[Any]:
+        """Runs `expr.forward(input=item, **kwargs)` for every item with
+        `num_workers` local worker slots (0: remote workers only) and returns
+        the results in dataset order; a failed item's result is its exception."""
+        self._check_open()
+        items = list(dataset)
+        results: list[Any] = [None] * len(items)
+
+        async def collect() -> None:
+            async for index, value in self._run(expr, num_workers, items, batch_size, kwargs):
+                results[index] = value
+
+        self._run_on_loop(collect())
+        return results
+
+    def cleanup(self) -> None:
+        """Stops the engine connection, the embedded server and the scheduler's
+        own loop. Using the scheduler afterwards raises SchedulerClosedError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._release()
+
+    def __enter__(self) -> BatchScheduler:
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.cleanup()
+
+    def __del__(self) -> None:
+        try:
+            self.cleanup()
+        except Exception:
+            pass
+
+    @staticmethod
+    def start_loop(loop: asyncio.AbstractEventLoop) -> None:
+        """Runs `loop` forever in the calling thread (a Thread target)."""
+        asyncio.set_event_loop(loop)
+        loop.run_forever()
+
+    @staticmethod
+    def close_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        """Stops a loop started with `start_loop`, joins its thread, closes it."""
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+    @property
+    def server_pid(self) -> int | None:
+        """Process id of the embedded server (None with an external server)."""
+        return self._server.pid if self._server is not None else None
+
+    # -- internals -------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SchedulerClosedError("this BatchScheduler was cleaned up; create a new one")
+
+    def _run_on_loop(self, coro: Any) -> Any:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            coro.close()
+            raise SymbatcherError(
+                "forward() would block the event loop it runs on; call it from another thread"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def _batch_stub(self) -> batch_pb2_grpc.BatchServiceStub:
+        # grpc.aio channels belong to the loop they were made on.
+        if self._aio is None:
+            channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._aio = (channel, batch_pb2_grpc.BatchServiceStub(channel))
+        return self._aio[1]
+
+    async def _run(
+        self,
+        expr: Any,
+        num_workers: int,
+        items: Iterable[Any],
+        batch_size: int,
+        kwargs: dict[str, Any],
+    ):
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
+            raise ValueError(f"batch_size: must be an integer in 1..4096, got {batch_size!r}")
+        name = expression_name(expr)
+        if inspect.isclass(expr):
+            factory = expr
+        else:
+            # A given instance may carry state: only this process's slots
+            # serve it, under a name of its own.
+            name = f"{name}#{uuid.uuid4().hex[:8]}"
+            factory = lambda: expr  # noqa: E731
+        worker = None
+        if num_workers > 0:
+            worker = WorkerRuntime(
+                self._channel,
+                expressions={name: factory},
+                concurrency=num_workers,
+                name=f"local-{os.getpid()}",
+                address=self.address,
+            )
+            await asyncio.get_running_loop().run_in_executor(None, worker.start)
+        options = JobOptions(**{**self._options.__dict__, "batch_size": batch_size})
+        job = Job(
+            self._batch_stub(),
+            expression=name,
+            dataset=items,
+            kwargs=kwargs,
+            options=options,
+            kwargs_json=_kwargs_json(kwargs),
+            address=self.address,
+        )
+        total = len(items) if isinstance(items, Sized) else None
+        bar = tqdm(total=total, disable=not self._progress, unit="item", desc=name.split(":")[-1])
+        failed = 0
+        try:
+            async for index, value in job.results():
+                if isinstance(value, BaseException):
+                    failed += 1
+                    bar.set_postfix(failed=failed, refresh=False)
+                bar.update(1)
+                yield index, value
+        finally:
+            bar.close()
+            if worker is not None:
+                worker.stop()
+            self.last_summary = job.summary
+
+    def _release(self) -> None:
+        if self._engine_connection is not None:
+            self._engine_connection.stop()
+        if self._aio is not None and self._own_loop is None:
+            pass  # closed with the caller's loop
+        elif self._aio is not None and self._own_loop is not None:
+            loop = self._own_loop[0]
+            asyncio.run_coroutine_threadsafe(self._aio[0].close(), loop).result(timeout=5)
+        self._channel.close()
+        if self._own_loop is not None:
+            self.close_loop(*self._own_loop)
+            self._own_loop = None
+        if self._server is not None:
+            self._server.stop()

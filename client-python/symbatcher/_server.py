@@ -1,0 +1,148 @@
+"""The embedded server: finds the `symbatcher-server` binary, starts it on a
+free loopback port, waits for it to report healthy, and stops it.
+
+The server's standard input is a pipe held by this process and the server
+runs with `--exit-with-stdin`: when this process ends, however it ends (even
+by SIGKILL), the pipe closes and the server shuts down. No orphans.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from symbatcher._errors import ServerStartError
+
+log = logging.getLogger("symbatcher.server")
+
+BINARY_NAME = "symbatcher-server"
+ENV_BINARY = "SYMBATCHER_SERVER_BIN"
+
+
+def find_server_binary() -> str:
+    """Where the server binary is: $SYMBATCHER_SERVER_BIN, then next to the
+    running Python (a virtualenv's bin/, where the set-up installs it), then
+    PATH, then a source checkout's target/release."""
+    explicit = os.environ.get(ENV_BINARY)
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / BINARY_NAME
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(BINARY_NAME)
+    if found:
+        return found
+    checkout = Path(__file__).resolve().parents[2] / "target" / "release" / BINARY_NAME
+    if checkout.is_file():
+        return str(checkout)
+    raise ServerStartError(
+        f"cannot find {BINARY_NAME}: set {ENV_BINARY}, or run `make install` in the "
+        "symbatcher checkout (it builds the server into the virtualenv's bin/)"
+    )
+
+
+class EmbeddedServer:
+    """A `symbatcher-server` child process on 127.0.0.1, owned by this process."""
+
+    def __init__(self, args: list[str] | None = None, *, startup_timeout: float = 30.0) -> None:
+        binary = find_server_binary()
+        command = [binary, "--listen", "127.0.0.1:0", "--exit-with-stdin", *(args or [])]
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
+        try:
+            self._proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ServerStartError(f"cannot run {binary}: {exc}") from exc
+        self.pid = self._proc.pid
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, name="symbatcher-server-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        self.address = self._read_address(startup_timeout)
+        self._wait_healthy(startup_timeout)
+
+    def _drain_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self._stderr_tail.append(line)
+            log.debug("%s", line)
+
+    def _failure(self, what: str) -> ServerStartError:
+        self._stderr_thread.join(timeout=2)
+        output = "\n".join(self._stderr_tail).strip() or "(no output)"
+        return ServerStartError(f"{BINARY_NAME} {what}:\n{output}")
+
+    def _read_address(self, timeout: float) -> str:
+        assert self._proc.stdout is not None
+        box: list[bytes] = []
+        reader = threading.Thread(target=lambda: box.append(self._proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        line = box[0].decode(errors="replace").strip() if box else ""
+        if not line.startswith("listening on "):
+            self._kill()
+            code = self._proc.poll()
+            what = f"exited with status {code}" if code is not None else "did not start in time"
+            raise self._failure(what)
+        # Keep draining stdout so the server never blocks on a full pipe.
+        threading.Thread(target=self._proc.stdout.read, daemon=True).start()
+        return line.removeprefix("listening on ")
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                remaining = deadline - time.monotonic()
+                if self._proc.poll() is not None:
+                    raise self._failure(f"exited with status {self._proc.returncode}")
+                if remaining <= 0:
+                    self._kill()
+                    raise self._failure("did not report healthy in time")
+                try:
+                    reply = stub.Check(
+                        health_pb2.HealthCheckRequest(service=""),
+                        timeout=min(remaining, 2.0),
+                        wait_for_ready=True,
+                    )
+                except grpc.RpcError:
+                    continue
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+
+    def _kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Asks the server to shut down (closes its stdin) and waits for it."""
+        if self._proc.poll() is not None:
+            return
+        try:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("symbatcher-server did not stop in %.0fs; killing it", timeout)
+            self._kill()
+
+    @property
+    def stderr_tail(self) -> str:
+        return "\n".join(self._stderr_tail)

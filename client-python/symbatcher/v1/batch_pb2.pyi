@@ -1,0 +1,116 @@
+from symbatcher.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BatchRequest(_message.Message):
+    __slots__ = ("spec", "items", "end")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    spec: JobSpec
+    items: ItemChunk
+    end: EndOfInput
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., items: _Optional[_Union[ItemChunk, _Mapping]] = ..., end: _Optional[_Union[EndOfInput, _Mapping]] = ...) -> None: ...
+
+class JobSpec(_message.Message):
+    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    KWARGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    WORKER_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    batch_size: int
+    max_queue_delay_ms: int
+    kwargs_json: str
+    codec: _common_pb2.Codec
+    engine: str
+    window: int
+    max_attempts: int
+    worker_wait_ms: int
+    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ...) -> None: ...
+
+class Item(_message.Message):
+    __slots__ = ("index", "payload", "local_only")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ONLY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    payload: bytes
+    local_only: bool
+    def __init__(self, index: _Optional[int] = ..., payload: _Optional[bytes] = ..., local_only: _Optional[bool] = ...) -> None: ...
+
+class ItemChunk(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Item]
+    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
+
+class EndOfInput(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BatchResponse(_message.Message):
+    __slots__ = ("accepted", "results", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: JobAccepted
+    results: ResultChunk
+    summary: JobSummary
+    def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., results: _Optional[_Union[ResultChunk, _Mapping]] = ..., summary: _Optional[_Union[JobSummary, _Mapping]] = ...) -> None: ...
+
+class JobAccepted(_message.Message):
+    __slots__ = ("job_id", "window")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    window: int
+    def __init__(self, job_id: _Optional[int] = ..., window: _Optional[int] = ...) -> None: ...
+
+class ItemResult(_message.Message):
+    __slots__ = ("index", "outcome")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    outcome: _common_pb2.Outcome
+    def __init__(self, index: _Optional[int] = ..., outcome: _Optional[_Union[_common_pb2.Outcome, _Mapping]] = ...) -> None: ...
+
+class ResultChunk(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ItemResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
+
+class JobSummary(_message.Message):
+    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REQUEUED_FIELD_NUMBER: _ClassVar[int]
+    WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_QUEUE_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    items: int
+    succeeded: int
+    failed: int
+    engine_calls: int
+    engine_batches: int
+    mean_batch_size: float
+    requeued: int
+    wall_seconds: float
+    engine_seconds: float
+    mean_queue_wait_ms: float
+    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,79 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Codec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CODEC_UNSPECIFIED: _ClassVar[Codec]
+    CODEC_JSON: _ClassVar[Codec]
+    CODEC_PICKLE: _ClassVar[Codec]
+
+class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_KIND_UNSPECIFIED: _ClassVar[ErrorKind]
+    ERROR_KIND_USER: _ClassVar[ErrorKind]
+    ERROR_KIND_ENGINE: _ClassVar[ErrorKind]
+    ERROR_KIND_WORKER_LOST: _ClassVar[ErrorKind]
+    ERROR_KIND_ENCODING: _ClassVar[ErrorKind]
+    ERROR_KIND_CANCELLED: _ClassVar[ErrorKind]
+    ERROR_KIND_NO_WORKER: _ClassVar[ErrorKind]
+CODEC_UNSPECIFIED: Codec
+CODEC_JSON: Codec
+CODEC_PICKLE: Codec
+ERROR_KIND_UNSPECIFIED: ErrorKind
+ERROR_KIND_USER: ErrorKind
+ERROR_KIND_ENGINE: ErrorKind
+ERROR_KIND_WORKER_LOST: ErrorKind
+ERROR_KIND_ENCODING: ErrorKind
+ERROR_KIND_CANCELLED: ErrorKind
+ERROR_KIND_NO_WORKER: ErrorKind
+
+class ItemError(_message.Message):
+    __slots__ = ("kind", "type", "message", "traceback")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TRACEBACK_FIELD_NUMBER: _ClassVar[int]
+    kind: ErrorKind
+    type: str
+    message: str
+    traceback: str
+    def __init__(self, kind: _Optional[_Union[ErrorKind, str]] = ..., type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ...) -> None: ...
+
+class Outcome(_message.Message):
+    __slots__ = ("payload", "error", "local_only")
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ONLY_FIELD_NUMBER: _ClassVar[int]
+    payload: bytes
+    error: ItemError
+    local_only: bool
+    def __init__(self, payload: _Optional[bytes] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., local_only: _Optional[bool] = ...) -> None: ...
+
+class EngineCall(_message.Message):
+    __slots__ = ("call_id", "prompt", "messages_json", "kwargs_json")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_JSON_FIELD_NUMBER: _ClassVar[int]
+    KWARGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    prompt: str
+    messages_json: str
+    kwargs_json: str
+    def __init__(self, call_id: _Optional[int] = ..., prompt: _Optional[str] = ..., messages_json: _Optional[str] = ..., kwargs_json: _Optional[str] = ...) -> None: ...
+
+class EngineReply(_message.Message):
+    __slots__ = ("call_id", "text", "error", "metadata_json")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    text: str
+    error: ItemError
+    metadata_json: str
+    def __init__(self, call_id: _Optional[int] = ..., text: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., metadata_json: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,56 @@
+from symbatcher.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EngineCommand(_message.Message):
+    __slots__ = ("registered", "batch")
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    registered: EngineRegistered
+    batch: EngineBatch
+    def __init__(self, registered: _Optional[_Union[EngineRegistered, _Mapping]] = ..., batch: _Optional[_Union[EngineBatch, _Mapping]] = ...) -> None: ...
+
+class EngineRegistered(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class EngineWorkerMessage(_message.Message):
+    __slots__ = ("register", "result")
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    register: RegisterEngine
+    result: EngineBatchResult
+    def __init__(self, register: _Optional[_Union[RegisterEngine, _Mapping]] = ..., result: _Optional[_Union[EngineBatchResult, _Mapping]] = ...) -> None: ...
+
+class RegisterEngine(_message.Message):
+    __slots__ = ("name", "max_concurrency")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_concurrency: int
+    def __init__(self, name: _Optional[str] = ..., max_concurrency: _Optional[int] = ...) -> None: ...
+
+class EngineBatch(_message.Message):
+    __slots__ = ("batch_id", "calls")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    calls: _containers.RepeatedCompositeFieldContainer[_common_pb2.EngineCall]
+    def __init__(self, batch_id: _Optional[int] = ..., calls: _Optional[_Iterable[_Union[_common_pb2.EngineCall, _Mapping]]] = ...) -> None: ...
+
+class EngineBatchResult(_message.Message):
+    __slots__ = ("batch_id", "replies", "batch_error")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ERROR_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    replies: _containers.RepeatedCompositeFieldContainer[_common_pb2.EngineReply]
+    batch_error: _common_pb2.ItemError
+    def __init__(self, batch_id: _Optional[int] = ..., replies: _Optional[_Iterable[_Union[_common_pb2.EngineReply, _Mapping]]] = ..., batch_error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...

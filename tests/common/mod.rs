@@ -1,0 +1,547 @@
+//! Shared helpers of the integration tests: an in-memory server, a fake
+//! worker, a fake engine process and a job client.
+//!
+//! The server runs over `tokio::io::duplex` pipes instead of sockets, so the
+//! tests can run on tokio's paused clock: with no real I/O, the runtime is
+//! idle only when every task waits, and only then does virtual time jump to
+//! the next timer. Waiting is therefore always for a message or a deadline,
+//! never a sleep.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::io::DuplexStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::{Status, Streaming};
+
+use symbatcher::pb::v1::batch_service_client::BatchServiceClient;
+use symbatcher::pb::v1::engine_service_client::EngineServiceClient;
+use symbatcher::pb::v1::status_service_client::StatusServiceClient;
+use symbatcher::pb::v1::worker_service_client::WorkerServiceClient;
+use symbatcher::pb::v1::{
+    batch_request, batch_response, engine_command, engine_reply, engine_worker_message, outcome,
+    worker_command, worker_message, Assignment, BatchRequest, BatchResponse, EndOfInput,
+    EngineBatch, EngineBatchResult, EngineCall, EngineCommand, EngineReply, EngineWorkerMessage,
+    Item, ItemChunk, ItemResult, JobAccepted, JobInfo, JobSpec, JobSummary, Outcome,
+    RegisterEngine, RegisterWorker, StatusRequest, StatusResponse, WorkResult, WorkResultChunk,
+    WorkerCommand, WorkerEngineCall, WorkerEngineCallChunk, WorkerMessage,
+};
+use symbatcher::ServerConfig;
+
+/// Bytes buffered in each direction of an in-memory connection.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// Longest (virtual, on a paused clock) wait for a message the test expects.
+/// Far above any deadline a test configures, so a missing message fails the
+/// test instead of hanging it.
+pub const WAIT: Duration = Duration::from_secs(600);
+
+/// Awaits `fut`, failing the test with `what` if it does not finish in [`WAIT`].
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A config with every default (the listen address is unused in memory).
+pub fn config() -> ServerConfig {
+    ServerConfig::with_listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// A server running on in-memory connections.
+pub struct TestServer {
+    pub channel: Channel,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    serve: Option<JoinHandle<Result<(), symbatcher::Error>>>,
+}
+
+/// Starts the server on in-memory pipes and connects a channel to it. The
+/// channel is connected when this returns; no waiting for start is needed.
+pub async fn spawn_server(config: ServerConfig) -> TestServer {
+    let (conn_tx, conn_rx) = mpsc::channel::<Result<DuplexStream, std::io::Error>>(16);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let serve = tokio::spawn(symbatcher::serve(
+        ReceiverStream::new(conn_rx),
+        config,
+        async move {
+            let _ = shutdown_rx.await;
+        },
+    ));
+    let connector = tower::service_fn(move |_: Uri| {
+        let conn_tx = conn_tx.clone();
+        async move {
+            let (client_half, server_half) = tokio::io::duplex(PIPE_BYTES);
+            conn_tx
+                .send(Ok(server_half))
+                .await
+                .map_err(|_| std::io::Error::other("server stopped accepting"))?;
+            Ok::<_, std::io::Error>(TokioIo::new(client_half))
+        }
+    });
+    let channel = Endpoint::from_static("http://in-memory")
+        .connect_with_connector(connector)
+        .await
+        .expect("in-memory connection");
+    TestServer {
+        channel,
+        shutdown_tx: Some(shutdown_tx),
+        serve: Some(serve),
+    }
+}
+
+impl TestServer {
+    /// Triggers shutdown and waits for the server to stop.
+    pub async fn shutdown(mut self) -> Result<(), symbatcher::Error> {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        let serve = self.serve.take().expect("served once");
+        within("server shutdown", serve)
+            .await
+            .expect("server task did not panic")
+    }
+
+    pub async fn status(&self) -> StatusResponse {
+        StatusServiceClient::new(self.channel.clone())
+            .status(StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------- worker ---
+
+/// A worker driven by the test: it registers, then the test reads its
+/// commands and sends its results and engine calls.
+pub struct FakeWorker {
+    pub worker_id: u64,
+    tx: Option<mpsc::Sender<WorkerMessage>>,
+    commands: Streaming<WorkerCommand>,
+    /// Commands read from the stream but not yet taken by the test.
+    pending: VecDeque<WorkerCommand>,
+    /// Every `JobInfo` received so far.
+    pub jobs: Vec<JobInfo>,
+    /// Every task id the server cancelled so far.
+    pub cancelled: Vec<u64>,
+}
+
+fn worker_msg(kind: worker_message::Kind) -> WorkerMessage {
+    WorkerMessage { kind: Some(kind) }
+}
+
+/// Opens `WorkerService.Work` and sends `register` first; returns the
+/// server's answer (the error status when it refused the registration).
+pub async fn try_connect_worker(
+    channel: &Channel,
+    register: RegisterWorker,
+) -> Result<FakeWorker, Status> {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(worker_msg(worker_message::Kind::Register(register)))
+        .await
+        .expect("fresh channel");
+    let mut commands = WorkerServiceClient::new(channel.clone())
+        .work(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let first = within("WorkerRegistered", commands.message())
+        .await?
+        .expect("a first command");
+    let worker_id = match first.kind {
+        Some(worker_command::Kind::Registered(r)) => r.worker_id,
+        other => panic!("first command must be WorkerRegistered, got {other:?}"),
+    };
+    Ok(FakeWorker {
+        worker_id,
+        tx: Some(tx),
+        commands,
+        pending: VecDeque::new(),
+        jobs: Vec::new(),
+        cancelled: Vec::new(),
+    })
+}
+
+/// Connects a worker serving `expressions` with `concurrency` slots.
+pub async fn connect_worker(
+    channel: &Channel,
+    name: &str,
+    expressions: &[&str],
+    concurrency: u32,
+) -> FakeWorker {
+    try_connect_worker(
+        channel,
+        RegisterWorker {
+            name: name.to_string(),
+            expressions: expressions.iter().map(|e| e.to_string()).collect(),
+            concurrency,
+        },
+    )
+    .await
+    .expect("worker registration accepted")
+}
+
+impl FakeWorker {
+    /// The next command from the server (`None` when its stream ended).
+    pub async fn next_command(&mut self) -> Option<WorkerCommand> {
+        if let Some(command) = self.pending.pop_front() {
+            return Some(command);
+        }
+        let command = within("a worker command", self.commands.message())
+            .await
+            .expect("worker stream healthy")?;
+        match &command.kind {
+            Some(worker_command::Kind::Job(info)) => self.jobs.push(info.clone()),
+            Some(worker_command::Kind::Cancel(cancel)) => {
+                self.cancelled.extend(cancel.task_ids.iter().copied())
+            }
+            _ => {}
+        }
+        Some(command)
+    }
+
+    /// Reads commands until `n` assignments have arrived; other commands
+    /// (JobInfo, cancels, job-finished) are recorded, replies are kept for
+    /// [`FakeWorker::next_replies`].
+    pub async fn assignments(&mut self, n: usize) -> Vec<Assignment> {
+        let mut out = Vec::new();
+        let mut kept = VecDeque::new();
+        while out.len() < n {
+            let command = self.next_command().await.unwrap_or_else(|| {
+                panic!("worker stream ended after {} of {n} assignments", out.len())
+            });
+            match command.kind {
+                Some(worker_command::Kind::Assignments(chunk)) => out.extend(chunk.assignments),
+                Some(worker_command::Kind::Replies(_)) => kept.push_back(command),
+                _ => {}
+            }
+        }
+        assert_eq!(out.len(), n, "more assignments than expected: {out:?}");
+        kept.extend(self.pending.drain(..));
+        self.pending = kept;
+        out
+    }
+
+    /// Reads commands until engine replies arrive and returns them.
+    pub async fn next_replies(&mut self) -> Vec<EngineReply> {
+        loop {
+            let command = self.next_command().await.expect("worker stream ended");
+            if let Some(worker_command::Kind::Replies(chunk)) = command.kind {
+                return chunk.replies;
+            }
+        }
+    }
+
+    pub async fn send(&self, message: WorkerMessage) {
+        self.tx
+            .as_ref()
+            .expect("worker is connected")
+            .send(message)
+            .await
+            .expect("worker request stream open");
+    }
+
+    /// Sends engine calls `(task_id, call_id, prompt)` in one message.
+    pub async fn send_calls(&self, calls: &[(u64, u64, String)]) {
+        let calls = calls
+            .iter()
+            .map(|(task_id, call_id, prompt)| WorkerEngineCall {
+                task_id: *task_id,
+                call: Some(engine_call(*call_id, prompt)),
+            })
+            .collect();
+        self.send(worker_msg(worker_message::Kind::EngineCalls(
+            WorkerEngineCallChunk { calls },
+        )))
+        .await;
+    }
+
+    /// Sends results in one message.
+    pub async fn send_results(&self, results: Vec<WorkResult>) {
+        self.send(worker_msg(worker_message::Kind::Results(WorkResultChunk {
+            results,
+        })))
+        .await;
+    }
+
+    /// Ends the worker's request stream: the server sees it disconnect.
+    pub fn disconnect(&mut self) {
+        self.tx = None;
+    }
+}
+
+pub fn engine_call(call_id: u64, prompt: &str) -> EngineCall {
+    EngineCall {
+        call_id,
+        prompt: prompt.to_string(),
+        messages_json: "[]".to_string(),
+        kwargs_json: "{}".to_string(),
+    }
+}
+
+/// A successful result carrying `payload`.
+pub fn ok_result(task_id: u64, payload: &[u8]) -> WorkResult {
+    WorkResult {
+        task_id,
+        outcome: Some(Outcome {
+            value: Some(outcome::Value::Payload(payload.to_vec())),
+            local_only: false,
+        }),
+    }
+}
+
+/// The text of a successful engine reply.
+pub fn reply_text(reply: &EngineReply) -> &str {
+    match &reply.outcome {
+        Some(engine_reply::Outcome::Text(text)) => text,
+        other => panic!("engine reply {} is not text: {other:?}", reply.call_id),
+    }
+}
+
+// ---------------------------------------------------------------- engine ---
+
+/// An engine process driven by the test (`EngineService.Serve`).
+pub struct FakeEngine {
+    tx: mpsc::Sender<EngineWorkerMessage>,
+    commands: Streaming<EngineCommand>,
+}
+
+/// Registers an engine named `name` accepting `max_concurrency` batches.
+pub async fn try_connect_engine(
+    channel: &Channel,
+    name: &str,
+    max_concurrency: u32,
+) -> Result<FakeEngine, Status> {
+    let (tx, rx) = mpsc::channel(64);
+    let register = RegisterEngine {
+        name: name.to_string(),
+        max_concurrency,
+    };
+    tx.send(EngineWorkerMessage {
+        kind: Some(engine_worker_message::Kind::Register(register)),
+    })
+    .await
+    .expect("fresh channel");
+    let mut commands = EngineServiceClient::new(channel.clone())
+        .serve(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let first = within("EngineRegistered", commands.message())
+        .await?
+        .expect("a first engine command");
+    match first.kind {
+        Some(engine_command::Kind::Registered(registered)) => assert_eq!(registered.name, name),
+        other => panic!("first engine command must be EngineRegistered, got {other:?}"),
+    }
+    Ok(FakeEngine { tx, commands })
+}
+
+pub async fn connect_engine(channel: &Channel, name: &str, max_concurrency: u32) -> FakeEngine {
+    try_connect_engine(channel, name, max_concurrency)
+        .await
+        .expect("engine registration accepted")
+}
+
+impl FakeEngine {
+    /// The next batch the server sends (`None` when the stream ended).
+    pub async fn next_batch(&mut self) -> Option<EngineBatch> {
+        let command = within("an engine batch", self.commands.message())
+            .await
+            .expect("engine stream healthy")?;
+        Some(expect_batch(command))
+    }
+
+    /// The next batch if one arrives within `wait` (virtual time).
+    pub async fn batch_within(&mut self, wait: Duration) -> Option<EngineBatch> {
+        match tokio::time::timeout(wait, self.commands.message()).await {
+            Ok(command) => command.expect("engine stream healthy").map(expect_batch),
+            Err(_) => None,
+        }
+    }
+
+    /// Answers every call of `batch` with `"engine: " + prompt`.
+    pub async fn answer(&self, batch: &EngineBatch) {
+        let replies = batch
+            .calls
+            .iter()
+            .map(|call| EngineReply {
+                call_id: call.call_id,
+                outcome: Some(engine_reply::Outcome::Text(format!(
+                    "engine: {}",
+                    call.prompt
+                ))),
+                metadata_json: "{}".to_string(),
+            })
+            .collect();
+        let result = EngineBatchResult {
+            batch_id: batch.batch_id,
+            replies,
+            batch_error: None,
+        };
+        self.tx
+            .send(EngineWorkerMessage {
+                kind: Some(engine_worker_message::Kind::Result(result)),
+            })
+            .await
+            .expect("engine request stream open");
+    }
+}
+
+fn expect_batch(command: EngineCommand) -> EngineBatch {
+    match command.kind {
+        Some(engine_command::Kind::Batch(batch)) => batch,
+        other => panic!("expected an engine batch, got {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------- job ---
+
+/// A job driven by the test (`BatchService.Batch`).
+pub struct JobClient {
+    tx: Option<mpsc::Sender<BatchRequest>>,
+    responses: Streaming<BatchResponse>,
+    pub accepted: JobAccepted,
+}
+
+/// What a job returned: its results in arrival order and its summary.
+#[derive(Debug)]
+pub struct JobOutput {
+    pub results: Vec<ItemResult>,
+    pub summary: JobSummary,
+}
+
+/// A JobSpec for `expression` with `batch_size`; other fields default.
+pub fn spec(expression: &str, batch_size: u32) -> JobSpec {
+    JobSpec {
+        expression: expression.to_string(),
+        batch_size,
+        ..Default::default()
+    }
+}
+
+fn batch_req(kind: batch_request::Kind) -> BatchRequest {
+    BatchRequest { kind: Some(kind) }
+}
+
+/// Opens `BatchService.Batch` with `first` as the first message; returns the
+/// server's refusal as an error status.
+pub async fn try_start_job_with(
+    channel: &Channel,
+    first: BatchRequest,
+) -> Result<JobClient, Status> {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(first).await.expect("fresh channel");
+    let mut responses = BatchServiceClient::new(channel.clone())
+        .batch(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let first = within("JobAccepted", responses.message())
+        .await?
+        .expect("a first response");
+    let accepted = match first.kind {
+        Some(batch_response::Kind::Accepted(accepted)) => accepted,
+        other => panic!("first response must be JobAccepted, got {other:?}"),
+    };
+    Ok(JobClient {
+        tx: Some(tx),
+        responses,
+        accepted,
+    })
+}
+
+pub async fn try_start_job(channel: &Channel, spec: JobSpec) -> Result<JobClient, Status> {
+    try_start_job_with(channel, batch_req(batch_request::Kind::Spec(spec))).await
+}
+
+pub async fn start_job(channel: &Channel, spec: JobSpec) -> JobClient {
+    try_start_job(channel, spec).await.expect("job accepted")
+}
+
+/// Items `0..n` with JSON string payloads `"item-<i>"`.
+pub fn items(range: std::ops::Range<u64>) -> Vec<Item> {
+    range
+        .map(|index| Item {
+            index,
+            payload: format!("\"item-{index}\"").into_bytes(),
+            local_only: false,
+        })
+        .collect()
+}
+
+impl JobClient {
+    pub async fn send_items(&self, items: Vec<Item>) {
+        self.tx
+            .as_ref()
+            .expect("input still open")
+            .send(batch_req(batch_request::Kind::Items(ItemChunk { items })))
+            .await
+            .expect("job request stream open");
+    }
+
+    /// Sends EndOfInput and closes the request stream.
+    pub async fn end(&mut self) {
+        let tx = self.tx.take().expect("input still open");
+        tx.send(batch_req(batch_request::Kind::End(EndOfInput {})))
+            .await
+            .expect("job request stream open");
+    }
+
+    /// The next response after JobAccepted (`Ok(None)` at end of stream).
+    pub async fn next(&mut self) -> Result<Option<BatchResponse>, Status> {
+        within("a job response", self.responses.message()).await
+    }
+
+    /// The next result chunk (panics on anything else).
+    pub async fn next_results(&mut self) -> Vec<ItemResult> {
+        let response = self
+            .next()
+            .await
+            .expect("job stream healthy")
+            .expect("job stream ended");
+        match response.kind {
+            Some(batch_response::Kind::Results(chunk)) => chunk.results,
+            other => panic!("expected results, got {other:?}"),
+        }
+    }
+
+    /// Reads results until the summary; fails with the status that ended
+    /// the stream, if any. Checks that the summary is the last message.
+    pub async fn collect(mut self) -> Result<JobOutput, Status> {
+        let mut results = Vec::new();
+        loop {
+            let response = self.next().await?.expect("stream ended before the summary");
+            match response.kind {
+                Some(batch_response::Kind::Results(chunk)) => results.extend(chunk.results),
+                Some(batch_response::Kind::Summary(summary)) => {
+                    let after = self.next().await?;
+                    assert!(after.is_none(), "message after the summary: {after:?}");
+                    return Ok(JobOutput { results, summary });
+                }
+                other => panic!("unexpected job response {other:?}"),
+            }
+        }
+    }
+}
+
+/// The payload bytes of a successful item result.
+pub fn result_payload(result: &ItemResult) -> &[u8] {
+    match result.outcome.as_ref().and_then(|o| o.value.as_ref()) {
+        Some(outcome::Value::Payload(payload)) => payload,
+        other => panic!("item {} did not succeed: {other:?}", result.index),
+    }
+}
