@@ -52,56 +52,58 @@ def decode(payload: bytes, codec: int) -> Any:
         raise EncodingError(f"payload is not valid JSON: {exc}") from exc
 
 
+#: A job as seen from one process: (server address, job id).
+JobKey = tuple[str, int]
+
+
+class LocalJob:
+    """Objects of one job whose client runs in this process. Items live from
+    the client's send to the client's receipt of their result; results from
+    the worker's finish to that receipt."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.kwargs = kwargs
+        self._items: dict[int, Any] = {}
+        self._results: dict[int, Any] = {}
+
+    def put_item(self, index: int, item: Any) -> None:
+        self._items[index] = item
+
+    def item(self, index: int) -> tuple[bool, Any]:
+        if index in self._items:
+            return True, self._items[index]
+        return False, None
+
+    def put_result(self, index: int, value: Any) -> None:
+        self._results[index] = value
+
+    def take_result(self, index: int) -> tuple[bool, Any]:
+        self._items.pop(index, None)
+        if index in self._results:
+            return True, self._results.pop(index)
+        return False, None
+
+
 class Handoff:
-    """Process-wide table of objects passed between a job's client and the
-    local workers that run it. Entries live from the client's send to the
-    client's receipt of the item's result."""
+    """Process-wide table of the jobs whose clients run in this process, so
+    that workers in the same process can find their objects."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[int, dict[str, Any]] = {}
+        self._jobs: dict[JobKey, LocalJob] = {}
 
-    def open_job(self, job_id: int, kwargs: dict[str, Any]) -> None:
+    def open(self, key: JobKey, kwargs: dict[str, Any]) -> LocalJob:
+        job = LocalJob(kwargs)
         with self._lock:
-            self._jobs[job_id] = {"kwargs": kwargs, "items": {}, "results": {}}
+            self._jobs[key] = job
+        return job
 
-    def close_job(self, job_id: int) -> None:
+    def close(self, key: JobKey) -> None:
         with self._lock:
-            self._jobs.pop(job_id, None)
+            self._jobs.pop(key, None)
 
-    def is_local(self, job_id: int) -> bool:
-        return job_id in self._jobs
-
-    def kwargs(self, job_id: int) -> dict[str, Any] | None:
-        job = self._jobs.get(job_id)
-        return None if job is None else job["kwargs"]
-
-    def put_item(self, job_id: int, index: int, item: Any) -> None:
-        job = self._jobs.get(job_id)
-        if job is not None:
-            job["items"][index] = item
-
-    def item(self, job_id: int, index: int) -> tuple[bool, Any]:
-        job = self._jobs.get(job_id)
-        if job is None or index not in job["items"]:
-            return False, None
-        return True, job["items"][index]
-
-    def put_result(self, job_id: int, index: int, value: Any) -> bool:
-        job = self._jobs.get(job_id)
-        if job is None:
-            return False
-        job["results"][index] = value
-        return True
-
-    def take_result(self, job_id: int, index: int) -> tuple[bool, Any]:
-        job = self._jobs.get(job_id)
-        if job is None:
-            return False, None
-        job["items"].pop(index, None)
-        if index not in job["results"]:
-            return False, None
-        return True, job["results"].pop(index)
+    def get(self, key: JobKey) -> LocalJob | None:
+        return self._jobs.get(key)
 
 
 HANDOFF = Handoff()

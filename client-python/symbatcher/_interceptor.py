@@ -44,12 +44,39 @@ def bind_slot(caller: EngineCaller | None, task_id: int = 0) -> None:
     _slot.task_id = task_id
 
 
+def _cache_compiled_templates(env: Any) -> None:
+    """symai's prompt registry compiles its Jinja template on every render
+    (milliseconds per engine call). Compiled templates are immutable and
+    thread-safe, so the environment's `from_string` is given a cache keyed by
+    the template source; what renders is unchanged."""
+    if getattr(env, "_symbatcher_template_cache", None) is not None:
+        return
+    compile_template = env.from_string
+    cache: dict[str, Any] = {}
+    env._symbatcher_template_cache = cache
+
+    def from_string(source: Any, globals: Any = None, template_class: Any = None) -> Any:
+        if globals is not None or template_class is not None or not isinstance(source, str):
+            return compile_template(source, globals, template_class)
+        template = cache.get(source)
+        if template is None:
+            template = cache[source] = compile_template(source)
+        return template
+
+    env.from_string = from_string
+
+
 def _render_system(argument: Any) -> str | None:
+    """The system message symai's chat engines would send for this call."""
     try:
-        from symai.backend.engines.neurosymbolic._prompts import render_chat_system_prompt
+        from symai.backend.engines.neurosymbolic._prompts import (
+            prompt_registry,
+            render_chat_system_prompt,
+        )
     except ImportError:
         return None
     try:
+        _cache_compiled_templates(prompt_registry.jinja_env)
         return render_chat_system_prompt(argument)
     except Exception:
         return None

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from symbatcher import _codec
-from symbatcher._codec import HANDOFF
+from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import EncodingError, JobError, from_item_error, from_rpc_error
 from symbatcher._types import JobSummary
 from symbatcher.v1 import batch_pb2, batch_pb2_grpc
@@ -59,6 +59,7 @@ class Job:
         self._codec = _codec.codec_from_name(options.codec)
         self._address = address
         self.job_id = 0
+        self._local: LocalJob | None = None
         self.sent = 0
         self.input_done = False
         self.summary: JobSummary | None = None
@@ -88,7 +89,7 @@ class Job:
             if first is grpc.aio.EOF or first.WhichOneof("kind") != "accepted":
                 raise JobError("server closed the job stream before accepting it")
             self.job_id = first.accepted.job_id
-            HANDOFF.open_job(self.job_id, self._kwargs)
+            self._local = HANDOFF.open((self._address, self.job_id), self._kwargs)
             writer = asyncio.create_task(self._write_items(call))
             while True:
                 response = await call.read()
@@ -116,13 +117,14 @@ class Job:
             if self.summary is None:
                 call.cancel()
             if self.job_id:
-                HANDOFF.close_job(self.job_id)
+                HANDOFF.close((self._address, self.job_id))
 
     def _chunks(self) -> Iterator[list[batch_pb2.Item]]:
+        assert self._local is not None
         chunk: list[batch_pb2.Item] = []
         size = 0
         for index, item in enumerate(self._dataset):
-            HANDOFF.put_item(self.job_id, index, item)
+            self._local.put_item(index, item)
             try:
                 payload = _codec.encode(item, self._codec)
                 chunk.append(batch_pb2.Item(index=index, payload=payload))
@@ -145,7 +147,8 @@ class Job:
         await call.done_writing()
 
     def _value(self, result: batch_pb2.ItemResult) -> Any:
-        found, value = HANDOFF.take_result(self.job_id, result.index)
+        assert self._local is not None
+        found, value = self._local.take_result(result.index)
         if found:
             return value
         outcome = result.outcome

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from symbatcher import _codec
-from symbatcher._codec import HANDOFF
+from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import EngineError, SymbatcherError, from_item_error, from_rpc_error
 from symbatcher._interceptor import bind_slot, install_in_thread
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
@@ -33,6 +33,8 @@ ExpressionFactory = Callable[[], Any]
 class _Job:
     info: worker_pb2.JobInfo
     kwargs: dict[str, Any]
+    #: Set when the job's client runs in this process.
+    local: LocalJob | None
 
 
 class WorkerRuntime:
@@ -49,11 +51,17 @@ class WorkerRuntime:
         *,
         expressions: dict[str, ExpressionFactory],
         concurrency: int,
+        prefetch: int | None = None,
         name: str = "worker",
         address: str = "",
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
+        # By default as many items wait in the worker as run in it, so a slot
+        # that finishes starts its next item at once.
+        self._prefetch = concurrency if prefetch is None else prefetch
+        if self._prefetch < 0:
+            raise ValueError(f"prefetch: must be >= 0, got {self._prefetch}")
         self._stub = worker_pb2_grpc.WorkerServiceStub(channel)
         self._expressions = dict(expressions)
         self._concurrency = concurrency
@@ -112,6 +120,7 @@ class WorkerRuntime:
                 name=self._name,
                 expressions=list(self._expressions),
                 concurrency=self._concurrency,
+                prefetch=self._prefetch,
             )
         )
         stop = False
@@ -165,9 +174,9 @@ class WorkerRuntime:
                     box.put(reply)
         elif kind == "job":
             info = command.job
-            local = HANDOFF.kwargs(info.job_id)
-            kwargs = local if local is not None else json.loads(info.kwargs_json or "{}")
-            self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs)
+            local = HANDOFF.get((self._address, info.job_id))
+            kwargs = local.kwargs if local is not None else json.loads(info.kwargs_json or "{}")
+            self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs, local=local)
         elif kind == "registered":
             self.worker_id = command.registered.worker_id
             self._registered.set()
@@ -228,9 +237,9 @@ class WorkerRuntime:
         if job is None:
             err = SymbatcherError(f"no JobInfo for job {assignment.job_id}")
             return _error_outcome(err, common_pb2.ERROR_KIND_ENCODING)
-        local = HANDOFF.is_local(assignment.job_id)
+        local = job.local
         try:
-            item = self._item(assignment, job, local)
+            item = self._item(assignment, job)
             expression = job.info.expression
             instance = instances.get(expression)
             if instance is None:
@@ -247,10 +256,12 @@ class WorkerRuntime:
                 else common_pb2.ERROR_KIND_USER
             )
             outcome = _error_outcome(exc, kind)
-            if local and HANDOFF.put_result(assignment.job_id, assignment.index, exc):
+            if local is not None:
+                local.put_result(assignment.index, exc)
                 outcome.local_only = True
             return outcome
-        if local and HANDOFF.put_result(assignment.job_id, assignment.index, value):
+        if local is not None:
+            local.put_result(assignment.index, value)
             return common_pb2.Outcome(local_only=True)
         try:
             return common_pb2.Outcome(payload=_codec.encode(value, job.info.codec))
@@ -258,9 +269,9 @@ class WorkerRuntime:
             err = SymbatcherError(f"result of item {assignment.index}: {exc}")
             return _error_outcome(err, common_pb2.ERROR_KIND_ENCODING)
 
-    def _item(self, assignment: worker_pb2.Assignment, job: _Job, local: bool) -> Any:
-        if local:
-            found, item = HANDOFF.item(assignment.job_id, assignment.index)
+    def _item(self, assignment: worker_pb2.Assignment, job: _Job) -> Any:
+        if job.local is not None:
+            found, item = job.local.item(assignment.index)
             if found:
                 return item
         if assignment.local_only:

@@ -59,6 +59,7 @@ class ThreeCallsExpression(Expression):
 
 class TwoCallsExpression(Expression):
     def forward(self, input, **kwargs):
+        time.sleep(0.02)  # let all worker slots pick up an item before the first call
         a = Symbol(input).query("Call A", **kwargs).value
         b = Symbol(input).query("Call B", **kwargs).value
         return a + "||" + b

@@ -225,7 +225,13 @@ def test_server_exits_when_owner_is_sigkilled(tmp_path, wait_process_gone):
             raise AssertionError(f"{exc}; stderr: {stderr_path.read_text(errors='replace')}")
         server = psutil.Process(server_pid)
         assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
-        assert "symbatcher" in " ".join(server.cmdline()), server.cmdline()
+        cmdline: list[str] = []
+        deadline = time.monotonic() + 2.0
+        while not cmdline and time.monotonic() < deadline:
+            cmdline = server.cmdline()
+            if not cmdline:
+                time.sleep(0.02)
+        assert "symbatcher" in " ".join(cmdline), cmdline
 
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

@@ -51,6 +51,14 @@ class ConditionalExpression(Expression):
         return f"skipped:{n}"
 
 
+class PausedExpression(Expression):
+    """A short pause first, so that every worker slot holds an item before any call."""
+
+    def forward(self, input, **kwargs):
+        time.sleep(0.02)
+        return Symbol(input).query(SUMMARIZE, **kwargs).value
+
+
 class SlowExpression(Expression):
     def forward(self, input, **kwargs):
         time.sleep(0.2)
@@ -256,7 +264,7 @@ def test_echo_engine_batches_calls_under_latency(assert_echo):
     with BatchScheduler(engine=EchoEngine(latency_ms=100), max_queue_delay_ms=300) as s:
         s(expr=SimpleExpression, num_workers=1, dataset=["warm"], batch_size=1)
         start = time.monotonic()
-        results = s(expr=SimpleExpression, num_workers=16, dataset=dataset, batch_size=16)
+        results = s(expr=PausedExpression, num_workers=16, dataset=dataset, batch_size=16)
         elapsed = time.monotonic() - start
         summary = s.last_summary
     for item, result in zip(dataset, results):

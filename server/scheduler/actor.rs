@@ -29,8 +29,6 @@ pub(super) struct Scheduler {
     pub(super) job_order: Vec<u64>,
     pub(super) workers: BTreeMap<u64, Worker>,
     pub(super) tasks: HashMap<u64, Task>,
-    /// Running tasks that wait on at least one engine call.
-    pub(super) parked_tasks: usize,
     pub(super) batcher: Batcher,
     /// Calls sent to an engine and not yet answered, by server call id.
     pub(super) in_flight: HashMap<u64, CallRoute>,
@@ -50,7 +48,6 @@ impl Scheduler {
             job_order: Vec::new(),
             workers: BTreeMap::new(),
             tasks: HashMap::new(),
-            parked_tasks: 0,
             batcher: Batcher::default(),
             in_flight: HashMap::new(),
             engines: BTreeMap::new(),
@@ -81,10 +78,11 @@ impl Scheduler {
                 name,
                 expressions,
                 concurrency,
+                prefetch,
                 command_tx,
                 reply,
             } => {
-                let id = self.register_worker(name, expressions, concurrency, command_tx);
+                let id = self.register_worker(name, expressions, concurrency, prefetch, command_tx);
                 let _ = reply.send(id);
             }
             SchedulerCommand::WorkerResults { worker_id, results } => {

@@ -135,15 +135,18 @@ impl Scheduler {
             if let Some(task) = self.tasks.get_mut(&task_id) {
                 task.outstanding_calls += 1;
                 if task.outstanding_calls == 1 {
-                    self.parked_tasks += 1;
+                    if let Some(worker) = self.workers.get_mut(&worker_id) {
+                        worker.parked += 1;
+                    }
                 }
             }
         }
     }
 
-    /// True when every running item waits on an engine call.
+    /// True when every running item waits on an engine call, so no new call
+    /// can arrive before some reply goes out.
     fn all_parked(&self) -> bool {
-        !self.tasks.is_empty() && self.parked_tasks == self.tasks.len()
+        !self.tasks.is_empty() && self.workers.values().all(|w| w.all_parked())
     }
 
     pub(super) fn flush_batches(&mut self, now: Instant) {
@@ -220,11 +223,17 @@ impl Scheduler {
                 slot.failed_batches += 1;
             }
         }
-        let mut replies: HashMap<u64, EngineReply> = match &outcome {
-            Ok(replies) => replies.iter().map(|r| (r.call_id, r.clone())).collect(),
+        let (mut replies, batch_error) = match outcome {
+            Ok(replies) => (
+                replies
+                    .into_iter()
+                    .map(|r| (r.call_id, r))
+                    .collect::<HashMap<u64, EngineReply>>(),
+                None,
+            ),
             Err(err) => {
                 tracing::warn!(engine, kind = err.kind(), %err, "engine batch failed");
-                HashMap::new()
+                (HashMap::new(), Some(err))
             }
         };
         let mut jobs_in_batch = HashSet::new();
@@ -232,37 +241,24 @@ impl Scheduler {
             let Some(route) = self.in_flight.remove(&call_id) else {
                 continue;
             };
-            let mut reply = match &outcome {
-                Ok(_) => replies.remove(&call_id).unwrap_or_else(|| {
-                    error_reply(
+            let mut reply = match &batch_error {
+                Some(err) => error_reply(call_id, err),
+                None => replies.remove(&call_id).unwrap_or_else(|| {
+                    let missing = EngineError::MissingReply {
+                        engine: engine.to_string(),
                         call_id,
-                        &EngineError::MissingReply {
-                            engine: engine.to_string(),
-                            call_id,
-                        },
-                    )
+                    };
+                    error_reply(call_id, &missing)
                 }),
-                Err(err) => error_reply(call_id, err),
             };
             reply.call_id = route.worker_call_id;
-            let Some(task) = self
-                .tasks
-                .get_mut(&route.task_id)
-                .filter(|t| t.worker_id == route.worker_id)
-            else {
+            let Some(job_id) = self.deliver_reply(route.worker_id, route.task_id, reply) else {
                 continue;
             };
-            task.outstanding_calls -= 1;
-            if task.outstanding_calls == 0 {
-                self.parked_tasks -= 1;
-            }
-            if jobs_in_batch.insert(task.job_id) {
-                if let Some(job) = self.jobs.get_mut(&task.job_id) {
+            if jobs_in_batch.insert(job_id) {
+                if let Some(job) = self.jobs.get_mut(&job_id) {
                     job.engine_seconds += elapsed.as_secs_f64();
                 }
-            }
-            if let Some(worker) = self.workers.get_mut(&route.worker_id) {
-                worker.outbox.replies.push(reply);
             }
         }
     }
@@ -289,22 +285,29 @@ impl Scheduler {
         }
         let err = EngineError::Disconnected(name.to_string());
         for queued in self.batcher.remove_engine(name) {
-            if let Some(task) = self
-                .tasks
-                .get_mut(&queued.task_id)
-                .filter(|t| t.worker_id == queued.worker_id)
-            {
-                task.outstanding_calls -= 1;
-                if task.outstanding_calls == 0 {
-                    self.parked_tasks -= 1;
-                }
-            }
-            if let Some(worker) = self.workers.get_mut(&queued.worker_id) {
-                worker
-                    .outbox
-                    .replies
-                    .push(error_reply(queued.worker_call_id, &err));
-            }
+            let reply = error_reply(queued.worker_call_id, &err);
+            self.deliver_reply(queued.worker_id, queued.task_id, reply);
         }
+    }
+}
+
+impl Scheduler {
+    /// Hands an engine reply to the run that made the call, unparking it when
+    /// it was its last outstanding call. Returns the run's job, or None when
+    /// the run no longer exists (its reply is dropped).
+    fn deliver_reply(&mut self, worker_id: u64, task_id: u64, reply: EngineReply) -> Option<u64> {
+        let task = self
+            .tasks
+            .get_mut(&task_id)
+            .filter(|t| t.worker_id == worker_id)?;
+        task.outstanding_calls -= 1;
+        let unparked = task.outstanding_calls == 0;
+        let job_id = task.job_id;
+        let worker = self.workers.get_mut(&worker_id)?;
+        if unparked {
+            worker.parked -= 1;
+        }
+        worker.outbox.replies.push(reply);
+        Some(job_id)
     }
 }

@@ -90,8 +90,9 @@ pub enum SchedulerCommand {
         name: String,
         expressions: Vec<String>,
         concurrency: usize,
-        /// Unbounded, but holds at most what the worker's concurrency allows
-        /// in flight: assignments for its free slots and replies to its calls.
+        prefetch: usize,
+        /// Unbounded, but holds at most what the worker's concurrency and
+        /// prefetch allow in flight: assignments and replies to its calls.
         command_tx: mpsc::UnboundedSender<WorkerCommand>,
         reply: oneshot::Sender<u64>,
     },

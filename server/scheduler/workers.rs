@@ -39,7 +39,11 @@ pub(super) struct Worker {
     name: String,
     expressions: Vec<String>,
     concurrency: usize,
+    prefetch: usize,
+    /// Tasks assigned to this worker: running in a slot or queued in it.
     pub running: HashSet<u64>,
+    /// Assigned tasks waiting on at least one engine call.
+    pub parked: usize,
     command_tx: mpsc::UnboundedSender<WorkerCommand>,
     pub outbox: WorkerOutbox,
 }
@@ -50,7 +54,14 @@ impl Worker {
     }
 
     fn free_slots(&self) -> usize {
-        self.concurrency.saturating_sub(self.running.len())
+        (self.concurrency + self.prefetch).saturating_sub(self.running.len())
+    }
+
+    /// True when no slot of this worker can make a new engine call: every
+    /// item running in a slot waits on one. (At most `concurrency` of the
+    /// assigned tasks run; the rest wait in the worker's queue.)
+    pub fn all_parked(&self) -> bool {
+        self.parked >= self.running.len().min(self.concurrency)
     }
 
     pub fn status(&self) -> WorkerStatus {
@@ -101,10 +112,11 @@ impl Scheduler {
         name: String,
         expressions: Vec<String>,
         concurrency: usize,
+        prefetch: usize,
         command_tx: mpsc::UnboundedSender<WorkerCommand>,
     ) -> u64 {
         let id = self.fresh_id();
-        tracing::info!(worker_id = id, %name, ?expressions, concurrency, "worker registered");
+        tracing::info!(worker_id = id, %name, ?expressions, concurrency, prefetch, "worker registered");
         // First on the worker's stream, before any assignment.
         let registered = worker_command::Kind::Registered(WorkerRegistered { worker_id: id });
         let _ = command_tx.send(WorkerCommand {
@@ -115,7 +127,9 @@ impl Scheduler {
             name,
             expressions,
             concurrency,
+            prefetch,
             running: HashSet::new(),
+            parked: 0,
             command_tx,
             outbox: WorkerOutbox::default(),
         };
@@ -217,12 +231,14 @@ impl Scheduler {
         let task = self.tasks.remove(&task_id)?;
         if let Some(worker) = self.workers.get_mut(&task.worker_id) {
             worker.running.remove(&task_id);
+            if task.outstanding_calls > 0 {
+                worker.parked -= 1;
+            }
         }
         if let Some(job) = self.jobs.get_mut(&task.job_id) {
             job.running -= 1;
         }
         if task.outstanding_calls > 0 {
-            self.parked_tasks -= 1;
             self.batcher.remove_where(|call| call.task_id == task_id);
         }
         Some(task)

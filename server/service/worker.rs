@@ -53,6 +53,15 @@ fn validate_register(register: &RegisterWorker) -> Result<(), Error> {
             ),
         ));
     }
+    if register.prefetch > MAX_WORKER_CONCURRENCY {
+        return Err(Error::invalid(
+            "prefetch",
+            format!(
+                "must be at most {MAX_WORKER_CONCURRENCY}, got {}",
+                register.prefetch
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -90,6 +99,7 @@ impl WorkerService for WorkerApi {
                 name,
                 expressions: register.expressions,
                 concurrency: register.concurrency as usize,
+                prefetch: register.prefetch as usize,
                 command_tx,
                 reply,
             })

@@ -18,14 +18,16 @@ class WorkerMessage(_message.Message):
     def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("name", "expressions", "concurrency")
+    __slots__ = ("name", "expressions", "concurrency", "prefetch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PREFETCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     expressions: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
-    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ...) -> None: ...
+    prefetch: int
+    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ...) -> None: ...
 
 class WorkResult(_message.Message):
     __slots__ = ("task_id", "outcome")
