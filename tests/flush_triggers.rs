@@ -255,3 +255,76 @@ async fn a_delayed_call_does_not_wait_for_the_whole_delay_once_all_park() {
     expect_replies(&mut s.worker, &tasks, 2).await;
     finish(s, 2, 1, 2.0).await;
 }
+
+/// A call whose delay passed while its engine was busy leaves as soon as the
+/// engine is free, and meanwhile the scheduler waits quietly.
+async fn overdue_call_waits_for_a_busy_engine() {
+    let server = spawn_server(config()).await;
+    let mut engine = connect_engine(&server.channel, ENGINE, 1).await;
+    let mut worker = connect_worker(&server.channel, "w", &[EXPR], 3).await;
+    let mut job = start_job(
+        &server.channel,
+        JobSpec {
+            engine: ENGINE.to_string(),
+            max_queue_delay_ms: 10,
+            ..spec(EXPR, 8)
+        },
+    )
+    .await;
+    job.send_items(items(0..3)).await;
+    job.end().await;
+    let mut tasks = worker.assignments(3).await;
+    tasks.sort_by_key(|a| a.index);
+
+    // Item 0's call leaves after its 10 ms delay and occupies the engine's
+    // only slot (the engine does not answer yet).
+    worker.send_calls(&[call_for(&tasks[0])]).await;
+    let first = engine.next_batch().await.expect("first batch");
+    assert_eq!(first.calls.len(), 1);
+    // Item 1's call becomes overdue while the engine is busy: nothing can
+    // leave, and virtual time must be able to pass.
+    worker.send_calls(&[call_for(&tasks[1])]).await;
+    assert!(engine.batch_within(Duration::from_secs(1)).await.is_none());
+
+    let start = Instant::now();
+    engine.answer(&first).await;
+    let second = engine.next_batch().await.expect("second batch");
+    assert!(start.elapsed() < Duration::from_millis(1));
+    assert_eq!(second.calls.len(), 1);
+    assert_eq!(second.calls[0].prompt, prompt(&tasks[1]));
+    engine.answer(&second).await;
+    expect_replies(&mut worker, &tasks[..2], 2).await;
+    let results = tasks.iter().map(|t| ok_result(t.task_id, b"0")).collect();
+    worker.send_results(results).await;
+    let out = job.collect().await.expect("job succeeds");
+    assert_eq!(out.summary.engine_batches, 2);
+}
+
+#[test]
+
+fn an_overdue_call_waits_for_a_busy_engine_without_spinning() {
+    // On a paused clock virtual time moves only when the runtime is idle. A
+    // scheduler that busy-loops (re-arming a timer for a deadline already
+    // past) never lets it idle, so the scenario would hang; real time bounds
+    // the wait instead. The scenario runs on its own thread and runtime.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        runtime.block_on(overdue_call_waits_for_a_busy_engine());
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!(
+            "the scenario did not finish in 5 s of real time: the scheduler spins \
+             while an overdue call waits for a busy engine"
+        ),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("the scenario failed (its panic is printed above)")
+        }
+    }
+}

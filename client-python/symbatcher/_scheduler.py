@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from tqdm.auto import tqdm
 
+from symbatcher._channel import CHANNEL_OPTIONS
 from symbatcher._engine import BatchEngine, EchoEngine, EngineConnection
 from symbatcher._errors import SchedulerClosedError, SymbatcherError
 from symbatcher._job import Job, JobOptions
@@ -22,12 +23,6 @@ from symbatcher._types import JobSummary
 from symbatcher._worker import WorkerRuntime
 from symbatcher.v1 import batch_pb2_grpc
 
-#: Channel options: large messages (item chunks) and no proxy on loopback.
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.enable_http_proxy", 0),
-]
 
 
 def expression_name(expr: Any) -> str:
@@ -256,13 +251,12 @@ class BatchScheduler:
         worker = None
         if num_workers > 0:
             worker = WorkerRuntime(
-                self._channel,
+                self.address,
                 expressions={name: factory},
                 concurrency=num_workers,
                 name=f"local-{os.getpid()}",
-                address=self.address,
             )
-            await asyncio.get_running_loop().run_in_executor(None, worker.start)
+            await worker.open()
         options = JobOptions(**{**self._options.__dict__, "batch_size": batch_size})
         job = Job(
             self._batch_stub(),

@@ -4,6 +4,8 @@ the server to be batched."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import itertools
 import json
 import logging
@@ -17,6 +19,7 @@ from typing import Any
 import grpc
 
 from symbatcher import _codec
+from symbatcher._channel import CHANNEL_OPTIONS
 from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import EngineError, SymbatcherError, from_item_error, from_rpc_error
 from symbatcher._interceptor import bind_slot, install_in_thread
@@ -39,7 +42,13 @@ class _Job:
 
 class WorkerRuntime:
     """Serves `expressions` (name -> factory of an Expression instance) with
-    `concurrency` slot threads over one connection.
+    `concurrency` slot threads over one connection to the server at `address`.
+
+    The connection runs on an asyncio loop (`loop`, or one of its own): one
+    task reads assignments and engine replies, one writes results and engine
+    calls, coalescing whatever the slots produced since the last write into one
+    message. Slot threads only append to a deque and, when no write is already
+    pending, wake the loop.
 
     A class factory is called once per slot thread, so each slot owns its
     instance; a factory that returns a shared instance shares it.
@@ -47,13 +56,13 @@ class WorkerRuntime:
 
     def __init__(
         self,
-        channel: grpc.Channel,
+        address: str,
         *,
         expressions: dict[str, ExpressionFactory],
         concurrency: int,
         prefetch: int | None = None,
         name: str = "worker",
-        address: str = "",
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
@@ -62,18 +71,21 @@ class WorkerRuntime:
         self._prefetch = concurrency if prefetch is None else prefetch
         if self._prefetch < 0:
             raise ValueError(f"prefetch: must be >= 0, got {self._prefetch}")
-        self._stub = worker_pb2_grpc.WorkerServiceStub(channel)
+        self._address = address
         self._expressions = dict(expressions)
         self._concurrency = concurrency
         self._name = name
-        self._address = address
-        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._loop = loop
+        self._own_loop: threading.Thread | None = None
+        self._outbox: collections.deque[Any] = collections.deque()
+        self._wake: asyncio.Event | None = None
+        self._wake_pending = False
         self._assignments: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: dict[int, _Job] = {}
         self._pending: dict[int, queue.SimpleQueue[Any]] = {}
         self._call_ids = itertools.count(1)
-        self._registered = threading.Event()
         self._closing = False
+        self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
         self._threads: list[threading.Thread] = []
         self.worker_id = 0
@@ -83,84 +95,129 @@ class WorkerRuntime:
     # -- lifecycle -------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> None:
-        """Connects, registers and starts the slot threads."""
-        self._call = self._stub.Work(self._requests())
-        reader = threading.Thread(target=self._read, name=f"{self._name}-reader", daemon=True)
-        reader.start()
-        self._threads.append(reader)
-        if not self._registered.wait(timeout) or self.error is not None:
+        """Connects and registers (blocking), then starts the slot threads."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._own_loop = threading.Thread(
+                target=self._loop.run_forever, name=f"{self._name}-loop", daemon=True
+            )
+            self._own_loop.start()
+        future = asyncio.run_coroutine_threadsafe(self.open(), self._loop)
+        try:
+            future.result(timeout)
+        except BaseException:
+            future.cancel()
             self.stop()
-            raise self.error or SymbatcherError("worker registration timed out")
+            raise
+
+    async def open(self) -> None:
+        """Connects and registers on the running loop, then starts the slots."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._channel = grpc.aio.insecure_channel(self._address, options=CHANNEL_OPTIONS)
+        self._call = worker_pb2_grpc.WorkerServiceStub(self._channel).Work()
+        register = worker_pb2.RegisterWorker(
+            name=self._name,
+            expressions=list(self._expressions),
+            concurrency=self._concurrency,
+            prefetch=self._prefetch,
+        )
+        try:
+            await self._call.write(worker_pb2.WorkerMessage(register=register))
+            first = await self._call.read()
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, address=self._address) from None
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
+            raise SymbatcherError("server closed the worker stream during registration")
+        self.worker_id = first.registered.worker_id
         for n in range(self._concurrency):
             slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
             slot.start()
             self._threads.append(slot)
+        self._loop.create_task(self._write_loop())
+        self._loop.create_task(self._read_loop())
 
     def stop(self) -> None:
-        """Disconnects; items still running here are re-queued by the server."""
+        """Disconnects (from any thread); items still running or queued here
+        are re-queued by the server."""
         if self._closing:
             return
         self._closing = True
-        self._outbox.put(_STOP)
         for _ in range(self._concurrency):
             self._assignments.put(_STOP)
-        if self._call is not None:
-            self._call.cancel()
         self._fail_pending(SymbatcherError("worker stopped"))
+        if self._wake is not None:
+            self._post(_STOP)
+        else:
+            self.done.set()
 
     def wait(self) -> None:
         """Blocks until the connection ends."""
         self.done.wait()
 
-    # -- connection ------------------------------------------------------
+    # -- connection (on the loop) ------------------------------------------
 
-    def _requests(self):
-        yield worker_pb2.WorkerMessage(
-            register=worker_pb2.RegisterWorker(
-                name=self._name,
-                expressions=list(self._expressions),
-                concurrency=self._concurrency,
-                prefetch=self._prefetch,
-            )
-        )
-        stop = False
-        while not stop:
-            message = self._outbox.get()
-            results: list[worker_pb2.WorkResult] = []
-            calls: list[worker_pb2.WorkerEngineCall] = []
-            # Coalesce everything already waiting into one message per kind.
-            while True:
-                if message is _STOP:
-                    stop = True
-                    break
-                (results if isinstance(message, worker_pb2.WorkResult) else calls).append(message)
-                try:
-                    message = self._outbox.get_nowait()
-                except queue.Empty:
-                    break
-            if calls:
-                yield worker_pb2.WorkerMessage(
-                    engine_calls=worker_pb2.WorkerEngineCallChunk(calls=calls)
-                )
-            if results:
-                yield worker_pb2.WorkerMessage(results=worker_pb2.WorkResultChunk(results=results))
+    def _post(self, message: Any) -> None:
+        """Queues a message for the writer; wakes it unless a wake is pending."""
+        self._outbox.append(message)
+        if not self._wake_pending:
+            self._wake_pending = True
+            assert self._loop is not None and self._wake is not None
+            self._loop.call_soon_threadsafe(self._wake.set)
 
-    def _read(self) -> None:
+    async def _write_loop(self) -> None:
+        assert self._wake is not None
         try:
-            for command in self._call:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                self._wake_pending = False
+                results: list[worker_pb2.WorkResult] = []
+                calls: list[worker_pb2.WorkerEngineCall] = []
+                stop = False
+                while self._outbox:
+                    message = self._outbox.popleft()
+                    if message is _STOP:
+                        stop = True
+                    elif isinstance(message, worker_pb2.WorkResult):
+                        results.append(message)
+                    else:
+                        calls.append(message)
+                if calls:
+                    chunk = worker_pb2.WorkerEngineCallChunk(calls=calls)
+                    await self._call.write(worker_pb2.WorkerMessage(engine_calls=chunk))
+                if results:
+                    chunk = worker_pb2.WorkResultChunk(results=results)
+                    await self._call.write(worker_pb2.WorkerMessage(results=chunk))
+                if stop:
+                    await self._call.done_writing()
+                    return
+        except (grpc.RpcError, asyncio.InvalidStateError) as err:
+            # The reader sees the same failure and reports it.
+            log.debug("worker stream closed while writing: %s", err)
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                command = await self._call.read()
+                if command is grpc.aio.EOF:
+                    break
                 self._handle(command)
         except grpc.RpcError as err:
             if not self._closing:
                 self.error = from_rpc_error(err, address=self._address)
                 log.warning("worker connection lost: %s", self.error)
         finally:
-            self._registered.set()
             self._fail_pending(self.error or SymbatcherError("worker connection closed"))
             if not self._closing:
                 self._closing = True
                 for _ in range(self._concurrency):
                     self._assignments.put(_STOP)
+            if self._channel is not None:
+                await self._channel.close()
             self.done.set()
+            if self._own_loop is not None and self._loop is not None:
+                self._loop.call_soon(self._loop.stop)
 
     def _handle(self, command: worker_pb2.WorkerCommand) -> None:
         kind = command.WhichOneof("kind")
@@ -177,9 +234,6 @@ class WorkerRuntime:
             local = HANDOFF.get((self._address, info.job_id))
             kwargs = local.kwargs if local is not None else json.loads(info.kwargs_json or "{}")
             self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs, local=local)
-        elif kind == "registered":
-            self.worker_id = command.registered.worker_id
-            self._registered.set()
         elif kind == "job_finished":
             self._jobs.pop(command.job_finished.job_id, None)
         # "cancel": the server already dropped those runs; their results are
@@ -201,7 +255,7 @@ class WorkerRuntime:
         call_id = next(self._call_ids)
         box: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending[call_id] = box
-        self._outbox.put(
+        self._post(
             worker_pb2.WorkerEngineCall(
                 task_id=task_id,
                 call=common_pb2.EngineCall(
@@ -230,7 +284,7 @@ class WorkerRuntime:
             if assignment is _STOP:
                 return
             outcome = self._run(assignment, instances)
-            self._outbox.put(worker_pb2.WorkResult(task_id=assignment.task_id, outcome=outcome))
+            self._post(worker_pb2.WorkResult(task_id=assignment.task_id, outcome=outcome))
 
     def _run(self, assignment: worker_pb2.Assignment, instances: dict[str, Any]) -> Any:
         job = self._jobs.get(assignment.job_id)

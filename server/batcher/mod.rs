@@ -86,11 +86,14 @@ impl Batcher {
         out
     }
 
-    /// The earliest delay deadline among waiting calls.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// The earliest delay deadline among calls whose engine can take a
+    /// batch now (`has_capacity(engine)`). Calls waiting for a busy engine
+    /// have no deadline to wake for: the batch that frees the engine does.
+    pub fn next_deadline(&self, mut has_capacity: impl FnMut(&str) -> bool) -> Option<Instant> {
         self.queues
-            .values()
-            .flat_map(|queue| queue.iter().map(|call| call.deadline))
+            .iter()
+            .filter(|(key, _)| has_capacity(&key.engine))
+            .flat_map(|(_, queue)| queue.iter().map(|call| call.deadline))
             .min()
     }
 
@@ -237,11 +240,19 @@ mod tests {
         batcher.push(key(), call(1, now, 10, 8));
         assert!(batcher.take_ready(now, false, |_| true).is_empty());
         assert_eq!(
-            batcher.next_deadline(),
+            batcher.next_deadline(|_| true),
             Some(now + Duration::from_millis(10))
         );
         let flushes = batcher.take_ready(now + Duration::from_millis(10), false, |_| true);
         assert_eq!(flushes[0].reason, FlushReason::Delay);
+    }
+
+    #[test]
+    fn calls_for_a_busy_engine_have_no_deadline() {
+        let now = Instant::now();
+        let mut batcher = Batcher::default();
+        batcher.push(key(), call(1, now, 10, 8));
+        assert_eq!(batcher.next_deadline(|_| false), None);
     }
 
     #[test]

@@ -103,10 +103,11 @@ impl Scheduler {
             SchedulerCommand::EngineGone { name } => self.engine_gone(&name),
             SchedulerCommand::BatchDone {
                 engine,
+                generation,
                 call_ids,
                 outcome,
                 elapsed,
-            } => self.batch_done(&engine, call_ids, outcome, elapsed),
+            } => self.batch_done(&engine, generation, call_ids, outcome, elapsed),
             SchedulerCommand::Status { reply } => {
                 let _ = reply.send(self.status());
             }
@@ -134,7 +135,10 @@ impl Scheduler {
 
     /// The next instant at which a timer-driven decision is due.
     fn next_deadline(&self) -> Option<Instant> {
-        let batch = self.batcher.next_deadline();
+        let engines = &self.engines;
+        let batch = self
+            .batcher
+            .next_deadline(|engine| engines.get(engine).is_some_and(EngineSlot::has_free_slot));
         let wait = self
             .jobs
             .values()
@@ -150,8 +154,9 @@ impl Scheduler {
     }
 
     pub(super) fn add_engine(&mut self, name: &str, engine: Engine, max_concurrency: usize) {
-        self.engines
-            .insert(name.to_string(), EngineSlot::new(engine, max_concurrency));
+        let generation = self.fresh_id();
+        let slot = EngineSlot::new(engine, max_concurrency, generation);
+        self.engines.insert(name.to_string(), slot);
     }
 
     fn status(&self) -> StatusResponse {

@@ -26,6 +26,9 @@ pub(super) struct CallRoute {
 #[derive(Debug)]
 pub(super) struct EngineSlot {
     engine: Engine,
+    /// Distinguishes successive engines registered under one name, so that a
+    /// late batch of a disconnected engine does not count against its successor.
+    generation: u64,
     max_concurrency: usize,
     in_flight: usize,
     batches: u64,
@@ -34,15 +37,20 @@ pub(super) struct EngineSlot {
 }
 
 impl EngineSlot {
-    pub fn new(engine: Engine, max_concurrency: usize) -> Self {
+    pub fn new(engine: Engine, max_concurrency: usize, generation: u64) -> Self {
         EngineSlot {
             engine,
+            generation,
             max_concurrency: max_concurrency.max(1),
             in_flight: 0,
             batches: 0,
             calls: 0,
             failed_batches: 0,
         }
+    }
+
+    pub fn has_free_slot(&self) -> bool {
+        self.in_flight < self.max_concurrency
     }
 
     fn try_reserve(&mut self) -> bool {
@@ -191,6 +199,7 @@ impl Scheduler {
             return;
         };
         let engine = slot.engine.clone();
+        let generation = slot.generation;
         let name = flush.key.engine;
         let handle = self.handle.clone();
         let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
@@ -199,6 +208,7 @@ impl Scheduler {
             let outcome = engine.run(calls).await;
             let done = SchedulerCommand::BatchDone {
                 engine: name,
+                generation,
                 call_ids,
                 outcome,
                 elapsed: started.elapsed(),
@@ -211,11 +221,16 @@ impl Scheduler {
     pub(super) fn batch_done(
         &mut self,
         engine: &str,
+        generation: u64,
         call_ids: Vec<u64>,
         outcome: BatchOutcome,
         elapsed: Duration,
     ) {
-        if let Some(slot) = self.engines.get_mut(engine) {
+        if let Some(slot) = self
+            .engines
+            .get_mut(engine)
+            .filter(|slot| slot.generation == generation)
+        {
             slot.in_flight = slot.in_flight.saturating_sub(1);
             slot.batches += 1;
             slot.calls += call_ids.len() as u64;

@@ -118,6 +118,8 @@ pub enum SchedulerCommand {
     },
     BatchDone {
         engine: String,
+        /// The engine slot's generation when the batch left.
+        generation: u64,
         call_ids: Vec<u64>,
         outcome: BatchOutcome,
         elapsed: Duration,

@@ -29,9 +29,9 @@ use symbatcher::pb::v1::{
     batch_request, batch_response, engine_command, engine_reply, engine_worker_message, outcome,
     worker_command, worker_message, Assignment, BatchRequest, BatchResponse, EndOfInput,
     EngineBatch, EngineBatchResult, EngineCall, EngineCommand, EngineReply, EngineWorkerMessage,
-    Item, ItemChunk, ItemResult, JobAccepted, JobInfo, JobSpec, JobSummary, Outcome,
-    RegisterEngine, RegisterWorker, StatusRequest, StatusResponse, WorkResult, WorkResultChunk,
-    WorkerCommand, WorkerEngineCall, WorkerEngineCallChunk, WorkerMessage,
+    ErrorKind, Item, ItemChunk, ItemError, ItemResult, JobAccepted, JobInfo, JobSpec, JobSummary,
+    Outcome, RegisterEngine, RegisterWorker, StatusRequest, StatusResponse, WorkResult,
+    WorkResultChunk, WorkerCommand, WorkerEngineCall, WorkerEngineCallChunk, WorkerMessage,
 };
 use symbatcher::ServerConfig;
 
@@ -98,11 +98,16 @@ pub async fn spawn_server(config: ServerConfig) -> TestServer {
 }
 
 impl TestServer {
-    /// Triggers shutdown and waits for the server to stop.
-    pub async fn shutdown(mut self) -> Result<(), symbatcher::Error> {
+    /// Triggers shutdown (SIGTERM's equivalent) without waiting.
+    pub fn trigger_shutdown(&mut self) {
         if let Some(tx) = self.shutdown_tx.take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Triggers shutdown and waits for the server to stop.
+    pub async fn shutdown(mut self) -> Result<(), symbatcher::Error> {
+        self.trigger_shutdown();
         let serve = self.serve.take().expect("served once");
         within("server shutdown", serve)
             .await
@@ -190,6 +195,7 @@ pub async fn connect_worker(
             name: name.to_string(),
             expressions: expressions.iter().map(|e| e.to_string()).collect(),
             concurrency,
+            ..Default::default()
         },
     )
     .await
@@ -376,29 +382,49 @@ impl FakeEngine {
 
     /// Answers every call of `batch` with `"engine: " + prompt`.
     pub async fn answer(&self, batch: &EngineBatch) {
-        let replies = batch
-            .calls
-            .iter()
-            .map(|call| EngineReply {
-                call_id: call.call_id,
-                outcome: Some(engine_reply::Outcome::Text(format!(
-                    "engine: {}",
-                    call.prompt
-                ))),
-                metadata_json: "{}".to_string(),
-            })
-            .collect();
-        let result = EngineBatchResult {
+        let replies = batch.calls.iter().map(engine_reply_to).collect();
+        self.send_result(EngineBatchResult {
             batch_id: batch.batch_id,
             replies,
             batch_error: None,
-        };
+        })
+        .await;
+    }
+
+    /// Fails the whole of `batch` with an error of `type_name` and `message`.
+    pub async fn fail(&self, batch: &EngineBatch, type_name: &str, message: &str) {
+        self.send_result(EngineBatchResult {
+            batch_id: batch.batch_id,
+            replies: Vec::new(),
+            batch_error: Some(ItemError {
+                kind: ErrorKind::Engine as i32,
+                r#type: type_name.to_string(),
+                message: message.to_string(),
+                traceback: String::new(),
+            }),
+        })
+        .await;
+    }
+
+    pub async fn send_result(&self, result: EngineBatchResult) {
         self.tx
             .send(EngineWorkerMessage {
                 kind: Some(engine_worker_message::Kind::Result(result)),
             })
             .await
             .expect("engine request stream open");
+    }
+}
+
+/// The fake engine's answer to `call`: `"engine: " + prompt`.
+pub fn engine_reply_to(call: &EngineCall) -> EngineReply {
+    EngineReply {
+        call_id: call.call_id,
+        outcome: Some(engine_reply::Outcome::Text(format!(
+            "engine: {}",
+            call.prompt
+        ))),
+        metadata_json: "{}".to_string(),
     }
 }
 
@@ -484,6 +510,16 @@ pub fn items(range: std::ops::Range<u64>) -> Vec<Item> {
 }
 
 impl JobClient {
+    /// Sends any request on the job's stream.
+    pub async fn send(&self, request: BatchRequest) {
+        self.tx
+            .as_ref()
+            .expect("input still open")
+            .send(request)
+            .await
+            .expect("job request stream open");
+    }
+
     pub async fn send_items(&self, items: Vec<Item>) {
         self.tx
             .as_ref()

@@ -1,0 +1,130 @@
+"""Throughput benchmarks of symbatcher against same-run baselines.
+
+Scenario 1: N items, 32 workers, batch size 32, echo engine without latency,
+against the same Expression run in this process on a ThreadPoolExecutor(32)
+with a trivial symai engine called directly (the single-process ceiling).
+
+Scenario 2: N items, 32 workers, batch size 32, echo engine with 50 ms per
+batch and concurrency 1, against its bound ceil(N / 32) * 50 ms.
+
+Runs alternate between symbatcher and the baseline so that machine noise
+hits both; the figures are medians of --repeat runs.
+
+    python bench/throughput.py [--repeat 5] [--items 10000] [--latency-items 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from symai import Expression, Symbol
+from symai.backend.base import Engine
+from symai.context import CURRENT_ENGINE_VAR
+
+from symbatcher import BatchScheduler, EchoEngine
+
+WORKERS = 32
+BATCH = 32
+
+
+class Summarize(Expression):
+    def forward(self, input, **kwargs):
+        return Symbol(input).query("Summarize this input", **kwargs).value
+
+
+class DirectEchoEngine(Engine):
+    """A trivial symai engine answering in-process, like the echo engine."""
+
+    def id(self) -> str:
+        return "neurosymbolic"
+
+    def prepare(self, argument):
+        argument.prop.prepared_input = argument.prop.processed_input
+
+    def forward(self, argument):
+        return ["echo: " + str(argument.prop.prepared_input)], {}
+
+
+_DIRECT = DirectEchoEngine()
+
+
+def _direct(item: str) -> str:
+    CURRENT_ENGINE_VAR.set(_DIRECT)
+    return Summarize().forward(input=item)
+
+
+def baseline_in_process(items: list[str]) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = list(pool.map(_direct, items))
+    elapsed = time.perf_counter() - start
+    assert results[0].startswith("echo: ")
+    return elapsed
+
+
+def symbatcher_run(scheduler: BatchScheduler, items: list[str]) -> float:
+    start = time.perf_counter()
+    results = scheduler(Summarize, WORKERS, items, batch_size=BATCH)
+    elapsed = time.perf_counter() - start
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert not failed, failed[:3]
+    assert results[-1] == f"echo: Data:\n{items[-1]}\nContext: Summarize this input\nAnswer:"
+    return elapsed
+
+
+def scenario_throughput(n: int, repeat: int) -> None:
+    items = [f"item {i}" for i in range(n)]
+    ours, base = [], []
+    with BatchScheduler(max_queue_delay_ms=DELAY) as scheduler:
+        symbatcher_run(scheduler, items[:500])  # warm-up
+        baseline_in_process(items[:500])
+        for _ in range(repeat):
+            ours.append(n / symbatcher_run(scheduler, items))
+            base.append(n / baseline_in_process(items))
+        summary = scheduler.last_summary
+    mo, mb = statistics.median(ours), statistics.median(base)
+    print(f"scenario 1: N={n}, workers={WORKERS}, batch_size={BATCH}, echo engine, no latency")
+    print(f"  symbatcher          median {mo:8.0f} items/s  runs {[round(x) for x in ours]}")
+    print(f"  in-process baseline median {mb:8.0f} items/s  runs {[round(x) for x in base]}")
+    print(f"  ratio {mo / mb:.2f}x (target >= 0.8x); last run: {summary.describe() if summary else ''}")
+
+
+def scenario_latency(n: int, repeat: int, latency_ms: int = 50) -> None:
+    items = [f"item {i}" for i in range(n)]
+    bound = math.ceil(n / BATCH) * latency_ms / 1000
+    walls = []
+    with BatchScheduler(engine=EchoEngine(latency_ms=latency_ms, max_concurrency=1), max_queue_delay_ms=DELAY) as scheduler:
+        for _ in range(repeat):
+            walls.append(symbatcher_run(scheduler, items))
+        summary = scheduler.last_summary
+    median = statistics.median(walls)
+    print(
+        f"scenario 2: N={n}, workers={WORKERS}, batch_size={BATCH}, echo {latency_ms} ms/batch, "
+        "concurrency 1"
+    )
+    print(f"  symbatcher median {median:.3f}s  runs {[round(x, 3) for x in walls]}")
+    print(f"  bound ceil(N/{BATCH}) x {latency_ms} ms = {bound:.3f}s")
+    print(f"  ratio {median / bound:.3f}x the bound (target <= 1.15x); last run: {summary.describe() if summary else ''}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--latency-items", type=int, default=1_000)
+    parser.add_argument("--only", choices=["1", "2"], default=None)
+    args = parser.parse_args()
+    if args.only in (None, "1"):
+        scenario_throughput(args.items, args.repeat)
+    if args.only in (None, "2"):
+        scenario_latency(args.latency_items, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
