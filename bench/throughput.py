@@ -80,7 +80,7 @@ def symbatcher_run(scheduler: BatchScheduler, items: list[str]) -> float:
 def scenario_throughput(n: int, repeat: int) -> None:
     items = [f"item {i}" for i in range(n)]
     ours, base = [], []
-    with BatchScheduler(max_queue_delay_ms=DELAY) as scheduler:
+    with BatchScheduler() as scheduler:
         symbatcher_run(scheduler, items[:500])  # warm-up
         baseline_in_process(items[:500])
         for _ in range(repeat):
@@ -98,7 +98,7 @@ def scenario_latency(n: int, repeat: int, latency_ms: int = 50) -> None:
     items = [f"item {i}" for i in range(n)]
     bound = math.ceil(n / BATCH) * latency_ms / 1000
     walls = []
-    with BatchScheduler(engine=EchoEngine(latency_ms=latency_ms, max_concurrency=1), max_queue_delay_ms=DELAY) as scheduler:
+    with BatchScheduler(engine=EchoEngine(latency_ms=latency_ms, max_concurrency=1)) as scheduler:
         for _ in range(repeat):
             walls.append(symbatcher_run(scheduler, items))
         summary = scheduler.last_summary

@@ -35,8 +35,10 @@ pub struct ServerConfig {
     pub echo_max_concurrency: u32,
 
     /// Default longest wait of an engine call for its batch to fill, in ms
-    /// (a job's `max_queue_delay_ms` overrides it).
-    #[arg(long, default_value_t = 10)]
+    /// (a job's `max_queue_delay_ms` overrides it). It matters only while
+    /// some running item is busy with something other than an engine call:
+    /// a full batch, or every running item waiting, sends a batch at once.
+    #[arg(long, default_value_t = 50)]
     pub max_queue_delay_ms: u64,
 
     /// Default number of items the server holds per job at once (sent by the
@@ -94,7 +96,7 @@ mod tests {
         let config = ServerConfig::parse_from(["symbatcher-server"]);
         assert_eq!(config.default_engine, "echo");
         assert_eq!(config.echo_max_concurrency, 1);
-        assert_eq!(config.max_queue_delay(), Duration::from_millis(10));
+        assert_eq!(config.max_queue_delay(), Duration::from_millis(50));
     }
 
     #[test]

@@ -33,15 +33,19 @@ class EngineCaller(Protocol):
 class _SlotState(threading.local):
     caller: EngineCaller | None = None
     task_id: int = 0
+    wants_messages: bool = True
 
 
 _slot = _SlotState()
 
 
-def bind_slot(caller: EngineCaller | None, task_id: int = 0) -> None:
-    """Marks the calling thread as running `task_id` for `caller` (None unbinds)."""
+def bind_slot(caller: EngineCaller | None, task_id: int = 0, wants_messages: bool = True) -> None:
+    """Marks the calling thread as running `task_id` for `caller` (None
+    unbinds). `wants_messages` is false when the job's engine reads only the
+    prompt, which saves rendering symai's system prompt per call."""
     _slot.caller = caller
     _slot.task_id = task_id
+    _slot.wants_messages = wants_messages
 
 
 def _cache_compiled_templates(env: Any) -> None:
@@ -109,12 +113,14 @@ class BatchingEngine(Engine):
         caller = _slot.caller
         if caller is None:
             raise SymbatcherError("engine call outside a symbatcher item run")
-        prompt, messages = self._prompt_and_messages(argument)
+        prompt, messages = self._prompt_and_messages(argument, _slot.wants_messages)
         kwargs = self._request_kwargs(argument.kwargs.items())
         text, metadata = caller.call_engine(_slot.task_id, prompt, messages, kwargs)
         return [text], metadata
 
-    def _prompt_and_messages(self, argument: Any) -> tuple[str, list[dict[str, Any]]]:
+    def _prompt_and_messages(
+        self, argument: Any, wants_messages: bool
+    ) -> tuple[str, list[dict[str, Any]]]:
         processed = argument.prop.processed_input
         if isinstance(processed, list):
             messages = [m for m in processed if isinstance(m, dict)]
@@ -124,6 +130,8 @@ class BatchingEngine(Engine):
             return str(processed.get("content", "")), [processed]
         prompt = "" if processed is None else str(processed)
         messages: list[dict[str, Any]] = []
+        if not wants_messages:
+            return prompt, messages
         if not argument.prop.raw_input:
             system = _render_system(argument)
             if system:

@@ -281,6 +281,7 @@ class BatchScheduler:
             bar.close()
             if worker is not None:
                 worker.stop()
+                await worker.closed()
             self.last_summary = job.summary
 
     def _release(self) -> None:

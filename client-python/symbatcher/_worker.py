@@ -87,6 +87,7 @@ class WorkerRuntime:
         self._closing = False
         self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._threads: list[threading.Thread] = []
         self.worker_id = 0
         self.error: BaseException | None = None
@@ -134,8 +135,10 @@ class WorkerRuntime:
             slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
             slot.start()
             self._threads.append(slot)
-        self._loop.create_task(self._write_loop())
-        self._loop.create_task(self._read_loop())
+        self._tasks = [
+            self._loop.create_task(self._write_loop()),
+            self._loop.create_task(self._read_loop()),
+        ]
 
     def stop(self) -> None:
         """Disconnects (from any thread); items still running or queued here
@@ -154,6 +157,13 @@ class WorkerRuntime:
     def wait(self) -> None:
         """Blocks until the connection ends."""
         self.done.wait()
+
+    async def closed(self, timeout: float = 5.0) -> None:
+        """After stop(): waits (on the connection's loop) for the stream to end."""
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
 
     # -- connection (on the loop) ------------------------------------------
 
@@ -261,8 +271,8 @@ class WorkerRuntime:
                 call=common_pb2.EngineCall(
                     call_id=call_id,
                     prompt=prompt,
-                    messages_json=json.dumps(messages, ensure_ascii=False),
-                    kwargs_json=json.dumps(kwargs, ensure_ascii=False),
+                    messages_json=json.dumps(messages, ensure_ascii=False) if messages else "",
+                    kwargs_json=json.dumps(kwargs, ensure_ascii=False) if kwargs else "",
                 ),
             )
         )
@@ -298,7 +308,7 @@ class WorkerRuntime:
             instance = instances.get(expression)
             if instance is None:
                 instance = instances[expression] = self._expressions[expression]()
-            bind_slot(self, assignment.task_id)
+            bind_slot(self, assignment.task_id, job.info.engine_wants_messages)
             try:
                 value = instance.forward(input=item, **job.kwargs)
             finally:

@@ -70,6 +70,12 @@ impl Engine {
         }
     }
 
+    /// Whether the engine reads `EngineCall.messages_json` (echo uses only
+    /// the prompt).
+    pub fn wants_messages(&self) -> bool {
+        !matches!(self, Engine::Echo(_))
+    }
+
     /// Answers one batch.
     pub async fn run(&self, calls: Vec<EngineCall>) -> BatchOutcome {
         match self {

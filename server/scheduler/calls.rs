@@ -49,6 +49,10 @@ impl EngineSlot {
         }
     }
 
+    pub fn wants_messages(&self) -> bool {
+        self.engine.wants_messages()
+    }
+
     pub fn has_free_slot(&self) -> bool {
         self.in_flight < self.max_concurrency
     }

@@ -27,6 +27,8 @@ pub(super) struct PendingItem {
 pub(super) struct Job {
     pub id: u64,
     pub params: JobParams,
+    /// Whether the job's engine reads chat messages (sent in `JobInfo`).
+    pub engine_wants_messages: bool,
     events_tx: mpsc::UnboundedSender<JobEvent>,
     pub queue: VecDeque<PendingItem>,
     /// Indices received and not yet answered (duplicate detection).
@@ -137,12 +139,13 @@ impl Scheduler {
         if self.draining {
             return Err(Error::ShuttingDown);
         }
-        if !self.engines.contains_key(&params.engine) {
+        let Some(engine) = self.engines.get(&params.engine) else {
             return Err(Error::UnknownEngine {
                 name: params.engine.clone(),
                 known: self.engines.keys().cloned().collect::<Vec<_>>().join(", "),
             });
-        }
+        };
+        let engine_wants_messages = engine.wants_messages();
         let id = self.fresh_id();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
@@ -155,6 +158,7 @@ impl Scheduler {
             Job {
                 id,
                 params,
+                engine_wants_messages,
                 events_tx,
                 queue: VecDeque::new(),
                 open_indices: HashSet::new(),

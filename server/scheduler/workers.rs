@@ -202,6 +202,7 @@ impl Scheduler {
                 expression: job.params.expression.clone(),
                 kwargs_json: job.params.kwargs_json.clone(),
                 codec: job.params.codec as i32,
+                engine_wants_messages: job.engine_wants_messages,
             });
         }
         worker.outbox.assignments.push(Assignment {
