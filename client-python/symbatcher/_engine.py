@@ -26,8 +26,16 @@ log = logging.getLogger("symbatcher.engine")
 _STOP = object()
 
 
+class ServerEngine:
+    """Settings of an engine that runs inside the embedded server; subclasses
+    turn themselves into the server's command-line flags."""
+
+    def server_args(self) -> list[str]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class EchoEngine:
+class EchoEngine(ServerEngine):
     """The server's built-in engine: replies `"echo: " + prompt`.
 
     `latency_ms` is a simulated latency per batch; `max_concurrency` is how
@@ -64,15 +72,16 @@ class EngineCall:
 class BatchEngine:
     """Answers batches of engine calls in Python.
 
-    Implement `forward(calls)` returning one `str` (the reply) or `Exception`
-    (that call fails) per call, in order. Raising fails the whole batch, and
+    Implement `forward(calls)` returning one reply per call, in order: a
+    `str`, a `(str, dict)` pair whose dict reaches symai as the call's
+    metadata, or an `Exception` (that call fails). Raising fails the whole batch, and
     every item whose call was in it sees an `EngineError` with the message.
     `max_concurrency` batches run at once, each on its own thread.
     """
 
     max_concurrency: int = 1
 
-    def forward(self, calls: list[EngineCall]) -> list[str | Exception]:
+    def forward(self, calls: list[EngineCall]) -> list[str | tuple[str, dict] | Exception]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(calls)")
 
 
@@ -112,8 +121,22 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
             out.error.CopyFrom(_error(reply))
         elif isinstance(reply, str):
             out.text = reply
+        elif (
+            isinstance(reply, tuple)
+            and len(reply) == 2
+            and isinstance(reply[0], str)
+            and isinstance(reply[1], dict)
+        ):
+            out.text = reply[0]
+            try:
+                out.metadata_json = json.dumps(reply[1], ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                out.ClearField("text")
+                out.error.CopyFrom(_error(TypeError(f"reply metadata is not JSON: {exc}")))
         else:
-            bad = TypeError(f"reply is {type(reply).__name__}, expected str or Exception")
+            bad = TypeError(
+                f"reply is {type(reply).__name__}, expected str, (str, dict) or Exception"
+            )
             out.error.CopyFrom(_error(bad))
     return result
 

@@ -15,7 +15,7 @@ import grpc
 from tqdm.auto import tqdm
 
 from symbatcher._channel import CHANNEL_OPTIONS
-from symbatcher._engine import BatchEngine, EchoEngine, EngineConnection
+from symbatcher._engine import BatchEngine, EngineConnection, ServerEngine
 from symbatcher._errors import SchedulerClosedError, SymbatcherError
 from symbatcher._job import Job, JobOptions
 from symbatcher._server import EmbeddedServer
@@ -73,7 +73,7 @@ class BatchScheduler:
         main_loop: asyncio.AbstractEventLoop | None = None,
         *,
         address: str | None = None,
-        engine: EchoEngine | BatchEngine | str | None = None,
+        engine: ServerEngine | BatchEngine | str | None = None,
         progress: bool = False,
         max_queue_delay_ms: int | None = None,
         codec: str = "json",
@@ -91,15 +91,19 @@ class BatchScheduler:
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
         engine_name = ""
         server_argv = list(server_args)
-        if isinstance(engine, EchoEngine):
+        if isinstance(engine, ServerEngine):
             if address is not None:
-                raise ValueError("engine: EchoEngine settings apply to the embedded server only")
+                raise ValueError(
+                    f"engine: {type(engine).__name__} settings apply to the embedded server "
+                    "only; name an engine configured on the server instead"
+                )
             server_argv += engine.server_args()
         elif isinstance(engine, str):
             engine_name = engine
         elif engine is not None and not isinstance(engine, BatchEngine):
             raise TypeError(
-                f"engine: expected EchoEngine, BatchEngine or an engine name, got {type(engine).__name__}"
+                "engine: expected EchoEngine (or another server engine), a BatchEngine or an "
+                f"engine name, got {type(engine).__name__}"
             )
         if address is None:
             self._server = EmbeddedServer(server_argv)

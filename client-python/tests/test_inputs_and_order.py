@@ -264,3 +264,26 @@ def test_last_summary_counts(scheduler):
     assert summary.wall_seconds > 0
     assert summary.engine_seconds >= 0
     assert summary.mean_queue_wait_ms >= 0
+
+
+class MetadataEngine(BatchEngine):
+    """Replies with (text, metadata) pairs."""
+
+    def forward(self, calls):
+        return [(f"ok {i}", {"usage": {"prompt_tokens": len(c.prompt)}}) for i, c in enumerate(calls)]
+
+
+class ReturnsMetadata(Expression):
+    def forward(self, input, **kwargs):
+        value, metadata = Symbol(input).query("Count", return_metadata=True, **kwargs).value
+        return {"value": value, "metadata": metadata}
+
+
+def test_engine_metadata_reaches_symai_with_the_reply():
+    with BatchScheduler(engine=MetadataEngine()) as scheduler:
+        results = scheduler(ReturnsMetadata, 2, ["abc", "defg"], batch_size=2)
+    for item, result in zip(["abc", "defg"], results):
+        assert not isinstance(result, BaseException), result
+        assert result["value"].startswith("ok ")
+        usage = result["metadata"]["usage"]
+        assert usage["prompt_tokens"] == len(f"Data:\n{item}\nContext: Count\nAnswer:")
