@@ -10,18 +10,32 @@ it also runs an ideal single-process batcher (32 threads, a batcher thread
 that sends a batch the moment 32 calls wait and sleeps 50 ms per batch, no
 server): the part of the bound that Python's own per-item work costs here.
 
+Scenario 3: the scenario-1 job (N items, batch size 32, echo engine without
+latency) served only by 2 `symbatcher worker` processes (64 slots each; the
+job runs with num_workers=0), against the same in-process
+ThreadPoolExecutor(32) baseline: what a second GIL buys on this machine.
+Each process has more slots than a batch holds, so that while a batch is
+away its other items keep the process's core busy (with 16 slots each, the
+two processes would run in lockstep, each idle while the other finishes its
+half of the batch).
+
 Runs alternate between symbatcher and the baseline so that machine noise
 hits both; the figures are medians of --repeat runs.
 
     python bench/throughput.py [--repeat 5] [--items 10000] [--latency-items 1000]
+                               [--only 1|2|3]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
+import os
 import queue
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -193,17 +207,78 @@ def scenario_latency(n: int, repeat: int, latency_ms: int = 50) -> None:
     print(f"  ratio {median / bound:.3f}x the bound (target <= 1.15x); last run: {summary.describe() if summary else ''}")
 
 
+WORKER_PROCESSES = 2
+WORKER_SLOTS = 64
+
+
+def _wait_for_workers(address: str, count: int, timeout: float = 60.0) -> None:
+    import grpc
+
+    from symbatcher.v1 import status_pb2, status_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = status_pb2_grpc.StatusServiceStub(channel)
+        while len(stub.Status(status_pb2.StatusRequest()).workers) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} workers did not register within {timeout}s")
+            time.sleep(0.1)
+
+
+def scenario_worker_processes(n: int, repeat: int) -> None:
+    # The workers import the expression as `throughput:Summarize` (this file,
+    # by import path); the job must name it the same way, so use that class.
+    remote = importlib.import_module("throughput").Summarize
+    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    items = [f"item {i}" for i in range(n)]
+    ours, base = [], []
+    with BatchScheduler() as scheduler:
+        workers = subprocess.Popen(
+            [
+                sys.executable, "-m", "symbatcher._cli", "worker", "throughput:Summarize",
+                "--server", scheduler.address, "--processes", str(WORKER_PROCESSES),
+                "--concurrency", str(WORKER_SLOTS), "--app-dir", bench_dir,
+                "--log-level", "WARNING",
+            ]
+        )
+        try:
+            _wait_for_workers(scheduler.address, WORKER_PROCESSES)
+            scheduler(remote, 0, items[:500], batch_size=BATCH)  # warm-up
+            baseline_in_process(items[:500])
+            for _ in range(repeat):
+                start = time.perf_counter()
+                results = scheduler(remote, 0, items, batch_size=BATCH)
+                ours.append(n / (time.perf_counter() - start))
+                failed = [r for r in results if isinstance(r, BaseException)]
+                assert not failed, failed[:3]
+                base.append(n / baseline_in_process(items))
+            summary = scheduler.last_summary
+        finally:
+            workers.send_signal(signal.SIGTERM)
+            workers.wait(30)
+    mo, mb = statistics.median(ours), statistics.median(base)
+    print(
+        f"scenario 3: N={n}, {WORKER_PROCESSES} `symbatcher worker` processes x "
+        f"{WORKER_SLOTS} slots, num_workers=0, batch_size={BATCH}, echo engine, no latency"
+    )
+    print(f"  symbatcher          median {mo:8.0f} items/s  runs {[round(x) for x in ours]}")
+    print(f"  in-process baseline median {mb:8.0f} items/s  runs {[round(x) for x in base]}")
+    print(f"  ratio {mo / mb:.2f}x (target >= 1.5x); last run: {summary.describe() if summary else ''}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--latency-items", type=int, default=1_000)
-    parser.add_argument("--only", choices=["1", "2"], default=None)
+    parser.add_argument("--only", choices=["1", "2", "3"], default=None)
     args = parser.parse_args()
     if args.only in (None, "1"):
         scenario_throughput(args.items, args.repeat)
     if args.only in (None, "2"):
         scenario_latency(args.latency_items, args.repeat)
+    if args.only in (None, "3"):
+        scenario_worker_processes(args.items, args.repeat)
     return 0
 
 

@@ -32,6 +32,9 @@ pub enum Error {
     /// An I/O error outside gRPC (e.g. binding the listener).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A configured engine could not be set up.
+    #[error("engine {name:?}: cannot set up: {reason}")]
+    EngineSetup { name: String, reason: String },
 }
 
 impl Error {
@@ -47,6 +50,7 @@ impl Error {
             Error::ClientGone => "client_gone",
             Error::Transport(_) => "transport",
             Error::Io(_) => "io",
+            Error::EngineSetup { .. } => "engine_setup",
         }
     }
 
@@ -69,7 +73,7 @@ impl From<Error> for Status {
             Error::NoWorker { .. } => Code::FailedPrecondition,
             Error::ShuttingDown => Code::Unavailable,
             Error::ClientGone => Code::Cancelled,
-            Error::Transport(_) | Error::Io(_) => Code::Internal,
+            Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } => Code::Internal,
         };
         Status::new(code, err.to_string())
     }

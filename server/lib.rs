@@ -4,14 +4,15 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: command-line flags and defaults of the server.
+//! - [`config`]: command-line flags, the engines config file, defaults.
 //! - [`error`]: the server's error type; the only place gRPC codes are chosen.
 //! - [`shutdown`]: SIGINT/SIGTERM and end-of-stdin signals.
 //! - [`pb`]: generated protocol types (`proto/symbatcher/v1`).
 //! - [`service`]: the gRPC edge (decode, validate, hand over, encode).
 //! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
 //! - [`batcher`]: per (engine, model) call queues and the flush policy.
-//! - [`engine`]: the engines batches go to (`echo`, `python`).
+//! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`).
+//! - [`metrics`]: latency histograms for summaries and `Status`.
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
 //! (tests use in-memory pipes).
@@ -20,6 +21,7 @@ pub mod batcher;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod pb;
 pub mod scheduler;
 pub mod service;
@@ -70,7 +72,7 @@ where
 {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker);
+    let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker)?;
     let grace = config.shutdown_grace();
     let edge = Edge {
         scheduler: scheduler.clone(),

@@ -10,7 +10,11 @@ use symbatcher::{shutdown, ServerConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = ServerConfig::parse();
+    let mut config = ServerConfig::parse();
+    if let Err(err) = config.resolve() {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SYMBATCHER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -36,7 +40,7 @@ async fn main() -> ExitCode {
     // The embedding client reads this line to learn the port.
     println!("listening on {addr}");
     let _ = std::io::stdout().flush();
-    tracing::info!(%addr, engine = %config.default_engine, "symbatcher-server started");
+    tracing::info!(%addr, default_engine = %config.default_engine(), "symbatcher-server started");
 
     let shutdown = shutdown::signal(config.exit_with_stdin);
     match symbatcher::run(listener, config, shutdown).await {

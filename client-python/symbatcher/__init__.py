@@ -1,7 +1,8 @@
 """symbatcher: run a symai Expression over a dataset, with every engine call
 of every running item batched by a Rust gRPC scheduler."""
 
-from symbatcher._engine import BatchEngine, EchoEngine, EngineCall
+from symbatcher._engine import BatchEngine, EchoEngine, EngineCall, OpenAIEngine, serve_engine
+from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     EncodingError,
     EngineError,
@@ -27,10 +28,13 @@ __all__ = [
     "JobError",
     "JobSummary",
     "NoWorkerError",
+    "OpenAIEngine",
     "RemoteError",
     "SchedulerClosedError",
     "ServerStartError",
     "ServerUnavailableError",
+    "SymaiEngine",
     "SymbatcherError",
     "WorkerLostError",
+    "serve_engine",
 ]

@@ -8,7 +8,11 @@ import importlib
 import sys
 
 #: subcommand -> (module, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "worker": ("symbatcher._worker_cli", "serve an expression to a symbatcher server"),
+    "run": ("symbatcher._runner", "run an expression over a JSONL file"),
+    "engine": ("symbatcher._engine_cli", "serve symai's configured engine (or a BatchEngine) to a server"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

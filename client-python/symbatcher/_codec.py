@@ -38,9 +38,28 @@ def encode(value: Any, codec: int) -> bytes:
         except Exception as exc:
             raise EncodingError(f"cannot pickle {type(value).__name__}: {exc}") from exc
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=json_default
+        ).encode()
     except (TypeError, ValueError) as exc:
         raise EncodingError(f"{type(value).__name__} is not JSON-serializable: {exc}") from exc
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the one non-JSON type that results commonly are: a symai
+    `Symbol` travels as its `.value`. Anything else is not JSON."""
+    symbol = _symbol_type()
+    if symbol is not None and isinstance(value, symbol):
+        return value.value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _symbol_type() -> type | None:
+    try:
+        from symai import Symbol
+    except ImportError:  # pragma: no cover - symai is a dependency
+        return None
+    return Symbol
 
 
 def decode(payload: bytes, codec: int) -> Any:

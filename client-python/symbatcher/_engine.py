@@ -1,8 +1,10 @@
 """Engines as the Python side configures or serves them.
 
 - `EchoEngine`: settings of the server's built-in echo engine.
+- `OpenAIEngine`: settings of an OpenAI-compatible HTTP engine in the server.
 - `BatchEngine`: subclass it to answer whole batches in Python; the scheduler
-  connects it to the server over `EngineService.Serve`.
+  connects it to the server over `EngineService.Serve`, or `serve_engine`
+  serves it to any server.
 """
 
 from __future__ import annotations
@@ -58,6 +60,66 @@ class EchoEngine(ServerEngine):
             "--echo-max-concurrency",
             str(self.max_concurrency),
         ]
+
+
+@dataclass(frozen=True)
+class OpenAIEngine(ServerEngine):
+    """An OpenAI-compatible engine in the embedded server: OpenAI, vLLM,
+    llama.cpp server, Ollama, OpenRouter, anything serving
+    `POST {base_url}/chat/completions`.
+
+    Every engine call becomes one request, sent concurrently up to
+    `max_concurrency`, under limits the server enforces for all workers:
+    `rpm` requests and `tpm` tokens per minute (None: unlimited). 429s and
+    5xx are retried (`max_retries`, exponential backoff with jitter, honouring
+    `Retry-After`); `timeout_s` bounds each attempt. The API key is read by the
+    server from the environment variable `api_key_env` (None: send no key).
+    With `strict`, a call whose kwargs hold a parameter the engine does not
+    pass on fails instead of dropping it (see docs/engines.md).
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int = 16
+    max_retries: int = 5
+    timeout_s: float = 60
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url: must start with http:// or https://, got {self.base_url!r}")
+        if not self.model:
+            raise ValueError("model: must not be empty")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}: must be at least 1 (None for no limit), got {value}")
+        if not 1 <= self.max_concurrency <= 1024:
+            raise ValueError(f"max_concurrency: must be 1..1024, got {self.max_concurrency}")
+        if not 0 <= self.max_retries <= 100:
+            raise ValueError(f"max_retries: must be 0..100, got {self.max_retries}")
+        if not 0 < self.timeout_s <= 3600:
+            raise ValueError(f"timeout_s: must be in (0, 3600], got {self.timeout_s}")
+
+    def server_args(self) -> list[str]:
+        args = [
+            "--openai-base-url", self.base_url,
+            "--openai-model", self.model,
+            "--openai-api-key-env", self.api_key_env or "",
+            "--openai-max-concurrency", str(self.max_concurrency),
+            "--openai-max-retries", str(self.max_retries),
+            "--openai-timeout-s", str(self.timeout_s),
+        ]  # fmt: skip
+        if self.rpm is not None:
+            args += ["--openai-rpm", str(self.rpm)]
+        if self.tpm is not None:
+            args += ["--openai-tpm", str(self.tpm)]
+        if self.strict:
+            args.append("--openai-strict")
+        return args
 
 
 @dataclass(frozen=True)
@@ -155,6 +217,7 @@ class EngineConnection:
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"engine-{name}")
         self._registered = threading.Event()
+        self._ended = threading.Event()
         self._closing = False
         self._call: Any = None
         self.error: BaseException | None = None
@@ -165,6 +228,10 @@ class EngineConnection:
         if not self._registered.wait(timeout) or self.error is not None:
             self.stop()
             raise self.error or SymbatcherError(f"engine {self._name!r} registration timed out")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until the connection ends (True) or `timeout` passes."""
+        return self._ended.wait(timeout)
 
     def stop(self) -> None:
         if self._closing:
@@ -201,6 +268,26 @@ class EngineConnection:
             pass  # the pool was shut down while a batch arrived
         finally:
             self._registered.set()
+            self._ended.set()
 
     def _serve(self, batch: engine_pb2.EngineBatch) -> None:
         self._outbox.put(answer_batch(self._engine, batch))
+
+
+def serve_engine(engine: BatchEngine, *, server: str, name: str) -> None:
+    """Serves `engine` under `name` to the symbatcher server at `server`
+    (host:port) until the connection ends or the process is interrupted.
+    Jobs select it with `BatchScheduler(address=server, engine=name)`."""
+    from symbatcher._channel import CHANNEL_OPTIONS
+
+    with grpc.insecure_channel(server, options=CHANNEL_OPTIONS) as channel:
+        connection = EngineConnection(channel, engine, name)
+        connection.start()
+        log.info("serving engine %r to %s", name, server)
+        try:
+            while not connection.wait(0.5):
+                pass
+        finally:
+            connection.stop()
+        if connection.error is not None:
+            raise connection.error

@@ -66,6 +66,13 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SymbatcherError:
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return JobError(f"job rejected: {details}", code=name)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
+        if address:
+            details = details.replace("--server ADDR", f"--server {address}")
+        if '"__main__:' in details:
+            details += (
+                "; a class defined in the script being run (__main__) cannot be imported by "
+                "other processes: move it to a module"
+            )
         return NoWorkerError(details, code=name)
     if code == grpc.StatusCode.UNAVAILABLE:
         where = f" at {address}" if address else ""

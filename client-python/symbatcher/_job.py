@@ -1,11 +1,26 @@
 """The client side of one job: a `BatchService.Batch` stream on grpc's asyncio
-API. Items go out in chunks as fast as the server's window and HTTP/2 flow
-control allow; results come back as they finish."""
+API.
+
+Flow control is credit based and end to end. A job's writer may send item `i`
+only while `i < consumed + window`, where `consumed` counts the results its
+consumer is done with (it calls `take()` for the next ones) and `window` is
+the window the server accepted the job with. So, whatever the dataset's length:
+
+- the source is asked for a chunk only when there is credit for it, and
+  nothing reads the dataset ahead of the job;
+- the in-process handoff (`LocalJob`) holds at most `window` items;
+- with `ordered=True`, the reorder buffer holds at most `window` results: a
+  slow item lets the job run at most `window` items past it, then the writer
+  waits until that item finishes and is delivered;
+- a consumer that stops taking stops the writer, then the server (whose own
+  window of `window` items per job is then never exceeded), then the workers.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+import collections
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,13 +28,22 @@ import grpc
 
 from symbatcher import _codec
 from symbatcher._codec import HANDOFF, LocalJob
-from symbatcher._errors import EncodingError, JobError, from_item_error, from_rpc_error
+from symbatcher._errors import (
+    EncodingError,
+    JobError,
+    SymbatcherError,
+    from_item_error,
+    from_rpc_error,
+)
+from symbatcher._source import ItemSource
 from symbatcher._types import JobSummary
 from symbatcher.v1 import batch_pb2, batch_pb2_grpc
 
-#: Items per ItemChunk, and the payload bytes after which a chunk is sent early.
+#: Items per ItemChunk, and the payload bytes after which a chunk is split.
 CHUNK_ITEMS = 256
 CHUNK_BYTES = 1 << 20
+#: The credit used when the server does not say its window (older servers).
+DEFAULT_WINDOW = 4096
 
 
 @dataclass(frozen=True)
@@ -36,33 +60,124 @@ class JobOptions:
 
 
 class Job:
-    """One job's stream. Iterate `results()` for `(index, value)` pairs in
-    completion order; `summary` is set once the stream ends."""
+    """One job's stream. `await start()`, then `await take()` until it returns
+    None (the job is done and `summary` is set); `await close()` always, which
+    cancels the job if it has not finished. All methods run on one loop."""
 
     def __init__(
         self,
         stub: batch_pb2_grpc.BatchServiceStub,
         *,
         expression: str,
-        dataset: Iterable[Any],
+        source: ItemSource,
         kwargs: dict[str, Any],
         options: JobOptions,
         kwargs_json: str,
         address: str = "",
+        ordered: bool = False,
     ) -> None:
         self._stub = stub
         self._expression = expression
-        self._dataset = dataset
+        self._source = source
         self._kwargs = kwargs
         self._kwargs_json = kwargs_json
         self._options = options
         self._codec = _codec.codec_from_name(options.codec)
         self._address = address
-        self.job_id = 0
+        self._ordered = ordered
+        self._call: Any = None
         self._local: LocalJob | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        #: Results ready for the consumer, in the order they will be taken.
+        self._ready: collections.deque[tuple[int, Any]] = collections.deque()
+        #: ordered: results waiting for an earlier index.
+        self._held: dict[int, Any] = {}
+        self._next_index = 0
+        self._delivered = 0
+        self._taken = 0
+        self._results_changed = asyncio.Event()
+        self._credit_changed = asyncio.Event()
+        self._error: BaseException | None = None
+        self._finished = False
+        self.job_id = 0
+        self.window = 0
         self.sent = 0
         self.input_done = False
         self.summary: JobSummary | None = None
+
+    # -- the consumer's side ---------------------------------------------
+
+    async def start(self) -> None:
+        """Opens the stream and waits until the server accepts the job."""
+        self._call = self._stub.Batch()
+        try:
+            await self._call.write(self._spec())
+            first = await self._call.read()
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, address=self._address) from None
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "accepted":
+            raise JobError("server closed the job stream before accepting it")
+        self.job_id = first.accepted.job_id
+        self.window = first.accepted.window or self._options.window or DEFAULT_WINDOW
+        self._local = HANDOFF.open((self._address, self.job_id), self._kwargs)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._write_items(), name=f"symbatcher-job-{self.job_id}-writer"),
+            loop.create_task(self._read_results(), name=f"symbatcher-job-{self.job_id}-reader"),
+        ]
+
+    async def take(self) -> list[tuple[int, Any]] | None:
+        """The results ready now (waiting for at least one), as `(index,
+        value)` pairs; None once the job is done. Raises the job's error after
+        the results that arrived before it.
+
+        Calling take() again says the consumer is done with the previous
+        chunk: only then do its items stop counting against the window."""
+        if self._taken:
+            self._delivered += self._taken
+            self._taken = 0
+            self._credit_changed.set()
+        while True:
+            if self._ready:
+                out = list(self._ready)
+                self._ready.clear()
+                self._taken = len(out)
+                return out
+            if self._error is not None:
+                raise self._error
+            if self._finished:
+                return None
+            self._results_changed.clear()
+            await self._results_changed.wait()
+
+    async def close(self) -> None:
+        """Ends the job: cancels it on the server if it has not finished, and
+        releases what the client holds for it."""
+        try:
+            if self._tasks:
+                if self.summary is not None and self._finished:
+                    # Finished: the writer is done or about to be.
+                    await asyncio.wait(self._tasks, timeout=1.0)
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._call is not None and not self._call.done():
+                self._call.cancel()
+        finally:
+            self._source.close()
+            if self.job_id:
+                HANDOFF.close((self._address, self.job_id))
+            self._ready.clear()
+            self._held.clear()
+
+    @property
+    def held(self) -> int:
+        """Items sent and not yet consumed: in the server, the workers, the
+        handoff, the reorder buffer and the consumer's hands together. Never
+        above `window`."""
+        return self.sent - self._delivered
+
+    # -- the stream's side -------------------------------------------------
 
     def _spec(self) -> batch_pb2.BatchRequest:
         o = self._options
@@ -80,50 +195,44 @@ class Job:
             )
         )
 
-    async def results(self) -> AsyncIterator[tuple[int, Any]]:
-        call = self._stub.Batch()
-        writer: asyncio.Task[None] | None = None
-        try:
-            await call.write(self._spec())
-            first = await call.read()
-            if first is grpc.aio.EOF or first.WhichOneof("kind") != "accepted":
-                raise JobError("server closed the job stream before accepting it")
-            self.job_id = first.accepted.job_id
-            self._local = HANDOFF.open((self._address, self.job_id), self._kwargs)
-            writer = asyncio.create_task(self._write_items(call))
-            while True:
-                response = await call.read()
-                if response is grpc.aio.EOF:
-                    break
-                kind = response.WhichOneof("kind")
-                if kind == "results":
-                    for result in response.results.results:
-                        yield result.index, self._value(result)
-                elif kind == "summary":
-                    self.summary = JobSummary.from_pb(response.summary)
-            if writer.done() and writer.exception() is not None:
-                raise writer.exception()  # type: ignore[misc]
-            if self.summary is None:
-                raise JobError("job stream ended without a summary")
-        except grpc.RpcError as err:
-            if writer is not None and writer.done() and not writer.cancelled():
-                exc = writer.exception()
-                if exc is not None and not isinstance(exc, grpc.RpcError):
-                    raise exc from err
-            raise from_rpc_error(err, address=self._address) from None
-        finally:
-            if writer is not None and not writer.done():
-                writer.cancel()
-            if self.summary is None:
-                call.cancel()
-            if self.job_id:
-                HANDOFF.close((self._address, self.job_id))
+    def _fail(self, err: BaseException) -> None:
+        if self._error is None:
+            self._error = err
+        self._results_changed.set()
 
-    def _chunks(self) -> Iterator[list[batch_pb2.Item]]:
+    async def _write_items(self) -> None:
+        try:
+            while True:
+                room = self._delivered + self.window - self.sent
+                if room <= 0:
+                    self._credit_changed.clear()
+                    await self._credit_changed.wait()
+                    continue
+                items = await self._source.next_chunk(min(room, CHUNK_ITEMS))
+                if not items:
+                    break
+                for chunk in self._encode(items):
+                    await self._call.write(
+                        batch_pb2.BatchRequest(items=batch_pb2.ItemChunk(items=chunk))
+                    )
+            self.input_done = True
+            await self._call.write(batch_pb2.BatchRequest(end=batch_pb2.EndOfInput()))
+            await self._call.done_writing()
+        except (grpc.RpcError, asyncio.InvalidStateError):
+            pass  # the stream ended; the reader reports why
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # The dataset raised: the job ends with its exception.
+            self._fail(exc)
+            self._call.cancel()
+
+    def _encode(self, items: list[Any]) -> Iterator[list[batch_pb2.Item]]:
         assert self._local is not None
         chunk: list[batch_pb2.Item] = []
         size = 0
-        for index, item in enumerate(self._dataset):
+        for item in items:
+            index = self.sent
             self._local.put_item(index, item)
             try:
                 payload = _codec.encode(item, self._codec)
@@ -133,18 +242,46 @@ class Job:
                 # Only a worker in this process can run it; others report why.
                 chunk.append(batch_pb2.Item(index=index, local_only=True))
             self.sent = index + 1
-            if len(chunk) >= CHUNK_ITEMS or size >= CHUNK_BYTES:
+            if size >= CHUNK_BYTES:
                 yield chunk
                 chunk, size = [], 0
         if chunk:
             yield chunk
 
-    async def _write_items(self, call: Any) -> None:
-        for chunk in self._chunks():
-            await call.write(batch_pb2.BatchRequest(items=batch_pb2.ItemChunk(items=chunk)))
-        self.input_done = True
-        await call.write(batch_pb2.BatchRequest(end=batch_pb2.EndOfInput()))
-        await call.done_writing()
+    async def _read_results(self) -> None:
+        try:
+            while True:
+                response = await self._call.read()
+                if response is grpc.aio.EOF:
+                    break
+                kind = response.WhichOneof("kind")
+                if kind == "results":
+                    for result in response.results.results:
+                        self._accept(result.index, self._value(result))
+                    self._results_changed.set()
+                elif kind == "summary":
+                    self.summary = JobSummary.from_pb(response.summary)
+            if self.summary is None:
+                self._fail(JobError("job stream ended without a summary"))
+        except grpc.RpcError as err:
+            if self._error is None:
+                self._fail(from_rpc_error(err, address=self._address))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a bug here must not hang the consumer
+            self._fail(SymbatcherError(f"job {self.job_id}: reading results failed: {exc!r}"))
+        finally:
+            self._finished = True
+            self._results_changed.set()
+
+    def _accept(self, index: int, value: Any) -> None:
+        if not self._ordered:
+            self._ready.append((index, value))
+            return
+        self._held[index] = value
+        while self._next_index in self._held:
+            self._ready.append((self._next_index, self._held.pop(self._next_index)))
+            self._next_index += 1
 
     def _value(self, result: batch_pb2.ItemResult) -> Any:
         assert self._local is not None

@@ -5,30 +5,40 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import os
 import threading
 import uuid
-from collections.abc import Iterable, Sized
+from collections.abc import AsyncIterator, Iterable, Iterator, Sized
 from typing import Any
 
 import grpc
-from tqdm.auto import tqdm
 
 from symbatcher._channel import CHANNEL_OPTIONS
 from symbatcher._engine import BatchEngine, EngineConnection, ServerEngine
 from symbatcher._errors import SchedulerClosedError, SymbatcherError
-from symbatcher._job import Job, JobOptions
+from symbatcher._imports import expression_name
+from symbatcher._job import JobOptions
 from symbatcher._server import EmbeddedServer
+from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
+from symbatcher._stream import JobRun
 from symbatcher._types import JobSummary
-from symbatcher._worker import WorkerRuntime
 from symbatcher.v1 import batch_pb2_grpc
 
 
+def _check_call(num_workers: Any, batch_size: Any) -> None:
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
+        raise ValueError(f"batch_size: must be an integer in 1..4096, got {batch_size!r}")
 
-def expression_name(expr: Any) -> str:
-    """The name workers register an expression class under: `module:QualName`."""
-    cls = expr if inspect.isclass(expr) else type(expr)
-    return f"{cls.__module__}:{cls.__qualname__}"
+
+def _length(dataset: Any) -> int | None:
+    return len(dataset) if isinstance(dataset, Sized) else None
+
+
+def _bind_owner(source: ItemSource) -> None:
+    """An async iterable is read on the loop of the coroutine that passed it."""
+    if isinstance(source, AsyncIteratorSource):
+        source.owner = asyncio.get_running_loop()
 
 
 def _kwargs_json(kwargs: dict[str, Any]) -> str:
@@ -60,8 +70,19 @@ class BatchScheduler:
     - `max_queue_delay_ms`: longest wait of an engine call for its batch to fill;
     - `codec`: "json" (default) or "pickle" (trusted networks only) for
       payloads that cross process boundaries;
-    - `window`: most items the server holds for a job at once;
-    - `worker_wait_ms`: how long a job waits for a worker serving it.
+    - `window`: most items of a job in flight at once (sent and not yet
+      returned); bounds the server's and this process's memory per job and
+      the reorder buffer of `stream(..., ordered=True)`; default: the
+      server's (4096);
+    - `worker_wait_ms`: how long a job waits for a worker serving its
+      expression before it fails with `NoWorkerError`; default: the server's
+      (30 s).
+
+    Calls: `forward` (and calling the scheduler) returns a list in dataset
+    order; `stream` yields `(index, result)` as items finish, from any
+    iterable, in bounded memory; `aforward` and `astream` are their asyncio
+    forms. `num_workers` local slots serve each call; 0 leaves it to remote
+    workers (`symbatcher worker module:Class --server ADDR`).
 
     `main_loop` is an asyncio loop that the caller runs in another thread (see
     `start_loop` / `close_loop`); jobs' streams run on it. Without one the
@@ -153,15 +174,93 @@ class BatchScheduler:
         `num_workers` local worker slots (0: remote workers only) and returns
         the results in dataset order; a failed item's result is its exception."""
         self._check_open()
+        _check_call(num_workers, batch_size)
         items = list(dataset)
         results: list[Any] = [None] * len(items)
-
-        async def collect() -> None:
-            async for index, value in self._run(expr, num_workers, items, batch_size, kwargs):
-                results[index] = value
-
-        self._run_on_loop(collect())
+        run = self._job_run(
+            expr, num_workers, SequenceSource(items), batch_size, kwargs, total=len(items)
+        )
+        try:
+            self._run_on_loop(run.collect(results), "forward", "aforward")
+        finally:
+            self.last_summary = run.summary
         return results
+
+    # -- streaming and asyncio -------------------------------------------
+
+    def stream(
+        self,
+        expr: Any,
+        num_workers: int,
+        dataset: Iterable[Any],
+        batch_size: int = 5,
+        *,
+        ordered: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[tuple[int, Any]]:
+        """Like `forward`, but yields `(index, result)` pairs as items finish.
+
+        `dataset` is any iterable (a generator of millions of items): it is
+        read on a background thread a chunk at a time, only as fast as the job
+        advances, and never held whole. At most `window` items (the
+        scheduler's option, by default the server's 4096) are in flight: sent
+        and not yet yielded. A consumer that stops iterating stops the job;
+        closing the iterator (or breaking out of the loop) cancels it.
+
+        `ordered=True` yields in dataset order. Results that finish early wait
+        in a reorder buffer of at most `window` results: a slow item lets the
+        job run at most `window` items past it, then the job waits until it
+        finishes (and yields it with the results that waited behind it).
+        """
+        self._check_open()
+        _check_call(num_workers, batch_size)
+        source = source_for(dataset)
+        run = self._job_run(
+            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
+        )
+        return self._iterate(run)
+
+    async def aforward(
+        self, expr: Any, num_workers: int, dataset: Any, batch_size: int = 5, **kwargs: Any
+    ) -> list[Any]:
+        """`forward` for coroutines: awaits the results without blocking the
+        running event loop. `dataset` may also be an async iterable."""
+        self._check_open()
+        _check_call(num_workers, batch_size)
+        source = source_for(dataset, async_ok=True)
+        _bind_owner(source)
+        results: list[Any] = [None] * (_length(dataset) or 0)
+        run = self._job_run(
+            expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
+        )
+        try:
+            await self._on_loop(run.collect(results))
+        finally:
+            self.last_summary = run.summary
+        return results
+
+    def astream(
+        self,
+        expr: Any,
+        num_workers: int,
+        dataset: Any,
+        batch_size: int = 5,
+        *,
+        ordered: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """`stream` for coroutines: `async for index, result in
+        scheduler.astream(...)`, without blocking the running event loop.
+        `dataset` may also be an async iterable (read on the caller's loop).
+        Leaving the loop early cancels the job once the iterator is closed
+        (use `contextlib.aclosing` to close it at once)."""
+        self._check_open()
+        _check_call(num_workers, batch_size)
+        source = source_for(dataset, async_ok=True)
+        run = self._job_run(
+            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
+        )
+        return self._aiterate(run, source)
 
     def cleanup(self) -> None:
         """Stops the engine connection, the embedded server and the scheduler's
@@ -208,7 +307,8 @@ class BatchScheduler:
         if self._closed:
             raise SchedulerClosedError("this BatchScheduler was cleaned up; create a new one")
 
-    def _run_on_loop(self, coro: Any) -> Any:
+    def _run_on_loop(self, coro: Any, name: str = "forward", async_name: str = "aforward") -> Any:
+        """Runs `coro` on the scheduler's loop and blocks until it is done."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -216,7 +316,8 @@ class BatchScheduler:
         if running is self._loop:
             coro.close()
             raise SymbatcherError(
-                "forward() would block the event loop it runs on; call it from another thread"
+                f"{name}() would block the event loop it runs on; call it from another thread, "
+                f"or use `await scheduler.{async_name}(...)`"
             )
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
@@ -225,6 +326,34 @@ class BatchScheduler:
             future.cancel()
             raise
 
+    async def _on_loop(self, coro: Any) -> Any:
+        """Awaits `coro` on the scheduler's loop from any running loop."""
+        if asyncio.get_running_loop() is self._loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def _iterate(self, run: JobRun) -> Iterator[tuple[int, Any]]:
+        try:
+            self._run_on_loop(run.start(), "stream", "astream")
+            while (chunk := self._run_on_loop(run.take(), "stream", "astream")) is not None:
+                yield from chunk
+        finally:
+            if not self._loop.is_closed():
+                self._run_on_loop(run.close(), "stream", "astream")
+            self.last_summary = run.summary
+
+    async def _aiterate(self, run: JobRun, source: ItemSource) -> AsyncIterator[tuple[int, Any]]:
+        _bind_owner(source)
+        try:
+            await self._on_loop(run.start())
+            while (chunk := await self._on_loop(run.take())) is not None:
+                for pair in chunk:
+                    yield pair
+        finally:
+            if not self._loop.is_closed():
+                await self._on_loop(run.close())
+            self.last_summary = run.summary
+
     def _batch_stub(self) -> batch_pb2_grpc.BatchServiceStub:
         # grpc.aio channels belong to the loop they were made on.
         if self._aio is None:
@@ -232,61 +361,44 @@ class BatchScheduler:
             self._aio = (channel, batch_pb2_grpc.BatchServiceStub(channel))
         return self._aio[1]
 
-    async def _run(
+    def _job_run(
         self,
         expr: Any,
         num_workers: int,
-        items: Iterable[Any],
+        source: ItemSource,
         batch_size: int,
         kwargs: dict[str, Any],
-    ):
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
-            raise ValueError(f"batch_size: must be an integer in 1..4096, got {batch_size!r}")
+        *,
+        ordered: bool = False,
+        total: int | None = None,
+    ) -> JobRun:
         name = expression_name(expr)
         if inspect.isclass(expr):
             factory = expr
         else:
             # A given instance may carry state: only this process's slots
             # serve it, under a name of its own.
+            if num_workers == 0:
+                raise ValueError(
+                    "num_workers: 0 leaves the job to remote workers, which serve expression "
+                    "classes by import path; pass the class, not an instance"
+                )
             name = f"{name}#{uuid.uuid4().hex[:8]}"
             factory = lambda: expr  # noqa: E731
-        worker = None
-        if num_workers > 0:
-            worker = WorkerRuntime(
-                self.address,
-                expressions={name: factory},
-                concurrency=num_workers,
-                name=f"local-{os.getpid()}",
-            )
-            await worker.open()
-        options = JobOptions(**{**self._options.__dict__, "batch_size": batch_size})
-        job = Job(
-            self._batch_stub(),
-            expression=name,
-            dataset=items,
-            kwargs=kwargs,
-            options=options,
-            kwargs_json=_kwargs_json(kwargs),
+        return JobRun(
             address=self.address,
+            stub=self._batch_stub,
+            expression=name,
+            factory=factory,
+            num_workers=num_workers,
+            source=source,
+            kwargs=kwargs,
+            kwargs_json=_kwargs_json(kwargs),
+            options=JobOptions(**{**self._options.__dict__, "batch_size": batch_size}),
+            ordered=ordered,
+            progress=self._progress,
+            total=total,
         )
-        total = len(items) if isinstance(items, Sized) else None
-        bar = tqdm(total=total, disable=not self._progress, unit="item", desc=name.split(":")[-1])
-        failed = 0
-        try:
-            async for index, value in job.results():
-                if isinstance(value, BaseException):
-                    failed += 1
-                    bar.set_postfix(failed=failed, refresh=False)
-                bar.update(1)
-                yield index, value
-        finally:
-            bar.close()
-            if worker is not None:
-                worker.stop()
-                await worker.closed()
-            self.last_summary = job.summary
 
     def _release(self) -> None:
         if self._engine_connection is not None:

@@ -21,6 +21,20 @@ class JobSummary:
     wall_seconds: float
     engine_seconds: float
     mean_queue_wait_ms: float
+    #: Engine requests sent again after a 429, 5xx, timeout or connection error.
+    retries: int = 0
+    #: Engine responses that were 429 Too Many Requests.
+    rate_limited: int = 0
+    #: Tokens the engines reported (`usage`) for this job's calls.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: Engine calls answered with an error.
+    failed_engine_calls: int = 0
+    #: Engine call latency (batch sent to reply, retries included), in ms.
+    engine_latency_p50_ms: float = 0.0
+    engine_latency_p90_ms: float = 0.0
+    engine_latency_p99_ms: float = 0.0
+    engine_latency_max_ms: float = 0.0
 
     @classmethod
     def from_pb(cls, pb: batch_pb2.JobSummary) -> JobSummary:
@@ -35,6 +49,15 @@ class JobSummary:
             wall_seconds=pb.wall_seconds,
             engine_seconds=pb.engine_seconds,
             mean_queue_wait_ms=pb.mean_queue_wait_ms,
+            retries=pb.retries,
+            rate_limited=pb.rate_limited,
+            prompt_tokens=pb.prompt_tokens,
+            completion_tokens=pb.completion_tokens,
+            failed_engine_calls=pb.failed_engine_calls,
+            engine_latency_p50_ms=pb.engine_latency.p50_ms,
+            engine_latency_p90_ms=pb.engine_latency.p90_ms,
+            engine_latency_p99_ms=pb.engine_latency.p99_ms,
+            engine_latency_max_ms=pb.engine_latency.max_ms,
         )
 
     @property
@@ -42,9 +65,20 @@ class JobSummary:
         return self.items / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
     def describe(self) -> str:
-        """One line: throughput, failures and batching."""
-        return (
+        """One line: throughput, failures and batching (with retries, tokens
+        and engine latency when the engine reports them)."""
+        text = (
             f"{self.items} items in {self.wall_seconds:.2f}s ({self.items_per_second:,.0f} items/s), "
             f"{self.failed} failed, {self.engine_calls} engine calls in {self.engine_batches} "
             f"batches (mean batch size {self.mean_batch_size:.1f})"
         )
+        if self.retries or self.rate_limited:
+            text += f", {self.retries} retries ({self.rate_limited} rate-limited)"
+        if self.prompt_tokens or self.completion_tokens:
+            text += f", {self.prompt_tokens:,}+{self.completion_tokens:,} tokens"
+        if self.retries or self.prompt_tokens or self.completion_tokens:
+            text += (
+                f", engine latency p50 {self.engine_latency_p50_ms:,.0f} ms"
+                f" p99 {self.engine_latency_p99_ms:,.0f} ms"
+            )
+        return text

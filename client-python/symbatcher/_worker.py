@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ import grpc
 from symbatcher import _codec
 from symbatcher._channel import CHANNEL_OPTIONS
 from symbatcher._codec import HANDOFF, LocalJob
-from symbatcher._errors import EngineError, SymbatcherError, from_item_error, from_rpc_error
+from symbatcher._errors import (
+    EncodingError,
+    EngineError,
+    SymbatcherError,
+    from_item_error,
+    from_rpc_error,
+)
 from symbatcher._interceptor import bind_slot, install_in_thread
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
@@ -85,6 +92,7 @@ class WorkerRuntime:
         self._pending: dict[int, queue.SimpleQueue[Any]] = {}
         self._call_ids = itertools.count(1)
         self._closing = False
+        self._draining = False
         self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,6 +117,10 @@ class WorkerRuntime:
         except BaseException:
             future.cancel()
             self.stop()
+            if self._own_loop is not None and not self._tasks:
+                # No connection task will stop the loop: stop it here.
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._own_loop.join(timeout)
             raise
 
     async def open(self) -> None:
@@ -124,12 +136,17 @@ class WorkerRuntime:
             prefetch=self._prefetch,
         )
         try:
-            await self._call.write(worker_pb2.WorkerMessage(register=register))
-            first = await self._call.read()
-        except grpc.RpcError as err:
-            raise from_rpc_error(err, address=self._address) from None
-        if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
-            raise SymbatcherError("server closed the worker stream during registration")
+            try:
+                await self._call.write(worker_pb2.WorkerMessage(register=register))
+                first = await self._call.read()
+            except grpc.RpcError as err:
+                raise from_rpc_error(err, address=self._address) from None
+            if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
+                raise SymbatcherError("server closed the worker stream during registration")
+        except BaseException:
+            self._call.cancel()
+            await self._channel.close()
+            raise
         self.worker_id = first.registered.worker_id
         for n in range(self._concurrency):
             slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
@@ -153,6 +170,30 @@ class WorkerRuntime:
             self._post(_STOP)
         else:
             self.done.set()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Stops gracefully (on the connection's loop): items running in the
+        slots finish and their results are sent (for at most `timeout`
+        seconds), assigned items not yet started are left to the server, which
+        re-queues them when the connection closes; then disconnects."""
+        self._draining = True
+        for _ in range(self._concurrency):
+            self._assignments.put(_STOP)
+        deadline = time.monotonic() + timeout
+
+        def join_slots() -> None:
+            for slot in self._threads:
+                slot.join(max(0.0, deadline - time.monotonic()))
+
+        await asyncio.to_thread(join_slots)
+        self.stop()
+        await self.closed(timeout=max(1.0, deadline - time.monotonic()))
+
+    async def finished(self) -> None:
+        """Waits (on the connection's loop) until the connection ends, for any
+        reason; `error` then says why, if it failed."""
+        if self._tasks:
+            await asyncio.wait(self._tasks)
 
     def wait(self) -> None:
         """Blocks until the connection ends."""
@@ -211,6 +252,8 @@ class WorkerRuntime:
             while True:
                 command = await self._call.read()
                 if command is grpc.aio.EOF:
+                    if not self._closing:
+                        log.warning("the server closed the worker connection")
                     break
                 self._handle(command)
         except grpc.RpcError as err:
@@ -223,6 +266,7 @@ class WorkerRuntime:
                 self._closing = True
                 for _ in range(self._concurrency):
                     self._assignments.put(_STOP)
+                self._post(_STOP)  # the writer has nothing left to write to
             if self._channel is not None:
                 await self._channel.close()
             self.done.set()
@@ -291,7 +335,7 @@ class WorkerRuntime:
         instances: dict[str, Any] = {}
         while True:
             assignment = self._assignments.get()
-            if assignment is _STOP:
+            if assignment is _STOP or self._draining:
                 return
             outcome = self._run(assignment, instances)
             self._post(worker_pb2.WorkResult(task_id=assignment.task_id, outcome=outcome))
@@ -304,6 +348,9 @@ class WorkerRuntime:
         local = job.local
         try:
             item = self._item(assignment, job)
+        except Exception as exc:
+            return _error_outcome(exc, common_pb2.ERROR_KIND_ENCODING)
+        try:
             expression = job.info.expression
             instance = instances.get(expression)
             if instance is None:
@@ -329,8 +376,13 @@ class WorkerRuntime:
             return common_pb2.Outcome(local_only=True)
         try:
             return common_pb2.Outcome(payload=_codec.encode(value, job.info.codec))
-        except SymbatcherError as exc:
-            err = SymbatcherError(f"result of item {assignment.index}: {exc}")
+        except EncodingError as exc:
+            hint = (
+                "return JSON values (or run the job with codec='pickle' on a trusted network)"
+                if job.info.codec != _codec.PICKLE
+                else "return picklable values"
+            )
+            err = EncodingError(f"result of item {assignment.index} cannot be sent: {exc}; {hint}")
             return _error_outcome(err, common_pb2.ERROR_KIND_ENCODING)
 
     def _item(self, assignment: worker_pb2.Assignment, job: _Job) -> Any:
@@ -339,11 +391,14 @@ class WorkerRuntime:
             if found:
                 return item
         if assignment.local_only:
-            raise SymbatcherError(
+            raise EncodingError(
                 f"item {assignment.index} is not serializable and exists only in the "
                 "client's process; run the job with local workers or make the item JSON"
             )
-        return _codec.decode(assignment.payload, job.info.codec)
+        try:
+            return _codec.decode(assignment.payload, job.info.codec)
+        except Exception as exc:
+            raise EncodingError(f"item {assignment.index} cannot be decoded: {exc}") from exc
 
 
 def _error_outcome(exc: BaseException, kind: int) -> common_pb2.Outcome:

@@ -2,13 +2,23 @@
 //!
 //! - [`echo`]: built in; answers `"echo: " + prompt`, with simulated latency.
 //! - [`python`]: a connected engine process (`EngineService.Serve`).
+//! - [`openai`]: an OpenAI-compatible HTTP API, one request per call, under
+//!   central rate limits.
 
 pub mod echo;
+pub mod openai;
 pub mod python;
 
-use crate::pb::v1::{EngineCall, EngineReply, ErrorKind, ItemError};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ErrorKind, ItemError};
 
 pub use echo::EchoEngine;
+pub use openai::OpenAiEngine;
 pub use python::PythonEngine;
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
@@ -54,11 +64,103 @@ impl EngineError {
 /// error), or a failure of the whole batch.
 pub type BatchOutcome = Result<Vec<EngineReply>, EngineError>;
 
+/// What an engine measured about one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Requests sent again after a retryable failure.
+    pub retries: u32,
+    /// 429 responses.
+    pub rate_limited: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// From the batch leaving for the engine to this call's reply.
+    pub latency: Duration,
+}
+
+/// One call's reply with what the engine measured, sent on its own as soon
+/// as the call is answered (by engines that answer calls one by one).
+#[derive(Debug)]
+pub struct CallAnswer {
+    pub reply: EngineReply,
+    pub stats: CallStats,
+}
+
+/// Where an engine sends each call's answer as soon as it is ready. Unbounded,
+/// but holds at most the calls of one batch.
+pub type AnswerTx = mpsc::UnboundedSender<CallAnswer>;
+
+/// A batch's outcome with what the engine measured, by call id: every call
+/// not already answered through the batch's [`AnswerTx`].
+#[derive(Debug)]
+pub struct BatchAnswer {
+    pub outcome: BatchOutcome,
+    pub stats: HashMap<u64, CallStats>,
+}
+
+impl BatchAnswer {
+    /// Stats of an engine that answers batches as a whole: every call took
+    /// the batch's time; tokens come from each reply's `usage` metadata.
+    pub fn measured(outcome: BatchOutcome, call_ids: &[u64], elapsed: Duration) -> Self {
+        let mut stats: HashMap<u64, CallStats> = call_ids
+            .iter()
+            .map(|id| {
+                let stats = CallStats {
+                    latency: elapsed,
+                    ..Default::default()
+                };
+                (*id, stats)
+            })
+            .collect();
+        if let Ok(replies) = &outcome {
+            for reply in replies {
+                if let Some(entry) = stats.get_mut(&reply.call_id) {
+                    (entry.prompt_tokens, entry.completion_tokens) = usage_of(&reply.metadata_json);
+                }
+            }
+        }
+        BatchAnswer { outcome, stats }
+    }
+}
+
+/// Prompt and completion tokens of a reply's metadata (`usage` with
+/// `prompt_tokens`/`completion_tokens`, or `input_tokens`/`output_tokens`).
+pub fn usage_of(metadata_json: &str) -> (u64, u64) {
+    if !metadata_json.contains("usage") {
+        return (0, 0);
+    }
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(metadata_json) else {
+        return (0, 0);
+    };
+    let usage = &value["usage"];
+    let count = |a: &str, b: &str| usage[a].as_u64().or_else(|| usage[b].as_u64()).unwrap_or(0);
+    (
+        count("prompt_tokens", "input_tokens"),
+        count("completion_tokens", "output_tokens"),
+    )
+}
+
+/// True when a reply is an error.
+pub fn is_error(reply: &EngineReply) -> bool {
+    matches!(reply.outcome, Some(engine_reply::Outcome::Error(_)))
+}
+
+/// Limits and live state of an engine that calls a provider, for `Status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineLimits {
+    pub model: String,
+    pub rpm: u32,
+    pub tpm: u64,
+    pub concurrency_limit: u32,
+    pub requests_in_flight: u32,
+    pub requests_waiting: u32,
+}
+
 /// An engine the scheduler can send batches to. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Engine {
     Echo(EchoEngine),
     Python(PythonEngine),
+    OpenAi(OpenAiEngine),
 }
 
 impl Engine {
@@ -67,6 +169,7 @@ impl Engine {
         match self {
             Engine::Echo(_) => "echo",
             Engine::Python(_) => "python",
+            Engine::OpenAi(_) => "openai",
         }
     }
 
@@ -76,11 +179,60 @@ impl Engine {
         !matches!(self, Engine::Echo(_))
     }
 
-    /// Answers one batch.
-    pub async fn run(&self, calls: Vec<EngineCall>) -> BatchOutcome {
+    /// True for engines that send every call as a request of its own
+    /// (openai): a call gains nothing by waiting for its batch to fill, and
+    /// its reply goes back as soon as its request is answered.
+    pub fn answers_per_call(&self) -> bool {
+        matches!(self, Engine::OpenAi(_))
+    }
+
+    /// Limits and live state, for engines that have them.
+    pub fn limits(&self) -> EngineLimits {
         match self {
+            Engine::OpenAi(engine) => engine.limits(),
+            _ => EngineLimits::default(),
+        }
+    }
+
+    /// Answers one batch. Engines that answer calls one by one send each
+    /// answer on `answers` as soon as it is ready.
+    pub async fn run(&self, calls: Vec<EngineCall>, answers: AnswerTx) -> BatchAnswer {
+        let started = Instant::now();
+        let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
+        let outcome = match self {
+            Engine::OpenAi(engine) => return engine.run(calls, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Python(engine) => engine.run(calls).await,
-        }
+        };
+        BatchAnswer::measured(outcome, &call_ids, started.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_from_reply_metadata() {
+        let metadata = r#"{"usage": {"prompt_tokens": 12, "completion_tokens": 3}}"#;
+        assert_eq!(usage_of(metadata), (12, 3));
+        assert_eq!(
+            usage_of(r#"{"usage": {"input_tokens": 5, "output_tokens": 1}}"#),
+            (5, 1)
+        );
+        assert_eq!(usage_of(""), (0, 0));
+        assert_eq!(usage_of("{\"usage\": 3}"), (0, 0));
+    }
+
+    #[test]
+    fn measured_stats_cover_every_call() {
+        let replies = vec![EngineReply {
+            call_id: 1,
+            outcome: Some(engine_reply::Outcome::Text("x".into())),
+            metadata_json: r#"{"usage": {"prompt_tokens": 7, "completion_tokens": 2}}"#.into(),
+        }];
+        let answer = BatchAnswer::measured(Ok(replies), &[1, 2], Duration::from_millis(5));
+        assert_eq!(answer.stats[&1].prompt_tokens, 7);
+        assert_eq!(answer.stats[&2].latency, Duration::from_millis(5));
     }
 }

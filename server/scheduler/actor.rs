@@ -8,7 +8,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::calls::{CallRoute, EngineSlot};
+use super::calls::CallRoute;
+use super::engines::EngineSlot;
 use super::jobs::Job;
 use super::workers::{Task, Worker};
 use super::{SchedulerCommand, SchedulerHandle};
@@ -32,6 +33,8 @@ pub(super) struct Scheduler {
     pub(super) batcher: Batcher,
     /// Calls sent to an engine and not yet answered, by server call id.
     pub(super) in_flight: HashMap<u64, CallRoute>,
+    /// Jobs with calls in each batch in flight, by batch id.
+    pub(super) batch_jobs: HashMap<u64, Vec<u64>>,
     pub(super) engines: BTreeMap<String, EngineSlot>,
     pub(super) next_id: u64,
     pub(super) draining: bool,
@@ -50,6 +53,7 @@ impl Scheduler {
             tasks: HashMap::new(),
             batcher: Batcher::default(),
             in_flight: HashMap::new(),
+            batch_jobs: HashMap::new(),
             engines: BTreeMap::new(),
             next_id: 1,
             draining: false,
@@ -96,18 +100,26 @@ impl Scheduler {
                 name,
                 engine,
                 max_concurrency,
+                max_batch_size,
                 reply,
             } => {
-                let _ = reply.send(self.register_engine(name, engine, max_concurrency));
+                let result = self.register_engine(name, engine, max_concurrency, max_batch_size);
+                let _ = reply.send(result);
             }
             SchedulerCommand::EngineGone { name } => self.engine_gone(&name),
+            SchedulerCommand::CallsAnswered {
+                engine,
+                generation,
+                answers,
+            } => self.calls_answered(&engine, generation, answers),
             SchedulerCommand::BatchDone {
                 engine,
                 generation,
+                batch_id,
                 call_ids,
-                outcome,
+                answer,
                 elapsed,
-            } => self.batch_done(&engine, generation, call_ids, outcome, elapsed),
+            } => self.batch_done(&engine, generation, batch_id, call_ids, answer, elapsed),
             SchedulerCommand::Status { reply } => {
                 let _ = reply.send(self.status());
             }
@@ -153,9 +165,15 @@ impl Scheduler {
         }
     }
 
-    pub(super) fn add_engine(&mut self, name: &str, engine: Engine, max_concurrency: usize) {
+    pub(super) fn add_engine(
+        &mut self,
+        name: &str,
+        engine: Engine,
+        max_concurrency: usize,
+        max_batch_size: usize,
+    ) {
         let generation = self.fresh_id();
-        let slot = EngineSlot::new(engine, max_concurrency, generation);
+        let slot = EngineSlot::new(engine, max_concurrency, max_batch_size, generation);
         self.engines.insert(name.to_string(), slot);
     }
 

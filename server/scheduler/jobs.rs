@@ -7,7 +7,9 @@ use tokio::time::Instant;
 
 use super::actor::Scheduler;
 use super::{JobEvent, JobParams, JobRegistration};
+use crate::engine::CallStats;
 use crate::error::Error;
+use crate::metrics::LatencyHistogram;
 use crate::pb::v1::{
     outcome, ErrorKind, Item, ItemError, ItemResult, JobStatus, JobSummary, Outcome,
 };
@@ -44,6 +46,8 @@ pub(super) struct Job {
     pub batched_calls: u64,
     pub engine_seconds: f64,
     pub queue_wait_seconds: f64,
+    /// What the engines measured about this job's calls.
+    calls: CallTotals,
     started: Instant,
     /// Set while no worker serves the job's expression.
     pub no_worker_since: Option<Instant>,
@@ -52,7 +56,31 @@ pub(super) struct Job {
     outbox: Vec<ItemResult>,
 }
 
+/// Sums of the engines' measurements over a job's calls.
+#[derive(Debug, Default)]
+struct CallTotals {
+    retries: u64,
+    rate_limited: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    failed: u64,
+    latency: LatencyHistogram,
+}
+
 impl Job {
+    /// Adds what the engine measured about one of this job's calls.
+    pub fn record_call(&mut self, stats: &CallStats, failed: bool) {
+        let totals = &mut self.calls;
+        totals.retries += stats.retries as u64;
+        totals.rate_limited += stats.rate_limited as u64;
+        totals.prompt_tokens += stats.prompt_tokens;
+        totals.completion_tokens += stats.completion_tokens;
+        totals.latency.record(stats.latency);
+        if failed {
+            totals.failed += 1;
+        }
+    }
+
     pub fn status(&self) -> JobStatus {
         JobStatus {
             job_id: self.id,
@@ -89,6 +117,12 @@ impl Job {
             wall_seconds: self.started.elapsed().as_secs_f64(),
             engine_seconds: self.engine_seconds,
             mean_queue_wait_ms,
+            retries: self.calls.retries,
+            rate_limited: self.calls.rate_limited,
+            prompt_tokens: self.calls.prompt_tokens,
+            completion_tokens: self.calls.completion_tokens,
+            failed_engine_calls: self.calls.failed,
+            engine_latency: Some(self.calls.latency.percentiles()),
         }
     }
 
@@ -173,6 +207,7 @@ impl Scheduler {
                 batched_calls: 0,
                 engine_seconds: 0.0,
                 queue_wait_seconds: 0.0,
+                calls: CallTotals::default(),
                 started: now,
                 no_worker_since: (!served).then_some(now),
                 informed_workers: HashSet::new(),

@@ -6,11 +6,15 @@
 //! - `actor`: the task's loop and command dispatch;
 //! - `jobs`: jobs, their items, results and summaries;
 //! - `workers`: worker registry and item assignment;
-//! - `calls`: engine calls, batch formation and engine replies.
+//! - `calls`: engine calls from workers and batch formation;
+//! - `replies`: batches at their engines, and replies back to workers;
+//! - `engines`: engine slots, their counters, engine registration.
 
 mod actor;
 mod calls;
+mod engines;
 mod jobs;
+mod replies;
 mod workers;
 
 use std::time::Duration;
@@ -19,8 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::ServerConfig;
-use crate::engine::{BatchOutcome, EchoEngine, Engine};
+use crate::config::{
+    EngineKindSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY,
+};
+use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiEngine};
 use crate::error::Error;
 use crate::pb::v1::{
     Codec, Item, ItemResult, JobSummary, StatusResponse, WorkResult, WorkerCommand,
@@ -111,17 +117,28 @@ pub enum SchedulerCommand {
         name: String,
         engine: Engine,
         max_concurrency: usize,
+        max_batch_size: usize,
         reply: oneshot::Sender<Result<(), Error>>,
     },
     EngineGone {
         name: String,
     },
+    /// Calls of a batch still in flight were answered (engines that answer
+    /// calls one by one).
+    CallsAnswered {
+        engine: String,
+        /// The engine slot's generation when the batch left.
+        generation: u64,
+        answers: Vec<CallAnswer>,
+    },
     BatchDone {
         engine: String,
         /// The engine slot's generation when the batch left.
         generation: u64,
+        batch_id: u64,
         call_ids: Vec<u64>,
-        outcome: BatchOutcome,
+        /// Answers of the calls not answered by `CallsAnswered`.
+        answer: BatchAnswer,
         elapsed: Duration,
     },
     Status {
@@ -140,20 +157,47 @@ pub struct SchedulerHandle {
 }
 
 impl SchedulerHandle {
-    /// Starts the actor with the built-in `echo` engine configured from `config`.
-    pub fn spawn(config: &ServerConfig, cancel: CancellationToken, tracker: &TaskTracker) -> Self {
+    /// Starts the actor with the built-in `echo` engine configured from
+    /// `config` and the engines of `config.engines`.
+    pub fn spawn(
+        config: &ServerConfig,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let handle = SchedulerHandle { tx };
         let mut actor = actor::Scheduler::new(handle.clone(), tracker.clone());
         actor.add_engine(
-            "echo",
+            ECHO_ENGINE,
             Engine::Echo(EchoEngine::new(Duration::from_millis(
                 config.echo_latency_ms,
             ))),
             config.echo_max_concurrency as usize,
+            MAX_BATCH_SIZE as usize,
         );
+        for spec in &config.engines {
+            let (engine, max_batches) = match &spec.kind {
+                EngineKindSpec::Echo {
+                    latency,
+                    max_concurrency,
+                } => (Engine::Echo(EchoEngine::new(*latency)), *max_concurrency),
+                EngineKindSpec::OpenAi(settings) => {
+                    let engine =
+                        OpenAiEngine::new(&spec.name, settings.clone(), cancel.clone(), tracker)
+                            .map_err(|err| Error::EngineSetup {
+                                name: spec.name.clone(),
+                                reason: err.to_string(),
+                            })?;
+                    // Its limiter bounds the requests; batches are only
+                    // groupings of calls and are not held back.
+                    (Engine::OpenAi(engine), MAX_ENGINE_CONCURRENCY as usize)
+                }
+            };
+            tracing::info!(engine = %spec.name, kind = engine.kind(), "engine configured");
+            actor.add_engine(&spec.name, engine, max_batches, spec.max_batch_size);
+        }
         tracker.spawn(actor::scheduler_task(actor, rx, cancel));
-        handle
+        Ok(handle)
     }
 
     /// Sends a command; fails with `ShuttingDown` once the actor has stopped.

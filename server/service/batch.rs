@@ -102,7 +102,7 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
     Ok(JobParams {
         expression,
         engine: if spec.engine.is_empty() {
-            config.default_engine.clone()
+            config.default_engine().to_string()
         } else {
             spec.engine
         },

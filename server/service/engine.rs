@@ -9,6 +9,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Edge;
+use crate::config::{MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
 use crate::engine::python::python_engine_task;
 use crate::engine::{Engine, PythonEngine};
 use crate::error::Error;
@@ -17,9 +18,6 @@ use crate::pb::v1::{
     engine_command, engine_worker_message, EngineCommand, EngineRegistered, EngineWorkerMessage,
 };
 use crate::scheduler::SchedulerCommand;
-
-/// Upper bound of an engine process's `max_concurrency`.
-const MAX_ENGINE_CONCURRENCY: u32 = 1024;
 
 #[derive(Debug)]
 pub struct EngineApi {
@@ -74,6 +72,7 @@ impl EngineService for EngineApi {
                 name: name.clone(),
                 engine: Engine::Python(engine),
                 max_concurrency,
+                max_batch_size: MAX_BATCH_SIZE as usize,
                 reply,
             })
             .await??;

@@ -9,7 +9,9 @@
 
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+pub mod fake_openai;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -579,5 +581,100 @@ pub fn result_payload(result: &ItemResult) -> &[u8] {
     match result.outcome.as_ref().and_then(|o| o.value.as_ref()) {
         Some(outcome::Value::Payload(payload)) => payload,
         other => panic!("item {} did not succeed: {other:?}", result.index),
+    }
+}
+
+// ------------------------------------------------------- engine job ---
+
+/// Runs a job of one item per entry of `calls` on `engine`: a worker with a
+/// slot per item makes one engine call per item (prompt, kwargs JSON) and
+/// finishes the item when its reply arrives. Returns every call's reply by
+/// item index, and the job's summary.
+pub async fn run_engine_job(
+    server: &TestServer,
+    engine: &str,
+    calls: &[(String, String)],
+    batch_size: u32,
+) -> (BTreeMap<u64, EngineReply>, JobSummary) {
+    run_engine_job_as(server, "EngineJob", engine, calls, batch_size).await
+}
+
+/// Like [`run_engine_job`], for an expression (and worker) of its own named
+/// `name`, so that several such jobs can run at once.
+pub async fn run_engine_job_as(
+    server: &TestServer,
+    name: &str,
+    engine: &str,
+    calls: &[(String, String)],
+    batch_size: u32,
+) -> (BTreeMap<u64, EngineReply>, JobSummary) {
+    let n = calls.len();
+    let expression = format!("tests.engine_job:{name}");
+    let mut worker = connect_worker(&server.channel, "engine-job", &[&expression], n as u32).await;
+    let mut job = start_job(
+        &server.channel,
+        JobSpec {
+            engine: engine.to_string(),
+            ..spec(&expression, batch_size)
+        },
+    )
+    .await;
+    job.send_items(items(0..n as u64)).await;
+    job.end().await;
+    let tasks = worker.assignments(n).await;
+    let task_of_call: BTreeMap<u64, (u64, u64)> = tasks
+        .iter()
+        .map(|t| (10_000 + t.index, (t.task_id, t.index)))
+        .collect();
+    let engine_calls = tasks
+        .iter()
+        .map(|t| {
+            let (prompt, kwargs) = &calls[t.index as usize];
+            WorkerEngineCall {
+                task_id: t.task_id,
+                call: Some(EngineCall {
+                    call_id: 10_000 + t.index,
+                    prompt: prompt.clone(),
+                    messages_json: String::new(),
+                    kwargs_json: kwargs.clone(),
+                }),
+            }
+        })
+        .collect();
+    worker
+        .send(worker_msg(worker_message::Kind::EngineCalls(
+            WorkerEngineCallChunk {
+                calls: engine_calls,
+            },
+        )))
+        .await;
+    let mut replies = BTreeMap::new();
+    while replies.len() < n {
+        let chunk = worker.next_replies().await;
+        let results = chunk
+            .iter()
+            .map(|reply| {
+                let (task_id, _) = task_of_call[&reply.call_id];
+                ok_result(task_id, b"1")
+            })
+            .collect();
+        for reply in chunk {
+            let (_, index) = task_of_call[&reply.call_id];
+            assert!(
+                replies.insert(index, reply).is_none(),
+                "two replies for item {index}"
+            );
+        }
+        worker.send_results(results).await;
+    }
+    let out = job.collect().await.expect("job finishes");
+    (replies, out.summary)
+}
+
+/// The error of a failed engine reply.
+pub fn reply_error(reply: &EngineReply) -> &ItemError {
+    match &reply.outcome {
+        Some(engine_reply::Outcome::Error(err)) => err,
+        other => panic!("engine reply {} did not fail: {other:?}", reply.call_id),
     }
 }

@@ -92,7 +92,7 @@ class ResultChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class JobSummary(_message.Message):
-    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms")
+    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +103,12 @@ class JobSummary(_message.Message):
     WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEAN_QUEUE_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMITED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_LATENCY_FIELD_NUMBER: _ClassVar[int]
     items: int
     succeeded: int
     failed: int
@@ -113,4 +119,10 @@ class JobSummary(_message.Message):
     wall_seconds: float
     engine_seconds: float
     mean_queue_wait_ms: float
-    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ...) -> None: ...
+    retries: int
+    rate_limited: int
+    prompt_tokens: int
+    completion_tokens: int
+    failed_engine_calls: int
+    engine_latency: _common_pb2.LatencyPercentiles
+    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ...) -> None: ...

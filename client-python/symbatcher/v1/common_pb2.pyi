@@ -77,3 +77,17 @@ class EngineReply(_message.Message):
     error: ItemError
     metadata_json: str
     def __init__(self, call_id: _Optional[int] = ..., text: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
+
+class LatencyPercentiles(_message.Message):
+    __slots__ = ("count", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P90_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    def __init__(self, count: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p90_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., max_ms: _Optional[float] = ...) -> None: ...

@@ -22,27 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from symbatcher.v1 import common_pb2 as symbatcher_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/status.proto\x12\rsymbatcher.v1\"\x0f\n\rStatusRequest\"\xd8\x01\n\x0eStatusResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.symbatcher.v1.JobStatus\x12,\n\x07workers\x18\x02 \x03(\x0b\x32\x1b.symbatcher.v1.WorkerStatus\x12*\n\x06queues\x18\x03 \x03(\x0b\x32\x1a.symbatcher.v1.QueueStatus\x12,\n\x07\x65ngines\x18\x04 \x03(\x0b\x32\x1b.symbatcher.v1.EngineStatus\x12\x16\n\x0euptime_seconds\x18\x05 \x01(\x01\"\xab\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x10\n\x08received\x18\x04 \x01(\x04\x12\x0e\n\x06queued\x18\x05 \x01(\x04\x12\x0f\n\x07running\x18\x06 \x01(\x04\x12\x11\n\tcompleted\x18\x07 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x08 \x01(\x04\x12\x14\n\x0cinput_closed\x18\t \x01(\x08\"j\n\x0cWorkerStatus\x12\x11\n\tworker_id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x65xpressions\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\x12\x0f\n\x07running\x18\x05 \x01(\r\"=\n\x0bQueueStatus\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07waiting\x18\x03 \x01(\x04\"\x8e\x01\n\x0c\x45ngineStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\r\x12\x11\n\tin_flight\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x04\x12\r\n\x05\x63\x61lls\x18\x06 \x01(\x04\x12\x16\n\x0e\x66\x61iled_batches\x18\x07 \x01(\x04\x32V\n\rStatusService\x12\x45\n\x06Status\x12\x1c.symbatcher.v1.StatusRequest\x1a\x1d.symbatcher.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/status.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"\x0f\n\rStatusRequest\"\xd8\x01\n\x0eStatusResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.symbatcher.v1.JobStatus\x12,\n\x07workers\x18\x02 \x03(\x0b\x32\x1b.symbatcher.v1.WorkerStatus\x12*\n\x06queues\x18\x03 \x03(\x0b\x32\x1a.symbatcher.v1.QueueStatus\x12,\n\x07\x65ngines\x18\x04 \x03(\x0b\x32\x1b.symbatcher.v1.EngineStatus\x12\x16\n\x0euptime_seconds\x18\x05 \x01(\x01\"\xab\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x10\n\x08received\x18\x04 \x01(\x04\x12\x0e\n\x06queued\x18\x05 \x01(\x04\x12\x0f\n\x07running\x18\x06 \x01(\x04\x12\x11\n\tcompleted\x18\x07 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x08 \x01(\x04\x12\x14\n\x0cinput_closed\x18\t \x01(\x08\"j\n\x0cWorkerStatus\x12\x11\n\tworker_id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x65xpressions\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\x12\x0f\n\x07running\x18\x05 \x01(\r\"=\n\x0bQueueStatus\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07waiting\x18\x03 \x01(\x04\"\xc3\x03\n\x0c\x45ngineStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\r\x12\x11\n\tin_flight\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x04\x12\r\n\x05\x63\x61lls\x18\x06 \x01(\x04\x12\x16\n\x0e\x66\x61iled_batches\x18\x07 \x01(\x04\x12\x0f\n\x07retries\x18\x08 \x01(\x04\x12\x14\n\x0crate_limited\x18\t \x01(\x04\x12\x15\n\rprompt_tokens\x18\n \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x0b \x01(\x04\x12\x14\n\x0c\x66\x61iled_calls\x18\x0c \x01(\x04\x12\x32\n\x07latency\x18\r \x01(\x0b\x32!.symbatcher.v1.LatencyPercentiles\x12\x16\n\x0emax_batch_size\x18\x0e \x01(\r\x12\r\n\x05model\x18\x0f \x01(\t\x12\x0b\n\x03rpm\x18\x10 \x01(\r\x12\x0b\n\x03tpm\x18\x11 \x01(\x04\x12\x19\n\x11\x63oncurrency_limit\x18\x12 \x01(\r\x12\x1a\n\x12requests_in_flight\x18\x13 \x01(\r\x12\x18\n\x10requests_waiting\x18\x14 \x01(\r2V\n\rStatusService\x12\x45\n\x06Status\x12\x1c.symbatcher.v1.StatusRequest\x1a\x1d.symbatcher.v1.StatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'symbatcher.v1.status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATUSREQUEST']._serialized_start=45
-  _globals['_STATUSREQUEST']._serialized_end=60
-  _globals['_STATUSRESPONSE']._serialized_start=63
-  _globals['_STATUSRESPONSE']._serialized_end=279
-  _globals['_JOBSTATUS']._serialized_start=282
-  _globals['_JOBSTATUS']._serialized_end=453
-  _globals['_WORKERSTATUS']._serialized_start=455
-  _globals['_WORKERSTATUS']._serialized_end=561
-  _globals['_QUEUESTATUS']._serialized_start=563
-  _globals['_QUEUESTATUS']._serialized_end=624
-  _globals['_ENGINESTATUS']._serialized_start=627
-  _globals['_ENGINESTATUS']._serialized_end=769
-  _globals['_STATUSSERVICE']._serialized_start=771
-  _globals['_STATUSSERVICE']._serialized_end=857
+  _globals['_STATUSREQUEST']._serialized_start=73
+  _globals['_STATUSREQUEST']._serialized_end=88
+  _globals['_STATUSRESPONSE']._serialized_start=91
+  _globals['_STATUSRESPONSE']._serialized_end=307
+  _globals['_JOBSTATUS']._serialized_start=310
+  _globals['_JOBSTATUS']._serialized_end=481
+  _globals['_WORKERSTATUS']._serialized_start=483
+  _globals['_WORKERSTATUS']._serialized_end=589
+  _globals['_QUEUESTATUS']._serialized_start=591
+  _globals['_QUEUESTATUS']._serialized_end=652
+  _globals['_ENGINESTATUS']._serialized_start=655
+  _globals['_ENGINESTATUS']._serialized_end=1106
+  _globals['_STATUSSERVICE']._serialized_start=1108
+  _globals['_STATUSSERVICE']._serialized_end=1194
 # @@protoc_insertion_point(module_scope)

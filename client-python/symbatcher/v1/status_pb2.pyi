@@ -1,3 +1,4 @@
+from symbatcher.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -71,7 +72,7 @@ class QueueStatus(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., model: _Optional[str] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
-    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches")
+    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +80,19 @@ class EngineStatus(_message.Message):
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     FAILED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMITED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    RPM_FIELD_NUMBER: _ClassVar[int]
+    TPM_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_WAITING_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     max_concurrency: int
@@ -86,4 +100,17 @@ class EngineStatus(_message.Message):
     batches: int
     calls: int
     failed_batches: int
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ...) -> None: ...
+    retries: int
+    rate_limited: int
+    prompt_tokens: int
+    completion_tokens: int
+    failed_calls: int
+    latency: _common_pb2.LatencyPercentiles
+    max_batch_size: int
+    model: str
+    rpm: int
+    tpm: int
+    concurrency_limit: int
+    requests_in_flight: int
+    requests_waiting: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,104 @@
+"""Serve an engine to a symbatcher server from this machine.
+
+    symbatcher engine --symai --server HOST:PORT [--name symai] [--concurrency 8]
+    symbatcher engine mypkg.engines:MyEngine --server HOST:PORT [--name NAME]
+
+`--symai` answers batches with symai's own configured neurosymbolic engine
+(whatever symai.config.json selects: OpenAI, Anthropic, Gemini, a local
+llama.cpp or vLLM symserver, ...), with the calls of each batch running
+concurrently, `--concurrency` at once. `module:Class` serves a
+`symbatcher.BatchEngine` subclass (instantiated with no arguments).
+
+Jobs use the engine by its name: `BatchScheduler(address=HOST:PORT,
+engine="symai")`, or start the server with `--default-engine symai`. The
+engine stays registered until this process ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import logging
+import os
+import sys
+
+from symbatcher._engine import BatchEngine, serve_engine
+from symbatcher._errors import SymbatcherError
+
+log = logging.getLogger("symbatcher.engine")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--symai", action="store_true",
+        help="serve symai's configured neurosymbolic engine",
+    )
+    source.add_argument(
+        "engine_class", nargs="?", metavar="module:Class",
+        help="a BatchEngine subclass to serve, by import path",
+    )
+    parser.add_argument(
+        "--server", default=os.environ.get("SYMBATCHER_SERVER"), metavar="HOST:PORT",
+        help="server address (default: $SYMBATCHER_SERVER)",
+    )
+    parser.add_argument(
+        "--name", default=None,
+        help="engine name jobs select (default: 'symai', or the class name)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, metavar="N",
+        help="--symai: engine calls running at once (default 8)",
+    )
+    parser.add_argument(
+        "--max-batches", type=int, default=4, metavar="N",
+        help="--symai: batches the server may send at once (default 4)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+
+
+def _load_class(spec: str) -> type:
+    module_name, sep, qualname = spec.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ValueError(f"{spec!r}: expected an import path module:Class")
+    sys.path.insert(0, os.getcwd())
+    target = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if not (inspect.isclass(target) and issubclass(target, BatchEngine)):
+        raise ValueError(f"{spec!r} is not a symbatcher.BatchEngine subclass")
+    return target
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not args.server:
+        print("symbatcher engine: --server HOST:PORT is required", file=sys.stderr)
+        return 2
+    try:
+        if args.symai:
+            from symbatcher._symai_engine import SymaiEngine
+
+            engine: BatchEngine = SymaiEngine(
+                concurrency=args.concurrency, max_concurrency=args.max_batches
+            )
+            name = args.name or "symai"
+        else:
+            cls = _load_class(args.engine_class)
+            engine = cls()
+            name = args.name or cls.__name__
+    except (ValueError, ImportError, AttributeError) as exc:
+        print(f"symbatcher engine: {exc}", file=sys.stderr)
+        return 2
+    try:
+        serve_engine(engine, server=args.server, name=name)
+    except KeyboardInterrupt:
+        return 0
+    except SymbatcherError as exc:
+        print(f"symbatcher engine: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,380 @@
+"""Run an Expression over a JSONL file, one output line per input line.
+
+    symbatcher run mypkg.exprs:Summarize --input data.jsonl --output results.jsonl
+                   [--server HOST:PORT] [--workers N] [--batch-size B] [--kwargs JSON]
+
+Input: one JSON value per line. An object with an "input" key is run as
+forward(input=obj["input"]); any other value (a string, a number, an object
+without "input", ...) is the input itself. An object's "id" is echoed back.
+Blank lines are skipped.
+
+Output: one JSON object per line, written as items finish (completion order):
+  {"index": 7, "id": "a1", "result": ...}
+  {"index": 9, "error": {"type": "ValueError", "message": "..."}}
+where "index" is the input line's position (0-based: line N has index N-1)
+and "id" appears when the input line had one. A malformed input line is
+reported on stderr with its line number and gets an error line of type
+"InputError"; the other lines run.
+
+Resume: re-running the same command skips every index already in the output
+(--retry-failed runs the failed ones again). Ctrl-C stops the job, writes the
+results that arrived and exits with status 130; the output never ends with a
+partial line (a partial line left by a crash is dropped on the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from tqdm.auto import tqdm
+
+from symbatcher._codec import json_default
+from symbatcher._errors import RemoteError, SymbatcherError
+from symbatcher._imports import add_app_dir, import_expression
+
+#: Output lines are written in one write() per this many lines (or per flush
+#: interval), always whole lines.
+FLUSH_LINES = 512
+FLUSH_INTERVAL_S = 0.5
+EXIT_INTERRUPTED = 130
+_NO_ID = object()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("expression", metavar="module:Class", help="Expression class, by import path")
+    parser.add_argument("--input", required=True, metavar="PATH", help="JSONL input file")
+    parser.add_argument("--output", required=True, metavar="PATH", help="JSONL output file (appended to)")
+    parser.add_argument(
+        "--server", default=None, metavar="HOST:PORT",
+        help="submit to this server (default: start an embedded one)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=8, metavar="N",
+        help="local worker slots (default 8; 0 with --server: remote workers only)",
+    )
+    parser.add_argument("--batch-size", type=int, default=5, metavar="B", help="engine batch size (default 5)")
+    parser.add_argument(
+        "--kwargs", default="{}", metavar="JSON",
+        help="JSON object of keyword arguments for every forward() call",
+    )
+    parser.add_argument("--engine", default=None, metavar="NAME", help="engine name on the server")
+    parser.add_argument(
+        "--worker-wait-ms", type=int, default=None, metavar="MS",
+        help="fail when no worker serves the expression for this long (default: the server's)",
+    )
+    parser.add_argument("--ordered", action="store_true", help="write results in input order")
+    parser.add_argument(
+        "--retry-failed", action="store_true",
+        help="drop the output's error lines and run those items again",
+    )
+    parser.add_argument(
+        "--app-dir", default=".", metavar="DIR",
+        help="directory put first on sys.path before importing (default: the current one)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    add_app_dir(args.app_dir)
+    try:
+        expr = import_expression(args.expression)
+        kwargs = _parse_kwargs(args.kwargs)
+        if args.workers < 0:
+            raise ValueError(f"--workers: must be >= 0, got {args.workers}")
+        if args.workers == 0 and not args.server:
+            raise ValueError("--workers 0 runs on remote workers only: give --server HOST:PORT")
+        if not os.path.isfile(args.input):
+            raise ValueError(f"--input: no such file: {args.input}")
+    except ValueError as exc:
+        print(f"symbatcher run: {exc}", file=sys.stderr)
+        return 2
+    done = load_output(args.output, retry_failed=args.retry_failed)
+    pending = _count_pending(args.input, done)
+    if pending == 0:
+        print(
+            f"symbatcher run: nothing to do, {args.output} has all {len(done)} items",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        return asyncio.run(_run(args, expr, kwargs, done, pending))
+    except KeyboardInterrupt:  # before the handlers were installed
+        return EXIT_INTERRUPTED
+
+
+def _parse_kwargs(text: str) -> dict[str, Any]:
+    try:
+        kwargs = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"--kwargs: not JSON: {exc}") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError("--kwargs: must be a JSON object")
+    return kwargs
+
+
+# -- resume ------------------------------------------------------------------
+
+
+class IndexSet:
+    """A set of small non-negative ints as a bitmap (10 M indices: 1.25 MB)."""
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._count = 0
+
+    def add(self, index: int) -> None:
+        byte, bit = divmod(index, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + len(self._bits) // 2))
+        if not self._bits[byte] & (1 << bit):
+            self._bits[byte] |= 1 << bit
+            self._count += 1
+
+    def __contains__(self, index: int) -> bool:
+        byte, bit = divmod(index, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def load_output(path: str, *, retry_failed: bool = False) -> IndexSet:
+    """The indices already in `path`. Drops a partial last line (left by a
+    crash); with `retry_failed`, also drops error lines (rewriting the file)."""
+    done = IndexSet()
+    if not os.path.exists(path):
+        return done
+    keep_errors = not retry_failed
+    rewrite = None if keep_errors else open(path + ".tmp", "wb")
+    with open(path, "rb+") as f:
+        offset = 0
+        for number, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                print(f"symbatcher run: {path}:{number}: dropping a partial last line", file=sys.stderr)
+                f.truncate(offset)
+                break
+            offset += len(raw)
+            try:
+                record = json.loads(raw)
+                index = record["index"]
+                failed = "error" in record
+                if not isinstance(index, int) or index < 0:
+                    raise ValueError("bad index")
+            except (ValueError, KeyError, TypeError):
+                print(f"symbatcher run: {path}:{number}: not a result line; ignored", file=sys.stderr)
+                continue
+            if failed and not keep_errors:
+                continue
+            done.add(index)
+            if rewrite is not None:
+                rewrite.write(raw)
+    if rewrite is not None:
+        rewrite.close()
+        os.replace(path + ".tmp", path)
+    return done
+
+
+def _count_pending(path: str, done: IndexSet) -> int:
+    pending = 0
+    with open(path, "rb") as f:
+        for index, raw in enumerate(f):
+            if index not in done and raw.strip():
+                pending += 1
+    return pending
+
+
+# -- the run -----------------------------------------------------------------
+
+
+@dataclass
+class _Input:
+    """What the reader thread learned about one submitted item."""
+
+    line_index: int
+    id: Any
+
+
+class _InputReader:
+    """Reads the input file lazily (on the job's reader thread): yields the
+    items to run, records each one's line and id, and sets aside malformed
+    lines for the writer."""
+
+    def __init__(self, path: str, done: IndexSet) -> None:
+        self._path = path
+        self._done = done
+        self.inputs: dict[int, _Input] = {}
+        self.malformed: collections.deque[tuple[int, str]] = collections.deque()
+
+    def __iter__(self):
+        submitted = 0
+        with open(self._path, "rb") as f:
+            for line_index, raw in enumerate(f):
+                if line_index in self._done or not raw.strip():
+                    continue
+                try:
+                    value = json.loads(raw.rstrip(b"\r\n"))
+                except ValueError as exc:  # also invalid UTF-8
+                    self.malformed.append((line_index, f"invalid JSON: {exc}"))
+                    continue
+                item, item_id = value, _NO_ID
+                if isinstance(value, dict):
+                    item_id = value.get("id", _NO_ID)
+                    if "input" in value:
+                        item = value["input"]
+                self.inputs[submitted] = _Input(line_index, item_id)
+                submitted += 1
+                yield item
+
+
+class _Output:
+    """Appends whole lines to the output file, a few hundred per write()."""
+
+    def __init__(self, path: str) -> None:
+        self._file: BinaryIO = open(path, "ab")
+        self._lines: list[bytes] = []
+        self._last_flush = time.monotonic()
+        self.written = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        try:
+            line = json.dumps(record, ensure_ascii=False, default=json_default)
+        except (TypeError, ValueError) as exc:
+            value = record.pop("result", None)
+            record["error"] = {
+                "type": "EncodingError",
+                "message": f"result ({type(value).__name__}) is not JSON-serializable: {exc}",
+            }
+            line = json.dumps(record, ensure_ascii=False)
+        self._lines.append(line.encode() + b"\n")
+        if len(self._lines) >= FLUSH_LINES or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            data = b"".join(self._lines)
+            self._lines.clear()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._file.fileno(), view):]
+            self.written += data.count(b"\n")
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+
+def _error(exc: BaseException) -> dict[str, str]:
+    if isinstance(exc, RemoteError):
+        return {"type": exc.type_name, "message": exc.message}
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+async def _run(
+    args: argparse.Namespace, expr: type, kwargs: dict[str, Any], done: IndexSet, pending: int
+) -> int:
+    from symbatcher._scheduler import BatchScheduler
+
+    reader = _InputReader(args.input, done)
+    output = _Output(args.output)
+    bar = tqdm(
+        total=pending, unit="item", desc=expr.__name__, disable=args.no_progress,
+        file=sys.stderr, dynamic_ncols=True,
+    )
+    failed = 0
+
+    def report_malformed() -> None:
+        nonlocal failed
+        while reader.malformed:
+            line_index, message = reader.malformed.popleft()
+            bar.write(f"{args.input}:{line_index + 1}: {message}", file=sys.stderr)
+            output.add({"index": line_index, "error": {"type": "InputError", "message": f"line {line_index + 1}: {message}"}})
+            failed += 1
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+
+    interrupted = _install_interrupt(output)
+    status = 0
+    scheduler = None
+    try:
+        scheduler = BatchScheduler(
+            address=args.server, engine=args.engine, worker_wait_ms=args.worker_wait_ms
+        )
+        stream = scheduler.astream(
+            expr, args.workers, reader, batch_size=args.batch_size, ordered=args.ordered, **kwargs
+        )
+        async for job_index, value in stream:
+            info = reader.inputs.pop(job_index)
+            record: dict[str, Any] = {"index": info.line_index}
+            if info.id is not _NO_ID:
+                record["id"] = info.id
+            if isinstance(value, BaseException):
+                record["error"] = _error(value)
+                failed += 1
+                bar.set_postfix(failed=failed, refresh=False)
+            else:
+                record["result"] = value
+            output.add(record)
+            bar.update(1)
+            if reader.malformed:
+                report_malformed()
+        report_malformed()
+    except asyncio.CancelledError:
+        if not interrupted():
+            raise
+        status = EXIT_INTERRUPTED
+    except SymbatcherError as exc:
+        bar.write(f"symbatcher run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        report_malformed()
+        output.close()
+        bar.close()
+        if scheduler is not None:
+            scheduler.cleanup()
+    total = len(done) + output.written
+    if status == EXIT_INTERRUPTED:
+        print(
+            f"symbatcher run: interrupted; {args.output} has {total} items, "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+    elif status == 0:
+        print(
+            f"symbatcher run: {output.written} items done ({failed} failed); "
+            f"{args.output} has {total} items",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _install_interrupt(output: _Output):
+    """SIGINT/SIGTERM cancel the run at its next await (never in the middle of
+    writing a line); a second one flushes whole lines and exits at once."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    count = 0
+
+    def interrupt() -> None:
+        nonlocal count
+        count += 1
+        if count == 1:
+            task.cancel()
+            return
+        output.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    return lambda: count > 0

@@ -1,0 +1,135 @@
+"""One call of a `BatchScheduler` (forward, stream, aforward, astream): the
+job, the local worker slots that serve it, and its progress bar.
+
+A `JobRun` lives on the scheduler's event loop. The scheduler's call forms
+drive it from wherever the caller is: `forward` and `stream` from a thread
+(one loop round trip per chunk of results, not per item), `aforward` and
+`astream` from a coroutine on any loop, which awaits the scheduler's loop
+without blocking its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from symbatcher._job import Job, JobOptions
+from symbatcher._source import ItemSource
+from symbatcher._types import JobSummary
+from symbatcher._worker import WorkerRuntime
+from symbatcher.v1 import batch_pb2_grpc
+
+
+class JobRun:
+    """Runs `expression` (served by `factory` in `num_workers` local slots,
+    and by any remote worker registered under the same name) over `source`."""
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        stub: Callable[[], batch_pb2_grpc.BatchServiceStub],
+        expression: str,
+        factory: Callable[[], Any],
+        num_workers: int,
+        source: ItemSource,
+        kwargs: dict[str, Any],
+        kwargs_json: str,
+        options: JobOptions,
+        ordered: bool,
+        progress: bool,
+        total: int | None,
+    ) -> None:
+        self._address = address
+        self._stub = stub
+        self._expression = expression
+        self._factory = factory
+        self._num_workers = num_workers
+        self._source = source
+        self._kwargs = kwargs
+        self._kwargs_json = kwargs_json
+        self._options = options
+        self._ordered = ordered
+        self._progress = progress
+        self._total = total
+        self._worker: WorkerRuntime | None = None
+        self._job: Job | None = None
+        self._bar: Any = None
+        self.failed = 0
+        self.summary: JobSummary | None = None
+
+    async def start(self) -> None:
+        """Connects the local slots (if any), then opens the job."""
+        if self._num_workers > 0:
+            self._worker = WorkerRuntime(
+                self._address,
+                expressions={self._expression: self._factory},
+                concurrency=self._num_workers,
+                name=f"local-{os.getpid()}",
+            )
+            await self._worker.open()
+        self._job = Job(
+            self._stub(),
+            expression=self._expression,
+            source=self._source,
+            kwargs=self._kwargs,
+            options=self._options,
+            kwargs_json=self._kwargs_json,
+            address=self._address,
+            ordered=self._ordered,
+        )
+        await self._job.start()
+        self._bar = tqdm(
+            total=self._total,
+            disable=not self._progress,
+            unit="item",
+            desc=self._expression.split(":")[-1].split("#")[0],
+        )
+
+    async def take(self) -> list[tuple[int, Any]] | None:
+        """The next results (see `Job.take`); None when the job is done."""
+        assert self._job is not None, "start() first"
+        chunk = await self._job.take()
+        if chunk is None:
+            self.summary = self._job.summary
+            return None
+        failed = sum(1 for _, value in chunk if isinstance(value, BaseException))
+        if failed:
+            self.failed += failed
+            self._bar.set_postfix(failed=self.failed, refresh=False)
+        self._bar.update(len(chunk))
+        return chunk
+
+    async def collect(self, results: list[Any]) -> None:
+        """Runs the whole job, placing each result at its index in `results`
+        (grown as needed), then closes."""
+        try:
+            await self.start()
+            while (chunk := await self.take()) is not None:
+                for index, value in chunk:
+                    if index >= len(results):
+                        results.extend([None] * (index + 1 - len(results)))
+                    results[index] = value
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Ends the job (cancelling it if unfinished) and the local slots."""
+        try:
+            if self._job is not None:
+                await self._job.close()
+            else:
+                self._source.close()
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+            if self._worker is not None:
+                self._worker.stop()
+                await self._worker.closed()
+
+    @property
+    def job(self) -> Job | None:
+        return self._job

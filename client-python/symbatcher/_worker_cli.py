@@ -1,0 +1,291 @@
+"""Serve Expressions to a symbatcher server from this machine.
+
+    symbatcher worker mypkg.exprs:Summarize --server HOST:PORT [--concurrency 8] [--processes 2]
+
+Each worker process connects to the server, registers the expression under its
+import path `module:Class` (the name `BatchScheduler` submits a class under) and
+runs `forward(input=item, **kwargs)` for the items the server assigns, in
+`--concurrency` slot threads; the engine calls those forwards make go to the
+server to be batched with everyone else's. Jobs submitted with
+`num_workers=0`, or with local slots too, are served by every connected worker
+of their expression.
+
+`--processes P` starts P worker processes (one GIL each) under this one, which
+supervises them. A worker waits for an unreachable server and reconnects after
+losing it. SIGINT/SIGTERM drains: running items finish and are reported,
+queued ones go back to the server; a second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from symbatcher._errors import ServerUnavailableError, SymbatcherError
+from symbatcher._imports import add_app_dir, import_expression, registered_names
+from symbatcher._worker import WorkerRuntime
+
+log = logging.getLogger("symbatcher.worker")
+
+#: Reconnection backoff: first wait, growth factor, longest wait (seconds).
+BACKOFF_FIRST_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 0.2, 2.0, 5.0
+MAX_CONCURRENCY = 4096
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "expressions", nargs="+", metavar="module:Class",
+        help="Expression class(es) to serve, by import path",
+    )
+    parser.add_argument(
+        "--server", default=os.environ.get("SYMBATCHER_SERVER"), metavar="HOST:PORT",
+        help="server address (default: $SYMBATCHER_SERVER)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, metavar="N",
+        help="items run at once by each process (slot threads; default 8)",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, metavar="P",
+        help="worker processes to start (default 1)",
+    )
+    parser.add_argument(
+        "--prefetch", type=int, default=None, metavar="N",
+        help="items queued in each process beyond --concurrency (default: --concurrency)",
+    )
+    parser.add_argument("--name", default=None, help="worker name in Status and logs (default: HOST-PID)")
+    parser.add_argument(
+        "--app-dir", default=".", metavar="DIR",
+        help="directory put first on sys.path before importing (default: the current one)",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=30.0, metavar="SECONDS",
+        help="on SIGINT/SIGTERM, how long running items may take to finish (default 30)",
+    )
+    parser.add_argument(
+        "--connect-timeout", type=float, default=0.0, metavar="SECONDS",
+        help="give up when the server stays unreachable this long (default 0: keep trying)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    # Set by the supervisor for its children: stop when the supervisor's pipe closes.
+    parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s",
+    )
+    problem = _check(args)
+    if problem:
+        print(f"symbatcher worker: {problem}", file=sys.stderr)
+        return 2
+    add_app_dir(args.app_dir)
+    try:
+        classes = {spec: import_expression(spec) for spec in args.expressions}
+    except ValueError as exc:
+        print(f"symbatcher worker: {exc}", file=sys.stderr)
+        return 2
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    if args.processes > 1:
+        return _supervise(args, name)
+    expressions: dict[str, Any] = {}
+    for spec, cls in classes.items():
+        for registered in registered_names(spec, cls):
+            expressions[registered] = cls
+    # Everything imported so far lives as long as the process: keep it out of
+    # the garbage collector's full passes, which symai's per-call objects
+    # trigger often (a few percent of a worker's time).
+    gc.freeze()
+    if os.environ.get("SB_GCT"): gc.set_threshold(*map(int, os.environ["SB_GCT"].split(",")))
+    return asyncio.run(_serve(args, name, expressions))
+
+
+def _check(args: argparse.Namespace) -> str:
+    if not args.server:
+        return "--server HOST:PORT is required (or set SYMBATCHER_SERVER)"
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        return f"--concurrency: must be 1..{MAX_CONCURRENCY}, got {args.concurrency}"
+    if args.processes < 1:
+        return f"--processes: must be at least 1, got {args.processes}"
+    if args.prefetch is not None and not 0 <= args.prefetch <= MAX_CONCURRENCY:
+        return f"--prefetch: must be 0..{MAX_CONCURRENCY}, got {args.prefetch}"
+    if args.grace < 0 or args.connect_timeout < 0:
+        return "--grace and --connect-timeout must be >= 0"
+    return ""
+
+
+# -- one worker process ----------------------------------------------------
+
+
+class _Stop:
+    """Shutdown requests: the first drains, the second stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.immediate = asyncio.Event()
+
+    def request(self) -> None:
+        if self.requested.is_set():
+            self.immediate.set()
+        self.requested.set()
+
+
+async def _serve(args: argparse.Namespace, name: str, expressions: dict[str, Any]) -> int:
+    loop = asyncio.get_running_loop()
+    stop = _Stop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.request)
+    if args.exit_with_stdin:
+        _watch_stdin(loop, stop)
+    backoff = BACKOFF_FIRST_S
+    unreachable_since: float | None = None
+    while not stop.requested.is_set():
+        runtime = WorkerRuntime(
+            args.server,
+            expressions=expressions,
+            concurrency=args.concurrency,
+            prefetch=args.prefetch,
+            name=name,
+            loop=loop,
+        )
+        try:
+            await runtime.open()
+        except ServerUnavailableError as err:
+            now = time.monotonic()
+            if unreachable_since is None:
+                unreachable_since = now
+                log.warning("waiting for the server: %s", err)
+            if args.connect_timeout and now - unreachable_since >= args.connect_timeout:
+                log.error("server unreachable for %.0f s; giving up", args.connect_timeout)
+                return 1
+            await _wait(stop.requested, backoff)
+            backoff = min(backoff * BACKOFF_FACTOR, BACKOFF_MAX_S)
+            continue
+        except SymbatcherError as err:
+            log.error("the server refused this worker: %s", err)
+            return 1
+        unreachable_since, backoff = None, BACKOFF_FIRST_S
+        log.info(
+            "worker %s connected to %s (worker id %d): serving %s with concurrency %d",
+            name, args.server, runtime.worker_id, ", ".join(expressions), args.concurrency,
+        )
+        finished = asyncio.ensure_future(runtime.finished())
+        stopping = asyncio.ensure_future(stop.requested.wait())
+        await asyncio.wait({finished, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if stop.requested.is_set():
+            await _drain(runtime, stop, args.grace)
+            finished.cancel()
+            return 0
+        log.warning("lost the server (%s); reconnecting", runtime.error or "stream closed")
+    return 0
+
+
+async def _drain(runtime: WorkerRuntime, stop: _Stop, grace: float) -> None:
+    log.info("draining: finishing running items (up to %.0f s; signal again to stop now)", grace)
+    draining = asyncio.ensure_future(runtime.drain(grace))
+    immediate = asyncio.ensure_future(stop.immediate.wait())
+    await asyncio.wait({draining, immediate}, return_when=asyncio.FIRST_COMPLETED)
+    immediate.cancel()
+    if not draining.done():
+        draining.cancel()
+        runtime.stop()
+        await runtime.closed(timeout=2.0)
+    log.info("worker stopped")
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: _Stop) -> None:
+    """Requests a drain when stdin closes (the supervisor is gone)."""
+
+    fd = sys.stdin.fileno()
+
+    def watch() -> None:
+        # The raw fd, not sys.stdin: a daemon thread blocked in a buffered
+        # read would abort the interpreter's shutdown.
+        try:
+            while os.read(fd, 4096):
+                pass
+        except OSError:
+            pass
+        try:
+            loop.call_soon_threadsafe(stop.request)
+        except RuntimeError:
+            pass  # the loop is already closed
+
+    threading.Thread(target=watch, name="symbatcher-stdin", daemon=True).start()
+
+
+# -- several worker processes ----------------------------------------------
+
+
+def _child_argv(args: argparse.Namespace, name: str) -> list[str]:
+    argv = [
+        sys.executable, "-m", "symbatcher._cli", "worker", *args.expressions,
+        "--server", args.server,
+        "--concurrency", str(args.concurrency),
+        "--processes", "1",
+        "--name", name,
+        "--app-dir", os.path.abspath(args.app_dir),
+        "--grace", str(args.grace),
+        "--connect-timeout", str(args.connect_timeout),
+        "--log-level", str(args.log_level),
+        "--exit-with-stdin",
+    ]
+    if args.prefetch is not None:
+        argv += ["--prefetch", str(args.prefetch)]
+    return argv
+
+
+def _supervise(args: argparse.Namespace, name: str) -> int:
+    """Starts the worker processes and waits for them. Signals reach them
+    through this process: the first drains them, the second kills them. If
+    this process dies, their stdin pipes close and they drain by themselves."""
+    children = [
+        subprocess.Popen(
+            _child_argv(args, f"{name}-{k}"), stdin=subprocess.PIPE, start_new_session=True
+        )
+        for k in range(args.processes)
+    ]
+    log.info("started %d worker processes: %s", len(children), " ".join(str(c.pid) for c in children))
+    signals = 0
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal signals
+        signals += 1
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM if signals == 1 else signal.SIGKILL)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        codes = []
+        for child in children:
+            codes.append(child.wait())
+            if codes[-1] != 0 and signals == 0:
+                log.warning("worker process %d exited with status %d", child.pid, codes[-1])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+    return max((abs(code) for code in codes), default=0)

@@ -1,0 +1,170 @@
+"""A fake OpenAI-compatible chat-completions server on 127.0.0.1, for tests and
+the rate-limit bench.
+
+`POST /v1/chat/completions` answers `"reply to: " + <last message content>`
+with a `usage` of 10 prompt and 5 completion tokens. Markers in that content
+choose another answer:
+
+- ``[400]``: 400 with an OpenAI-style error naming the content;
+- ``[429-once]`` / ``[500-once]``: 429 (with ``retry-after-ms``) or 500 the
+  first time that exact content arrives;
+- ``[hang]``: no answer for an hour.
+
+`rate_limit_fraction` answers that fraction of all other requests with 429
+(seeded, so runs repeat). `GET /v1/models` lists one model, for symai's vLLM
+engine. Every request is recorded with its arrival time (`arrivals`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODEL_ID = "fake-model"
+
+
+@dataclass
+class Arrival:
+    at: float  # time.monotonic()
+    path: str
+    body: dict[str, Any]
+    authorization: str | None
+    status: int = 0
+
+    @property
+    def content(self) -> str:
+        messages = self.body.get("messages") or [{}]
+        content = messages[-1].get("content", "")
+        return content if isinstance(content, str) else json.dumps(content)
+
+
+@dataclass
+class FakeOpenAI:
+    latency_s: float = 0.0
+    rate_limit_fraction: float = 0.0
+    retry_after_ms: int | None = 50
+    seed: int = 7
+    arrivals: list[Arrival] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed_once: set[str] = set()
+        self._random = random.Random(self.seed)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [
+                        {"id": MODEL_ID, "object": "model", "max_model_len": 8192}
+                    ]})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                arrival = Arrival(
+                    at=time.monotonic(),
+                    path=self.path,
+                    body=body,
+                    authorization=self.headers.get("authorization"),
+                )
+                status, headers, payload = fake._decide(arrival)
+                arrival.status = status
+                with fake._lock:
+                    fake.arrivals.append(arrival)
+                if status == 0:
+                    time.sleep(3600)
+                    return
+                if fake.latency_s:
+                    time.sleep(fake.latency_s)
+                self._send(status, payload, headers)
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def chat_arrivals(self) -> list[Arrival]:
+        with self._lock:
+            return [a for a in self.arrivals if a.path.endswith("/chat/completions")]
+
+    def _decide(self, arrival: Arrival) -> tuple[int, dict[str, str], Any]:
+        content = arrival.content
+        retry = {"retry-after-ms": str(self.retry_after_ms)} if self.retry_after_ms is not None else {}
+        with self._lock:
+            first_time = content not in self._failed_once
+            limited = self.rate_limit_fraction > 0 and self._random.random() < self.rate_limit_fraction
+        if "[hang]" in content:
+            return 0, {}, None
+        if "[400]" in content:
+            return 400, {}, _error(f"provider says: cannot handle {content!r}", "invalid_request_error")
+        for marker, status, message in (("[429-once]", 429, "slow down"), ("[500-once]", 500, "oops")):
+            if marker in content and first_time:
+                with self._lock:
+                    self._failed_once.add(content)
+                return status, retry if status == 429 else {}, _error(message, "error")
+        if limited:
+            return 429, retry, _error("slow down", "rate_limit_exceeded")
+        return 200, {}, {
+            "id": f"chatcmpl-{len(self.arrivals)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": arrival.body.get("model", MODEL_ID),
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": f"reply to: {content}"},
+                "finish_reason": "stop",
+            }],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": code, "code": code}}

@@ -1,0 +1,30 @@
+"""Helpers shared by the tests that watch a server from outside: its Status
+snapshot, and waiting for a condition without fixed sleeps."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import grpc
+import pytest
+
+from symbatcher.v1 import status_pb2, status_pb2_grpc
+
+
+def server_status(address: str) -> status_pb2.StatusResponse:
+    """The server's Status snapshot (jobs, workers, queues, engines)."""
+    with grpc.insecure_channel(address) as channel:
+        return status_pb2_grpc.StatusServiceStub(channel).Status(status_pb2.StatusRequest(), timeout=5)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls `predicate` until it returns a truthy value; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)

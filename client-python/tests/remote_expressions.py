@@ -1,0 +1,51 @@
+"""Expressions for the tests that run `symbatcher worker` and `symbatcher run`
+in other processes: they import these by path (`remote_expressions:Tagger`),
+with this directory on PYTHONPATH, exactly as the test process names them."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from symai import Expression, Symbol
+
+
+class Tagger(Expression):
+    """One engine call; reports which process ran the item."""
+
+    def forward(self, input, **kwargs):
+        reply = Symbol(str(input)).query("Tag this", **kwargs).value
+        return {"input": input, "pid": os.getpid(), "reply": reply}
+
+
+class Paced(Expression):
+    """No engine call; each item takes `delay` seconds (default 5 ms), so
+    that concurrent jobs overlap in time."""
+
+    def forward(self, input, delay=0.005, **kwargs):
+        time.sleep(delay)
+        return {"input": input, "pid": os.getpid()}
+
+
+class Awkward(Expression):
+    """Fails or returns non-JSON values for some inputs."""
+
+    def forward(self, input, **kwargs):
+        if input == "raise":
+            raise KeyError("no such key")
+        if input == "set":
+            return {1, 2, 3}
+        if input == "symbol":
+            return Symbol("a symbol's value")
+        return input
+
+
+class Lines(Expression):
+    """For the JSONL runner: a short sleep per item (so a run can be
+    interrupted midway), one engine call, and a failure for "boom"."""
+
+    def forward(self, input, **kwargs):
+        time.sleep(0.004)
+        if input == "boom":
+            raise ValueError("boom is not allowed")
+        return Symbol(str(input)).query("Label", **kwargs).value

@@ -1,0 +1,273 @@
+"""`symbatcher worker` processes serving jobs together with local slots;
+remote errors; jobs sharing workers; no worker; draining on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from symai import Expression
+
+import remote_expressions
+from helpers import server_status, wait_until
+from remote_expressions import Awkward, Paced, Tagger
+from symbatcher import BatchScheduler, EncodingError, NoWorkerError, RemoteError
+from symbatcher._cli import main as cli_main
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def worker_command(*args: str) -> list[str]:
+    """`symbatcher worker ...`: the console script next to this Python, or
+    the same entry point through -m."""
+    script = Path(sys.executable).parent / "symbatcher"
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher._cli"]
+    return [*head, "worker", *args]
+
+
+def start_workers(address: str, *args: str, stderr=None) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        worker_command("--server", address, "--log-level", "WARNING", *args),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
+
+
+def stop_workers(proc: subprocess.Popen, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+
+
+def worker_names(address: str) -> list[str]:
+    return [w.name for w in server_status(address).workers]
+
+
+@pytest.fixture(scope="module")
+def remote():
+    """An embedded server and a `symbatcher worker --processes 2` serving the
+    test expressions to it (4 slots per process)."""
+    scheduler = BatchScheduler()
+    proc = start_workers(
+        scheduler.address,
+        "remote_expressions:Tagger",
+        "remote_expressions:Paced",
+        "remote_expressions:Awkward",
+        "--processes", "2",
+        "--concurrency", "4",
+        "--name", "pool",
+    )
+    try:
+        wait_until(
+            lambda: sorted(worker_names(scheduler.address)) == ["pool-0", "pool-1"],
+            60,
+            "two worker processes to register",
+        )
+        children = [c.pid for c in psutil.Process(proc.pid).children()]
+        assert len(children) == 2
+        yield scheduler, children
+        assert stop_workers(proc) == 0  # SIGTERM drains and exits cleanly
+        wait_until(lambda: not worker_names(scheduler.address), 10, "workers to disconnect")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        scheduler.cleanup()
+
+
+def test_expressions_are_named_by_import_path():
+    # What BatchScheduler submits is what `symbatcher worker` registers.
+    assert Tagger.__module__ == "remote_expressions"
+    assert remote_expressions.Tagger is Tagger
+
+
+def test_two_worker_processes_and_local_slots_serve_one_job(remote):
+    scheduler, worker_pids = remote
+    n = 400
+    results = scheduler(Tagger, 2, range(n), batch_size=8)
+    assert len(results) == n
+    for i, result in enumerate(results):
+        assert isinstance(result, dict), result
+        assert result["input"] == i
+        assert result["reply"].startswith("echo: ") and str(i) in result["reply"]
+    summary = scheduler.last_summary
+    assert summary.items == n and summary.succeeded == n and summary.failed == 0
+    pids = {r["pid"] for r in results}
+    assert set(worker_pids) <= pids, (pids, worker_pids)
+    assert os.getpid() in pids  # the local slots took part
+    # Engine calls of all three processes were batched together.
+    assert summary.engine_calls == n and summary.mean_batch_size > 1
+
+
+def test_num_workers_zero_runs_on_remote_workers_only(remote):
+    scheduler, worker_pids = remote
+    got = dict(scheduler.stream(Tagger, 0, (i for i in range(200)), batch_size=8))
+    assert sorted(got) == list(range(200))
+    assert {r["pid"] for r in got.values()} <= set(worker_pids)
+
+
+def test_remote_exceptions_and_non_json_results_are_per_item_errors(remote):
+    scheduler, _ = remote
+    results = scheduler(Awkward, 0, ["ok", "raise", "set", "symbol", "ok again"])
+    assert results[0] == "ok" and results[4] == "ok again"
+    err = results[1]
+    assert isinstance(err, RemoteError)
+    assert err.type_name == "KeyError"
+    assert err.message == "'no such key'"
+    assert 'raise KeyError("no such key")' in err.traceback_text
+    assert "remote_expressions.py" in err.traceback_text
+    bad = results[2]
+    assert isinstance(bad, EncodingError)
+    assert "result of item 2" in str(bad) and "not JSON-serializable" in str(bad)
+    # A symai Symbol crosses the process boundary as its value.
+    assert results[3] == "a symbol's value"
+    assert scheduler.last_summary.failed == 2
+
+
+def test_two_concurrent_jobs_on_the_same_workers_both_progress(remote):
+    scheduler, _ = remote
+
+    async def run_job(n, delay, start_after, times):
+        await asyncio.sleep(start_after)
+        async for _index, _value in scheduler.astream(Paced, 0, range(n), delay=delay):
+            times.append(time.monotonic())
+
+    async def main():
+        a, b = [], []
+        await asyncio.gather(run_job(400, 0.01, 0, a), run_job(100, 0.01, 0.15, b))
+        return a, b
+
+    a, b = asyncio.run(main())
+    assert len(a) == 400 and len(b) == 100
+    # B started after A had queued all its items; with the workers shared
+    # in turn, B got slots at once and finished first, while A kept going.
+    assert b[-1] < a[-1]
+    a_during_b = sum(1 for t in a if b[0] <= t <= b[-1])
+    assert a_during_b >= 50, f"job A made {a_during_b} results while B ran"
+
+
+def test_job_without_a_worker_fails_after_the_configured_wait(remote):
+    scheduler, _ = remote
+
+    class Unserved(Expression):  # defined here: no worker serves it
+        def forward(self, input, **kwargs):
+            return input
+
+    # An external server (the fixture's), as another program would use it.
+    with BatchScheduler(address=scheduler.address, worker_wait_ms=300) as client:
+        assert client.server_pid is None
+        start = time.monotonic()
+        with pytest.raises(NoWorkerError) as excinfo:
+            client(Unserved, 0, [1, 2, 3])
+        waited = time.monotonic() - start
+    assert 0.25 <= waited < 10
+    message = str(excinfo.value)
+    assert "Unserved" in message and "300 ms" in message
+    assert "symbatcher worker" in message and scheduler.address in message
+
+
+def test_worker_drains_running_items_on_sigterm(remote):
+    scheduler, _ = remote
+    proc = start_workers(
+        scheduler.address, "remote_expressions:Paced",
+        "--concurrency", "1", "--prefetch", "0", "--name", "drainer",
+    )
+    try:
+        wait_until(lambda: "drainer" in worker_names(scheduler.address), 60, "the worker to register")
+        arrivals: list[tuple[float, int, dict]] = []
+
+        def consume():
+            for index, value in scheduler.stream(Paced, 0, range(40), delay=0.4):
+                arrivals.append((time.monotonic(), index, value))
+
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+
+        def drainer_running():
+            return any(w.name == "drainer" and w.running for w in server_status(scheduler.address).workers)
+
+        wait_until(drainer_running, 20, "the worker to start an item")
+        signalled_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        consumer.join(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # Every item once: what the drained worker did not start went to the pool.
+    assert sorted(index for _, index, _ in arrivals) == list(range(40))
+    assert all(value["input"] == index for _, index, value in arrivals)
+    # The item it was running when signalled finished there and was reported.
+    assert any(t > signalled_at and value["pid"] == proc.pid for t, _, value in arrivals)
+
+
+def test_worker_command_rejects_a_bad_import_path(capsys):
+    assert cli_main(["worker", "no_such_module_xyz:Thing", "--server", "127.0.0.1:1"]) == 2
+    assert "cannot import module 'no_such_module_xyz'" in capsys.readouterr().err
+    assert cli_main(["worker", "remote_expressions", "--server", "127.0.0.1:1"]) == 2
+    assert "module:Class" in capsys.readouterr().err
+    assert cli_main(["worker", "remote_expressions:os", "--server", "127.0.0.1:1"]) == 2
+    assert "not a class" in capsys.readouterr().err
+
+
+def test_worker_waits_for_the_server_and_reconnects_after_losing_it():
+    from symbatcher._server import find_server_binary
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+
+    def start_server() -> subprocess.Popen:
+        server = subprocess.Popen(
+            [find_server_binary(), "--listen", address, "--shutdown-grace-ms", "200"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        assert server.stdout.readline().decode().startswith("listening on")
+        return server
+
+    worker = start_workers(
+        address, "remote_expressions:Tagger", "--concurrency", "2", "--name", "patient",
+        stderr=subprocess.PIPE,
+    )
+    server = None
+    try:
+        # No server yet: the worker says it waits, and keeps trying.
+        for line in worker.stderr:
+            if b"waiting for the server" in line:
+                break
+        else:
+            pytest.fail("the worker exited instead of waiting for the server")
+        server = start_server()
+        wait_until(lambda: worker_names(address) == ["patient"], 60, "the worker to register")
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+        server = start_server()  # a new server at the same address
+        wait_until(lambda: worker_names(address) == ["patient"], 30, "the worker to come back")
+        with BatchScheduler(address=address) as client:
+            results = client(Tagger, 0, range(10))
+        assert [r["input"] for r in results] == list(range(10))
+        assert stop_workers(worker) == 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        if server is not None and server.poll() is None:
+            server.kill()
+            server.wait()

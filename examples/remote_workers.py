@@ -1,0 +1,94 @@
+"""Remote and multi-process workers: `symbatcher worker` serving a job together
+with local slots.
+
+This script starts a server (embedded in the scheduler), then a worker command
+with two processes, as you would on other machines:
+
+    symbatcher worker summarize:SummarizeWhere --server HOST:PORT --concurrency 32 --processes 2
+
+(`--app-dir examples` or running it from this directory lets it import
+`summarize`). Workers register the expression by its import path, the very name
+the scheduler submits for `summarize.SummarizeWhere`. The job then runs on both: 8
+local slots plus 2 x 32 slots in the worker processes, each with a GIL of its
+own; every engine call of every process is batched together by the server.
+`num_workers=0` would leave the job to the remote workers alone.
+
+    python examples/remote_workers.py
+"""
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from summarize import SummarizeWhere
+from symbatcher import BatchScheduler, NoWorkerError
+from symbatcher.v1 import status_pb2, status_pb2_grpc
+
+HERE = Path(__file__).resolve().parent
+
+
+def symbatcher_command(*args: str) -> list[str]:
+    script = Path(sys.executable).parent / "symbatcher"
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher._cli"]
+    return [*head, *args]
+
+
+def wait_for_workers(address: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        status = status_pb2_grpc.StatusServiceStub(channel)
+        while len(status.Status(status_pb2.StatusRequest()).workers) < count:
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not register in time")
+            time.sleep(0.1)
+
+
+class Local(SummarizeWhere):
+    """Defined in this script, so only local slots can serve it: a remote
+    worker cannot import `__main__`."""
+
+
+def main() -> None:
+    with BatchScheduler(worker_wait_ms=2000) as scheduler:
+        print(f"server at {scheduler.address}")
+        workers = subprocess.Popen(
+            symbatcher_command(
+                "worker", "summarize:SummarizeWhere", "--server", scheduler.address,
+                "--concurrency", "32", "--processes", "2", "--app-dir", str(HERE),
+                "--log-level", "WARNING",
+            )
+        )
+        try:
+            wait_for_workers(scheduler.address, 2)
+            dataset = [f"Review #{i}: fine." for i in range(3000)]
+            results = scheduler(SummarizeWhere, 8, dataset, batch_size=32)
+            by_process = collections.Counter(
+                "this process" if r["pid"] == os.getpid() else f"worker pid {r['pid']}"
+                for r in results
+            )
+            print(f"{len(results)} results, e.g. {results[0]['summary']!r}")
+            print(f"items per process: {dict(by_process)}")
+            print(scheduler.last_summary.describe())
+
+            # Only the remote workers: num_workers=0.
+            remote_only = scheduler(SummarizeWhere, 0, dataset[:500], batch_size=32)
+            print(f"remote workers only: {len({r['pid'] for r in remote_only})} processes ran 500 items")
+
+            # An expression no worker serves fails after worker_wait_ms.
+            try:
+                scheduler(Local, 0, ["x"])
+            except NoWorkerError as err:
+                print(f"NoWorkerError: {err}")
+        finally:
+            workers.send_signal(signal.SIGTERM)  # drains: running items finish
+            print(f"workers exited with status {workers.wait(30)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,486 @@
+//! The config file (`symbatcher-server --config symbatcher.toml`): named
+//! engines and the default one.
+//!
+//! ```toml
+//! default_engine = "gpt"
+//!
+//! [engines.gpt]
+//! kind = "openai"                       # "openai" or "echo"
+//! base_url = "https://api.openai.com/v1"
+//! model = "gpt-4o-mini"
+//! api_key_env = "OPENAI_API_KEY"        # "" for a server without authentication
+//! rpm = 500
+//! tpm = 200000
+//! max_concurrency = 16
+//! max_retries = 5
+//! timeout_s = 60
+//! max_batch_size = 64
+//! strict = false
+//!
+//! [engines.local-echo]
+//! kind = "echo"
+//! latency_ms = 20
+//! ```
+//!
+//! Unknown fields are errors, so a misspelt limit cannot be silently ignored.
+//! Every error names the file, the field (`engines.gpt.rpm`) and the reason.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{
+    read_api_key, ConfigError, EngineKindSpec, EngineSpec, ECHO_ENGINE, MAX_BATCH_SIZE,
+    MAX_ENGINE_CONCURRENCY,
+};
+use crate::engine::openai::OpenAiSettings;
+
+/// Default `base_url` of an openai engine.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// Default `model` of an openai engine.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+/// Default `api_key_env` of an openai engine.
+pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
+/// Default `max_concurrency` of an openai engine (requests at once).
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 16;
+/// Default `max_retries` of an openai engine.
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Default `timeout_s` of an openai engine (per request).
+pub const DEFAULT_TIMEOUT_S: f64 = 60.0;
+/// Longest `timeout_s`.
+const MAX_TIMEOUT_S: f64 = 3600.0;
+/// Longest `latency_ms` of an echo engine.
+const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    /// Engine of jobs that name none; required when several engines are defined.
+    default_engine: Option<String>,
+    /// Engines by name.
+    #[serde(default)]
+    engines: BTreeMap<String, FileEngine>,
+}
+
+/// One `[engines.NAME]` table. Fields that do not apply to its kind are errors.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEngine {
+    /// "openai" (OpenAI-compatible HTTP) or "echo".
+    kind: FileKind,
+    /// openai: base URL before `/chat/completions` (default OpenAI's).
+    base_url: Option<String>,
+    /// openai: model used when a call names none (default gpt-4o-mini).
+    model: Option<String>,
+    /// openai: environment variable holding the API key (default
+    /// OPENAI_API_KEY; "" for none).
+    api_key_env: Option<String>,
+    /// openai: requests per minute (default unlimited).
+    rpm: Option<u32>,
+    /// openai: tokens per minute (default unlimited).
+    tpm: Option<u64>,
+    /// openai: requests at once (default 16); echo: batches at once (default 1).
+    max_concurrency: Option<u32>,
+    /// openai: retries after 429, 5xx, timeouts, connection errors (default 5).
+    max_retries: Option<u32>,
+    /// openai: time limit of one request in seconds (default 60).
+    timeout_s: Option<f64>,
+    /// Largest batch formed for this engine (default 4096, no cap).
+    max_batch_size: Option<u32>,
+    /// openai: fail calls with kwargs it does not pass on (default false: drop them).
+    strict: Option<bool>,
+    /// echo: simulated latency per batch in ms (default 0).
+    latency_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FileKind {
+    Openai,
+    Echo,
+}
+
+/// What a config file defines.
+#[derive(Debug)]
+pub struct LoadedFile {
+    pub default_engine: Option<String>,
+    pub engines: Vec<EngineSpec>,
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<LoadedFile, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: origin.clone(),
+        source,
+    })?;
+    parse(&origin, &text)
+}
+
+/// Parses and checks config text; `origin` names it in errors.
+pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
+    let invalid = |field: &str, reason: String| ConfigError::Invalid {
+        origin: origin.to_string(),
+        field: field.to_string(),
+        reason,
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(|err| {
+        invalid(
+            "(syntax)",
+            format!("{}{}", err.message(), position(text, err.span())),
+        )
+    })?;
+    let file: FileConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let field = match err.path().to_string() {
+            path if path == "." => "(top level)".to_string(),
+            path => path,
+        };
+        let inner = err.into_inner();
+        invalid(
+            &field,
+            format!("{}{}", inner.message(), position(text, inner.span())),
+        )
+    })?;
+
+    let mut engines = Vec::with_capacity(file.engines.len());
+    for (name, engine) in file.engines {
+        engines.push(
+            check_engine(&name, engine)
+                .map_err(|(field, reason)| invalid(&format!("engines.{name}.{field}"), reason))?,
+        );
+    }
+    let default_engine = match file.default_engine {
+        Some(name) if name == ECHO_ENGINE || engines.iter().any(|e| e.name == name) => Some(name),
+        Some(name) => {
+            let known: Vec<&str> = engines.iter().map(|e| e.name.as_str()).collect();
+            return Err(invalid(
+                "default_engine",
+                format!(
+                    "names no engine of this file: {name:?} (defined: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        None if engines.len() > 1 => {
+            return Err(invalid(
+                "default_engine",
+                "is required when the file defines several engines".to_string(),
+            ))
+        }
+        None => engines.first().map(|e| e.name.clone()),
+    };
+    Ok(LoadedFile {
+        default_engine,
+        engines,
+    })
+}
+
+/// " (line L, column C)" for a byte span of `text`, or "".
+fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(" (line {line}, column {column})")
+}
+
+/// A field error: (field within the engine table, reason).
+type FieldError = (&'static str, String);
+
+fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError> {
+    if name == ECHO_ENGINE {
+        return Err((
+            "kind",
+            "the name \"echo\" belongs to the built-in echo engine (configure it with \
+             --echo-latency-ms and --echo-max-concurrency); choose another name"
+                .to_string(),
+        ));
+    }
+    if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
+        return Err((
+            "kind",
+            format!("engine name {name:?} must be non-empty, without spaces"),
+        ));
+    }
+    let max_batch_size = match engine.max_batch_size {
+        None => MAX_BATCH_SIZE,
+        Some(n) if (1..=MAX_BATCH_SIZE).contains(&n) => n,
+        Some(n) => {
+            return Err((
+                "max_batch_size",
+                range_reason(1, MAX_BATCH_SIZE as u64, n as u64),
+            ))
+        }
+    } as usize;
+    let max_concurrency = |default: u32| match engine.max_concurrency {
+        None => Ok(default as usize),
+        Some(n) if (1..=MAX_ENGINE_CONCURRENCY).contains(&n) => Ok(n as usize),
+        Some(n) => Err((
+            "max_concurrency",
+            range_reason(1, MAX_ENGINE_CONCURRENCY as u64, n as u64),
+        )),
+    };
+    let kind = match engine.kind {
+        FileKind::Echo => {
+            reject_unless_openai(&engine)?;
+            let latency_ms = engine.latency_ms.unwrap_or(0);
+            if latency_ms > MAX_ECHO_LATENCY_MS {
+                return Err((
+                    "latency_ms",
+                    range_reason(0, MAX_ECHO_LATENCY_MS, latency_ms),
+                ));
+            }
+            EngineKindSpec::Echo {
+                latency: Duration::from_millis(latency_ms),
+                max_concurrency: max_concurrency(1)?,
+            }
+        }
+        FileKind::Openai => {
+            if engine.latency_ms.is_some() {
+                return Err((
+                    "latency_ms",
+                    "is a setting of echo engines only".to_string(),
+                ));
+            }
+            EngineKindSpec::OpenAi(openai_settings(
+                &engine,
+                max_concurrency(DEFAULT_MAX_CONCURRENCY)?,
+            )?)
+        }
+    };
+    Ok(EngineSpec {
+        name: name.to_string(),
+        max_batch_size,
+        kind,
+    })
+}
+
+fn reject_unless_openai(engine: &FileEngine) -> Result<(), FieldError> {
+    let openai_only = [
+        ("base_url", engine.base_url.is_some()),
+        ("model", engine.model.is_some()),
+        ("api_key_env", engine.api_key_env.is_some()),
+        ("rpm", engine.rpm.is_some()),
+        ("tpm", engine.tpm.is_some()),
+        ("max_retries", engine.max_retries.is_some()),
+        ("timeout_s", engine.timeout_s.is_some()),
+        ("strict", engine.strict.is_some()),
+    ];
+    match openai_only.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err((field, "is a setting of openai engines only".to_string())),
+        None => Ok(()),
+    }
+}
+
+fn openai_settings(
+    engine: &FileEngine,
+    max_concurrency: usize,
+) -> Result<OpenAiSettings, FieldError> {
+    let base_url = check_base_url(engine.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
+        .map_err(|r| ("base_url", r))?;
+    let model = engine
+        .model
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    if model.trim().is_empty() {
+        return Err(("model", "must not be empty".to_string()));
+    }
+    let api_key = read_api_key(engine.api_key_env.as_deref().unwrap_or(DEFAULT_API_KEY_ENV))
+        .map_err(|r| ("api_key_env", r))?;
+    if engine.rpm == Some(0) {
+        return Err((
+            "rpm",
+            "must be at least 1 (leave it out for no limit)".to_string(),
+        ));
+    }
+    if engine.tpm == Some(0) {
+        return Err((
+            "tpm",
+            "must be at least 1 (leave it out for no limit)".to_string(),
+        ));
+    }
+    let max_retries = engine.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
+    if max_retries > 100 {
+        return Err(("max_retries", range_reason(0, 100, max_retries as u64)));
+    }
+    let timeout = check_timeout(engine.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S))
+        .map_err(|r| ("timeout_s", r))?;
+    Ok(OpenAiSettings {
+        base_url,
+        model,
+        api_key,
+        rpm: engine.rpm,
+        tpm: engine.tpm,
+        max_concurrency,
+        max_retries,
+        timeout,
+        strict: engine.strict.unwrap_or(false),
+    })
+}
+
+fn range_reason(min: u64, max: u64, got: u64) -> String {
+    format!("must be between {min} and {max}, got {got}")
+}
+
+/// A base URL without its trailing slash; http or https only.
+pub(crate) fn check_base_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = reqwest::Url::parse(trimmed).map_err(|err| format!("{raw:?} is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{raw:?} must start with http:// or https://"));
+    }
+    if url.host_str().is_none() {
+        return Err(format!("{raw:?} has no host"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A per-request timeout in seconds: finite, above 0, at most an hour.
+pub(crate) fn check_timeout(seconds: f64) -> Result<Duration, String> {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIMEOUT_S {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!(
+            "must be above 0 and at most {MAX_TIMEOUT_S}, got {seconds}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        parse("symbatcher.toml", text)
+            .expect_err("the file is invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn a_full_file_resolves() {
+        let loaded = parse(
+            "symbatcher.toml",
+            r#"
+            default_engine = "gpt"
+            [engines.gpt]
+            kind = "openai"
+            base_url = "http://127.0.0.1:8000/v1/"
+            model = "m"
+            api_key_env = ""
+            rpm = 600
+            tpm = 100000
+            max_concurrency = 4
+            max_retries = 2
+            timeout_s = 1.5
+            max_batch_size = 8
+            strict = true
+            [engines.slow]
+            kind = "echo"
+            latency_ms = 20
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(loaded.default_engine.as_deref(), Some("gpt"));
+        assert_eq!(loaded.engines.len(), 2);
+        let gpt = loaded
+            .engines
+            .iter()
+            .find(|e| e.name == "gpt")
+            .expect("gpt");
+        assert_eq!(gpt.max_batch_size, 8);
+        let EngineKindSpec::OpenAi(s) = &gpt.kind else {
+            panic!("openai")
+        };
+        assert_eq!(s.base_url, "http://127.0.0.1:8000/v1");
+        assert_eq!(
+            (s.rpm, s.tpm, s.max_concurrency),
+            (Some(600), Some(100_000), 4)
+        );
+        assert_eq!(s.timeout, Duration::from_millis(1500));
+        assert!(s.strict);
+    }
+
+    #[test]
+    fn a_single_engine_is_the_default() {
+        let loaded = parse("f", "[engines.e]\nkind = \"echo\"\n").expect("valid");
+        assert_eq!(loaded.default_engine.as_deref(), Some("e"));
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field_and_line() {
+        let err =
+            error_of("[engines.gpt]\nkind = \"openai\"\napi_key_env = \"\"\nrpm = \"fast\"\n");
+        assert!(
+            err.starts_with("symbatcher.toml: engines.gpt.rpm: "),
+            "{err}"
+        );
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_rejected() {
+        let err = error_of("[engines.gpt]\nkind = \"openai\"\nrmp = 5\n");
+        assert!(err.contains("engines.gpt"), "{err}");
+        assert!(err.contains("unknown field `rmp`"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let err =
+            error_of("[engines.gpt]\nkind = \"openai\"\napi_key_env = \"\"\nmax_concurrency = 0\n");
+        assert!(
+            err.starts_with("symbatcher.toml: engines.gpt.max_concurrency: must be between 1"),
+            "{err}"
+        );
+        let err = error_of(
+            "[engines.gpt]\nkind = \"openai\"\napi_key_env = \"\"\nbase_url = \"ftp://x\"\n",
+        );
+        assert!(err.contains("engines.gpt.base_url"), "{err}");
+        let err = error_of("[engines.gpt]\nkind = \"openai\"\napi_key_env = \"\"\ntimeout_s = 0\n");
+        assert!(err.contains("engines.gpt.timeout_s"), "{err}");
+    }
+
+    #[test]
+    fn settings_of_another_kind_are_rejected() {
+        let err = error_of("[engines.e]\nkind = \"echo\"\nrpm = 5\n");
+        assert!(
+            err.contains("engines.e.rpm: is a setting of openai engines only"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_field() {
+        let err = error_of("[engines.e]\nkind = \"magic\"\n");
+        assert!(err.contains("engines.e.kind"), "{err}");
+    }
+
+    #[test]
+    fn the_default_must_name_a_defined_engine() {
+        let err = error_of("default_engine = \"nope\"\n[engines.e]\nkind = \"echo\"\n");
+        assert!(err.contains("default_engine: names no engine"), "{err}");
+        let err = error_of("[engines.a]\nkind = \"echo\"\n[engines.b]\nkind = \"echo\"\n");
+        assert!(err.contains("default_engine: is required"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_has_a_position() {
+        let err = error_of("[engines.e\nkind = 1\n");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn the_echo_name_is_reserved() {
+        let err = error_of("[engines.echo]\nkind = \"echo\"\n");
+        assert!(err.contains("engines.echo"), "{err}");
+    }
+}

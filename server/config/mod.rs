@@ -1,0 +1,377 @@
+//! Server configuration: command-line flags (and their environment variables),
+//! each with a default that works out of the box, and the named engines of an
+//! optional TOML file (`--config`, see [`file`]).
+//!
+//! [`ServerConfig::resolve`] turns the flags and the file into the list of
+//! engines the server starts with ([`ServerConfig::engines`]) and the default
+//! engine; it fails with the file, the field and the reason.
+
+pub mod file;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+
+use crate::engine::openai::{ApiKey, OpenAiSettings};
+
+/// Upper bound of `JobSpec.batch_size`.
+pub const MAX_BATCH_SIZE: u32 = 4096;
+/// Upper bound of a worker's `concurrency`.
+pub const MAX_WORKER_CONCURRENCY: u32 = 4096;
+/// Upper bound of `JobSpec.window`.
+pub const MAX_WINDOW: u32 = 1_000_000;
+/// Upper bound of an engine's `max_concurrency`.
+pub const MAX_ENGINE_CONCURRENCY: u32 = 1024;
+/// Name of the built-in echo engine.
+pub const ECHO_ENGINE: &str = "echo";
+
+/// `symbatcher-server`: schedules items onto workers and batches their engine calls.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "symbatcher-server", version, about)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port, printed on stdout as
+    /// `listening on ADDR`.
+    #[arg(long, env = "SYMBATCHER_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// TOML file defining named engines (kind, base_url, model, api_key_env,
+    /// rpm, tpm, max_concurrency, max_retries, timeout_s, max_batch_size) and
+    /// the default one; see docs/engines.md.
+    #[arg(long, env = "SYMBATCHER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Engine that jobs use when their JobSpec names none. Default: the config
+    /// file's `default_engine`, else `openai` when --openai-base-url is given,
+    /// else `echo`. May name an engine process that connects later.
+    #[arg(long)]
+    pub default_engine: Option<String>,
+
+    /// Simulated latency of the built-in `echo` engine, per batch, in ms.
+    #[arg(long, default_value_t = 0)]
+    pub echo_latency_ms: u64,
+
+    /// Batches the `echo` engine runs at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_ENGINE_CONCURRENCY as i64))]
+    pub echo_max_concurrency: u32,
+
+    /// The single-engine case without a config file: an OpenAI-compatible
+    /// engine named `openai`.
+    #[command(flatten)]
+    pub openai: OpenAiFlags,
+
+    /// Default longest wait of an engine call for its batch to fill, in ms
+    /// (a job's `max_queue_delay_ms` overrides it). It matters only while
+    /// some running item is busy with something other than an engine call:
+    /// a full batch, or every running item waiting, sends a batch at once.
+    #[arg(long, default_value_t = 50)]
+    pub max_queue_delay_ms: u64,
+
+    /// Default number of items the server holds per job at once (sent by the
+    /// client, not yet answered); bounds server memory per job.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=MAX_WINDOW as i64))]
+    pub window: u32,
+
+    /// Default number of runs of an item before it fails because its workers
+    /// keep disconnecting.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// Default time a job waits for a worker serving its expression, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    pub worker_wait_ms: u64,
+
+    /// Grace period for running jobs to finish after SIGINT/SIGTERM, in ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Shut down when standard input reaches end of file: a parent process
+    /// that holds the other end of a pipe takes the server down with it, even
+    /// when it is killed.
+    #[arg(long)]
+    pub exit_with_stdin: bool,
+
+    /// Engines the server starts with besides the built-in `echo` (filled by
+    /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).
+    #[arg(skip)]
+    pub engines: Vec<EngineSpec>,
+}
+
+/// Flags of the `openai` engine for the single-engine case.
+#[derive(Debug, Clone, Args)]
+pub struct OpenAiFlags {
+    /// Base URL of an OpenAI-compatible API (the part before
+    /// `/chat/completions`), e.g. https://api.openai.com/v1 or
+    /// http://127.0.0.1:8000/v1 for a local vLLM. Defines the engine `openai`.
+    #[arg(long)]
+    pub openai_base_url: Option<String>,
+
+    /// Model the `openai` engine asks for when a call names none.
+    #[arg(long, default_value = file::DEFAULT_MODEL)]
+    pub openai_model: String,
+
+    /// Environment variable holding the API key; empty for a server without
+    /// authentication. The key never appears in logs, errors or Status.
+    #[arg(long, default_value = file::DEFAULT_API_KEY_ENV)]
+    pub openai_api_key_env: String,
+
+    /// Requests per minute the `openai` engine sends at most (unlimited if unset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub openai_rpm: Option<u32>,
+
+    /// Tokens per minute (prompt + completion, estimated before a request and
+    /// corrected from its usage) the `openai` engine spends at most.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub openai_tpm: Option<u64>,
+
+    /// Requests the `openai` engine runs at once (before 429s shrink it).
+    #[arg(long, default_value_t = file::DEFAULT_MAX_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=MAX_ENGINE_CONCURRENCY as i64))]
+    pub openai_max_concurrency: u32,
+
+    /// Retries of a request after a 429, a 5xx, a timeout or a connection error.
+    #[arg(long, default_value_t = file::DEFAULT_MAX_RETRIES, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub openai_max_retries: u32,
+
+    /// Time limit of one request (one attempt), in seconds.
+    #[arg(long, default_value_t = file::DEFAULT_TIMEOUT_S)]
+    pub openai_timeout_s: f64,
+
+    /// Largest batch of calls formed for the `openai` engine.
+    #[arg(long, default_value_t = MAX_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH_SIZE as i64))]
+    pub openai_max_batch_size: u32,
+
+    /// Fail a call whose kwargs include a parameter the engine does not pass
+    /// on, instead of dropping that parameter.
+    #[arg(long)]
+    pub openai_strict: bool,
+}
+
+/// An engine the server starts with.
+#[derive(Debug, Clone)]
+pub struct EngineSpec {
+    /// Name jobs select it by.
+    pub name: String,
+    /// Largest batch formed for it (jobs may ask for less).
+    pub max_batch_size: usize,
+    pub kind: EngineKindSpec,
+}
+
+/// What kind of engine, with its settings.
+#[derive(Debug, Clone)]
+pub enum EngineKindSpec {
+    /// An echo engine (like the built-in one) under another name.
+    Echo {
+        latency: Duration,
+        max_concurrency: usize,
+    },
+    /// An OpenAI-compatible HTTP engine.
+    OpenAi(OpenAiSettings),
+}
+
+impl EngineSpec {
+    pub fn openai(name: &str, settings: OpenAiSettings) -> Self {
+        EngineSpec {
+            name: name.to_string(),
+            max_batch_size: MAX_BATCH_SIZE as usize,
+            kind: EngineKindSpec::OpenAi(settings),
+        }
+    }
+}
+
+/// Why the configuration is unusable. Startup fails with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    /// A setting is malformed or out of range. `origin` is the file, or
+    /// "command line" for flags.
+    #[error("{origin}: {field}: {reason}")]
+    Invalid {
+        origin: String,
+        field: String,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// A stable label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_read",
+            ConfigError::Invalid { .. } => "config_invalid",
+        }
+    }
+
+    fn flag(field: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            origin: "command line".to_string(),
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Configuration with every default, listening on `listen`.
+    pub fn with_listen(listen: SocketAddr) -> Self {
+        let mut config = ServerConfig::parse_from(["symbatcher-server"]);
+        config.listen = listen;
+        config
+    }
+
+    /// Reads the config file and the --openai-* flags into [`Self::engines`]
+    /// and settles the default engine.
+    pub fn resolve(&mut self) -> Result<(), ConfigError> {
+        let mut file_default = None;
+        if let Some(path) = &self.config {
+            let loaded = file::load(path)?;
+            file_default = loaded.default_engine;
+            self.engines.extend(loaded.engines);
+        }
+        let mut flag_engine = None;
+        if let Some(base_url) = &self.openai.openai_base_url {
+            let spec = self.openai.to_spec(base_url)?;
+            if self.engines.iter().any(|e| e.name == spec.name) {
+                return Err(ConfigError::flag(
+                    "--openai-base-url",
+                    format!("engine {:?} is also defined in the config file", spec.name),
+                ));
+            }
+            flag_engine = Some(spec.name.clone());
+            self.engines.push(spec);
+        }
+        if self.default_engine.is_none() {
+            self.default_engine = file_default.or(flag_engine);
+        }
+        Ok(())
+    }
+
+    /// The engine of jobs that name none.
+    pub fn default_engine(&self) -> &str {
+        self.default_engine.as_deref().unwrap_or(ECHO_ENGINE)
+    }
+
+    pub fn max_queue_delay(&self) -> Duration {
+        Duration::from_millis(self.max_queue_delay_ms)
+    }
+
+    pub fn worker_wait(&self) -> Duration {
+        Duration::from_millis(self.worker_wait_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+impl OpenAiFlags {
+    fn to_spec(&self, base_url: &str) -> Result<EngineSpec, ConfigError> {
+        let base_url = file::check_base_url(base_url)
+            .map_err(|r| ConfigError::flag("--openai-base-url", r))?;
+        let timeout = file::check_timeout(self.openai_timeout_s)
+            .map_err(|r| ConfigError::flag("--openai-timeout-s", r))?;
+        let api_key = read_api_key(&self.openai_api_key_env)
+            .map_err(|r| ConfigError::flag("--openai-api-key-env", r))?;
+        if self.openai_model.trim().is_empty() {
+            return Err(ConfigError::flag("--openai-model", "must not be empty"));
+        }
+        let settings = OpenAiSettings {
+            base_url,
+            model: self.openai_model.clone(),
+            api_key,
+            rpm: self.openai_rpm,
+            tpm: self.openai_tpm,
+            max_concurrency: self.openai_max_concurrency as usize,
+            max_retries: self.openai_max_retries,
+            timeout,
+            strict: self.openai_strict,
+        };
+        Ok(EngineSpec {
+            max_batch_size: self.openai_max_batch_size as usize,
+            ..EngineSpec::openai("openai", settings)
+        })
+    }
+}
+
+/// The API key in environment variable `var` (none when `var` is empty).
+pub(crate) fn read_api_key(var: &str) -> Result<Option<ApiKey>, String> {
+    let var = var.trim();
+    if var.is_empty() {
+        return Ok(None);
+    }
+    match std::env::var(var) {
+        Ok(key) if !key.trim().is_empty() => Ok(Some(ApiKey::new(key.trim()))),
+        Ok(_) => Err(format!("environment variable {var} is empty")),
+        Err(_) => Err(format!(
+            "environment variable {var} is not set (set it, or use an empty api_key_env, \
+             api_key_env=None in Python, for a server without authentication)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_without_flags() {
+        let mut config = ServerConfig::parse_from(["symbatcher-server"]);
+        config.resolve().expect("defaults resolve");
+        assert_eq!(config.default_engine(), "echo");
+        assert_eq!(config.echo_max_concurrency, 1);
+        assert_eq!(config.max_queue_delay(), Duration::from_millis(50));
+        assert!(config.engines.is_empty());
+    }
+
+    #[test]
+    fn zero_echo_concurrency_is_rejected() {
+        let err =
+            ServerConfig::try_parse_from(["symbatcher-server", "--echo-max-concurrency", "0"])
+                .expect_err("0 is out of range");
+        assert!(err.to_string().contains("echo-max-concurrency"));
+    }
+
+    #[test]
+    fn openai_flags_define_the_default_engine() {
+        let mut config = ServerConfig::parse_from([
+            "symbatcher-server",
+            "--openai-base-url",
+            "http://127.0.0.1:9/v1/",
+            "--openai-api-key-env",
+            "",
+            "--openai-rpm",
+            "600",
+        ]);
+        config.resolve().expect("flags resolve");
+        assert_eq!(config.default_engine(), "openai");
+        let EngineKindSpec::OpenAi(settings) = &config.engines[0].kind else {
+            panic!("an openai engine");
+        };
+        assert_eq!(settings.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(settings.rpm, Some(600));
+        assert!(settings.api_key.is_none());
+    }
+
+    #[test]
+    fn a_missing_api_key_names_the_flag_and_the_variable() {
+        let mut config = ServerConfig::parse_from([
+            "symbatcher-server",
+            "--openai-base-url",
+            "http://127.0.0.1:9/v1",
+            "--openai-api-key-env",
+            "SYMBATCHER_TEST_SURELY_UNSET_KEY",
+        ]);
+        let err = config.resolve().expect_err("the key is not set");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("command line: --openai-api-key-env:"),
+            "{text}"
+        );
+        assert!(text.contains("SYMBATCHER_TEST_SURELY_UNSET_KEY"), "{text}");
+    }
+}

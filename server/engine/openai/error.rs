@@ -1,0 +1,149 @@
+//! Why one call to an OpenAI-compatible API failed. Each failure fails only
+//! its own call; its text reaches the item's exception.
+
+use std::time::Duration;
+
+use crate::pb::v1::{ErrorKind, ItemError};
+
+/// A failed call. Messages never contain the API key (provider messages are
+/// scrubbed of it before they get here).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpenAiError {
+    /// The call's kwargs hold a parameter the engine does not pass on, and
+    /// the engine is strict.
+    #[error(
+        "engine {engine:?} does not pass on the request kwarg {kwarg:?} (it is strict); \
+         passed on are: {known}; or put provider-specific parameters in `extra_body`"
+    )]
+    UnknownKwarg {
+        engine: String,
+        kwarg: String,
+        known: String,
+    },
+    /// The call itself is malformed (e.g. `messages_json` is not a list).
+    #[error("{field}: {reason}")]
+    InvalidCall { field: &'static str, reason: String },
+    /// The provider answered with an error status; `message` is its own.
+    #[error("HTTP {status} from {host}: {message}")]
+    Status {
+        status: u16,
+        host: String,
+        message: String,
+    },
+    /// No response within the per-request timeout.
+    #[error("no response from {host} within the timeout of {}s", timeout.as_secs_f64())]
+    Timeout { host: String, timeout: Duration },
+    /// The request could not be sent or its response not read.
+    #[error("cannot reach {host}: {message}")]
+    Connection { host: String, message: String },
+    /// A 2xx response that is not a chat completion.
+    #[error("unexpected response from {host}: {message}")]
+    BadResponse { host: String, message: String },
+    /// The server is shutting down.
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// A fault of the engine itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl OpenAiError {
+    /// A stable label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OpenAiError::UnknownKwarg { .. } => "unknown_kwarg",
+            OpenAiError::InvalidCall { .. } => "invalid_call",
+            OpenAiError::Status { status: 429, .. } => "rate_limited",
+            OpenAiError::Status { status, .. } if *status >= 500 => "server_error",
+            OpenAiError::Status { .. } => "client_error",
+            OpenAiError::Timeout { .. } => "timeout",
+            OpenAiError::Connection { .. } => "connection",
+            OpenAiError::BadResponse { .. } => "bad_response",
+            OpenAiError::ShuttingDown => "shutting_down",
+            OpenAiError::Internal(_) => "internal",
+        }
+    }
+
+    /// True when sending the request again may succeed: 408, 409, 429, 5xx,
+    /// timeouts and connection errors (as the OpenAI SDKs retry).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            OpenAiError::Status { status, .. } => {
+                matches!(status, 408 | 409 | 429) || *status >= 500
+            }
+            OpenAiError::Timeout { .. } | OpenAiError::Connection { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The exception type name the item sees, after the OpenAI SDK's names.
+    fn type_name(&self) -> &'static str {
+        match self {
+            OpenAiError::UnknownKwarg { .. } | OpenAiError::InvalidCall { .. } => {
+                "InvalidRequestError"
+            }
+            OpenAiError::Status { status, .. } => match status {
+                400 => "BadRequestError",
+                401 => "AuthenticationError",
+                403 => "PermissionDeniedError",
+                404 => "NotFoundError",
+                409 => "ConflictError",
+                422 => "UnprocessableEntityError",
+                429 => "RateLimitError",
+                s if *s >= 500 => "InternalServerError",
+                _ => "APIStatusError",
+            },
+            OpenAiError::Timeout { .. } => "APITimeoutError",
+            OpenAiError::Connection { .. } => "APIConnectionError",
+            OpenAiError::BadResponse { .. } => "APIResponseValidationError",
+            OpenAiError::ShuttingDown | OpenAiError::Internal(_) => "EngineError",
+        }
+    }
+
+    /// The error as the item receives it, after `attempts` requests.
+    pub fn to_item_error(&self, attempts: u32) -> ItemError {
+        let message = if attempts > 1 {
+            format!("{self} (gave up after {attempts} attempts)")
+        } else {
+            self.to_string()
+        };
+        ItemError {
+            kind: ErrorKind::Engine as i32,
+            r#type: self.type_name().to_string(),
+            message,
+            traceback: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> OpenAiError {
+        OpenAiError::Status {
+            status,
+            host: "h".into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn retryable_statuses_follow_the_sdks() {
+        for s in [408, 409, 429, 500, 502, 503] {
+            assert!(status(s).is_retryable(), "{s}");
+        }
+        for s in [400, 401, 403, 404, 422] {
+            assert!(!status(s).is_retryable(), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_item_error_carries_the_provider_message_and_attempts() {
+        let err = status(400).to_item_error(1);
+        assert_eq!(err.r#type, "BadRequestError");
+        assert_eq!(err.message, "HTTP 400 from h: m");
+        let err = status(429).to_item_error(3);
+        assert!(err.message.ends_with("(gave up after 3 attempts)"));
+    }
+}

@@ -1,0 +1,480 @@
+//! The rate limiter of one openai engine: an actor that every call of every
+//! batch asks for a permit before each request. One limiter per engine holds
+//! the limits for all jobs, workers and machines that use the engine.
+//!
+//! A request is admitted, in arrival order, when all of these hold:
+//! - **concurrency**: fewer requests run than the current limit. The limit
+//!   starts at `max_concurrency`, halves after a 429 (at most once a second,
+//!   and only for requests sent after the previous cut, so one burst of 429s
+//!   counts once), and grows back by one per limit's worth of successes
+//!   (AIMD);
+//! - **rpm**: a token bucket refilled at `rpm / 60` requests per second;
+//! - **tpm**: a token bucket refilled at `tpm / 60` tokens per second,
+//!   charged the request's estimated tokens and corrected to its reported
+//!   usage afterwards;
+//! - **pause**: the provider has not said that its budget is exhausted (a
+//!   response with `x-ratelimit-remaining-*: 0` pauses admission until the
+//!   matching reset).
+//!
+//! Both buckets are kept as a GCRA "theoretical arrival time" and may run
+//! ahead of real time by at most [`BURST`], so a burst holds at most 100 ms
+//! of the rate (at least one request): over any window of a few seconds the
+//! rate stays within a few percent of the limit. A refused (429) request
+//! keeps its charge: providers count refused requests against the limit.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How far ahead of real time a bucket may run (its burst).
+const BURST: Duration = Duration::from_millis(100);
+/// Factor applied to the concurrency limit after a 429.
+const DECREASE: f64 = 0.5;
+/// Least time between two cuts of the concurrency limit.
+const MIN_DECREASE_INTERVAL: Duration = Duration::from_secs(1);
+/// Commands handled per loop turn before admitting.
+const MAX_COMMANDS_PER_TURN: usize = 256;
+
+/// What a limiter enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct LimiterSettings {
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub max_concurrency: usize,
+}
+
+/// Live state, for `Status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterSnapshot {
+    pub concurrency_limit: u32,
+    pub in_flight: u32,
+    pub waiting: u32,
+}
+
+/// How a permitted request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Answered; `tokens` is its reported usage (prompt + completion), if any.
+    Succeeded { tokens: Option<u64> },
+    /// Refused with 429.
+    RateLimited,
+    /// Any other failure (5xx, timeout, connection, 4xx).
+    Failed,
+}
+
+#[derive(Debug)]
+enum LimiterCommand {
+    Acquire {
+        tokens: u64,
+        reply: oneshot::Sender<Instant>,
+    },
+    Release {
+        sent: Instant,
+        tokens: u64,
+        finish: Finish,
+        pause_until: Option<Instant>,
+    },
+}
+
+/// Handle to a limiter task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LimiterHandle {
+    /// Unbounded, but holds at most one Acquire per call waiting for a
+    /// request slot (bounded by the engine's batches in flight times their
+    /// size) and one Release per running request.
+    tx: mpsc::UnboundedSender<LimiterCommand>,
+    snapshot: watch::Receiver<LimiterSnapshot>,
+}
+
+/// Permission to send one request. Report how it ended with
+/// [`Permit::finish`]; dropping it unreported counts as a failure.
+#[derive(Debug)]
+pub struct Permit {
+    tx: mpsc::UnboundedSender<LimiterCommand>,
+    sent: Instant,
+    tokens: u64,
+    finished: bool,
+}
+
+impl LimiterHandle {
+    /// Starts a limiter task that stops with `cancel`.
+    pub fn spawn(
+        settings: LimiterSettings,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let limiter = Limiter::new(settings, Instant::now());
+        let (snapshot_tx, snapshot) = watch::channel(limiter.snapshot());
+        tracker.spawn(limiter_task(limiter, rx, snapshot_tx, cancel));
+        LimiterHandle { tx, snapshot }
+    }
+
+    /// Waits until a request estimated at `tokens` may be sent. None when
+    /// the limiter has stopped (shutdown).
+    pub async fn acquire(&self, tokens: u64) -> Option<Permit> {
+        let (reply, granted) = oneshot::channel();
+        self.tx
+            .send(LimiterCommand::Acquire { tokens, reply })
+            .ok()?;
+        let sent = granted.await.ok()?;
+        Some(Permit {
+            tx: self.tx.clone(),
+            sent,
+            tokens,
+            finished: false,
+        })
+    }
+
+    pub fn snapshot(&self) -> LimiterSnapshot {
+        *self.snapshot.borrow()
+    }
+}
+
+impl Permit {
+    /// Reports how the request ended; `pause_until` stops every request of
+    /// the engine until then (the provider said its budget is exhausted).
+    pub fn finish(mut self, finish: Finish, pause_until: Option<Instant>) {
+        self.finished = true;
+        let _ = self.tx.send(LimiterCommand::Release {
+            sent: self.sent,
+            tokens: self.tokens,
+            finish,
+            pause_until,
+        });
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.tx.send(LimiterCommand::Release {
+                sent: self.sent,
+                tokens: self.tokens,
+                finish: Finish::Failed,
+                pause_until: None,
+            });
+        }
+    }
+}
+
+/// A token bucket as a GCRA theoretical arrival time: each admitted unit
+/// moves `tat` by `interval`; admission needs `tat - now <= BURST`.
+#[derive(Debug)]
+struct Bucket {
+    /// Seconds per unit.
+    interval: f64,
+    tat: Instant,
+}
+
+impl Bucket {
+    fn new(per_minute: u64, now: Instant) -> Self {
+        Bucket {
+            interval: 60.0 / per_minute.max(1) as f64,
+            tat: now,
+        }
+    }
+
+    /// Earliest instant at which the bucket admits again.
+    fn ready_at(&self, now: Instant) -> Instant {
+        self.tat.checked_sub(BURST).map_or(now, |t| t.max(now))
+    }
+
+    fn charge(&mut self, now: Instant, units: u64) {
+        self.tat = self.tat.max(now) + Duration::from_secs_f64(self.interval * units as f64);
+    }
+
+    /// Moves the charge by `delta` units (negative gives back).
+    fn correct(&mut self, delta: i64) {
+        let shift = Duration::from_secs_f64(self.interval * delta.unsigned_abs() as f64);
+        if delta >= 0 {
+            self.tat += shift;
+        } else if let Some(tat) = self.tat.checked_sub(shift) {
+            self.tat = tat;
+        }
+    }
+}
+
+struct Waiter {
+    tokens: u64,
+    reply: oneshot::Sender<Instant>,
+}
+
+/// The limiter's state. Only [`limiter_task`] touches it.
+struct Limiter {
+    max_concurrency: f64,
+    /// The AIMD concurrency limit (fractional; its floor applies).
+    window: f64,
+    in_flight: usize,
+    requests: Option<Bucket>,
+    tokens: Option<Bucket>,
+    paused_until: Option<Instant>,
+    last_decrease: Option<Instant>,
+    queue: VecDeque<Waiter>,
+}
+
+impl Limiter {
+    fn new(settings: LimiterSettings, now: Instant) -> Self {
+        let max = settings.max_concurrency.max(1) as f64;
+        Limiter {
+            max_concurrency: max,
+            window: max,
+            in_flight: 0,
+            requests: settings.rpm.map(|rpm| Bucket::new(rpm as u64, now)),
+            tokens: settings.tpm.map(|tpm| Bucket::new(tpm, now)),
+            paused_until: None,
+            last_decrease: None,
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.window.floor().max(1.0) as usize
+    }
+
+    fn snapshot(&self) -> LimiterSnapshot {
+        LimiterSnapshot {
+            concurrency_limit: self.limit() as u32,
+            in_flight: self.in_flight as u32,
+            waiting: self.queue.len() as u32,
+        }
+    }
+
+    fn handle(&mut self, command: LimiterCommand, now: Instant) {
+        match command {
+            LimiterCommand::Acquire { tokens, reply } => {
+                self.queue.push_back(Waiter { tokens, reply })
+            }
+            LimiterCommand::Release {
+                sent,
+                tokens,
+                finish,
+                pause_until,
+            } => self.release(sent, tokens, finish, pause_until, now),
+        }
+    }
+
+    fn release(
+        &mut self,
+        sent: Instant,
+        estimate: u64,
+        finish: Finish,
+        pause_until: Option<Instant>,
+        now: Instant,
+    ) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(until) = pause_until {
+            self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+        }
+        match finish {
+            Finish::Succeeded { tokens } => {
+                if let (Some(bucket), Some(used)) = (&mut self.tokens, tokens) {
+                    bucket.correct(used as i64 - estimate as i64);
+                }
+                self.window = (self.window + 1.0 / self.window).min(self.max_concurrency);
+            }
+            Finish::RateLimited => {
+                let cut = self.last_decrease.is_none_or(|last| {
+                    sent > last && now.duration_since(last) >= MIN_DECREASE_INTERVAL
+                });
+                if cut {
+                    self.window = (self.window * DECREASE).max(1.0);
+                    self.last_decrease = Some(now);
+                    tracing::debug!(limit = self.limit(), "429: concurrency limit cut");
+                }
+            }
+            Finish::Failed => {}
+        }
+    }
+
+    /// Admits waiting requests in order while every limit allows; returns
+    /// when to try again if a bucket or a pause holds the next one back
+    /// (None: a release or a new request will wake the task).
+    fn admit(&mut self, now: Instant) -> Option<Instant> {
+        while let Some(head) = self.queue.front() {
+            if head.reply.is_closed() {
+                self.queue.pop_front();
+                continue;
+            }
+            if self.in_flight >= self.limit() {
+                return None;
+            }
+            let mut ready = now;
+            if let Some(until) = self.paused_until {
+                if until > now {
+                    ready = until;
+                } else {
+                    self.paused_until = None;
+                }
+            }
+            if let Some(bucket) = &self.requests {
+                ready = ready.max(bucket.ready_at(now));
+            }
+            if let Some(bucket) = &self.tokens {
+                ready = ready.max(bucket.ready_at(now));
+            }
+            if ready > now {
+                return Some(ready);
+            }
+            let Some(waiter) = self.queue.pop_front() else {
+                break;
+            };
+            if waiter.reply.send(now).is_ok() {
+                self.in_flight += 1;
+                if let Some(bucket) = &mut self.requests {
+                    bucket.charge(now, 1);
+                }
+                if let Some(bucket) = &mut self.tokens {
+                    bucket.charge(now, waiter.tokens);
+                }
+            }
+        }
+        None
+    }
+}
+
+async fn limiter_task(
+    mut limiter: Limiter,
+    mut rx: mpsc::UnboundedReceiver<LimiterCommand>,
+    snapshot_tx: watch::Sender<LimiterSnapshot>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let wake = limiter.admit(Instant::now());
+        let snapshot = limiter.snapshot();
+        snapshot_tx.send_if_modified(|current| {
+            let changed = *current != snapshot;
+            *current = snapshot;
+            changed
+        });
+        let sleep = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now));
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            command = rx.recv() => {
+                let Some(command) = command else { break };
+                let now = Instant::now();
+                limiter.handle(command, now);
+                for _ in 1..MAX_COMMANDS_PER_TURN {
+                    match rx.try_recv() {
+                        Ok(command) => limiter.handle(command, now),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = sleep, if wake.is_some() => {}
+        }
+    }
+    // Waiting requests see the limiter gone (their reply senders drop).
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(rpm: Option<u32>, tpm: Option<u64>, max_concurrency: usize) -> LimiterHandle {
+        let settings = LimiterSettings {
+            rpm,
+            tpm,
+            max_concurrency,
+        };
+        LimiterHandle::spawn(settings, CancellationToken::new(), &TaskTracker::new())
+    }
+
+    /// Admits `n` requests one after another (each finished at once) and
+    /// returns the admission times relative to the start.
+    async fn admit_sequentially(limiter: &LimiterHandle, n: usize, tokens: u64) -> Vec<Duration> {
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..n {
+            let permit = limiter.acquire(tokens).await.expect("limiter runs");
+            times.push(start.elapsed());
+            permit.finish(Finish::Succeeded { tokens: None }, None);
+        }
+        times
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rpm_spaces_requests_after_a_small_burst() {
+        let limiter = spawn(Some(600), None, 16); // one per 100 ms
+        let times = admit_sequentially(&limiter, 21, 1).await;
+        // Burst: 100 ms worth (one request) plus the first.
+        assert_eq!(times[1], Duration::ZERO);
+        let last = times[20];
+        assert!(
+            last >= Duration::from_millis(1900) && last <= Duration::from_millis(2000),
+            "{last:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tpm_is_corrected_by_reported_usage() {
+        let limiter = spawn(None, Some(6000), 16); // 100 tokens per second
+        let start = Instant::now();
+        let permit = limiter.acquire(500).await.expect("admitted");
+        // The request used only 100 of its estimated 500 tokens.
+        permit.finish(Finish::Succeeded { tokens: Some(100) }, None);
+        let _second = limiter.acquire(100).await.expect("admitted");
+        // 100 tokens charged: ready after 1 s minus the 100 ms burst.
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(850) && waited <= Duration::from_millis(950),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_shrinks_after_429s_and_recovers() {
+        let limiter = spawn(None, None, 8);
+        let permits: Vec<Permit> = futures_all(&limiter, 8).await;
+        assert_eq!(limiter_snapshot(&limiter).await.in_flight, 8);
+        // A burst of 429s for requests sent together cuts the limit once.
+        for permit in permits {
+            permit.finish(Finish::RateLimited, None);
+        }
+        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, 4);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Recovery: one step per limit's worth of successes.
+        admit_sequentially(&limiter, 60, 1).await;
+        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exhausted_budget_pauses_every_request() {
+        let limiter = spawn(None, None, 8);
+        let start = Instant::now();
+        let permit = limiter.acquire(1).await.expect("admitted");
+        permit.finish(
+            Finish::Succeeded { tokens: None },
+            Some(Instant::now() + Duration::from_secs(3)),
+        );
+        let _next = limiter.acquire(1).await.expect("admitted");
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_permit_frees_its_slot() {
+        let limiter = spawn(None, None, 1);
+        let permit = limiter.acquire(1).await.expect("admitted");
+        drop(permit);
+        let again = tokio::time::timeout(Duration::from_secs(1), limiter.acquire(1)).await;
+        assert!(again.expect("not stuck").is_some());
+    }
+
+    async fn futures_all(limiter: &LimiterHandle, n: usize) -> Vec<Permit> {
+        let mut permits = Vec::new();
+        for _ in 0..n {
+            permits.push(limiter.acquire(1).await.expect("admitted"));
+        }
+        permits
+    }
+
+    /// The snapshot once the limiter has handled everything sent so far.
+    async fn limiter_snapshot(limiter: &LimiterHandle) -> LimiterSnapshot {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        limiter.snapshot()
+    }
+}

@@ -1,0 +1,202 @@
+//! Batches at their engines and the way back: each batch runs in a task of
+//! its own ([`batch_task`]), which reports calls answered one by one
+//! (`CallsAnswered`, from engines that answer per call) and then the end of
+//! the batch (`BatchDone`); the actor routes every reply to the worker that
+//! made the call and adds what the engine measured to its engine and job.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::actor::Scheduler;
+use super::calls::error_reply;
+use super::{SchedulerCommand, SchedulerHandle};
+use crate::engine::{is_error, BatchAnswer, CallAnswer, CallStats, Engine, EngineError};
+use crate::pb::v1::{EngineCall, EngineReply};
+
+/// Runs one batch on its engine, forwarding answers to the scheduler as they
+/// come (coalesced: whatever is ready goes in one command), then reports the
+/// batch done.
+pub(super) async fn batch_task(
+    engine: Engine,
+    name: String,
+    generation: u64,
+    batch_id: u64,
+    calls: Vec<EngineCall>,
+    handle: SchedulerHandle,
+) {
+    let started = Instant::now();
+    let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
+    // Unbounded, but holds at most this batch's calls.
+    let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
+    let run = engine.run(calls, answers_tx);
+    tokio::pin!(run);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut run => break answer,
+            Some(first) = answers_rx.recv() => {
+                let mut answers = vec![first];
+                while let Ok(more) = answers_rx.try_recv() {
+                    answers.push(more);
+                }
+                let answered = SchedulerCommand::CallsAnswered {
+                    engine: name.clone(),
+                    generation,
+                    answers,
+                };
+                // Fails only when the scheduler has stopped (shutdown).
+                let _ = handle.send(answered).await;
+            }
+        }
+    };
+    let mut late = Vec::new();
+    while let Ok(more) = answers_rx.try_recv() {
+        late.push(more);
+    }
+    if !late.is_empty() {
+        let answered = SchedulerCommand::CallsAnswered {
+            engine: name.clone(),
+            generation,
+            answers: late,
+        };
+        let _ = handle.send(answered).await;
+    }
+    let done = SchedulerCommand::BatchDone {
+        engine: name,
+        generation,
+        batch_id,
+        call_ids,
+        answer,
+        elapsed: started.elapsed(),
+    };
+    let _ = handle.send(done).await;
+}
+
+impl Scheduler {
+    pub(super) fn calls_answered(
+        &mut self,
+        engine: &str,
+        generation: u64,
+        answers: Vec<CallAnswer>,
+    ) {
+        for CallAnswer { reply, stats } in answers {
+            self.deliver_answer(engine, generation, reply, &stats);
+        }
+    }
+
+    pub(super) fn batch_done(
+        &mut self,
+        engine: &str,
+        generation: u64,
+        batch_id: u64,
+        call_ids: Vec<u64>,
+        answer: BatchAnswer,
+        elapsed: Duration,
+    ) {
+        let BatchAnswer { outcome, stats } = answer;
+        if let Some(slot) = self
+            .engines
+            .get_mut(engine)
+            .filter(|slot| slot.generation == generation)
+        {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+            slot.batches += 1;
+            slot.calls += call_ids.len() as u64;
+            if outcome.is_err() {
+                slot.failed_batches += 1;
+            }
+        }
+        for job_id in self.batch_jobs.remove(&batch_id).unwrap_or_default() {
+            if let Some(job) = self.jobs.get_mut(&job_id) {
+                job.engine_seconds += elapsed.as_secs_f64();
+            }
+        }
+        let (mut replies, batch_error) = match outcome {
+            Ok(replies) => (
+                replies
+                    .into_iter()
+                    .map(|r| (r.call_id, r))
+                    .collect::<HashMap<u64, EngineReply>>(),
+                None,
+            ),
+            Err(err) => {
+                tracing::warn!(engine, kind = err.kind(), %err, "engine batch failed");
+                (HashMap::new(), Some(err))
+            }
+        };
+        for call_id in call_ids {
+            if !self.in_flight.contains_key(&call_id) {
+                continue; // answered on its own, or its run is gone
+            }
+            let reply = match &batch_error {
+                Some(err) => error_reply(call_id, err),
+                None => replies.remove(&call_id).unwrap_or_else(|| {
+                    let missing = EngineError::MissingReply {
+                        engine: engine.to_string(),
+                        call_id,
+                    };
+                    error_reply(call_id, &missing)
+                }),
+            };
+            let call_stats = stats.get(&call_id).copied().unwrap_or(CallStats {
+                latency: elapsed,
+                ..Default::default()
+            });
+            self.deliver_answer(engine, generation, reply, &call_stats);
+        }
+    }
+
+    /// Routes the reply to an in-flight call (by its server call id) back to
+    /// its worker, and counts what the engine measured.
+    fn deliver_answer(
+        &mut self,
+        engine: &str,
+        generation: u64,
+        mut reply: EngineReply,
+        stats: &CallStats,
+    ) {
+        let Some(route) = self.in_flight.remove(&reply.call_id) else {
+            return;
+        };
+        reply.call_id = route.worker_call_id;
+        let failed = is_error(&reply);
+        if let Some(slot) = self
+            .engines
+            .get_mut(engine)
+            .filter(|slot| slot.generation == generation)
+        {
+            slot.record(stats, failed);
+        }
+        if let Some(job_id) = self.deliver_reply(route.worker_id, route.task_id, reply) {
+            if let Some(job) = self.jobs.get_mut(&job_id) {
+                job.record_call(stats, failed);
+            }
+        }
+    }
+
+    /// Hands an engine reply to the run that made the call, unparking it when
+    /// it was its last outstanding call. Returns the run's job, or None when
+    /// the run no longer exists (its reply is dropped).
+    pub(super) fn deliver_reply(
+        &mut self,
+        worker_id: u64,
+        task_id: u64,
+        reply: EngineReply,
+    ) -> Option<u64> {
+        let task = self
+            .tasks
+            .get_mut(&task_id)
+            .filter(|t| t.worker_id == worker_id)?;
+        task.outstanding_calls -= 1;
+        let unparked = task.outstanding_calls == 0;
+        let job_id = task.job_id;
+        let worker = self.workers.get_mut(&worker_id)?;
+        if unparked {
+            worker.parked -= 1;
+        }
+        worker.outbox.replies.push(reply);
+        Some(job_id)
+    }
+}
