@@ -108,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
     # the garbage collector's full passes, which symai's per-call objects
     # trigger often (a few percent of a worker's time).
     gc.freeze()
-    if os.environ.get("SB_GCT"): gc.set_threshold(*map(int, os.environ["SB_GCT"].split(",")))
     return asyncio.run(_serve(args, name, expressions))
 
 

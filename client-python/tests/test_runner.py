@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from symbatcher._cli import main as cli_main
 from symbatcher._runner import load_output
 
