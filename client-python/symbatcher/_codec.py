@@ -62,6 +62,15 @@ def _symbol_type() -> type | None:
     return Symbol
 
 
+def is_json_value(value: Any) -> bool:
+    """True if `value` can be encoded as JSON."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def decode(payload: bytes, codec: int) -> Any:
     if codec == PICKLE:
         return pickle.loads(payload)

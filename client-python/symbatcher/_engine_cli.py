@@ -17,13 +17,12 @@ engine stays registered until this process ends.
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import logging
 import os
 import sys
 
 from symbatcher._engine import BatchEngine, serve_engine
+from symbatcher._imports import add_app_dir, import_expression
 from symbatcher._errors import SymbatcherError
 
 log = logging.getLogger("symbatcher.engine")
@@ -60,16 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_class(spec: str) -> type:
-    module_name, sep, qualname = spec.partition(":")
-    if not sep or not module_name or not qualname:
-        raise ValueError(f"{spec!r}: expected an import path module:Class")
-    sys.path.insert(0, os.getcwd())
-    target = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    if not (inspect.isclass(target) and issubclass(target, BatchEngine)):
+    add_app_dir(os.getcwd())
+    cls = import_expression(spec)
+    if not issubclass(cls, BatchEngine):
         raise ValueError(f"{spec!r} is not a symbatcher.BatchEngine subclass")
-    return target
+    return cls
 
 
 def run(args: argparse.Namespace) -> int:

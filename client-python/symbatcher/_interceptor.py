@@ -19,6 +19,7 @@ from symai.backend.base import Engine
 from symai.context import CURRENT_ENGINE_VAR
 
 from symbatcher._errors import SymbatcherError
+from symbatcher._codec import is_json_value
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -86,14 +87,6 @@ def _render_system(argument: Any) -> str | None:
         return None
 
 
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
 class BatchingEngine(Engine):
     """The neurosymbolic engine seen by forward() inside a worker slot."""
 
@@ -146,7 +139,7 @@ class BatchingEngine(Engine):
             if key not in self._ignored
             and value is not None
             and not (key == "stop" and not value)
-            and _jsonable(value)
+            and is_json_value(value)
         }
 
 

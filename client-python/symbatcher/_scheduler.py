@@ -22,6 +22,7 @@ from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, 
 from symbatcher._stream import JobRun
 from symbatcher._types import JobSummary
 from symbatcher.v1 import batch_pb2_grpc
+from symbatcher._codec import is_json_value
 
 
 def _check_call(num_workers: Any, batch_size: Any) -> None:
@@ -45,16 +46,8 @@ def _kwargs_json(kwargs: dict[str, Any]) -> str:
     """Job kwargs as JSON for workers in other processes; values that are not
     JSON reach only local workers (which get the original objects)."""
     return json.dumps(
-        {k: v for k, v in kwargs.items() if _jsonable(v)}, ensure_ascii=False
+        {k: v for k, v in kwargs.items() if is_json_value(v)}, ensure_ascii=False
     )
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 class BatchScheduler:

@@ -13,12 +13,12 @@ The reply's metadata carries the call's token `usage`.
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from symbatcher._engine import BatchEngine, EngineCall
+from symbatcher._codec import is_json_value
 
 
 class SymaiEngine(BatchEngine):
@@ -76,7 +76,7 @@ def _call(engine: Any, call: EngineCall) -> tuple[str, dict] | Exception:
 
 def _metadata(engine: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """The JSON part of symai's metadata, with the call's token usage."""
-    out = {key: value for key, value in metadata.items() if key != "raw_output" and _jsonable(value)}
+    out = {key: value for key, value in metadata.items() if key != "raw_output" and is_json_value(value)}
     try:
         record = engine.usage_record_from_metadata(metadata)
     except Exception:  # noqa: BLE001 - engines without usage
@@ -90,9 +90,3 @@ def _metadata(engine: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
