@@ -22,7 +22,10 @@ class Paced(Expression):
     """No engine call; each item takes `delay` seconds (default 5 ms), so
     that concurrent jobs overlap in time."""
 
-    def forward(self, input, delay=0.005, **kwargs):
+    def forward(self, input, delay=0.005, mark_dir=None, **kwargs):
+        if mark_dir:
+            # Tells a test which process started which item.
+            open(os.path.join(mark_dir, f"{os.getpid()}-{input}"), "w").close()
         time.sleep(delay)
         return {"input": input, "pid": os.getpid()}
 

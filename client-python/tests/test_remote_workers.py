@@ -183,7 +183,7 @@ def test_job_without_a_worker_fails_after_the_configured_wait(remote):
     assert "symbatcher worker" in message and scheduler.address in message
 
 
-def test_worker_drains_running_items_on_sigterm(remote):
+def test_worker_drains_running_items_on_sigterm(remote, tmp_path):
     scheduler, _ = remote
     proc = start_workers(
         scheduler.address, "remote_expressions:Paced",
@@ -194,16 +194,18 @@ def test_worker_drains_running_items_on_sigterm(remote):
         arrivals: list[tuple[float, int, dict]] = []
 
         def consume():
-            for index, value in scheduler.stream(Paced, 0, range(40), delay=0.4):
+            stream = scheduler.stream(Paced, 0, range(40), delay=0.4, mark_dir=str(tmp_path))
+            for index, value in stream:
                 arrivals.append((time.monotonic(), index, value))
 
         consumer = threading.Thread(target=consume)
         consumer.start()
 
-        def drainer_running():
-            return any(w.name == "drainer" and w.running for w in server_status(scheduler.address).workers)
+        def drainer_started_an_item():
+            # Started in forward(), not merely assigned: only then must it finish there.
+            return any(p.name.startswith(f"{proc.pid}-") for p in tmp_path.iterdir())
 
-        wait_until(drainer_running, 20, "the worker to start an item")
+        wait_until(drainer_started_an_item, 20, "the worker to start an item")
         signalled_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
