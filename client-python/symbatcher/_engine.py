@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import queue
@@ -28,12 +29,13 @@ log = logging.getLogger("symbatcher.engine")
 _STOP = object()
 
 
-class ServerEngine:
+class ServerEngine(abc.ABC):
     """Settings of an engine that runs inside the embedded server; subclasses
     turn themselves into the server's command-line flags."""
 
+    @abc.abstractmethod
     def server_args(self) -> list[str]:
-        raise NotImplementedError
+        """The embedded server's command-line flags for this engine."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class EngineCall:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-class BatchEngine:
+class BatchEngine(abc.ABC):
     """Answers batches of engine calls in Python.
 
     Implement `forward(calls)` returning one reply per call, in order: a
@@ -143,8 +145,9 @@ class BatchEngine:
 
     max_concurrency: int = 1
 
+    @abc.abstractmethod
     def forward(self, calls: list[EngineCall]) -> list[str | tuple[str, dict] | Exception]:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(calls)")
+        """One reply per call, in order."""
 
 
 def _error(exc: BaseException) -> common_pb2.ItemError:
