@@ -1,7 +1,7 @@
 //! The `python` engine: batches are sent to a connected engine process over
 //! `EngineService.Serve`, which answers each batch with one reply per call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,13 @@ use crate::pb::v1::{
 #[derive(Debug)]
 pub struct PendingBatch {
     calls: Vec<EngineCall>,
+    reply_tx: oneshot::Sender<BatchOutcome>,
+}
+
+/// A batch sent to the engine process and not yet answered.
+#[derive(Debug)]
+struct AwaitedBatch {
+    call_ids: Vec<u64>,
     reply_tx: oneshot::Sender<BatchOutcome>,
 }
 
@@ -63,7 +70,7 @@ pub async fn python_engine_task(
     mut batch_rx: mpsc::Receiver<PendingBatch>,
     cancel: CancellationToken,
 ) {
-    let mut pending: HashMap<u64, PendingBatch> = HashMap::new();
+    let mut pending: HashMap<u64, AwaitedBatch> = HashMap::new();
     let mut next_batch_id: u64 = 1;
     loop {
         tokio::select! {
@@ -72,10 +79,12 @@ pub async fn python_engine_task(
                 let Some(batch) = batch else { break };
                 let batch_id = next_batch_id;
                 next_batch_id += 1;
+                let PendingBatch { calls, reply_tx } = batch;
+                let call_ids = calls.iter().map(|call| call.call_id).collect();
                 let msg = EngineCommand {
-                    kind: Some(engine_command::Kind::Batch(EngineBatch { batch_id, calls: batch.calls.clone() })),
+                    kind: Some(engine_command::Kind::Batch(EngineBatch { batch_id, calls })),
                 };
-                pending.insert(batch_id, batch);
+                pending.insert(batch_id, AwaitedBatch { call_ids, reply_tx });
                 if out_tx.send(Ok(msg)).await.is_err() {
                     break;
                 }
@@ -100,7 +109,7 @@ pub async fn python_engine_task(
     tracing::info!(engine = %name, unanswered = pending.len(), "engine disconnected");
 }
 
-fn answer(name: &str, pending: &mut HashMap<u64, PendingBatch>, result: EngineBatchResult) {
+fn answer(name: &str, pending: &mut HashMap<u64, AwaitedBatch>, result: EngineBatchResult) {
     let Some(batch) = pending.remove(&result.batch_id) else {
         tracing::warn!(engine = %name, batch_id = result.batch_id, "result for an unknown batch");
         return;
@@ -110,17 +119,16 @@ fn answer(name: &str, pending: &mut HashMap<u64, PendingBatch>, result: EngineBa
             type_name: err.r#type,
             message: err.message,
         }),
-        None => match batch
-            .calls
-            .iter()
-            .find(|call| !result.replies.iter().any(|r| r.call_id == call.call_id))
-        {
-            Some(call) => Err(EngineError::MissingReply {
-                engine: name.to_string(),
-                call_id: call.call_id,
-            }),
-            None => Ok(result.replies),
-        },
+        None => {
+            let answered: HashSet<u64> = result.replies.iter().map(|r| r.call_id).collect();
+            match batch.call_ids.iter().find(|id| !answered.contains(id)) {
+                Some(&call_id) => Err(EngineError::MissingReply {
+                    engine: name.to_string(),
+                    call_id,
+                }),
+                None => Ok(result.replies),
+            }
+        }
     };
     // The scheduler may have stopped waiting (shutdown); nothing to do then.
     let _ = batch.reply_tx.send(outcome);
