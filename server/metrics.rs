@@ -4,11 +4,38 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::engine::CallStats;
 use crate::pb::v1::LatencyPercentiles;
 
 /// Growth factor between bucket bounds: a reported percentile is at most 5%
 /// above the true value (and never above the largest sample).
 const BUCKET_GROWTH: f64 = 1.05;
+
+/// Sums of what engines measured over a set of calls (one job's, or one
+/// engine's).
+#[derive(Debug, Clone, Default)]
+pub struct CallTotals {
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub failed: u64,
+    pub latency: LatencyHistogram,
+}
+
+impl CallTotals {
+    /// Adds what the engine measured about one call.
+    pub fn record(&mut self, stats: &CallStats, failed: bool) {
+        self.retries += stats.retries as u64;
+        self.rate_limited += stats.rate_limited as u64;
+        self.prompt_tokens += stats.prompt_tokens;
+        self.completion_tokens += stats.completion_tokens;
+        self.latency.record(stats.latency);
+        if failed {
+            self.failed += 1;
+        }
+    }
+}
 
 /// Counts latencies in logarithmic buckets. Memory grows with the number of
 /// distinct buckets used (at most a few hundred for 1 µs .. 1 h), never with

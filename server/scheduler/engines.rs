@@ -4,7 +4,7 @@
 use super::actor::Scheduler;
 use crate::engine::{CallStats, Engine, EngineError};
 use crate::error::Error;
-use crate::metrics::LatencyHistogram;
+use crate::metrics::CallTotals;
 use crate::pb::v1::EngineStatus;
 
 /// An engine with its concurrency limit and counters.
@@ -22,12 +22,8 @@ pub(super) struct EngineSlot {
     pub batches: u64,
     pub calls: u64,
     pub failed_batches: u64,
-    pub failed_calls: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub latency: LatencyHistogram,
+    /// What the engine measured about its calls.
+    pub totals: CallTotals,
 }
 
 impl EngineSlot {
@@ -46,12 +42,7 @@ impl EngineSlot {
             batches: 0,
             calls: 0,
             failed_batches: 0,
-            failed_calls: 0,
-            retries: 0,
-            rate_limited: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            latency: LatencyHistogram::default(),
+            totals: CallTotals::default(),
         }
     }
 
@@ -73,14 +64,7 @@ impl EngineSlot {
 
     /// Adds what the engine measured about one call.
     pub fn record(&mut self, stats: &CallStats, failed: bool) {
-        self.retries += stats.retries as u64;
-        self.rate_limited += stats.rate_limited as u64;
-        self.prompt_tokens += stats.prompt_tokens;
-        self.completion_tokens += stats.completion_tokens;
-        self.latency.record(stats.latency);
-        if failed {
-            self.failed_calls += 1;
-        }
+        self.totals.record(stats, failed);
     }
 
     pub fn status(&self, name: &str) -> EngineStatus {
@@ -93,12 +77,12 @@ impl EngineSlot {
             batches: self.batches,
             calls: self.calls,
             failed_batches: self.failed_batches,
-            retries: self.retries,
-            rate_limited: self.rate_limited,
-            prompt_tokens: self.prompt_tokens,
-            completion_tokens: self.completion_tokens,
-            failed_calls: self.failed_calls,
-            latency: Some(self.latency.percentiles()),
+            retries: self.totals.retries,
+            rate_limited: self.totals.rate_limited,
+            prompt_tokens: self.totals.prompt_tokens,
+            completion_tokens: self.totals.completion_tokens,
+            failed_calls: self.totals.failed,
+            latency: Some(self.totals.latency.percentiles()),
             max_batch_size: self.max_batch_size as u32,
             model: limits.model,
             rpm: limits.rpm,

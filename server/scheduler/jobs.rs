@@ -9,7 +9,7 @@ use super::actor::Scheduler;
 use super::{JobEvent, JobParams, JobRegistration};
 use crate::engine::CallStats;
 use crate::error::Error;
-use crate::metrics::LatencyHistogram;
+use crate::metrics::CallTotals;
 use crate::pb::v1::{
     outcome, ErrorKind, Item, ItemError, ItemResult, JobStatus, JobSummary, Outcome,
 };
@@ -56,29 +56,10 @@ pub(super) struct Job {
     outbox: Vec<ItemResult>,
 }
 
-/// Sums of the engines' measurements over a job's calls.
-#[derive(Debug, Default)]
-struct CallTotals {
-    retries: u64,
-    rate_limited: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    failed: u64,
-    latency: LatencyHistogram,
-}
-
 impl Job {
     /// Adds what the engine measured about one of this job's calls.
     pub fn record_call(&mut self, stats: &CallStats, failed: bool) {
-        let totals = &mut self.calls;
-        totals.retries += stats.retries as u64;
-        totals.rate_limited += stats.rate_limited as u64;
-        totals.prompt_tokens += stats.prompt_tokens;
-        totals.completion_tokens += stats.completion_tokens;
-        totals.latency.record(stats.latency);
-        if failed {
-            totals.failed += 1;
-        }
+        self.calls.record(stats, failed);
     }
 
     pub fn status(&self) -> JobStatus {
