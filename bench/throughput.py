@@ -17,13 +17,17 @@ ThreadPoolExecutor(32) baseline: what a second GIL buys on this machine.
 Each process has more slots than a batch holds, so that while a batch is
 away its other items keep the process's core busy (with 16 slots each, the
 two processes would run in lockstep, each idle while the other finishes its
-half of the batch).
+half of the batch). It runs once with thread slots (`--slots thread`, the
+default) and once with greenlet slots (`--slots greenlet`), each against
+baseline runs alternated with its own.
+
+Scenario 1 also runs with `BatchScheduler(slots="greenlet")`.
 
 Runs alternate between symbatcher and the baseline so that machine noise
 hits both; the figures are medians of --repeat runs.
 
     python bench/throughput.py [--repeat 5] [--items 10000] [--latency-items 1000]
-                               [--only 1|2|3]
+                               [--only 1|2|3] [--slots thread|greenlet]
 """
 
 from __future__ import annotations
@@ -166,10 +170,10 @@ def symbatcher_run(scheduler: BatchScheduler, items: list[str]) -> float:
     return elapsed
 
 
-def scenario_throughput(n: int, repeat: int) -> None:
+def scenario_throughput(n: int, repeat: int, slots: str) -> None:
     items = [f"item {i}" for i in range(n)]
     ours, base = [], []
-    with BatchScheduler() as scheduler:
+    with BatchScheduler(slots=slots) as scheduler:
         symbatcher_run(scheduler, items[:500])  # warm-up
         baseline_in_process(items[:500])
         for _ in range(repeat):
@@ -177,7 +181,10 @@ def scenario_throughput(n: int, repeat: int) -> None:
             base.append(n / baseline_in_process(items))
         summary = scheduler.last_summary
     mo, mb = statistics.median(ours), statistics.median(base)
-    print(f"scenario 1: N={n}, workers={WORKERS}, batch_size={BATCH}, echo engine, no latency")
+    print(
+        f"scenario 1: N={n}, workers={WORKERS} ({slots} slots), batch_size={BATCH}, "
+        "echo engine, no latency"
+    )
     print(f"  symbatcher          median {mo:8.0f} items/s  runs {[round(x) for x in ours]}")
     print(f"  in-process baseline median {mb:8.0f} items/s  runs {[round(x) for x in base]}")
     print(f"  ratio {mo / mb:.2f}x (target >= 0.8x); last run: {summary.describe() if summary else ''}")
@@ -225,7 +232,7 @@ def _wait_for_workers(address: str, count: int, timeout: float = 60.0) -> None:
             time.sleep(0.1)
 
 
-def scenario_worker_processes(n: int, repeat: int) -> None:
+def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
     # The workers import the expression as `throughput:Summarize` (this file,
     # by import path); the job must name it the same way, so use that class.
     remote = importlib.import_module("throughput").Summarize
@@ -237,8 +244,8 @@ def scenario_worker_processes(n: int, repeat: int) -> None:
             [
                 sys.executable, "-m", "symbatcher._cli", "worker", "throughput:Summarize",
                 "--server", scheduler.address, "--processes", str(WORKER_PROCESSES),
-                "--concurrency", str(WORKER_SLOTS), "--app-dir", bench_dir,
-                "--log-level", "WARNING",
+                "--concurrency", str(WORKER_SLOTS), "--slots", slots,
+                "--app-dir", bench_dir, "--log-level", "WARNING",
             ]
         )
         try:
@@ -259,7 +266,8 @@ def scenario_worker_processes(n: int, repeat: int) -> None:
     mo, mb = statistics.median(ours), statistics.median(base)
     print(
         f"scenario 3: N={n}, {WORKER_PROCESSES} `symbatcher worker` processes x "
-        f"{WORKER_SLOTS} slots, num_workers=0, batch_size={BATCH}, echo engine, no latency"
+        f"{WORKER_SLOTS} {slots} slots, num_workers=0, batch_size={BATCH}, echo engine, "
+        "no latency"
     )
     print(f"  symbatcher          median {mo:8.0f} items/s  runs {[round(x) for x in ours]}")
     print(f"  in-process baseline median {mb:8.0f} items/s  runs {[round(x) for x in base]}")
@@ -272,13 +280,20 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--latency-items", type=int, default=1_000)
     parser.add_argument("--only", choices=["1", "2", "3"], default=None)
+    parser.add_argument(
+        "--slots", choices=["thread", "greenlet"], default=None,
+        help="slot kind for scenarios 1 and 3 (default: both, one after the other)",
+    )
     args = parser.parse_args()
+    kinds = [args.slots] if args.slots else ["thread", "greenlet"]
     if args.only in (None, "1"):
-        scenario_throughput(args.items, args.repeat)
+        for kind in kinds:
+            scenario_throughput(args.items, args.repeat, kind)
     if args.only in (None, "2"):
         scenario_latency(args.latency_items, args.repeat)
     if args.only in (None, "3"):
-        scenario_worker_processes(args.items, args.repeat)
+        for kind in kinds:
+            scenario_worker_processes(args.items, args.repeat, kind)
     return 0
 
 

@@ -2,17 +2,18 @@
 
 symai resolves its neurosymbolic engine through its engine registry, which
 first consults the `CURRENT_ENGINE_VAR` context variable (the mechanism behind
-symai's own `DynamicEngine`). Each worker slot thread sets that variable to a
-`BatchingEngine`, so every `Symbol.query` (and anything else that reaches the
-neurosymbolic engine) inside forward() is sent to the symbatcher server,
-tagged with the item's run, and answered from the batch it joined. Threads
-that are not worker slots are untouched.
+symai's own `DynamicEngine`). Each worker slot (a thread or a greenlet) sets
+that variable to a `BatchingEngine`, so every `Symbol.query` (and anything
+else that reaches the neurosymbolic engine) inside forward() is sent to the
+symbatcher server, tagged with the item's run, and answered from the batch it
+joined. Code that does not run in a worker slot is untouched.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from symai.backend.base import Engine
@@ -31,22 +32,19 @@ class EngineCaller(Protocol):
     ) -> tuple[str, dict[str, Any]]: ...
 
 
-class _SlotState(threading.local):
-    caller: EngineCaller | None = None
-    task_id: int = 0
-    wants_messages: bool = True
-
-
-_slot = _SlotState()
+#: (caller, task_id, wants_messages) of the item the current slot runs. A
+#: context variable, so that it is private to each slot whether slots are
+#: threads or greenlets.
+_BINDING: ContextVar[tuple[EngineCaller | None, int, bool]] = ContextVar(
+    "symbatcher_slot", default=(None, 0, True)
+)
 
 
 def bind_slot(caller: EngineCaller | None, task_id: int = 0, wants_messages: bool = True) -> None:
     """Marks the calling thread as running `task_id` for `caller` (None
     unbinds). `wants_messages` is false when the job's engine reads only the
     prompt, which saves rendering symai's system prompt per call."""
-    _slot.caller = caller
-    _slot.task_id = task_id
-    _slot.wants_messages = wants_messages
+    _BINDING.set((caller, task_id, wants_messages))
 
 
 def _cache_compiled_templates(env: Any) -> None:
@@ -103,12 +101,12 @@ class BatchingEngine(Engine):
         argument.prop.prepared_input = argument.prop.processed_input
 
     def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
-        caller = _slot.caller
+        caller, task_id, wants_messages = _BINDING.get()
         if caller is None:
             raise SymbatcherError("engine call outside a symbatcher item run")
-        prompt, messages = self._prompt_and_messages(argument, _slot.wants_messages)
+        prompt, messages = self._prompt_and_messages(argument, wants_messages)
         kwargs = self._request_kwargs(argument.kwargs.items())
-        text, metadata = caller.call_engine(_slot.task_id, prompt, messages, kwargs)
+        text, metadata = caller.call_engine(task_id, prompt, messages, kwargs)
         return [text], metadata
 
     def _prompt_and_messages(
@@ -147,8 +145,9 @@ _ENGINE: BatchingEngine | None = None
 _ENGINE_LOCK = threading.Lock()
 
 
-def install_in_thread() -> None:
-    """Routes the calling thread's neurosymbolic engine calls to symbatcher."""
+def install_in_context() -> None:
+    """Routes the neurosymbolic engine calls made in the current context (a
+    slot thread's, or a slot greenlet's) to symbatcher."""
     global _ENGINE
     with _ENGINE_LOCK:
         if _ENGINE is None:

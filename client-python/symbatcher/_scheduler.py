@@ -18,6 +18,7 @@ from symbatcher._errors import SchedulerClosedError, SymbatcherError
 from symbatcher._imports import expression_name
 from symbatcher._job import JobOptions
 from symbatcher._server import EmbeddedServer
+from symbatcher._slots import SLOT_KINDS
 from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
 from symbatcher._stream import JobRun
 from symbatcher._types import JobSummary
@@ -69,7 +70,13 @@ class BatchScheduler:
       server's (4096);
     - `worker_wait_ms`: how long a job waits for a worker serving its
       expression before it fails with `NoWorkerError`; default: the server's
-      (30 s).
+      (30 s);
+    - `slots`: what runs each local item: "thread" (default; one thread per
+      worker, as the original library) or "greenlet" (every local worker a
+      greenlet on the scheduler's loop thread: faster when forward() does
+      Python work and engine calls only; any other blocking call in forward()
+      stalls all of them, and the loop with them; with `main_loop` that is
+      the caller's loop).
 
     Calls: `forward` (and calling the scheduler) returns a list in dataset
     order; `stream` yields `(index, result)` as items finish, from any
@@ -93,6 +100,7 @@ class BatchScheduler:
         codec: str = "json",
         window: int | None = None,
         worker_wait_ms: int | None = None,
+        slots: str = "thread",
         server_args: Iterable[str] = (),
     ) -> None:
         self._closed = True
@@ -103,6 +111,8 @@ class BatchScheduler:
             raise ValueError(f"max_queue_delay_ms: must be 0..60000, got {max_queue_delay_ms}")
         if codec not in ("json", "pickle"):
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
+        if slots not in SLOT_KINDS:
+            raise ValueError(f"slots: must be one of {', '.join(map(repr, SLOT_KINDS))}, got {slots!r}")
         engine_name = ""
         server_argv = list(server_args)
         if isinstance(engine, ServerEngine):
@@ -150,6 +160,7 @@ class BatchScheduler:
             worker_wait_ms=worker_wait_ms or 0,
         )
         self._progress = progress
+        self._slots = slots
         self.last_summary: JobSummary | None = None
         self._closed = False
 
@@ -384,6 +395,7 @@ class BatchScheduler:
             expression=name,
             factory=factory,
             num_workers=num_workers,
+            slots=self._slots,
             source=source,
             kwargs=kwargs,
             kwargs_json=_kwargs_json(kwargs),

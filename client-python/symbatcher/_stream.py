@@ -24,8 +24,8 @@ from symbatcher.v1 import batch_pb2_grpc
 
 
 class JobRun:
-    """Runs `expression` (served by `factory` in `num_workers` local slots,
-    and by any remote worker registered under the same name) over `source`."""
+    """Runs `expression` (served by `factory` in `num_workers` local slots of
+    kind `slots`, and by any remote worker registered under the same name) over `source`."""
 
     def __init__(
         self,
@@ -35,6 +35,7 @@ class JobRun:
         expression: str,
         factory: Callable[[], Any],
         num_workers: int,
+        slots: str,
         source: ItemSource,
         kwargs: dict[str, Any],
         kwargs_json: str,
@@ -48,6 +49,7 @@ class JobRun:
         self._expression = expression
         self._factory = factory
         self._num_workers = num_workers
+        self._slots = slots
         self._source = source
         self._kwargs = kwargs
         self._kwargs_json = kwargs_json
@@ -69,6 +71,7 @@ class JobRun:
                 expressions={self._expression: self._factory},
                 concurrency=self._num_workers,
                 name=f"local-{os.getpid()}",
+                slots=self._slots,
             )
             await self._worker.open()
         self._job = Job(

@@ -1,6 +1,6 @@
-"""A worker: one `WorkerService.Work` connection whose slot threads run
-forward() for the items the server assigns, and whose engine calls go back to
-the server to be batched."""
+"""A worker: one `WorkerService.Work` connection whose slots (threads or
+greenlets, see `_slots`) run forward() for the items the server assigns, and
+whose engine calls go back to the server to be batched."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import collections
 import itertools
 import json
 import logging
-import queue
 import threading
 import time
 import traceback
@@ -29,7 +28,8 @@ from symbatcher._errors import (
     from_item_error,
     from_rpc_error,
 )
-from symbatcher._interceptor import bind_slot, install_in_thread
+from symbatcher._interceptor import bind_slot
+from symbatcher._slots import ReplyBox, Slots, make_slots
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("symbatcher.worker")
@@ -49,16 +49,19 @@ class _Job:
 
 class WorkerRuntime:
     """Serves `expressions` (name -> factory of an Expression instance) with
-    `concurrency` slot threads over one connection to the server at `address`.
+    `concurrency` slots over one connection to the server at `address`.
 
     The connection runs on an asyncio loop (`loop`, or one of its own): one
     task reads assignments and engine replies, one writes results and engine
     calls, coalescing whatever the slots produced since the last write into one
-    message. Slot threads only append to a deque and, when no write is already
-    pending, wake the loop.
+    message. Slots only append to a deque and, when no write is already
+    pending, wake the writer.
 
-    A class factory is called once per slot thread, so each slot owns its
-    instance; a factory that returns a shared instance shares it.
+    `slots` is "thread" (one OS thread per slot) or "greenlet" (every slot a
+    greenlet on the loop's thread; see `_slots`).
+
+    A class factory is called once per slot, so each slot owns its instance;
+    a factory that returns a shared instance shares it.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class WorkerRuntime:
         prefetch: int | None = None,
         name: str = "worker",
         loop: asyncio.AbstractEventLoop | None = None,
+        slots: str = "thread",
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
@@ -82,21 +86,19 @@ class WorkerRuntime:
         self._expressions = dict(expressions)
         self._concurrency = concurrency
         self._name = name
+        self._slots: Slots = make_slots(slots, self, concurrency, name)
         self._loop = loop
         self._own_loop: threading.Thread | None = None
         self._outbox: collections.deque[Any] = collections.deque()
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
-        self._assignments: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: dict[int, _Job] = {}
-        self._pending: dict[int, queue.SimpleQueue[Any]] = {}
+        self._pending: dict[int, ReplyBox] = {}
         self._call_ids = itertools.count(1)
         self._closing = False
-        self._draining = False
         self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._threads: list[threading.Thread] = []
         self.worker_id = 0
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -104,7 +106,7 @@ class WorkerRuntime:
     # -- lifecycle -------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> None:
-        """Connects and registers (blocking), then starts the slot threads."""
+        """Connects and registers (blocking), then starts the slots."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
             self._own_loop = threading.Thread(
@@ -148,10 +150,7 @@ class WorkerRuntime:
             await self._channel.close()
             raise
         self.worker_id = first.registered.worker_id
-        for n in range(self._concurrency):
-            slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
-            slot.start()
-            self._threads.append(slot)
+        self._slots.start()
         self._tasks = [
             self._loop.create_task(self._write_loop()),
             self._loop.create_task(self._read_loop()),
@@ -163,29 +162,33 @@ class WorkerRuntime:
         if self._closing:
             return
         self._closing = True
-        for _ in range(self._concurrency):
-            self._assignments.put(_STOP)
-        self._fail_pending(SymbatcherError("worker stopped"))
-        if self._wake is not None:
-            self._post(_STOP)
-        else:
+        if self._wake is None:  # never connected
+            self._slots.stop()
             self.done.set()
+            return
+        assert self._loop is not None
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or self._loop.is_closed():
+            self._stop_on_loop()
+        else:
+            self._loop.call_soon_threadsafe(self._stop_on_loop)
+
+    def _stop_on_loop(self) -> None:
+        self._slots.stop()
+        self._fail_pending(SymbatcherError("worker stopped"))
+        self._post(_STOP)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Stops gracefully (on the connection's loop): items running in the
         slots finish and their results are sent (for at most `timeout`
         seconds), assigned items not yet started are left to the server, which
         re-queues them when the connection closes; then disconnects."""
-        self._draining = True
-        for _ in range(self._concurrency):
-            self._assignments.put(_STOP)
+        self._slots.stop()
         deadline = time.monotonic() + timeout
-
-        def join_slots() -> None:
-            for slot in self._threads:
-                slot.join(max(0.0, deadline - time.monotonic()))
-
-        await asyncio.to_thread(join_slots)
+        await self._slots.join(timeout)
         self.stop()
         await self.closed(timeout=max(1.0, deadline - time.monotonic()))
 
@@ -214,7 +217,10 @@ class WorkerRuntime:
         if not self._wake_pending:
             self._wake_pending = True
             assert self._loop is not None and self._wake is not None
-            self._loop.call_soon_threadsafe(self._wake.set)
+            if self._slots.on_loop:
+                self._wake.set()
+            else:
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
@@ -264,8 +270,7 @@ class WorkerRuntime:
             self._fail_pending(self.error or SymbatcherError("worker connection closed"))
             if not self._closing:
                 self._closing = True
-                for _ in range(self._concurrency):
-                    self._assignments.put(_STOP)
+                self._slots.stop()
                 self._post(_STOP)  # the writer has nothing left to write to
             if self._channel is not None:
                 await self._channel.close()
@@ -277,12 +282,12 @@ class WorkerRuntime:
         kind = command.WhichOneof("kind")
         if kind == "assignments":
             for assignment in command.assignments.assignments:
-                self._assignments.put(assignment)
+                self._slots.assign(assignment)
         elif kind == "replies":
             for reply in command.replies.replies:
                 box = self._pending.pop(reply.call_id, None)
                 if box is not None:
-                    box.put(reply)
+                    box.deliver(reply)
         elif kind == "job":
             info = command.job
             local = HANDOFF.get((self._address, info.job_id))
@@ -297,9 +302,9 @@ class WorkerRuntime:
         for call_id in list(self._pending):
             box = self._pending.pop(call_id, None)
             if box is not None:
-                box.put(err)
+                box.deliver(err)
 
-    # -- engine calls (from slot threads, via the interceptor) -----------
+    # -- engine calls (from slots, via the interceptor) -------------------
 
     def call_engine(
         self, task_id: int, prompt: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]
@@ -307,7 +312,7 @@ class WorkerRuntime:
         if self._closing:
             raise SymbatcherError("worker stopped")
         call_id = next(self._call_ids)
-        box: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        box = self._slots.reply_box()
         self._pending[call_id] = box
         self._post(
             worker_pb2.WorkerEngineCall(
@@ -320,7 +325,7 @@ class WorkerRuntime:
                 ),
             )
         )
-        reply = box.get()
+        reply = box.wait()
         if isinstance(reply, BaseException):
             raise reply
         if reply.WhichOneof("outcome") == "error":
@@ -328,19 +333,13 @@ class WorkerRuntime:
         metadata = json.loads(reply.metadata_json) if reply.metadata_json else {}
         return reply.text, metadata
 
-    # -- slots -----------------------------------------------------------
+    # -- items (from slots) ----------------------------------------------
 
-    def _slot(self) -> None:
-        install_in_thread()
-        instances: dict[str, Any] = {}
-        while True:
-            assignment = self._assignments.get()
-            if assignment is _STOP or self._draining:
-                return
-            outcome = self._run(assignment, instances)
-            self._post(worker_pb2.WorkResult(task_id=assignment.task_id, outcome=outcome))
+    def post_result(self, task_id: int, outcome: common_pb2.Outcome) -> None:
+        self._post(worker_pb2.WorkResult(task_id=task_id, outcome=outcome))
 
-    def _run(self, assignment: worker_pb2.Assignment, instances: dict[str, Any]) -> Any:
+    def run_item(self, assignment: worker_pb2.Assignment, instances: dict[str, Any]) -> Any:
+        """Runs forward() for one assignment; returns its Outcome."""
         job = self._jobs.get(assignment.job_id)
         if job is None:
             err = SymbatcherError(f"no JobInfo for job {assignment.job_id}")

@@ -1,12 +1,14 @@
 """Serve Expressions to a symbatcher server from this machine.
 
-    symbatcher worker mypkg.exprs:Summarize --server HOST:PORT [--concurrency 8] [--processes 2]
+    symbatcher worker mypkg.exprs:Summarize --server HOST:PORT [--concurrency 8]
+                      [--processes 2] [--slots thread|greenlet]
 
 Each worker process connects to the server, registers the expression under its
 import path `module:Class` (the name `BatchScheduler` submits a class under) and
 runs `forward(input=item, **kwargs)` for the items the server assigns, in
-`--concurrency` slot threads; the engine calls those forwards make go to the
-server to be batched with everyone else's. Jobs submitted with
+`--concurrency` slots (threads, or greenlets with `--slots greenlet`); the
+engine calls those forwards make go to the server to be batched with everyone
+else's. Jobs submitted with
 `num_workers=0`, or with local slots too, are served by every connected worker
 of their expression.
 
@@ -33,6 +35,7 @@ from typing import Any
 
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression, registered_names
+from symbatcher._slots import SLOT_KINDS
 from symbatcher._worker import WorkerRuntime
 
 log = logging.getLogger("symbatcher.worker")
@@ -54,7 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency", type=int, default=8, metavar="N",
-        help="items run at once by each process (slot threads; default 8)",
+        help="items run at once by each process (default 8)",
+    )
+    parser.add_argument(
+        "--slots", choices=SLOT_KINDS, default="thread",
+        help=(
+            "what runs each item: an OS thread (default), or a greenlet on the "
+            "connection's thread; greenlets are faster when forward() does Python "
+            "work and engine calls only, but any other blocking call in forward() "
+            "stalls every slot of the process"
+        ),
     )
     parser.add_argument(
         "--processes", type=int, default=1, metavar="P",
@@ -158,6 +170,7 @@ async def _serve(args: argparse.Namespace, name: str, expressions: dict[str, Any
             prefetch=args.prefetch,
             name=name,
             loop=loop,
+            slots=args.slots,
         )
         try:
             await runtime.open()
@@ -177,8 +190,9 @@ async def _serve(args: argparse.Namespace, name: str, expressions: dict[str, Any
             return 1
         unreachable_since, backoff = None, BACKOFF_FIRST_S
         log.info(
-            "worker %s connected to %s (worker id %d): serving %s with concurrency %d",
+            "worker %s connected to %s (worker id %d): serving %s with %d %s slots",
             name, args.server, runtime.worker_id, ", ".join(expressions), args.concurrency,
+            args.slots,
         )
         finished = asyncio.ensure_future(runtime.finished())
         stopping = asyncio.ensure_future(stop.requested.wait())
@@ -241,6 +255,7 @@ def _child_argv(args: argparse.Namespace, name: str) -> list[str]:
         sys.executable, "-m", "symbatcher._cli", "worker", *args.expressions,
         "--server", args.server,
         "--concurrency", str(args.concurrency),
+        "--slots", args.slots,
         "--processes", "1",
         "--name", name,
         "--app-dir", os.path.abspath(args.app_dir),

@@ -5,6 +5,7 @@ with this directory on PYTHONPATH, exactly as the test process names them."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from symai import Expression, Symbol
@@ -52,3 +53,18 @@ class Lines(Expression):
         if input == "boom":
             raise ValueError("boom is not allowed")
         return Symbol(str(input)).query("Label", **kwargs).value
+
+
+class TwoCalls(Expression):
+    """Two engine calls per item, so that a slot waits twice inside forward();
+    reports which process and thread ran the item."""
+
+    def forward(self, input, **kwargs):
+        first = Symbol(f"{input}-a").query("First", **kwargs).value
+        second = Symbol(f"{input}-b").query("Second", **kwargs).value
+        return {
+            "input": input,
+            "pid": os.getpid(),
+            "thread": threading.get_ident(),
+            "replies": [first, second],
+        }

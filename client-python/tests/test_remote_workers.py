@@ -183,11 +183,12 @@ def test_job_without_a_worker_fails_after_the_configured_wait(remote):
     assert "symbatcher worker" in message and scheduler.address in message
 
 
-def test_worker_drains_running_items_on_sigterm(remote, tmp_path):
+@pytest.mark.parametrize("slots", ["thread", "greenlet"])
+def test_worker_drains_running_items_on_sigterm(remote, tmp_path, slots):
     scheduler, _ = remote
     proc = start_workers(
         scheduler.address, "remote_expressions:Paced",
-        "--concurrency", "1", "--prefetch", "0", "--name", "drainer",
+        "--concurrency", "1", "--prefetch", "0", "--name", "drainer", "--slots", slots,
     )
     try:
         wait_until(lambda: "drainer" in worker_names(scheduler.address), 60, "the worker to register")
