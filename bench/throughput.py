@@ -252,10 +252,15 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
             _wait_for_workers(scheduler.address, WORKER_PROCESSES)
             scheduler(remote, 0, items[:500], batch_size=BATCH)  # warm-up
             baseline_in_process(items[:500])
+            meter = _CpuMeter(
+                client=os.getpid(), server=scheduler.server_pid, workers=_children(workers.pid)
+            )
             for _ in range(repeat):
+                meter.begin()
                 start = time.perf_counter()
                 results = scheduler(remote, 0, items, batch_size=BATCH)
                 ours.append(n / (time.perf_counter() - start))
+                meter.end()
                 failed = [r for r in results if isinstance(r, BaseException)]
                 assert not failed, failed[:3]
                 base.append(n / baseline_in_process(items))
@@ -272,6 +277,45 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
     print(f"  symbatcher          median {mo:8.0f} items/s  runs {[round(x) for x in ours]}")
     print(f"  in-process baseline median {mb:8.0f} items/s  runs {[round(x) for x in base]}")
     print(f"  ratio {mo / mb:.2f}x (target >= 1.5x); last run: {summary.describe() if summary else ''}")
+    print(f"  CPU during symbatcher runs, median share of one core: {meter.describe()}")
+
+
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    return [child.pid for child in psutil.Process(pid).children()]
+
+
+class _CpuMeter:
+    """CPU time of the client, the server and each worker process per run,
+    as a share of one core over the run's wall time."""
+
+    def __init__(self, *, client: int, server: int | None, workers: list[int]) -> None:
+        import psutil
+
+        self._procs = {"client": psutil.Process(client)}
+        if server is not None:
+            self._procs["server"] = psutil.Process(server)
+        for k, pid in enumerate(workers):
+            self._procs[f"worker {k}"] = psutil.Process(pid)
+        self._start: tuple[float, dict[str, float]] = (0.0, {})
+        self.shares: dict[str, list[float]] = {name: [] for name in self._procs}
+
+    def _cpu(self) -> dict[str, float]:
+        return {name: sum(p.cpu_times()[:2]) for name, p in self._procs.items()}
+
+    def begin(self) -> None:
+        self._start = (time.perf_counter(), self._cpu())
+
+    def end(self) -> None:
+        wall = time.perf_counter() - self._start[0]
+        for name, cpu in self._cpu().items():
+            self.shares[name].append((cpu - self._start[1][name]) / wall)
+
+    def describe(self) -> str:
+        medians = {name: statistics.median(v) for name, v in self.shares.items() if v}
+        parts = [f"{name} {share:.0%}" for name, share in medians.items()]
+        return ", ".join(parts) + f"; total {sum(medians.values()):.0%} of 2 cores' 200%"
 
 
 def main() -> int:
