@@ -13,9 +13,14 @@ local slots plus 2 x 32 slots in the worker processes, each with a GIL of its
 own; every engine call of every process is batched together by the server.
 `num_workers=0` would leave the job to the remote workers alone.
 
-    python examples/remote_workers.py
+    python examples/remote_workers.py [--slots greenlet]
+
+`--slots greenlet` runs the worker processes' slots as greenlets (faster for
+an expression like this one, whose forward() only computes and calls the
+engine).
 """
 
+import argparse
 import collections
 import os
 import signal
@@ -55,13 +60,16 @@ class Local(SummarizeWhere):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="symbatcher worker processes serving a job")
+    parser.add_argument("--slots", choices=["thread", "greenlet"], default="thread")
+    args = parser.parse_args()
     with BatchScheduler(worker_wait_ms=2000) as scheduler:
         print(f"server at {scheduler.address}")
         workers = subprocess.Popen(
             symbatcher_command(
                 "worker", "summarize:SummarizeWhere", "--server", scheduler.address,
-                "--concurrency", "32", "--processes", "2", "--app-dir", str(HERE),
-                "--log-level", "WARNING",
+                "--concurrency", "32", "--processes", "2", "--slots", args.slots,
+                "--app-dir", str(HERE), "--log-level", "WARNING",
             )
         )
         try:
