@@ -41,6 +41,9 @@ class ItemRunner(Protocol):
 
     def post_result(self, task_id: int, outcome: Any) -> None: ...
 
+    def give_back(self, assignments: list[Any]) -> None:
+        """Returns assignments the slots will not start to the server."""
+
 
 class ReplyBox(ABC):
     """Where one engine call's reply (or the error that replaces it) lands."""
@@ -70,18 +73,41 @@ class Slots(ABC):
     def start(self) -> None:
         """Starts the slots (on the connection's loop)."""
 
-    @abstractmethod
     def assign(self, assignment: Any) -> None:
-        """Queues an item (on the connection's loop)."""
+        """Queues an item (on the connection's loop); once stopping, gives
+        it back instead."""
+        if self._stopping:
+            self._runner.give_back([assignment])
+        else:
+            self._enqueue(assignment)
+
+    @abstractmethod
+    def _enqueue(self, assignment: Any) -> None: ...
 
     @abstractmethod
     def reply_box(self) -> ReplyBox:
         """A box for one engine call, made by the slot that calls."""
 
+    def stop(self) -> list[Any]:
+        """Each slot stops after its current item; returns the queued
+        assignments, which no slot will start (one that a slot takes while
+        stopping is handed to `ItemRunner.give_back`). Called on the
+        connection's loop, or before it runs; later calls return []."""
+        if self._stopping:
+            return []
+        self._stopping = True
+        unstarted = self._take_queued()
+        for _ in range(self._count):
+            self._put_stop()
+        return unstarted
+
     @abstractmethod
-    def stop(self) -> None:
-        """Each slot stops after its current item; queued items are not
-        started. Called on the connection's loop, or before it runs."""
+    def _take_queued(self) -> list[Any]:
+        """Empties the assignment queue."""
+
+    @abstractmethod
+    def _put_stop(self) -> None:
+        """Queues one slot's stop signal."""
 
     @abstractmethod
     async def join(self, timeout: float) -> None:
@@ -126,18 +152,24 @@ class ThreadSlots(Slots):
             slot.start()
             self._threads.append(slot)
 
-    def assign(self, assignment: Any) -> None:
+    def _enqueue(self, assignment: Any) -> None:
         self._queue.put(assignment)
 
     def reply_box(self) -> ReplyBox:
         return _QueueBox()
 
-    def stop(self) -> None:
-        if self._stopping:
-            return
-        self._stopping = True
-        for _ in range(self._count):
-            self._queue.put(_STOP)
+    def _take_queued(self) -> list[Any]:
+        taken = []
+        while True:
+            try:
+                assignment = self._queue.get_nowait()
+            except queue.Empty:
+                return taken
+            if assignment is not _STOP:
+                taken.append(assignment)
+
+    def _put_stop(self) -> None:
+        self._queue.put(_STOP)
 
     async def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -153,7 +185,10 @@ class ThreadSlots(Slots):
         instances: dict[str, Any] = {}
         while True:
             assignment = self._queue.get()
-            if assignment is _STOP or self._stopping:
+            if assignment is _STOP:
+                return
+            if self._stopping:  # taken just as the queue was emptied
+                self._runner.give_back([assignment])
                 return
             outcome = self._runner.run_item(assignment, instances)
             self._runner.post_result(assignment.task_id, outcome)
@@ -201,7 +236,7 @@ class GreenletSlots(Slots):
             for n in range(self._count)
         ]
 
-    def assign(self, assignment: Any) -> None:
+    def _enqueue(self, assignment: Any) -> None:
         assert self._queue is not None, "start() first"
         self._queue.put_nowait(assignment)
 
@@ -209,13 +244,17 @@ class GreenletSlots(Slots):
         assert self._loop is not None, "start() first"
         return _FutureBox(self._loop.create_future())
 
-    def stop(self) -> None:
-        if self._stopping:
-            return
-        self._stopping = True
+    def _take_queued(self) -> list[Any]:
+        taken = []
+        while self._queue is not None and not self._queue.empty():
+            assignment = self._queue.get_nowait()
+            if assignment is not _STOP:
+                taken.append(assignment)
+        return taken
+
+    def _put_stop(self) -> None:
         if self._queue is not None:
-            for _ in range(self._count):
-                self._queue.put_nowait(_STOP)
+            self._queue.put_nowait(_STOP)
 
     async def join(self, timeout: float) -> None:
         if self._tasks:
@@ -235,7 +274,7 @@ class GreenletSlots(Slots):
 
         while True:
             assignment = await self._queue.get()
-            if assignment is _STOP or self._stopping:
+            if assignment is _STOP:
                 return
             item_run = greenlet.greenlet(run)
             value = item_run.switch(assignment)
@@ -249,3 +288,8 @@ class GreenletSlots(Slots):
                     raise
                 value = item_run.switch(reply)
             self._runner.post_result(assignment.task_id, value)
+            # Let the loop run between items even when the queue is full and
+            # forward() made no engine call: the connection (results out,
+            # replies in) and signal handlers must not wait for the queue to
+            # empty.
+            await asyncio.sleep(0)

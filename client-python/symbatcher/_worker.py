@@ -177,16 +177,17 @@ class WorkerRuntime:
             self._loop.call_soon_threadsafe(self._stop_on_loop)
 
     def _stop_on_loop(self) -> None:
-        self._slots.stop()
+        self.give_back(self._slots.stop())
         self._fail_pending(SymbatcherError("worker stopped"))
         self._post(_STOP)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Stops gracefully (on the connection's loop): items running in the
-        slots finish and their results are sent (for at most `timeout`
-        seconds), assigned items not yet started are left to the server, which
-        re-queues them when the connection closes; then disconnects."""
-        self._slots.stop()
+        """Stops gracefully (on the connection's loop): tells the server to
+        assign nothing more and gives back the assigned items not yet started
+        (the server hands them to other workers without counting an attempt);
+        items running in the slots finish and their results are sent (for at
+        most `timeout` seconds); then disconnects."""
+        self.give_back(self._slots.stop())
         deadline = time.monotonic() + timeout
         await self._slots.join(timeout)
         self.stop()
@@ -231,6 +232,7 @@ class WorkerRuntime:
                 self._wake_pending = False
                 results: list[worker_pb2.WorkResult] = []
                 calls: list[worker_pb2.WorkerEngineCall] = []
+                drain: worker_pb2.DrainWorker | None = None
                 stop = False
                 while self._outbox:
                     message = self._outbox.popleft()
@@ -238,8 +240,13 @@ class WorkerRuntime:
                         stop = True
                     elif isinstance(message, worker_pb2.WorkResult):
                         results.append(message)
+                    elif isinstance(message, worker_pb2.DrainWorker):
+                        drain = drain or worker_pb2.DrainWorker()
+                        drain.unstarted_task_ids.extend(message.unstarted_task_ids)
                     else:
                         calls.append(message)
+                if drain is not None:
+                    await self._call.write(worker_pb2.WorkerMessage(drain=drain))
                 if calls:
                     chunk = worker_pb2.WorkerEngineCallChunk(calls=calls)
                     await self._call.write(worker_pb2.WorkerMessage(engine_calls=chunk))
@@ -337,6 +344,14 @@ class WorkerRuntime:
 
     def post_result(self, task_id: int, outcome: common_pb2.Outcome) -> None:
         self._post(worker_pb2.WorkResult(task_id=task_id, outcome=outcome))
+
+    def give_back(self, assignments: list[worker_pb2.Assignment]) -> None:
+        """Tells the server this worker is draining, returning `assignments`
+        (not started) to it."""
+        if self._wake is None:
+            return  # never connected
+        task_ids = [a.task_id for a in assignments]
+        self._post(worker_pb2.DrainWorker(unstarted_task_ids=task_ids))
 
     def run_item(self, assignment: worker_pb2.Assignment, instances: dict[str, Any]) -> Any:
         """Runs forward() for one assignment; returns its Outcome."""

@@ -274,3 +274,45 @@ def test_worker_waits_for_the_server_and_reconnects_after_losing_it():
         if server is not None and server.poll() is None:
             server.kill()
             server.wait()
+
+
+@pytest.mark.parametrize("slots", ["thread", "greenlet"])
+def test_a_draining_worker_gives_back_its_queued_items_without_using_an_attempt(tmp_path, slots):
+    # One attempt per item: an item queued in the draining worker that the
+    # server had to re-queue at its disconnect would fail with WorkerLostError.
+    with BatchScheduler(server_args=["--max-attempts", "1"]) as scheduler:
+        proc = start_workers(
+            scheduler.address, "remote_expressions:Paced",
+            "--concurrency", "1", "--prefetch", "8", "--name", "drainer", "--slots", slots,
+        )
+        try:
+            wait_until(lambda: "drainer" in worker_names(scheduler.address), 60, "the worker to register")
+            results: list = []
+
+            def consume():
+                # 1 local slot beside the worker: it takes what the worker gives back.
+                results.extend(
+                    scheduler(Paced, 1, range(30), delay=0.3, mark_dir=str(tmp_path))
+                )
+
+            consumer = threading.Thread(target=consume)
+            consumer.start()
+
+            def drainer_holds_a_queue():
+                workers = server_status(scheduler.address).workers
+                return any(w.name == "drainer" and w.running >= 5 for w in workers) and any(
+                    p.name.startswith(f"{proc.pid}-") for p in tmp_path.iterdir()
+                )
+
+            wait_until(drainer_holds_a_queue, 20, "the worker to start an item and queue more")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+            consumer.join(60)
+            summary = scheduler.last_summary
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert not failed, failed[:3]
+    assert [r["input"] for r in results] == list(range(30))
+    assert summary.requeued >= 4, summary.describe()

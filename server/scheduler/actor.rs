@@ -95,6 +95,10 @@ impl Scheduler {
             SchedulerCommand::WorkerCalls { worker_id, calls } => {
                 self.worker_calls(worker_id, calls)
             }
+            SchedulerCommand::WorkerDrain {
+                worker_id,
+                unstarted,
+            } => self.worker_drain(worker_id, unstarted),
             SchedulerCommand::WorkerGone { worker_id } => self.worker_gone(worker_id),
             SchedulerCommand::RegisterEngine {
                 name,

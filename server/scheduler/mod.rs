@@ -110,6 +110,11 @@ pub enum SchedulerCommand {
         worker_id: u64,
         calls: Vec<WorkerEngineCall>,
     },
+    /// The worker stops taking items and gives back runs it has not started.
+    WorkerDrain {
+        worker_id: u64,
+        unstarted: Vec<u64>,
+    },
     WorkerGone {
         worker_id: u64,
     },

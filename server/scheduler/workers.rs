@@ -42,6 +42,8 @@ pub(super) struct Worker {
     prefetch: usize,
     /// Tasks assigned to this worker: running in a slot or queued in it.
     pub running: HashSet<u64>,
+    /// Sent DrainWorker: it finishes what it runs and gets nothing new.
+    draining: bool,
     /// Assigned tasks waiting on at least one engine call.
     pub parked: usize,
     command_tx: mpsc::UnboundedSender<WorkerCommand>,
@@ -49,8 +51,9 @@ pub(super) struct Worker {
 }
 
 impl Worker {
+    /// Whether new items of `expression` may go to this worker.
     fn serves(&self, expression: &str) -> bool {
-        self.expressions.iter().any(|e| e == expression)
+        !self.draining && self.expressions.iter().any(|e| e == expression)
     }
 
     fn free_slots(&self) -> usize {
@@ -71,6 +74,7 @@ impl Worker {
             expressions: self.expressions.clone(),
             concurrency: self.concurrency as u32,
             running: self.running.len() as u32,
+            draining: self.draining,
         }
     }
 
@@ -129,6 +133,7 @@ impl Scheduler {
             concurrency,
             prefetch,
             running: HashSet::new(),
+            draining: false,
             parked: 0,
             command_tx,
             outbox: WorkerOutbox::default(),
@@ -273,6 +278,57 @@ impl Scheduler {
         }
     }
 
+    /// A worker is stopping: it gets no new items, and the runs it lists as
+    /// not started go back to the front of their jobs' queues with their
+    /// attempt undone (they never ran). Ids of other workers' runs, of runs
+    /// already gone, or of runs that made engine calls (so started) are
+    /// ignored.
+    pub(super) fn worker_drain(&mut self, worker_id: u64, unstarted: Vec<u64>) {
+        let Some(worker) = self.workers.get_mut(&worker_id) else {
+            return;
+        };
+        if !worker.draining {
+            worker.draining = true;
+            tracing::info!(worker_id, running = worker.running.len(), "worker draining");
+        }
+        for task_id in unstarted {
+            let returnable = self
+                .tasks
+                .get(&task_id)
+                .is_some_and(|task| task.worker_id == worker_id && task.outstanding_calls == 0);
+            if !returnable {
+                tracing::debug!(worker_id, task_id, "ignoring a returned run it does not hold");
+                continue;
+            }
+            let Some(mut task) = self.remove_task(task_id) else {
+                continue;
+            };
+            if let Some(job) = self.jobs.get_mut(&task.job_id) {
+                task.item.attempts = task.item.attempts.saturating_sub(1);
+                job.requeued += 1;
+                job.queue.push_front(task.item);
+            }
+        }
+        // Jobs it alone served start their worker_wait clock when it leaves
+        // (worker_gone), not now: it still runs their items.
+    }
+
+    /// Jobs that no worker serves any more start their `worker_wait` clock.
+    fn start_waiting_for_workers(&mut self) {
+        let now = Instant::now();
+        let unserved: Vec<u64> = self
+            .jobs
+            .values()
+            .filter(|job| job.no_worker_since.is_none() && !self.served(&job.params.expression))
+            .map(|job| job.id)
+            .collect();
+        for job_id in unserved {
+            if let Some(job) = self.jobs.get_mut(&job_id) {
+                job.no_worker_since = Some(now);
+            }
+        }
+    }
+
     /// A worker disconnected: its runs go back to the front of their jobs'
     /// queues, or fail once an item has used up its attempts.
     pub(super) fn worker_gone(&mut self, worker_id: u64) {
@@ -305,18 +361,7 @@ impl Scheduler {
             }
         }
         self.workers.remove(&worker_id);
-        let now = Instant::now();
-        let unserved: Vec<u64> = self
-            .jobs
-            .values()
-            .filter(|job| job.no_worker_since.is_none() && !self.served(&job.params.expression))
-            .map(|job| job.id)
-            .collect();
-        for job_id in unserved {
-            if let Some(job) = self.jobs.get_mut(&job_id) {
-                job.no_worker_since = Some(now);
-            }
-        }
+        self.start_waiting_for_workers();
         for job_id in touched {
             self.maybe_finish(job_id);
         }

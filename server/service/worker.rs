@@ -1,5 +1,6 @@
-//! `WorkerService.Work`: a worker registers, then streams results and engine
-//! calls; it receives assignments, engine replies and cancels.
+//! `WorkerService.Work`: a worker registers, then streams results, engine
+//! calls and (when stopping) a drain; it receives assignments, engine replies
+//! and cancels.
 
 use std::pin::Pin;
 
@@ -137,6 +138,10 @@ async fn worker_inbound_task(
                 worker_message::Kind::EngineCalls(chunk) => SchedulerCommand::WorkerCalls {
                     worker_id,
                     calls: chunk.calls,
+                },
+                worker_message::Kind::Drain(drain) => SchedulerCommand::WorkerDrain {
+                    worker_id,
+                    unstarted: drain.unstarted_task_ids,
                 },
                 worker_message::Kind::Register(_) => {
                     tracing::warn!(worker_id, "ignoring a second RegisterWorker");

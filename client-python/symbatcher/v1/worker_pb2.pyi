@@ -8,14 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "results", "engine_calls")
+    __slots__ = ("register", "results", "engine_calls", "drain")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     results: WorkResultChunk
     engine_calls: WorkerEngineCallChunk
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ...) -> None: ...
+    drain: DrainWorker
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
     __slots__ = ("name", "expressions", "concurrency", "prefetch")
@@ -56,6 +58,12 @@ class WorkerEngineCallChunk(_message.Message):
     CALLS_FIELD_NUMBER: _ClassVar[int]
     calls: _containers.RepeatedCompositeFieldContainer[WorkerEngineCall]
     def __init__(self, calls: _Optional[_Iterable[_Union[WorkerEngineCall, _Mapping]]] = ...) -> None: ...
+
+class DrainWorker(_message.Message):
+    __slots__ = ("unstarted_task_ids",)
+    UNSTARTED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    unstarted_task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, unstarted_task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class WorkerCommand(_message.Message):
     __slots__ = ("registered", "job", "assignments", "replies", "cancel", "job_finished")
