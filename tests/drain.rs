@@ -44,8 +44,10 @@ async fn unstarted_runs_given_back_rerun_elsewhere_without_using_an_attempt() {
     // three: item 0 has started, so it stays with A.
     a.send_calls(&[(a_tasks[0].task_id, 1, "item 0".to_string())])
         .await;
-    a.send(drain(&a_tasks.iter().map(|t| t.task_id).collect::<Vec<_>>()))
-        .await;
+    a.send(drain(
+        &a_tasks.iter().map(|t| t.task_id).collect::<Vec<_>>(),
+    ))
+    .await;
 
     let mut b = connect_worker(&server.channel, "b", &[EXPR], 4).await;
     let mut b_tasks = b.assignments(2).await;
@@ -153,7 +155,10 @@ async fn a_drain_cannot_give_back_another_workers_run() {
     let first = job.next_results().await;
     assert_eq!(first.len(), 1, "{first:?}");
     let status = server.status().await;
-    assert_eq!(status.jobs[0].running, 1, "D's run was taken away: {status:?}");
+    assert_eq!(
+        status.jobs[0].running, 1,
+        "D's run was taken away: {status:?}"
+    );
     d.send_results(vec![ok_result(d_task.task_id, b"\"d\"")])
         .await;
     let out = job.collect().await.expect("job succeeds");

@@ -297,7 +297,11 @@ impl Scheduler {
                 .get(&task_id)
                 .is_some_and(|task| task.worker_id == worker_id && task.outstanding_calls == 0);
             if !returnable {
-                tracing::debug!(worker_id, task_id, "ignoring a returned run it does not hold");
+                tracing::debug!(
+                    worker_id,
+                    task_id,
+                    "ignoring a returned run it does not hold"
+                );
                 continue;
             }
             let Some(mut task) = self.remove_task(task_id) else {
