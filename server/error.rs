@@ -1,6 +1,22 @@
 //! The server's error type and the one place where gRPC status codes are chosen.
 
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::{Code, Status};
+
+/// Status metadata (sent as trailers) that makes errors machine-readable for
+/// any gRPC client: the error's [`Error::kind`] always, and its fields where
+/// it has them.
+pub mod metadata {
+    /// [`super::Error::kind`], e.g. `no_worker`, `invalid_argument`.
+    pub const KIND: &str = "symbatcher-error-kind";
+    /// InvalidArgument and UnknownEngine: the request field at fault, e.g.
+    /// `batch_size`.
+    pub const FIELD: &str = "symbatcher-field";
+    /// NoWorker: the expression nobody served.
+    pub const EXPRESSION: &str = "symbatcher-expression";
+    /// NoWorker: how long the job waited, in milliseconds.
+    pub const WAITED_MS: &str = "symbatcher-waited-ms";
+}
 
 /// Errors of the gRPC edge and the scheduler.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +91,33 @@ impl From<Error> for Status {
             Error::ClientGone => Code::Cancelled,
             Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } => Code::Internal,
         };
-        Status::new(code, err.to_string())
+        let mut status = Status::new(code, err.to_string());
+        let map = status.metadata_mut();
+        insert(map, metadata::KIND, err.kind());
+        match &err {
+            Error::InvalidArgument { field, .. } => insert(map, metadata::FIELD, field),
+            Error::UnknownEngine { .. } => insert(map, metadata::FIELD, "engine"),
+            Error::NoWorker {
+                expression,
+                waited_ms,
+            } => {
+                insert(map, metadata::EXPRESSION, expression);
+                insert(map, metadata::WAITED_MS, &waited_ms.to_string());
+            }
+            _ => {}
+        }
+        status
+    }
+}
+
+/// Adds `value` under `key` when it is valid ASCII metadata (the message
+/// always carries the same facts in words).
+fn insert(map: &mut MetadataMap, key: &'static str, value: &str) {
+    if !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return;
+    }
+    if let Ok(value) = value.parse::<AsciiMetadataValue>() {
+        map.insert(key, value);
     }
 }
 
@@ -88,6 +130,29 @@ mod tests {
         let status = Status::from(Error::invalid("batch_size", "must be 1..=4096, got 0"));
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().starts_with("batch_size:"));
+    }
+
+    #[test]
+    fn statuses_carry_the_error_kind_and_fields_as_metadata() {
+        let status = Status::from(Error::invalid("window", "must be 1..=65536, got 0"));
+        let md = status.metadata();
+        assert_eq!(md.get(metadata::KIND).unwrap(), "invalid_argument");
+        assert_eq!(md.get(metadata::FIELD).unwrap(), "window");
+        let status = Status::from(Error::NoWorker {
+            expression: "pkg.mod:Summarize".into(),
+            waited_ms: 300,
+        });
+        let md = status.metadata();
+        assert_eq!(md.get(metadata::KIND).unwrap(), "no_worker");
+        assert_eq!(md.get(metadata::EXPRESSION).unwrap(), "pkg.mod:Summarize");
+        assert_eq!(md.get(metadata::WAITED_MS).unwrap(), "300");
+        // Not ASCII: left out of the metadata, still in the message.
+        let status = Status::from(Error::NoWorker {
+            expression: "pkg:Zusammenfassung\u{e4}".into(),
+            waited_ms: 1,
+        });
+        assert!(status.metadata().get(metadata::EXPRESSION).is_none());
+        assert!(status.message().contains("Zusammenfassung\u{e4}"));
     }
 
     #[test]

@@ -27,6 +27,14 @@ fn assert_invalid(status: &tonic::Status, field: &str) {
         "message should name {field}: {:?}",
         status.message()
     );
+    // And the trailers name it for programs.
+    let md = status.metadata();
+    let kind = md.get("symbatcher-error-kind").unwrap();
+    assert!(
+        kind == "invalid_argument" || kind == "unknown_engine",
+        "{kind:?}"
+    );
+    assert_eq!(md.get("symbatcher-field").unwrap(), field);
 }
 
 #[tokio::test(start_paused = true)]
@@ -311,6 +319,11 @@ async fn a_job_nobody_serves_fails_after_its_worker_wait() {
     let waited = start.elapsed();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert!(err.message().contains(EXPR), "{err:?}");
+    // The same facts, machine-readable, in the trailers.
+    let md = err.metadata();
+    assert_eq!(md.get("symbatcher-error-kind").unwrap(), "no_worker");
+    assert_eq!(md.get("symbatcher-expression").unwrap(), EXPR);
+    assert_eq!(md.get("symbatcher-waited-ms").unwrap(), "5000");
     assert!(
         waited >= Duration::from_millis(5_000),
         "failed early: {waited:?}"

@@ -25,15 +25,29 @@ class ServerUnavailableError(SymbatcherError):
 
 
 class JobError(SymbatcherError):
-    """The server rejected or ended a job; the message names the cause."""
+    """The server rejected or ended a job; the message names the cause.
 
-    def __init__(self, message: str, *, code: str = "") -> None:
+    `code` is the gRPC status code's name, `kind` the server's error kind
+    (e.g. "invalid_argument", "unknown_engine", "no_worker") and `field` the
+    request field at fault ("" when not about one field)."""
+
+    def __init__(self, message: str, *, code: str = "", kind: str = "", field: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.kind = kind
+        self.field = field
 
 
 class NoWorkerError(JobError):
-    """No worker served the job's expression within the wait time."""
+    """No worker served the job's expression within the wait time:
+    `expression` names it, `waited_ms` says how long the job waited."""
+
+    def __init__(
+        self, message: str, *, expression: str = "", waited_ms: int | None = None, **kw: str
+    ) -> None:
+        super().__init__(message, **kw)
+        self.expression = expression
+        self.waited_ms = waited_ms
 
 
 class EngineError(SymbatcherError):
@@ -63,8 +77,10 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SymbatcherError:
     code = err.code() if hasattr(err, "code") else None
     details = (err.details() if hasattr(err, "details") else None) or str(err)
     name = code.name if code is not None else "UNKNOWN"
+    meta = _error_metadata(err)
+    kind, field = meta.get("symbatcher-error-kind", ""), meta.get("symbatcher-field", "")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return JobError(f"job rejected: {details}", code=name)
+        return JobError(f"job rejected: {details}", code=name, kind=kind, field=field)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         if address:
             details = details.replace("--server ADDR", f"--server {address}")
@@ -73,13 +89,33 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SymbatcherError:
                 "; a class defined in the script being run (__main__) cannot be imported by "
                 "other processes: move it to a module"
             )
-        return NoWorkerError(details, code=name)
+        waited = meta.get("symbatcher-waited-ms", "")
+        return NoWorkerError(
+            details,
+            code=name,
+            kind=kind,
+            expression=meta.get("symbatcher-expression", ""),
+            waited_ms=int(waited) if waited.isdigit() else None,
+        )
     if code == grpc.StatusCode.UNAVAILABLE:
         where = f" at {address}" if address else ""
         return ServerUnavailableError(f"symbatcher server{where} is unavailable: {details}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ServerUnavailableError(f"symbatcher server did not answer in time: {details}")
-    return JobError(f"{name}: {details}", code=name)
+    return JobError(f"{name}: {details}", code=name, kind=kind, field=field)
+
+
+def _error_metadata(err: grpc.RpcError) -> dict[str, str]:
+    """The server's machine-readable error trailers (`symbatcher-*`)."""
+    try:
+        pairs = err.trailing_metadata() or ()
+    except Exception:  # an error raised before the call had trailers
+        return {}
+    return {
+        key: value
+        for key, value in pairs
+        if key.startswith("symbatcher-") and isinstance(value, str)
+    }
 
 
 def from_item_error(err: common_pb2.ItemError) -> Exception:

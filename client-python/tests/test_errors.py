@@ -100,3 +100,15 @@ def test_server_start_error_for_missing_binary(tmp_path, monkeypatch, call_with_
     with pytest.raises(ServerStartError):
         call_with_timeout(start_and_submit, 20.0)
 
+
+
+def test_a_job_the_server_rejects_names_the_field_as_an_attribute():
+    # The server knows no engine of that name: it refuses the job, and the
+    # error says which field, in words and as attributes.
+    with BatchScheduler(engine="no-such-engine") as scheduler:
+        with pytest.raises(JobError) as excinfo:
+            scheduler(ErrorsExpression, 1, ["x"])
+    err = excinfo.value
+    assert "no-such-engine" in str(err) and "engine" in str(err)
+    assert err.code == "INVALID_ARGUMENT"
+    assert err.kind == "unknown_engine" and err.field == "engine"

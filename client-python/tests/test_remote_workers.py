@@ -181,6 +181,11 @@ def test_job_without_a_worker_fails_after_the_configured_wait(remote):
     message = str(excinfo.value)
     assert "Unserved" in message and "300 ms" in message
     assert "symbatcher worker" in message and scheduler.address in message
+    # The same facts as attributes, from the server's error trailers.
+    err = excinfo.value
+    assert err.kind == "no_worker" and err.code == "FAILED_PRECONDITION"
+    assert err.expression.endswith(".Unserved") and err.expression.startswith("test_remote_workers:")
+    assert err.waited_ms == 300
 
 
 @pytest.mark.parametrize("slots", ["thread", "greenlet"])
