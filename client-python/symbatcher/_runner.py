@@ -2,6 +2,7 @@
 
     symbatcher run mypkg.exprs:Summarize --input data.jsonl --output results.jsonl
                    [--server HOST:PORT] [--workers N] [--batch-size B] [--kwargs JSON]
+                   [--slots thread|greenlet]
 
 Input: one JSON value per line. An object with an "input" key is run as
 forward(input=obj["input"]); any other value (a string, a number, an object
@@ -40,6 +41,7 @@ from tqdm.auto import tqdm
 from symbatcher._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression
+from symbatcher._slots import SLOT_KINDS
 
 #: Output lines are written in one write() per this many lines (or per flush
 #: interval), always whole lines.
@@ -61,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=8, metavar="N",
         help="local worker slots (default 8; 0 with --server: remote workers only)",
+    )
+    parser.add_argument(
+        "--slots", choices=SLOT_KINDS, default="thread",
+        help="local slots: threads (default) or greenlets (see `symbatcher worker --help`)",
     )
     parser.add_argument("--batch-size", type=int, default=5, metavar="B", help="engine batch size (default 5)")
     parser.add_argument(
@@ -308,7 +314,10 @@ async def _run(
     scheduler = None
     try:
         scheduler = BatchScheduler(
-            address=args.server, engine=args.engine, worker_wait_ms=args.worker_wait_ms
+            address=args.server,
+            engine=args.engine,
+            worker_wait_ms=args.worker_wait_ms,
+            slots=args.slots,
         )
         stream = scheduler.astream(
             expr, args.workers, reader, batch_size=args.batch_size, ordered=args.ordered, **kwargs

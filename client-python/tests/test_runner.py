@@ -150,3 +150,20 @@ def test_kwargs_reach_forward_and_bad_arguments_are_reported(tmp_path, capsys):
     os.remove(data)
     assert cli_main(argv) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_run_with_greenlet_slots(tmp_path):
+    data, out = tmp_path / "data.jsonl", tmp_path / "out.jsonl"
+    data.write_text("".join(json.dumps({"input": i, "id": f"r{i}"}) + "\n" for i in range(40)))
+    argv = ["run", "remote_expressions:TwoCalls", "--input", str(data), "--output", str(out),
+            "--workers", "8", "--slots", "greenlet", "--batch-size", "8", "--no-progress",
+            "--app-dir", str(TESTS_DIR)]
+    assert cli_main(argv) == 0
+    records = sorted(read_output(out), key=lambda r: r["index"])
+    assert [r["index"] for r in records] == list(range(40))
+    assert [r["id"] for r in records] == [f"r{i}" for i in range(40)]
+    for i, record in enumerate(records):
+        assert record["result"]["input"] == i
+        assert f"{i}-a" in record["result"]["replies"][0] and f"{i}-b" in record["result"]["replies"][1]
+    # Greenlet slots: every item ran on the same (event-loop) thread.
+    assert len({r["result"]["thread"] for r in records}) == 1
