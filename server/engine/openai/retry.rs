@@ -5,7 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 
@@ -19,7 +19,7 @@ const HINT_MAX: Duration = Duration::from_secs(600);
 /// The rate-limit headers of a response.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RateLimitHeaders {
-    /// `retry-after-ms`, else `retry-after` (seconds).
+    /// `retry-after-ms`, else `retry-after` (seconds, or an HTTP date).
     pub retry_after: Option<Duration>,
     pub remaining_requests: Option<u64>,
     pub remaining_tokens: Option<u64>,
@@ -29,13 +29,17 @@ pub struct RateLimitHeaders {
 
 impl RateLimitHeaders {
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_headers_at(headers, SystemTime::now())
+    }
+
+    /// As [`RateLimitHeaders::from_headers`], with `now` for a `Retry-After`
+    /// given as an HTTP date.
+    pub fn from_headers_at(headers: &HeaderMap, now: SystemTime) -> Self {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let retry_after = text("retry-after-ms")
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|ms| secs(ms / 1000.0))
-            .or_else(|| {
-                text("retry-after").and_then(|v| v.trim().parse::<f64>().ok().and_then(secs))
-            });
+            .or_else(|| text("retry-after").and_then(|v| parse_retry_after(v, now)));
         let number = |name: &str| text(name).and_then(|v| v.trim().parse::<u64>().ok());
         RateLimitHeaders {
             retry_after,
@@ -67,6 +71,17 @@ impl RateLimitHeaders {
             .or_else(|| self.reset_requests.max(self.reset_tokens))
             .map(|d| d.min(HINT_MAX))
     }
+}
+
+/// `Retry-After`: delay-seconds, or an HTTP date (a date in the past means
+/// now).
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return secs(seconds);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn secs(value: f64) -> Option<Duration> {
@@ -165,6 +180,21 @@ mod tests {
             ("retry-after-ms", "150"),
         ]));
         assert_eq!(h.retry_hint(), Some(Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn retry_after_may_be_an_http_date() {
+        let now = httpdate::parse_http_date("Sat, 28 Nov 2026 10:00:00 GMT").unwrap();
+        let at = |value: &'static str| {
+            RateLimitHeaders::from_headers_at(&headers(&[("retry-after", value)]), now).retry_after
+        };
+        assert_eq!(
+            at("Sat, 28 Nov 2026 10:00:07 GMT"),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(at("Sat, 28 Nov 2026 09:59:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("2"), Some(Duration::from_secs(2)));
+        assert_eq!(at("soon"), None);
     }
 
     #[test]
