@@ -168,3 +168,62 @@ async fn an_exhausted_budget_pauses_every_request_until_its_reset() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_of_a_cancelled_job_waiting_for_the_limit_are_never_sent() {
+    limited(async {
+        let fake = FakeOpenAi::start(FakeSettings::default()).await;
+        let rpm = 600; // 10 requests per second
+        let mut config = config();
+        let settings = OpenAiSettings {
+            rpm: Some(rpm),
+            ..OpenAiSettings::new(&fake.base_url(), "m")
+        };
+        config.engines.push(EngineSpec::openai(ENGINE, settings));
+        let server = spawn_server(config).await;
+        let expression = "tests.rate_limits:Cancelled";
+        let n = 60;
+        let mut worker = connect_worker(&server.channel, "w", &[expression], n).await;
+        let job = start_job(
+            &server.channel,
+            JobSpec {
+                engine: ENGINE.to_string(),
+                ..spec(expression, 8)
+            },
+        )
+        .await;
+        job.send_items(items(0..n as u64)).await;
+        let tasks = worker.assignments(n as usize).await;
+        let calls: Vec<(u64, u64, String)> = tasks
+            .iter()
+            .map(|t| (t.task_id, t.index + 1, format!("call {}", t.index)))
+            .collect();
+        worker.send_calls(&calls).await;
+        // A few are sent; the rest wait for the rpm limit. Then the client
+        // goes away, which cancels the job.
+        fake.wait_for_arrivals(3).await;
+        drop(job);
+        let cancelled_at = Instant::now();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let arrivals = fake.arrivals();
+        let late = arrivals
+            .iter()
+            .filter(|a| a.at > cancelled_at + Duration::from_millis(200))
+            .count();
+        // At 10 per second, the 2 s after the cancel would have sent about 20.
+        assert_eq!(late, 0, "{late} requests sent after the job was cancelled");
+        assert!(arrivals.len() < 15, "{} requests sent", arrivals.len());
+        let status = server.status().await;
+        let engine = status
+            .engines
+            .iter()
+            .find(|e| e.name == ENGINE)
+            .expect("engine");
+        assert_eq!(engine.requests_waiting, 0, "{engine:?}");
+        assert_eq!(
+            engine.failed_calls, 0,
+            "given-up calls counted as failures: {engine:?}"
+        );
+    })
+    .await;
+}

@@ -16,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::pb::v1::EngineCall;
 
@@ -41,6 +42,8 @@ pub struct QueuedCall {
     pub deadline: Instant,
     /// The `batch_size` of the call's job.
     pub batch_size: usize,
+    /// Cancelled when nobody waits for the reply any more (its run ended).
+    pub cancel: CancellationToken,
 }
 
 /// Which trigger formed a batch.
@@ -212,6 +215,7 @@ mod tests {
             worker_call_id: id,
             task_id: id,
             job_id: 1,
+            cancel: CancellationToken::new(),
             enqueued: now,
             deadline: now + Duration::from_millis(delay_ms),
             batch_size,

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ErrorKind, ItemError};
 
@@ -195,12 +196,19 @@ impl Engine {
     }
 
     /// Answers one batch. Engines that answer calls one by one send each
-    /// answer on `answers` as soon as it is ready.
-    pub async fn run(&self, calls: Vec<EngineCall>, answers: AnswerTx) -> BatchAnswer {
+    /// answer on `answers` as soon as it is ready, and give up a call whose
+    /// token in `cancels` (one per call) is cancelled; the others answer
+    /// whole batches and ignore the tokens.
+    pub async fn run(
+        &self,
+        calls: Vec<EngineCall>,
+        cancels: Vec<CancellationToken>,
+        answers: AnswerTx,
+    ) -> BatchAnswer {
         let started = Instant::now();
         let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
         let outcome = match self {
-            Engine::OpenAi(engine) => return engine.run(calls, answers).await,
+            Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Python(engine) => engine.run(calls).await,
         };

@@ -53,6 +53,7 @@ impl Scheduler {
                 continue;
             };
             let job_id = task.job_id;
+            let cancel = task.cancel.clone();
             let Some(job) = self.jobs.get(&job_id) else {
                 continue;
             };
@@ -86,6 +87,7 @@ impl Scheduler {
                 enqueued: now,
                 deadline,
                 batch_size,
+                cancel,
             };
             self.batcher.push(key, queued);
             if let Some(job) = self.jobs.get_mut(&job_id) {
@@ -128,6 +130,7 @@ impl Scheduler {
             reason = ?flush.reason, "batch formed");
         let mut jobs_in_batch = HashSet::new();
         let mut calls = Vec::with_capacity(flush.calls.len());
+        let mut cancels = Vec::with_capacity(flush.calls.len());
         for queued in flush.calls {
             if let Some(job) = self.jobs.get_mut(&queued.job_id) {
                 job.queue_wait_seconds += (now - queued.enqueued).as_secs_f64();
@@ -145,6 +148,7 @@ impl Scheduler {
                 },
             );
             calls.push(queued.call);
+            cancels.push(queued.cancel);
         }
         let Some(slot) = self.engines.get(&flush.key.engine) else {
             return;
@@ -160,6 +164,7 @@ impl Scheduler {
             generation,
             batch_id,
             calls,
+            cancels,
             self.handle.clone(),
         ));
     }

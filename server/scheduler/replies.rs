@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
 use super::calls::error_reply;
@@ -25,13 +26,14 @@ pub(super) async fn batch_task(
     generation: u64,
     batch_id: u64,
     calls: Vec<EngineCall>,
+    cancels: Vec<CancellationToken>,
     handle: SchedulerHandle,
 ) {
     let started = Instant::now();
     let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
     // Unbounded, but holds at most this batch's calls.
     let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
-    let run = engine.run(calls, answers_tx);
+    let run = engine.run(calls, cancels, answers_tx);
     tokio::pin!(run);
     let answer = loop {
         tokio::select! {
@@ -161,7 +163,9 @@ impl Scheduler {
             return;
         };
         reply.call_id = route.worker_call_id;
-        let failed = is_error(&reply);
+        // A call given up because its run ended is not a failed call.
+        let abandoned = !self.tasks.contains_key(&route.task_id);
+        let failed = is_error(&reply) && !abandoned;
         if let Some(slot) = self
             .engines
             .get_mut(engine)

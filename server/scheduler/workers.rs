@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
 use super::jobs::{error_outcome, PendingItem};
@@ -20,6 +21,10 @@ pub(super) struct Task {
     pub item: PendingItem,
     /// Engine calls made by this run and not yet answered.
     pub outstanding_calls: u32,
+    /// Cancelled when the run ends for any reason: its engine calls still
+    /// at an engine that answers per call (waiting for a rate limit, or
+    /// being retried) are then given up instead of sent.
+    pub cancel: CancellationToken,
 }
 
 /// Commands for one worker gathered during a turn, sent as few messages.
@@ -226,6 +231,7 @@ impl Scheduler {
                 worker_id,
                 item,
                 outstanding_calls: 0,
+                cancel: CancellationToken::new(),
             },
         );
         true
@@ -235,6 +241,7 @@ impl Scheduler {
     /// engine-call queues.
     pub(super) fn remove_task(&mut self, task_id: u64) -> Option<Task> {
         let task = self.tasks.remove(&task_id)?;
+        task.cancel.cancel();
         if let Some(worker) = self.workers.get_mut(&task.worker_id) {
             worker.running.remove(&task_id);
             if task.outstanding_calls > 0 {

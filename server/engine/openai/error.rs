@@ -42,6 +42,10 @@ pub enum OpenAiError {
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// The call's item no longer runs (its job ended or was cancelled, or its
+    /// worker left), so it was not sent (or not sent again).
+    #[error("call given up: its item no longer runs")]
+    Cancelled,
     /// A fault of the engine itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -60,6 +64,7 @@ impl OpenAiError {
             OpenAiError::Connection { .. } => "connection",
             OpenAiError::BadResponse { .. } => "bad_response",
             OpenAiError::ShuttingDown => "shutting_down",
+            OpenAiError::Cancelled => "cancelled",
             OpenAiError::Internal(_) => "internal",
         }
     }
@@ -96,7 +101,9 @@ impl OpenAiError {
             OpenAiError::Timeout { .. } => "APITimeoutError",
             OpenAiError::Connection { .. } => "APIConnectionError",
             OpenAiError::BadResponse { .. } => "APIResponseValidationError",
-            OpenAiError::ShuttingDown | OpenAiError::Internal(_) => "EngineError",
+            OpenAiError::ShuttingDown | OpenAiError::Cancelled | OpenAiError::Internal(_) => {
+                "EngineError"
+            }
         }
     }
 

@@ -200,15 +200,34 @@ impl OpenAiEngine {
 
     /// Answers a batch: every call concurrently, each with its own outcome,
     /// sent on `answers` as soon as it is ready (a slow or retried call holds
-    /// back no other). The returned answer holds the calls `answers` could
-    /// not take.
-    pub async fn run(&self, calls: Vec<EngineCall>, answers: AnswerTx) -> BatchAnswer {
+    /// back no other). A call whose token in `cancels` is cancelled stops
+    /// where it is (waiting for the limiter, in a request, or between
+    /// retries) and answers `Cancelled`. The returned answer holds the calls
+    /// `answers` could not take.
+    pub async fn run(
+        &self,
+        calls: Vec<EngineCall>,
+        cancels: Vec<CancellationToken>,
+        answers: AnswerTx,
+    ) -> BatchAnswer {
         let started = Instant::now();
         let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
+        let mut cancels = cancels.into_iter();
         let mut set = JoinSet::new();
         for call in calls {
             let engine = self.clone();
-            set.spawn(async move { engine.call(call, started).await });
+            let cancel = cancels.next().unwrap_or_default();
+            set.spawn(async move {
+                let call_id = call.call_id;
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        let stats = CallStats { latency: started.elapsed(), ..Default::default() };
+                        (error_reply(call_id, &OpenAiError::Cancelled, 1), stats)
+                    }
+                    answered = engine.call(call, started) => answered,
+                }
+            });
         }
         let mut replies = Vec::new();
         let mut stats = HashMap::new();
