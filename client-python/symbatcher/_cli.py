@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("symbatcher._worker_cli", "serve an expression to a symbatcher server"),
     "run": ("symbatcher._runner", "run an expression over a JSONL file"),
     "engine": ("symbatcher._engine_cli", "serve symai's configured engine (or a BatchEngine) to a server"),
+    "status": ("symbatcher._status_cli", "show a server's workers, engines, queues and jobs"),
 }
 
 

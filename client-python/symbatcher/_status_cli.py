@@ -1,0 +1,147 @@
+"""Show what a symbatcher server is doing: its workers, engines, engine-call
+queues and jobs.
+
+    symbatcher status --server HOST:PORT [--json] [--watch SECONDS]
+
+The text form is for people; `--json` prints the `StatusService.Status`
+response as JSON (protobuf's JSON mapping: camelCase keys, 64-bit counters as
+strings) for scripts. `--watch` prints a fresh snapshot every SECONDS until
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from symbatcher._channel import CHANNEL_OPTIONS
+from symbatcher.v1 import status_pb2, status_pb2_grpc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--server", default=os.environ.get("SYMBATCHER_SERVER"), metavar="HOST:PORT",
+        help="server address (default: $SYMBATCHER_SERVER)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the Status response as JSON")
+    parser.add_argument(
+        "--watch", type=float, default=None, metavar="SECONDS",
+        help="print a fresh snapshot every SECONDS until Ctrl-C",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, metavar="SECONDS",
+        help="how long to wait for the server's answer (default 5)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.server:
+        print("symbatcher status: --server HOST:PORT is required (or set SYMBATCHER_SERVER)", file=sys.stderr)
+        return 2
+    if args.watch is not None and args.watch <= 0:
+        print(f"symbatcher status: --watch: must be > 0 seconds, got {args.watch}", file=sys.stderr)
+        return 2
+    with grpc.insecure_channel(args.server, options=CHANNEL_OPTIONS) as channel:
+        stub = status_pb2_grpc.StatusServiceStub(channel)
+        try:
+            while True:
+                try:
+                    response = stub.Status(status_pb2.StatusRequest(), timeout=args.timeout)
+                except grpc.RpcError as err:
+                    print(
+                        f"symbatcher status: no answer from the server at {args.server}: "
+                        f"{err.code().name}: {err.details()}",
+                        file=sys.stderr,
+                    )
+                    return 1
+                if args.json:
+                    print(json.dumps(json_format.MessageToDict(response), indent=2))
+                else:
+                    print(describe(response, args.server))
+                if args.watch is None:
+                    return 0
+                sys.stdout.flush()
+                time.sleep(args.watch)
+                print()
+        except KeyboardInterrupt:
+            return 0
+
+
+def describe(status: status_pb2.StatusResponse, address: str) -> str:
+    """The snapshot as text, a section per kind of thing."""
+    lines = [f"server {address} · up {_duration(status.uptime_seconds)}"]
+    lines.append(f"workers ({len(status.workers)})")
+    for w in status.workers:
+        state = " · draining" if w.draining else ""
+        # `running` counts the items assigned to it: in its slots or queued there.
+        lines.append(
+            f"  {w.name} [id {w.worker_id}] {w.concurrency} slots · {w.running} items assigned"
+            f"{state} · serves {', '.join(w.expressions)}"
+        )
+    lines.append(f"engines ({len(status.engines)})")
+    for e in status.engines:
+        lines.extend(_engine(e))
+    waiting = [q for q in status.queues if q.waiting]
+    if waiting:
+        lines.append("engine calls waiting for a batch")
+        for q in waiting:
+            model = f" model {q.model}" if q.model else ""
+            lines.append(f"  {q.engine}{model}: {q.waiting:,}")
+    lines.append(f"jobs ({len(status.jobs)})")
+    for j in status.jobs:
+        engine = f" on {j.engine}" if j.engine else ""
+        more = "" if j.input_closed else " (input still arriving)"
+        lines.append(
+            f"  job {j.job_id} {j.expression}{engine}: {j.completed:,} done ({j.failed:,} failed)"
+            f" · {j.running:,} running · {j.queued:,} queued · {j.received:,} received{more}"
+        )
+    return "\n".join(lines)
+
+
+def _engine(e: Any) -> list[str]:
+    head = f"  {e.name} ({e.kind}"
+    if e.model:
+        head += f", model {e.model}"
+    if e.rpm:
+        head += f", {e.rpm:,} rpm"
+    if e.tpm:
+        head += f", {e.tpm:,} tpm"
+    head += (
+        f"): {e.calls:,} calls in {e.batches:,} batches · {e.failed_calls:,} failed calls"
+        f" · batches in flight {e.in_flight}/{e.max_concurrency}"
+    )
+    lines = [head]
+    if e.kind == "openai":
+        lines.append(
+            f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit})"
+            f" · waiting for the rate limit {e.requests_waiting} · retries {e.retries:,}"
+            f" · 429s {e.rate_limited:,}"
+        )
+    if e.prompt_tokens or e.completion_tokens:
+        lines.append(f"    tokens {e.prompt_tokens:,} prompt + {e.completion_tokens:,} completion")
+    if e.latency.count:
+        lat = e.latency
+        lines.append(
+            f"    latency p50 {lat.p50_ms:.1f} ms · p90 {lat.p90_ms:.1f} ms"
+            f" · p99 {lat.p99_ms:.1f} ms · max {lat.max_ms:.1f} ms"
+        )
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

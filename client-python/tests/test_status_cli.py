@@ -1,0 +1,58 @@
+"""`symbatcher status`: a server's workers, engines, queues and jobs, as text
+and as JSON; a clear error when the server does not answer."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from helpers import wait_until, server_status
+from remote_expressions import TwoCalls
+from symbatcher import BatchScheduler, EchoEngine
+from symbatcher._cli import main as cli_main
+
+
+def test_status_shows_workers_engines_and_a_running_job(capsys):
+    with BatchScheduler(engine=EchoEngine(latency_ms=20)) as scheduler:
+        done = threading.Event()
+
+        def job():
+            scheduler(TwoCalls, 8, range(400), batch_size=8)
+            done.set()
+
+        threading.Thread(target=job, daemon=True).start()
+        wait_until(
+            lambda: any(j.completed for j in server_status(scheduler.address).jobs),
+            20,
+            "the job to complete some items",
+        )
+        assert cli_main(["status", "--server", scheduler.address]) == 0
+        text = capsys.readouterr().out
+        assert cli_main(["status", "--server", scheduler.address, "--json"]) == 0
+        snapshot = json.loads(capsys.readouterr().out)
+        assert done.wait(60)
+    assert text.startswith(f"server {scheduler.address} · up ")
+    assert "workers (1)\n  local-" in text and "8 slots" in text
+    assert "serves remote_expressions:TwoCalls" in text
+    assert "engines (1)\n  echo (echo): " in text and "latency p50 " in text
+    assert "jobs (1)\n  job " in text and "remote_expressions:TwoCalls on echo: " in text
+    assert "400 received" in text
+    # JSON: protobuf's mapping of the same response.
+    assert [w["expressions"] for w in snapshot["workers"]] == [["remote_expressions:TwoCalls"]]
+    assert snapshot["workers"][0]["concurrency"] == 8
+    assert snapshot["engines"][0]["kind"] == "echo"
+    assert snapshot["jobs"][0]["received"] == "400"
+
+
+def test_status_of_an_unreachable_server_fails_naming_it(capsys):
+    assert cli_main(["status", "--server", "127.0.0.1:1", "--timeout", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "no answer from the server at 127.0.0.1:1" in err and "UNAVAILABLE" in err
+
+
+def test_status_arguments_are_checked(capsys, monkeypatch):
+    monkeypatch.delenv("SYMBATCHER_SERVER", raising=False)
+    assert cli_main(["status"]) == 2
+    assert "--server HOST:PORT is required" in capsys.readouterr().err
+    assert cli_main(["status", "--server", "127.0.0.1:1", "--watch", "0"]) == 2
+    assert "--watch: must be > 0 seconds, got 0.0" in capsys.readouterr().err
