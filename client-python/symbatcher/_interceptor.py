@@ -41,8 +41,8 @@ _BINDING: ContextVar[tuple[EngineCaller | None, int, bool]] = ContextVar(
 
 
 def bind_slot(caller: EngineCaller | None, task_id: int = 0, wants_messages: bool = True) -> None:
-    """Marks the calling thread as running `task_id` for `caller` (None
-    unbinds). `wants_messages` is false when the job's engine reads only the
+    """Marks the current slot (thread or greenlet) as running `task_id` for
+    `caller` (None unbinds). `wants_messages` is false when the job's engine reads only the
     prompt, which saves rendering symai's system prompt per call."""
     _BINDING.set((caller, task_id, wants_messages))
 

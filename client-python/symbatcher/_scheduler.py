@@ -18,7 +18,7 @@ from symbatcher._errors import SchedulerClosedError, SymbatcherError
 from symbatcher._imports import expression_name
 from symbatcher._job import JobOptions
 from symbatcher._server import EmbeddedServer
-from symbatcher._slots import SLOT_KINDS
+from symbatcher._slots import check_kind as check_slot_kind
 from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
 from symbatcher._stream import JobRun
 from symbatcher._types import JobSummary
@@ -111,8 +111,7 @@ class BatchScheduler:
             raise ValueError(f"max_queue_delay_ms: must be 0..60000, got {max_queue_delay_ms}")
         if codec not in ("json", "pickle"):
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
-        if slots not in SLOT_KINDS:
-            raise ValueError(f"slots: must be one of {', '.join(map(repr, SLOT_KINDS))}, got {slots!r}")
+        check_slot_kind(slots)
         engine_name = ""
         server_argv = list(server_args)
         if isinstance(engine, ServerEngine):

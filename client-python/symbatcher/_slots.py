@@ -114,12 +114,17 @@ class Slots(ABC):
         """Waits (on the loop) up to `timeout` seconds for the slots to stop."""
 
 
+def check_kind(kind: str) -> str:
+    """`kind` if it names a kind of slots; else a ValueError naming `slots`."""
+    if kind not in SLOT_KINDS:
+        raise ValueError(f"slots: must be one of {', '.join(map(repr, SLOT_KINDS))}, got {kind!r}")
+    return kind
+
+
 def make_slots(kind: str, runner: ItemRunner, count: int, name: str) -> Slots:
-    if kind == "thread":
-        return ThreadSlots(runner, count, name)
-    if kind == "greenlet":
+    if check_kind(kind) == "greenlet":
         return GreenletSlots(runner, count, name)
-    raise ValueError(f"slots: must be one of {', '.join(map(repr, SLOT_KINDS))}, got {kind!r}")
+    return ThreadSlots(runner, count, name)
 
 
 # -- threads -----------------------------------------------------------------
