@@ -26,6 +26,8 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
+import greenlet
+
 from symbatcher._interceptor import install_in_context
 
 #: The kinds `slots=` accepts.
@@ -213,8 +215,6 @@ class _FutureBox(ReplyBox):
             self._future.set_result(value)
 
     def wait(self) -> Any:
-        import greenlet
-
         # Back to the slot's task, which awaits the future and switches
         # here again with its result.
         return greenlet.getcurrent().parent.switch(self._future)
@@ -224,10 +224,6 @@ class GreenletSlots(Slots):
     on_loop = True
 
     def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
-        try:
-            import greenlet  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - greenlet is a dependency
-            raise ValueError("slots='greenlet' needs the greenlet package (pip install greenlet)") from exc
         super().__init__(runner, count, name)
         self._queue: asyncio.Queue[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -266,8 +262,6 @@ class GreenletSlots(Slots):
             await asyncio.wait(self._tasks, timeout=max(timeout, 0.001))
 
     async def _slot(self) -> None:
-        import greenlet
-
         assert self._queue is not None
         instances: dict[str, Any] = {}
 

@@ -157,8 +157,8 @@ class WorkerRuntime:
         ]
 
     def stop(self) -> None:
-        """Disconnects (from any thread); items still running or queued here
-        are re-queued by the server."""
+        """Disconnects (from any thread): items queued here are given back to
+        the server, and items still running are re-queued by it."""
         if self._closing:
             return
         self._closing = True
