@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import greenlet
 
+from symbatcher._errors import SymbatcherError
 from symbatcher._interceptor import install_in_context
 
 #: The kinds `slots=` accepts.
@@ -243,6 +244,12 @@ class GreenletSlots(Slots):
 
     def reply_box(self) -> ReplyBox:
         assert self._loop is not None, "start() first"
+        if greenlet.getcurrent().parent is None:
+            # Not a slot's greenlet: a thread that forward() started.
+            raise SymbatcherError(
+                "with greenlet slots, engine calls must be made by forward() itself, "
+                "not by threads it starts; use thread slots for that"
+            )
         return _FutureBox(self._loop.create_future())
 
     def _take_queued(self) -> list[Any]:

@@ -36,3 +36,11 @@ def test_helper_threads_run_in_a_copied_context_are_intercepted():
     # Every call went through the server and was batched there.
     assert summary.engine_calls == 2 * n
     assert summary.mean_batch_size > 1
+
+
+def test_greenlet_slots_refuse_engine_calls_from_helper_threads_clearly():
+    with BatchScheduler(slots="greenlet") as scheduler:
+        results = scheduler(FanOut, 2, range(3), batch_size=2)
+    for result in results:
+        assert isinstance(result, Exception), result
+        assert "with greenlet slots, engine calls must be made by forward() itself" in str(result)
