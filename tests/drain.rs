@@ -81,12 +81,7 @@ async fn unstarted_runs_given_back_rerun_elsewhere_without_using_an_attempt() {
     a.disconnect();
 
     let out = job.collect().await.expect("job succeeds");
-    let mut results: Vec<(u64, Vec<u8>)> = out
-        .results
-        .iter()
-        .map(|r| (r.index, result_payload(r).to_vec()))
-        .collect();
-    results.sort();
+    let results = out.payloads_by_index();
     assert_eq!(
         results,
         vec![

@@ -93,12 +93,7 @@ async fn items_of_a_disconnected_worker_rerun_elsewhere_and_answer_once() {
         .await;
 
     let out = job.collect().await.expect("job succeeds");
-    let mut results: Vec<(u64, Vec<u8>)> = out
-        .results
-        .iter()
-        .map(|r| (r.index, result_payload(r).to_vec()))
-        .collect();
-    results.sort();
+    let results = out.payloads_by_index();
     assert_eq!(
         results,
         vec![(0, b"\"b0\"".to_vec()), (1, b"\"b1\"".to_vec())]

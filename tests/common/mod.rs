@@ -576,6 +576,19 @@ impl JobClient {
     }
 }
 
+impl JobOutput {
+    /// `(index, payload)` of every result, by index; panics on a failed item.
+    pub fn payloads_by_index(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut payloads: Vec<(u64, Vec<u8>)> = self
+            .results
+            .iter()
+            .map(|r| (r.index, result_payload(r).to_vec()))
+            .collect();
+        payloads.sort();
+        payloads
+    }
+}
+
 /// The payload bytes of a successful item result.
 pub fn result_payload(result: &ItemResult) -> &[u8] {
     match result.outcome.as_ref().and_then(|o| o.value.as_ref()) {
