@@ -163,9 +163,11 @@ impl Scheduler {
             return;
         };
         reply.call_id = route.worker_call_id;
-        // A call given up because its run ended is not a failed call.
-        let abandoned = !self.tasks.contains_key(&route.task_id);
-        let failed = is_error(&reply) && !abandoned;
+        let is_error = is_error(&reply);
+        let job_id = self.deliver_reply(route.worker_id, route.task_id, reply);
+        // A call whose run had ended (given up, or answered too late) is not
+        // a failed call.
+        let failed = is_error && job_id.is_some();
         if let Some(slot) = self
             .engines
             .get_mut(engine)
@@ -173,10 +175,8 @@ impl Scheduler {
         {
             slot.record(stats, failed);
         }
-        if let Some(job_id) = self.deliver_reply(route.worker_id, route.task_id, reply) {
-            if let Some(job) = self.jobs.get_mut(&job_id) {
-                job.record_call(stats, failed);
-            }
+        if let Some(job) = job_id.and_then(|id| self.jobs.get_mut(&id)) {
+            job.record_call(stats, failed);
         }
     }
 
