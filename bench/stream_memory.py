@@ -77,7 +77,7 @@ class PeakRss:
 
 def child(n: int, size: int, workers: int, engine_calls: bool) -> dict:
     expr = MeasureWithQuery if engine_calls else Measure
-    with BatchScheduler() as scheduler:
+    with BatchScheduler(engine="echo") as scheduler:
         before = psutil.Process().memory_info().rss
         rss = PeakRss([psutil.Process().pid, scheduler.server_pid])
         start = time.perf_counter()

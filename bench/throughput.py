@@ -50,6 +50,7 @@ from symai.backend.base import Engine
 from symai.context import CURRENT_ENGINE_VAR
 
 from symbatcher import BatchScheduler, EchoEngine
+from symbatcher._server import EmbeddedServer
 
 WORKERS = 32
 BATCH = 32
@@ -173,7 +174,7 @@ def symbatcher_run(scheduler: BatchScheduler, items: list[str]) -> float:
 def scenario_throughput(n: int, repeat: int, slots: str) -> None:
     items = [f"item {i}" for i in range(n)]
     ours, base = [], []
-    with BatchScheduler(slots=slots) as scheduler:
+    with BatchScheduler(engine="echo", slots=slots) as scheduler:
         symbatcher_run(scheduler, items[:500])  # warm-up
         baseline_in_process(items[:500])
         for _ in range(repeat):
@@ -239,7 +240,9 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
     bench_dir = os.path.dirname(os.path.abspath(__file__))
     items = [f"item {i}" for i in range(n)]
     ours, base = [], []
-    with BatchScheduler() as scheduler:
+    # Remote workers need a server they can reach: one of its own.
+    server = EmbeddedServer([])
+    with BatchScheduler(address=server.address) as scheduler:
         workers = subprocess.Popen(
             [
                 sys.executable, "-m", "symbatcher._cli", "worker", "throughput:Summarize",
@@ -253,7 +256,7 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
             scheduler(remote, 0, items[:500], batch_size=BATCH)  # warm-up
             baseline_in_process(items[:500])
             meter = _CpuMeter(
-                client=os.getpid(), server=scheduler.server_pid, workers=_children(workers.pid)
+                client=os.getpid(), server=server.pid, workers=_children(workers.pid)
             )
             for _ in range(repeat):
                 meter.begin()
@@ -268,6 +271,7 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
         finally:
             workers.send_signal(signal.SIGTERM)
             workers.wait(30)
+            server.stop()
     mo, mb = statistics.median(ours), statistics.median(base)
     print(
         f"scenario 3: N={n}, {WORKER_PROCESSES} `symbatcher worker` processes x "

@@ -33,7 +33,12 @@ def symbatcher_command(*args: str) -> list[str]:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="symbatcher-jsonl-"))
+    # Everything this example writes goes away with the directory.
+    with tempfile.TemporaryDirectory(prefix="symbatcher-jsonl-") as tmp:
+        run_example(Path(tmp))
+
+
+def run_example(work: Path) -> None:
     data, out = work / "reviews.jsonl", work / "results.jsonl"
     with data.open("w") as f:
         for i in range(20_000):
@@ -47,9 +52,9 @@ def main() -> None:
                 f.write(json.dumps(f"Review {i}: meh") + "\n")
     command = symbatcher_command(
         "run", "summarize:Sentiment", "--input", str(data), "--output", str(out),
-        "--workers", "16", "--batch-size", "16", "--app-dir", str(HERE),
+        "--workers", "16", "--batch-size", "16", "--app-dir", str(HERE), "--engine", "echo",
     )
-    print("$", " ".join(command[-12:]))
+    print("$", " ".join(command[-14:]))
     first = subprocess.Popen(command)
     time.sleep(4)
     first.send_signal(signal.SIGINT)  # as Ctrl-C would
@@ -60,7 +65,7 @@ def main() -> None:
     records = [json.loads(line) for line in out.open()]
     indices = [r["index"] for r in records]
     assert len(indices) == len(set(indices)) == 20_000
-    print(f"\n{out}: {len(records)} lines, one per input line, no duplicates; for example")
+    print(f"\n{out.name}: {len(records)} lines, one per input line, no duplicates; for example")
     for record in sorted(records, key=lambda r: r["index"])[2:6]:
         print("  ", json.dumps(record)[:120])
 

@@ -1,8 +1,9 @@
 """Remote and multi-process workers: `symbatcher worker` serving a job together
 with local slots.
 
-This script starts a server (embedded in the scheduler), then a worker command
-with two processes, as you would on other machines:
+This script starts a server (`symbatcher-server`, as you would on a machine
+the workers can reach), then a worker command with two processes, as you
+would on other machines:
 
     symbatcher worker summarize:SummarizeWhere --server HOST:PORT --concurrency 32 --processes 2
 
@@ -23,6 +24,7 @@ engine).
 import argparse
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +46,23 @@ def symbatcher_command(*args: str) -> list[str]:
     return [*head, *args]
 
 
+def start_server() -> tuple[subprocess.Popen, str]:
+    """`symbatcher-server` on a free loopback port (its stdin a pipe, so it
+    exits with this script); returns the process and its address."""
+    beside = Path(sys.executable).parent / "symbatcher-server"
+    binary = str(beside) if beside.exists() else shutil.which("symbatcher-server")
+    if binary is None:
+        raise SystemExit("symbatcher-server not found: run `make install` first")
+    server = subprocess.Popen(
+        [binary, "--listen", "127.0.0.1:0", "--exit-with-stdin"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = server.stdout.readline()  # "listening on ADDR" once bound
+    if not line.startswith("listening on "):
+        raise SystemExit(f"the server did not start: {line!r}")
+    return server, line.split()[-1]
+
+
 def wait_for_workers(address: str, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
@@ -63,7 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="symbatcher worker processes serving a job")
     parser.add_argument("--slots", choices=["thread", "greenlet"], default="thread")
     args = parser.parse_args()
-    with BatchScheduler(worker_wait_ms=2000) as scheduler:
+    server, address = start_server()
+    # With address=, jobs use the server's default engine (here its echo engine).
+    with BatchScheduler(address=address, worker_wait_ms=2000) as scheduler:
         print(f"server at {scheduler.address}")
         workers = subprocess.Popen(
             symbatcher_command(
@@ -96,6 +117,8 @@ def main() -> None:
         finally:
             workers.send_signal(signal.SIGTERM)  # drains: running items finish
             print(f"workers exited with status {workers.wait(30)}")
+    server.terminate()
+    server.wait(30)
 
 
 if __name__ == "__main__":

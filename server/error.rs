@@ -34,7 +34,10 @@ pub enum Error {
     #[error("engine: name {0:?} is already in use")]
     EngineNameTaken(String),
     /// No worker served the job's expression within its wait time.
-    #[error("no worker serves expression {expression:?} (waited {waited_ms} ms); start one with `symbatcher worker {expression} --server ADDR`")]
+    #[error(
+        "no worker serves expression {expression:?} (waited {waited_ms} ms); {}",
+        worker_hint(expression)
+    )]
     NoWorker { expression: String, waited_ms: u64 },
     /// The server is draining and admits no new work.
     #[error("server is shutting down")]
@@ -51,6 +54,23 @@ pub enum Error {
     /// A configured engine could not be set up.
     #[error("engine {name:?}: cannot set up: {reason}")]
     EngineSetup { name: String, reason: String },
+}
+
+/// How to get a worker for `expression`: a `symbatcher worker` command where
+/// one can work, and why not where it cannot (a class of a script run as
+/// `__main__`, or an instance passed as `expr`, exists in one process only).
+fn worker_hint(expression: &str) -> String {
+    if expression.starts_with("__main__:") {
+        "its class is defined in a script run as __main__, which no other process can \
+         import: move it to a module, or run the job with local workers (num_workers > 0)"
+            .to_string()
+    } else if expression.contains('#') {
+        "it names an Expression instance, which only its own process can serve: run the \
+         job with local workers (num_workers > 0) or pass the class"
+            .to_string()
+    } else {
+        format!("start one with `symbatcher worker {expression} --server ADDR`")
+    }
 }
 
 impl Error {
@@ -153,6 +173,23 @@ mod tests {
         });
         assert!(status.metadata().get(metadata::EXPRESSION).is_none());
         assert!(status.message().contains("Zusammenfassung\u{e4}"));
+    }
+
+    #[test]
+    fn no_worker_suggests_a_worker_command_only_where_one_can_work() {
+        let text = |expression: &str| {
+            Error::NoWorker {
+                expression: expression.into(),
+                waited_ms: 1,
+            }
+            .to_string()
+        };
+        assert!(text("pkg.mod:Summarize").contains("`symbatcher worker pkg.mod:Summarize"));
+        for expression in ["__main__:Summarize", "pkg.mod:Summarize#1a2b3c4d"] {
+            let message = text(expression);
+            assert!(!message.contains("symbatcher worker"), "{message}");
+            assert!(message.contains("num_workers > 0"), "{message}");
+        }
     }
 
     #[test]

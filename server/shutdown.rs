@@ -1,6 +1,8 @@
 //! Shutdown signals: SIGINT/SIGTERM, and optionally end of standard input.
 
-use tokio::io::AsyncReadExt;
+use std::io::Read;
+
+use tokio::sync::oneshot;
 
 /// Resolves on SIGINT or SIGTERM, or (with `watch_stdin`) when standard input
 /// closes, which is how an owning parent process takes the server down with it.
@@ -29,14 +31,28 @@ pub async fn signal(watch_stdin: bool) {
         if !watch_stdin {
             return std::future::pending::<()>().await;
         }
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 256];
-        // Anything read is ignored; only end of file (or an error) matters.
-        while let Ok(n) = stdin.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
+        // A plain thread, not tokio's stdin (a blocking-pool task the
+        // runtime would wait for at exit): a server stopped by a signal
+        // while its owner still holds the pipe must still exit.
+        let (closed_tx, closed_rx) = oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("stdin-watch".into())
+            .spawn(move || {
+                let mut stdin = std::io::stdin().lock();
+                let mut buf = [0u8; 256];
+                // Anything read is ignored; only end of file (or an error) matters.
+                while let Ok(n) = stdin.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = closed_tx.send(());
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(%err, "cannot watch standard input");
+            return std::future::pending::<()>().await;
         }
+        let _ = closed_rx.await;
     };
     tokio::select! {
         _ = ctrl_c => tracing::info!("SIGINT received"),

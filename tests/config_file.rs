@@ -4,21 +4,22 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tempfile::TempPath;
 
 use common::*;
 use symbatcher::pb::v1::JobSpec;
 
-/// A config file with `text`, unique to this test run.
-fn write_config(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "symbatcher-test-{}-{name}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).expect("write config file");
-    path
+/// A config file with `text`, removed when the returned path is dropped.
+fn write_config(name: &str, text: &str) -> TempPath {
+    let file = tempfile::Builder::new()
+        .prefix(&format!("symbatcher-test-{name}-"))
+        .suffix(".toml")
+        .tempfile()
+        .expect("create config file");
+    std::fs::write(file.path(), text).expect("write config file");
+    file.into_temp_path()
 }
 
 /// Runs the server binary with `args`; returns its exit code and stderr.
@@ -110,9 +111,10 @@ async fn jobs_pick_engines_by_name_and_the_files_default_serves_the_rest() {
          [engines.capped]\nkind = \"echo\"\nmax_batch_size = 2\n",
     );
     let mut config = config();
-    config.config = Some(path);
+    config.config = Some(path.to_path_buf());
     config.resolve().expect("the file is valid");
     assert_eq!(config.default_engine(), "fast");
+    assert_eq!(config.default_engine_source, "config");
     let server = spawn_server(config).await;
 
     let calls: Vec<(String, String)> = (0..6).map(|i| (format!("p{i}"), String::new())).collect();

@@ -131,6 +131,8 @@ class EngineCall:
     prompt: str
     messages: list[dict[str, Any]] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Set when the call's symai Argument is in this process (`_local_calls`).
+    local_ref: str = ""
 
 
 class BatchEngine(abc.ABC):
@@ -166,6 +168,7 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
             prompt=call.prompt,
             messages=json.loads(call.messages_json) if call.messages_json else [],
             kwargs=json.loads(call.kwargs_json) if call.kwargs_json else {},
+            local_ref=call.local_ref,
         )
         for call in batch.calls
     ]
@@ -214,7 +217,7 @@ class EngineConnection:
         if not 1 <= concurrency <= 1024:
             raise ValueError(f"max_concurrency: must be 1..1024, got {concurrency}")
         self._stub = engine_pb2_grpc.EngineServiceStub(channel)
-        self._engine = engine
+        self.engine = engine
         self._name = name
         self._concurrency = concurrency
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -274,7 +277,7 @@ class EngineConnection:
             self._ended.set()
 
     def _serve(self, batch: engine_pb2.EngineBatch) -> None:
-        self._outbox.put(answer_batch(self._engine, batch))
+        self._outbox.put(answer_batch(self.engine, batch))
 
 
 def serve_engine(engine: BatchEngine, *, server: str, name: str) -> None:

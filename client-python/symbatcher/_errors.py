@@ -84,11 +84,6 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SymbatcherError:
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         if address:
             details = details.replace("--server ADDR", f"--server {address}")
-        if '"__main__:' in details:
-            details += (
-                "; a class defined in the script being run (__main__) cannot be imported by "
-                "other processes: move it to a module"
-            )
         waited = meta.get("symbatcher-waited-ms", "")
         return NoWorkerError(
             details,

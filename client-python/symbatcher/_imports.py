@@ -17,6 +17,28 @@ def expression_name(expr: Any) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def build_expression(cls: type, kwargs: dict[str, Any]) -> Any:
+    """`cls(**kwargs)`, as the original library built a call's expression.
+
+    A constructor that takes `**kwargs` (as `Expression`'s does) gets them
+    all; one that names its parameters gets the kwargs it names and not the
+    others, so `scheduler(Expr, n, data, temperature=0.2)` works with an
+    `Expr.__init__(self)` too (the kwargs still reach every forward())."""
+    try:
+        # __init__'s own: symai's metaclass hides it behind (*args, **kwargs).
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):  # no signature to read: pass them all
+        return cls(**kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return cls(**kwargs)
+    named = {
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return cls(**{key: value for key, value in kwargs.items() if key in named})
+
+
 def add_app_dir(app_dir: str) -> None:
     """Puts `app_dir` first on sys.path, as `python -m` does for the current
     directory (a console script does not), so `module:Class` finds the
@@ -47,7 +69,7 @@ def import_expression(spec: str) -> type:
     if not inspect.isclass(target):
         raise ValueError(
             f"{spec!r} is a {type(target).__name__}, not a class; workers serve Expression "
-            "classes, instantiated with no arguments in each slot"
+            "classes, instantiated once per job with the job's kwargs"
         )
     if not callable(getattr(target, "forward", None)):
         raise ValueError(f"{spec!r}: class {target.__qualname__} has no forward() method")

@@ -21,6 +21,7 @@ from symai.context import CURRENT_ENGINE_VAR
 
 from symbatcher._errors import SymbatcherError
 from symbatcher._codec import is_json_value
+from symbatcher._local_calls import LOCAL_CALLS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -28,7 +29,12 @@ if TYPE_CHECKING:
 
 class EngineCaller(Protocol):
     def call_engine(
-        self, task_id: int, prompt: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]
+        self,
+        task_id: int,
+        prompt: str,
+        messages: list[dict[str, Any]],
+        kwargs: dict[str, Any],
+        local_ref: str = "",
     ) -> tuple[str, dict[str, Any]]: ...
 
 
@@ -106,7 +112,16 @@ class BatchingEngine(Engine):
             raise SymbatcherError("engine call outside a symbatcher item run")
         prompt, messages = self._prompt_and_messages(argument, wants_messages)
         kwargs = self._request_kwargs(argument.kwargs.items())
-        text, metadata = caller.call_engine(task_id, prompt, messages, kwargs)
+        # An engine in this process answers from the Argument itself and
+        # leaves its own return values here (see `_local_calls`).
+        ref = LOCAL_CALLS.put(argument)
+        try:
+            text, metadata = caller.call_engine(task_id, prompt, messages, kwargs, ref)
+            local = LOCAL_CALLS.get(ref)
+            if local is not None and local.answer is not None:
+                return local.answer
+        finally:
+            LOCAL_CALLS.pop(ref)
         return [text], metadata
 
     def _prompt_and_messages(

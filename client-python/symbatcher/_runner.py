@@ -2,7 +2,15 @@
 
     symbatcher run mypkg.exprs:Summarize --input data.jsonl --output results.jsonl
                    [--server HOST:PORT] [--workers N] [--batch-size B] [--kwargs JSON]
-                   [--slots thread|greenlet]
+                   [--slots thread|greenlet] [--engine NAME] [--config symbatcher.toml]
+
+Engines: with no --engine, the calls go where a `BatchScheduler()` sends them:
+with --server, to that server's default engine; else to the --config file's
+default_engine (or $SYMBATCHER_CONFIG's), else to symai's own configured
+neurosymbolic engine, else to the echo engine (with a warning). `--engine
+NAME` names one the server knows: `echo`, an engine of the --config file, or
+an engine process connected to --server. An unknown engine fails before the
+output file is created.
 
 Input: one JSON value per line. An object with an "input" key is run as
 forward(input=obj["input"]); any other value (a string, a number, an object
@@ -73,7 +81,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kwargs", default="{}", metavar="JSON",
         help="JSON object of keyword arguments for every forward() call",
     )
-    parser.add_argument("--engine", default=None, metavar="NAME", help="engine name on the server")
+    parser.add_argument(
+        "--engine", default=None, metavar="NAME",
+        help=(
+            "engine that answers the calls: a name the server knows (echo, a --config "
+            "engine, a connected engine process). Default: the server's default engine "
+            "with --server; else the config file's default_engine, else symai's own "
+            "configured engine, else echo (with a warning)"
+        ),
+    )
+    parser.add_argument(
+        "--config", default=None, metavar="FILE",
+        help=(
+            "symbatcher.toml with named engines for the embedded server "
+            "(default: $SYMBATCHER_CONFIG; see docs/engines.md)"
+        ),
+    )
     parser.add_argument(
         "--worker-wait-ms", type=int, default=None, metavar="MS",
         help="fail when no worker serves the expression for this long (default: the server's)",
@@ -99,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--workers: must be >= 0, got {args.workers}")
         if args.workers == 0 and not args.server:
             raise ValueError("--workers 0 runs on remote workers only: give --server HOST:PORT")
+        if args.config and args.server:
+            raise ValueError("--config configures the embedded server; with --server, the server's own configuration applies")
+        if args.config and not os.path.isfile(args.config):
+            raise ValueError(f"--config: no such file: {args.config}")
         if not os.path.isfile(args.input):
             raise ValueError(f"--input: no such file: {args.input}")
     except ValueError as exc:
@@ -243,10 +270,13 @@ class _InputReader:
 
 
 class _Output:
-    """Appends whole lines to the output file, a few hundred per write()."""
+    """Appends whole lines to the output file, a few hundred per write().
+    The file is opened (created) at the first write, so a job the server
+    refuses (an unknown engine, say) leaves no output file behind."""
 
     def __init__(self, path: str) -> None:
-        self._file: BinaryIO = open(path, "ab")
+        self._path = path
+        self._file: BinaryIO | None = None
         self._lines: list[bytes] = []
         self._last_flush = time.monotonic()
         self.written = 0
@@ -269,6 +299,8 @@ class _Output:
         if self._lines:
             data = b"".join(self._lines)
             self._lines.clear()
+            if self._file is None:
+                self._file = open(self._path, "ab")
             view = memoryview(data)
             while view:
                 view = view[os.write(self._file.fileno(), view):]
@@ -277,7 +309,8 @@ class _Output:
 
     def close(self) -> None:
         self.flush()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def _error(exc: BaseException) -> dict[str, str]:
@@ -316,6 +349,7 @@ async def _run(
         scheduler = BatchScheduler(
             address=args.server,
             engine=args.engine,
+            server_args=["--config", args.config] if args.config else (),
             worker_wait_ms=args.worker_wait_ms,
             slots=args.slots,
         )

@@ -14,16 +14,23 @@ import grpc
 
 from symbatcher._channel import CHANNEL_OPTIONS
 from symbatcher._engine import BatchEngine, EngineConnection, ServerEngine
+from symbatcher._engine_choice import symai_engine, warn_echo_fallback
 from symbatcher._errors import SchedulerClosedError, SymbatcherError
-from symbatcher._imports import expression_name
+from symbatcher._imports import build_expression, expression_name
 from symbatcher._job import JobOptions
 from symbatcher._server import EmbeddedServer
 from symbatcher._slots import check_kind as check_slot_kind
 from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
 from symbatcher._stream import JobRun
 from symbatcher._types import JobSummary
-from symbatcher.v1 import batch_pb2_grpc
+from symbatcher._symai_engine import SymaiEngine
+from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
 from symbatcher._codec import is_json_value
+
+
+#: How long the embedded server may take to answer the Status call that
+#: settles the default engine.
+STATUS_TIMEOUT_S = 10.0
 
 
 def _check_call(num_workers: Any, batch_size: Any) -> None:
@@ -106,6 +113,8 @@ class BatchScheduler:
         self._closed = True
         self._server: EmbeddedServer | None = None
         self._engine_connection: EngineConnection | None = None
+        #: The SymaiEngine this scheduler chose by default (closed with it).
+        self._own_engine: SymaiEngine | None = None
         self._own_loop: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
         if max_queue_delay_ms is not None and not 0 <= max_queue_delay_ms <= 60_000:
             raise ValueError(f"max_queue_delay_ms: must be 0..60000, got {max_queue_delay_ms}")
@@ -128,15 +137,21 @@ class BatchScheduler:
                 "engine: expected EchoEngine (or another server engine), a BatchEngine or an "
                 f"engine name, got {type(engine).__name__}"
             )
-        if address is None:
+        embedded = address is None
+        if embedded:
             self._server = EmbeddedServer(server_argv)
             address = self._server.address
         self.address = address
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._aio: tuple[grpc.aio.Channel, batch_pb2_grpc.BatchServiceStub] | None = None
         try:
+            if engine is None and embedded:
+                engine = self._own_engine = self._default_engine()
+                if isinstance(engine, SymaiEngine):
+                    # Its own server: a name that says what answers.
+                    engine_name = engine.describe()
             if isinstance(engine, BatchEngine):
-                engine_name = f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
+                engine_name = engine_name or f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
                 self._engine_connection = EngineConnection(self._channel, engine, engine_name)
                 self._engine_connection.start()
         except BaseException:
@@ -177,7 +192,7 @@ class BatchScheduler:
         `num_workers` local worker slots (0: remote workers only) and returns
         the results in dataset order; a failed item's result is its exception."""
         self._check_open()
-        _check_call(num_workers, batch_size)
+        self._check_call(num_workers, batch_size)
         items = list(dataset)
         results: list[Any] = [None] * len(items)
         run = self._job_run(
@@ -216,7 +231,7 @@ class BatchScheduler:
         finishes (and yields it with the results that waited behind it).
         """
         self._check_open()
-        _check_call(num_workers, batch_size)
+        self._check_call(num_workers, batch_size)
         source = source_for(dataset)
         run = self._job_run(
             expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
@@ -229,7 +244,7 @@ class BatchScheduler:
         """`forward` for coroutines: awaits the results without blocking the
         running event loop. `dataset` may also be an async iterable."""
         self._check_open()
-        _check_call(num_workers, batch_size)
+        self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
         _bind_owner(source)
         results: list[Any] = [None] * (_length(dataset) or 0)
@@ -258,7 +273,7 @@ class BatchScheduler:
         Leaving the loop early cancels the job once the iterator is closed
         (use `contextlib.aclosing` to close it at once)."""
         self._check_open()
-        _check_call(num_workers, batch_size)
+        self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
         run = self._job_run(
             expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
@@ -305,6 +320,17 @@ class BatchScheduler:
         return self._server.pid if self._server is not None else None
 
     # -- internals -------------------------------------------------------
+
+    def _check_call(self, num_workers: Any, batch_size: Any) -> None:
+        self._check_open()
+        _check_call(num_workers, batch_size)
+        if num_workers == 0 and self._server is not None:
+            raise ValueError(
+                "num_workers: 0 leaves the job to remote workers, but this scheduler's server "
+                "is embedded (started by this process on a private port), so no worker can "
+                "connect to it; use num_workers >= 1, or run `symbatcher-server` and pass "
+                "BatchScheduler(address=HOST:PORT) with `symbatcher worker` processes connected"
+            )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -357,6 +383,21 @@ class BatchScheduler:
                 await self._on_loop(run.close())
             self.last_summary = run.summary
 
+    def _default_engine(self) -> BatchEngine | None:
+        """The engine of an embedded server's jobs when none is named (see
+        `_engine_choice`): the server's configured default, else symai's own
+        engine served from here, else echo (with a warning)."""
+        status = status_pb2_grpc.StatusServiceStub(self._channel).Status(
+            status_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_S
+        )
+        if status.default_engine_source != "builtin":
+            return None
+        found = symai_engine()
+        if found is None:
+            warn_echo_fallback()
+            return None
+        return SymaiEngine(engine=found)
+
     def _batch_stub(self) -> batch_pb2_grpc.BatchServiceStub:
         # grpc.aio channels belong to the loop they were made on.
         if self._aio is None:
@@ -377,7 +418,10 @@ class BatchScheduler:
     ) -> JobRun:
         name = expression_name(expr)
         if inspect.isclass(expr):
-            factory = expr
+            # One instance per call, built with the call's kwargs and shared
+            # by its local slots, as the original library did. Remote workers
+            # build one per process per job (see `symbatcher worker`).
+            instance = build_expression(expr, kwargs) if num_workers > 0 else None
         else:
             # A given instance may carry state: only this process's slots
             # serve it, under a name of its own.
@@ -387,7 +431,8 @@ class BatchScheduler:
                     "classes by import path; pass the class, not an instance"
                 )
             name = f"{name}#{uuid.uuid4().hex[:8]}"
-            factory = lambda: expr  # noqa: E731
+            instance = expr
+        factory = lambda _kwargs: instance  # noqa: E731
         return JobRun(
             address=self.address,
             stub=self._batch_stub,
@@ -407,6 +452,8 @@ class BatchScheduler:
     def _release(self) -> None:
         if self._engine_connection is not None:
             self._engine_connection.stop()
+        if self._own_engine is not None:
+            self._own_engine.close()
         if self._aio is not None and self._own_loop is None:
             pass  # closed with the caller's loop
         elif self._aio is not None and self._own_loop is not None:

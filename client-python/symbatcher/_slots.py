@@ -40,7 +40,7 @@ _STOP = object()
 class ItemRunner(Protocol):
     """What slots need from the worker connection."""
 
-    def run_item(self, assignment: Any, instances: dict[str, Any]) -> Any: ...
+    def run_item(self, assignment: Any) -> Any: ...
 
     def post_result(self, task_id: int, outcome: Any) -> None: ...
 
@@ -190,7 +190,6 @@ class ThreadSlots(Slots):
 
     def _slot(self) -> None:
         install_in_context()
-        instances: dict[str, Any] = {}
         while True:
             assignment = self._queue.get()
             if assignment is _STOP:
@@ -198,7 +197,7 @@ class ThreadSlots(Slots):
             if self._stopping:  # taken just as the queue was emptied
                 self._runner.give_back([assignment])
                 return
-            outcome = self._runner.run_item(assignment, instances)
+            outcome = self._runner.run_item(assignment)
             self._runner.post_result(assignment.task_id, outcome)
 
 
@@ -270,13 +269,12 @@ class GreenletSlots(Slots):
 
     async def _slot(self) -> None:
         assert self._queue is not None
-        instances: dict[str, Any] = {}
 
         def run(assignment: Any) -> Any:
             # A new greenlet starts in an empty context: route its engine
             # calls first.
             install_in_context()
-            return self._runner.run_item(assignment, instances)
+            return self._runner.run_item(assignment)
 
         while True:
             assignment = await self._queue.get()

@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
 def describe(status: status_pb2.StatusResponse, address: str) -> str:
     """The snapshot as text, a section per kind of thing."""
     lines = [f"server {address} · up {_duration(status.uptime_seconds)}"]
+    if status.default_engine:
+        lines.append(
+            f"default engine {status.default_engine} ({status.default_engine_source}); "
+            "jobs may name another"
+        )
     lines.append(f"workers ({len(status.workers)})")
     for w in status.workers:
         state = " · draining" if w.draining else ""

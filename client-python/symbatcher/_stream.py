@@ -33,7 +33,7 @@ class JobRun:
         address: str,
         stub: Callable[[], batch_pb2_grpc.BatchServiceStub],
         expression: str,
-        factory: Callable[[], Any],
+        factory: Callable[[dict[str, Any]], Any],
         num_workers: int,
         slots: str,
         source: ItemSource,

@@ -1,13 +1,27 @@
 """`SymaiEngine`: a `BatchEngine` that answers every call with symai's own
-configured neurosymbolic engine, so that every provider symai supports
-(OpenAI, Anthropic, Gemini, Groq, DeepSeek, OpenRouter, a local llama.cpp or
-vLLM `symserver`, ...) works through symbatcher.
+neurosymbolic engine, so that every provider symai supports (OpenAI,
+Anthropic, Gemini, Groq, DeepSeek, OpenRouter, a local llama.cpp or vLLM
+`symserver`, an engine registered with `EngineRepository.register`, ...)
+works through symbatcher. It is what `BatchScheduler()` uses when no engine
+is named and symai has one (see `_engine_choice`).
+
+How a call reaches the engine:
+
+- A call intercepted in this process carries a `local_ref` to the symai
+  `Argument` symai built for it (`_local_calls`). The engine gets that very
+  object: `engine.prepare(argument)` then `engine.forward(argument)`, as
+  symai's own query path does, and its return values go back to the slot
+  untouched. The answer is the one symai's engine would give without
+  symbatcher.
+- A call from another process (a remote worker) is rebuilt as symai's raw
+  input: the chat messages the worker rendered (system prompt included), so
+  the engine sends what symai would have sent. Request kwargs reach the
+  engine as symai kwargs (it keeps those it supports).
 
 The calls of a batch run concurrently on a thread pool shared by all batches
-(`concurrency` calls at once). Each call is sent as symai's raw input: the
-chat messages the worker's interceptor rendered (system prompt included), so
-the engine sends exactly what symai would have sent without symbatcher.
-Request kwargs reach the engine as symai kwargs (it keeps those it supports).
+(`concurrency` calls at once). An engine with `allows_batching = True` (the
+original library's batch engines) gets the whole batch at once:
+`engine.forward([argument, ...])` returning `(results, metadata_list)`.
 The reply's metadata carries the call's token `usage`.
 """
 
@@ -17,8 +31,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from symbatcher._engine import BatchEngine, EngineCall
 from symbatcher._codec import is_json_value
+from symbatcher._engine import BatchEngine, EngineCall
+from symbatcher._local_calls import LOCAL_CALLS, LocalCall
+
+Reply = tuple[str, dict[str, Any]] | Exception
 
 
 class SymaiEngine(BatchEngine):
@@ -50,8 +67,17 @@ class SymaiEngine(BatchEngine):
                 self._engine = EngineRepository.get("neurosymbolic")
             return self._engine
 
-    def forward(self, calls: list[EngineCall]) -> list[tuple[str, dict] | Exception]:
+    def describe(self) -> str:
+        """`symai:<EngineClass>[:<model>]`, the engine's name in Status and summaries."""
         engine = self.engine()
+        model = getattr(engine, "model", None)
+        name = f"symai:{type(engine).__name__}"
+        return f"{name}:{model}" if isinstance(model, str) and model else name
+
+    def forward(self, calls: list[EngineCall]) -> list[Reply]:
+        engine = self.engine()
+        if getattr(engine, "allows_batching", False):
+            return _batch(engine, calls)
         futures = [self._pool.submit(_call, engine, call) for call in calls]
         return [future.result() for future in futures]
 
@@ -59,19 +85,58 @@ class SymaiEngine(BatchEngine):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _call(engine: Any, call: EngineCall) -> tuple[str, dict] | Exception:
-    """One call through symai's engine; an exception fails only this call."""
+def _argument(call: EngineCall) -> tuple[Any, LocalCall | None]:
+    """The symai Argument of a call: the original one when it is in this
+    process, else one rebuilt from the call's messages (or prompt)."""
+    local = LOCAL_CALLS.get(call.local_ref)
+    if local is not None:
+        return local.argument, local
     from symai.core import Argument
 
+    argument = Argument((), {**call.kwargs, "raw_input": True}, {})
+    argument.prop.processed_input = call.messages or call.prompt
+    return argument, None
+
+
+def _call(engine: Any, call: EngineCall) -> Reply:
+    """One call through symai's engine; an exception fails only this call."""
     try:
-        argument = Argument((), {**call.kwargs, "raw_input": True}, {})
-        argument.prop.processed_input = call.messages or call.prompt
+        argument, local = _argument(call)
         engine.prepare(argument)
-        texts, metadata = engine(argument)
+        result, metadata = engine.forward(argument)
     except Exception as exc:  # noqa: BLE001 - the call's own failure
         return exc
-    text = texts[0] if isinstance(texts, list) and texts else texts
-    return ("" if text is None else str(text)), _metadata(engine, metadata or {})
+    return _reply(engine, local, result, metadata or {})
+
+
+def _batch(engine: Any, calls: list[EngineCall]) -> list[Reply]:
+    """A batch through an engine that takes a list of Arguments; raising
+    fails the whole batch."""
+    pairs = [_argument(call) for call in calls]
+    arguments = [argument for argument, _ in pairs]
+    for argument in arguments:
+        engine.prepare(argument)
+    results, metadata_list = engine.forward(arguments)
+    if len(results) != len(calls):
+        raise ValueError(f"{type(engine).__name__}.forward returned {len(results)} results for {len(calls)} calls")
+    metadata_list = list(metadata_list or [{}] * len(calls))
+    return [
+        _reply(engine, local, result if isinstance(result, list) else [result], metadata or {})
+        for (_, local), result, metadata in zip(pairs, results, metadata_list)
+    ]
+
+
+def _reply(engine: Any, local: LocalCall | None, result: Any, metadata: dict[str, Any]) -> Reply:
+    """The wire reply (text and JSON metadata); a local call also keeps the
+    engine's own return values for its slot (with the call's token `usage`
+    added when the engine's metadata has none, as every engine reports it)."""
+    wire = _metadata(engine, metadata)
+    if local is not None:
+        if "usage" in wire and "usage" not in metadata:
+            metadata = {**metadata, "usage": wire["usage"]}
+        local.answer = (result, metadata)
+    text = result[0] if isinstance(result, list) and result else result
+    return ("" if text is None else str(text)), wire
 
 
 def _metadata(engine: Any, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +152,6 @@ def _metadata(engine: Any, metadata: dict[str, Any]) -> dict[str, Any]:
             "completion_tokens": record.completion_tokens,
             "total_tokens": record.total_tokens,
         }
+    elif isinstance(metadata.get("usage"), dict) and is_json_value(metadata["usage"]):
+        out["usage"] = metadata["usage"]
     return out
-
-

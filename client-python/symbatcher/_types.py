@@ -35,6 +35,9 @@ class JobSummary:
     engine_latency_p90_ms: float = 0.0
     engine_latency_p99_ms: float = 0.0
     engine_latency_max_ms: float = 0.0
+    #: The engine that answered the job's calls ("echo", "openai", a config
+    #: file's name, "symai:<EngineClass>:<model>" for symai's own engine, ...).
+    engine: str = ""
 
     @classmethod
     def from_pb(cls, pb: batch_pb2.JobSummary) -> JobSummary:
@@ -58,6 +61,7 @@ class JobSummary:
             engine_latency_p90_ms=pb.engine_latency.p90_ms,
             engine_latency_p99_ms=pb.engine_latency.p99_ms,
             engine_latency_max_ms=pb.engine_latency.max_ms,
+            engine=pb.engine,
         )
 
     @property
@@ -72,6 +76,8 @@ class JobSummary:
             f"{self.failed} failed, {self.engine_calls} engine calls in {self.engine_batches} "
             f"batches (mean batch size {self.mean_batch_size:.1f})"
         )
+        if self.engine:
+            text += f", engine {self.engine}"
         if self.retries or self.rate_limited:
             text += f", {self.retries} retries ({self.rate_limited} rate-limited)"
         if self.prompt_tokens or self.completion_tokens:

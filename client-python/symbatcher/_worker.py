@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -36,7 +36,8 @@ log = logging.getLogger("symbatcher.worker")
 
 _STOP = object()
 
-ExpressionFactory = Callable[[], Any]
+#: Builds the Expression instance that serves one job, from the job's kwargs.
+ExpressionFactory = Callable[[dict[str, Any]], Any]
 
 
 @dataclass
@@ -45,6 +46,25 @@ class _Job:
     kwargs: dict[str, Any]
     #: Set when the job's client runs in this process.
     local: LocalJob | None
+    #: The job's one Expression instance in this process, shared by the slots.
+    instance: Any = None
+    #: Why building it failed; every item of the job fails with it.
+    build_error: BaseException | None = None
+    built: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def expression(self, factory: ExpressionFactory) -> Any:
+        """The job's instance, built by the first slot that needs it."""
+        with self.lock:
+            if not self.built:
+                try:
+                    self.instance = factory(self.kwargs)
+                except Exception as exc:  # noqa: BLE001 - reported per item
+                    self.build_error = exc
+                self.built = True
+        if self.build_error is not None:
+            raise self.build_error
+        return self.instance
 
 
 class WorkerRuntime:
@@ -60,8 +80,10 @@ class WorkerRuntime:
     `slots` is "thread" (one OS thread per slot) or "greenlet" (every slot a
     greenlet on the loop's thread; see `_slots`).
 
-    A class factory is called once per slot, so each slot owns its instance;
-    a factory that returns a shared instance shares it.
+    Each expression's factory is called once per job, with the job's kwargs,
+    by the first slot that runs one of its items; the job's items in all the
+    slots share that instance (as the original library shared one instance
+    per call). A factory that fails fails every item of that job here.
     """
 
     def __init__(
@@ -314,7 +336,12 @@ class WorkerRuntime:
     # -- engine calls (from slots, via the interceptor) -------------------
 
     def call_engine(
-        self, task_id: int, prompt: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]
+        self,
+        task_id: int,
+        prompt: str,
+        messages: list[dict[str, Any]],
+        kwargs: dict[str, Any],
+        local_ref: str = "",
     ) -> tuple[str, dict[str, Any]]:
         if self._closing:
             raise SymbatcherError("worker stopped")
@@ -329,6 +356,7 @@ class WorkerRuntime:
                     prompt=prompt,
                     messages_json=json.dumps(messages, ensure_ascii=False) if messages else "",
                     kwargs_json=json.dumps(kwargs, ensure_ascii=False) if kwargs else "",
+                    local_ref=local_ref,
                 ),
             )
         )
@@ -353,7 +381,7 @@ class WorkerRuntime:
         task_ids = [a.task_id for a in assignments]
         self._post(worker_pb2.DrainWorker(unstarted_task_ids=task_ids))
 
-    def run_item(self, assignment: worker_pb2.Assignment, instances: dict[str, Any]) -> Any:
+    def run_item(self, assignment: worker_pb2.Assignment) -> Any:
         """Runs forward() for one assignment; returns its Outcome."""
         job = self._jobs.get(assignment.job_id)
         if job is None:
@@ -365,10 +393,7 @@ class WorkerRuntime:
         except Exception as exc:
             return _error_outcome(exc, common_pb2.ERROR_KIND_ENCODING)
         try:
-            expression = job.info.expression
-            instance = instances.get(expression)
-            if instance is None:
-                instance = instances[expression] = self._expressions[expression]()
+            instance = job.expression(self._expressions[job.info.expression])
             bind_slot(self, assignment.task_id, job.info.engine_wants_messages)
             try:
                 value = instance.forward(input=item, **job.kwargs)

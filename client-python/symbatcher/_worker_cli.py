@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -34,7 +35,7 @@ import time
 from typing import Any
 
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
-from symbatcher._imports import add_app_dir, import_expression, registered_names
+from symbatcher._imports import add_app_dir, build_expression, import_expression, registered_names
 from symbatcher._slots import SLOT_KINDS
 from symbatcher._worker import WorkerRuntime
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     expressions: dict[str, Any] = {}
     for spec, cls in classes.items():
         for registered in registered_names(spec, cls):
-            expressions[registered] = cls
+            expressions[registered] = functools.partial(build_expression, cls)
     # Everything imported so far lives as long as the process: keep it out of
     # the garbage collector's full passes, which symai's per-call objects
     # trigger often (a few percent of a worker's time).

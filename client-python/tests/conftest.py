@@ -38,7 +38,7 @@ class QueryExpression(Expression):
 @pytest.fixture(scope="session")
 def scheduler():
     """One embedded server with the default (echo, no latency) engine for the session."""
-    s = BatchScheduler()
+    s = BatchScheduler(engine="echo")
     try:
         yield s
     finally:

@@ -3,13 +3,27 @@ snapshot, and waiting for a condition without fixed sleeps."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import grpc
 import pytest
 
+from symbatcher._server import EmbeddedServer
 from symbatcher.v1 import status_pb2, status_pb2_grpc
+
+
+@contextlib.contextmanager
+def standalone_server(*args: str) -> Iterator[EmbeddedServer]:
+    """A `symbatcher-server` of its own on a free loopback port, as remote
+    workers and other clients use one (`BatchScheduler(address=...)`)."""
+    server = EmbeddedServer(list(args))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def server_status(address: str) -> status_pb2.StatusResponse:

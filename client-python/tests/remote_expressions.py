@@ -68,3 +68,25 @@ class TwoCalls(Expression):
             "thread": threading.get_ident(),
             "replies": [first, second],
         }
+
+
+class Built(Expression):
+    """Counts the instances made in this process and the items each saw:
+    shows how a job's expression is built (`prefix` is a constructor
+    argument, taken from the job's kwargs)."""
+
+    instances: list["Built"] = []
+    lock = threading.Lock()
+
+    def __init__(self, prefix="none", **kwargs):
+        super().__init__(**kwargs)
+        self.prefix = prefix
+        self.seen = 0
+        with Built.lock:
+            Built.instances.append(self)
+
+    def forward(self, input, **kwargs):
+        with Built.lock:
+            self.seen += 1
+        time.sleep(0.002)
+        return {"input": input, "prefix": self.prefix, "instance": id(self), "pid": os.getpid()}

@@ -146,7 +146,7 @@ def test_async_forms_on_the_scheduler_main_loop():
     thread = threading.Thread(target=BatchScheduler.start_loop, args=(loop,), daemon=True)
     thread.start()
     try:
-        s = BatchScheduler(main_loop=loop)
+        s = BatchScheduler(engine="echo", main_loop=loop)
 
         async def on_main_loop():
             results = await s.aforward(Double, 2, [1, 2, 3])

@@ -72,7 +72,7 @@ def test_server_start_error_carries_server_stderr(tmp_path, monkeypatch, call_wi
     monkeypatch.setenv("SYMBATCHER_SERVER_BIN", str(script))
 
     def start_and_submit():
-        s = BatchScheduler()
+        s = BatchScheduler(engine="echo")
         try:
             return s(expr=ErrorsExpression, num_workers=1, dataset=["never"], batch_size=1)
         finally:
@@ -91,7 +91,7 @@ def test_server_start_error_for_missing_binary(tmp_path, monkeypatch, call_with_
     monkeypatch.setenv("SYMBATCHER_SERVER_BIN", str(tmp_path / "does-not-exist"))
 
     def start_and_submit():
-        s = BatchScheduler()
+        s = BatchScheduler(engine="echo")
         try:
             return s(expr=ErrorsExpression, num_workers=1, dataset=["never"], batch_size=1)
         finally:

@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from helpers import wait_until
+from helpers import standalone_server, wait_until
 from remote_expressions import TwoCalls
 from symbatcher import BatchScheduler, EchoEngine
 from symbatcher._cli import main as cli_main
@@ -34,7 +34,7 @@ def _check_replies(results, n):
 
 def test_local_greenlet_slots_share_one_thread_and_keep_their_own_replies():
     n = 300
-    with BatchScheduler(slots="greenlet") as scheduler:
+    with BatchScheduler(engine="echo", slots="greenlet") as scheduler:
         results = scheduler(TwoCalls, 16, range(n), batch_size=16)
         summary = scheduler.last_summary
     _check_replies(results, n)
@@ -47,7 +47,7 @@ def test_local_greenlet_slots_share_one_thread_and_keep_their_own_replies():
 
 
 def test_thread_slots_run_on_threads_of_their_own():
-    with BatchScheduler() as scheduler:
+    with BatchScheduler(engine="echo") as scheduler:
         results = scheduler(TwoCalls, 8, range(64), batch_size=8)
     _check_replies(results, 64)
     assert len({r["thread"] for r in results}) > 1
@@ -78,7 +78,7 @@ def test_exceptions_in_greenlet_slots_are_per_item_errors():
                 raise ValueError(f"item {input} rejected after {reply!r}")
             return reply
 
-    with BatchScheduler(slots="greenlet") as scheduler:
+    with BatchScheduler(engine="echo", slots="greenlet") as scheduler:
         results = scheduler(SometimesFails, 4, range(30), batch_size=4)
     for i, result in enumerate(results):
         if i % 3 == 0:
@@ -89,7 +89,7 @@ def test_exceptions_in_greenlet_slots_are_per_item_errors():
 
 def test_greenlet_slots_with_asyncio_forms():
     async def main():
-        with BatchScheduler(slots="greenlet") as scheduler:
+        with BatchScheduler(engine="echo", slots="greenlet") as scheduler:
             got = {i: r async for i, r in scheduler.astream(TwoCalls, 8, range(100), batch_size=8)}
             listed = await scheduler.aforward(TwoCalls, 8, range(20), batch_size=8)
         return got, listed
@@ -101,7 +101,7 @@ def test_greenlet_slots_with_asyncio_forms():
 
 def test_bad_slots_value_names_the_field_and_the_choices(capsys):
     with pytest.raises(ValueError, match=r"slots: must be one of 'thread', 'greenlet', got 'fiber'"):
-        BatchScheduler(slots="fiber")
+        BatchScheduler(engine="echo", slots="fiber")
     with pytest.raises(SystemExit) as excinfo:
         cli_main(["worker", "remote_expressions:TwoCalls", "--server", "127.0.0.1:1", "--slots", "fiber"])
     assert excinfo.value.code == 2
@@ -110,7 +110,7 @@ def test_bad_slots_value_names_the_field_and_the_choices(capsys):
 
 def test_worker_processes_with_greenlet_slots_serve_a_job():
     n = 400
-    with BatchScheduler() as scheduler:
+    with standalone_server() as server, BatchScheduler(address=server.address) as scheduler:
         proc = start_workers(
             scheduler.address, "remote_expressions:TwoCalls",
             "--processes", "2", "--concurrency", "32", "--slots", "greenlet", "--name", "green",

@@ -27,7 +27,7 @@ class FanOut(Expression):
 
 def test_helper_threads_run_in_a_copied_context_are_intercepted():
     n = 40
-    with BatchScheduler() as scheduler:
+    with BatchScheduler(engine="echo") as scheduler:
         results = scheduler(FanOut, 8, range(n), batch_size=16)
         summary = scheduler.last_summary
     for i, (a, b) in enumerate(results):
@@ -39,7 +39,7 @@ def test_helper_threads_run_in_a_copied_context_are_intercepted():
 
 
 def test_greenlet_slots_refuse_engine_calls_from_helper_threads_clearly():
-    with BatchScheduler(slots="greenlet") as scheduler:
+    with BatchScheduler(engine="echo", slots="greenlet") as scheduler:
         results = scheduler(FanOut, 2, range(3), batch_size=2)
     for result in results:
         assert isinstance(result, Exception), result

@@ -37,7 +37,7 @@ def _run(s, dataset, expr=LifecycleExpression):
 
 
 def test_cleanup_then_use_raises_scheduler_closed(assert_echo):
-    s = BatchScheduler()
+    s = BatchScheduler(engine="echo")
     try:
         results = _run(s, ["before-cleanup"])
         assert_echo(results[0], "before-cleanup", "Lifecycle step")
@@ -51,7 +51,7 @@ def test_cleanup_then_use_raises_scheduler_closed(assert_echo):
 
 
 def test_cleanup_stops_embedded_server(wait_process_gone, process_gone):
-    s = BatchScheduler()
+    s = BatchScheduler(engine="echo")
     try:
         pid = s.server_pid
         assert isinstance(pid, int) and pid > 0
@@ -63,7 +63,7 @@ def test_cleanup_stops_embedded_server(wait_process_gone, process_gone):
 
 
 def test_context_manager(assert_echo, wait_process_gone):
-    with BatchScheduler() as s:
+    with BatchScheduler(engine="echo") as s:
         assert isinstance(s, BatchScheduler)
         pid = s.server_pid
         results = _run(s, ["ctx-1", "ctx-2", "ctx-3"])
@@ -80,7 +80,7 @@ def test_context_manager_cleans_up_on_exception(wait_process_gone):
         pass
 
     with pytest.raises(Boom):
-        with BatchScheduler() as s:
+        with BatchScheduler(engine="echo") as s:
             pid = s.server_pid
             raise Boom()
     with pytest.raises(SchedulerClosedError):
@@ -115,7 +115,7 @@ def test_main_loop_with_start_loop_and_close_loop(assert_echo):
         time.sleep(0.01)
     assert loop.is_running(), "start_loop should run the loop in the thread"
 
-    s = BatchScheduler(main_loop=loop)
+    s = BatchScheduler(engine="echo", main_loop=loop)
     try:
         results = _run(s, ["loop-1", "loop-2", "loop-3"])
     finally:
@@ -131,10 +131,10 @@ def test_main_loop_with_start_loop_and_close_loop(assert_echo):
 
 
 def test_two_schedulers_at_once(assert_echo):
-    first = BatchScheduler()
+    first = BatchScheduler(engine="echo")
     first_open = True
     try:
-        with BatchScheduler() as second:
+        with BatchScheduler(engine="echo") as second:
             assert first.server_pid != second.server_pid
             data_a = [f"first-{i}" for i in range(6)]
             data_b = [f"second-{i}" for i in range(6)]
@@ -176,7 +176,7 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from symbatcher import BatchScheduler
-    s = BatchScheduler()
+    s = BatchScheduler(engine="echo")
     print("SERVER_PID=%d" % s.server_pid, flush=True)
     time.sleep(120)
     """
@@ -254,7 +254,7 @@ def test_server_exits_when_owner_is_sigkilled(tmp_path, wait_process_gone):
 
 def test_progress_bar_is_optional(capfd):
     dataset = [f"prog-{i}" for i in range(10)]
-    with BatchScheduler(progress=True) as s:
+    with BatchScheduler(engine="echo", progress=True) as s:
         results = _run(s, dataset)
     assert len(results) == 10 and all(r.startswith("echo: ") for r in results)
     err = capfd.readouterr().err

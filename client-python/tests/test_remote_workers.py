@@ -18,10 +18,11 @@ import pytest
 from symai import Expression
 
 import remote_expressions
-from helpers import server_status, wait_until
+from helpers import server_status, standalone_server, wait_until
 from remote_expressions import Awkward, Paced, Tagger
 from symbatcher import BatchScheduler, EncodingError, NoWorkerError, RemoteError
 from symbatcher._cli import main as cli_main
+from symbatcher._server import EmbeddedServer
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -63,9 +64,11 @@ def worker_names(address: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def remote():
-    """An embedded server and a `symbatcher worker --processes 2` serving the
-    test expressions to it (4 slots per process)."""
-    scheduler = BatchScheduler()
+    """A server of its own, a scheduler submitting to it, and a `symbatcher
+    worker --processes 2` serving the test expressions to it (4 slots per
+    process)."""
+    server = EmbeddedServer([])
+    scheduler = BatchScheduler(address=server.address)
     proc = start_workers(
         scheduler.address,
         "remote_expressions:Tagger",
@@ -90,6 +93,7 @@ def remote():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         scheduler.cleanup()
+        server.stop()
 
 
 def test_expressions_are_named_by_import_path():
@@ -285,7 +289,7 @@ def test_worker_waits_for_the_server_and_reconnects_after_losing_it():
 def test_a_draining_worker_gives_back_its_queued_items_without_using_an_attempt(tmp_path, slots):
     # One attempt per item: an item queued in the draining worker that the
     # server had to re-queue at its disconnect would fail with WorkerLostError.
-    with BatchScheduler(server_args=["--max-attempts", "1"]) as scheduler:
+    with BatchScheduler(engine="echo", server_args=["--max-attempts", "1"]) as scheduler:
         proc = start_workers(
             scheduler.address, "remote_expressions:Paced",
             "--concurrency", "1", "--prefetch", "8", "--name", "drainer", "--slots", slots,

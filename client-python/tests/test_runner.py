@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from symbatcher._cli import main as cli_main
 from symbatcher._runner import load_output
 
@@ -62,7 +64,7 @@ def test_run_interrupt_and_resume(tmp_path):
     expected = write_input(data, n)
     command = runner_command(
         "remote_expressions:Lines", "--input", str(data), "--output", str(out),
-        "--workers", "2", "--batch-size", "4", "--app-dir", str(TESTS_DIR),
+        "--workers", "2", "--batch-size", "4", "--app-dir", str(TESTS_DIR), "--engine", "echo",
     )
     first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -122,7 +124,7 @@ def test_resume_drops_a_partial_line_and_retries_failures(tmp_path, capsys):
     assert out.read_text().endswith("\n")  # the partial line is gone
 
     argv = ["run", "remote_expressions:Lines", "--input", str(data), "--output", str(out),
-            "--workers", "2", "--no-progress", "--app-dir", str(TESTS_DIR)]
+            "--workers", "2", "--no-progress", "--app-dir", str(TESTS_DIR), "--engine", "echo"]
     assert cli_main([*argv, "--ordered"]) == 0
     records = read_output(out)
     assert [r["index"] for r in records] == [0, 1, 2, 3]
@@ -139,7 +141,7 @@ def test_kwargs_reach_forward_and_bad_arguments_are_reported(tmp_path, capsys):
     data, out = tmp_path / "data.jsonl", tmp_path / "out.jsonl"
     data.write_text('{"input": "x", "id": 1}\n')
     argv = ["run", "remote_expressions:Paced", "--input", str(data), "--output", str(out),
-            "--no-progress", "--app-dir", str(TESTS_DIR)]
+            "--no-progress", "--app-dir", str(TESTS_DIR), "--engine", "echo"]
     assert cli_main([*argv, "--kwargs", '{"delay": 0}']) == 0
     [record] = read_output(out)
     assert record["id"] == 1 and record["result"]["input"] == "x"
@@ -157,7 +159,7 @@ def test_run_with_greenlet_slots(tmp_path):
     data.write_text("".join(json.dumps({"input": i, "id": f"r{i}"}) + "\n" for i in range(40)))
     argv = ["run", "remote_expressions:TwoCalls", "--input", str(data), "--output", str(out),
             "--workers", "8", "--slots", "greenlet", "--batch-size", "8", "--no-progress",
-            "--app-dir", str(TESTS_DIR)]
+            "--app-dir", str(TESTS_DIR), "--engine", "echo"]
     assert cli_main(argv) == 0
     records = sorted(read_output(out), key=lambda r: r["index"])
     assert [r["index"] for r in records] == list(range(40))
@@ -167,3 +169,37 @@ def test_run_with_greenlet_slots(tmp_path):
         assert f"{i}-a" in record["result"]["replies"][0] and f"{i}-b" in record["result"]["replies"][1]
     # Greenlet slots: every item ran on the same (event-loop) thread.
     assert len({r["result"]["thread"] for r in records}) == 1
+
+
+def test_an_unknown_engine_fails_before_the_output_file_is_created(tmp_path, capsys):
+    data, out = tmp_path / "data.jsonl", tmp_path / "out.jsonl"
+    data.write_text('"a"\n"b"\n')
+    argv = ["run", "remote_expressions:Lines", "--input", str(data), "--output", str(out),
+            "--no-progress", "--app-dir", str(TESTS_DIR), "--engine", "no-such-engine"]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "unknown engine" in err and "no-such-engine" in err
+    assert not out.exists()
+
+
+def test_engines_of_a_config_file_serve_the_embedded_server(tmp_path, monkeypatch):
+    data, out = tmp_path / "data.jsonl", tmp_path / "out.jsonl"
+    data.write_text('"a"\n"b"\n"c"\n')
+    config = tmp_path / "symbatcher.toml"
+    config.write_text('[engines.fast-echo]\nkind = "echo"\n')
+    argv = ["run", "remote_expressions:Lines", "--input", str(data), "--output", str(out),
+            "--no-progress", "--app-dir", str(TESTS_DIR), "--engine", "fast-echo"]
+    assert cli_main([*argv, "--config", str(config)]) == 0
+    assert sorted(r["index"] for r in read_output(out)) == [0, 1, 2]
+    # The same file through $SYMBATCHER_CONFIG, as the server reads it.
+    out.unlink()
+    monkeypatch.setenv("SYMBATCHER_CONFIG", str(config))
+    assert cli_main(argv) == 0
+    assert all(r["result"].startswith("echo: ") for r in read_output(out))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("symbatcher 0.")

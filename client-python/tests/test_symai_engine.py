@@ -100,7 +100,7 @@ def _wait_for_engine(address: str, name: str, timeout: float) -> None:
 
 
 def test_the_engine_command_serves_symais_configured_engine():
-    with FakeOpenAI() as fake, BatchScheduler() as server:
+    with FakeOpenAI() as fake, BatchScheduler(engine="echo") as server:
         script = _ENGINE_PROCESS.format(symserver=_symserver_settings(fake), address=server.address)
         process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
         try:

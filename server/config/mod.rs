@@ -96,6 +96,12 @@ pub struct ServerConfig {
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).
     #[arg(skip)]
     pub engines: Vec<EngineSpec>,
+
+    /// Where the default engine comes from (set by [`ServerConfig::resolve`]):
+    /// "flag" (--default-engine), "config" (the file's `default_engine`),
+    /// "openai-flags" (--openai-base-url) or "builtin" (echo).
+    #[arg(skip = "builtin")]
+    pub default_engine_source: &'static str,
 }
 
 /// Flags of the `openai` engine for the single-engine case.
@@ -245,6 +251,15 @@ impl ServerConfig {
             flag_engine = Some(spec.name.clone());
             self.engines.push(spec);
         }
+        self.default_engine_source = if self.default_engine.is_some() {
+            "flag"
+        } else if file_default.is_some() {
+            "config"
+        } else if flag_engine.is_some() {
+            "openai-flags"
+        } else {
+            "builtin"
+        };
         if self.default_engine.is_none() {
             self.default_engine = file_default.or(flag_engine);
         }
@@ -323,6 +338,7 @@ mod tests {
         let mut config = ServerConfig::parse_from(["symbatcher-server"]);
         config.resolve().expect("defaults resolve");
         assert_eq!(config.default_engine(), "echo");
+        assert_eq!(config.default_engine_source, "builtin");
         assert_eq!(config.echo_max_concurrency, 1);
         assert_eq!(config.max_queue_delay(), Duration::from_millis(50));
         assert!(config.engines.is_empty());
@@ -349,6 +365,7 @@ mod tests {
         ]);
         config.resolve().expect("flags resolve");
         assert_eq!(config.default_engine(), "openai");
+        assert_eq!(config.default_engine_source, "openai-flags");
         let EngineKindSpec::OpenAi(settings) = &config.engines[0].kind else {
             panic!("an openai engine");
         };

@@ -209,6 +209,9 @@ impl Scheduler {
                 .map(|(name, slot)| slot.status(name))
                 .collect::<Vec<EngineStatus>>(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
+            // Filled in by the Status service, which holds the configuration.
+            default_engine: String::new(),
+            default_engine_source: String::new(),
         }
     }
 }

@@ -104,6 +104,7 @@ impl Job {
             completion_tokens: self.calls.completion_tokens,
             failed_engine_calls: self.calls.failed,
             engine_latency: Some(self.calls.latency.percentiles()),
+            engine: self.params.engine.clone(),
         }
     }
 

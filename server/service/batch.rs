@@ -139,6 +139,7 @@ impl BatchService for BatchApi {
             }
         };
         let params = validate_spec(spec, &self.edge.config)?;
+        let engine = params.engine.clone();
         let registration = self
             .edge
             .scheduler
@@ -159,6 +160,7 @@ impl BatchService for BatchApi {
             accepted: Some(JobAccepted {
                 job_id,
                 window: registration.window,
+                engine,
             }),
             events_rx: registration.events_rx,
             window,

@@ -24,11 +24,13 @@ impl StatusService for StatusApi {
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        let status = self
+        let mut status = self
             .edge
             .scheduler
             .request(|reply| SchedulerCommand::Status { reply })
             .await?;
+        status.default_engine = self.edge.config.default_engine().to_string();
+        status.default_engine_source = self.edge.config.default_engine_source.to_string();
         Ok(Response::new(status))
     }
 }

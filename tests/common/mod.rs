@@ -299,6 +299,7 @@ pub fn engine_call(call_id: u64, prompt: &str) -> EngineCall {
         prompt: prompt.to_string(),
         messages_json: "[]".to_string(),
         kwargs_json: "{}".to_string(),
+        ..Default::default()
     }
 }
 
@@ -650,6 +651,7 @@ pub async fn run_engine_job_as(
                     prompt: prompt.clone(),
                     messages_json: String::new(),
                     kwargs_json: kwargs.clone(),
+                    ..Default::default()
                 }),
             }
         })

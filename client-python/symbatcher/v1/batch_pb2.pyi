@@ -70,12 +70,14 @@ class BatchResponse(_message.Message):
     def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., results: _Optional[_Union[ResultChunk, _Mapping]] = ..., summary: _Optional[_Union[JobSummary, _Mapping]] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
-    __slots__ = ("job_id", "window")
+    __slots__ = ("job_id", "window", "engine")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     window: int
-    def __init__(self, job_id: _Optional[int] = ..., window: _Optional[int] = ...) -> None: ...
+    engine: str
+    def __init__(self, job_id: _Optional[int] = ..., window: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...
 
 class ItemResult(_message.Message):
     __slots__ = ("index", "outcome")
@@ -92,7 +94,7 @@ class ResultChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class JobSummary(_message.Message):
-    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency")
+    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +111,7 @@ class JobSummary(_message.Message):
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     FAILED_ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     items: int
     succeeded: int
     failed: int
@@ -125,4 +128,5 @@ class JobSummary(_message.Message):
     completion_tokens: int
     failed_engine_calls: int
     engine_latency: _common_pb2.LatencyPercentiles
-    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ...) -> None: ...
+    engine: str
+    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ...) -> None: ...

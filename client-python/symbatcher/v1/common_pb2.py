@@ -24,25 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/common.proto\x12\rsymbatcher.v1\"e\n\tItemError\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.symbatcher.v1.ErrorKind\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\ttraceback\x18\x04 \x01(\t\"d\n\x07Outcome\x12\x11\n\x07payload\x18\x01 \x01(\x0cH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\x42\x07\n\x05value\"Y\n\nEngineCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x15\n\rmessages_json\x18\x03 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x04 \x01(\t\"{\n\x0b\x45ngineReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12)\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x15\n\rmetadata_json\x18\x04 \x01(\tB\t\n\x07outcome\"c\n\x12LatencyPercentiles\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p90_ms\x18\x03 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x04 \x01(\x01\x12\x0e\n\x06max_ms\x18\x05 \x01(\x01*@\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\x0e\n\nCODEC_JSON\x10\x01\x12\x10\n\x0c\x43ODEC_PICKLE\x10\x02*\xbc\x01\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45RROR_KIND_USER\x10\x01\x12\x15\n\x11\x45RROR_KIND_ENGINE\x10\x02\x12\x1a\n\x16\x45RROR_KIND_WORKER_LOST\x10\x03\x12\x17\n\x13\x45RROR_KIND_ENCODING\x10\x04\x12\x18\n\x14\x45RROR_KIND_CANCELLED\x10\x05\x12\x18\n\x14\x45RROR_KIND_NO_WORKER\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/common.proto\x12\rsymbatcher.v1\"e\n\tItemError\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.symbatcher.v1.ErrorKind\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\ttraceback\x18\x04 \x01(\t\"d\n\x07Outcome\x12\x11\n\x07payload\x18\x01 \x01(\x0cH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\x42\x07\n\x05value\"l\n\nEngineCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x15\n\rmessages_json\x18\x03 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x04 \x01(\t\x12\x11\n\tlocal_ref\x18\x05 \x01(\t\"{\n\x0b\x45ngineReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12)\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x15\n\rmetadata_json\x18\x04 \x01(\tB\t\n\x07outcome\"c\n\x12LatencyPercentiles\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p90_ms\x18\x03 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x04 \x01(\x01\x12\x0e\n\x06max_ms\x18\x05 \x01(\x01*@\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\x0e\n\nCODEC_JSON\x10\x01\x12\x10\n\x0c\x43ODEC_PICKLE\x10\x02*\xbc\x01\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45RROR_KIND_USER\x10\x01\x12\x15\n\x11\x45RROR_KIND_ENGINE\x10\x02\x12\x1a\n\x16\x45RROR_KIND_WORKER_LOST\x10\x03\x12\x17\n\x13\x45RROR_KIND_ENCODING\x10\x04\x12\x18\n\x14\x45RROR_KIND_CANCELLED\x10\x05\x12\x18\n\x14\x45RROR_KIND_NO_WORKER\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'symbatcher.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CODEC']._serialized_start=567
-  _globals['_CODEC']._serialized_end=631
-  _globals['_ERRORKIND']._serialized_start=634
-  _globals['_ERRORKIND']._serialized_end=822
+  _globals['_CODEC']._serialized_start=586
+  _globals['_CODEC']._serialized_end=650
+  _globals['_ERRORKIND']._serialized_start=653
+  _globals['_ERRORKIND']._serialized_end=841
   _globals['_ITEMERROR']._serialized_start=45
   _globals['_ITEMERROR']._serialized_end=146
   _globals['_OUTCOME']._serialized_start=148
   _globals['_OUTCOME']._serialized_end=248
   _globals['_ENGINECALL']._serialized_start=250
-  _globals['_ENGINECALL']._serialized_end=339
-  _globals['_ENGINEREPLY']._serialized_start=341
-  _globals['_ENGINEREPLY']._serialized_end=464
-  _globals['_LATENCYPERCENTILES']._serialized_start=466
-  _globals['_LATENCYPERCENTILES']._serialized_end=565
+  _globals['_ENGINECALL']._serialized_end=358
+  _globals['_ENGINEREPLY']._serialized_start=360
+  _globals['_ENGINEREPLY']._serialized_end=483
+  _globals['_LATENCYPERCENTILES']._serialized_start=485
+  _globals['_LATENCYPERCENTILES']._serialized_end=584
 # @@protoc_insertion_point(module_scope)

@@ -12,18 +12,22 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds")
+    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     ENGINES_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ENGINE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ENGINE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobStatus]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerStatus]
     queues: _containers.RepeatedCompositeFieldContainer[QueueStatus]
     engines: _containers.RepeatedCompositeFieldContainer[EngineStatus]
     uptime_seconds: float
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+    default_engine: str
+    default_engine_source: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ...) -> None: ...
 
 class JobStatus(_message.Message):
     __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed")

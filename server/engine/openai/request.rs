@@ -241,6 +241,7 @@ mod tests {
             prompt: "the prompt".into(),
             messages_json: messages.into(),
             kwargs_json: kwargs.into(),
+            ..Default::default()
         }
     }
 
