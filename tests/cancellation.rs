@@ -1,12 +1,13 @@
 //! A client that goes away: its job's runs are cancelled on their workers,
-//! its waiting engine calls are dropped, and late results go nowhere.
+//! its waiting engine calls are answered `Cancelled` (every call gets exactly
+//! one reply), and late results only acknowledge the cancellation.
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use common::*;
-use symbatcher::pb::v1::{worker_command, JobSpec};
+use symbatcher::pb::v1::{worker_command, ErrorKind, JobSpec};
 
 const EXPR: &str = "tests.cancellation:Expr";
 
@@ -34,10 +35,12 @@ async fn a_client_that_goes_away_cancels_its_running_tasks() {
     drop(job);
 
     let mut cancelled = BTreeSet::new();
+    let mut replies = Vec::new();
     loop {
         let command = worker.next_command().await.expect("worker stream open");
         match command.kind {
             Some(worker_command::Kind::Cancel(c)) => cancelled.extend(c.task_ids),
+            Some(worker_command::Kind::Replies(r)) => replies.extend(r.replies),
             Some(worker_command::Kind::JobFinished(f)) => {
                 assert_eq!(f.job_id, job_id);
                 break;
@@ -47,10 +50,17 @@ async fn a_client_that_goes_away_cancels_its_running_tasks() {
     }
     let expected: BTreeSet<u64> = tasks.iter().map(|t| t.task_id).collect();
     assert_eq!(cancelled, expected);
+    // The waiting call was answered, once, so its slot does not wait forever.
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].call_id, 1);
+    let error = reply_error(&replies[0]);
+    assert_eq!(error.kind, ErrorKind::Cancelled as i32, "{error:?}");
 
     let status = server.status().await;
     assert!(status.jobs.is_empty(), "{status:?}");
     assert_eq!(status.workers[0].running, 0);
+    // Until the worker acknowledges them, the cancelled runs hold its slots.
+    assert_eq!(status.workers[0].cancelling, 2);
     assert!(status.queues.iter().all(|q| q.waiting == 0), "{status:?}");
     let echo = status
         .engines
@@ -59,8 +69,8 @@ async fn a_client_that_goes_away_cancels_its_running_tasks() {
         .expect("echo");
     assert_eq!(echo.calls, 0, "a cancelled run's call reached the engine");
 
-    // Late results of the cancelled runs are dropped; the worker's slots are
-    // free for the next job.
+    // Late results of the cancelled runs acknowledge them (and are dropped);
+    // the worker's slots are free for the next job.
     let results = tasks
         .iter()
         .map(|t| ok_result(t.task_id, b"late"))
@@ -71,6 +81,7 @@ async fn a_client_that_goes_away_cancels_its_running_tasks() {
     next.end().await;
     let fresh = worker.assignments(2).await;
     assert!(fresh.iter().all(|t| !expected.contains(&t.task_id)));
+    assert_eq!(server.status().await.workers[0].cancelling, 0);
     let results = fresh.iter().map(|t| ok_result(t.task_id, b"1")).collect();
     worker.send_results(results).await;
     let out = next.collect().await.expect("next job succeeds");

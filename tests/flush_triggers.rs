@@ -328,3 +328,56 @@ fn an_overdue_call_waits_for_a_busy_engine_without_spinning() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_item_of_another_engines_job_does_not_hold_back_all_parked() {
+    // Job B (echo engine) has an item running that never calls: a hang, or
+    // CPU work. Job A's two items both wait on their calls to another
+    // engine, so A's partial batch leaves at once: B's item cannot add a call
+    // to A's engine's queue.
+    let server = spawn_server(config()).await;
+    let mut engine = connect_engine(&server.channel, ENGINE, 4).await;
+    let mut worker_a = connect_worker(&server.channel, "a", &[EXPR], 2).await;
+    let mut worker_b = connect_worker(&server.channel, "b", &["tests.flush:Other"], 1).await;
+    let job_b = start_job(
+        &server.channel,
+        JobSpec {
+            max_queue_delay_ms: 10_000,
+            ..spec("tests.flush:Other", 8)
+        },
+    )
+    .await;
+    job_b.send_items(items(0..1)).await;
+    let hung = worker_b.assignments(1).await;
+    let mut job_a = start_job(
+        &server.channel,
+        JobSpec {
+            engine: ENGINE.to_string(),
+            max_queue_delay_ms: 10_000,
+            ..spec(EXPR, 8)
+        },
+    )
+    .await;
+    job_a.send_items(items(0..2)).await;
+    job_a.end().await;
+    let tasks = worker_a.assignments(2).await;
+    let start = Instant::now();
+    worker_a
+        .send_calls(&tasks.iter().map(call_for).collect::<Vec<_>>())
+        .await;
+
+    let batch = engine.next_batch().await.expect("a batch");
+    assert!(
+        start.elapsed() < Duration::from_millis(1),
+        "job A's batch waited {:?} for job B's hung item",
+        start.elapsed()
+    );
+    assert_eq!(batch.calls.len(), 2, "{batch:?}");
+    engine.answer(&batch).await;
+    expect_replies(&mut worker_a, &tasks, 2).await;
+    let results = tasks.iter().map(|t| ok_result(t.task_id, b"1")).collect();
+    worker_a.send_results(results).await;
+    let out = job_a.collect().await.expect("job A succeeds");
+    assert_eq!(out.summary.mean_batch_size, 2.0);
+    drop((hung, job_b, worker_b));
+}

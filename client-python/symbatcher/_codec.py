@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import pickle
 import threading
+import uuid
 from typing import Any
 
 from symbatcher._errors import EncodingError
@@ -135,3 +136,7 @@ class Handoff:
 
 
 HANDOFF = Handoff()
+
+#: This process, as its workers register it and its jobs name it: items only
+#: this process can read (`local_only`) go only to workers with this token.
+PROCESS_TOKEN = uuid.uuid4().hex

@@ -54,6 +54,15 @@ class EngineError(SymbatcherError):
     """An engine failed a call (or its whole batch); the text is the engine's."""
 
 
+class RunCancelledError(SymbatcherError):
+    """The server cancelled the item run this engine call belonged to (its
+    job ended, or the item timed out); raised inside forward()."""
+
+
+class ItemTimeoutError(SymbatcherError, TimeoutError):
+    """The item ran longer than its job's item timeout (`item_timeout_s`)."""
+
+
 class WorkerLostError(SymbatcherError):
     """The item's worker disconnected more often than the job allows."""
 
@@ -122,4 +131,8 @@ def from_item_error(err: common_pb2.ItemError) -> Exception:
         return WorkerLostError(err.message)
     if kind == common_pb2.ERROR_KIND_ENCODING:
         return EncodingError(err.message)
+    if kind == common_pb2.ERROR_KIND_TIMEOUT:
+        return ItemTimeoutError(err.message)
+    if kind == common_pb2.ERROR_KIND_CANCELLED:
+        return RunCancelledError(err.message)
     return RemoteError(err.type, err.message, err.traceback)

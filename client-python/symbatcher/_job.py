@@ -57,6 +57,8 @@ class JobOptions:
     window: int = 0
     worker_wait_ms: int = 0
     max_attempts: int = 0
+    #: Longest run of one item in ms; None: the server's default.
+    item_timeout_ms: int | None = None
 
 
 class Job:
@@ -192,6 +194,8 @@ class Job:
                 window=o.window,
                 max_attempts=o.max_attempts,
                 worker_wait_ms=o.worker_wait_ms,
+                item_timeout_ms=o.item_timeout_ms,
+                process_token=_codec.PROCESS_TOKEN,
             )
         )
 

@@ -101,6 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--worker-wait-ms", type=int, default=None, metavar="MS",
         help="fail when no worker serves the expression for this long (default: the server's)",
     )
+    parser.add_argument(
+        "--item-timeout", type=float, default=None, metavar="SECONDS",
+        help="fail an item that runs longer than this (TimeoutError); default: no limit",
+    )
     parser.add_argument("--ordered", action="store_true", help="write results in input order")
     parser.add_argument(
         "--retry-failed", action="store_true",
@@ -122,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--workers: must be >= 0, got {args.workers}")
         if args.workers == 0 and not args.server:
             raise ValueError("--workers 0 runs on remote workers only: give --server HOST:PORT")
+        if args.item_timeout is not None and not args.item_timeout > 0:
+            raise ValueError(f"--item-timeout: must be a number of seconds > 0, got {args.item_timeout}")
         if args.config and args.server:
             raise ValueError("--config configures the embedded server; with --server, the server's own configuration applies")
         if args.config and not os.path.isfile(args.config):
@@ -351,6 +357,7 @@ async def _run(
             engine=args.engine,
             server_args=["--config", args.config] if args.config else (),
             worker_wait_ms=args.worker_wait_ms,
+            item_timeout_s=args.item_timeout,
             slots=args.slots,
         )
         stream = scheduler.astream(

@@ -33,6 +33,18 @@ from symbatcher._codec import is_json_value
 STATUS_TIMEOUT_S = 10.0
 
 
+def _timeout_ms(item_timeout_s: Any) -> int | None:
+    """`item_timeout_s` in whole milliseconds (at least 1); None stays None."""
+    if item_timeout_s is None:
+        return None
+    if isinstance(item_timeout_s, bool) or not isinstance(item_timeout_s, (int, float)) or not item_timeout_s > 0:
+        raise ValueError(
+            f"item_timeout_s: must be a number of seconds > 0 (or None for the server's "
+            f"default), got {item_timeout_s!r}"
+        )
+    return max(1, round(item_timeout_s * 1000))
+
+
 def _check_call(num_workers: Any, batch_size: Any) -> None:
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
@@ -78,6 +90,9 @@ class BatchScheduler:
     - `worker_wait_ms`: how long a job waits for a worker serving its
       expression before it fails with `NoWorkerError`; default: the server's
       (30 s);
+    - `item_timeout_s`: longest run of one item, from its start; a longer
+      run's result is an `ItemTimeoutError` (a `TimeoutError`) and its
+      worker is told to cancel it; default: the server's (no limit);
     - `slots`: what runs each local item: "thread" (default; one thread per
       worker, as the original library) or "greenlet" (every local worker a
       greenlet on the scheduler's loop thread: faster when forward() does
@@ -108,6 +123,7 @@ class BatchScheduler:
         window: int | None = None,
         worker_wait_ms: int | None = None,
         slots: str = "thread",
+        item_timeout_s: float | None = None,
         server_args: Iterable[str] = (),
     ) -> None:
         self._closed = True
@@ -121,6 +137,7 @@ class BatchScheduler:
         if codec not in ("json", "pickle"):
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
         check_slot_kind(slots)
+        item_timeout_ms = _timeout_ms(item_timeout_s)
         engine_name = ""
         server_argv = list(server_args)
         if isinstance(engine, ServerEngine):
@@ -172,6 +189,7 @@ class BatchScheduler:
             codec=codec,
             window=window or 0,
             worker_wait_ms=worker_wait_ms or 0,
+            item_timeout_ms=item_timeout_ms,
         )
         self._progress = progress
         self._slots = slots

@@ -65,6 +65,8 @@ class Slots(ABC):
 
     #: Whether slots run on the connection's loop thread.
     on_loop: bool
+    #: Whether a slot stuck in a forward() can be replaced (`replace`).
+    can_replace: bool = False
 
     def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
         self._runner = runner
@@ -116,6 +118,16 @@ class Slots(ABC):
     async def join(self, timeout: float) -> None:
         """Waits (on the loop) up to `timeout` seconds for the slots to stop."""
 
+    def current(self) -> Any:
+        """The slot the caller runs in (what `replace` takes)."""
+        return None
+
+    def replace(self, slot: Any) -> bool:
+        """Gives up on `slot`, stuck in a forward() that ignores its
+        cancellation: it stops after that forward() returns, and a new slot
+        takes its place. False where the slot kind cannot do that."""
+        return False
+
 
 def check_kind(kind: str) -> str:
     """`kind` if it names a kind of slots; else a ValueError naming `slots`."""
@@ -148,17 +160,36 @@ class _QueueBox(ReplyBox):
 
 class ThreadSlots(Slots):
     on_loop = False
+    can_replace = True
 
     def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
         super().__init__(runner, count, name)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        #: Slots given up on: each ends after its current forward() returns.
+        self._retired: set[threading.Thread] = set()
 
     def start(self) -> None:
-        for n in range(self._count):
-            slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
-            slot.start()
-            self._threads.append(slot)
+        for _ in range(self._count):
+            self._start_one()
+
+    def _start_one(self) -> None:
+        n = len(self._threads)
+        slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
+        slot.start()
+        self._threads.append(slot)
+
+    def current(self) -> Any:
+        return threading.current_thread()
+
+    def replace(self, slot: Any) -> bool:
+        # A thread cannot be stopped from outside: it is left to finish its
+        # forward() and then exits; a new thread serves the queue meanwhile.
+        if slot in self._retired or self._stopping:
+            return False
+        self._retired.add(slot)
+        self._start_one()
+        return True
 
     def _enqueue(self, assignment: Any) -> None:
         self._queue.put(assignment)
@@ -183,8 +214,11 @@ class ThreadSlots(Slots):
         deadline = time.monotonic() + timeout
 
         def join_all() -> None:
+            # Slots given up on are not waited for: their run is already
+            # acknowledged, and their forward() may never return.
             for slot in self._threads:
-                slot.join(max(0.0, deadline - time.monotonic()))
+                if slot not in self._retired:
+                    slot.join(max(0.0, deadline - time.monotonic()))
 
         await asyncio.to_thread(join_all)
 
@@ -199,6 +233,8 @@ class ThreadSlots(Slots):
                 return
             outcome = self._runner.run_item(assignment)
             self._runner.post_result(assignment.task_id, outcome)
+            if threading.current_thread() in self._retired:
+                return  # replaced while stuck; its replacement serves on
 
 
 # -- greenlets ---------------------------------------------------------------

@@ -24,6 +24,7 @@ from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import (
     EncodingError,
     EngineError,
+    RunCancelledError,
     SymbatcherError,
     from_item_error,
     from_rpc_error,
@@ -35,6 +36,10 @@ from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 log = logging.getLogger("symbatcher.worker")
 
 _STOP = object()
+
+#: How long a cancelled run's forward() may take to return before a thread
+#: slot gives up on it and a new thread takes its place.
+CANCEL_GRACE_S = 1.0
 
 #: Builds the Expression instance that serves one job, from the job's kwargs.
 ExpressionFactory = Callable[[dict[str, Any]], Any]
@@ -115,13 +120,24 @@ class WorkerRuntime:
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
         self._jobs: dict[int, _Job] = {}
-        self._pending: dict[int, ReplyBox] = {}
+        #: Engine calls waiting for their reply: call id -> (run, box).
+        self._pending: dict[int, tuple[int, ReplyBox]] = {}
+        #: Runs in a slot now: task id -> the slot (see `Slots.current`).
+        self._running: dict[int, Any] = {}
+        #: Runs assigned here whose result has not been sent yet.
+        self._assigned: set[int] = set()
+        #: Runs the server cancelled that have not been acknowledged yet.
+        self._cancelled: set[int] = set()
+        #: Runs given up on (their slot replaced): their result is not sent.
+        self._abandoned: set[int] = set()
         self._call_ids = itertools.count(1)
         self._closing = False
         self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self.worker_id = 0
+        #: Thread slots replaced because their forward() ignored a cancellation.
+        self.slots_replaced = 0
         self.error: BaseException | None = None
         self.done = threading.Event()
 
@@ -158,6 +174,7 @@ class WorkerRuntime:
             expressions=list(self._expressions),
             concurrency=self._concurrency,
             prefetch=self._prefetch,
+            process_token=_codec.PROCESS_TOKEN,
         )
         try:
             try:
@@ -254,12 +271,15 @@ class WorkerRuntime:
                 self._wake_pending = False
                 results: list[worker_pb2.WorkResult] = []
                 calls: list[worker_pb2.WorkerEngineCall] = []
+                started: list[int] = []
                 drain: worker_pb2.DrainWorker | None = None
                 stop = False
                 while self._outbox:
                     message = self._outbox.popleft()
                     if message is _STOP:
                         stop = True
+                    elif isinstance(message, int):
+                        started.append(message)
                     elif isinstance(message, worker_pb2.WorkResult):
                         results.append(message)
                     elif isinstance(message, worker_pb2.DrainWorker):
@@ -267,6 +287,11 @@ class WorkerRuntime:
                         drain.unstarted_task_ids.extend(message.unstarted_task_ids)
                     else:
                         calls.append(message)
+                # Starts first: the server then never sees a slot's result
+                # before the start of the run that slot took next.
+                if started:
+                    runs = worker_pb2.RunsStarted(task_ids=started)
+                    await self._call.write(worker_pb2.WorkerMessage(started=runs))
                 if drain is not None:
                     await self._call.write(worker_pb2.WorkerMessage(drain=drain))
                 if calls:
@@ -311,12 +336,13 @@ class WorkerRuntime:
         kind = command.WhichOneof("kind")
         if kind == "assignments":
             for assignment in command.assignments.assignments:
+                self._assigned.add(assignment.task_id)
                 self._slots.assign(assignment)
         elif kind == "replies":
             for reply in command.replies.replies:
-                box = self._pending.pop(reply.call_id, None)
-                if box is not None:
-                    box.deliver(reply)
+                entry = self._pending.pop(reply.call_id, None)
+                if entry is not None:
+                    entry[1].deliver(reply)
         elif kind == "job":
             info = command.job
             local = HANDOFF.get((self._address, info.job_id))
@@ -324,14 +350,50 @@ class WorkerRuntime:
             self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs, local=local)
         elif kind == "job_finished":
             self._jobs.pop(command.job_finished.job_id, None)
-        # "cancel": the server already dropped those runs; their results are
-        # ignored when they arrive, and a forward() cannot be interrupted.
+        elif kind == "cancel":
+            for task_id in command.cancel.task_ids:
+                self._cancel(task_id)
+
+    def _cancel(self, task_id: int) -> None:
+        """The server ended this run (its job ended, or it timed out): its
+        engine calls fail at once, so a forward() waiting on one returns; a
+        run still queued is never started. Either way the run is
+        acknowledged with one result, which frees its slot on the server."""
+        if task_id not in self._assigned:
+            return  # finished already: its result is the acknowledgement
+        self._cancelled.add(task_id)
+        err = RunCancelledError(f"run {task_id} was cancelled by the server")
+        for call_id, (owner, box) in list(self._pending.items()):
+            if owner == task_id and self._pending.pop(call_id, None) is not None:
+                box.deliver(err)
+        if task_id in self._running and self._slots.can_replace:
+            assert self._loop is not None
+            self._loop.call_later(CANCEL_GRACE_S, self._give_up_on, task_id)
+
+    def _give_up_on(self, task_id: int) -> None:
+        """A cancelled run whose forward() did not return within the grace
+        (CPU work, a sleep, a call symbatcher cannot interrupt): its slot is
+        replaced and the run acknowledged now; the stuck thread ends when
+        its forward() returns, and its result is dropped."""
+        slot = self._running.get(task_id)
+        if slot is None or self._closing or not self._slots.replace(slot):
+            return
+        self.slots_replaced += 1
+        log.warning(
+            "run %d ignored its cancellation for %.1f s: its slot was replaced "
+            "(%d so far); the stuck thread ends when its forward() returns",
+            task_id, CANCEL_GRACE_S, self.slots_replaced,
+        )
+        self._abandoned.add(task_id)
+        self._cancelled.discard(task_id)
+        self._assigned.discard(task_id)
+        self._post(worker_pb2.WorkResult(task_id=task_id, outcome=_cancelled_outcome(task_id)))
 
     def _fail_pending(self, err: BaseException) -> None:
         for call_id in list(self._pending):
-            box = self._pending.pop(call_id, None)
-            if box is not None:
-                box.deliver(err)
+            entry = self._pending.pop(call_id, None)
+            if entry is not None:
+                entry[1].deliver(err)
 
     # -- engine calls (from slots, via the interceptor) -------------------
 
@@ -345,9 +407,11 @@ class WorkerRuntime:
     ) -> tuple[str, dict[str, Any]]:
         if self._closing:
             raise SymbatcherError("worker stopped")
+        if task_id in self._cancelled:
+            raise RunCancelledError(f"run {task_id} was cancelled by the server")
         call_id = next(self._call_ids)
         box = self._slots.reply_box()
-        self._pending[call_id] = box
+        self._pending[call_id] = (task_id, box)
         self._post(
             worker_pb2.WorkerEngineCall(
                 task_id=task_id,
@@ -371,6 +435,11 @@ class WorkerRuntime:
     # -- items (from slots) ----------------------------------------------
 
     def post_result(self, task_id: int, outcome: common_pb2.Outcome) -> None:
+        if task_id in self._abandoned:
+            self._abandoned.discard(task_id)  # acknowledged when given up on
+            return
+        self._cancelled.discard(task_id)
+        self._assigned.discard(task_id)
         self._post(worker_pb2.WorkResult(task_id=task_id, outcome=outcome))
 
     def give_back(self, assignments: list[worker_pb2.Assignment]) -> None:
@@ -378,11 +447,30 @@ class WorkerRuntime:
         (not started) to it."""
         if self._wake is None:
             return  # never connected
-        task_ids = [a.task_id for a in assignments]
+        task_ids = []
+        for assignment in assignments:
+            if assignment.task_id in self._cancelled:
+                # Not the server's any more: acknowledge the cancellation.
+                self.post_result(assignment.task_id, _cancelled_outcome(assignment.task_id))
+            else:
+                self._assigned.discard(assignment.task_id)
+                task_ids.append(assignment.task_id)
         self._post(worker_pb2.DrainWorker(unstarted_task_ids=task_ids))
 
     def run_item(self, assignment: worker_pb2.Assignment) -> Any:
-        """Runs forward() for one assignment; returns its Outcome."""
+        """Runs forward() for one assignment (telling the server it started);
+        returns its Outcome. A run cancelled while queued is not started."""
+        task_id = assignment.task_id
+        if task_id in self._cancelled:
+            return _cancelled_outcome(task_id)
+        self._running[task_id] = self._slots.current()
+        self._post(task_id)
+        try:
+            return self._run(assignment)
+        finally:
+            self._running.pop(task_id, None)
+
+    def _run(self, assignment: worker_pb2.Assignment) -> Any:
         job = self._jobs.get(assignment.job_id)
         if job is None:
             err = SymbatcherError(f"no JobInfo for job {assignment.job_id}")
@@ -399,7 +487,8 @@ class WorkerRuntime:
                 value = instance.forward(input=item, **job.kwargs)
             finally:
                 bind_slot(None)
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
+            # Whatever forward() raises is its item's result; the slot lives on.
             kind = (
                 common_pb2.ERROR_KIND_ENGINE
                 if isinstance(exc, EngineError)
@@ -438,6 +527,12 @@ class WorkerRuntime:
             return _codec.decode(assignment.payload, job.info.codec)
         except Exception as exc:
             raise EncodingError(f"item {assignment.index} cannot be decoded: {exc}") from exc
+
+
+def _cancelled_outcome(task_id: int) -> common_pb2.Outcome:
+    """The acknowledgement of a cancelled run (the server ignores its content)."""
+    err = RunCancelledError(f"run {task_id} was cancelled by the server")
+    return _error_outcome(err, common_pb2.ERROR_KIND_CANCELLED)
 
 
 def _error_outcome(exc: BaseException, kind: int) -> common_pb2.Outcome:

@@ -90,3 +90,23 @@ class Built(Expression):
             self.seen += 1
         time.sleep(0.002)
         return {"input": input, "prefix": self.prefix, "instance": id(self), "pid": os.getpid()}
+
+
+class Sleepy(Expression):
+    """Sleeps `input` seconds (a number; "hang": an hour), then one engine
+    call; reports which process ran the item."""
+
+    def forward(self, input, **kwargs):
+        time.sleep(3600 if input == "hang" else float(input))
+        reply = Symbol(f"slept {input}").query("Report", **kwargs).value
+        return {"input": input, "pid": os.getpid(), "reply": reply}
+
+
+class Poison(Expression):
+    """Kills its own process on "poison" (a crash no exception handler sees)."""
+
+    def forward(self, input, **kwargs):
+        if input == "poison":
+            os._exit(13)
+        time.sleep(0.05)
+        return {"input": input, "pid": os.getpid()}

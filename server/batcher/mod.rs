@@ -6,8 +6,10 @@
 //! - **size**: at least `batch_size` calls wait (the smallest `batch_size`
 //!   among the waiting calls' jobs, so no job sees a batch larger than its own);
 //! - **delay**: the oldest waiting call has waited its job's `max_queue_delay`;
-//! - **all parked**: every running item is waiting on an engine call, so no
-//!   new call can arrive and waiting longer only adds latency.
+//! - **all parked**: every running item that could add a call to this
+//!   engine's queue is waiting on an engine call (or has gone silent), so no
+//!   new call can arrive and waiting longer only adds latency. The scheduler
+//!   decides this per engine (`take_ready`'s `all_parked`).
 //!
 //! Batches are formed when the engine can take them, not before: calls that
 //! arrive while an engine is busy join the next batch instead of queueing
@@ -106,7 +108,7 @@ impl Batcher {
     pub fn take_ready(
         &mut self,
         now: Instant,
-        all_parked: bool,
+        all_parked: impl Fn(&str) -> bool,
         mut reserve: impl FnMut(&str) -> bool,
     ) -> Vec<Flush> {
         let mut flushes = Vec::new();
@@ -116,7 +118,8 @@ impl Batcher {
             let Some(queue) = self.queues.get_mut(&key) else {
                 continue;
             };
-            while let Some(reason) = due(queue, now, all_parked) {
+            let parked = all_parked(&key.engine);
+            while let Some(reason) = due(queue, now, parked) {
                 if !reserve(&key.engine) {
                     break;
                 }
@@ -229,7 +232,7 @@ mod tests {
         for id in 0..5 {
             batcher.push(key(), call(id, now, 1000, 2));
         }
-        let flushes = batcher.take_ready(now, false, |_| true);
+        let flushes = batcher.take_ready(now, |_| false, |_| true);
         assert_eq!(flushes.len(), 2);
         assert!(flushes
             .iter()
@@ -242,12 +245,12 @@ mod tests {
         let now = Instant::now();
         let mut batcher = Batcher::default();
         batcher.push(key(), call(1, now, 10, 8));
-        assert!(batcher.take_ready(now, false, |_| true).is_empty());
+        assert!(batcher.take_ready(now, |_| false, |_| true).is_empty());
         assert_eq!(
             batcher.next_deadline(|_| true),
             Some(now + Duration::from_millis(10))
         );
-        let flushes = batcher.take_ready(now + Duration::from_millis(10), false, |_| true);
+        let flushes = batcher.take_ready(now + Duration::from_millis(10), |_| false, |_| true);
         assert_eq!(flushes[0].reason, FlushReason::Delay);
     }
 
@@ -264,7 +267,7 @@ mod tests {
         let now = Instant::now();
         let mut batcher = Batcher::default();
         batcher.push(key(), call(1, now, 1000, 8));
-        let flushes = batcher.take_ready(now, true, |_| true);
+        let flushes = batcher.take_ready(now, |_| true, |_| true);
         assert_eq!(flushes[0].reason, FlushReason::AllParked);
     }
 
@@ -273,11 +276,11 @@ mod tests {
         let now = Instant::now();
         let mut batcher = Batcher::default();
         batcher.push(key(), call(1, now, 0, 4));
-        assert!(batcher.take_ready(now, true, |_| false).is_empty());
+        assert!(batcher.take_ready(now, |_| true, |_| false).is_empty());
         for id in 2..=4 {
             batcher.push(key(), call(id, now, 0, 4));
         }
-        let flushes = batcher.take_ready(now, true, |_| true);
+        let flushes = batcher.take_ready(now, |_| true, |_| true);
         assert_eq!(flushes.len(), 1);
         assert_eq!(flushes[0].calls.len(), 4);
     }
@@ -288,7 +291,7 @@ mod tests {
         let mut batcher = Batcher::default();
         batcher.push(key(), call(1, now, 1000, 8));
         batcher.push(key(), call(2, now, 1000, 2));
-        let flushes = batcher.take_ready(now, false, |_| true);
+        let flushes = batcher.take_ready(now, |_| false, |_| true);
         assert_eq!(flushes.len(), 1);
         assert_eq!(flushes[0].calls.len(), 2);
     }

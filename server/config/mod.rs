@@ -24,6 +24,8 @@ pub const MAX_WORKER_CONCURRENCY: u32 = 4096;
 pub const MAX_WINDOW: u32 = 1_000_000;
 /// Upper bound of an engine's `max_concurrency`.
 pub const MAX_ENGINE_CONCURRENCY: u32 = 1024;
+/// Upper bound of an item timeout (`JobSpec.item_timeout_ms`): one day.
+pub const MAX_ITEM_TIMEOUT_MS: u64 = 86_400_000;
 /// Name of the built-in echo engine.
 pub const ECHO_ENGINE: &str = "echo";
 
@@ -77,6 +79,13 @@ pub struct ServerConfig {
     /// keep disconnecting.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+
+    /// Default longest run of one item, in ms, counted from the moment its
+    /// worker starts it; a longer run fails with a TimeoutError and its
+    /// worker is told to cancel it. Unset: no limit (a job's
+    /// `item_timeout_ms` sets one).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_ITEM_TIMEOUT_MS))]
+    pub item_timeout_ms: Option<u64>,
 
     /// Default time a job waits for a worker serving its expression, in ms.
     #[arg(long, default_value_t = 30_000)]

@@ -34,6 +34,10 @@ pub enum EngineError {
     /// The engine answered, but not with one reply per call.
     #[error("engine {engine:?} sent no reply for call {call_id}")]
     MissingReply { engine: String, call_id: u64 },
+    /// The call's run ended (its job ended, it timed out, its worker gave it
+    /// back) before the engine answered; nobody waits for the answer.
+    #[error("the call's item run was cancelled before its engine answered")]
+    Cancelled,
 }
 
 impl EngineError {
@@ -43,6 +47,7 @@ impl EngineError {
             EngineError::Failed { .. } => "engine_failed",
             EngineError::Disconnected(_) => "engine_disconnected",
             EngineError::MissingReply { .. } => "engine_missing_reply",
+            EngineError::Cancelled => "call_cancelled",
         }
     }
 
@@ -50,10 +55,15 @@ impl EngineError {
     pub fn to_item_error(&self) -> ItemError {
         let type_name = match self {
             EngineError::Failed { type_name, .. } if !type_name.is_empty() => type_name.clone(),
+            EngineError::Cancelled => "Cancelled".to_string(),
             _ => "EngineError".to_string(),
         };
+        let kind = match self {
+            EngineError::Cancelled => ErrorKind::Cancelled,
+            _ => ErrorKind::Engine,
+        };
         ItemError {
-            kind: ErrorKind::Engine as i32,
+            kind: kind as i32,
             r#type: type_name,
             message: self.to_string(),
             traceback: String::new(),

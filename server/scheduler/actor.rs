@@ -83,10 +83,18 @@ impl Scheduler {
                 expressions,
                 concurrency,
                 prefetch,
+                process_token,
                 command_tx,
                 reply,
             } => {
-                let id = self.register_worker(name, expressions, concurrency, prefetch, command_tx);
+                let id = self.register_worker(
+                    name,
+                    expressions,
+                    concurrency,
+                    prefetch,
+                    process_token,
+                    command_tx,
+                );
                 let _ = reply.send(id);
             }
             SchedulerCommand::WorkerResults { worker_id, results } => {
@@ -95,6 +103,10 @@ impl Scheduler {
             SchedulerCommand::WorkerCalls { worker_id, calls } => {
                 self.worker_calls(worker_id, calls)
             }
+            SchedulerCommand::WorkerStarted {
+                worker_id,
+                task_ids,
+            } => self.worker_started(worker_id, task_ids),
             SchedulerCommand::WorkerDrain {
                 worker_id,
                 unstarted,
@@ -141,6 +153,7 @@ impl Scheduler {
         self.assign_items();
         self.flush_batches(now);
         self.expire_waiting_jobs(now);
+        self.expire_runs(now);
         self.flush_outboxes();
         if self.jobs.is_empty() {
             for waiter in self.drain_waiters.drain(..) {
@@ -163,10 +176,10 @@ impl Scheduler {
                     .map(|since| since + job.params.worker_wait)
             })
             .min();
-        match (batch, wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [batch, wait, self.next_run_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(super) fn add_engine(

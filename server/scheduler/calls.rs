@@ -49,7 +49,12 @@ impl Scheduler {
                 .get(&task_id)
                 .filter(|t| t.worker_id == worker_id)
             else {
-                // The run was cancelled or re-queued; nobody waits for this answer.
+                // The run ended (cancelled, timed out, re-queued): nobody
+                // waits for an answer, but the caller gets one.
+                if let Some(worker) = self.workers.get_mut(&worker_id) {
+                    let reply = error_reply(call.call_id, &EngineError::Cancelled);
+                    worker.outbox.replies.push(reply);
+                }
                 continue;
             };
             let job_id = task.job_id;
@@ -77,7 +82,8 @@ impl Scheduler {
                 model: model_of(&call.kwargs_json),
             };
             let worker_call_id = call.call_id;
-            call.call_id = self.fresh_id();
+            let server_call_id = self.fresh_id();
+            call.call_id = server_call_id;
             let queued = QueuedCall {
                 call,
                 worker_id,
@@ -94,8 +100,9 @@ impl Scheduler {
                 job.engine_calls += 1;
             }
             if let Some(task) = self.tasks.get_mut(&task_id) {
-                task.outstanding_calls += 1;
-                if task.outstanding_calls == 1 {
+                task.calls.insert(server_call_id, worker_call_id);
+                task.last_activity = now;
+                if task.calls.len() == 1 {
                     if let Some(worker) = self.workers.get_mut(&worker_id) {
                         worker.parked += 1;
                     }
@@ -104,18 +111,51 @@ impl Scheduler {
         }
     }
 
-    /// True when every running item waits on an engine call, so no new call
-    /// can arrive before some reply goes out.
-    fn all_parked(&self) -> bool {
-        !self.tasks.is_empty() && self.workers.values().all(|w| w.all_parked())
+    /// The engines a running item may still send a call to: an item not
+    /// waiting on a call, heard from within its job's `max_queue_delay`, and
+    /// either started in a slot or queued in a worker with a slot free to
+    /// start it (its RunsStarted may still be on the way). For every other
+    /// engine, every item that could add a call to its queue waits on one,
+    /// or has gone silent (CPU work, a hang), so waiting longer only adds
+    /// latency. Items of other engines' jobs do not hold a queue back.
+    fn engines_that_may_get_calls(&self, now: Instant) -> HashSet<&str> {
+        let mut busy = HashSet::new();
+        for task in self.tasks.values() {
+            if !task.calls.is_empty() {
+                continue;
+            }
+            let Some(job) = self.jobs.get(&task.job_id) else {
+                continue;
+            };
+            if busy.contains(job.params.engine.as_str()) {
+                continue;
+            }
+            if now.saturating_duration_since(task.last_activity) >= job.params.max_queue_delay {
+                continue;
+            }
+            let can_run = task.started.is_some()
+                || self
+                    .workers
+                    .get(&task.worker_id)
+                    .is_some_and(|w| w.has_free_slot_to_start());
+            if can_run {
+                busy.insert(job.params.engine.as_str());
+            }
+        }
+        busy
     }
 
     pub(super) fn flush_batches(&mut self, now: Instant) {
         if self.batcher.waiting() == 0 {
             return;
         }
-        let all_parked = self.all_parked();
+        let busy: HashSet<String> = self
+            .engines_that_may_get_calls(now)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let engines = &mut self.engines;
+        let all_parked = |engine: &str| !busy.contains(engine);
         let flushes = self.batcher.take_ready(now, all_parked, |engine| {
             engines.get_mut(engine).is_some_and(EngineSlot::try_reserve)
         });

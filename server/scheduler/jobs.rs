@@ -287,11 +287,7 @@ impl Scheduler {
             .map(|(id, _)| *id)
             .collect();
         for task_id in task_ids {
-            if let Some(task) = self.remove_task(task_id) {
-                if let Some(worker) = self.workers.get_mut(&task.worker_id) {
-                    worker.outbox.cancels.push(task_id);
-                }
-            }
+            self.remove_task(task_id, true);
         }
         for worker_id in job.informed_workers {
             if let Some(worker) = self.workers.get_mut(&worker_id) {

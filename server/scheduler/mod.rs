@@ -8,13 +8,15 @@
 //! - `workers`: worker registry and item assignment;
 //! - `calls`: engine calls from workers and batch formation;
 //! - `replies`: batches at their engines, and replies back to workers;
-//! - `engines`: engine slots, their counters, engine registration.
+//! - `engines`: engine slots, their counters, engine registration;
+//! - `timeouts`: item runs that exceed their job's item timeout.
 
 mod actor;
 mod calls;
 mod engines;
 mod jobs;
 mod replies;
+mod timeouts;
 mod workers;
 
 use std::time::Duration;
@@ -50,6 +52,11 @@ pub struct JobParams {
     pub window: u32,
     pub max_attempts: u32,
     pub worker_wait: Duration,
+    /// Longest run of one item from its start; None: no limit.
+    pub item_timeout: Option<Duration>,
+    /// The client's process token: its `local_only` items go only to
+    /// workers registered with the same token.
+    pub process_token: String,
 }
 
 /// What a job's client stream receives.
@@ -97,6 +104,7 @@ pub enum SchedulerCommand {
         expressions: Vec<String>,
         concurrency: usize,
         prefetch: usize,
+        process_token: String,
         /// Unbounded, but holds at most what the worker's concurrency and
         /// prefetch allow in flight: assignments and replies to its calls.
         command_tx: mpsc::UnboundedSender<WorkerCommand>,
@@ -109,6 +117,11 @@ pub enum SchedulerCommand {
     WorkerCalls {
         worker_id: u64,
         calls: Vec<WorkerEngineCall>,
+    },
+    /// The worker's slots started these runs.
+    WorkerStarted {
+        worker_id: u64,
+        task_ids: Vec<u64>,
     },
     /// The worker stops taking items and gives back runs it has not started.
     WorkerDrain {

@@ -159,12 +159,13 @@ impl Scheduler {
         mut reply: EngineReply,
         stats: &CallStats,
     ) {
-        let Some(route) = self.in_flight.remove(&reply.call_id) else {
-            return;
+        let server_call_id = reply.call_id;
+        let Some(route) = self.in_flight.remove(&server_call_id) else {
+            return; // its run ended, and the worker was answered `Cancelled`
         };
         reply.call_id = route.worker_call_id;
         let is_error = is_error(&reply);
-        let job_id = self.deliver_reply(route.worker_id, route.task_id, reply);
+        let job_id = self.deliver_reply(route.worker_id, route.task_id, server_call_id, reply);
         // A call whose run had ended (given up, or answered too late) is not
         // a failed call.
         let failed = is_error && job_id.is_some();
@@ -187,14 +188,16 @@ impl Scheduler {
         &mut self,
         worker_id: u64,
         task_id: u64,
+        server_call_id: u64,
         reply: EngineReply,
     ) -> Option<u64> {
         let task = self
             .tasks
             .get_mut(&task_id)
             .filter(|t| t.worker_id == worker_id)?;
-        task.outstanding_calls -= 1;
-        let unparked = task.outstanding_calls == 0;
+        task.calls.remove(&server_call_id)?;
+        task.last_activity = Instant::now();
+        let unparked = task.calls.is_empty();
         let job_id = task.job_id;
         let worker = self.workers.get_mut(&worker_id)?;
         if unparked {

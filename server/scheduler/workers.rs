@@ -1,13 +1,15 @@
 //! Workers: registration, item assignment, results and disconnects.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
+use super::calls::error_reply;
 use super::jobs::{error_outcome, PendingItem};
+use crate::engine::EngineError;
 use crate::pb::v1::{
     worker_command, Assignment, AssignmentChunk, CancelTasks, EngineReply, EngineReplyChunk,
     ErrorKind, JobFinished, JobInfo, WorkResult, WorkerCommand, WorkerRegistered, WorkerStatus,
@@ -19,8 +21,18 @@ pub(super) struct Task {
     pub job_id: u64,
     pub worker_id: u64,
     pub item: PendingItem,
-    /// Engine calls made by this run and not yet answered.
-    pub outstanding_calls: u32,
+    /// Engine calls made by this run and not yet answered: the server's call
+    /// id (in the batcher's queues or at an engine) to the worker's. Every
+    /// one gets exactly one reply: from its engine, or `Cancelled` when the
+    /// run ends first.
+    pub calls: HashMap<u64, u64>,
+    /// When the worker's slot started the run (RunsStarted); None while it
+    /// waits in the worker's queue.
+    pub started: Option<Instant>,
+    /// The run's last sign of life: its start, or its last engine call or
+    /// reply. A started run silent for longer than its job's
+    /// `max_queue_delay` does not hold back "all parked" batches.
+    pub last_activity: Instant,
     /// Cancelled when the run ends for any reason: its engine calls still
     /// at an engine that answers per call (waiting for a rate limit, or
     /// being retried) are then given up instead of sent.
@@ -51,6 +63,13 @@ pub(super) struct Worker {
     draining: bool,
     /// Assigned tasks waiting on at least one engine call.
     pub parked: usize,
+    /// Assigned tasks its slots have started.
+    pub started: usize,
+    /// Cancelled runs not yet acknowledged with a WorkResult: they may still
+    /// occupy a slot, so they count against it.
+    pub cancelling: HashSet<u64>,
+    /// The process the worker runs in (`RegisterWorker.process_token`).
+    process_token: String,
     command_tx: mpsc::UnboundedSender<WorkerCommand>,
     pub outbox: WorkerOutbox,
 }
@@ -62,14 +81,19 @@ impl Worker {
     }
 
     fn free_slots(&self) -> usize {
-        (self.concurrency + self.prefetch).saturating_sub(self.running.len())
+        (self.concurrency + self.prefetch)
+            .saturating_sub(self.running.len() + self.cancelling.len())
     }
 
-    /// True when no slot of this worker can make a new engine call: every
-    /// item running in a slot waits on one. (At most `concurrency` of the
-    /// assigned tasks run; the rest wait in the worker's queue.)
-    pub fn all_parked(&self) -> bool {
-        self.parked >= self.running.len().min(self.concurrency)
+    /// Whether a slot of this worker is free to start a queued run.
+    pub fn has_free_slot_to_start(&self) -> bool {
+        self.started + self.cancelling.len() < self.concurrency
+    }
+
+    /// Whether this worker may run an item that only its client's process
+    /// can read.
+    fn is_local_to(&self, process_token: &str) -> bool {
+        !process_token.is_empty() && self.process_token == process_token
     }
 
     pub fn status(&self) -> WorkerStatus {
@@ -80,6 +104,8 @@ impl Worker {
             concurrency: self.concurrency as u32,
             running: self.running.len() as u32,
             draining: self.draining,
+            started: self.started as u32,
+            cancelling: self.cancelling.len() as u32,
         }
     }
 
@@ -122,6 +148,7 @@ impl Scheduler {
         expressions: Vec<String>,
         concurrency: usize,
         prefetch: usize,
+        process_token: String,
         command_tx: mpsc::UnboundedSender<WorkerCommand>,
     ) -> u64 {
         let id = self.fresh_id();
@@ -140,6 +167,9 @@ impl Scheduler {
             running: HashSet::new(),
             draining: false,
             parked: 0,
+            started: 0,
+            cancelling: HashSet::new(),
+            process_token,
             command_tx,
             outbox: WorkerOutbox::default(),
         };
@@ -183,14 +213,18 @@ impl Scheduler {
         let Some(job) = self.jobs.get(&job_id) else {
             return false;
         };
-        if job.queue.is_empty() {
+        let Some(next) = job.queue.front() else {
             return false;
-        }
+        };
         let expression = &job.params.expression;
+        // An item only its client's process can read goes to that process.
+        let local_only = next.local_only;
+        let token = &job.params.process_token;
         let Some(worker_id) = self
             .workers
             .values()
             .filter(|w| w.free_slots() > 0 && w.serves(expression))
+            .filter(|w| !local_only || w.is_local_to(token))
             .max_by_key(|w| w.free_slots())
             .map(|w| w.id)
         else {
@@ -230,35 +264,82 @@ impl Scheduler {
                 job_id,
                 worker_id,
                 item,
-                outstanding_calls: 0,
+                calls: HashMap::new(),
+                started: None,
+                last_activity: Instant::now(),
                 cancel: CancellationToken::new(),
             },
         );
         true
     }
 
-    /// Removes a task from every index: worker, job, parked count and the
-    /// engine-call queues.
-    pub(super) fn remove_task(&mut self, task_id: u64) -> Option<Task> {
+    /// Removes a task from every index: worker, job, parked and started
+    /// counts, and the engine-call queues. Its engine calls still waiting
+    /// (queued here or at an engine) are answered `Cancelled` at once: every
+    /// call a worker sends gets exactly one reply, whatever ends its run.
+    /// With `cancel_on_worker` the worker is told to abandon the run (its
+    /// job ended, or it timed out), and the run keeps counting against the
+    /// worker's slots until the worker acknowledges it.
+    pub(super) fn remove_task(&mut self, task_id: u64, cancel_on_worker: bool) -> Option<Task> {
         let task = self.tasks.remove(&task_id)?;
         task.cancel.cancel();
-        if let Some(worker) = self.workers.get_mut(&task.worker_id) {
-            worker.running.remove(&task_id);
-            if task.outstanding_calls > 0 {
-                worker.parked -= 1;
-            }
-        }
         if let Some(job) = self.jobs.get_mut(&task.job_id) {
             job.running -= 1;
         }
-        if task.outstanding_calls > 0 {
+        if !task.calls.is_empty() {
             self.batcher.remove_where(|call| call.task_id == task_id);
+            for server_call_id in task.calls.keys() {
+                self.in_flight.remove(server_call_id);
+            }
+        }
+        if let Some(worker) = self.workers.get_mut(&task.worker_id) {
+            worker.running.remove(&task_id);
+            if !task.calls.is_empty() {
+                worker.parked -= 1;
+            }
+            if task.started.is_some() {
+                worker.started -= 1;
+            }
+            for &worker_call_id in task.calls.values() {
+                worker
+                    .outbox
+                    .replies
+                    .push(error_reply(worker_call_id, &EngineError::Cancelled));
+            }
+            if cancel_on_worker {
+                worker.outbox.cancels.push(task_id);
+                worker.cancelling.insert(task_id);
+            }
         }
         Some(task)
     }
 
+    /// The worker's slots started these runs.
+    pub(super) fn worker_started(&mut self, worker_id: u64, task_ids: Vec<u64>) {
+        let now = Instant::now();
+        for task_id in task_ids {
+            let Some(task) = self
+                .tasks
+                .get_mut(&task_id)
+                .filter(|t| t.worker_id == worker_id && t.started.is_none())
+            else {
+                continue; // a run that ended meanwhile
+            };
+            task.started = Some(now);
+            task.last_activity = now;
+            if let Some(worker) = self.workers.get_mut(&worker_id) {
+                worker.started += 1;
+            }
+        }
+    }
+
     pub(super) fn worker_results(&mut self, worker_id: u64, results: Vec<WorkResult>) {
         for result in results {
+            if let Some(worker) = self.workers.get_mut(&worker_id) {
+                if worker.cancelling.remove(&result.task_id) {
+                    continue; // the acknowledgement of a cancelled run
+                }
+            }
             let current = self
                 .tasks
                 .get(&result.task_id)
@@ -268,7 +349,7 @@ impl Scheduler {
                 tracing::debug!(worker_id, task_id = result.task_id, "dropping stale result");
                 continue;
             }
-            let Some(task) = self.remove_task(result.task_id) else {
+            let Some(task) = self.remove_task(result.task_id, false) else {
                 continue;
             };
             let outcome = result.outcome.unwrap_or_else(|| {
@@ -302,7 +383,7 @@ impl Scheduler {
             let returnable = self
                 .tasks
                 .get(&task_id)
-                .is_some_and(|task| task.worker_id == worker_id && task.outstanding_calls == 0);
+                .is_some_and(|task| task.worker_id == worker_id && task.calls.is_empty());
             if !returnable {
                 tracing::debug!(
                     worker_id,
@@ -311,7 +392,7 @@ impl Scheduler {
                 );
                 continue;
             }
-            let Some(mut task) = self.remove_task(task_id) else {
+            let Some(mut task) = self.remove_task(task_id, false) else {
                 continue;
             };
             if let Some(job) = self.jobs.get_mut(&task.job_id) {
@@ -341,22 +422,37 @@ impl Scheduler {
     }
 
     /// A worker disconnected: its runs go back to the front of their jobs'
-    /// queues, or fail once an item has used up its attempts.
+    /// queues, or fail once an item has used up its attempts. Only runs its
+    /// slots had started are charged an attempt: a poison item that kills
+    /// its worker is the one charged, not the items queued behind it.
     pub(super) fn worker_gone(&mut self, worker_id: u64) {
         let Some(worker) = self.workers.get(&worker_id) else {
             return;
         };
-        let task_ids: Vec<u64> = worker.running.iter().copied().collect();
+        let mut task_ids: Vec<u64> = worker.running.iter().copied().collect();
         tracing::info!(worker_id, running = task_ids.len(), "worker disconnected");
+        // A worker that dies right after starting a run may not have told us:
+        // its slots take runs in assignment order (task ids grow), so the
+        // oldest unreported runs, as many as it had idle slots, may have
+        // started and are charged too. The rest were surely still queued.
+        task_ids.sort_unstable();
+        let mut maybe_started = worker.concurrency.saturating_sub(worker.started);
         let mut touched = Vec::new();
         for task_id in task_ids {
-            let Some(task) = self.remove_task(task_id) else {
+            let Some(mut task) = self.remove_task(task_id, false) else {
                 continue;
             };
             let Some(job) = self.jobs.get_mut(&task.job_id) else {
                 continue;
             };
             touched.push(task.job_id);
+            if task.started.is_none() {
+                if maybe_started > 0 {
+                    maybe_started -= 1;
+                } else {
+                    task.item.attempts = task.item.attempts.saturating_sub(1);
+                }
+            }
             if task.item.attempts >= job.params.max_attempts {
                 let message = format!(
                     "item {} was started {} times and its worker disconnected each time",

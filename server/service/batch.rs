@@ -18,7 +18,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Edge;
-use crate::config::{ServerConfig, MAX_BATCH_SIZE, MAX_WINDOW};
+use crate::config::{ServerConfig, MAX_BATCH_SIZE, MAX_ITEM_TIMEOUT_MS, MAX_WINDOW};
 use crate::error::Error;
 use crate::pb::v1::batch_service_server::BatchService;
 use crate::pb::v1::{
@@ -98,6 +98,16 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
             format!("must be at most {MAX_ATTEMPTS}, got {}", spec.max_attempts),
         ));
     }
+    let item_timeout_ms = match spec.item_timeout_ms {
+        Some(ms) if ms == 0 || ms as u64 > MAX_ITEM_TIMEOUT_MS => {
+            return Err(Error::invalid(
+                "item_timeout_ms",
+                format!("must be between 1 and {MAX_ITEM_TIMEOUT_MS} (or unset for the server's default), got {ms}"),
+            ))
+        }
+        Some(ms) => Some(ms as u64),
+        None => config.item_timeout_ms,
+    };
     let or = |value: u32, default: u64| if value == 0 { default } else { value as u64 };
     Ok(JobParams {
         expression,
@@ -116,6 +126,8 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         window: or(spec.window, config.window as u64) as u32,
         max_attempts: or(spec.max_attempts, config.max_attempts as u64) as u32,
         worker_wait: Duration::from_millis(or(spec.worker_wait_ms, config.worker_wait_ms)),
+        item_timeout: item_timeout_ms.map(Duration::from_millis),
+        process_token: spec.process_token,
     })
 }
 

@@ -101,6 +101,7 @@ impl WorkerService for WorkerApi {
                 expressions: register.expressions,
                 concurrency: register.concurrency as usize,
                 prefetch: register.prefetch as usize,
+                process_token: register.process_token,
                 command_tx,
                 reply,
             })
@@ -138,6 +139,10 @@ async fn worker_inbound_task(
                 worker_message::Kind::EngineCalls(chunk) => SchedulerCommand::WorkerCalls {
                     worker_id,
                     calls: chunk.calls,
+                },
+                worker_message::Kind::Started(started) => SchedulerCommand::WorkerStarted {
+                    worker_id,
+                    task_ids: started.task_ids,
                 },
                 worker_message::Kind::Drain(drain) => SchedulerCommand::WorkerDrain {
                     worker_id,

@@ -32,8 +32,9 @@ use symbatcher::pb::v1::{
     worker_command, worker_message, Assignment, BatchRequest, BatchResponse, EndOfInput,
     EngineBatch, EngineBatchResult, EngineCall, EngineCommand, EngineReply, EngineWorkerMessage,
     ErrorKind, Item, ItemChunk, ItemError, ItemResult, JobAccepted, JobInfo, JobSpec, JobSummary,
-    Outcome, RegisterEngine, RegisterWorker, StatusRequest, StatusResponse, WorkResult,
-    WorkResultChunk, WorkerCommand, WorkerEngineCall, WorkerEngineCallChunk, WorkerMessage,
+    Outcome, RegisterEngine, RegisterWorker, RunsStarted, StatusRequest, StatusResponse,
+    WorkResult, WorkResultChunk, WorkerCommand, WorkerEngineCall, WorkerEngineCallChunk,
+    WorkerMessage,
 };
 use symbatcher::ServerConfig;
 
@@ -280,6 +281,15 @@ impl FakeWorker {
     }
 
     /// Sends results in one message.
+    /// Tells the server its slots started these runs (RunsStarted).
+    pub async fn start(&self, tasks: &[Assignment]) {
+        let task_ids = tasks.iter().map(|t| t.task_id).collect();
+        self.send(worker_msg(worker_message::Kind::Started(RunsStarted {
+            task_ids,
+        })))
+        .await;
+    }
+
     pub async fn send_results(&self, results: Vec<WorkResult>) {
         self.send(worker_msg(worker_message::Kind::Results(WorkResultChunk {
             results,

@@ -18,7 +18,7 @@ class BatchRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., items: _Optional[_Union[ItemChunk, _Mapping]] = ..., end: _Optional[_Union[EndOfInput, _Mapping]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms")
+    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,8 @@ class JobSpec(_message.Message):
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     WORKER_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     expression: str
     batch_size: int
     max_queue_delay_ms: int
@@ -37,7 +39,9 @@ class JobSpec(_message.Message):
     window: int
     max_attempts: int
     worker_wait_ms: int
-    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ...) -> None: ...
+    item_timeout_ms: int
+    process_token: str
+    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ...) -> None: ...
 
 class Item(_message.Message):
     __slots__ = ("index", "payload", "local_only")

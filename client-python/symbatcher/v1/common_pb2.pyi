@@ -21,6 +21,7 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_KIND_ENCODING: _ClassVar[ErrorKind]
     ERROR_KIND_CANCELLED: _ClassVar[ErrorKind]
     ERROR_KIND_NO_WORKER: _ClassVar[ErrorKind]
+    ERROR_KIND_TIMEOUT: _ClassVar[ErrorKind]
 CODEC_UNSPECIFIED: Codec
 CODEC_JSON: Codec
 CODEC_PICKLE: Codec
@@ -31,6 +32,7 @@ ERROR_KIND_WORKER_LOST: ErrorKind
 ERROR_KIND_ENCODING: ErrorKind
 ERROR_KIND_CANCELLED: ErrorKind
 ERROR_KIND_NO_WORKER: ErrorKind
+ERROR_KIND_TIMEOUT: ErrorKind
 
 class ItemError(_message.Message):
     __slots__ = ("kind", "type", "message", "traceback")

@@ -52,20 +52,24 @@ class JobStatus(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
-    __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining")
+    __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining", "started", "cancelling")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLING_FIELD_NUMBER: _ClassVar[int]
     worker_id: int
     name: str
     expressions: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
     running: int
     draining: bool
-    def __init__(self, worker_id: _Optional[int] = ..., name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., running: _Optional[int] = ..., draining: _Optional[bool] = ...) -> None: ...
+    started: int
+    cancelling: int
+    def __init__(self, worker_id: _Optional[int] = ..., name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., running: _Optional[int] = ..., draining: _Optional[bool] = ..., started: _Optional[int] = ..., cancelling: _Optional[int] = ...) -> None: ...
 
 class QueueStatus(_message.Message):
     __slots__ = ("engine", "model", "waiting")

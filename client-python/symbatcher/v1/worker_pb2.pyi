@@ -8,28 +8,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "results", "engine_calls", "drain")
+    __slots__ = ("register", "results", "engine_calls", "drain", "started")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     results: WorkResultChunk
     engine_calls: WorkerEngineCallChunk
     drain: DrainWorker
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ...) -> None: ...
+    started: RunsStarted
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ..., started: _Optional[_Union[RunsStarted, _Mapping]] = ...) -> None: ...
+
+class RunsStarted(_message.Message):
+    __slots__ = ("task_ids",)
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("name", "expressions", "concurrency", "prefetch")
+    __slots__ = ("name", "expressions", "concurrency", "prefetch", "process_token")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     expressions: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
     prefetch: int
-    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ...) -> None: ...
+    process_token: str
+    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ..., process_token: _Optional[str] = ...) -> None: ...
 
 class WorkResult(_message.Message):
     __slots__ = ("task_id", "outcome")
