@@ -43,7 +43,8 @@ test-python: install
 	cd client-python && ../$(VPY) -m pytest -q
 
 ## The Node.js client and worker: install from the lockfile, compile, run its tests
-## against the server binary (and a Python worker from .venv). Skipped where node
+## against the server binary (and a Python worker from .venv); then `buf lint`
+## the protos (buf.yaml), with buf from the same lockfile. Skipped where node
 ## or npm is missing, unless SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
 test-node: install
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
@@ -51,6 +52,7 @@ test-node: install
 		npm ci --no-audit --no-fund --loglevel=error; \
 		rm -rf dist; npm run --silent build; \
 		npm test --silent; \
+		npm run --silent lint:proto; \
 	elif [ -n "$$SYMBATCHER_REQUIRE_NODE" ]; then \
 		echo "test-node: node and npm are not on PATH, and SYMBATCHER_REQUIRE_NODE is set: install Node.js 20 or newer" >&2; \
 		exit 1; \
