@@ -148,11 +148,15 @@ export class Worker {
     const registered = new Promise<number>((resolve, reject) => {
       const onData = (command: WorkerCommand) => {
         call.off("error", onError);
+        call.off("end", onEnd);
         if (command.kind === "registered") {
-          resolve(command.registered!.worker_id);
           call.on("data", (next: WorkerCommand) => this.handle(next));
+          call.on("error", (err: Error) => this.end(isServiceError(err) ? fromServiceError(err, this.address) : err));
+          call.on("end", () => this.end(undefined));
+          resolve(command.registered!.worker_id);
         } else {
           reject(new SymbatcherError(`the server answered registration with ${command.kind}`));
+          call.on("error", () => undefined); // the cancellation's own error
           call.cancel();
         }
       };
@@ -160,8 +164,10 @@ export class Worker {
         call.off("data", onData);
         reject(isServiceError(err) ? fromServiceError(err, this.address) : err);
       };
+      const onEnd = () => reject(new SymbatcherError("the server closed the worker stream during registration"));
       call.once("data", onData);
       call.once("error", onError);
+      call.once("end", onEnd);
     });
     call.write({
       register: {
@@ -177,8 +183,6 @@ export class Worker {
       this.end(err as Error);
       throw err;
     }
-    call.on("error", (err: Error) => this.end(isServiceError(err) ? fromServiceError(err, this.address) : err));
-    call.on("end", () => this.end(undefined));
     return this.workerId;
   }
 

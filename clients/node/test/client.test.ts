@@ -70,6 +70,12 @@ describe("client and Node worker on the echo engine", () => {
     });
   });
 
+  it("maps a refused worker registration to a JobError naming the field", async () => {
+    const refused = new Worker(server.address, { expressions: { "test:Echo": new Echo() }, concurrency: 5000 });
+    await assert.rejects(refused.start(), { name: "JobError", kind: "invalid_argument", field: "concurrency" });
+    await refused.closed;
+  });
+
   it("maps an expression nobody serves to NoWorkerError", async () => {
     await assert.rejects(client.run({ expression: "nobody:Serves", workerWaitMs: 100 }, ["x"]), (err: unknown) => {
       assert.ok(err instanceof NoWorkerError, `got ${err}`);
