@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 SERVER := target/release/symbatcher-server
+NODE   := clients/node
 STAMP  := $(VENV)/.installed
 
-.PHONY: all build install demo test test-rust test-python proto-check bench fmt clean
+.PHONY: all build install demo test test-rust test-python test-node proto-check bench fmt clean
 
 all: install
 
@@ -29,8 +30,8 @@ install: build $(STAMP)
 demo: install
 	$(VPY) examples/quickstart.py
 
-## Every test: Rust unit and integration tests, stub drift, Python tests.
-test: install test-rust proto-check test-python
+## Every test: Rust unit and integration tests, stub drift, Python tests, Node tests.
+test: install test-rust proto-check test-python test-node
 
 test-rust:
 	cargo test --locked
@@ -40,6 +41,24 @@ proto-check: $(STAMP)
 
 test-python: install
 	cd client-python && ../$(VPY) -m pytest -q
+
+## The Node.js client and worker: install from the lockfile, compile, run its tests
+## against the server binary (and a Python worker from .venv); then `buf lint`
+## the protos (buf.yaml), with buf from the same lockfile. Skipped where node
+## or npm is missing, unless SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
+test-node: install
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		set -e; cd $(NODE); \
+		npm ci --no-audit --no-fund --loglevel=error; \
+		rm -rf dist; npm run --silent build; \
+		npm test --silent; \
+		npm run --silent lint:proto; \
+	elif [ -n "$$SYMBATCHER_REQUIRE_NODE" ]; then \
+		echo "test-node: node and npm are not on PATH, and SYMBATCHER_REQUIRE_NODE is set: install Node.js 20 or newer" >&2; \
+		exit 1; \
+	else \
+		echo "test-node: SKIPPED: node or npm is not on PATH (install Node.js 20 or newer to run the Node client tests)"; \
+	fi
 
 ## Benchmarks (run by hand; they print medians and ratios).
 bench: install

@@ -110,7 +110,7 @@ impl Worker {
     }
 
     /// Sends this turn's commands: job infos before the assignments that
-    /// need them, then replies, cancels and finished jobs.
+    /// need them, then cancels, replies and finished jobs.
     pub fn flush(&mut self) {
         let outbox = std::mem::take(&mut self.outbox);
         let send = |kind: worker_command::Kind| {
@@ -125,14 +125,16 @@ impl Worker {
                 assignments: outbox.assignments,
             }));
         }
-        if !outbox.replies.is_empty() {
-            send(worker_command::Kind::Replies(EngineReplyChunk {
-                replies: outbox.replies,
-            }));
-        }
+        // Cancels before replies: a worker learns that a run ended before it
+        // sees the `Cancelled` replies to that run's calls.
         if !outbox.cancels.is_empty() {
             send(worker_command::Kind::Cancel(CancelTasks {
                 task_ids: outbox.cancels,
+            }));
+        }
+        if !outbox.replies.is_empty() {
+            send(worker_command::Kind::Replies(EngineReplyChunk {
+                replies: outbox.replies,
             }));
         }
         for job_id in outbox.finished_jobs {

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class BatchServiceStub:
-    """A job: run one expression over a stream of items.
+    """A job: run one expression over a stream of items. See docs/protocol.md.
     """
 
     def __init__(self, channel):
@@ -43,13 +43,15 @@ class BatchServiceStub:
 
 
 class BatchServiceServicer:
-    """A job: run one expression over a stream of items.
+    """A job: run one expression over a stream of items. See docs/protocol.md.
     """
 
     def Batch(self, request_iterator, context):
         """Send a JobSpec, then ItemChunks, then EndOfInput. The server answers with
         JobAccepted, ResultChunks as items finish (in completion order), and a
-        final JobSummary, after which it closes the stream.
+        final JobSummary, after which it closes the stream. Errors end the stream
+        with a status and the symbatcher-error-kind (and -field, -expression,
+        -waited-ms) trailers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,7 +74,7 @@ def add_BatchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class BatchService:
-    """A job: run one expression over a stream of items.
+    """A job: run one expression over a stream of items. See docs/protocol.md.
     """
 
     @staticmethod

@@ -50,7 +50,8 @@ class EngineServiceServicer:
 
     def Serve(self, request_iterator, context):
         """The server answers RegisterEngine with EngineRegistered (the engine is
-        usable by jobs from then on), then sends batches.
+        usable by jobs from then on), then sends batches. When the stream ends,
+        unanswered batches fail with an engine error.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

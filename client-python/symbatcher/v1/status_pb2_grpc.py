@@ -47,7 +47,8 @@ class StatusServiceServicer:
     """
 
     def Status(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Returns the snapshot at the time of the request.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

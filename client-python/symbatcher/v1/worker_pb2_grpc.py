@@ -49,7 +49,10 @@ class WorkerServiceServicer:
     """
 
     def Work(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
+        """Send RegisterWorker first; the server answers WorkerRegistered, then
+        JobInfos, assignments, engine replies, cancels and finished jobs for as
+        long as the stream lives. See docs/protocol.md.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -1,0 +1,76 @@
+/**
+ * Loads the protocol from the repository's `proto/` directory at run time
+ * (no copies of the .proto files) and exposes the service clients.
+ *
+ * Messages are plain objects with the proto's own field names (snake_case),
+ * 64-bit integers as JavaScript numbers, enums as their names and oneofs
+ * with a virtual `kind` field naming the member that is set.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+
+/** The repository's `proto/` directory (this file is `dist/src/proto.js`). */
+export const DEFAULT_PROTO_DIR = path.resolve(__dirname, "..", "..", "..", "..", "proto");
+
+const FILES = ["batch.proto", "worker.proto", "engine.proto", "status.proto"].map(
+  (name) => `symbatcher/v1/${name}`,
+);
+
+/** Largest message sent or received, as the server allows (64 MiB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Channel options every connection uses. */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+  "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+};
+
+type ServiceClient = grpc.ServiceClientConstructor;
+
+/** The symbatcher services' client constructors. */
+export interface Services {
+  BatchService: ServiceClient;
+  WorkerService: ServiceClient;
+  EngineService: ServiceClient;
+  StatusService: ServiceClient;
+}
+
+let loaded: Services | undefined;
+
+/** The services, loaded once from `$SYMBATCHER_PROTO_DIR` or the repository's `proto/`. */
+export function services(): Services {
+  if (loaded === undefined) {
+    loaded = load(process.env.SYMBATCHER_PROTO_DIR || DEFAULT_PROTO_DIR);
+  }
+  return loaded;
+}
+
+function load(protoDir: string): Services {
+  const missing = FILES.find((file) => !fs.existsSync(path.join(protoDir, file)));
+  if (missing !== undefined) {
+    throw new Error(
+      `proto: ${path.join(protoDir, missing)} not found; set SYMBATCHER_PROTO_DIR to the ` +
+        "repository's proto/ directory",
+    );
+  }
+  const definition = protoLoader.loadSync(FILES, {
+    includeDirs: [protoDir],
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const root = grpc.loadPackageDefinition(definition) as unknown as {
+    symbatcher: { v1: Services };
+  };
+  const v1 = root.symbatcher.v1;
+  return {
+    BatchService: v1.BatchService,
+    WorkerService: v1.WorkerService,
+    EngineService: v1.EngineService,
+    StatusService: v1.StatusService,
+  };
+}
