@@ -21,6 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 use tonic::Status;
@@ -221,6 +222,7 @@ impl<S, B> Service<http::Request<B>> for AuthService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
@@ -234,11 +236,49 @@ where
         match self.auth.check(request.uri().path(), request.headers()) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(err) => {
-                tracing::debug!(path = request.uri().path(), kind = err.kind(), "request refused");
+                tracing::debug!(
+                    path = request.uri().path(),
+                    kind = err.kind(),
+                    "request refused"
+                );
                 let response = Status::from(err).into_http();
-                Box::pin(async move { Ok(response) })
+                let body = request.into_body();
+                Box::pin(async move {
+                    refuse_after_first_frame(body).await;
+                    Ok(response)
+                })
             }
         }
+    }
+}
+
+/// Longest wait for the first frame of a refused request.
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
+/// Longest time the rest of a refused request's body is read.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits (at most [`FIRST_FRAME_WAIT`]) for the first frame of a refused
+/// request's body, then leaves the rest to be read and discarded in the
+/// background until the client ends it (at most [`DRAIN_TIMEOUT`]). A
+/// streaming client (grpc's C core) whose first message is still being sent
+/// when the refusal arrives, or whose stream is reset under it, reports
+/// INTERNAL instead of the refusal; refused after its first message, it
+/// sees the refusal, as it does for any other error of a streaming call.
+async fn refuse_after_first_frame<B>(body: B)
+where
+    B: http_body::Body + Send + 'static,
+{
+    let mut body = Box::pin(body);
+    let first = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx));
+    if let Ok(Some(Ok(_))) = tokio::time::timeout(FIRST_FRAME_WAIT, first).await {
+        tokio::spawn(async move {
+            let read = async {
+                while let Some(Ok(_)) =
+                    std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
+                {}
+            };
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, read).await;
+        });
     }
 }
 
@@ -258,8 +298,10 @@ mod tests {
 
     fn roles() -> AuthConfig {
         let mut auth = AuthConfig::default();
-        auth.add(Role::Main, token("main-token-0123456789")).unwrap();
-        auth.add(Role::Worker, token("worker-token-0123456789")).unwrap();
+        auth.add(Role::Main, token("main-token-0123456789"))
+            .unwrap();
+        auth.add(Role::Worker, token("worker-token-0123456789"))
+            .unwrap();
         auth
     }
 
@@ -275,9 +317,15 @@ mod tests {
     #[test]
     fn roles_open_their_services_only() {
         let auth = roles();
-        assert!(auth.check(WORK, &headers("Bearer worker-token-0123456789")).is_ok());
-        assert!(auth.check(WORK, &headers("bearer main-token-0123456789")).is_ok());
-        assert!(auth.check(BATCH, &headers("Bearer main-token-0123456789")).is_ok());
+        assert!(auth
+            .check(WORK, &headers("Bearer worker-token-0123456789"))
+            .is_ok());
+        assert!(auth
+            .check(WORK, &headers("bearer main-token-0123456789"))
+            .is_ok());
+        assert!(auth
+            .check(BATCH, &headers("Bearer main-token-0123456789"))
+            .is_ok());
         let err = auth
             .check(BATCH, &headers("Bearer worker-token-0123456789"))
             .expect_err("a worker may not submit jobs");
@@ -286,7 +334,9 @@ mod tests {
         let health = "/grpc.health.v1.Health/Check";
         assert!(auth.check(health, &http::HeaderMap::new()).is_ok());
         let other = "/some.Other/Method";
-        assert!(auth.check(other, &headers("Bearer worker-token-0123456789")).is_err());
+        assert!(auth
+            .check(other, &headers("Bearer worker-token-0123456789"))
+            .is_err());
     }
 
     #[test]
@@ -309,7 +359,10 @@ mod tests {
     fn tokens_are_checked_and_never_shown() {
         assert!(Token::new("short").unwrap_err().contains("at least 16"));
         assert!(Token::new("has a space in it 0123").is_err());
-        assert_eq!(format!("{:?}", token("a-secret-token-0123")), "Token([redacted])");
+        assert_eq!(
+            format!("{:?}", token("a-secret-token-0123")),
+            "Token([redacted])"
+        );
         let mut auth = roles();
         let err = auth
             .add(Role::Client, token("worker-token-0123456789"))

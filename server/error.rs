@@ -53,7 +53,7 @@ pub enum Error {
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
     /// A valid token whose role may not call the service.
-    #[error("permission denied: a {role} token may not call {service}; it needs {allowed}")]
+    #[error("permission denied: a {role} token may not call {service} (it needs {allowed})")]
     PermissionDenied {
         role: &'static str,
         service: String,
@@ -174,7 +174,10 @@ mod tests {
     fn auth_failures_map_to_their_codes() {
         let status = Status::from(Error::Unauthenticated("invalid token"));
         assert_eq!(status.code(), Code::Unauthenticated);
-        assert_eq!(status.metadata().get(metadata::KIND).unwrap(), "unauthenticated");
+        assert_eq!(
+            status.metadata().get(metadata::KIND).unwrap(),
+            "unauthenticated"
+        );
         let status = Status::from(Error::PermissionDenied {
             role: "worker",
             service: "symbatcher.v1.BatchService".into(),

@@ -51,7 +51,8 @@ fn config_with_roles() -> ServerConfig {
     config
 }
 
-type Authed = InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>;
+type Authed =
+    InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>;
 
 /// `channel` with `authorization: <header>` on every call (none for None).
 fn authed(channel: &Channel, header: Option<String>) -> Authed {
@@ -79,7 +80,13 @@ enum Rpc {
     Reflection,
 }
 
-const ALL: [Rpc; 5] = [Rpc::Batch, Rpc::Work, Rpc::Serve, Rpc::Status, Rpc::Reflection];
+const ALL: [Rpc; 5] = [
+    Rpc::Batch,
+    Rpc::Work,
+    Rpc::Serve,
+    Rpc::Status,
+    Rpc::Reflection,
+];
 
 /// Calls `rpc` with `header`: Ok when the server answered it, else the
 /// refusal.
@@ -130,7 +137,9 @@ async fn call(channel: &Channel, rpc: Rpc, header: Option<String>, n: u32) -> Re
             commands.message().await?.expect("EngineRegistered");
         }
         Rpc::Status => {
-            StatusServiceClient::new(service).status(StatusRequest {}).await?;
+            StatusServiceClient::new(service)
+                .status(StatusRequest {})
+                .await?;
         }
         Rpc::Reflection => {
             let request = ServerReflectionRequest {
@@ -151,12 +160,21 @@ async fn call(channel: &Channel, rpc: Rpc, header: Option<String>, n: u32) -> Re
 async fn without_a_valid_token_every_rpc_but_health_is_unauthenticated() {
     let server = spawn_server(config_with_roles()).await;
     let wrong = "wrong-token-eeeeeeeeeeeeeeee";
-    for header in [None, bearer(wrong), Some(format!("Basic {MAIN}")), bearer("")] {
+    for header in [
+        None,
+        bearer(wrong),
+        Some(format!("Basic {MAIN}")),
+        bearer(""),
+    ] {
         for rpc in ALL {
             let err = call(&server.channel, rpc, header.clone(), 0)
                 .await
                 .expect_err("refused");
-            assert_eq!(err.code(), Code::Unauthenticated, "{rpc:?} {header:?}: {err:?}");
+            assert_eq!(
+                err.code(),
+                Code::Unauthenticated,
+                "{rpc:?} {header:?}: {err:?}"
+            );
             // The message never echoes what was sent.
             assert!(!err.message().contains(wrong), "{err:?}");
             assert!(!err.message().contains(MAIN), "{err:?}");
@@ -192,7 +210,11 @@ async fn each_role_opens_its_own_services_only() {
                 result.unwrap_or_else(|err| panic!("{token}: {rpc:?} refused: {err:?}"));
             } else {
                 let err = result.expect_err("refused");
-                assert_eq!(err.code(), Code::PermissionDenied, "{token} {rpc:?}: {err:?}");
+                assert_eq!(
+                    err.code(),
+                    Code::PermissionDenied,
+                    "{token} {rpc:?}: {err:?}"
+                );
                 assert!(!err.message().contains(token), "{err:?}");
             }
         }
@@ -215,7 +237,11 @@ async fn an_engine_name_is_first_come_while_its_engine_is_connected() {
         .await
         .expect("first registration")
         .into_inner();
-    first.message().await.expect("registered").expect("a message");
+    first
+        .message()
+        .await
+        .expect("registered")
+        .expect("a message");
     // A second engine process, with a token that may register engines,
     // cannot take the name over.
     for token in [WORKER, MAIN] {
@@ -235,14 +261,18 @@ async fn an_engine_name_is_first_come_while_its_engine_is_connected() {
         if !status.engines.iter().any(|e| e.name == "shared") {
             again = Some(
                 EngineServiceClient::new(authed(&server.channel, bearer(WORKER)))
-                    .serve(tokio_stream::iter(vec![register("shared")]).chain(tokio_stream::pending()))
+                    .serve(
+                        tokio_stream::iter(vec![register("shared")]).chain(tokio_stream::pending()),
+                    )
                     .await,
             );
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    again.expect("the engine went away").expect("name free again");
+    again
+        .expect("the engine went away")
+        .expect("name free again");
 }
 
 async fn server_status(channel: &Channel) -> symbatcher::pb::v1::StatusResponse {
@@ -265,7 +295,10 @@ async fn pickle_jobs_are_refused_unless_the_server_allows_them() {
         .err()
         .expect("refused");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-    assert_eq!(err.metadata().get("symbatcher-field").expect("field"), "codec");
+    assert_eq!(
+        err.metadata().get("symbatcher-field").expect("field"),
+        "codec"
+    );
     assert!(err.message().contains("--allow-pickle"), "{err:?}");
 
     let mut allowing = config();
@@ -295,7 +328,10 @@ fn the_binary_refuses_an_open_non_loopback_listener_and_says_why() {
     let output = command.output().expect("the server runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("refusing to listen on 0.0.0.0:0"), "{stderr}");
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--insecure"), "{stderr}");
     assert!(stderr.contains("SYMBATCHER_AUTH_TOKEN"), "{stderr}");
     assert!(output.stdout.is_empty(), "it never listened");

@@ -100,7 +100,10 @@ async fn status_over(channel: Channel) -> Result<(), tonic::Status> {
         .map(|_| ())
 }
 
-async fn connect(port: u16, tls: Option<ClientTlsConfig>) -> Result<Channel, tonic::transport::Error> {
+async fn connect(
+    port: u16,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut endpoint = Endpoint::from_shared(format!("{scheme}://localhost:{port}"))
         .expect("uri")
@@ -136,7 +139,10 @@ async fn tls_clients_connect_and_plaintext_clients_do_not() {
         Ok(channel) => status_over(channel).await.is_err(),
         Err(_) => true,
     };
-    assert!(refused, "a plaintext client got an answer from the TLS server");
+    assert!(
+        refused,
+        "a plaintext client got an answer from the TLS server"
+    );
 
     // A client that does not trust the server's CA fails the handshake.
     let other = make_pki();
@@ -182,17 +188,25 @@ async fn with_a_client_ca_only_clients_with_its_certificates_connect() {
     assert!(without, "a client without a certificate connected");
 
     let with = base().identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
-    let channel = connect(port, Some(with)).await.expect("mutual TLS handshake");
+    let channel = connect(port, Some(with))
+        .await
+        .expect("mutual TLS handshake");
     status_over(channel).await.expect("Status over mutual TLS");
 }
 
 #[test]
 fn unusable_pem_files_are_refused_at_startup_naming_the_files() {
-    let files = Files::write("bad-pem", &[("cert.pem", "not a certificate"), ("key.pem", "nor a key")]);
+    let files = Files::write(
+        "bad-pem",
+        &[("cert.pem", "not a certificate"), ("key.pem", "nor a key")],
+    );
     let err = TlsSettings::load(&files.path("cert.pem"), &files.path("key.pem"), None)
         .expect_err("refused");
     assert!(err.contains("cert.pem"), "{err}");
     let missing = TlsSettings::load(&files.path("absent.pem"), &files.path("key.pem"), None)
         .expect_err("refused");
-    assert!(missing.contains("absent.pem") && missing.contains("cannot read"), "{missing}");
+    assert!(
+        missing.contains("absent.pem") && missing.contains("cannot read"),
+        "{missing}"
+    );
 }

@@ -85,10 +85,30 @@ impl SecurityFlags {
     ) -> Result<(AuthConfig, Option<TlsSettings>), ConfigError> {
         let mut auth = AuthConfig::default();
         let sources = [
-            (Role::Main, "--auth-token-file", &self.auth_token_file, AUTH_TOKEN_ENV),
-            (Role::Client, "--client-token-file", &self.client_token_file, CLIENT_TOKEN_ENV),
-            (Role::Worker, "--worker-token-file", &self.worker_token_file, WORKER_TOKEN_ENV),
-            (Role::Status, "--status-token-file", &self.status_token_file, STATUS_TOKEN_ENV),
+            (
+                Role::Main,
+                "--auth-token-file",
+                &self.auth_token_file,
+                AUTH_TOKEN_ENV,
+            ),
+            (
+                Role::Client,
+                "--client-token-file",
+                &self.client_token_file,
+                CLIENT_TOKEN_ENV,
+            ),
+            (
+                Role::Worker,
+                "--worker-token-file",
+                &self.worker_token_file,
+                WORKER_TOKEN_ENV,
+            ),
+            (
+                Role::Status,
+                "--status-token-file",
+                &self.status_token_file,
+                STATUS_TOKEN_ENV,
+            ),
         ];
         for (role, flag, file, var) in sources {
             let from_env = env(var).filter(|v| !v.trim().is_empty());
@@ -99,14 +119,17 @@ impl SecurityFlags {
                         format!("{var} is set too; give the {} token one way", role.name()),
                     ))
                 }
-                (Some(path), None) => Some(read_token_file(path).map_err(|r| ConfigError::flag(flag, r))?),
+                (Some(path), None) => {
+                    Some(read_token_file(path).map_err(|r| ConfigError::flag(flag, r))?)
+                }
                 (None, Some(text)) => Some(text),
                 (None, None) => None,
             };
             let field = if file.is_some() { flag } else { var };
             if let Some(text) = text {
                 let token = Token::new(&text).map_err(|r| ConfigError::flag(field, r))?;
-                auth.add(role, token).map_err(|r| ConfigError::flag(field, r))?;
+                auth.add(role, token)
+                    .map_err(|r| ConfigError::flag(field, r))?;
             }
         }
         let tls = match (&self.tls_cert, &self.tls_key) {
@@ -116,7 +139,9 @@ impl SecurityFlags {
             ),
             _ => None,
         };
-        let client_certs = tls.as_ref().is_some_and(TlsSettings::requires_client_certificates);
+        let client_certs = tls
+            .as_ref()
+            .is_some_and(TlsSettings::requires_client_certificates);
         if !listen.ip().is_loopback() && !auth.is_enabled() && !client_certs && !self.insecure {
             return Err(ConfigError::flag(
                 "--listen",
@@ -166,22 +191,33 @@ mod tests {
         let any = SocketAddr::from(([0, 0, 0, 0], 50051));
         let err = flags().resolve(any, no_env).expect_err("refused");
         let text = err.to_string();
-        assert!(text.contains("--insecure") && text.contains(AUTH_TOKEN_ENV), "{text}");
+        assert!(
+            text.contains("--insecure") && text.contains(AUTH_TOKEN_ENV),
+            "{text}"
+        );
         let insecure = SecurityFlags {
             insecure: true,
             ..flags()
         };
         assert!(insecure.resolve(any, no_env).is_ok());
         let env = |var: &str| (var == AUTH_TOKEN_ENV).then(|| TOKEN.to_string());
-        let (auth, _) = flags().resolve(any, env).expect("a token is authentication");
+        let (auth, _) = flags()
+            .resolve(any, env)
+            .expect("a token is authentication");
         assert!(auth.is_enabled());
     }
 
     #[test]
     fn token_errors_name_the_source_and_never_the_token() {
         let env = |var: &str| (var == WORKER_TOKEN_ENV).then(|| "short-secret".to_string());
-        let text = flags().resolve(loopback(), env).expect_err("too short").to_string();
-        assert!(text.contains(WORKER_TOKEN_ENV) && !text.contains("short-secret"), "{text}");
+        let text = flags()
+            .resolve(loopback(), env)
+            .expect_err("too short")
+            .to_string();
+        assert!(
+            text.contains(WORKER_TOKEN_ENV) && !text.contains("short-secret"),
+            "{text}"
+        );
         let dir = std::env::temp_dir().join(format!("symbatcher-token-{}", std::process::id()));
         std::fs::write(&dir, format!("{TOKEN}\n")).expect("write token file");
         let both = SecurityFlags {
@@ -189,10 +225,16 @@ mod tests {
             ..flags()
         };
         let env = |var: &str| (var == AUTH_TOKEN_ENV).then(|| TOKEN.to_string());
-        let text = both.resolve(loopback(), env).expect_err("two sources").to_string();
+        let text = both
+            .resolve(loopback(), env)
+            .expect_err("two sources")
+            .to_string();
         let (auth, _) = both.resolve(loopback(), no_env).expect("file token");
         std::fs::remove_file(&dir).expect("remove token file");
-        assert!(text.contains("--auth-token-file") && text.contains(AUTH_TOKEN_ENV), "{text}");
+        assert!(
+            text.contains("--auth-token-file") && text.contains(AUTH_TOKEN_ENV),
+            "{text}"
+        );
         assert!(auth.is_enabled());
     }
 }

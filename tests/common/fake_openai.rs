@@ -163,8 +163,14 @@ impl FakeOpenAi {
             content.contains(marker) && state.failed_once.insert(content.to_string())
         };
         let retry_after = || {
-            let ms = self.settings.retry_after_ms.map(|ms| ("retry-after-ms", ms.to_string()));
-            let secs = self.settings.retry_after.map(|s| ("retry-after", s.to_string()));
+            let ms = self
+                .settings
+                .retry_after_ms
+                .map(|ms| ("retry-after-ms", ms.to_string()));
+            let secs = self
+                .settings
+                .retry_after
+                .map(|s| ("retry-after", s.to_string()));
             ms.into_iter()
                 .chain(secs)
                 .map(|(name, value)| (name.to_string(), value))

@@ -27,7 +27,11 @@ pub enum OpenAiError {
          engine's whole tpm budget of {tpm}; lower max_tokens or shorten the prompt, or \
          raise tpm"
     )]
-    ExceedsTpm { engine: String, tokens: u64, tpm: u64 },
+    ExceedsTpm {
+        engine: String,
+        tokens: u64,
+        tpm: u64,
+    },
     /// The call itself is malformed (e.g. `messages_json` is not a list).
     #[error("{field}: {reason}")]
     InvalidCall { field: &'static str, reason: String },

@@ -524,7 +524,11 @@ mod tests {
         let running = limiter.acquire(1).await.expect("admitted");
         // Two first requests wait, then a retry arrives behind them.
         let (order_tx, mut order_rx) = mpsc::unbounded_channel();
-        for (name, turn) in [("first-a", Turn::First), ("first-b", Turn::First), ("retry", Turn::Retry)] {
+        for (name, turn) in [
+            ("first-a", Turn::First),
+            ("first-b", Turn::First),
+            ("retry", Turn::Retry),
+        ] {
             let limiter = limiter.clone();
             let order_tx = order_tx.clone();
             tokio::spawn(async move {

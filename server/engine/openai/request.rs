@@ -308,7 +308,10 @@ mod tests {
             error_message(br#"{"error": {"message": "bad model"}}"#, str::to_string),
             "bad model"
         );
-        assert_eq!(error_message(br#"{"error": "nope"}"#, str::to_string), "nope");
+        assert_eq!(
+            error_message(br#"{"error": "nope"}"#, str::to_string),
+            "nope"
+        );
         assert_eq!(error_message(br#"{"detail": "x"}"#, str::to_string), "x");
         assert_eq!(error_message(b"plain text", str::to_string), "plain text");
         assert_eq!(error_message(b"", str::to_string), "(empty response body)");
