@@ -29,10 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 
 from summarize import SummarizeWhere
-from symbatcher import BatchScheduler, NoWorkerError
+from symbatcher import BatchScheduler, NoWorkerError, make_channel
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
@@ -44,9 +43,9 @@ def symbatcher_command(*args: str) -> list[str]:
     return [*head, *args]
 
 
-def wait_for_workers(address: str, count: int, timeout: float = 60) -> None:
+def wait_for_workers(address: str, token: str | None, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with make_channel(address, token=token) as channel:
         status = status_pb2_grpc.StatusServiceStub(channel)
         while len(status.Status(status_pb2.StatusRequest()).workers) < count:
             if time.monotonic() > deadline:
@@ -70,10 +69,12 @@ def main() -> None:
                 "worker", "summarize:SummarizeWhere", "--server", scheduler.address,
                 "--concurrency", "32", "--processes", "2", "--slots", args.slots,
                 "--app-dir", str(HERE), "--log-level", "WARNING",
-            )
+            ),
+            # The embedded server requires its token: the workers present it.
+            env={**os.environ, "SYMBATCHER_AUTH_TOKEN": scheduler.token or ""},
         )
         try:
-            wait_for_workers(scheduler.address, 2)
+            wait_for_workers(scheduler.address, scheduler.token, 2)
             dataset = [f"Review #{i}: fine." for i in range(3000)]
             results = scheduler(SummarizeWhere, 8, dataset, batch_size=32)
             by_process = collections.Counter(

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 
 from tqdm.auto import tqdm
 
+from symbatcher import _connect_cli
 from symbatcher._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression
@@ -88,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory put first on sys.path before importing (default: the current one)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _connect_cli.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--workers 0 runs on remote workers only: give --server HOST:PORT")
         if not os.path.isfile(args.input):
             raise ValueError(f"--input: no such file: {args.input}")
+        _connect_cli.connection(args)  # a bad --token-file or --tls-ca stops here
     except ValueError as exc:
         print(f"symbatcher run: {exc}", file=sys.stderr)
         return 2
@@ -318,6 +321,7 @@ async def _run(
             engine=args.engine,
             worker_wait_ms=args.worker_wait_ms,
             slots=args.slots,
+            **_connect_cli.scheduler_options(args),
         )
         stream = scheduler.astream(
             expr, args.workers, reader, batch_size=args.batch_size, ordered=args.ordered, **kwargs
