@@ -4,6 +4,7 @@ pickle refused by the server and by workers unless allowed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -57,6 +58,26 @@ def test_the_embedded_server_requires_a_random_token_of_its_own(monkeypatch, ass
         assert other.token != token
 
 
+@contextlib.contextmanager
+def _server(env: dict[str, str], *args: str):
+    """A server binary on a loopback port with `env`; yields its address."""
+    proc = subprocess.Popen(
+        [find_server_binary(), "--listen", "127.0.0.1:0", "--shutdown-grace-ms", "200", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        line = proc.stdout.readline().decode().strip()
+        assert line.startswith("listening on "), line
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield line.removeprefix("listening on ")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.fixture
 def role_server(tmp_path):
     """A server on loopback with a main token and one token per role; yields
@@ -68,21 +89,8 @@ def role_server(tmp_path):
         files[role].write_text(token + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ROLE_ENVS.values()}
     env.update({ROLE_ENVS[role]: token for role, token in tokens.items()})
-    proc = subprocess.Popen(
-        [find_server_binary(), "--listen", "127.0.0.1:0", "--shutdown-grace-ms", "200"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        line = proc.stdout.readline().decode().strip()
-        assert line.startswith("listening on "), line
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
-        yield line.removeprefix("listening on "), tokens, files
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with _server(env) as address:
+        yield address, tokens, files
 
 
 def test_each_role_may_do_its_part_only(role_server, monkeypatch, capsys):
@@ -148,16 +156,16 @@ def test_a_worker_refuses_pickled_items_unless_allowed():
 
 
 def test_a_worker_process_without_allow_pickle_fails_pickled_items():
-    with BatchScheduler(codec="pickle") as scheduler:
-        # The session's token (conftest), which the worker process inherits.
-        assert scheduler.token == os.environ[TOKEN_ENV]
-        workers = start_workers(scheduler.address, "remote_expressions:Tagger", "--name", "careful")
+    # The session's token (conftest) is the server's, and the worker inherits it.
+    with _server(dict(os.environ), "--allow-pickle") as address:
+        workers = start_workers(address, "remote_expressions:Tagger", "--name", "careful")
         try:
             wait_until(
-                lambda: any(w.name == "careful" for w in _status(scheduler.address, scheduler.token).workers),
+                lambda: any(w.name == "careful" for w in _status(address, os.environ[TOKEN_ENV]).workers),
                 60, "the worker to register",
             )
-            results = scheduler(Tagger, 0, ["p", "q"])
+            with BatchScheduler(address=address, codec="pickle") as scheduler:
+                results = scheduler(Tagger, 0, ["p", "q"])
         finally:
             assert stop_workers(workers) == 0
     for result in results:
