@@ -219,13 +219,12 @@ WORKER_PROCESSES = 2
 WORKER_SLOTS = 64
 
 
-def _wait_for_workers(address: str, count: int, timeout: float = 60.0) -> None:
-    import grpc
-
+def _wait_for_workers(address: str, token: str | None, count: int, timeout: float = 60.0) -> None:
+    from symbatcher import make_channel
     from symbatcher.v1 import status_pb2, status_pb2_grpc
 
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with make_channel(address, token=token) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         while len(stub.Status(status_pb2.StatusRequest()).workers) < count:
             if time.monotonic() > deadline:
@@ -249,10 +248,12 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
                 "--server", scheduler.address, "--processes", str(WORKER_PROCESSES),
                 "--concurrency", str(WORKER_SLOTS), "--slots", slots,
                 "--app-dir", bench_dir, "--log-level", "WARNING",
-            ]
+            ],
+            # The embedded server's token, for the workers to present.
+            env={**os.environ, "SYMBATCHER_AUTH_TOKEN": scheduler.token or ""},
         )
         try:
-            _wait_for_workers(scheduler.address, WORKER_PROCESSES)
+            _wait_for_workers(scheduler.address, scheduler.token, WORKER_PROCESSES)
             scheduler(remote, 0, items[:500], batch_size=BATCH)  # warm-up
             baseline_in_process(items[:500])
             meter = _CpuMeter(

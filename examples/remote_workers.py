@@ -24,6 +24,7 @@ engine).
 import argparse
 import collections
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,10 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
-
 from summarize import SummarizeWhere
-from symbatcher import BatchScheduler, NoWorkerError
+from symbatcher import BatchScheduler, NoWorkerError, make_channel
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
@@ -46,9 +45,10 @@ def symbatcher_command(*args: str) -> list[str]:
     return [*head, *args]
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    """`symbatcher-server` on a free loopback port (its stdin a pipe, so it
-    exits with this script); returns the process and its address."""
+def start_server(token: str) -> tuple[subprocess.Popen, str]:
+    """`symbatcher-server` on a free loopback port, requiring `token` (its
+    stdin a pipe, so it exits with this script); returns the process and its
+    address."""
     beside = Path(sys.executable).parent / "symbatcher-server"
     binary = str(beside) if beside.exists() else shutil.which("symbatcher-server")
     if binary is None:
@@ -56,6 +56,7 @@ def start_server() -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
         [binary, "--listen", "127.0.0.1:0", "--exit-with-stdin"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "SYMBATCHER_AUTH_TOKEN": token},
     )
     line = server.stdout.readline()  # "listening on ADDR" once bound
     if not line.startswith("listening on "):
@@ -63,9 +64,9 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return server, line.split()[-1]
 
 
-def wait_for_workers(address: str, count: int, timeout: float = 60) -> None:
+def wait_for_workers(address: str, token: str, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with make_channel(address, token=token) as channel:
         status = status_pb2_grpc.StatusServiceStub(channel)
         while len(status.Status(status_pb2.StatusRequest()).workers) < count:
             if time.monotonic() > deadline:
@@ -82,19 +83,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="symbatcher worker processes serving a job")
     parser.add_argument("--slots", choices=["thread", "greenlet"], default="thread")
     args = parser.parse_args()
-    server, address = start_server()
+    # Every client, worker and engine of this server presents this token.
+    token = secrets.token_urlsafe(32)
+    server, address = start_server(token)
     # With address=, jobs use the server's default engine (here its echo engine).
-    with BatchScheduler(address=address, worker_wait_ms=2000) as scheduler:
+    with BatchScheduler(address=address, token=token, worker_wait_ms=2000) as scheduler:
         print(f"server at {scheduler.address}")
         workers = subprocess.Popen(
             symbatcher_command(
                 "worker", "summarize:SummarizeWhere", "--server", scheduler.address,
                 "--concurrency", "32", "--processes", "2", "--slots", args.slots,
                 "--app-dir", str(HERE), "--log-level", "WARNING",
-            )
+            ),
+            env={**os.environ, "SYMBATCHER_AUTH_TOKEN": token},
         )
         try:
-            wait_for_workers(scheduler.address, 2)
+            wait_for_workers(scheduler.address, token, 2)
             dataset = [f"Review #{i}: fine." for i in range(3000)]
             results = scheduler(SummarizeWhere, 8, dataset, batch_size=32)
             by_process = collections.Counter(

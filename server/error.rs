@@ -51,6 +51,17 @@ pub enum Error {
     /// An I/O error outside gRPC (e.g. binding the listener).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// Authentication is on and the request has no valid token. The reason
+    /// never contains the token.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// A valid token whose role may not call the service.
+    #[error("permission denied: a {role} token may not call {service} (it needs {allowed})")]
+    PermissionDenied {
+        role: &'static str,
+        service: String,
+        allowed: String,
+    },
     /// A configured engine could not be set up.
     #[error("engine {name:?}: cannot set up: {reason}")]
     EngineSetup { name: String, reason: String },
@@ -87,6 +98,8 @@ impl Error {
             Error::Transport(_) => "transport",
             Error::Io(_) => "io",
             Error::EngineSetup { .. } => "engine_setup",
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::PermissionDenied { .. } => "permission_denied",
         }
     }
 
@@ -109,6 +122,8 @@ impl From<Error> for Status {
             Error::NoWorker { .. } => Code::FailedPrecondition,
             Error::ShuttingDown => Code::Unavailable,
             Error::ClientGone => Code::Cancelled,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied { .. } => Code::PermissionDenied,
             Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } => Code::Internal,
         };
         let mut status = Status::new(code, err.to_string());
@@ -190,6 +205,22 @@ mod tests {
             assert!(!message.contains("symbatcher worker"), "{message}");
             assert!(message.contains("num_workers > 0"), "{message}");
         }
+    }
+
+    #[test]
+    fn auth_failures_map_to_their_codes() {
+        let status = Status::from(Error::Unauthenticated("invalid token"));
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(
+            status.metadata().get(metadata::KIND).unwrap(),
+            "unauthenticated"
+        );
+        let status = Status::from(Error::PermissionDenied {
+            role: "worker",
+            service: "symbatcher.v1.BatchService".into(),
+            allowed: "the client or main token".into(),
+        });
+        assert_eq!(status.code(), Code::PermissionDenied);
     }
 
     #[test]

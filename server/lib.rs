@@ -5,6 +5,8 @@
 //! # Layout
 //!
 //! - [`config`]: command-line flags, the engines config file, defaults.
+//! - [`auth`]: bearer tokens and roles, checked by a tower layer.
+//! - [`tls`]: the server's TLS certificate (rustls) and client CA.
 //! - [`error`]: the server's error type; the only place gRPC codes are chosen.
 //! - [`shutdown`]: SIGINT/SIGTERM and end-of-stdin signals.
 //! - [`pb`]: generated protocol types (`proto/symbatcher/v1`).
@@ -17,6 +19,7 @@
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
 //! (tests use in-memory pipes).
 
+pub mod auth;
 pub mod batcher;
 pub mod config;
 pub mod engine;
@@ -26,6 +29,7 @@ pub mod pb;
 pub mod scheduler;
 pub mod service;
 pub mod shutdown;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +46,7 @@ use tonic::transport::Server;
 pub use config::ServerConfig;
 pub use error::Error;
 
+use auth::AuthLayer;
 use scheduler::{SchedulerCommand, SchedulerHandle};
 use service::Edge;
 
@@ -74,6 +79,11 @@ where
     let tracker = TaskTracker::new();
     let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker)?;
     let grace = config.shutdown_grace();
+    let mut server = Server::builder();
+    if let Some(tls) = &config.tls {
+        server = server.tls_config(tls.server_config())?;
+    }
+    let mut server = server.layer(AuthLayer::new(config.auth.clone()));
     let edge = Edge {
         scheduler: scheduler.clone(),
         config: Arc::new(config),
@@ -113,7 +123,7 @@ where
         }
     };
 
-    let result = Server::builder()
+    let result = server
         .add_routes(service::routes(edge))
         .add_service(health_service)
         .add_service(reflection)

@@ -1,9 +1,11 @@
 """symbatcher: run a symai Expression over a dataset, with every engine call
 of every running item batched by a Rust gRPC scheduler."""
 
+from symbatcher._channel import Connection, make_aio_channel, make_channel
 from symbatcher._engine import BatchEngine, EchoEngine, EngineCall, OpenAIEngine, serve_engine
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
+    AuthenticationError,
     EncodingError,
     EngineError,
     ItemTimeoutError,
@@ -21,8 +23,10 @@ from symbatcher._scheduler import BatchScheduler
 from symbatcher._types import JobSummary
 
 __all__ = [
+    "AuthenticationError",
     "BatchEngine",
     "BatchScheduler",
+    "Connection",
     "EchoEngine",
     "EncodingError",
     "EngineCall",
@@ -40,5 +44,7 @@ __all__ = [
     "SymaiEngine",
     "SymbatcherError",
     "WorkerLostError",
+    "make_aio_channel",
+    "make_channel",
     "serve_engine",
 ]

@@ -1,6 +1,24 @@
-"""gRPC channel settings shared by every connection the package opens."""
+"""The one place that builds gRPC channels: message sizes, the bearer token,
+and TLS.
+
+`make_channel` / `make_aio_channel` (or a `Connection`'s `channel` /
+`aio_channel`) return channels whose every call carries
+`authorization: Bearer TOKEN` metadata when a token is set, over TLS when
+asked. The token is attached per call by a thin channel wrapper, not by an
+interceptor, so streaming calls keep grpc's direct `write()` path.
+
+The token defaults to `$SYMBATCHER_AUTH_TOKEN`; `token=""` sends none.
+"""
 
 from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
 
 #: Large messages (item and result chunks); no HTTP proxy for the scheduler.
 CHANNEL_OPTIONS = [
@@ -8,3 +26,224 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.enable_http_proxy", 0),
 ]
+
+#: Environment variable holding the token clients send.
+TOKEN_ENV = "SYMBATCHER_AUTH_TOKEN"
+
+
+def read_token_file(path: str | os.PathLike[str]) -> str:
+    """The token in a file (surrounding whitespace removed); ValueError naming
+    the file when it cannot be read or is empty."""
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"token file {os.fspath(path)}: cannot read: {exc.strerror}") from None
+    if not token:
+        raise ValueError(f"token file {os.fspath(path)}: is empty")
+    return token
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach a server: the token sent with every call (None: none) and
+    TLS (`tls_ca`: PEM root certificates; None with `tls` uses the system's)."""
+
+    token: str | None = None
+    tls: bool = False
+    tls_ca: bytes | None = None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"Connection(token={'set' if self.token else None}, tls={self.tls})"
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        token: str | None = None,
+        tls: bool | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+    ) -> Connection:
+        """`token` None reads $SYMBATCHER_AUTH_TOKEN ("" sends none); `tls_ca`
+        (a PEM file) implies `tls`."""
+        if token is None:
+            token = os.environ.get(TOKEN_ENV, "").strip()
+        ca = None
+        if tls_ca is not None:
+            try:
+                ca = Path(tls_ca).read_bytes()
+            except OSError as exc:
+                raise ValueError(f"tls_ca: cannot read {os.fspath(tls_ca)}: {exc.strerror}") from None
+        return cls(token=token or None, tls=bool(tls) or ca is not None, tls_ca=ca)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+        options = CHANNEL_OPTIONS if options is None else options
+        if self.tls:
+            credentials = grpc.ssl_channel_credentials(root_certificates=self.tls_ca)
+            channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            channel = grpc.insecure_channel(address, options=options)
+        return _TokenChannel(channel, self._metadata()) if self.token else channel
+
+    def aio_channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+        options = CHANNEL_OPTIONS if options is None else options
+        if self.tls:
+            credentials = grpc.ssl_channel_credentials(root_certificates=self.tls_ca)
+            channel = grpc.aio.secure_channel(address, credentials, options=options)
+        else:
+            channel = grpc.aio.insecure_channel(address, options=options)
+        return _TokenAioChannel(channel, self._metadata()) if self.token else channel
+
+
+def make_channel(
+    address: str,
+    *,
+    token: str | None = None,
+    tls: bool | None = None,
+    tls_ca: str | os.PathLike[str] | None = None,
+) -> grpc.Channel:
+    """A blocking channel to `address` (see `Connection.create` for the options)."""
+    return Connection.create(token=token, tls=tls, tls_ca=tls_ca).channel(address)
+
+
+def make_aio_channel(
+    address: str,
+    *,
+    token: str | None = None,
+    tls: bool | None = None,
+    tls_ca: str | os.PathLike[str] | None = None,
+) -> grpc.aio.Channel:
+    """A grpc.aio channel to `address` (see `Connection.create` for the options)."""
+    return Connection.create(token=token, tls=tls, tls_ca=tls_ca).aio_channel(address)
+
+
+# -- connections by address -------------------------------------------------
+
+_lock = threading.Lock()
+_by_address: dict[str, tuple[Connection, int]] = {}
+
+
+def register_connection(address: str, connection: Connection) -> None:
+    """Records how this process reaches `address` (a BatchScheduler does, so
+    that the local worker slots it starts connect the same way)."""
+    with _lock:
+        _, count = _by_address.get(address, (connection, 0))
+        _by_address[address] = (connection, count + 1)
+
+
+def unregister_connection(address: str) -> None:
+    with _lock:
+        found = _by_address.get(address)
+        if found is None:
+            return
+        if found[1] <= 1:
+            del _by_address[address]
+        else:
+            _by_address[address] = (found[0], found[1] - 1)
+
+
+def connection_for(address: str) -> Connection:
+    """The connection registered for `address`, else the defaults from the
+    environment."""
+    with _lock:
+        found = _by_address.get(address)
+    return found[0] if found is not None else Connection.create()
+
+
+# -- channels that add the token to every call -------------------------------
+
+
+def _with_metadata(extra: tuple[tuple[str, str], ...], metadata: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(metadata or ()) + extra
+
+
+class _TokenCallable:
+    """A multi-callable that adds `extra` metadata to each call."""
+
+    def __init__(self, inner: Any, extra: tuple[tuple[str, str], ...]) -> None:
+        self._inner = inner
+        self._extra = extra
+
+    def __call__(self, *args: Any, metadata: Any = None, **kwargs: Any) -> Any:
+        return self._inner(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
+
+    def with_call(self, *args: Any, metadata: Any = None, **kwargs: Any) -> Any:
+        return self._inner.with_call(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
+
+    def future(self, *args: Any, metadata: Any = None, **kwargs: Any) -> Any:
+        return self._inner.future(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
+
+
+class _TokenChannel(grpc.Channel):
+    """A blocking channel whose calls carry the token."""
+
+    def __init__(self, channel: grpc.Channel, extra: tuple[tuple[str, str], ...]) -> None:
+        self._channel = channel
+        self._extra = extra
+
+    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
+        self._channel.subscribe(callback, try_to_connect)
+
+    def unsubscribe(self, callback: Any) -> None:
+        self._channel.unsubscribe(callback)
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.unary_unary(method, *args, **kwargs), self._extra)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.unary_stream(method, *args, **kwargs), self._extra)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.stream_unary(method, *args, **kwargs), self._extra)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.stream_stream(method, *args, **kwargs), self._extra)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> _TokenChannel:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._channel.close()
+
+
+class _TokenAioChannel(grpc.aio.Channel):
+    """A grpc.aio channel whose calls carry the token."""
+
+    def __init__(self, channel: grpc.aio.Channel, extra: tuple[tuple[str, str], ...]) -> None:
+        self._channel = channel
+        self._extra = extra
+
+    async def __aenter__(self) -> _TokenAioChannel:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._channel.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.unary_unary(method, *args, **kwargs), self._extra)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.unary_stream(method, *args, **kwargs), self._extra)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.stream_unary(method, *args, **kwargs), self._extra)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _TokenCallable(self._channel.stream_stream(method, *args, **kwargs), self._extra)

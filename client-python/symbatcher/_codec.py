@@ -72,8 +72,19 @@ def is_json_value(value: Any) -> bool:
     return True
 
 
-def decode(payload: bytes, codec: int) -> Any:
+#: Why a worker refuses a pickled payload by default.
+PICKLE_REFUSED = (
+    "the job uses the pickle codec, which this worker refuses: unpickling runs code; "
+    "start the worker with --allow-pickle (WorkerRuntime(allow_pickle=True)) only where "
+    "it trusts every client of the server"
+)
+
+
+def decode(payload: bytes, codec: int, *, allow_pickle: bool = True) -> Any:
+    """Decodes a payload; a pickled one only with `allow_pickle`."""
     if codec == PICKLE:
+        if not allow_pickle:
+            raise EncodingError(PICKLE_REFUSED)
         return pickle.loads(payload)
     try:
         return json.loads(payload)

@@ -280,13 +280,13 @@ class EngineConnection:
         self._outbox.put(answer_batch(self.engine, batch))
 
 
-def serve_engine(engine: BatchEngine, *, server: str, name: str) -> None:
+def serve_engine(engine: BatchEngine, *, server: str, name: str, connection: Any = None) -> None:
     """Serves `engine` under `name` to the symbatcher server at `server`
     (host:port) until the connection ends or the process is interrupted.
     Jobs select it with `BatchScheduler(address=server, engine=name)`."""
-    from symbatcher._channel import CHANNEL_OPTIONS
+    from symbatcher._channel import Connection
 
-    with grpc.insecure_channel(server, options=CHANNEL_OPTIONS) as channel:
+    with (connection or Connection.create()).channel(server) as channel:
         connection = EngineConnection(channel, engine, name)
         connection.start()
         log.info("serving engine %r to %s", name, server)

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 
+from symbatcher import _connect_cli
 from symbatcher._engine import BatchEngine, serve_engine
 from symbatcher._imports import add_app_dir, import_expression
 from symbatcher._errors import SymbatcherError
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--symai: batches the server may send at once (default 4)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    _connect_cli.add_arguments(parser)
 
 
 def _load_class(spec: str) -> type:
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print("symbatcher engine: --server HOST:PORT is required", file=sys.stderr)
         return 2
     try:
+        connection = _connect_cli.connection(args)
         if args.symai:
             from symbatcher._symai_engine import SymaiEngine
 
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"symbatcher engine: {exc}", file=sys.stderr)
         return 2
     try:
-        serve_engine(engine, server=args.server, name=name)
+        serve_engine(engine, server=args.server, name=name, connection=connection)
     except KeyboardInterrupt:
         return 0
     except SymbatcherError as exc:

@@ -3,6 +3,8 @@ wire errors become those exceptions."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from symbatcher.v1 import common_pb2
@@ -71,6 +73,16 @@ class EncodingError(SymbatcherError, TypeError):
     """A value could not be encoded for the wire (or decoded from it)."""
 
 
+class AuthenticationError(SymbatcherError):
+    """The server refused the call: no valid token (`code` UNAUTHENTICATED),
+    or a token whose role may not make it (PERMISSION_DENIED)."""
+
+    def __init__(self, message: str, *, code: str = "", kind: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.kind = kind
+
+
 class RemoteError(SymbatcherError):
     """An exception raised in another process, with its type name and traceback."""
 
@@ -100,6 +112,16 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SymbatcherError:
             kind=kind,
             expression=meta.get("symbatcher-expression", ""),
             waited_ms=int(waited) if waited.isdigit() else None,
+        )
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        where = f" at {address}" if address else ""
+        hint = (
+            "; pass the server's token (token=..., $SYMBATCHER_AUTH_TOKEN or --token-file)"
+            if code == grpc.StatusCode.UNAUTHENTICATED
+            else ""
+        )
+        return AuthenticationError(
+            f"symbatcher server{where} refused the call: {details}{hint}", code=name, kind=kind
         )
     if code == grpc.StatusCode.UNAVAILABLE:
         where = f" at {address}" if address else ""
@@ -136,3 +158,28 @@ def from_item_error(err: common_pb2.ItemError) -> Exception:
     if kind == common_pb2.ERROR_KIND_CANCELLED:
         return RunCancelledError(err.message)
     return RemoteError(err.type, err.message, err.traceback)
+
+
+async def call_error(call: Any, err: grpc.RpcError) -> grpc.RpcError:
+    """The error of a grpc.aio stream call that failed on `write`: when the
+    server ended the call before reading (an authentication refusal), grpc may
+    report the write as INTERNAL; the call's own status, which arrives with
+    the server's answer, says why."""
+    if err.code() != grpc.StatusCode.INTERNAL:
+        return err
+    try:
+        code = await asyncio.wait_for(call.code(), _STATUS_WAIT_S)
+        if code in (grpc.StatusCode.OK, grpc.StatusCode.INTERNAL):
+            return err
+        return grpc.aio.AioRpcError(
+            code,
+            await call.initial_metadata(),
+            await call.trailing_metadata(),
+            await call.details(),
+        )
+    except Exception:  # the call's status is not readable: keep the first error
+        return err
+
+
+#: How long `call_error` waits for a refused call's status.
+_STATUS_WAIT_S = 5.0

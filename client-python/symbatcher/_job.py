@@ -32,6 +32,7 @@ from symbatcher._errors import (
     EncodingError,
     JobError,
     SymbatcherError,
+    call_error,
     from_item_error,
     from_rpc_error,
 )
@@ -116,7 +117,7 @@ class Job:
             await self._call.write(self._spec())
             first = await self._call.read()
         except grpc.RpcError as err:
-            raise from_rpc_error(err, address=self._address) from None
+            raise from_rpc_error(await call_error(self._call, err), address=self._address) from None
         if first is grpc.aio.EOF or first.WhichOneof("kind") != "accepted":
             raise JobError("server closed the job stream before accepting it")
         self.job_id = first.accepted.job_id

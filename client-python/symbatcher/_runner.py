@@ -46,6 +46,7 @@ from typing import Any, BinaryIO
 
 from tqdm.auto import tqdm
 
+from symbatcher import _connect_cli
 from symbatcher._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression
@@ -115,6 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory put first on sys.path before importing (default: the current one)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _connect_cli.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--config: no such file: {args.config}")
         if not os.path.isfile(args.input):
             raise ValueError(f"--input: no such file: {args.input}")
+        _connect_cli.connection(args)  # a bad --token-file or --tls-ca stops here
     except ValueError as exc:
         print(f"symbatcher run: {exc}", file=sys.stderr)
         return 2
@@ -359,6 +362,7 @@ async def _run(
             worker_wait_ms=args.worker_wait_ms,
             item_timeout_s=args.item_timeout,
             slots=args.slots,
+            **_connect_cli.scheduler_options(args),
         )
         stream = scheduler.astream(
             expr, args.workers, reader, batch_size=args.batch_size, ordered=args.ordered, **kwargs

@@ -12,13 +12,13 @@ from typing import Any
 
 import grpc
 
-from symbatcher._channel import CHANNEL_OPTIONS
+from symbatcher._channel import register_connection, unregister_connection
 from symbatcher._engine import BatchEngine, EngineConnection, ServerEngine
 from symbatcher._engine_choice import symai_engine, warn_echo_fallback
 from symbatcher._errors import SchedulerClosedError, SymbatcherError
 from symbatcher._imports import build_expression, expression_name
 from symbatcher._job import JobOptions
-from symbatcher._server import EmbeddedServer
+from symbatcher._server import EmbeddedServer, open_server
 from symbatcher._slots import check_kind as check_slot_kind
 from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
 from symbatcher._stream import JobRun
@@ -98,7 +98,13 @@ class BatchScheduler:
       greenlet on the scheduler's loop thread: faster when forward() does
       Python work and engine calls only; any other blocking call in forward()
       stalls all of them, and the loop with them; with `main_loop` that is
-      the caller's loop).
+      the caller's loop);
+    - `token`: the bearer token sent with every call (default:
+      $SYMBATCHER_AUTH_TOKEN); the embedded server requires it, or a random
+      token of its own when none is set (`scheduler.token` tells it, for
+      workers started against that server);
+    - `tls`, `tls_ca`: reach the server at `address` over TLS, verified
+      against the system's CAs or the PEM file `tls_ca`.
 
     Calls: `forward` (and calling the scheduler) returns a list in dataset
     order; `stream` yields `(index, result)` as items finish, from any
@@ -125,6 +131,9 @@ class BatchScheduler:
         slots: str = "thread",
         item_timeout_s: float | None = None,
         server_args: Iterable[str] = (),
+        token: str | None = None,
+        tls: bool | None = None,
+        tls_ca: str | None = None,
     ) -> None:
         self._closed = True
         self._server: EmbeddedServer | None = None
@@ -155,11 +164,13 @@ class BatchScheduler:
                 f"engine name, got {type(engine).__name__}"
             )
         embedded = address is None
-        if embedded:
-            self._server = EmbeddedServer(server_argv)
-            address = self._server.address
+        server_argv += ["--allow-pickle"] if codec == "pickle" else []
+        self._server, address, self.connection = open_server(
+            address, server_argv, token=token, tls=tls, tls_ca=tls_ca
+        )
         self.address = address
-        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        register_connection(address, self.connection)
+        self._channel = self.connection.channel(address)
         self._aio: tuple[grpc.aio.Channel, batch_pb2_grpc.BatchServiceStub] | None = None
         try:
             if engine is None and embedded:
@@ -195,6 +206,11 @@ class BatchScheduler:
         self._slots = slots
         self.last_summary: JobSummary | None = None
         self._closed = False
+
+    @property
+    def token(self) -> str | None:
+        """The token this scheduler sends (the embedded server's, if it owns one)."""
+        return self.connection.token
 
     # -- the original API --------------------------------------------------
 
@@ -419,7 +435,7 @@ class BatchScheduler:
     def _batch_stub(self) -> batch_pb2_grpc.BatchServiceStub:
         # grpc.aio channels belong to the loop they were made on.
         if self._aio is None:
-            channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            channel = self.connection.aio_channel(self.address)
             self._aio = (channel, batch_pb2_grpc.BatchServiceStub(channel))
         return self._aio[1]
 
@@ -478,6 +494,7 @@ class BatchScheduler:
             loop = self._own_loop[0]
             asyncio.run_coroutine_threadsafe(self._aio[0].close(), loop).result(timeout=5)
         self._channel.close()
+        unregister_connection(self.address)
         if self._own_loop is not None:
             self.close_loop(*self._own_loop)
             self._own_loop = None

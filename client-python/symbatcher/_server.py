@@ -4,6 +4,10 @@ free loopback port, waits for it to report healthy, and stops it.
 The server's standard input is a pipe held by this process and the server
 runs with `--exit-with-stdin`: when this process ends, however it ends (even
 by SIGKILL), the pipe closes and the server shuts down. No orphans.
+
+It requires a token: $SYMBATCHER_AUTH_TOKEN when set, else a random one made
+for it (passed in its environment, never on its command line), so that other
+users of the machine cannot submit jobs to it or register workers with it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,12 +26,16 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from symbatcher._channel import TOKEN_ENV, Connection
 from symbatcher._errors import ServerStartError
 
 log = logging.getLogger("symbatcher.server")
 
 BINARY_NAME = "symbatcher-server"
 ENV_BINARY = "SYMBATCHER_SERVER_BIN"
+#: Role tokens of the server's own configuration; the embedded server has
+#: the main token only.
+_ROLE_TOKEN_ENVS = ("SYMBATCHER_CLIENT_TOKEN", "SYMBATCHER_WORKER_TOKEN", "SYMBATCHER_STATUS_TOKEN")
 
 
 def find_server_binary() -> str:
@@ -54,8 +63,14 @@ def find_server_binary() -> str:
 class EmbeddedServer:
     """A `symbatcher-server` child process on 127.0.0.1, owned by this process."""
 
-    def __init__(self, args: list[str] | None = None, *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, args: list[str] | None = None, *, token: str | None = None, startup_timeout: float = 30.0
+    ) -> None:
         binary = find_server_binary()
+        #: The token the server requires (the main token).
+        self.token = token or os.environ.get(TOKEN_ENV, "").strip() or secrets.token_urlsafe(32)
+        env = {k: v for k, v in os.environ.items() if k not in _ROLE_TOKEN_ENVS}
+        env[TOKEN_ENV] = self.token
         command = [binary, "--listen", "127.0.0.1:0", "--exit-with-stdin", *(args or [])]
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
         try:
@@ -65,6 +80,7 @@ class EmbeddedServer:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                env=env,
             )
         except OSError as exc:
             raise ServerStartError(f"cannot run {binary}: {exc}") from exc
@@ -146,3 +162,22 @@ class EmbeddedServer:
     @property
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr_tail)
+
+
+def open_server(
+    address: str | None,
+    server_args: list[str],
+    *,
+    token: str | None,
+    tls: bool | None,
+    tls_ca: str | os.PathLike[str] | None,
+) -> tuple[EmbeddedServer | None, str, Connection]:
+    """The server a BatchScheduler uses: the one at `address` (reached with
+    `token`, default $SYMBATCHER_AUTH_TOKEN, and TLS as asked), or, with no
+    address, an embedded one on loopback with a token of its own."""
+    if address is not None:
+        return None, address, Connection.create(token=token, tls=tls, tls_ca=tls_ca)
+    if tls or tls_ca is not None:
+        raise ValueError("tls, tls_ca: apply to a server given by address; the embedded server is on loopback")
+    server = EmbeddedServer(server_args, token=token)
+    return server, server.address, Connection(token=server.token)

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from symbatcher._channel import CHANNEL_OPTIONS
+from symbatcher import _connect_cli
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 
@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=5.0, metavar="SECONDS",
         help="how long to wait for the server's answer (default 5)",
     )
+    _connect_cli.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if args.watch is not None and args.watch <= 0:
         print(f"symbatcher status: --watch: must be > 0 seconds, got {args.watch}", file=sys.stderr)
         return 2
-    with grpc.insecure_channel(args.server, options=CHANNEL_OPTIONS) as channel:
+    try:
+        connection = _connect_cli.connection(args)
+    except ValueError as exc:
+        print(f"symbatcher status: {exc}", file=sys.stderr)
+        return 2
+    with connection.channel(args.server) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         try:
             while True:

@@ -19,13 +19,14 @@ from typing import Any
 import grpc
 
 from symbatcher import _codec
-from symbatcher._channel import CHANNEL_OPTIONS
+from symbatcher._channel import Connection, connection_for
 from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import (
     EncodingError,
     EngineError,
     RunCancelledError,
     SymbatcherError,
+    call_error,
     from_item_error,
     from_rpc_error,
 )
@@ -101,6 +102,8 @@ class WorkerRuntime:
         name: str = "worker",
         loop: asyncio.AbstractEventLoop | None = None,
         slots: str = "thread",
+        connection: Connection | None = None,
+        allow_pickle: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
@@ -110,6 +113,8 @@ class WorkerRuntime:
         if self._prefetch < 0:
             raise ValueError(f"prefetch: must be >= 0, got {self._prefetch}")
         self._address = address
+        self._connection = connection or connection_for(address)
+        self._allow_pickle = allow_pickle
         self._expressions = dict(expressions)
         self._concurrency = concurrency
         self._name = name
@@ -167,7 +172,7 @@ class WorkerRuntime:
         """Connects and registers on the running loop, then starts the slots."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._channel = grpc.aio.insecure_channel(self._address, options=CHANNEL_OPTIONS)
+        self._channel = self._connection.aio_channel(self._address)
         self._call = worker_pb2_grpc.WorkerServiceStub(self._channel).Work()
         register = worker_pb2.RegisterWorker(
             name=self._name,
@@ -181,7 +186,7 @@ class WorkerRuntime:
                 await self._call.write(worker_pb2.WorkerMessage(register=register))
                 first = await self._call.read()
             except grpc.RpcError as err:
-                raise from_rpc_error(err, address=self._address) from None
+                raise from_rpc_error(await call_error(self._call, err), address=self._address) from None
             if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
                 raise SymbatcherError("server closed the worker stream during registration")
         except BaseException:
@@ -524,7 +529,7 @@ class WorkerRuntime:
                 "client's process; run the job with local workers or make the item JSON"
             )
         try:
-            return _codec.decode(assignment.payload, job.info.codec)
+            return _codec.decode(assignment.payload, job.info.codec, allow_pickle=self._allow_pickle)
         except Exception as exc:
             raise EncodingError(f"item {assignment.index} cannot be decoded: {exc}") from exc
 

@@ -34,6 +34,7 @@ import threading
 import time
 from typing import Any
 
+from symbatcher import _connect_cli
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
 from symbatcher._imports import add_app_dir, build_expression, import_expression, registered_names
 from symbatcher._slots import SLOT_KINDS
@@ -90,7 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--connect-timeout", type=float, default=0.0, metavar="SECONDS",
         help="give up when the server stays unreachable this long (default 0: keep trying)",
     )
+    parser.add_argument(
+        "--allow-pickle", action="store_true",
+        help="run items of jobs that use the pickle codec (unpickling runs code: only where "
+        "this worker trusts every client of the server); without it they fail with EncodingError",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    _connect_cli.add_arguments(parser)
     # Set by the supervisor for its children: stop when the supervisor's pipe closes.
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
 
@@ -135,6 +142,10 @@ def _check(args: argparse.Namespace) -> str:
         return f"--prefetch: must be 0..{MAX_CONCURRENCY}, got {args.prefetch}"
     if args.grace < 0 or args.connect_timeout < 0:
         return "--grace and --connect-timeout must be >= 0"
+    try:
+        args.connection = _connect_cli.connection(args)
+    except ValueError as exc:
+        return str(exc)
     return ""
 
 
@@ -172,6 +183,8 @@ async def _serve(args: argparse.Namespace, name: str, expressions: dict[str, Any
             name=name,
             loop=loop,
             slots=args.slots,
+            connection=args.connection,
+            allow_pickle=args.allow_pickle,
         )
         try:
             await runtime.open()
@@ -264,6 +277,8 @@ def _child_argv(args: argparse.Namespace, name: str) -> list[str]:
         "--connect-timeout", str(args.connect_timeout),
         "--log-level", str(args.log_level),
         "--exit-with-stdin",
+        *_connect_cli.child_argv(args),
+        *(["--allow-pickle"] if args.allow_pickle else []),
     ]
     if args.prefetch is not None:
         argv += ["--prefetch", str(args.prefetch)]

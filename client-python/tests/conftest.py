@@ -8,6 +8,8 @@ their own lifecycle open a ``BatchScheduler`` in a ``with`` block.
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 import time
 from typing import Any, Callable
@@ -19,6 +21,11 @@ from symai import Expression, Symbol
 from symbatcher import BatchScheduler
 
 DEFAULT_INSTRUCTION = "Summarize this input"
+
+# Every server and client of the session shares one token, as a deployment
+# with authentication does: embedded servers require it, and the worker and
+# engine processes the tests start inherit it.
+os.environ.setdefault("SYMBATCHER_AUTH_TOKEN", secrets.token_urlsafe(24))
 
 
 class QueryExpression(Expression):

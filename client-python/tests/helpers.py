@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
-import grpc
 import pytest
 
+from symbatcher import make_channel
 from symbatcher._server import EmbeddedServer
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
@@ -28,7 +28,7 @@ def standalone_server(*args: str) -> Iterator[EmbeddedServer]:
 
 def server_status(address: str) -> status_pb2.StatusResponse:
     """The server's Status snapshot (jobs, workers, queues, engines)."""
-    with grpc.insecure_channel(address) as channel:
+    with make_channel(address) as channel:
         return status_pb2_grpc.StatusServiceStub(channel).Status(status_pb2.StatusRequest(), timeout=5)
 
 

@@ -14,7 +14,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from symai import Expression, Symbol
 
-from symbatcher import BatchScheduler, EngineError, OpenAIEngine, ServerStartError
+from symbatcher import BatchScheduler, EngineError, OpenAIEngine, ServerStartError, make_channel
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 
@@ -113,7 +113,7 @@ def test_the_api_key_is_used_but_never_in_logs_or_status(fake, monkeypatch):
     server = scheduler._server
     try:
         results = scheduler(Ask, 3, ["one", "two [429-once]", "three [400]"], batch_size=3)
-        with grpc.insecure_channel(scheduler.address) as channel:
+        with make_channel(scheduler.address) as channel:
             status = status_pb2_grpc.StatusServiceStub(channel).Status(status_pb2.StatusRequest())
     finally:
         scheduler.cleanup()

@@ -307,13 +307,13 @@ def test_a_draining_worker_gives_back_its_queued_items_without_using_an_attempt(
             consumer = threading.Thread(target=consume)
             consumer.start()
 
-            def drainer_holds_a_queue():
+            def drainer_queue():
+                # Runs assigned to it that its slot has not started.
                 workers = server_status(scheduler.address).workers
-                return any(w.name == "drainer" and w.running >= 5 for w in workers) and any(
-                    p.name.startswith(f"{proc.pid}-") for p in tmp_path.iterdir()
-                )
+                queued = [w.running - w.started for w in workers if w.name == "drainer" and w.started]
+                return queued[0] if queued and queued[0] >= 4 else 0
 
-            wait_until(drainer_holds_a_queue, 20, "the worker to start an item and queue more")
+            queued = wait_until(drainer_queue, 20, "the worker to start an item and queue more")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
             consumer.join(60)
@@ -324,4 +324,5 @@ def test_a_draining_worker_gives_back_its_queued_items_without_using_an_attempt(
     failed = [r for r in results if isinstance(r, BaseException)]
     assert not failed, failed[:3]
     assert [r["input"] for r in results] == list(range(30))
-    assert summary.requeued >= 4, summary.describe()
+    # What it held queued went back (one more may have started meanwhile).
+    assert summary.requeued >= queued - 1, (queued, summary.describe())

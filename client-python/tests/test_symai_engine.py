@@ -16,7 +16,7 @@ from fake_openai import FakeOpenAI
 from symai import Expression, Symbol
 from symai.backend import settings as symai_settings
 
-from symbatcher import BatchScheduler, EngineError, SymaiEngine
+from symbatcher import BatchScheduler, EngineError, SymaiEngine, make_channel
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 
@@ -89,7 +89,7 @@ _ENGINE_PROCESS = textwrap.dedent(
 
 def _wait_for_engine(address: str, name: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with make_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         while time.monotonic() < deadline:
             status = stub.Status(status_pb2.StatusRequest())

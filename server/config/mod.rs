@@ -7,6 +7,7 @@
 //! engine; it fails with the file, the field and the reason.
 
 pub mod file;
+pub mod security;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
+use crate::auth::AuthConfig;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
+use crate::tls::TlsSettings;
+use security::SecurityFlags;
 
 /// Upper bound of `JobSpec.batch_size`.
 pub const MAX_BATCH_SIZE: u32 = 4096;
@@ -29,9 +33,20 @@ pub const MAX_ITEM_TIMEOUT_MS: u64 = 86_400_000;
 /// Name of the built-in echo engine.
 pub const ECHO_ENGINE: &str = "echo";
 
+/// Environment variables, shown after the flags in `--help`.
+const ENV_HELP: &str = "\
+Environment:
+  SYMBATCHER_LOG, else RUST_LOG   log filter (tracing EnvFilter syntax, e.g. `debug` or
+                                  `symbatcher=debug,h2=warn`); default `info`. Logs go to stderr.
+  SYMBATCHER_AUTH_TOKEN           main token (or --auth-token-file): every service
+  SYMBATCHER_CLIENT_TOKEN         client token (or --client-token-file): BatchService
+  SYMBATCHER_WORKER_TOKEN         worker token (or --worker-token-file): WorkerService, EngineService
+  SYMBATCHER_STATUS_TOKEN         status token (or --status-token-file): StatusService, reflection
+Tokens, API keys and TLS keys are never logged or sent in errors.";
+
 /// `symbatcher-server`: schedules items onto workers and batches their engine calls.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "symbatcher-server", version, about)]
+#[command(name = "symbatcher-server", version, about, after_help = ENV_HELP)]
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port, printed on stdout as
     /// `listening on ADDR`.
@@ -100,6 +115,20 @@ pub struct ServerConfig {
     /// when it is killed.
     #[arg(long)]
     pub exit_with_stdin: bool,
+
+    /// Authentication, TLS, --insecure and --allow-pickle.
+    #[command(flatten)]
+    pub security: SecurityFlags,
+
+    /// The tokens (filled by [`ServerConfig::resolve`]; empty: no
+    /// authentication).
+    #[arg(skip)]
+    pub auth: AuthConfig,
+
+    /// TLS certificate and key (filled by [`ServerConfig::resolve`]; None:
+    /// plaintext).
+    #[arg(skip)]
+    pub tls: Option<TlsSettings>,
 
     /// Engines the server starts with besides the built-in `echo` (filled by
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).
@@ -242,6 +271,11 @@ impl ServerConfig {
     /// Reads the config file and the --openai-* flags into [`Self::engines`]
     /// and settles the default engine.
     pub fn resolve(&mut self) -> Result<(), ConfigError> {
+        let (auth, tls) = self
+            .security
+            .resolve(self.listen, |var| std::env::var(var).ok())?;
+        self.auth = auth;
+        self.tls = tls;
         let mut file_default = None;
         if let Some(path) = &self.config {
             let loaded = file::load(path)?;

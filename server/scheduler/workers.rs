@@ -436,9 +436,16 @@ impl Scheduler {
         // A worker that dies right after starting a run may not have told us:
         // its slots take runs in assignment order (task ids grow), so the
         // oldest unreported runs, as many as it had idle slots, may have
-        // started and are charged too. The rest were surely still queued.
+        // started and are charged too. The rest were surely still queued. A
+        // draining worker stopped starting runs and closed in order, having
+        // reported every run it started: its unreported runs (assignments it
+        // read after it closed its side) never started.
         task_ids.sort_unstable();
-        let mut maybe_started = worker.concurrency.saturating_sub(worker.started);
+        let mut maybe_started = if worker.draining {
+            0
+        } else {
+            worker.concurrency.saturating_sub(worker.started)
+        };
         let mut touched = Vec::new();
         for task_id in task_ids {
             let Some(mut task) = self.remove_task(task_id, false) else {

@@ -29,6 +29,10 @@ use crate::scheduler::{JobEvent, JobParams, SchedulerCommand, SchedulerHandle};
 
 /// Longest `max_queue_delay_ms` a job may ask for.
 const MAX_QUEUE_DELAY_MS: u32 = 60_000;
+/// Why a pickle job is refused by default.
+const PICKLE_REFUSED: &str = "pickle is refused: this server was not started with \
+    --allow-pickle (unpickling runs code; use the json codec, or start the server with \
+    --allow-pickle where clients and workers trust each other)";
 /// Most runs of one item a job may ask for.
 const MAX_ATTEMPTS: u32 = 100;
 
@@ -78,7 +82,8 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
     };
     let codec = match Codec::try_from(spec.codec) {
         Ok(Codec::Unspecified) | Ok(Codec::Json) => Codec::Json,
-        Ok(Codec::Pickle) => Codec::Pickle,
+        Ok(Codec::Pickle) if config.security.allow_pickle => Codec::Pickle,
+        Ok(Codec::Pickle) => return Err(Error::invalid("codec", PICKLE_REFUSED)),
         Err(_) => {
             return Err(Error::invalid(
                 "codec",

@@ -33,6 +33,8 @@ pub struct FakeSettings {
     pub rate_limit_every: u64,
     /// `retry-after-ms` sent with 429s.
     pub retry_after_ms: Option<u64>,
+    /// `retry-after` (seconds, as the provider writes them) sent with 429s.
+    pub retry_after: Option<&'static str>,
 }
 
 /// One request as the fake received it.
@@ -161,10 +163,18 @@ impl FakeOpenAi {
             content.contains(marker) && state.failed_once.insert(content.to_string())
         };
         let retry_after = || {
-            self.settings
+            let ms = self
+                .settings
                 .retry_after_ms
-                .map(|ms| vec![("retry-after-ms".to_string(), ms.to_string())])
-                .unwrap_or_default()
+                .map(|ms| ("retry-after-ms", ms.to_string()));
+            let secs = self
+                .settings
+                .retry_after
+                .map(|s| ("retry-after", s.to_string()));
+            ms.into_iter()
+                .chain(secs)
+                .map(|(name, value)| (name.to_string(), value))
+                .collect::<Vec<_>>()
         };
         if content.contains("[hang]") {
             return (0, vec![], Value::Null);

@@ -20,6 +20,18 @@ pub enum OpenAiError {
         kwarg: String,
         known: String,
     },
+    /// The request's estimated tokens exceed the engine's whole tokens-per-
+    /// minute budget, so it could never be sent within the limit.
+    #[error(
+        "engine {engine:?}: the request is estimated at {tokens} tokens, more than the \
+         engine's whole tpm budget of {tpm}; lower max_tokens or shorten the prompt, or \
+         raise tpm"
+    )]
+    ExceedsTpm {
+        engine: String,
+        tokens: u64,
+        tpm: u64,
+    },
     /// The call itself is malformed (e.g. `messages_json` is not a list).
     #[error("{field}: {reason}")]
     InvalidCall { field: &'static str, reason: String },
@@ -57,6 +69,7 @@ impl OpenAiError {
         match self {
             OpenAiError::UnknownKwarg { .. } => "unknown_kwarg",
             OpenAiError::InvalidCall { .. } => "invalid_call",
+            OpenAiError::ExceedsTpm { .. } => "exceeds_tpm",
             OpenAiError::Status { status: 429, .. } => "rate_limited",
             OpenAiError::Status { status, .. } if *status >= 500 => "server_error",
             OpenAiError::Status { .. } => "client_error",
@@ -84,9 +97,9 @@ impl OpenAiError {
     /// The exception type name the item sees, after the OpenAI SDK's names.
     fn type_name(&self) -> &'static str {
         match self {
-            OpenAiError::UnknownKwarg { .. } | OpenAiError::InvalidCall { .. } => {
-                "InvalidRequestError"
-            }
+            OpenAiError::UnknownKwarg { .. }
+            | OpenAiError::InvalidCall { .. }
+            | OpenAiError::ExceedsTpm { .. } => "InvalidRequestError",
             OpenAiError::Status { status, .. } => match status {
                 400 => "BadRequestError",
                 401 => "AuthenticationError",

@@ -2,7 +2,11 @@
 //! batch asks for a permit before each request. One limiter per engine holds
 //! the limits for all jobs, workers and machines that use the engine.
 //!
-//! A request is admitted, in arrival order, when all of these hold:
+//! A request is admitted when all of these hold, in arrival order, except
+//! that a request sent again after a failure (a retry) goes ahead of every
+//! request not yet sent: otherwise a retried call joins the back of the queue
+//! and, with a provider that refuses a fixed share of requests, can keep
+//! landing on a refused turn until it runs out of retries.
 //! - **concurrency**: fewer requests run than the current limit. The limit
 //!   starts at `max_concurrency`, halves after a 429 (at most once a second,
 //!   and only for requests sent after the previous cut, so one burst of 429s
@@ -20,7 +24,9 @@
 //! ahead of real time by at most [`BURST`], so a burst holds at most 100 ms
 //! of the rate (at least one request): over any window of a few seconds the
 //! rate stays within a few percent of the limit. A refused (429) request
-//! keeps its charge: providers count refused requests against the limit.
+//! keeps its charge: providers count refused requests against the limit. Any
+//! other failure (5xx, timeout, connection error) gives its token charge
+//! back: the provider generated nothing for it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -66,10 +72,21 @@ pub enum Finish {
     Failed,
 }
 
+/// Where a request joins the limiter's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A call's first request: behind every request already waiting.
+    First,
+    /// A call's request sent again after a failure: ahead of every first
+    /// request (behind earlier retries).
+    Retry,
+}
+
 #[derive(Debug)]
 enum LimiterCommand {
     Acquire {
         tokens: u64,
+        turn: Turn,
         reply: oneshot::Sender<Instant>,
     },
     Release {
@@ -117,9 +134,18 @@ impl LimiterHandle {
     /// Waits until a request estimated at `tokens` may be sent. None when
     /// the limiter has stopped (shutdown).
     pub async fn acquire(&self, tokens: u64) -> Option<Permit> {
+        self.acquire_turn(tokens, Turn::First).await
+    }
+
+    /// As [`LimiterHandle::acquire`], queued by `turn`.
+    pub async fn acquire_turn(&self, tokens: u64, turn: Turn) -> Option<Permit> {
         let (reply, granted) = oneshot::channel();
         self.tx
-            .send(LimiterCommand::Acquire { tokens, reply })
+            .send(LimiterCommand::Acquire {
+                tokens,
+                turn,
+                reply,
+            })
             .ok()?;
         let sent = granted.await.ok()?;
         Some(Permit {
@@ -214,6 +240,9 @@ struct Limiter {
     tokens: Option<Bucket>,
     paused_until: Option<Instant>,
     last_decrease: Option<Instant>,
+    /// Retries, admitted before `queue`.
+    retries: VecDeque<Waiter>,
+    /// First requests, in arrival order.
     queue: VecDeque<Waiter>,
 }
 
@@ -228,6 +257,7 @@ impl Limiter {
             tokens: settings.tpm.map(|tpm| Bucket::new(tpm, now)),
             paused_until: None,
             last_decrease: None,
+            retries: VecDeque::new(),
             queue: VecDeque::new(),
         }
     }
@@ -240,14 +270,22 @@ impl Limiter {
         LimiterSnapshot {
             concurrency_limit: self.limit() as u32,
             in_flight: self.in_flight as u32,
-            waiting: self.queue.len() as u32,
+            waiting: (self.retries.len() + self.queue.len()) as u32,
         }
     }
 
     fn handle(&mut self, command: LimiterCommand, now: Instant) {
         match command {
-            LimiterCommand::Acquire { tokens, reply } => {
-                self.queue.push_back(Waiter { tokens, reply })
+            LimiterCommand::Acquire {
+                tokens,
+                turn,
+                reply,
+            } => {
+                let waiter = Waiter { tokens, reply };
+                match turn {
+                    Turn::First => self.queue.push_back(waiter),
+                    Turn::Retry => self.retries.push_back(waiter),
+                }
             }
             LimiterCommand::Release {
                 sent,
@@ -287,7 +325,11 @@ impl Limiter {
                     tracing::debug!(limit = self.limit(), "429: concurrency limit cut");
                 }
             }
-            Finish::Failed => {}
+            Finish::Failed => {
+                if let Some(bucket) = &mut self.tokens {
+                    bucket.correct(-(estimate as i64));
+                }
+            }
         }
     }
 
@@ -295,9 +337,17 @@ impl Limiter {
     /// when to try again if a bucket or a pause holds the next one back
     /// (None: a release or a new request will wake the task).
     fn admit(&mut self, now: Instant) -> Option<Instant> {
-        while let Some(head) = self.queue.front() {
+        loop {
+            let queue = if self.retries.is_empty() {
+                &mut self.queue
+            } else {
+                &mut self.retries
+            };
+            let Some(head) = queue.front() else {
+                return None;
+            };
             if head.reply.is_closed() {
-                self.queue.pop_front();
+                queue.pop_front();
                 continue;
             }
             if self.in_flight >= self.limit() {
@@ -320,8 +370,13 @@ impl Limiter {
             if ready > now {
                 return Some(ready);
             }
-            let Some(waiter) = self.queue.pop_front() else {
-                break;
+            let queue = if self.retries.is_empty() {
+                &mut self.queue
+            } else {
+                &mut self.retries
+            };
+            let Some(waiter) = queue.pop_front() else {
+                return None;
             };
             if waiter.reply.send(now).is_ok() {
                 self.in_flight += 1;
@@ -333,7 +388,6 @@ impl Limiter {
                 }
             }
         }
-        None
     }
 }
 
@@ -462,6 +516,51 @@ mod tests {
         drop(permit);
         let again = tokio::time::timeout(Duration::from_secs(1), limiter.acquire(1)).await;
         assert!(again.expect("not stuck").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_goes_ahead_of_requests_not_yet_sent() {
+        let limiter = spawn(None, None, 1);
+        let running = limiter.acquire(1).await.expect("admitted");
+        // Two first requests wait, then a retry arrives behind them.
+        let (order_tx, mut order_rx) = mpsc::unbounded_channel();
+        for (name, turn) in [
+            ("first-a", Turn::First),
+            ("first-b", Turn::First),
+            ("retry", Turn::Retry),
+        ] {
+            let limiter = limiter.clone();
+            let order_tx = order_tx.clone();
+            tokio::spawn(async move {
+                let permit = limiter.acquire_turn(1, turn).await.expect("admitted");
+                order_tx.send(name).expect("test runs");
+                permit.finish(Finish::Succeeded { tokens: None }, None);
+            });
+            // Each reaches the limiter before the next is spawned.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(limiter_snapshot(&limiter).await.waiting, 3);
+        running.finish(Finish::Succeeded { tokens: None }, None);
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            order.push(order_rx.recv().await.expect("admitted"));
+        }
+        assert_eq!(order, ["retry", "first-a", "first-b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_request_gives_its_tokens_back_and_a_refused_one_does_not() {
+        let limiter = spawn(None, Some(6000), 16); // 100 tokens per second
+        let start = Instant::now();
+        let permit = limiter.acquire(500).await.expect("admitted");
+        permit.finish(Finish::Failed, None);
+        // The 500 tokens came back: the next request goes at once.
+        let permit = limiter.acquire(500).await.expect("admitted");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        permit.finish(Finish::RateLimited, None);
+        // A 429 keeps its charge: 500 tokens take 5 s, less the burst.
+        let _third = limiter.acquire(1).await.expect("admitted");
+        assert_eq!(start.elapsed(), Duration::from_millis(4900));
     }
 
     async fn futures_all(limiter: &LimiterHandle, n: usize) -> Vec<Permit> {

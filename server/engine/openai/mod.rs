@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::OpenAiError;
-use limiter::{Finish, LimiterHandle, LimiterSettings, Permit};
+use limiter::{Finish, LimiterHandle, LimiterSettings, Permit, Turn};
 use request::Completion;
 use retry::RateLimitHeaders;
 
@@ -297,10 +297,26 @@ impl OpenAiEngine {
             }
         };
         let estimate = tokens::estimate(&prepared.body);
+        if let Some(tpm) = settings.tpm.filter(|&tpm| estimate > tpm) {
+            // The bucket could never hold it; waiting would only delay every
+            // call behind it.
+            stats.latency = batch_started.elapsed();
+            let err = OpenAiError::ExceedsTpm {
+                engine: inner.name.clone(),
+                tokens: estimate,
+                tpm,
+            };
+            return (error_reply(call.call_id, &err, 1), stats);
+        }
         let body = Value::Object(prepared.body).to_string().into_bytes();
         let mut attempts = 0u32;
         let outcome = loop {
-            let Some(permit) = inner.limiter.acquire(estimate).await else {
+            let turn = if attempts == 0 {
+                Turn::First
+            } else {
+                Turn::Retry
+            };
+            let Some(permit) = inner.limiter.acquire_turn(estimate, turn).await else {
                 break Err(OpenAiError::ShuttingDown);
             };
             attempts += 1;
@@ -423,7 +439,7 @@ impl OpenAiEngine {
                 error: OpenAiError::Status {
                     status: status.as_u16(),
                     host: inner.host.clone(),
-                    message: self.scrub(&request::error_message(&bytes)),
+                    message: request::error_message(&bytes, |text| self.scrub(text)),
                 },
                 retry_hint: headers.retry_hint(),
             }
@@ -475,5 +491,22 @@ mod tests {
         assert!(!format!("{settings:?}").contains("sk-secret"));
         assert_eq!(key.scrub("bad key sk-secret-123!"), "bad key [redacted]!");
         assert!(key.header().expect("valid header").is_sensitive());
+    }
+
+    #[test]
+    fn a_key_straddling_the_message_cut_is_scrubbed_whole() {
+        let key = ApiKey::new("sk-proj-abcdefghijklmnopqrstuvwxyz0123456789");
+        // The key starts 10 bytes before the 2,000-byte cut.
+        for message in [
+            format!("{}{}", "x".repeat(1990), key.0),
+            format!("{} {} tail", "y".repeat(1994), key.0),
+        ] {
+            let body = serde_json::json!({"error": {"message": message}}).to_string();
+            for body in [body.as_bytes(), message.as_bytes()] {
+                let text = request::error_message(body, |t| key.scrub(t));
+                assert!(!text.contains("sk-"), "{}", &text[1980..]);
+                assert!(text.len() <= 2003, "{}", text.len());
+            }
+        }
     }
 }

@@ -195,8 +195,11 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, String> {
 const MAX_MESSAGE_BYTES: usize = 2000;
 
 /// The provider's own message in an error response body: `error.message`,
-/// `error` (a string), `message` or `detail`; else the body's text.
-pub fn error_message(body: &[u8]) -> String {
+/// `error` (a string), `message` or `detail`; else the body's text. `scrub`
+/// removes secrets (the API key) from the whole message before it is cut to
+/// [`MAX_MESSAGE_BYTES`], so that no part of a secret straddling the cut
+/// survives.
+pub fn error_message(body: &[u8], scrub: impl Fn(&str) -> String) -> String {
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
         let found = value
             .pointer("/error/message")
@@ -204,17 +207,17 @@ pub fn error_message(body: &[u8]) -> String {
             .or_else(|| value.get("message"))
             .or_else(|| value.get("detail"));
         if let Some(found) = found {
-            return truncate(match found {
+            return truncate(scrub(&match found {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
-            });
+            }));
         }
     }
     let text = String::from_utf8_lossy(body).trim().to_string();
     if text.is_empty() {
         "(empty response body)".to_string()
     } else {
-        truncate(text)
+        truncate(scrub(&text))
     }
 }
 
@@ -303,12 +306,15 @@ mod tests {
     #[test]
     fn provider_messages_are_found_in_common_shapes() {
         assert_eq!(
-            error_message(br#"{"error": {"message": "bad model"}}"#),
+            error_message(br#"{"error": {"message": "bad model"}}"#, str::to_string),
             "bad model"
         );
-        assert_eq!(error_message(br#"{"error": "nope"}"#), "nope");
-        assert_eq!(error_message(br#"{"detail": "x"}"#), "x");
-        assert_eq!(error_message(b"plain text"), "plain text");
-        assert_eq!(error_message(b""), "(empty response body)");
+        assert_eq!(
+            error_message(br#"{"error": "nope"}"#, str::to_string),
+            "nope"
+        );
+        assert_eq!(error_message(br#"{"detail": "x"}"#, str::to_string), "x");
+        assert_eq!(error_message(b"plain text", str::to_string), "plain text");
+        assert_eq!(error_message(b"", str::to_string), "(empty response body)");
     }
 }

@@ -1,0 +1,53 @@
+"""Connection options shared by every `symbatcher` subcommand: the token
+(`$SYMBATCHER_AUTH_TOKEN` by default, or `--token-file`) and TLS (`--tls`,
+`--tls-ca`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from symbatcher._channel import TOKEN_ENV, Connection, read_token_file
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--token-file", default=None, metavar="PATH",
+        help=f"file holding the server's token (default: ${TOKEN_ENV}, if set)",
+    )
+    group.add_argument(
+        "--tls", action="store_true",
+        help="connect with TLS, verifying the server against the system's CA certificates",
+    )
+    group.add_argument(
+        "--tls-ca", default=None, metavar="PATH",
+        help="connect with TLS, verifying the server against this PEM CA certificate",
+    )
+
+
+def connection(args: argparse.Namespace) -> Connection:
+    """The Connection the options describe; ValueError naming the option."""
+    token = read_token_file(args.token_file) if args.token_file else None
+    try:
+        return Connection.create(token=token, tls=args.tls, tls_ca=args.tls_ca)
+    except ValueError as exc:
+        raise ValueError(f"--tls-ca: {exc}") from None
+
+
+def child_argv(args: argparse.Namespace) -> list[str]:
+    """The options again, for a child process."""
+    argv = ["--token-file", args.token_file] if args.token_file else []
+    if args.tls:
+        argv.append("--tls")
+    if args.tls_ca:
+        argv += ["--tls-ca", args.tls_ca]
+    return argv
+
+
+def scheduler_options(args: argparse.Namespace) -> dict[str, object]:
+    """The options as BatchScheduler keywords (the token file read here)."""
+    return {
+        "token": read_token_file(args.token_file) if args.token_file else None,
+        "tls": args.tls or None,
+        "tls_ca": args.tls_ca,
+    }
