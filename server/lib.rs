@@ -74,6 +74,7 @@ where
     let tracker = TaskTracker::new();
     let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker)?;
     let grace = config.shutdown_grace();
+    let limits = config.limits.clone();
     let edge = Edge {
         scheduler: scheduler.clone(),
         config: Arc::new(config),
@@ -114,6 +115,8 @@ where
     };
 
     let result = Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive_interval()))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout()))
         .add_routes(service::routes(edge))
         .add_service(health_service)
         .add_service(reflection)

@@ -7,6 +7,7 @@
 //! engine; it fails with the file, the field and the reason.
 
 pub mod file;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,6 +92,10 @@ pub struct ServerConfig {
     /// when it is killed.
     #[arg(long)]
     pub exit_with_stdin: bool,
+
+    /// Keepalive (how soon a frozen peer is noticed) and message size limits.
+    #[command(flatten)]
+    pub limits: limits::LimitFlags,
 
     /// Engines the server starts with besides the built-in `echo` (filled by
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).
