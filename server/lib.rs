@@ -79,7 +79,10 @@ where
     let tracker = TaskTracker::new();
     let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker)?;
     let grace = config.shutdown_grace();
-    let mut server = Server::builder();
+    let limits = config.limits.clone();
+    let mut server = Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive_interval()))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout()));
     if let Some(tls) = &config.tls {
         server = server.tls_config(tls.server_config())?;
     }

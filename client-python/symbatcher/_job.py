@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher import _codec
+from symbatcher import _codec, _limits
 from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import (
     EncodingError,
@@ -105,6 +105,8 @@ class Job:
         self.job_id = 0
         self.window = 0
         self.sent = 0
+        #: Items failed here, never sent: too large for a message.
+        self.failed_unsent = 0
         self.input_done = False
         self.summary: JobSummary | None = None
 
@@ -233,25 +235,41 @@ class Job:
             self._call.cancel()
 
     def _encode(self, items: list[Any]) -> Iterator[list[batch_pb2.Item]]:
+        """`items` as ItemChunks below the message limit. An item whose payload
+        alone is over it is not sent: an EncodingError takes its place."""
         assert self._local is not None
+        limit = _limits.payload_limit()
         chunk: list[batch_pb2.Item] = []
         size = 0
         for item in items:
             index = self.sent
-            self._local.put_item(index, item)
+            self.sent = index + 1
             try:
                 payload = _codec.encode(item, self._codec)
-                chunk.append(batch_pb2.Item(index=index, payload=payload))
-                size += len(payload)
             except EncodingError:
                 # Only a worker in this process can run it; others report why.
+                self._local.put_item(index, item)
                 chunk.append(batch_pb2.Item(index=index, local_only=True))
-            self.sent = index + 1
+                continue
+            if len(payload) > limit:
+                self._fail_unsent(index, _limits.too_large(f"item {index}", len(payload)))
+                continue
+            if chunk and size + len(payload) + _limits.ENTRY_BYTES > limit:
+                yield chunk
+                chunk, size = [], 0
+            self._local.put_item(index, item)
+            chunk.append(batch_pb2.Item(index=index, payload=payload))
+            size += len(payload) + _limits.ENTRY_BYTES
             if size >= CHUNK_BYTES:
                 yield chunk
                 chunk, size = [], 0
         if chunk:
             yield chunk
+
+    def _fail_unsent(self, index: int, message: str) -> None:
+        self.failed_unsent += 1
+        self._accept(index, EncodingError(message))
+        self._results_changed.set()
 
     async def _read_results(self) -> None:
         try:
@@ -265,6 +283,9 @@ class Job:
                         self._accept(result.index, self._value(result))
                     self._results_changed.set()
                 elif kind == "summary":
+                    # The server never saw the items failed here.
+                    response.summary.items += self.failed_unsent
+                    response.summary.failed += self.failed_unsent
                     self.summary = JobSummary.from_pb(response.summary)
             if self.summary is None:
                 self._fail(JobError("job stream ended without a summary"))

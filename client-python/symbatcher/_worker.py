@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher import _codec
+from symbatcher import _codec, _limits
 from symbatcher._channel import Connection, connection_for
 from symbatcher._codec import HANDOFF, LocalJob
 from symbatcher._errors import (
@@ -299,11 +299,11 @@ class WorkerRuntime:
                     await self._call.write(worker_pb2.WorkerMessage(started=runs))
                 if drain is not None:
                     await self._call.write(worker_pb2.WorkerMessage(drain=drain))
-                if calls:
-                    chunk = worker_pb2.WorkerEngineCallChunk(calls=calls)
+                for part in _limits.split(calls):  # each below the message limit
+                    chunk = worker_pb2.WorkerEngineCallChunk(calls=part)
                     await self._call.write(worker_pb2.WorkerMessage(engine_calls=chunk))
-                if results:
-                    chunk = worker_pb2.WorkResultChunk(results=results)
+                for part in _limits.split(results):
+                    chunk = worker_pb2.WorkResultChunk(results=part)
                     await self._call.write(worker_pb2.WorkerMessage(results=chunk))
                 if stop:
                     await self._call.done_writing()
@@ -414,6 +414,9 @@ class WorkerRuntime:
             raise SymbatcherError("worker stopped")
         if task_id in self._cancelled:
             raise RunCancelledError(f"run {task_id} was cancelled by the server")
+        messages_json = json.dumps(messages, ensure_ascii=False) if messages else ""
+        kwargs_json = json.dumps(kwargs, ensure_ascii=False) if kwargs else ""
+        _limits.check_call(prompt, messages_json, kwargs_json)
         call_id = next(self._call_ids)
         box = self._slots.reply_box()
         self._pending[call_id] = (task_id, box)
@@ -423,8 +426,8 @@ class WorkerRuntime:
                 call=common_pb2.EngineCall(
                     call_id=call_id,
                     prompt=prompt,
-                    messages_json=json.dumps(messages, ensure_ascii=False) if messages else "",
-                    kwargs_json=json.dumps(kwargs, ensure_ascii=False) if kwargs else "",
+                    messages_json=messages_json,
+                    kwargs_json=kwargs_json,
                     local_ref=local_ref,
                 ),
             )
@@ -508,7 +511,7 @@ class WorkerRuntime:
             local.put_result(assignment.index, value)
             return common_pb2.Outcome(local_only=True)
         try:
-            return common_pb2.Outcome(payload=_codec.encode(value, job.info.codec))
+            return _limits.result_outcome(_codec.encode(value, job.info.codec), assignment.index)
         except EncodingError as exc:
             hint = (
                 "return JSON values (or run the job with codec='pickle' on a trusted network)"

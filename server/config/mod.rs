@@ -7,6 +7,7 @@
 //! engine; it fails with the file, the field and the reason.
 
 pub mod file;
+pub mod limits;
 pub mod security;
 
 use std::net::SocketAddr;
@@ -129,6 +130,10 @@ pub struct ServerConfig {
     /// plaintext).
     #[arg(skip)]
     pub tls: Option<TlsSettings>,
+
+    /// Keepalive (how soon a frozen peer is noticed) and message size limits.
+    #[command(flatten)]
+    pub limits: limits::LimitFlags,
 
     /// Engines the server starts with besides the built-in `echo` (filled by
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).

@@ -8,6 +8,7 @@
 //! and a client that sends faster than workers finish simply waits (HTTP/2
 //! flow control stops it once the stream's buffers are full).
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,6 +18,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::limits::{inbound_error, split_results};
 use super::Edge;
 use crate::config::{ServerConfig, MAX_BATCH_SIZE, MAX_ITEM_TIMEOUT_MS, MAX_WINDOW};
 use crate::error::Error;
@@ -145,7 +147,7 @@ impl BatchService for BatchApi {
         request: Request<Streaming<BatchRequest>>,
     ) -> Result<Response<Self::BatchStream>, Status> {
         let mut inbound = request.into_inner();
-        let spec = match inbound.message().await? {
+        let spec = match inbound.message().await.map_err(inbound_error)? {
             Some(BatchRequest {
                 kind: Some(batch_request::Kind::Spec(spec)),
             }) => spec,
@@ -180,6 +182,8 @@ impl BatchService for BatchApi {
                 engine,
             }),
             events_rx: registration.events_rx,
+            pending: VecDeque::new(),
+            max_message_bytes: self.edge.config.limits.max_message_bytes(),
             window,
             scheduler: self.edge.scheduler.clone(),
             finished: false,
@@ -216,8 +220,16 @@ async fn job_inbound_task(
                 return;
             }
             Err(status) => {
+                let status = inbound_error(status);
                 tracing::debug!(job_id, %status, "client stream ended");
-                let _ = scheduler.send(SchedulerCommand::CancelJob { job_id }).await;
+                let command = if status.code() == tonic::Code::InvalidArgument {
+                    // An undecodable message: the job fails with the reason.
+                    let err = Error::Protocol(status.message().to_string());
+                    SchedulerCommand::FailJob { job_id, err }
+                } else {
+                    SchedulerCommand::CancelJob { job_id }
+                };
+                let _ = scheduler.send(command).await;
                 return;
             }
         };
@@ -274,6 +286,9 @@ struct JobResponseStream {
     job_id: u64,
     accepted: Option<JobAccepted>,
     events_rx: mpsc::UnboundedReceiver<JobEvent>,
+    /// Result chunks split below the message limit, not yet sent.
+    pending: VecDeque<ResultChunk>,
+    max_message_bytes: usize,
     window: Arc<Semaphore>,
     scheduler: SchedulerHandle,
     finished: bool,
@@ -286,6 +301,9 @@ impl Stream for JobResponseStream {
         if let Some(accepted) = self.accepted.take() {
             return Poll::Ready(Some(Ok(response(batch_response::Kind::Accepted(accepted)))));
         }
+        if let Some(chunk) = self.pending.pop_front() {
+            return Poll::Ready(Some(Ok(response(batch_response::Kind::Results(chunk)))));
+        }
         if self.finished {
             return Poll::Ready(None);
         }
@@ -297,7 +315,12 @@ impl Stream for JobResponseStream {
             }
             Poll::Ready(Some(JobEvent::Results(results))) => {
                 self.window.add_permits(results.len());
-                let chunk = ResultChunk { results };
+                let limit = self.max_message_bytes;
+                let mut parts = split_results(results, limit).into_iter();
+                let first = parts.next().unwrap_or_default();
+                self.pending
+                    .extend(parts.map(|results| ResultChunk { results }));
+                let chunk = ResultChunk { results: first };
                 Poll::Ready(Some(Ok(response(batch_response::Kind::Results(chunk)))))
             }
             Poll::Ready(Some(JobEvent::Finished(summary))) => {

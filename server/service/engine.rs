@@ -8,6 +8,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::limits::inbound_error;
 use super::Edge;
 use crate::config::{MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
 use crate::engine::python::python_engine_task;
@@ -39,7 +40,7 @@ impl EngineService for EngineApi {
         request: Request<Streaming<EngineWorkerMessage>>,
     ) -> Result<Response<Self::ServeStream>, Status> {
         let mut inbound = request.into_inner();
-        let register = match inbound.message().await? {
+        let register = match inbound.message().await.map_err(inbound_error)? {
             Some(EngineWorkerMessage {
                 kind: Some(engine_worker_message::Kind::Register(register)),
             }) => register,

@@ -4,10 +4,12 @@
 //! - `batch`: `BatchService.Batch` (jobs) and JobSpec validation;
 //! - `worker`: `WorkerService.Work` (workers);
 //! - `engine`: `EngineService.Serve` (engine processes);
-//! - `status`: `StatusService.Status`.
+//! - `status`: `StatusService.Status`;
+//! - `limits`: chunks below the message limit, undecodable requests.
 
 mod batch;
 mod engine;
+mod limits;
 mod status;
 mod worker;
 
@@ -35,28 +37,26 @@ pub struct Edge {
     pub tracker: TaskTracker,
 }
 
-/// Largest message the server accepts (an `ItemChunk` of large items, or a
-/// worker's chunk of results).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-
 /// The symbatcher services (without health and reflection).
 pub fn routes(edge: Edge) -> Routes {
+    // Largest message received or sent (`--max-message-bytes`).
+    let max_message = edge.config.limits.max_message_bytes();
     let mut builder = Routes::builder();
     builder
         .add_service(
             BatchServiceServer::new(batch::BatchApi::new(edge.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
         )
         .add_service(
             WorkerServiceServer::new(worker::WorkerApi::new(edge.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
         )
         .add_service(
             EngineServiceServer::new(engine::EngineApi::new(edge.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
         )
         .add_service(StatusServiceServer::new(status::StatusApi::new(edge)));
     builder.routes()

@@ -5,10 +5,10 @@
 use std::pin::Pin;
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::limits::{inbound_error, WorkerCommandStream};
 use super::Edge;
 use crate::config::MAX_WORKER_CONCURRENCY;
 use crate::error::Error;
@@ -75,7 +75,7 @@ impl WorkerService for WorkerApi {
         request: Request<Streaming<WorkerMessage>>,
     ) -> Result<Response<Self::WorkStream>, Status> {
         let mut inbound = request.into_inner();
-        let register = match inbound.message().await? {
+        let register = match inbound.message().await.map_err(inbound_error)? {
             Some(WorkerMessage {
                 kind: Some(worker_message::Kind::Register(register)),
             }) => register,
@@ -112,7 +112,8 @@ impl WorkerService for WorkerApi {
             self.edge.scheduler.clone(),
             self.edge.cancel.clone(),
         ));
-        let stream = UnboundedReceiverStream::new(command_rx).map(Ok);
+        let limit = self.edge.config.limits.max_message_bytes();
+        let stream = WorkerCommandStream::new(command_rx, limit);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -1,0 +1,105 @@
+//! Limits of every connection: HTTP/2 keepalive, which bounds how long a
+//! frozen peer (a stopped worker, client or engine process, a dead network
+//! path) holds its items and slots, and the largest gRPC message.
+//!
+//! The Python client reads the same environment variables, so one setting
+//! configures both ends of every connection.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Default of `--max-message-bytes`: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 64 * 1024 * 1024;
+/// Smallest `--max-message-bytes`: room for any control message.
+pub const MIN_MAX_MESSAGE_BYTES: u32 = 16 * 1024;
+/// Largest `--max-message-bytes`: gRPC's own ceiling (a signed 32-bit length).
+pub const MAX_MAX_MESSAGE_BYTES: u32 = i32::MAX as u32;
+/// Default of `--keepalive-interval-ms`.
+pub const DEFAULT_KEEPALIVE_INTERVAL_MS: u64 = 5_000;
+/// Default of `--keepalive-timeout-ms`.
+pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 10_000;
+
+/// Keepalive and message size flags.
+#[derive(Debug, Clone, Args)]
+pub struct LimitFlags {
+    /// Send an HTTP/2 PING on a connection after this many ms without
+    /// receiving anything on it. With --keepalive-timeout-ms it bounds how
+    /// long a frozen peer goes unnoticed: its connection closes at most
+    /// interval + timeout after its last frame, and the items a frozen worker
+    /// held go back to their jobs.
+    #[arg(long, env = "SYMBATCHER_KEEPALIVE_INTERVAL_MS", default_value_t = DEFAULT_KEEPALIVE_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub keepalive_interval_ms: u64,
+
+    /// Close a connection whose peer has not acknowledged a keepalive PING
+    /// within this many ms.
+    #[arg(long, env = "SYMBATCHER_KEEPALIVE_TIMEOUT_MS", default_value_t = DEFAULT_KEEPALIVE_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub keepalive_timeout_ms: u64,
+
+    /// Largest gRPC message the server receives or sends, in bytes (a chunk
+    /// of items, results, engine calls or replies). Clients split chunks
+    /// below it; a single item or result that cannot fit fails alone.
+    #[arg(long, env = "SYMBATCHER_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES,
+          value_parser = clap::value_parser!(u32).range(MIN_MAX_MESSAGE_BYTES as i64..=MAX_MAX_MESSAGE_BYTES as i64))]
+    pub max_message_bytes: u32,
+}
+
+impl LimitFlags {
+    pub fn keepalive_interval(&self) -> Duration {
+        Duration::from_millis(self.keepalive_interval_ms)
+    }
+
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::ServerConfig;
+
+    use super::*;
+
+    #[test]
+    fn defaults_notice_a_frozen_peer_within_fifteen_seconds() {
+        let config = ServerConfig::parse_from(["symbatcher-server"]);
+        let limits = &config.limits;
+        assert_eq!(
+            limits.keepalive_interval() + limits.keepalive_timeout(),
+            Duration::from_secs(15)
+        );
+        assert_eq!(limits.max_message_bytes(), 64 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_message_limit_below_the_minimum_names_the_flag() {
+        let err =
+            ServerConfig::try_parse_from(["symbatcher-server", "--max-message-bytes", "1000"])
+                .expect_err("below the minimum");
+        assert!(err.to_string().contains("--max-message-bytes"), "{err}");
+    }
+
+    #[test]
+    fn keepalive_flags_parse() {
+        let config = ServerConfig::parse_from([
+            "symbatcher-server",
+            "--keepalive-interval-ms",
+            "500",
+            "--keepalive-timeout-ms",
+            "1000",
+        ]);
+        assert_eq!(
+            config.limits.keepalive_interval(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(config.limits.keepalive_timeout(), Duration::from_secs(1));
+    }
+}
