@@ -8,7 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as codec from "./codec";
 import { CancelledError, SymbatcherError, fromItemError, fromServiceError, isServiceError } from "./errors";
 import type { BatchRequest, BatchResponse, ItemResult, JobAccepted, JobSpec, JobSummary, StatusResponse } from "./messages";
-import { CHANNEL_OPTIONS, services } from "./proto";
+import { clientOptions } from "./auth";
+import { services } from "./proto";
 import { Notifier, settlesNow } from "./signal";
 
 /** A job's settings; see JobSpec in proto/symbatcher/v1/batch.proto. */
@@ -46,12 +47,13 @@ export class Client {
   private readonly batch: grpc.Client;
   private readonly statusClient: grpc.Client;
 
-  constructor(address: string) {
+  /** `token`: the bearer token the server requires (default: $SYMBATCHER_AUTH_TOKEN). */
+  constructor(address: string, options: { token?: string } = {}) {
     this.address = address;
     const { BatchService, StatusService } = services();
     const credentials = grpc.credentials.createInsecure();
-    this.batch = new BatchService(address, credentials, CHANNEL_OPTIONS);
-    this.statusClient = new StatusService(address, credentials, CHANNEL_OPTIONS);
+    this.batch = new BatchService(address, credentials, clientOptions(options.token));
+    this.statusClient = new StatusService(address, credentials, clientOptions(options.token));
   }
 
   /** Starts a job over `items` (indices 0, 1, ... in iteration order); iterate the Job for results. */

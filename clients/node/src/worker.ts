@@ -19,7 +19,8 @@ import {
 } from "./errors";
 import type { Assignment, EngineReply, JobInfo, Outcome, WorkerCommand, WorkerMessage } from "./messages";
 import { Outbox } from "./outbox";
-import { CHANNEL_OPTIONS, services } from "./proto";
+import { clientOptions } from "./auth";
+import { services } from "./proto";
 import { Notifier } from "./signal";
 
 /** A chat message of an engine call. */
@@ -65,6 +66,8 @@ export interface WorkerOptions {
   prefetch?: number;
   /** Name in Status and logs (default: node-HOST-PID). */
   name?: string;
+  /** Bearer token the server requires of workers (default: $SYMBATCHER_AUTH_TOKEN). */
+  token?: string;
 }
 
 /** What this worker has done so far. */
@@ -137,7 +140,7 @@ export class Worker {
       throw new RangeError(`prefetch: must be an integer of at least 0, got ${this.prefetch}`);
     }
     const { WorkerService } = services();
-    this.client = new WorkerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.client = new WorkerService(address, grpc.credentials.createInsecure(), clientOptions(options.token));
   }
 
   /** Connects and registers; resolves with the worker id the server gave. */
