@@ -9,8 +9,17 @@ use super::jobs::error_outcome;
 use crate::pb::v1::ErrorKind;
 
 impl Scheduler {
+    /// Whether some job has an item timeout (most have none: then no run is
+    /// looked at).
+    fn any_item_timeout(&self) -> bool {
+        self.jobs.values().any(|job| job.params.item_timeout.is_some())
+    }
+
     /// When the next started run times out, if any run has a limit.
     pub(super) fn next_run_deadline(&self) -> Option<Instant> {
+        if !self.any_item_timeout() {
+            return None;
+        }
         self.tasks
             .values()
             .filter_map(|task| {
@@ -22,6 +31,9 @@ impl Scheduler {
 
     /// Ends every started run that is past its job's item timeout.
     pub(super) fn expire_runs(&mut self, now: Instant) {
+        if !self.any_item_timeout() {
+            return;
+        }
         let expired: Vec<(u64, u64)> = self
             .tasks
             .iter()
