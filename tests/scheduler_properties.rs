@@ -3,16 +3,17 @@
 //! the real server on in-memory connections and a paused clock.
 //!
 //! A scenario has 2 or 3 jobs (batch_size 1..4, a few items, a queue delay,
-//! maybe an item timeout, 1..3 attempts) on one engine process (the test's),
-//! 2 to 4 workers (concurrency 1..3, prefetch 0..2) serving one or both of
-//! two expressions, and up to 40 actions: a worker starts its next run,
-//! a run makes an engine call or returns, a worker acknowledges its
-//! cancelled runs, drains or disconnects, a worker joins, the engine answers
-//! or fails a batch, a client cancels its job, time passes (a job's queue
-//! delay or item timeout). Workers keep to docs/protocol.md
-//! (`common::protocol_worker`). Then everything left is run to completion:
+//! maybe an item timeout, 1..3 attempts, submitted at the start or later) on
+//! one engine process (the test's), 2 to 4 workers (concurrency 1..3,
+//! prefetch 0..2) serving one or both of two expressions, and up to 40
+//! actions: a worker starts its next run, a run makes an engine call or
+//! returns, a worker acknowledges its cancelled runs, drains or disconnects,
+//! a worker joins, a job is submitted, the engine answers or fails a batch, a
+//! client cancels its job, time passes (a job's queue delay or item timeout).
+//! Workers keep to docs/protocol.md (`common::protocol_worker`). Then the
+//! jobs not yet submitted are, and everything left runs to completion:
 //! workers start their runs, each makes an engine call if it has made none
-//! and returns once answered, the engine answers every batch, time
+//! and returns once answered, the engine answers every batch, and time
 //! passes while nothing else can happen.
 //!
 //! Checked along the way and at the end:
@@ -64,6 +65,8 @@ struct JobPlan {
     max_queue_delay_ms: u32,
     item_timeout_ms: Option<u32>,
     max_attempts: u32,
+    /// Submitted by an action (or at the end), not at the start.
+    late: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +108,10 @@ enum Action {
         worker: usize,
     },
     Join(WorkerPlan),
+    /// A job that starts late is submitted.
+    Submit {
+        job: usize,
+    },
     Cancel {
         job: usize,
     },
@@ -134,17 +141,17 @@ fn job_plan() -> impl Strategy<Value = JobPlan> {
         5..=100u32,
         prop::option::of(100..=1_000u32),
         1..=3u32,
+        prop::bool::weighted(0.25),
     )
         .prop_map(
-            |(expression, batch_size, items, max_queue_delay_ms, item_timeout_ms, max_attempts)| {
-                JobPlan {
-                    expression,
-                    batch_size,
-                    items,
-                    max_queue_delay_ms,
-                    item_timeout_ms,
-                    max_attempts,
-                }
+            |(expression, batch_size, items, delay, item_timeout_ms, max_attempts, late)| JobPlan {
+                expression,
+                batch_size,
+                items,
+                max_queue_delay_ms: delay,
+                item_timeout_ms,
+                max_attempts,
+                late,
             },
         )
 }
@@ -170,6 +177,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => pick().prop_map(|worker| Action::Disconnect { worker }),
         1 => pick().prop_map(|worker| Action::Drain { worker }),
         1 => worker_plan().prop_map(Action::Join),
+        1 => pick().prop_map(|job| Action::Submit { job }),
         1 => pick().prop_map(|job| Action::Cancel { job }),
         2 => pick().prop_map(|job| Action::QueueDelay { job }),
         1 => pick().prop_map(|job| Action::ItemTimeout { job }),
@@ -302,6 +310,8 @@ struct World {
     batches: Vec<EngineBatch>,
     workers: Vec<LiveWorker>,
     jobs: Vec<JobState>,
+    /// Jobs not submitted yet.
+    waiting: Vec<JobPlan>,
 }
 
 impl World {
@@ -314,36 +324,43 @@ impl World {
             batches: Vec::new(),
             workers: Vec::new(),
             jobs: Vec::new(),
+            waiting: Vec::new(),
         };
         for plan in &scenario.workers {
             world.join(plan.clone()).await;
         }
-        for plan in &scenario.jobs {
-            let mut client = start_job(
-                &world.server.channel,
-                JobSpec {
-                    engine: ENGINE.to_string(),
-                    max_queue_delay_ms: plan.max_queue_delay_ms,
-                    item_timeout_ms: plan.item_timeout_ms,
-                    max_attempts: plan.max_attempts,
-                    worker_wait_ms: WORKER_WAIT_MS,
-                    ..spec(EXPRESSIONS[plan.expression], plan.batch_size)
-                },
-            )
-            .await;
-            client.send_items(items(0..plan.items)).await;
-            client.end().await;
-            world.jobs.push(JobState {
-                plan: plan.clone(),
-                id: client.accepted.job_id,
-                client: Some(client),
-                results: Vec::new(),
-                summary: None,
-                cancelled: false,
-            });
+        world.waiting = scenario.jobs.iter().filter(|p| p.late).cloned().collect();
+        for plan in scenario.jobs.iter().filter(|p| !p.late) {
+            world.submit(plan.clone()).await;
         }
         world.settle().await;
         world
+    }
+
+    /// A client submits a job with all its items and ends its input.
+    async fn submit(&mut self, plan: JobPlan) {
+        let mut client = start_job(
+            &self.server.channel,
+            JobSpec {
+                engine: ENGINE.to_string(),
+                max_queue_delay_ms: plan.max_queue_delay_ms,
+                item_timeout_ms: plan.item_timeout_ms,
+                max_attempts: plan.max_attempts,
+                worker_wait_ms: WORKER_WAIT_MS,
+                ..spec(EXPRESSIONS[plan.expression], plan.batch_size)
+            },
+        )
+        .await;
+        client.send_items(items(0..plan.items)).await;
+        client.end().await;
+        self.jobs.push(JobState {
+            id: client.accepted.job_id,
+            plan,
+            client: Some(client),
+            results: Vec::new(),
+            summary: None,
+            cancelled: false,
+        });
     }
 
     async fn join(&mut self, plan: WorkerPlan) {
@@ -468,6 +485,12 @@ impl World {
                 }
             }
             Action::Join(plan) => self.join(plan.clone()).await,
+            Action::Submit { job } => {
+                if let Some(i) = pick(self.waiting.len(), *job) {
+                    let plan = self.waiting.remove(i);
+                    self.submit(plan).await;
+                }
+            }
             Action::Cancel { job } => {
                 let open: Vec<usize> = (0..self.jobs.len())
                     .filter(|&i| self.jobs[i].is_open())
@@ -509,6 +532,9 @@ impl World {
     /// answers every batch, draining workers that are done close, a worker
     /// joins for a job nobody serves, and time passes when nothing else can.
     async fn complete(&mut self) {
+        for plan in std::mem::take(&mut self.waiting) {
+            self.submit(plan).await;
+        }
         for _ in 0..MAX_ROUNDS {
             self.settle().await;
             if self.quiet() {
