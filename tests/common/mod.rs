@@ -10,9 +10,12 @@
 #![allow(dead_code)]
 
 pub mod fake_openai;
+pub mod protocol_worker;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -52,6 +55,14 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         Ok(value) => value,
         Err(_) => panic!("timed out waiting for {what}"),
     }
+}
+
+/// Polls `fut` once, without waiting: its output if it is ready now.
+/// Stream reads (`Streaming::message`) are cancel-safe, so a read that is
+/// not ready loses nothing.
+pub fn ready_now<F: Future>(fut: F) -> Poll<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// A config with every default (the listen address is unused in memory).
@@ -214,6 +225,28 @@ impl FakeWorker {
         let command = within("a worker command", self.commands.message())
             .await
             .expect("worker stream healthy")?;
+        self.record(&command);
+        Some(command)
+    }
+
+    /// The next command if one has arrived, without waiting (`Ready(None)`
+    /// when the stream ended).
+    pub fn try_next_command(&mut self) -> Poll<Option<WorkerCommand>> {
+        if let Some(command) = self.pending.pop_front() {
+            return Poll::Ready(Some(command));
+        }
+        let polled = ready_now(self.commands.message());
+        let Poll::Ready(command) = polled else {
+            return Poll::Pending;
+        };
+        let command = command.expect("worker stream healthy");
+        if let Some(command) = &command {
+            self.record(command);
+        }
+        Poll::Ready(command)
+    }
+
+    fn record(&mut self, command: &WorkerCommand) {
         match &command.kind {
             Some(worker_command::Kind::Job(info)) => self.jobs.push(info.clone()),
             Some(worker_command::Kind::Cancel(cancel)) => {
@@ -221,7 +254,6 @@ impl FakeWorker {
             }
             _ => {}
         }
-        Some(command)
     }
 
     /// Reads commands until `n` assignments have arrived; other commands
@@ -383,6 +415,13 @@ impl FakeEngine {
             .await
             .expect("engine stream healthy")?;
         Some(expect_batch(command))
+    }
+
+    /// The next batch if one has arrived, without waiting (`Ready(None)`
+    /// when the stream ended).
+    pub fn try_next_batch(&mut self) -> Poll<Option<EngineBatch>> {
+        ready_now(self.commands.message())
+            .map(|command| command.expect("engine stream healthy").map(expect_batch))
     }
 
     /// The next batch if one arrives within `wait` (virtual time).
@@ -553,6 +592,11 @@ impl JobClient {
     /// The next response after JobAccepted (`Ok(None)` at end of stream).
     pub async fn next(&mut self) -> Result<Option<BatchResponse>, Status> {
         within("a job response", self.responses.message()).await
+    }
+
+    /// The next response if one has arrived, without waiting.
+    pub fn try_next(&mut self) -> Poll<Result<Option<BatchResponse>, Status>> {
+        ready_now(self.responses.message())
     }
 
     /// The next result chunk (panics on anything else).
