@@ -312,7 +312,6 @@ impl FakeWorker {
         .await;
     }
 
-    /// Sends results in one message.
     /// Tells the server its slots started these runs (RunsStarted).
     pub async fn start(&self, tasks: &[Assignment]) {
         let task_ids = tasks.iter().map(|t| t.task_id).collect();
@@ -322,6 +321,7 @@ impl FakeWorker {
         .await;
     }
 
+    /// Sends results in one message.
     pub async fn send_results(&self, results: Vec<WorkResult>) {
         self.send(worker_msg(worker_message::Kind::Results(WorkResultChunk {
             results,
