@@ -39,7 +39,7 @@ def _status(address: str, token: str) -> status_pb2.StatusResponse:
 
 def test_the_embedded_server_requires_a_random_token_of_its_own(monkeypatch, assert_echo, query_expr_class):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
-    with BatchScheduler() as scheduler:
+    with BatchScheduler(engine="echo") as scheduler:
         token = scheduler.token
         assert token and len(token) >= 32
         results = scheduler(query_expr_class, 2, ["a", "b"])
