@@ -96,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--prefetch", type=int, default=None, metavar="N",
-        help="items queued in each process beyond --concurrency (default: --concurrency)",
+        help="items queued in each process beyond --concurrency (default: --concurrency; "
+        "the server uses at most its --max-prefetch, default 64)",
     )
     parser.add_argument("--name", default=None, help="worker name in Status and logs (default: HOST-PID)")
     parser.add_argument(
