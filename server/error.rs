@@ -62,6 +62,13 @@ pub enum Error {
         service: String,
         allowed: String,
     },
+    /// A worker let more commands pile up on the server than its stream
+    /// holds: it does not read its stream, and was disconnected.
+    #[error(
+        "worker {worker_id} was disconnected: it did not read its command stream, which \
+         reached its capacity of {capacity} messages"
+    )]
+    WorkerTooSlow { worker_id: u64, capacity: usize },
     /// A configured engine could not be set up.
     #[error("engine {name:?}: cannot set up: {reason}")]
     EngineSetup { name: String, reason: String },
@@ -100,6 +107,7 @@ impl Error {
             Error::EngineSetup { .. } => "engine_setup",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::PermissionDenied { .. } => "permission_denied",
+            Error::WorkerTooSlow { .. } => "worker_too_slow",
         }
     }
 
@@ -124,6 +132,7 @@ impl From<Error> for Status {
             Error::ClientGone => Code::Cancelled,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied { .. } => Code::PermissionDenied,
+            Error::WorkerTooSlow { .. } => Code::ResourceExhausted,
             Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } => Code::Internal,
         };
         let mut status = Status::new(code, err.to_string());

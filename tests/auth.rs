@@ -252,13 +252,18 @@ async fn an_engine_name_is_first_come_while_its_engine_is_connected() {
         assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
         assert!(err.message().contains("\"shared\""), "{err:?}");
     }
-    // Once the first engine disconnects, the name is free again.
+    // Once the first engine disconnects, the name is free again (its calls
+    // wait for the successor: the engine is listed as reconnecting).
     drop(first_tx);
     drop(first);
     let mut again = None;
     for _ in 0..100 {
         let status = server_status(&server.channel).await;
-        if !status.engines.iter().any(|e| e.name == "shared") {
+        if !status
+            .engines
+            .iter()
+            .any(|e| e.name == "shared" && !e.reconnecting)
+        {
             again = Some(
                 EngineServiceClient::new(authed(&server.channel, bearer(WORKER)))
                     .serve(

@@ -1,6 +1,7 @@
 //! Engines that fail: a batch error fails each call of the batch with the
-//! engine's own message; an engine process that disconnects fails its
-//! in-flight and waiting calls and frees its name.
+//! engine's own message; with no reconnection grace, an engine process that
+//! disconnects fails its in-flight and waiting calls at once and frees its
+//! name (tests/engine_restart.rs covers the grace).
 
 mod common;
 
@@ -122,8 +123,10 @@ async fn a_batch_answered_without_a_reply_for_every_call_fails() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_disconnected_engine_fails_its_calls_and_frees_its_name() {
-    let server = spawn_server(config()).await;
+async fn without_a_grace_a_disconnected_engine_fails_its_calls_and_frees_its_name() {
+    let mut config = config();
+    config.guards.engine_reconnect_grace_ms = 0;
+    let server = spawn_server(config).await;
     let mut engine = connect_engine(&server.channel, ENGINE, 1).await;
     let mut worker = connect_worker(&server.channel, "w", &[EXPR], 3).await;
     let (job, tasks) = job_with_tasks(&server, &mut worker, 3, 2).await;

@@ -78,8 +78,12 @@ class Job:
         kwargs_json: str,
         address: str = "",
         ordered: bool = False,
+        local_only: bool = False,
     ) -> None:
         self._stub = stub
+        #: Every item runs in this process's slots only (kwargs that are not
+        #: JSON reach no other process).
+        self._local_only = local_only
         self._expression = expression
         self._source = source
         self._kwargs = kwargs
@@ -244,6 +248,10 @@ class Job:
         for item in items:
             index = self.sent
             self.sent = index + 1
+            if self._local_only:
+                self._local.put_item(index, item)
+                chunk.append(batch_pb2.Item(index=index, local_only=True))
+                continue
             try:
                 payload = _codec.encode(item, self._codec)
             except EncodingError:

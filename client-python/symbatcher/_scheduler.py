@@ -63,11 +63,31 @@ def _bind_owner(source: ItemSource) -> None:
 
 
 def _kwargs_json(kwargs: dict[str, Any]) -> str:
-    """Job kwargs as JSON for workers in other processes; values that are not
-    JSON reach only local workers (which get the original objects)."""
+    """Job kwargs as JSON for workers in other processes. A job with kwargs
+    that are not JSON never reaches them (`_local_only_kwargs`): its local
+    slots get the original objects, and the JSON ones are sent for the record."""
     return json.dumps(
         {k: v for k, v in kwargs.items() if is_json_value(v)}, ensure_ascii=False
     )
+
+
+def _local_only_kwargs(kwargs: dict[str, Any], num_workers: int) -> bool:
+    """True when the job's kwargs include values that are not JSON: only
+    this process's slots can receive them, so its items run there alone.
+    With no local slot (num_workers=0) no one could run it: ValueError
+    naming the kwargs."""
+    names = [name for name, value in kwargs.items() if not is_json_value(value)]
+    if not names:
+        return False
+    if num_workers == 0:
+        listed = ", ".join(f"{name}={type(kwargs[name]).__name__}" for name in names)
+        raise ValueError(
+            f"kwargs: {listed} not JSON, so no remote worker can receive "
+            f"{'it' if len(names) == 1 else 'them'}: pass JSON values (str, number, bool, "
+            f"None, list, dict), or run the job with local workers (num_workers > 0), "
+            f"whose slots alone then run its items"
+        )
+    return True
 
 
 class BatchScheduler:
@@ -451,6 +471,7 @@ class BatchScheduler:
         total: int | None = None,
     ) -> JobRun:
         name = expression_name(expr)
+        local_only = _local_only_kwargs(kwargs, num_workers)
         if inspect.isclass(expr):
             # One instance per call, built with the call's kwargs and shared
             # by its local slots, as the original library did. Remote workers
@@ -477,6 +498,7 @@ class BatchScheduler:
             source=source,
             kwargs=kwargs,
             kwargs_json=_kwargs_json(kwargs),
+            local_only=local_only,
             options=JobOptions(**{**self._options.__dict__, "batch_size": batch_size}),
             ordered=ordered,
             progress=self._progress,

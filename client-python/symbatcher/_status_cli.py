@@ -94,8 +94,8 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
         state = " · draining" if w.draining else ""
         # `running` counts the items assigned to it: in its slots or queued there.
         lines.append(
-            f"  {w.name} [id {w.worker_id}] {w.concurrency} slots · {w.running} items assigned"
-            f"{state} · serves {', '.join(w.expressions)}"
+            f"  {w.name} [id {w.worker_id}] {w.concurrency} slots + {w.prefetch} queued"
+            f" · {w.running} items assigned{state} · serves {', '.join(w.expressions)}"
         )
     lines.append(f"engines ({len(status.engines)})")
     for e in status.engines:
@@ -129,6 +129,8 @@ def _engine(e: Any) -> list[str]:
         f"): {e.calls:,} calls in {e.batches:,} batches · {e.failed_calls:,} failed calls"
         f" · batches in flight {e.in_flight}/{e.max_concurrency}"
     )
+    if e.reconnecting:
+        head += " · disconnected: its calls wait for it to register again"
     lines = [head]
     if e.kind == "openai":
         lines.append(

@@ -43,6 +43,7 @@ class JobRun:
         ordered: bool,
         progress: bool,
         total: int | None,
+        local_only: bool = False,
     ) -> None:
         self._address = address
         self._stub = stub
@@ -53,6 +54,7 @@ class JobRun:
         self._source = source
         self._kwargs = kwargs
         self._kwargs_json = kwargs_json
+        self._local_only = local_only
         self._options = options
         self._ordered = ordered
         self._progress = progress
@@ -83,6 +85,7 @@ class JobRun:
             kwargs_json=self._kwargs_json,
             address=self._address,
             ordered=self._ordered,
+            local_only=self._local_only,
         )
         await self._job.start()
         self._bar = tqdm(

@@ -46,6 +46,9 @@ pub struct QueuedCall {
     pub batch_size: usize,
     /// Cancelled when nobody waits for the reply any more (its run ended).
     pub cancel: CancellationToken,
+    /// Times it was sent again because its engine process disconnected
+    /// before answering it.
+    pub resends: u32,
 }
 
 /// Which trigger formed a batch.
@@ -219,6 +222,7 @@ mod tests {
             task_id: id,
             job_id: 1,
             cancel: CancellationToken::new(),
+            resends: 0,
             enqueued: now,
             deadline: now + Duration::from_millis(delay_ms),
             batch_size,

@@ -7,6 +7,7 @@
 //! engine; it fails with the file, the field and the reason.
 
 pub mod file;
+pub mod guards;
 pub mod limits;
 pub mod security;
 
@@ -134,6 +135,10 @@ pub struct ServerConfig {
     /// Keepalive (how soon a frozen peer is noticed) and message size limits.
     #[command(flatten)]
     pub limits: limits::LimitFlags,
+
+    /// Engine reconnection grace, engine-call caps, prefetch cap.
+    #[command(flatten)]
+    pub guards: guards::GuardFlags,
 
     /// Engines the server starts with besides the built-in `echo` (filled by
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).

@@ -38,6 +38,19 @@ pub enum EngineError {
     /// back) before the engine answered; nobody waits for the answer.
     #[error("the call's item run was cancelled before its engine answered")]
     Cancelled,
+    /// The call would have put its run or its worker over its cap of
+    /// unanswered engine calls; it was answered at once instead of queued.
+    #[error(
+        "too many engine calls: this {holder} already has {limit} unanswered, its limit \
+         ({flag} {limit}); wait for replies before sending more"
+    )]
+    CallLimit {
+        /// "item run" or "worker".
+        holder: &'static str,
+        limit: usize,
+        /// The server flag that sets the limit.
+        flag: &'static str,
+    },
 }
 
 impl EngineError {
@@ -48,6 +61,7 @@ impl EngineError {
             EngineError::Disconnected(_) => "engine_disconnected",
             EngineError::MissingReply { .. } => "engine_missing_reply",
             EngineError::Cancelled => "call_cancelled",
+            EngineError::CallLimit { .. } => "call_limit",
         }
     }
 
@@ -195,6 +209,21 @@ impl Engine {
     /// its reply goes back as soon as its request is answered.
     pub fn answers_per_call(&self) -> bool {
         matches!(self, Engine::OpenAi(_))
+    }
+
+    /// True for engines in a process of their own (python), which may
+    /// disconnect and register again under the same name.
+    pub fn may_reconnect(&self) -> bool {
+        matches!(self, Engine::Python(_))
+    }
+
+    /// False once an engine process's connection has ended: no batch is
+    /// sent to it any more.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Engine::Python(engine) => engine.is_connected(),
+            _ => true,
+        }
     }
 
     /// Limits and live state, for engines that have them.

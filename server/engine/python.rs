@@ -49,6 +49,11 @@ impl PythonEngine {
         )
     }
 
+    /// False once [`python_engine_task`] has ended (the process disconnected).
+    pub fn is_connected(&self) -> bool {
+        !self.batch_tx.is_closed()
+    }
+
     pub async fn run(&self, calls: Vec<EngineCall>) -> BatchOutcome {
         let (reply_tx, reply_rx) = oneshot::channel();
         let disconnected = || EngineError::Disconnected(self.name.clone());

@@ -14,6 +14,7 @@ use super::jobs::Job;
 use super::workers::{Task, Worker};
 use super::{SchedulerCommand, SchedulerHandle};
 use crate::batcher::Batcher;
+use crate::config::guards::GuardFlags;
 use crate::engine::Engine;
 use crate::pb::v1::{EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus};
 
@@ -40,10 +41,16 @@ pub(super) struct Scheduler {
     pub(super) draining: bool,
     pub(super) drain_waiters: Vec<oneshot::Sender<()>>,
     pub(super) started: Instant,
+    /// Engine reconnection grace, engine-call caps, prefetch cap.
+    pub(super) guards: GuardFlags,
+    /// The worker that got the last assignment: the next one goes to the
+    /// next eligible worker after it, so a job's items spread over its
+    /// workers.
+    pub(super) last_assigned_worker: u64,
 }
 
 impl Scheduler {
-    pub(super) fn new(handle: SchedulerHandle, tracker: TaskTracker) -> Self {
+    pub(super) fn new(handle: SchedulerHandle, tracker: TaskTracker, guards: GuardFlags) -> Self {
         Scheduler {
             handle,
             tracker,
@@ -59,6 +66,8 @@ impl Scheduler {
             draining: false,
             drain_waiters: Vec::new(),
             started: Instant::now(),
+            guards,
+            last_assigned_worker: 0,
         }
     }
 
@@ -85,6 +94,8 @@ impl Scheduler {
                 prefetch,
                 process_token,
                 command_tx,
+                backlog,
+                kick_tx,
                 reply,
             } => {
                 let id = self.register_worker(
@@ -93,7 +104,7 @@ impl Scheduler {
                     concurrency,
                     prefetch,
                     process_token,
-                    command_tx,
+                    (command_tx, backlog, kick_tx),
                 );
                 let _ = reply.send(id);
             }
@@ -154,6 +165,7 @@ impl Scheduler {
         self.flush_batches(now);
         self.expire_waiting_jobs(now);
         self.expire_runs(now);
+        self.expire_engines(now);
         self.flush_outboxes();
         if self.jobs.is_empty() {
             for waiter in self.drain_waiters.drain(..) {
@@ -176,10 +188,15 @@ impl Scheduler {
                     .map(|since| since + job.params.worker_wait)
             })
             .min();
-        [batch, wait, self.next_run_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            batch,
+            wait,
+            self.next_run_deadline(),
+            self.next_engine_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(super) fn add_engine(

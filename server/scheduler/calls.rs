@@ -12,12 +12,20 @@ use crate::batcher::{BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::{engine_reply, EngineReply, WorkerEngineCall};
 
+/// Times a call is sent again after its engine process disconnected before
+/// answering it: a call whose batch has brought down its engine that often
+/// fails instead of taking down the engine's successors.
+const MAX_CALL_RESENDS: u32 = 2;
+
 /// Where the reply to an in-flight call goes.
 #[derive(Debug)]
 pub(super) struct CallRoute {
     pub worker_id: u64,
     pub worker_call_id: u64,
     pub task_id: u64,
+    /// The call as it was queued, kept for engines that may disconnect and
+    /// register again: its batch is then sent again to the successor.
+    pub resend: Option<QueuedCall>,
 }
 
 /// The `model` request kwarg of a call, which with the engine keys its batch.
@@ -59,6 +67,12 @@ impl Scheduler {
             };
             let job_id = task.job_id;
             let cancel = task.cancel.clone();
+            if let Some(err) = self.call_limit(worker_id, task.calls.len()) {
+                if let Some(worker) = self.workers.get_mut(&worker_id) {
+                    worker.outbox.replies.push(error_reply(call.call_id, &err));
+                }
+                continue;
+            }
             let Some(job) = self.jobs.get(&job_id) else {
                 continue;
             };
@@ -94,6 +108,7 @@ impl Scheduler {
                 deadline,
                 batch_size,
                 cancel,
+                resends: 0,
             };
             self.batcher.push(key, queued);
             if let Some(job) = self.jobs.get_mut(&job_id) {
@@ -102,13 +117,67 @@ impl Scheduler {
             if let Some(task) = self.tasks.get_mut(&task_id) {
                 task.calls.insert(server_call_id, worker_call_id);
                 task.last_activity = now;
-                if task.calls.len() == 1 {
-                    if let Some(worker) = self.workers.get_mut(&worker_id) {
+                let first = task.calls.len() == 1;
+                if let Some(worker) = self.workers.get_mut(&worker_id) {
+                    worker.calls += 1;
+                    if first {
                         worker.parked += 1;
                     }
                 }
             }
         }
+    }
+
+    /// The cap a new call of a run with `run_calls` unanswered calls would
+    /// go over, if any: `--max-calls-per-run`, or the worker's
+    /// `--max-calls-per-worker`.
+    fn call_limit(&self, worker_id: u64, run_calls: usize) -> Option<EngineError> {
+        let per_run = self.guards.calls_per_run();
+        if run_calls >= per_run {
+            return Some(EngineError::CallLimit {
+                holder: "item run",
+                limit: per_run,
+                flag: "--max-calls-per-run",
+            });
+        }
+        let worker = self.workers.get(&worker_id)?;
+        (worker.calls >= worker.calls_limit).then_some(EngineError::CallLimit {
+            holder: "worker",
+            limit: worker.calls_limit,
+            flag: "--max-calls-per-worker",
+        })
+    }
+
+    /// Puts an in-flight call whose engine process disconnected back in its
+    /// queue, to leave with the next batch its successor takes. False when
+    /// it cannot go again (not kept, or sent too often): it fails then.
+    pub(super) fn requeue_call(&mut self, engine: &str, server_call_id: u64) -> bool {
+        let resendable = self
+            .in_flight
+            .get(&server_call_id)
+            .and_then(|route| route.resend.as_ref())
+            .is_some_and(|queued| queued.resends < MAX_CALL_RESENDS);
+        if !resendable {
+            return false;
+        }
+        let Some(mut queued) = self
+            .in_flight
+            .remove(&server_call_id)
+            .and_then(|route| route.resend)
+        else {
+            return false;
+        };
+        let now = Instant::now();
+        queued.resends += 1;
+        queued.enqueued = now;
+        // It waited for its batch once already.
+        queued.deadline = now;
+        let key = BatchKey {
+            engine: engine.to_string(),
+            model: model_of(&queued.call.kwargs_json),
+        };
+        self.batcher.push(key, queued);
+        true
     }
 
     /// The engines a running item may still send a call to: an item not
@@ -168,6 +237,10 @@ impl Scheduler {
         let size = flush.calls.len() as u64;
         tracing::debug!(engine = %flush.key.engine, model = %flush.key.model, size,
             reason = ?flush.reason, "batch formed");
+        let keep_for_resend = self
+            .engines
+            .get(&flush.key.engine)
+            .is_some_and(|slot| slot.engine.may_reconnect());
         let mut jobs_in_batch = HashSet::new();
         let mut calls = Vec::with_capacity(flush.calls.len());
         let mut cancels = Vec::with_capacity(flush.calls.len());
@@ -185,6 +258,7 @@ impl Scheduler {
                     worker_id: queued.worker_id,
                     worker_call_id: queued.worker_call_id,
                     task_id: queued.task_id,
+                    resend: keep_for_resend.then(|| queued.clone()),
                 },
             );
             calls.push(queued.call);

@@ -1,5 +1,8 @@
 //! Engine slots: each engine with its batch concurrency, its batch-size cap
-//! and its counters; registration and disconnection of engine processes.
+//! and its counters; registration and disconnection of engine processes,
+//! and the grace a disconnected one gets to register again.
+
+use tokio::time::Instant;
 
 use super::actor::Scheduler;
 use crate::engine::{CallStats, Engine, EngineError};
@@ -24,6 +27,10 @@ pub(super) struct EngineSlot {
     pub failed_batches: u64,
     /// What the engine measured about its calls.
     pub totals: CallTotals,
+    /// Set while the engine process is gone and its name waits for it to
+    /// register again: its calls wait (no batch is formed) until then, and
+    /// fail after it.
+    pub reconnect_deadline: Option<Instant>,
 }
 
 impl EngineSlot {
@@ -43,19 +50,42 @@ impl EngineSlot {
             calls: 0,
             failed_batches: 0,
             totals: CallTotals::default(),
+            reconnect_deadline: None,
         }
+    }
+
+    /// A new engine process registered under this slot's name during its
+    /// grace: it takes the waiting calls; the counters carry on.
+    fn reconnect(
+        &mut self,
+        engine: Engine,
+        max_concurrency: usize,
+        max_batch_size: usize,
+        generation: u64,
+    ) {
+        self.engine = engine;
+        self.generation = generation;
+        self.max_concurrency = max_concurrency.max(1);
+        self.max_batch_size = max_batch_size.max(1);
+        // Batches of the old connection report under the old generation.
+        self.in_flight = 0;
+        self.reconnect_deadline = None;
     }
 
     pub fn wants_messages(&self) -> bool {
         self.engine.wants_messages()
     }
 
+    /// Whether a batch may leave for the engine now: it is connected and
+    /// below its concurrency.
     pub fn has_free_slot(&self) -> bool {
-        self.in_flight < self.max_concurrency
+        self.reconnect_deadline.is_none()
+            && self.engine.is_connected()
+            && self.in_flight < self.max_concurrency
     }
 
     pub fn try_reserve(&mut self) -> bool {
-        let free = self.in_flight < self.max_concurrency;
+        let free = self.has_free_slot();
         if free {
             self.in_flight += 1;
         }
@@ -90,6 +120,7 @@ impl EngineSlot {
             concurrency_limit: limits.concurrency_limit,
             requests_in_flight: limits.requests_in_flight,
             requests_waiting: limits.requests_waiting,
+            reconnecting: self.reconnect_deadline.is_some(),
         }
     }
 }
@@ -102,17 +133,89 @@ impl Scheduler {
         max_concurrency: usize,
         max_batch_size: usize,
     ) -> Result<(), Error> {
-        if self.engines.contains_key(&name) {
-            return Err(Error::EngineNameTaken(name));
+        // A name is free again once its engine's connection has ended, even
+        // before its EngineGone arrives (which is then ignored).
+        let waiting = self
+            .engines
+            .get(&name)
+            .map(|slot| slot.reconnect_deadline.is_some() || !slot.engine.is_connected());
+        match waiting {
+            Some(false) => return Err(Error::EngineNameTaken(name)),
+            Some(true) => {
+                let generation = self.fresh_id();
+                tracing::info!(engine = %name, kind = engine.kind(), max_concurrency,
+                    "engine registered again within its grace; its waiting calls go to it");
+                if let Some(slot) = self.engines.get_mut(&name) {
+                    slot.reconnect(engine, max_concurrency, max_batch_size, generation);
+                }
+            }
+            None => {
+                tracing::info!(engine = %name, kind = engine.kind(), max_concurrency,
+                    "engine registered");
+                self.add_engine(&name, engine, max_concurrency, max_batch_size);
+            }
         }
-        tracing::info!(engine = %name, kind = engine.kind(), max_concurrency, "engine registered");
-        self.add_engine(&name, engine, max_concurrency, max_batch_size);
         Ok(())
     }
 
-    /// An engine process disconnected: its waiting calls fail now; its
-    /// in-flight batches fail when their tasks report back.
+    /// An engine process disconnected. Its calls wait for an engine to
+    /// register under its name within `--engine-reconnect-grace-ms`: waiting
+    /// calls stay queued, and batches it had not answered come back to the
+    /// queue (`batch_done`). With no grace, they fail now.
     pub(super) fn engine_gone(&mut self, name: &str) {
+        let grace = self.guards.engine_reconnect_grace();
+        if grace.is_zero() {
+            if self
+                .engines
+                .get(name)
+                .is_some_and(|s| !s.engine.is_connected())
+            {
+                self.expire_engine(name);
+            }
+            return;
+        }
+        let Some(slot) = self.engines.get_mut(name) else {
+            return;
+        };
+        if slot.engine.is_connected() {
+            return; // a successor registered already
+        }
+        if slot.reconnect_deadline.is_none() {
+            slot.reconnect_deadline = Some(Instant::now() + grace);
+            tracing::warn!(engine = %name, grace_ms = grace.as_millis() as u64,
+                "engine disconnected; its calls wait for it to register again \
+                 (--engine-reconnect-grace-ms)");
+        }
+    }
+
+    /// Engines whose grace ran out without a new registration: their
+    /// waiting calls fail.
+    pub(super) fn expire_engines(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .engines
+            .iter()
+            .filter(|(_, slot)| slot.reconnect_deadline.is_some_and(|d| d <= now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in expired {
+            tracing::warn!(engine = %name, "engine did not register again within its grace; \
+                failing its waiting calls");
+            self.expire_engine(&name);
+        }
+    }
+
+    /// The earliest end of an engine's reconnection grace.
+    pub(super) fn next_engine_deadline(&self) -> Option<Instant> {
+        self.engines
+            .values()
+            .filter_map(|slot| slot.reconnect_deadline)
+            .min()
+    }
+
+    /// Removes an engine process for good: its waiting calls fail now, its
+    /// batches still in flight when they report back, and later calls of
+    /// jobs naming it at once.
+    fn expire_engine(&mut self, name: &str) {
         if self.engines.remove(name).is_none() {
             return;
         }

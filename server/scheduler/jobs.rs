@@ -321,11 +321,23 @@ impl Scheduler {
 
     /// Sends every job's results and every worker's commands of this turn.
     pub(super) fn flush_outboxes(&mut self) {
+        loop {
+            let too_slow: Vec<u64> = self
+                .workers
+                .values_mut()
+                .filter_map(|worker| (!worker.flush()).then_some(worker.id))
+                .collect();
+            if too_slow.is_empty() {
+                break;
+            }
+            for worker_id in too_slow {
+                self.disconnect_slow_worker(worker_id);
+            }
+            // Their runs went back to the queues: hand them out now.
+            self.assign_items();
+        }
         for job in self.jobs.values_mut() {
             job.flush();
-        }
-        for worker in self.workers.values_mut() {
-            worker.flush();
         }
     }
 }

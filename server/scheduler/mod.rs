@@ -12,6 +12,7 @@
 //! - `timeouts`: item runs that exceed their job's item timeout.
 
 mod actor;
+mod backlog;
 mod calls;
 mod engines;
 mod jobs;
@@ -30,6 +31,8 @@ use crate::config::{
 };
 use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiEngine};
 use crate::error::Error;
+pub use backlog::WorkerBacklog;
+
 use crate::pb::v1::{
     Codec, Item, ItemResult, JobSummary, StatusResponse, WorkResult, WorkerCommand,
     WorkerEngineCall,
@@ -105,9 +108,15 @@ pub enum SchedulerCommand {
         concurrency: usize,
         prefetch: usize,
         process_token: String,
-        /// Unbounded, but holds at most what the worker's concurrency and
-        /// prefetch allow in flight: assignments and replies to its calls.
-        command_tx: mpsc::UnboundedSender<WorkerCommand>,
+        /// Bounded by `GuardFlags::worker_command_capacity`, in messages
+        /// and in entries (`backlog`): a worker that lets more pile up is
+        /// disconnected.
+        command_tx: mpsc::Sender<WorkerCommand>,
+        /// Entries sent on `command_tx` and not yet taken by the stream.
+        backlog: WorkerBacklog,
+        /// Ends the worker's command stream with this error when the
+        /// scheduler disconnects the worker.
+        kick_tx: oneshot::Sender<Error>,
         reply: oneshot::Sender<u64>,
     },
     WorkerResults {
@@ -184,7 +193,8 @@ impl SchedulerHandle {
     ) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let handle = SchedulerHandle { tx };
-        let mut actor = actor::Scheduler::new(handle.clone(), tracker.clone());
+        let mut actor =
+            actor::Scheduler::new(handle.clone(), tracker.clone(), config.guards.clone());
         actor.add_engine(
             ECHO_ENGINE,
             Engine::Echo(EchoEngine::new(Duration::from_millis(

@@ -128,9 +128,17 @@ impl Scheduler {
                 (HashMap::new(), Some(err))
             }
         };
+        // An engine process that disconnected before answering: while its
+        // name is registered (or waits for it, `engine_gone`), the calls go
+        // back to the queue for whoever registers under it.
+        let resend = matches!(batch_error, Some(EngineError::Disconnected(_)))
+            && self.engines.contains_key(engine);
         for call_id in call_ids {
             if !self.in_flight.contains_key(&call_id) {
                 continue; // answered on its own, or its run is gone
+            }
+            if resend && self.requeue_call(engine, call_id) {
+                continue;
             }
             let reply = match &batch_error {
                 Some(err) => error_reply(call_id, err),
@@ -200,6 +208,7 @@ impl Scheduler {
         let unparked = task.calls.is_empty();
         let job_id = task.job_id;
         let worker = self.workers.get_mut(&worker_id)?;
+        worker.calls -= 1;
         if unparked {
             worker.parked -= 1;
         }

@@ -2,14 +2,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
+use super::backlog::WorkerBacklog;
 use super::calls::error_reply;
 use super::jobs::{error_outcome, PendingItem};
 use crate::engine::EngineError;
+use crate::error::Error;
 use crate::pb::v1::{
     worker_command, Assignment, AssignmentChunk, CancelTasks, EngineReply, EngineReplyChunk,
     ErrorKind, JobFinished, JobInfo, WorkResult, WorkerCommand, WorkerRegistered, WorkerStatus,
@@ -56,7 +59,12 @@ pub(super) struct Worker {
     name: String,
     expressions: Vec<String>,
     concurrency: usize,
+    /// Its registered prefetch, capped (`GuardFlags::prefetch_for`).
     prefetch: usize,
+    /// Engine calls of its runs not yet answered.
+    pub calls: usize,
+    /// Most unanswered engine calls it may have (`--max-calls-per-worker`).
+    pub calls_limit: usize,
     /// Tasks assigned to this worker: running in a slot or queued in it.
     pub running: HashSet<u64>,
     /// Sent DrainWorker: it finishes what it runs and gets nothing new.
@@ -70,7 +78,13 @@ pub(super) struct Worker {
     pub cancelling: HashSet<u64>,
     /// The process the worker runs in (`RegisterWorker.process_token`).
     process_token: String,
-    command_tx: mpsc::UnboundedSender<WorkerCommand>,
+    /// Its command stream; bounded, see `GuardFlags::worker_command_capacity`.
+    command_tx: mpsc::Sender<WorkerCommand>,
+    /// Entries on `command_tx` its stream has not taken; at most the
+    /// channel's capacity.
+    backlog: WorkerBacklog,
+    /// Ends its command stream with an error when it is disconnected.
+    kick_tx: Option<oneshot::Sender<Error>>,
     pub outbox: WorkerOutbox,
 }
 
@@ -106,16 +120,49 @@ impl Worker {
             draining: self.draining,
             started: self.started as u32,
             cancelling: self.cancelling.len() as u32,
+            prefetch: self.prefetch as u32,
+            engine_calls: self.calls as u32,
+            buffered: self.backlog.get() as u32,
+        }
+    }
+
+    /// Sends a command unless its stream is full: as many entries unread
+    /// as its capacity, or as many messages. Returns false when it is full.
+    fn try_send(&self, kind: worker_command::Kind) -> bool {
+        let command = WorkerCommand { kind: Some(kind) };
+        let entries = WorkerBacklog::entries(&command);
+        if self.backlog.get() + entries > self.command_tx.max_capacity() {
+            return false;
+        }
+        match self.command_tx.try_send(command) {
+            Ok(()) => {
+                self.backlog.add(entries);
+                true
+            }
+            Err(TrySendError::Full(_)) => false,
+            // The worker is gone; WorkerGone follows.
+            Err(TrySendError::Closed(_)) => true,
+        }
+    }
+
+    /// Ends its command stream with `err` (its runs are re-queued by
+    /// `worker_gone`).
+    fn kick(&mut self, err: Error) {
+        if let Some(kick_tx) = self.kick_tx.take() {
+            let _ = kick_tx.send(err);
         }
     }
 
     /// Sends this turn's commands: job infos before the assignments that
-    /// need them, then cancels, replies and finished jobs.
-    pub fn flush(&mut self) {
+    /// need them, then cancels, replies and finished jobs. Returns false when
+    /// its stream is full: the worker does not read it.
+    pub fn flush(&mut self) -> bool {
         let outbox = std::mem::take(&mut self.outbox);
-        let send = |kind: worker_command::Kind| {
-            // A closed receiver means the worker is gone; WorkerGone follows.
-            let _ = self.command_tx.send(WorkerCommand { kind: Some(kind) });
+        let mut full = false;
+        let mut send = |kind: worker_command::Kind| {
+            if !full && !self.try_send(kind) {
+                full = true;
+            }
         };
         for job in outbox.jobs {
             send(worker_command::Kind::Job(job));
@@ -140,6 +187,7 @@ impl Worker {
         for job_id in outbox.finished_jobs {
             send(worker_command::Kind::JobFinished(JobFinished { job_id }));
         }
+        !full
     }
 }
 
@@ -151,21 +199,36 @@ impl Scheduler {
         concurrency: usize,
         prefetch: usize,
         process_token: String,
-        command_tx: mpsc::UnboundedSender<WorkerCommand>,
+        (command_tx, backlog, kick_tx): (
+            mpsc::Sender<WorkerCommand>,
+            WorkerBacklog,
+            oneshot::Sender<Error>,
+        ),
     ) -> u64 {
         let id = self.fresh_id();
-        tracing::info!(worker_id = id, %name, ?expressions, concurrency, prefetch, "worker registered");
-        // First on the worker's stream, before any assignment.
-        let registered = worker_command::Kind::Registered(WorkerRegistered { worker_id: id });
-        let _ = command_tx.send(WorkerCommand {
-            kind: Some(registered),
-        });
+        let asked = prefetch;
+        let prefetch = self.guards.prefetch_for(prefetch);
+        let calls_limit = self.guards.calls_per_worker(concurrency, prefetch);
+        tracing::info!(worker_id = id, %name, ?expressions, concurrency, prefetch, asked_prefetch = asked,
+            calls_limit, "worker registered");
+        // First on the worker's stream, before any assignment; the stream
+        // has room for it (its capacity is far above one).
+        let registered = WorkerCommand {
+            kind: Some(worker_command::Kind::Registered(WorkerRegistered {
+                worker_id: id,
+            })),
+        };
+        if command_tx.try_send(registered).is_ok() {
+            backlog.add(1);
+        }
         let worker = Worker {
             id,
             name,
             expressions,
             concurrency,
             prefetch,
+            calls: 0,
+            calls_limit,
             running: HashSet::new(),
             draining: false,
             parked: 0,
@@ -173,6 +236,8 @@ impl Scheduler {
             cancelling: HashSet::new(),
             process_token,
             command_tx,
+            backlog,
+            kick_tx: Some(kick_tx),
             outbox: WorkerOutbox::default(),
         };
         for job in self.jobs.values_mut() {
@@ -222,16 +287,22 @@ impl Scheduler {
         // An item only its client's process can read goes to that process.
         let local_only = next.local_only;
         let token = &job.params.process_token;
+        // Round robin: the first eligible worker after the last one served,
+        // so that every worker of the job gets items in turn, whatever the
+        // slots it registered.
+        let last = self.last_assigned_worker;
         let Some(worker_id) = self
             .workers
-            .values()
+            .range(last + 1..)
+            .chain(self.workers.range(..=last))
+            .map(|(_, w)| w)
             .filter(|w| w.free_slots() > 0 && w.serves(expression))
-            .filter(|w| !local_only || w.is_local_to(token))
-            .max_by_key(|w| w.free_slots())
+            .find(|w| !local_only || w.is_local_to(token))
             .map(|w| w.id)
         else {
             return false;
         };
+        self.last_assigned_worker = worker_id;
         let task_id = self.fresh_id();
         let (Some(job), Some(worker)) =
             (self.jobs.get_mut(&job_id), self.workers.get_mut(&worker_id))
@@ -298,6 +369,7 @@ impl Scheduler {
             worker.running.remove(&task_id);
             if !task.calls.is_empty() {
                 worker.parked -= 1;
+                worker.calls -= task.calls.len();
             }
             if task.started.is_some() {
                 worker.started -= 1;
@@ -481,5 +553,23 @@ impl Scheduler {
         for job_id in touched {
             self.maybe_finish(job_id);
         }
+    }
+
+    /// Disconnects a worker whose command stream is full: it does not read
+    /// it (frozen, or slower than the server sends). Its stream ends with
+    /// `worker_too_slow`, and its runs go back to their jobs as when it
+    /// disconnects; the commands buffered for it are dropped with it.
+    pub(super) fn disconnect_slow_worker(&mut self, worker_id: u64) {
+        let Some(worker) = self.workers.get_mut(&worker_id) else {
+            return;
+        };
+        let capacity = worker.command_tx.max_capacity();
+        tracing::warn!(worker_id, name = %worker.name, capacity,
+            "worker does not read its command stream; disconnecting it");
+        worker.kick(Error::WorkerTooSlow {
+            worker_id,
+            capacity,
+        });
+        self.worker_gone(worker_id);
     }
 }

@@ -9,11 +9,12 @@
 //! (InvalidArgument, kind `protocol`), not an internal one.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tonic::{Code, Status};
 
@@ -22,6 +23,7 @@ use crate::pb::v1::{
     engine_reply, outcome, worker_command, AssignmentChunk, EngineReply, EngineReplyChunk,
     ErrorKind, ItemError, ItemResult, Outcome, WorkerCommand,
 };
+use crate::scheduler::WorkerBacklog;
 
 /// Bytes of a message that are not its entries (envelope, tags, lengths).
 const ENVELOPE_BYTES: usize = 1024;
@@ -106,18 +108,30 @@ pub fn split_worker_command(command: WorkerCommand, limit: usize) -> Vec<WorkerC
 }
 
 /// A worker's commands as the scheduler sends them, each split below the
-/// message limit.
+/// message limit; it ends with the scheduler's error at once when the
+/// scheduler disconnects the worker.
 pub struct WorkerCommandStream {
-    commands_rx: mpsc::UnboundedReceiver<WorkerCommand>,
+    commands_rx: mpsc::Receiver<WorkerCommand>,
+    /// Entries sent and not yet taken; this stream takes them.
+    backlog: WorkerBacklog,
+    /// Why the scheduler disconnected the worker.
+    kick_rx: Option<oneshot::Receiver<Error>>,
     /// Parts of a split command not yet sent.
     pending: VecDeque<WorkerCommand>,
     limit: usize,
 }
 
 impl WorkerCommandStream {
-    pub fn new(commands_rx: mpsc::UnboundedReceiver<WorkerCommand>, limit: usize) -> Self {
+    pub fn new(
+        commands_rx: mpsc::Receiver<WorkerCommand>,
+        backlog: WorkerBacklog,
+        kick_rx: oneshot::Receiver<Error>,
+        limit: usize,
+    ) -> Self {
         WorkerCommandStream {
             commands_rx,
+            backlog,
+            kick_rx: Some(kick_rx),
             pending: VecDeque::new(),
             limit,
         }
@@ -128,11 +142,26 @@ impl Stream for WorkerCommandStream {
     type Item = Result<WorkerCommand, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(kick_rx) = self.kick_rx.as_mut() {
+            match Pin::new(kick_rx).poll(cx) {
+                Poll::Ready(Ok(err)) => {
+                    // The buffered commands are dropped with the stream.
+                    self.kick_rx = None;
+                    self.commands_rx.close();
+                    self.pending.clear();
+                    return Poll::Ready(Some(Err(err.into())));
+                }
+                // The scheduler let the worker go without a reason (it left).
+                Poll::Ready(Err(_)) => self.kick_rx = None,
+                Poll::Pending => {}
+            }
+        }
         if let Some(command) = self.pending.pop_front() {
             return Poll::Ready(Some(Ok(command)));
         }
         match self.commands_rx.poll_recv(cx) {
             Poll::Ready(Some(command)) => {
+                self.backlog.taken(&command);
                 let mut parts = split_worker_command(command, self.limit).into_iter();
                 let first = parts.next();
                 self.pending.extend(parts);

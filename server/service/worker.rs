@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -14,7 +14,7 @@ use crate::config::MAX_WORKER_CONCURRENCY;
 use crate::error::Error;
 use crate::pb::v1::worker_service_server::WorkerService;
 use crate::pb::v1::{worker_message, RegisterWorker, WorkerCommand, WorkerMessage};
-use crate::scheduler::{SchedulerCommand, SchedulerHandle};
+use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog};
 
 #[derive(Debug)]
 pub struct WorkerApi {
@@ -87,7 +87,16 @@ impl WorkerService for WorkerApi {
             }
         };
         validate_register(&register)?;
-        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        // Bounded: a worker that does not read its stream is disconnected
+        // when it is full (see `GuardFlags::worker_command_capacity`).
+        let capacity = self
+            .edge
+            .config
+            .guards
+            .worker_command_capacity(register.concurrency as usize, register.prefetch as usize);
+        let (command_tx, command_rx) = mpsc::channel(capacity);
+        let backlog = WorkerBacklog::default();
+        let (kick_tx, kick_rx) = oneshot::channel();
         let name = if register.name.is_empty() {
             "worker".to_string()
         } else {
@@ -103,6 +112,8 @@ impl WorkerService for WorkerApi {
                 prefetch: register.prefetch as usize,
                 process_token: register.process_token,
                 command_tx,
+                backlog: backlog.clone(),
+                kick_tx,
                 reply,
             })
             .await?;
@@ -113,7 +124,7 @@ impl WorkerService for WorkerApi {
             self.edge.cancel.clone(),
         ));
         let limit = self.edge.config.limits.max_message_bytes();
-        let stream = WorkerCommandStream::new(command_rx, limit);
+        let stream = WorkerCommandStream::new(command_rx, backlog, kick_rx, limit);
         Ok(Response::new(Box::pin(stream)))
     }
 }

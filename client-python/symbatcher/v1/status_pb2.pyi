@@ -52,7 +52,7 @@ class JobStatus(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
-    __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining", "started", "cancelling")
+    __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining", "started", "cancelling", "prefetch", "engine_calls", "buffered")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,9 @@ class WorkerStatus(_message.Message):
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     CANCELLING_FIELD_NUMBER: _ClassVar[int]
+    PREFETCH_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
+    BUFFERED_FIELD_NUMBER: _ClassVar[int]
     worker_id: int
     name: str
     expressions: _containers.RepeatedScalarFieldContainer[str]
@@ -69,7 +72,10 @@ class WorkerStatus(_message.Message):
     draining: bool
     started: int
     cancelling: int
-    def __init__(self, worker_id: _Optional[int] = ..., name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., running: _Optional[int] = ..., draining: _Optional[bool] = ..., started: _Optional[int] = ..., cancelling: _Optional[int] = ...) -> None: ...
+    prefetch: int
+    engine_calls: int
+    buffered: int
+    def __init__(self, worker_id: _Optional[int] = ..., name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., running: _Optional[int] = ..., draining: _Optional[bool] = ..., started: _Optional[int] = ..., cancelling: _Optional[int] = ..., prefetch: _Optional[int] = ..., engine_calls: _Optional[int] = ..., buffered: _Optional[int] = ...) -> None: ...
 
 class QueueStatus(_message.Message):
     __slots__ = ("engine", "model", "waiting")
@@ -82,7 +88,7 @@ class QueueStatus(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., model: _Optional[str] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
-    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting")
+    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting", "reconnecting")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +109,7 @@ class EngineStatus(_message.Message):
     CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_WAITING_FIELD_NUMBER: _ClassVar[int]
+    RECONNECTING_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     max_concurrency: int
@@ -123,4 +130,5 @@ class EngineStatus(_message.Message):
     concurrency_limit: int
     requests_in_flight: int
     requests_waiting: int
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ...) -> None: ...
+    reconnecting: bool
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ..., reconnecting: _Optional[bool] = ...) -> None: ...
