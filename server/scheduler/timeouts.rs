@@ -12,7 +12,9 @@ impl Scheduler {
     /// Whether some job has an item timeout (most have none: then no run is
     /// looked at).
     fn any_item_timeout(&self) -> bool {
-        self.jobs.values().any(|job| job.params.item_timeout.is_some())
+        self.jobs
+            .values()
+            .any(|job| job.params.item_timeout.is_some())
     }
 
     /// When the next started run times out, if any run has a limit.
