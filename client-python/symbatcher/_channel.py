@@ -196,18 +196,11 @@ class _TokenCallable:
         return self._inner.future(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
 
 
-class _TokenChannel(grpc.Channel):
-    """A blocking channel whose calls carry the token."""
+class _TokenMethods:
+    """The call factories of a channel whose calls carry the token."""
 
-    def __init__(self, channel: grpc.Channel, extra: tuple[tuple[str, str], ...]) -> None:
-        self._channel = channel
-        self._extra = extra
-
-    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
-        self._channel.subscribe(callback, try_to_connect)
-
-    def unsubscribe(self, callback: Any) -> None:
-        self._channel.unsubscribe(callback)
+    _channel: Any
+    _extra: tuple[tuple[str, str], ...]
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return _TokenCallable(self._channel.unary_unary(method, *args, **kwargs), self._extra)
@@ -221,6 +214,20 @@ class _TokenChannel(grpc.Channel):
     def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return _TokenCallable(self._channel.stream_stream(method, *args, **kwargs), self._extra)
 
+
+class _TokenChannel(_TokenMethods, grpc.Channel):
+    """A blocking channel whose calls carry the token."""
+
+    def __init__(self, channel: grpc.Channel, extra: tuple[tuple[str, str], ...]) -> None:
+        self._channel = channel
+        self._extra = extra
+
+    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
+        self._channel.subscribe(callback, try_to_connect)
+
+    def unsubscribe(self, callback: Any) -> None:
+        self._channel.unsubscribe(callback)
+
     def close(self) -> None:
         self._channel.close()
 
@@ -231,7 +238,7 @@ class _TokenChannel(grpc.Channel):
         self._channel.close()
 
 
-class _TokenAioChannel(grpc.aio.Channel):
+class _TokenAioChannel(_TokenMethods, grpc.aio.Channel):
     """A grpc.aio channel whose calls carry the token."""
 
     def __init__(self, channel: grpc.aio.Channel, extra: tuple[tuple[str, str], ...]) -> None:
@@ -256,14 +263,3 @@ class _TokenAioChannel(grpc.aio.Channel):
     async def channel_ready(self) -> None:
         await self._channel.channel_ready()
 
-    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.unary_unary(method, *args, **kwargs), self._extra)
-
-    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.unary_stream(method, *args, **kwargs), self._extra)
-
-    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.stream_unary(method, *args, **kwargs), self._extra)
-
-    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.stream_stream(method, *args, **kwargs), self._extra)
