@@ -356,24 +356,25 @@ class WorkerRuntime:
         elif kind == "job_finished":
             self._jobs.pop(command.job_finished.job_id, None)
         elif kind == "cancel":
-            for task_id in command.cancel.task_ids:
-                self._cancel(task_id)
+            self._cancel(command.cancel.task_ids)
 
-    def _cancel(self, task_id: int) -> None:
-        """The server ended this run (its job ended, or it timed out): its
-        engine calls fail at once, so a forward() waiting on one returns; a
-        run still queued is never started. Either way the run is
+    def _cancel(self, task_ids: Any) -> None:
+        """The server ended these runs (their job ended, or they timed out):
+        their engine calls fail at once, so a forward() waiting on one
+        returns; a run still queued is never started. Either way each run is
         acknowledged with one result, which frees its slot on the server."""
-        if task_id not in self._assigned:
-            return  # finished already: its result is the acknowledgement
-        self._cancelled.add(task_id)
-        err = RunCancelledError(f"run {task_id} was cancelled by the server")
+        # A run that finished already was acknowledged by its result.
+        cancelled = {task_id for task_id in task_ids if task_id in self._assigned}
+        if not cancelled:
+            return
+        self._cancelled |= cancelled
         for call_id, (owner, box) in list(self._pending.items()):
-            if owner == task_id and self._pending.pop(call_id, None) is not None:
-                box.deliver(err)
-        if task_id in self._running and self._slots.can_replace:
+            if owner in cancelled and self._pending.pop(call_id, None) is not None:
+                box.deliver(RunCancelledError(f"run {owner} was cancelled by the server"))
+        if self._slots.can_replace:
             assert self._loop is not None
-            self._loop.call_later(CANCEL_GRACE_S, self._give_up_on, task_id)
+            for task_id in cancelled & self._running.keys():
+                self._loop.call_later(CANCEL_GRACE_S, self._give_up_on, task_id)
 
     def _give_up_on(self, task_id: int) -> None:
         """A cancelled run whose forward() did not return within the grace
