@@ -117,12 +117,8 @@ impl Scheduler {
             if let Some(task) = self.tasks.get_mut(&task_id) {
                 task.calls.insert(server_call_id, worker_call_id);
                 task.last_activity = now;
-                let first = task.calls.len() == 1;
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.calls += 1;
-                    if first {
-                        worker.parked += 1;
-                    }
                 }
             }
         }

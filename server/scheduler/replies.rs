@@ -189,9 +189,9 @@ impl Scheduler {
         }
     }
 
-    /// Hands an engine reply to the run that made the call, unparking it when
-    /// it was its last outstanding call. Returns the run's job, or None when
-    /// the run no longer exists (its reply is dropped).
+    /// Hands an engine reply to the run that made the call (the run is
+    /// parked while it has calls outstanding). Returns the run's job, or None
+    /// when the run no longer exists (its reply is dropped).
     pub(super) fn deliver_reply(
         &mut self,
         worker_id: u64,
@@ -205,13 +205,9 @@ impl Scheduler {
             .filter(|t| t.worker_id == worker_id)?;
         task.calls.remove(&server_call_id)?;
         task.last_activity = Instant::now();
-        let unparked = task.calls.is_empty();
         let job_id = task.job_id;
         let worker = self.workers.get_mut(&worker_id)?;
         worker.calls -= 1;
-        if unparked {
-            worker.parked -= 1;
-        }
         worker.outbox.replies.push(reply);
         Some(job_id)
     }

@@ -69,8 +69,6 @@ pub(super) struct Worker {
     pub running: HashSet<u64>,
     /// Sent DrainWorker: it finishes what it runs and gets nothing new.
     draining: bool,
-    /// Assigned tasks waiting on at least one engine call.
-    pub parked: usize,
     /// Assigned tasks its slots have started.
     pub started: usize,
     /// Cancelled runs not yet acknowledged with a WorkResult: they may still
@@ -231,7 +229,6 @@ impl Scheduler {
             calls_limit,
             running: HashSet::new(),
             draining: false,
-            parked: 0,
             started: 0,
             cancelling: HashSet::new(),
             process_token,
@@ -367,10 +364,7 @@ impl Scheduler {
         }
         if let Some(worker) = self.workers.get_mut(&task.worker_id) {
             worker.running.remove(&task_id);
-            if !task.calls.is_empty() {
-                worker.parked -= 1;
-                worker.calls -= task.calls.len();
-            }
+            worker.calls -= task.calls.len();
             if task.started.is_some() {
                 worker.started -= 1;
             }
