@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tonic::Code;
 
 use common::*;
-use symbatcher::pb::v1::{engine_reply, Assignment, EngineReply, ErrorKind, JobSpec};
+use symbatcher::pb::v1::{engine_reply, Assignment, ErrorKind, JobSpec};
 
 const EXPR: &str = "tests.engine_restart:Expr";
 const ENGINE: &str = "py";
@@ -92,18 +91,6 @@ async fn until_reconnecting(server: &TestServer, waiting: u64) {
     .await
 }
 
-/// Reads replies until `n` arrived, checking that none repeats.
-async fn replies(worker: &mut FakeWorker, n: usize) -> BTreeMap<u64, EngineReply> {
-    let mut out = BTreeMap::new();
-    while out.len() < n {
-        for reply in worker.next_replies().await {
-            let id = reply.call_id;
-            assert!(out.insert(id, reply).is_none(), "second reply to call {id}");
-        }
-    }
-    out
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_engine_that_registers_again_within_its_grace_answers_every_call() {
     let server = spawn_server(config()).await;
@@ -136,7 +123,7 @@ async fn an_engine_that_registers_again_within_its_grace_answers_every_call() {
     prompts.sort();
     assert_eq!(prompts, ["prompt 0", "prompt 1", "prompt 2"]);
 
-    let answered = replies(&mut worker, 3).await;
+    let answered = replies_by_call(&mut worker, 3).await;
     assert_eq!(
         answered.keys().copied().collect::<Vec<_>>(),
         [100, 101, 102]
@@ -172,7 +159,7 @@ async fn without_a_successor_the_calls_fail_with_an_engine_error_after_the_grace
 
     let dropped = Instant::now();
     drop(engine);
-    let answered = replies(&mut worker, 3).await;
+    let answered = replies_by_call(&mut worker, 3).await;
     let waited = dropped.elapsed();
     assert!(
         waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
@@ -194,7 +181,7 @@ async fn without_a_successor_the_calls_fail_with_an_engine_error_after_the_grace
     worker
         .send_calls(&[(tasks[0].task_id, 200, "again".to_string())])
         .await;
-    let again = replies(&mut worker, 1).await;
+    let again = replies_by_call(&mut worker, 1).await;
     assert_eq!(reply_error(&again[&200]).kind, ErrorKind::Engine as i32);
     let err = try_start_job(&server.channel, job_spec(2))
         .await

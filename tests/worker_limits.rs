@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
@@ -28,18 +26,6 @@ fn held_spec(batch_size: u32) -> JobSpec {
         max_queue_delay_ms: 10_000,
         ..spec(EXPR, batch_size)
     }
-}
-
-/// Reads replies until `n` arrived, checking that none repeats.
-async fn replies(worker: &mut FakeWorker, n: usize) -> BTreeMap<u64, EngineReply> {
-    let mut out = BTreeMap::new();
-    while out.len() < n {
-        for reply in worker.next_replies().await {
-            let id = reply.call_id;
-            assert!(out.insert(id, reply).is_none(), "second reply to call {id}");
-        }
-    }
-    out
 }
 
 fn limit_message(reply: &EngineReply) -> &str {
@@ -67,7 +53,7 @@ async fn calls_over_the_per_run_cap_are_answered_at_once_naming_the_limit() {
         .collect();
     worker.send_calls(&calls).await;
     // The fifth and sixth are over the cap: answered before any engine.
-    let over = replies(&mut worker, 2).await;
+    let over = replies_by_call(&mut worker, 2).await;
     assert_eq!(over.keys().copied().collect::<Vec<_>>(), [104, 105]);
     for reply in over.values() {
         let message = limit_message(reply);
@@ -80,7 +66,7 @@ async fn calls_over_the_per_run_cap_are_answered_at_once_naming_the_limit() {
     let batch = engine.next_batch().await.expect("a batch");
     assert_eq!(batch.calls.len(), 4);
     engine.answer(&batch).await;
-    let answered = replies(&mut worker, 4).await;
+    let answered = replies_by_call(&mut worker, 4).await;
     assert_eq!(
         answered.keys().copied().collect::<Vec<_>>(),
         [100, 101, 102, 103]
@@ -118,7 +104,7 @@ async fn calls_over_the_per_worker_cap_are_answered_at_once_naming_the_limit() {
             (b, 103, "b1".into()),
         ])
         .await;
-    let over = replies(&mut worker, 1).await;
+    let over = replies_by_call(&mut worker, 1).await;
     let message = limit_message(&over[&103]);
     assert!(
         message.contains("worker") && message.contains("--max-calls-per-worker 3"),
@@ -130,7 +116,7 @@ async fn calls_over_the_per_worker_cap_are_answered_at_once_naming_the_limit() {
     let batch = engine.next_batch().await.expect("a batch");
     assert_eq!(batch.calls.len(), 3);
     engine.answer(&batch).await;
-    let answered = replies(&mut worker, 3).await;
+    let answered = replies_by_call(&mut worker, 3).await;
     assert!(answered
         .values()
         .all(|r| reply_text(r).starts_with("engine: ")));

@@ -747,3 +747,15 @@ pub fn reply_error(reply: &EngineReply) -> &ItemError {
         other => panic!("engine reply {} did not fail: {other:?}", reply.call_id),
     }
 }
+
+/// Reads replies until `n` arrived, checking that none repeats.
+pub async fn replies_by_call(worker: &mut FakeWorker, n: usize) -> BTreeMap<u64, EngineReply> {
+    let mut out = BTreeMap::new();
+    while out.len() < n {
+        for reply in worker.next_replies().await {
+            let id = reply.call_id;
+            assert!(out.insert(id, reply).is_none(), "second reply to call {id}");
+        }
+    }
+    out
+}
