@@ -192,7 +192,8 @@ pub struct CacheRequest {
 }
 
 /// The request of an engine that gets calls as they are: prompt, messages
-/// and kwargs, each in canonical JSON.
+/// and kwargs, each in canonical JSON (a `local_ref` is the same call as an
+/// object of the worker's process, built from the same input).
 fn generic_cache_request(kind: String, call: &EngineCall) -> Option<CacheRequest> {
     let parse = |text: &str| -> Option<serde_json::Value> {
         if text.trim().is_empty() {
@@ -201,9 +202,6 @@ fn generic_cache_request(kind: String, call: &EngineCall) -> Option<CacheRequest
             serde_json::from_str(text).ok()
         }
     };
-    if !call.local_ref.is_empty() {
-        return None; // the request lives in the worker's process
-    }
     let kwargs = parse(&call.kwargs_json)?;
     let model = kwargs
         .get("model")
