@@ -449,9 +449,14 @@ async def _run(
             file=sys.stderr,
         )
     elif status == 0:
+        spend = (
+            f"; cost ${spent.cost:.6f}, {spent.cache_hits} calls answered without a request"
+            if spent.priced or spent.cache_hits
+            else ""
+        )
         print(
             f"symbatcher run: {output.written} items done ({failed} failed); "
-            f"{args.output} has {total} items",
+            f"{args.output} has {total} items{spend}",
             file=sys.stderr,
         )
     return status
@@ -477,12 +482,14 @@ class _Spend:
         self.done = 0
         self.cost = 0.0
         self.priced = False
+        self.cache_hits = 0
 
     def add(self, usage: ItemUsage | None) -> None:
         self.done += 1
         if usage is not None and usage.calls:
             self.cost += usage.cost_usd
             self.priced = self.priced or usage.unpriced_calls < usage.calls
+            self.cache_hits += usage.cache_hits + usage.coalesced
 
     def describe(self, failed: int) -> str:
         parts = [f"failed={failed}"] if failed else []
