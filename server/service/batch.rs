@@ -132,16 +132,17 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
             ))
         }
     };
-    let max_cost_usd =
-        match spec.max_cost_usd {
-            Some(cap) if !cap.is_finite() || cap < 0.0 => return Err(Error::invalid(
+    let max_cost_usd = match spec.max_cost_usd {
+        Some(cap) if !cap.is_finite() || cap < 0.0 => {
+            return Err(Error::invalid(
                 "max_cost_usd",
                 format!(
                     "must be a finite number of US dollars >= 0 (or unset for no cap), got {cap}"
                 ),
-            )),
-            cap => cap,
-        };
+            ))
+        }
+        cap => cap,
+    };
     let or = |value: u32, default: u64| if value == 0 { default } else { value as u64 };
     Ok(JobParams {
         expression,
