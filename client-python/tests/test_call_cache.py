@@ -9,7 +9,9 @@ import pytest
 from fake_openai import FakeOpenAI
 from symai import Expression, Symbol
 
-from symbatcher import BatchScheduler, OpenAIEngine
+from symbatcher import BatchScheduler, OpenAIEngine, make_channel
+from symbatcher._status_cli import describe
+from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 #: gpt-4o-mini in the built-in price table: 0.15 and 0.60 USD per million
 #: tokens; the fake answers every request with 10 prompt and 5 completion tokens.
@@ -58,6 +60,8 @@ def test_ten_distinct_items_repeated_100_times_send_ten_requests(fake, tmp_path)
     with BatchScheduler(engine=engine(fake), cache_dir=tmp_path / "cache") as scheduler:
         results = scheduler(Ask, 16, items, batch_size=16)
         summary = scheduler.last_summary
+        with make_channel(scheduler.address) as channel:
+            status = status_pb2_grpc.StatusServiceStub(channel).Status(status_pb2.StatusRequest())
     assert len(fake.chat_arrivals()) == 10
     assert sorted(a.content for a in fake.chat_arrivals()) == sorted(
         {a.content for a in fake.chat_arrivals()}
@@ -65,6 +69,12 @@ def test_ten_distinct_items_repeated_100_times_send_ten_requests(fake, tmp_path)
     assert all(item in result for item, result in zip(items, results))
     assert summary.cache_hits + summary.coalesced_calls == 990
     assert summary.cost_usd == pytest.approx(10 * PER_CALL_USD)
+    # Status, and `symbatcher status`, count the cache's replies and hits.
+    assert status.cache.dir == str(tmp_path / "cache")
+    assert status.cache.entries == 10
+    assert status.cache.hits + status.cache.coalesced == 990
+    text = describe(status, scheduler.address)
+    assert f"call cache {tmp_path / 'cache'}: 10 replies" in text
 
 
 def test_identical_calls_in_flight_are_sent_once_without_reading_the_cache(tmp_path):
