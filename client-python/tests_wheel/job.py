@@ -9,7 +9,7 @@ from symai import Expression, Symbol
 
 import symbatcher
 from symbatcher import BatchScheduler, EchoEngine
-from symbatcher._server import find_server_binary
+from symbatcher._server import bundled_server_binary, find_server_binary
 
 
 class Shout(Expression):
@@ -24,6 +24,7 @@ with BatchScheduler(engine=EchoEngine()) as scheduler:
 print(json.dumps({
     "package": symbatcher.__file__,
     "server_binary": find_server_binary(),
+    "bundled_binary": bundled_server_binary(),
     "results": [str(r) for r in results],
     "succeeded": summary.succeeded,
     "engine_calls": summary.engine_calls,

@@ -15,7 +15,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto
 COPY server ./server
 COPY client-python ./client-python
-RUN maturin build --release --locked --strip -m client-python/pyproject.toml --out /dist
+WORKDIR /src/client-python
+RUN maturin build --release --locked --strip --out /dist
 
 FROM python:3.12-slim-bookworm
 ENV PIP_NO_CACHE_DIR=1 \
