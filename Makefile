@@ -8,7 +8,7 @@ SERVER := target/release/symbatcher-server
 NODE   := clients/node
 STAMP  := $(VENV)/.installed
 
-.PHONY: all build install demo test test-rust test-python test-node proto-check bench fmt clean
+.PHONY: all build install demo test test-rust test-python typecheck-python test-node proto-check bench fmt clean
 
 all: install
 
@@ -30,8 +30,9 @@ install: build $(STAMP)
 demo: install
 	$(VPY) examples/quickstart.py
 
-## Every test: Rust unit and integration tests, stub drift, Python tests, Node tests.
-test: install test-rust proto-check test-python test-node
+## Every test: Rust unit and integration tests, stub drift, Python tests,
+## the Python package's types, Node tests.
+test: install test-rust proto-check test-python typecheck-python test-node
 
 test-rust:
 	cargo test --locked
@@ -41,6 +42,11 @@ proto-check: $(STAMP)
 
 test-python: install
 	cd client-python && ../$(VPY) -m pytest -q
+
+## `mypy --strict` over the hand-written client package (pyproject's [tool.mypy];
+## the generated v1/ stubs are typed by their .pyi files).
+typecheck-python: $(STAMP)
+	cd client-python && ../$(VPY) -m mypy
 
 ## The Node.js client and worker: install from the lockfile, compile, run its tests
 ## against the server binary (and a Python worker from .venv); then `buf lint`

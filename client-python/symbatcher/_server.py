@@ -85,6 +85,7 @@ class EmbeddedServer:
         except OSError as exc:
             raise ServerStartError(f"cannot run {binary}: {exc}") from exc
         self.pid = self._proc.pid
+        self._stdout_thread: threading.Thread | None = None
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name="symbatcher-server-stderr", daemon=True
         )
@@ -105,9 +106,10 @@ class EmbeddedServer:
         return ServerStartError(f"{BINARY_NAME} {what}:\n{output}")
 
     def _read_address(self, timeout: float) -> str:
-        assert self._proc.stdout is not None
+        stdout = self._proc.stdout
+        assert stdout is not None
         box: list[bytes] = []
-        reader = threading.Thread(target=lambda: box.append(self._proc.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: box.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         line = box[0].decode(errors="replace").strip() if box else ""
@@ -117,7 +119,10 @@ class EmbeddedServer:
             what = f"exited with status {code}" if code is not None else "did not start in time"
             raise self._failure(what)
         # Keep draining stdout so the server never blocks on a full pipe.
-        threading.Thread(target=self._proc.stdout.read, daemon=True).start()
+        self._stdout_thread = threading.Thread(
+            target=stdout.read, name="symbatcher-server-stdout", daemon=True
+        )
+        self._stdout_thread.start()
         return line.removeprefix("listening on ")
 
     def _wait_healthy(self, timeout: float) -> None:
@@ -148,16 +153,19 @@ class EmbeddedServer:
             self._proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Asks the server to shut down (closes its stdin) and waits for it."""
-        if self._proc.poll() is not None:
-            return
-        try:
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("symbatcher-server did not stop in %.0fs; killing it", timeout)
-            self._kill()
+        """Asks the server to shut down (closes its stdin), waits for it, and
+        joins the threads that read its output (they end with its pipes)."""
+        if self._proc.poll() is None:
+            try:
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("symbatcher-server did not stop in %.0fs; killing it", timeout)
+                self._kill()
+        for reader in (self._stderr_thread, self._stdout_thread):
+            if reader is not None and reader is not threading.current_thread():
+                reader.join(timeout=2)
 
     @property
     def stderr_tail(self) -> str:

@@ -20,7 +20,7 @@ import grpc
 
 from symbatcher import _codec, _limits
 from symbatcher._channel import Connection, connection_for
-from symbatcher._codec import HANDOFF, LocalJob
+from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
     EncodingError,
     EngineError,
@@ -179,7 +179,7 @@ class WorkerRuntime:
             expressions=list(self._expressions),
             concurrency=self._concurrency,
             prefetch=self._prefetch,
-            process_token=_codec.PROCESS_TOKEN,
+            process_token=PROCESS_TOKEN,
         )
         try:
             try:
@@ -248,11 +248,13 @@ class WorkerRuntime:
         self.done.wait()
 
     async def closed(self, timeout: float = 5.0) -> None:
-        """After stop(): waits (on the connection's loop) for the stream to end."""
+        """After stop(): waits (on the connection's loop) for the stream to
+        end and the slots to stop, up to `timeout` seconds for each."""
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
+        await self._slots.join(timeout)
 
     # -- connection (on the loop) ------------------------------------------
 
@@ -544,7 +546,7 @@ def _cancelled_outcome(task_id: int) -> common_pb2.Outcome:
     return _error_outcome(err, common_pb2.ERROR_KIND_CANCELLED)
 
 
-def _error_outcome(exc: BaseException, kind: int) -> common_pb2.Outcome:
+def _error_outcome(exc: BaseException, kind: common_pb2.ErrorKind) -> common_pb2.Outcome:
     return common_pb2.Outcome(
         error=common_pb2.ItemError(
             kind=kind,
