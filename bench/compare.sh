@@ -7,11 +7,11 @@
 #
 #     bench/compare.sh REF [throughput.py args, e.g. --repeat 5 --items 10000]
 #
-# REF is checked out into a temporary git worktree; its server is built with
-# this checkout's target/ (dependencies are compiled already; the crate itself
-# is rebuilt, and this checkout's next build rebuilds it back) and copied out;
-# its Python client runs from the worktree's client-python/ on PYTHONPATH with
-# this checkout's .venv. This checkout runs as installed: .venv's client and
+# REF is checked out into a temporary git worktree; its server is built in a
+# copy of this checkout's target/release (so only the crate itself compiles,
+# and this checkout's target/ is left as it is); its Python client runs from
+# the worktree's client-python/ on PYTHONPATH with this checkout's .venv.
+# This checkout runs as installed: .venv's client and
 # .venv/bin/symbatcher-server (`make install`). The temporary directory and
 # the worktree are removed on exit.
 set -euo pipefail
@@ -32,8 +32,10 @@ trap cleanup EXIT
 
 git -C "$root" worktree add --detach "$tmp/ref" "$ref" >/dev/null
 echo "building $ref ($(git -C "$tmp/ref" rev-parse --short HEAD)) ..." >&2
-cargo build --release --locked --quiet --manifest-path "$tmp/ref/Cargo.toml" --target-dir "$root/target"
-install -m 755 "$root/target/release/symbatcher-server" "$tmp/ref-server"
+mkdir -p "$tmp/target"
+cp -a "$root/target/release" "$tmp/target/release"
+cargo build --release --locked --quiet --manifest-path "$tmp/ref/Cargo.toml" --target-dir "$tmp/target"
+install -m 755 "$tmp/target/release/symbatcher-server" "$tmp/ref-server"
 
 run_ref() {
     SYMBATCHER_SERVER_BIN="$tmp/ref-server" \

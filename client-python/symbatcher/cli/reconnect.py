@@ -59,7 +59,6 @@ async def serve(args: argparse.Namespace, name: str, expressions: dict[str, Any]
             concurrency=args.concurrency,
             prefetch=args.prefetch,
             name=name,
-            loop=loop,
             slots=args.slots,
             connection=args.connection,
             allow_pickle=args.allow_pickle,
