@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: all build install demo test test-rust test-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
+.PHONY: all build install demo test test-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
 
 all: install
 
@@ -59,9 +59,10 @@ test-deploy: $(TOOLS_STAMP)
 demo: install
 	$(VPY) examples/quickstart.py
 
-## Every test: Rust unit and integration tests, stub drift, Python tests, the
-## installed wheel, the deployment files, Node tests.
-test: install test-rust proto-check test-python test-wheel test-deploy test-node
+## Every test: Rust unit and integration tests, stub drift, Python tests,
+## the Python package's types, the installed wheel, the deployment files,
+## Node tests.
+test: install test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node
 
 test-rust:
 	cargo test --locked
@@ -71,6 +72,11 @@ proto-check: $(STAMP)
 
 test-python: install
 	cd client-python && ../$(VPY) -m pytest -q
+
+## `mypy --strict` over the hand-written client package (pyproject's [tool.mypy];
+## the generated v1/ stubs are typed by their .pyi files).
+typecheck-python: $(STAMP)
+	cd client-python && ../$(VPY) -m mypy
 
 ## The Node.js client and worker: install from the lockfile, compile, run its tests
 ## against the server binary (and a Python worker from .venv); then `buf lint`

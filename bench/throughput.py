@@ -244,7 +244,7 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
     with BatchScheduler(address=server.address) as scheduler:
         workers = subprocess.Popen(
             [
-                sys.executable, "-m", "symbatcher._cli", "worker", "throughput:Summarize",
+                sys.executable, "-m", "symbatcher.cli", "worker", "throughput:Summarize",
                 "--server", scheduler.address, "--processes", str(WORKER_PROCESSES),
                 "--concurrency", str(WORKER_SLOTS), "--slots", slots,
                 "--app-dir", bench_dir, "--log-level", "WARNING",

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 def symbatcher_command(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "symbatcher"
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher._cli"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher.cli"]
     return [*head, *args]
 
 

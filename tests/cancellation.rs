@@ -18,7 +18,7 @@ async fn a_client_that_goes_away_cancels_its_running_tasks() {
     let job = start_job(
         &server.channel,
         JobSpec {
-            max_queue_delay_ms: 10_000,
+            max_queue_delay_ms: Some(10_000),
             ..spec(EXPR, 8)
         },
     )

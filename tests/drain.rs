@@ -30,8 +30,8 @@ async fn unstarted_runs_given_back_rerun_elsewhere_without_using_an_attempt() {
         JobSpec {
             // Two attempts per item: the run given back by A must not count,
             // or B's lost run below would be the item's last.
-            max_attempts: 2,
-            max_queue_delay_ms: 10_000,
+            max_attempts: Some(2),
+            max_queue_delay_ms: Some(10_000),
             ..spec(EXPR, 8)
         },
     )
@@ -106,7 +106,7 @@ async fn a_draining_worker_gets_no_new_items() {
     let mut job = start_job(
         &server.channel,
         JobSpec {
-            worker_wait_ms: 5_000,
+            worker_wait_ms: Some(5_000),
             ..spec(EXPR, 4)
         },
     )

@@ -50,7 +50,7 @@ async fn job_with_tasks(
         &server.channel,
         JobSpec {
             engine: ENGINE.to_string(),
-            max_queue_delay_ms: 10_000,
+            max_queue_delay_ms: Some(10_000),
             ..spec(EXPR, batch_size)
         },
     )

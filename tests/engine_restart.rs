@@ -29,7 +29,7 @@ fn call_for(task: &Assignment) -> (u64, u64, String) {
 fn job_spec(batch_size: u32) -> JobSpec {
     JobSpec {
         engine: ENGINE.to_string(),
-        max_queue_delay_ms: 10_000,
+        max_queue_delay_ms: Some(10_000),
         ..spec(EXPR, batch_size)
     }
 }

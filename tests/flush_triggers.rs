@@ -44,7 +44,7 @@ async fn setup(concurrency: u32, n: u64, batch_size: u32, delay_ms: u32) -> Setu
         &server.channel,
         JobSpec {
             engine: ENGINE.to_string(),
-            max_queue_delay_ms: delay_ms,
+            max_queue_delay_ms: Some(delay_ms),
             ..spec(EXPR, batch_size)
         },
     )
@@ -172,6 +172,46 @@ async fn delay_trigger_sends_a_partial_batch_after_max_queue_delay() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_max_queue_delay_of_zero_sends_each_partial_batch_at_once() {
+    // As the delay test, but the job sets max_queue_delay_ms to 0: set is
+    // not unset, so the server's default (50 ms) does not apply and the
+    // partial batch leaves with no wait at all.
+    let mut s = setup(3, 3, 8, 0).await;
+    let calls: Vec<_> = s.tasks[..2].iter().map(call_for).collect();
+    let start = Instant::now();
+    s.worker.send_calls(&calls).await;
+
+    let batch = s.engine.next_batch().await.expect("a batch");
+    assert!(
+        start.elapsed() < Duration::from_millis(1),
+        "a zero-delay batch waited {:?}",
+        start.elapsed()
+    );
+    let mut all = prompts(&batch);
+    if batch.calls.len() < 2 {
+        // The two calls may leave as two batches of one: each at once.
+        let second = s.engine.next_batch().await.expect("second batch");
+        assert!(start.elapsed() < Duration::from_millis(1));
+        all.extend(prompts(&second));
+        s.engine.answer(&second).await;
+    }
+    let expected: BTreeSet<String> = s.tasks[..2].iter().map(prompt).collect();
+    assert_eq!(all, expected);
+
+    s.engine.answer(&batch).await;
+    let tasks = s.tasks.clone();
+    expect_replies(&mut s.worker, &tasks[..2], 2).await;
+    let results = s
+        .tasks
+        .iter()
+        .map(|t| ok_result(t.task_id, b"\"done\""))
+        .collect();
+    s.worker.send_results(results).await;
+    let out = s.job.collect().await.expect("job succeeds");
+    assert_eq!(out.summary.engine_calls, 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn all_parked_trigger_sends_a_partial_batch_at_once() {
     // Both running items call (in separate messages): once the second call
     // is in, nothing else can arrive, so the batch of two leaves at once
@@ -266,7 +306,7 @@ async fn overdue_call_waits_for_a_busy_engine() {
         &server.channel,
         JobSpec {
             engine: ENGINE.to_string(),
-            max_queue_delay_ms: 10,
+            max_queue_delay_ms: Some(10),
             ..spec(EXPR, 8)
         },
     )
@@ -342,7 +382,7 @@ async fn an_item_of_another_engines_job_does_not_hold_back_all_parked() {
     let job_b = start_job(
         &server.channel,
         JobSpec {
-            max_queue_delay_ms: 10_000,
+            max_queue_delay_ms: Some(10_000),
             ..spec("tests.flush:Other", 8)
         },
     )
@@ -353,7 +393,7 @@ async fn an_item_of_another_engines_job_does_not_hold_back_all_parked() {
         &server.channel,
         JobSpec {
             engine: ENGINE.to_string(),
-            max_queue_delay_ms: 10_000,
+            max_queue_delay_ms: Some(10_000),
             ..spec(EXPR, 8)
         },
     )

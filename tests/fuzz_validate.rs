@@ -227,6 +227,11 @@ fn number(max: u32) -> impl Strategy<Value = u32> {
     ]
 }
 
+/// An optional field: unset (the server's default), or set to any number.
+fn optional_number(max: u32) -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![Just(None), number(max).prop_map(Some)]
+}
+
 fn kwargs_json() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
@@ -243,13 +248,13 @@ fn job_spec() -> impl Strategy<Value = JobSpec> {
     (
         text(),
         number(MAX_BATCH_SIZE),
-        number(60_000),
+        optional_number(60_000),
         kwargs_json(),
         prop_oneof![Just(0), Just(1), Just(2), Just(3), any::<i32>()],
         prop_oneof![Just(String::new()), Just("echo".to_string()), text()],
-        number(MAX_WINDOW),
-        number(100),
-        number(100),
+        optional_number(MAX_WINDOW),
+        optional_number(100),
+        optional_number(100),
         prop_oneof![
             Just(None),
             Just(Some(0)),
@@ -298,7 +303,7 @@ fn invalid_fields(spec: &JobSpec) -> Vec<&'static str> {
     if !(1..=MAX_BATCH_SIZE).contains(&spec.batch_size) {
         fields.push("batch_size");
     }
-    if spec.max_queue_delay_ms > 60_000 {
+    if spec.max_queue_delay_ms.is_some_and(|ms| ms > 60_000) {
         fields.push("max_queue_delay_ms");
     }
     let kwargs = spec.kwargs_json.trim();
@@ -315,10 +320,10 @@ fn invalid_fields(spec: &JobSpec) -> Vec<&'static str> {
     if !(0..=1).contains(&spec.codec) {
         fields.push("codec");
     }
-    if spec.window > MAX_WINDOW {
+    if spec.window.is_some_and(|w| w == 0 || w > MAX_WINDOW) {
         fields.push("window");
     }
-    if spec.max_attempts > 100 {
+    if spec.max_attempts.is_some_and(|n| n == 0 || n > 100) {
         fields.push("max_attempts");
     }
     if spec

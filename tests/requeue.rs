@@ -35,7 +35,7 @@ async fn items_of_a_disconnected_worker_rerun_elsewhere_and_answer_once() {
     let mut job = start_job(
         &server.channel,
         JobSpec {
-            max_queue_delay_ms: 10_000,
+            max_queue_delay_ms: Some(10_000),
             ..spec(EXPR, 8)
         },
     )
@@ -174,7 +174,7 @@ async fn with_max_attempts_one_a_lost_worker_fails_its_item() {
     let mut job = start_job(
         &server.channel,
         JobSpec {
-            max_attempts: 1,
+            max_attempts: Some(1),
             ..spec(EXPR, 8)
         },
     )
@@ -203,7 +203,7 @@ async fn an_item_fails_after_max_attempts_disconnects() {
     let mut job = start_job(
         &server.channel,
         JobSpec {
-            max_attempts: 2,
+            max_attempts: Some(2),
             ..spec(EXPR, 8)
         },
     )

@@ -343,10 +343,10 @@ impl World {
             &self.server.channel,
             JobSpec {
                 engine: ENGINE.to_string(),
-                max_queue_delay_ms: plan.max_queue_delay_ms,
+                max_queue_delay_ms: Some(plan.max_queue_delay_ms),
                 item_timeout_ms: plan.item_timeout_ms,
-                max_attempts: plan.max_attempts,
-                worker_wait_ms: WORKER_WAIT_MS,
+                max_attempts: Some(plan.max_attempts),
+                worker_wait_ms: Some(WORKER_WAIT_MS),
                 ..spec(EXPRESSIONS[plan.expression], plan.batch_size)
             },
         )

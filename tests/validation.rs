@@ -94,7 +94,7 @@ async fn invalid_job_specs_are_refused_naming_the_field() {
         (
             "max_queue_delay_ms",
             JobSpec {
-                max_queue_delay_ms: 60_001,
+                max_queue_delay_ms: Some(60_001),
                 ..valid.clone()
             },
         ),
@@ -108,14 +108,30 @@ async fn invalid_job_specs_are_refused_naming_the_field() {
         (
             "window",
             JobSpec {
-                window: 1_000_001,
+                window: Some(1_000_001),
                 ..valid.clone()
             },
         ),
         (
             "max_attempts",
             JobSpec {
-                max_attempts: 101,
+                max_attempts: Some(101),
+                ..valid.clone()
+            },
+        ),
+        // Set to 0 is not unset: a window or attempt count of 0 is refused
+        // rather than replaced by the server's default.
+        (
+            "window",
+            JobSpec {
+                window: Some(0),
+                ..valid.clone()
+            },
+        ),
+        (
+            "max_attempts",
+            JobSpec {
+                max_attempts: Some(0),
                 ..valid.clone()
             },
         ),
@@ -156,7 +172,7 @@ async fn invalid_job_specs_are_refused_naming_the_field() {
     let job = start_job(
         &server.channel,
         JobSpec {
-            window: 10,
+            window: Some(10),
             ..spec(EXPR, 1)
         },
     )
@@ -308,7 +324,7 @@ async fn a_job_nobody_serves_fails_after_its_worker_wait() {
     let mut job = start_job(
         &server.channel,
         JobSpec {
-            worker_wait_ms: 5_000,
+            worker_wait_ms: Some(5_000),
             ..spec(EXPR, 4)
         },
     )
@@ -359,7 +375,7 @@ async fn a_worker_arriving_within_the_wait_serves_the_job() {
     let mut job = start_job(
         &server.channel,
         JobSpec {
-            worker_wait_ms: 5_000,
+            worker_wait_ms: Some(5_000),
             ..spec(EXPR, 4)
         },
     )

@@ -23,7 +23,7 @@ const ENGINE: &str = "py";
 fn held_spec(batch_size: u32) -> JobSpec {
     JobSpec {
         engine: ENGINE.to_string(),
-        max_queue_delay_ms: 10_000,
+        max_queue_delay_ms: Some(10_000),
         ..spec(EXPR, batch_size)
     }
 }

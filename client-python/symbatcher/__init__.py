@@ -2,13 +2,16 @@
 of every running item batched by a Rust gRPC scheduler."""
 
 from symbatcher._channel import Connection, make_aio_channel, make_channel
-from symbatcher._engine import BatchEngine, EchoEngine, EngineCall, OpenAIEngine, serve_engine
+from symbatcher._batch_engine import BatchEngine, EngineCall
+from symbatcher._engine_connection import serve_engine
+from symbatcher._server_engines import EchoEngine, OpenAIEngine
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     AuthenticationError,
     BudgetExceeded,
     EncodingError,
     EngineError,
+    InvalidArgumentError,
     ItemTimeoutError,
     JobError,
     NoWorkerError,
@@ -35,6 +38,7 @@ __all__ = [
     "EngineError",
     "ItemTimeoutError",
     "ItemUsage",
+    "InvalidArgumentError",
     "JobError",
     "JobSummary",
     "NoWorkerError",

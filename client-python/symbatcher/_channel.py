@@ -215,7 +215,7 @@ class _TokenMethods:
         return _TokenCallable(self._channel.stream_stream(method, *args, **kwargs), self._extra)
 
 
-class _TokenChannel(_TokenMethods, grpc.Channel):
+class _TokenChannel(_TokenMethods, grpc.Channel):  # type: ignore[misc]  # grpc is untyped
     """A blocking channel whose calls carry the token."""
 
     def __init__(self, channel: grpc.Channel, extra: tuple[tuple[str, str], ...]) -> None:
@@ -238,7 +238,7 @@ class _TokenChannel(_TokenMethods, grpc.Channel):
         self._channel.close()
 
 
-class _TokenAioChannel(_TokenMethods, grpc.aio.Channel):
+class _TokenAioChannel(_TokenMethods, grpc.aio.Channel):  # type: ignore[misc]  # grpc is untyped
     """A grpc.aio channel whose calls carry the token."""
 
     def __init__(self, channel: grpc.aio.Channel, extra: tuple[tuple[str, str], ...]) -> None:

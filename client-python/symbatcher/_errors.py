@@ -4,6 +4,7 @@ wire errors become those exceptions."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 
@@ -38,6 +39,12 @@ class JobError(SymbatcherError):
         self.code = code
         self.kind = kind
         self.field = field
+
+
+class InvalidArgumentError(JobError, ValueError):
+    """The server refused a request field (INVALID_ARGUMENT): `field` names
+    it, and the message says the limit and the value it got. The server is
+    the one place that checks values; this process checks only types."""
 
 
 class NoWorkerError(JobError):
@@ -106,6 +113,8 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SymbatcherError:
     name = code.name if code is not None else "UNKNOWN"
     meta = _error_metadata(err)
     kind, field = meta.get("symbatcher-error-kind", ""), meta.get("symbatcher-field", "")
+    if code == grpc.StatusCode.INVALID_ARGUMENT and kind == "invalid_argument" and field:
+        return InvalidArgumentError(details, code=name, kind=kind, field=field)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return JobError(f"job rejected: {details}", code=name, kind=kind, field=field)
     if code == grpc.StatusCode.FAILED_PRECONDITION:

@@ -26,7 +26,8 @@ def build_expression(cls: type, kwargs: dict[str, Any]) -> Any:
     `Expr.__init__(self)` too (the kwargs still reach every forward())."""
     try:
         # __init__'s own: symai's metaclass hides it behind (*args, **kwargs).
-        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        init = cls.__init__  # type: ignore[misc]  # the class's own, read from the class
+        parameters = list(inspect.signature(init).parameters.values())[1:]
     except (TypeError, ValueError):  # no signature to read: pass them all
         return cls(**kwargs)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):

@@ -22,6 +22,7 @@ from symai.context import CURRENT_ENGINE_VAR
 from symbatcher._errors import SymbatcherError
 from symbatcher._codec import is_json_value
 from symbatcher._local_calls import LOCAL_CALLS
+from symbatcher._system_prompt import render_system
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -53,45 +54,7 @@ def bind_slot(caller: EngineCaller | None, task_id: int = 0, wants_messages: boo
     _BINDING.set((caller, task_id, wants_messages))
 
 
-def _cache_compiled_templates(env: Any) -> None:
-    """symai's prompt registry compiles its Jinja template on every render
-    (milliseconds per engine call). Compiled templates are immutable and
-    thread-safe, so the environment's `from_string` is given a cache keyed by
-    the template source; what renders is unchanged."""
-    if getattr(env, "_symbatcher_template_cache", None) is not None:
-        return
-    compile_template = env.from_string
-    cache: dict[str, Any] = {}
-    env._symbatcher_template_cache = cache
-
-    def from_string(source: Any, globals: Any = None, template_class: Any = None) -> Any:
-        if globals is not None or template_class is not None or not isinstance(source, str):
-            return compile_template(source, globals, template_class)
-        template = cache.get(source)
-        if template is None:
-            template = cache[source] = compile_template(source)
-        return template
-
-    env.from_string = from_string
-
-
-def _render_system(argument: Any) -> str | None:
-    """The system message symai's chat engines would send for this call."""
-    try:
-        from symai.backend.engines.neurosymbolic._prompts import (
-            prompt_registry,
-            render_chat_system_prompt,
-        )
-    except ImportError:
-        return None
-    try:
-        _cache_compiled_templates(prompt_registry.jinja_env)
-        return render_chat_system_prompt(argument)
-    except Exception:
-        return None
-
-
-class BatchingEngine(Engine):
+class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
     """The neurosymbolic engine seen by forward() inside a worker slot."""
 
     def __init__(self) -> None:
@@ -129,9 +92,9 @@ class BatchingEngine(Engine):
     ) -> tuple[str, list[dict[str, Any]]]:
         processed = argument.prop.processed_input
         if isinstance(processed, list):
-            messages = [m for m in processed if isinstance(m, dict)]
-            user = [m.get("content") for m in messages if m.get("role") == "user"]
-            return (str(user[-1]) if user else json.dumps(messages)), messages
+            chat = [m for m in processed if isinstance(m, dict)]
+            user = [m.get("content") for m in chat if m.get("role") == "user"]
+            return (str(user[-1]) if user else json.dumps(chat)), chat
         if isinstance(processed, dict):
             return str(processed.get("content", "")), [processed]
         prompt = "" if processed is None else str(processed)
@@ -139,7 +102,7 @@ class BatchingEngine(Engine):
         if not wants_messages:
             return prompt, messages
         if not argument.prop.raw_input:
-            system = _render_system(argument)
+            system = render_system(argument)
             if system:
                 messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": prompt})

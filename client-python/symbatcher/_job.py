@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 
 from symbatcher import _codec, _limits
-from symbatcher._codec import HANDOFF, LocalJob
+from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
     EncodingError,
     JobError,
@@ -43,22 +43,35 @@ from symbatcher.v1 import batch_pb2, batch_pb2_grpc, common_pb2
 #: Items per ItemChunk, and the payload bytes after which a chunk is split.
 CHUNK_ITEMS = 256
 CHUNK_BYTES = 1 << 20
-#: The credit used when the server does not say its window (older servers).
-DEFAULT_WINDOW = 4096
+
+
+#: The JobSpec fields that are numbers: None leaves them unset, which takes
+#: the server's default; the server checks every value set.
+NUMBER_FIELDS = (
+    "batch_size",
+    "max_queue_delay_ms",
+    "window",
+    "worker_wait_ms",
+    "max_attempts",
+    "item_timeout_ms",
+)
 
 
 @dataclass(frozen=True)
 class JobOptions:
-    """Per-job settings sent in the JobSpec (0 and "" take server defaults)."""
+    """Per-job settings sent in the JobSpec. None (and "" for `engine`)
+    leaves a field unset: the server's default applies. Values are checked
+    by the server alone; `spec()` checks only that they are integers that a
+    JobSpec can carry."""
 
     batch_size: int = 5
-    max_queue_delay_ms: int = 0
+    max_queue_delay_ms: int | None = None
     engine: str = ""
     codec: str = "json"
-    window: int = 0
-    worker_wait_ms: int = 0
-    max_attempts: int = 0
-    #: Longest run of one item in ms; None: the server's default.
+    window: int | None = None
+    worker_wait_ms: int | None = None
+    max_attempts: int | None = None
+    #: Longest run of one item in ms.
     item_timeout_ms: int | None = None
     #: "use", "refresh" or "off"; "": the server's choice for the engine.
     cache: str = ""
@@ -67,6 +80,40 @@ class JobOptions:
     #: Not sent: called on the job's loop with (index, ItemUsage) of each
     #: result whose calls reported usage, before the result is handed out.
     on_usage: Callable[[int, ItemUsage], None] | None = None
+
+    def spec(self, expression: str = "", kwargs_json: str = "") -> batch_pb2.JobSpec:
+        """The JobSpec carrying these options. TypeError naming the field
+        for a value that is not an integer; ValueError naming it for one a
+        JobSpec cannot carry (e.g. below 0)."""
+        spec = batch_pb2.JobSpec(
+            expression=expression,
+            kwargs_json=kwargs_json,
+            codec=_codec.codec_from_name(self.codec),
+            engine=self.engine,
+            process_token=PROCESS_TOKEN,
+        )
+        for name in NUMBER_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name}: must be an integer, got {type(value).__name__}")
+            try:
+                setattr(spec, name, value)
+            except ValueError:
+                raise ValueError(
+                    f"{name}: must be an integer from 0 to {2**32 - 1}, got {value}"
+                ) from None
+        if self.cache not in CACHE_MODES:
+            raise ValueError(f"cache: must be one of 'use', 'refresh', 'off', got {self.cache!r}")
+        spec.cache = CACHE_MODES[self.cache]
+        if self.max_cost_usd is not None:
+            if isinstance(self.max_cost_usd, bool) or not isinstance(self.max_cost_usd, (int, float)):
+                raise TypeError(
+                    f"max_cost_usd: must be a number, got {type(self.max_cost_usd).__name__}"
+                )
+            spec.max_cost_usd = float(self.max_cost_usd)
+        return spec
 
 
 #: `JobOptions.cache` as the protocol's CacheMode.
@@ -127,23 +174,25 @@ class Job:
         self.sent = 0
         #: Items failed here, never sent: too large for a message.
         self.failed_unsent = 0
-        self.input_done = False
         self.summary: JobSummary | None = None
 
     # -- the consumer's side ---------------------------------------------
 
     async def start(self) -> None:
         """Opens the stream and waits until the server accepts the job."""
+        spec = self._spec()
         self._call = self._stub.Batch()
         try:
-            await self._call.write(self._spec())
+            await self._call.write(spec)
             first = await self._call.read()
         except grpc.RpcError as err:
             raise from_rpc_error(await call_error(self._call, err), address=self._address) from None
         if first is grpc.aio.EOF or first.WhichOneof("kind") != "accepted":
             raise JobError("server closed the job stream before accepting it")
         self.job_id = first.accepted.job_id
-        self.window = first.accepted.window or self._options.window or DEFAULT_WINDOW
+        self.window = first.accepted.window
+        if self.window < 1:
+            raise JobError("server accepted the job without a window")
         self._local = HANDOFF.open((self._address, self.job_id), self._kwargs)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -195,33 +244,11 @@ class Job:
             self._ready.clear()
             self._held.clear()
 
-    @property
-    def held(self) -> int:
-        """Items sent and not yet consumed: in the server, the workers, the
-        handoff, the reorder buffer and the consumer's hands together. Never
-        above `window`."""
-        return self.sent - self._delivered
-
     # -- the stream's side -------------------------------------------------
 
     def _spec(self) -> batch_pb2.BatchRequest:
-        o = self._options
         return batch_pb2.BatchRequest(
-            spec=batch_pb2.JobSpec(
-                expression=self._expression,
-                batch_size=o.batch_size,
-                max_queue_delay_ms=o.max_queue_delay_ms,
-                kwargs_json=self._kwargs_json,
-                codec=self._codec,
-                engine=o.engine,
-                window=o.window,
-                max_attempts=o.max_attempts,
-                worker_wait_ms=o.worker_wait_ms,
-                item_timeout_ms=o.item_timeout_ms,
-                process_token=_codec.PROCESS_TOKEN,
-                cache=CACHE_MODES[o.cache],
-                max_cost_usd=o.max_cost_usd,
-            )
+            spec=self._options.spec(self._expression, self._kwargs_json)
         )
 
     def _fail(self, err: BaseException) -> None:
@@ -244,7 +271,6 @@ class Job:
                     await self._call.write(
                         batch_pb2.BatchRequest(items=batch_pb2.ItemChunk(items=chunk))
                     )
-            self.input_done = True
             await self._call.write(batch_pb2.BatchRequest(end=batch_pb2.EndOfInput()))
             await self._call.done_writing()
         except (grpc.RpcError, asyncio.InvalidStateError):

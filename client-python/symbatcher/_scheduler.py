@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Sized
 from typing import Any
 
 import grpc
 
 from symbatcher._channel import register_connection, unregister_connection
-from symbatcher._engine import BatchEngine, EngineConnection, ServerEngine
+from symbatcher._batch_engine import BatchEngine
+from symbatcher._engine_connection import EngineConnection
+from symbatcher._server_engines import ServerEngine
 from symbatcher._engine_choice import symai_engine, warn_echo_fallback
 from symbatcher._errors import SchedulerClosedError, SymbatcherError
 from symbatcher._imports import build_expression, expression_name
@@ -22,7 +26,7 @@ from symbatcher._job import JobOptions
 from symbatcher._server import EmbeddedServer, open_server
 from symbatcher._slots import check_kind as check_slot_kind
 from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
-from symbatcher._stream import JobRun
+from symbatcher._job_run import JobRun
 from symbatcher._types import JobSummary
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
@@ -57,10 +61,64 @@ def _timeout_ms(item_timeout_s: Any) -> int | None:
 
 
 def _check_call(num_workers: Any, batch_size: Any) -> None:
+    # num_workers is this process's own count of slots; batch_size is
+    # checked by the server (its error names the field).
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
-        raise ValueError(f"batch_size: must be an integer in 1..4096, got {batch_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size: must be an integer, got {type(batch_size).__name__}")
+
+
+class _Owned:
+    """What a BatchScheduler owns and releases: its embedded server, its own
+    loop and thread, the grpc.aio channel on its loop, and the engine
+    connection served from this process. Kept apart from the scheduler so
+    that `weakref.finalize` can release it without keeping the scheduler
+    alive."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.server: EmbeddedServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread: threading.Thread | None = None
+        self.channel: grpc.aio.Channel | None = None
+        self.engine_connection: EngineConnection | None = None
+        #: The SymaiEngine chosen by default (closed with the scheduler).
+        self.own_engine: SymaiEngine | None = None
+
+    async def _close_on_loop(self) -> None:
+        if self.engine_connection is not None:
+            await self.engine_connection.stop()
+        if self.channel is not None:
+            await self.channel.close()
+
+    def release(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed() and loop.is_running():
+            closing = self._close_on_loop()
+            if _running_loop() is loop:
+                loop.create_task(closing)  # cannot wait on the loop we run on
+            else:
+                asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=30)
+        self.channel = self.engine_connection = None
+        if self.own_engine is not None:
+            self.own_engine.close()
+        unregister_connection(self.address)
+        if self.loop_thread is not None and loop is not None:
+            BatchScheduler.close_loop(loop, self.loop_thread)
+        if self.server is not None:
+            self.server.stop()
+        # grpc.aio stops its poller thread (and grpc its core threads) once
+        # no channel object is left; the closed channels of jobs and local
+        # workers sit in reference cycles with their finished tasks.
+        gc.collect()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _length(dataset: Any) -> int | None:
@@ -181,17 +239,19 @@ class BatchScheduler:
         tls_ca: str | None = None,
     ) -> None:
         self._closed = True
-        self._server: EmbeddedServer | None = None
-        self._engine_connection: EngineConnection | None = None
-        #: The SymaiEngine this scheduler chose by default (closed with it).
-        self._own_engine: SymaiEngine | None = None
-        self._own_loop: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
-        if max_queue_delay_ms is not None and not 0 <= max_queue_delay_ms <= 60_000:
-            raise ValueError(f"max_queue_delay_ms: must be 0..60000, got {max_queue_delay_ms}")
         if codec not in ("json", "pickle"):
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
         check_slot_kind(slots)
-        item_timeout_ms = _timeout_ms(item_timeout_s)
+        self._options = JobOptions(
+            max_queue_delay_ms=max_queue_delay_ms,
+            codec=codec,
+            window=window,
+            worker_wait_ms=worker_wait_ms,
+            item_timeout_ms=_timeout_ms(item_timeout_s),
+            cache=cache or "",
+            max_cost_usd=max_cost_usd,
+        )
+        self._options.spec()  # types and encodability; the server checks values
         engine_name = ""
         server_argv = list(server_args)
         if isinstance(engine, ServerEngine):
@@ -209,56 +269,62 @@ class BatchScheduler:
                 f"engine name, got {type(engine).__name__}"
             )
         embedded = address is None
-        if cache is not None and cache not in ("use", "refresh", "off"):
-            raise ValueError(f"cache: must be 'use', 'refresh' or 'off' (or None for the engine's default), got {cache!r}")
         if cache_dir is not None and not embedded:
             raise ValueError("cache_dir: sets the embedded server's cache; a server at `address` has its own --cache-dir")
         if embedded and "--cache-dir" not in server_argv:
             server_argv += ["--cache-dir", os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()]
         server_argv += ["--allow-pickle"] if codec == "pickle" else []
-        self._server, address, self.connection = open_server(
+        server, address, self.connection = open_server(
             address, server_argv, token=token, tls=tls, tls_ca=tls_ca
         )
         self.address = address
         register_connection(address, self.connection)
-        self._channel = self.connection.channel(address)
-        self._aio: tuple[grpc.aio.Channel, batch_pb2_grpc.BatchServiceStub] | None = None
-        try:
-            if engine is None and embedded:
-                engine = self._own_engine = self._default_engine()
-                if isinstance(engine, SymaiEngine):
-                    # Its own server: a name that says what answers.
-                    engine_name = engine.describe()
-            if isinstance(engine, BatchEngine):
-                engine_name = engine_name or f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
-                self._engine_connection = EngineConnection(self._channel, engine, engine_name)
-                self._engine_connection.start()
-        except BaseException:
-            self._release()
-            raise
+        self._owned = owned = _Owned(address)
+        owned.server = server
+        # Released when cleaned up, or when the scheduler is collected.
+        self._finalizer = weakref.finalize(self, owned.release)
         if main_loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=self.start_loop, args=(loop,), name="symbatcher-loop", daemon=True
+            main_loop = asyncio.new_event_loop()
+            owned.loop_thread = threading.Thread(
+                target=self.start_loop, args=(main_loop,), name="symbatcher-loop", daemon=True
             )
-            thread.start()
-            self._own_loop = (loop, thread)
-            main_loop = loop
-        self._loop = main_loop
-        self._options = JobOptions(
-            max_queue_delay_ms=max_queue_delay_ms or 0,
-            engine=engine_name,
-            codec=codec,
-            window=window or 0,
-            worker_wait_ms=worker_wait_ms or 0,
-            item_timeout_ms=item_timeout_ms,
-            cache=cache or "",
-            max_cost_usd=max_cost_usd,
-        )
+            owned.loop_thread.start()
+        owned.loop = self._loop = main_loop
+        try:
+            if _running_loop() is main_loop:
+                raise SymbatcherError(
+                    "BatchScheduler(main_loop=loop) connects on that loop and waits for it: "
+                    "create it from another thread than the loop's"
+                )
+            engine_name = asyncio.run_coroutine_threadsafe(
+                self._connect(engine, engine_name, embedded), main_loop
+            ).result()
+        except BaseException:
+            self._finalizer()
+            raise
+        self._options = JobOptions(**{**self._options.__dict__, "engine": engine_name})
         self._progress = progress
         self._slots = slots
         self.last_summary: JobSummary | None = None
         self._closed = False
+
+    async def _connect(self, engine: Any, engine_name: str, embedded: bool) -> str:
+        """On the loop: opens the grpc.aio channel every call of this
+        scheduler uses, picks the default engine, and connects a BatchEngine
+        served from here. Returns the name jobs select their engine by."""
+        owned = self._owned
+        owned.channel = self.connection.aio_channel(self.address)
+        if engine is None and embedded:
+            engine = owned.own_engine = await self._default_engine(owned.channel)
+            if isinstance(engine, SymaiEngine):
+                # Its own server: a name that says what answers.
+                engine_name = engine.describe()
+        if isinstance(engine, BatchEngine):
+            engine_name = engine_name or f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
+            connection = EngineConnection(owned.channel, engine, engine_name)
+            await connection.start()
+            owned.engine_connection = connection
+        return engine_name
 
     @property
     def token(self) -> str | None:
@@ -373,7 +439,7 @@ class BatchScheduler:
         if self._closed:
             return
         self._closed = True
-        self._release()
+        self._finalizer()
 
     def __enter__(self) -> BatchScheduler:
         self._check_open()
@@ -382,17 +448,13 @@ class BatchScheduler:
     def __exit__(self, *exc_info: Any) -> None:
         self.cleanup()
 
-    def __del__(self) -> None:
-        try:
-            self.cleanup()
-        except Exception:
-            pass
-
     @staticmethod
     def start_loop(loop: asyncio.AbstractEventLoop) -> None:
-        """Runs `loop` forever in the calling thread (a Thread target)."""
+        """Runs `loop` forever in the calling thread (a Thread target); once
+        stopped, ends the threads of its default executor."""
         asyncio.set_event_loop(loop)
         loop.run_forever()
+        loop.run_until_complete(loop.shutdown_default_executor())
 
     @staticmethod
     def close_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
@@ -404,14 +466,15 @@ class BatchScheduler:
     @property
     def server_pid(self) -> int | None:
         """Process id of the embedded server (None with an external server)."""
-        return self._server.pid if self._server is not None else None
+        server = self._owned.server
+        return server.pid if server is not None else None
 
     # -- internals -------------------------------------------------------
 
     def _check_call(self, num_workers: Any, batch_size: Any) -> None:
         self._check_open()
         _check_call(num_workers, batch_size)
-        if num_workers == 0 and self._server is not None:
+        if num_workers == 0 and self._owned.server is not None:
             raise ValueError(
                 "num_workers: 0 leaves the job to remote workers, but this scheduler's server "
                 "is embedded (started by this process on a private port), so no worker can "
@@ -470,11 +533,11 @@ class BatchScheduler:
                 await self._on_loop(run.close())
             self.last_summary = run.summary
 
-    def _default_engine(self) -> BatchEngine | None:
+    async def _default_engine(self, channel: grpc.aio.Channel) -> SymaiEngine | None:
         """The engine of an embedded server's jobs when none is named (see
         `_engine_choice`): the server's configured default, else symai's own
         engine served from here, else echo (with a warning)."""
-        status = status_pb2_grpc.StatusServiceStub(self._channel).Status(
+        status = await status_pb2_grpc.StatusServiceStub(channel).Status(
             status_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_S
         )
         if status.default_engine_source != "builtin":
@@ -486,11 +549,8 @@ class BatchScheduler:
         return SymaiEngine(engine=found)
 
     def _batch_stub(self) -> batch_pb2_grpc.BatchServiceStub:
-        # grpc.aio channels belong to the loop they were made on.
-        if self._aio is None:
-            channel = self.connection.aio_channel(self.address)
-            self._aio = (channel, batch_pb2_grpc.BatchServiceStub(channel))
-        return self._aio[1]
+        assert self._owned.channel is not None, "connected in __init__"
+        return batch_pb2_grpc.BatchServiceStub(self._owned.channel)
 
     def _job_run(
         self,
@@ -537,21 +597,3 @@ class BatchScheduler:
             progress=self._progress,
             total=total,
         )
-
-    def _release(self) -> None:
-        if self._engine_connection is not None:
-            self._engine_connection.stop()
-        if self._own_engine is not None:
-            self._own_engine.close()
-        if self._aio is not None and self._own_loop is None:
-            pass  # closed with the caller's loop
-        elif self._aio is not None and self._own_loop is not None:
-            loop = self._own_loop[0]
-            asyncio.run_coroutine_threadsafe(self._aio[0].close(), loop).result(timeout=5)
-        self._channel.close()
-        unregister_connection(self.address)
-        if self._own_loop is not None:
-            self.close_loop(*self._own_loop)
-            self._own_loop = None
-        if self._server is not None:
-            self._server.stop()

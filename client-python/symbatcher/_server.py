@@ -110,53 +110,58 @@ class EmbeddedServer:
         env = {k: v for k, v in os.environ.items() if k not in _ROLE_TOKEN_ENVS}
         env[TOKEN_ENV] = self.token
         command = [binary, "--listen", "127.0.0.1:0", "--exit-with-stdin", *(args or [])]
+        #: The server's last lines of output (stdout and stderr, merged).
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
+        self._address_line = ""
+        self._address_read = threading.Event()
         try:
             self._proc = subprocess.Popen(
                 command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=env,
             )
         except OSError as exc:
             raise ServerStartError(f"cannot run {binary}: {exc}") from exc
         self.pid = self._proc.pid
-        self._stderr_thread = threading.Thread(
-            target=self._drain_stderr, name="symbatcher-server-stderr", daemon=True
+        # One thread reads the server's output until its pipe closes: the
+        # address line, then whatever it logs, so it never blocks on a full pipe.
+        self._reader = threading.Thread(
+            target=self._read_output, name="symbatcher-server-output", daemon=True
         )
-        self._stderr_thread.start()
+        self._reader.start()
         self.address = self._read_address(startup_timeout)
         self._wait_healthy(startup_timeout)
 
-    def _drain_stderr(self) -> None:
-        assert self._proc.stderr is not None
-        for raw in self._proc.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            self._stderr_tail.append(line)
-            log.debug("%s", line)
+    def _read_output(self) -> None:
+        assert self._proc.stdout is not None
+        try:
+            for raw in self._proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                if not self._address_read.is_set() and line.startswith("listening on "):
+                    self._address_line = line
+                    self._address_read.set()
+                    continue
+                self._stderr_tail.append(line)
+                log.debug("%s", line)
+        finally:
+            self._address_read.set()  # the pipe closed: no address is coming
 
     def _failure(self, what: str) -> ServerStartError:
-        self._stderr_thread.join(timeout=2)
+        self._reader.join(timeout=2)
         output = "\n".join(self._stderr_tail).strip() or "(no output)"
         return ServerStartError(f"{BINARY_NAME} {what}:\n{output}")
 
     def _read_address(self, timeout: float) -> str:
-        assert self._proc.stdout is not None
-        box: list[bytes] = []
-        reader = threading.Thread(target=lambda: box.append(self._proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        line = box[0].decode(errors="replace").strip() if box else ""
-        if not line.startswith("listening on "):
+        self._address_read.wait(timeout)
+        if not self._address_line:
             self._kill()
             code = self._proc.poll()
             what = f"exited with status {code}" if code is not None else "did not start in time"
             raise self._failure(what)
-        # Keep draining stdout so the server never blocks on a full pipe.
-        threading.Thread(target=self._proc.stdout.read, daemon=True).start()
-        return line.removeprefix("listening on ")
+        return self._address_line.removeprefix("listening on ")
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -186,16 +191,18 @@ class EmbeddedServer:
             self._proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Asks the server to shut down (closes its stdin) and waits for it."""
-        if self._proc.poll() is not None:
-            return
-        try:
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("symbatcher-server did not stop in %.0fs; killing it", timeout)
-            self._kill()
+        """Asks the server to shut down (closes its stdin), waits for it, and
+        joins the thread that reads its output (it ends with the pipe)."""
+        if self._proc.poll() is None:
+            try:
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("symbatcher-server did not stop in %.0fs; killing it", timeout)
+                self._kill()
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout=2)
 
     @property
     def stderr_tail(self) -> str:

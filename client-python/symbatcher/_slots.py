@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-import time
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
@@ -168,16 +167,41 @@ class ThreadSlots(Slots):
         self._threads: list[threading.Thread] = []
         #: Slots given up on: each ends after its current forward() returns.
         self._retired: set[threading.Thread] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Slot threads (not given up on) that have not ended yet, and the
+        #: future `join` waits on until there are none.
+        self._live = 0
+        self._all_ended: asyncio.Future[None] | None = None
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._all_ended = self._loop.create_future()
         for _ in range(self._count):
             self._start_one()
 
     def _start_one(self) -> None:
         n = len(self._threads)
-        slot = threading.Thread(target=self._slot, name=f"{self._name}-slot-{n}", daemon=True)
+        slot = threading.Thread(target=self._run_slot, name=f"{self._name}-slot-{n}", daemon=True)
+        self._live += 1
         slot.start()
         self._threads.append(slot)
+
+    def _run_slot(self) -> None:
+        try:
+            self._slot()
+        finally:
+            assert self._loop is not None
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._slot_ended, threading.current_thread())
+
+    def _slot_ended(self, slot: threading.Thread) -> None:
+        """On the loop: a slot thread returned (a retired one counts when
+        it is given up on)."""
+        if slot in self._retired:
+            return
+        self._live -= 1
+        if self._live == 0 and self._all_ended is not None and not self._all_ended.done():
+            self._all_ended.set_result(None)
 
     def current(self) -> Any:
         return threading.current_thread()
@@ -188,6 +212,7 @@ class ThreadSlots(Slots):
         if slot in self._retired or self._stopping:
             return False
         self._retired.add(slot)
+        self._live -= 1  # not waited for any more
         self._start_one()
         return True
 
@@ -198,7 +223,7 @@ class ThreadSlots(Slots):
         return _QueueBox()
 
     def _take_queued(self) -> list[Any]:
-        taken = []
+        taken: list[Any] = []
         while True:
             try:
                 assignment = self._queue.get_nowait()
@@ -211,16 +236,17 @@ class ThreadSlots(Slots):
         self._queue.put(_STOP)
 
     async def join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-
-        def join_all() -> None:
-            # Slots given up on are not waited for: their run is already
-            # acknowledged, and their forward() may never return.
-            for slot in self._threads:
-                if slot not in self._retired:
-                    slot.join(max(0.0, deadline - time.monotonic()))
-
-        await asyncio.to_thread(join_all)
+        # Slots given up on are not waited for: their run is already
+        # acknowledged, and their forward() may never return.
+        if self._all_ended is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._all_ended), timeout)
+        except asyncio.TimeoutError:
+            return
+        for slot in self._threads:
+            if slot not in self._retired:
+                slot.join()  # past its last line already: returns at once
 
     def _slot(self) -> None:
         install_in_context()
@@ -288,7 +314,7 @@ class GreenletSlots(Slots):
         return _FutureBox(self._loop.create_future())
 
     def _take_queued(self) -> list[Any]:
-        taken = []
+        taken: list[Any] = []
         while self._queue is not None and not self._queue.empty():
             assignment = self._queue.get_nowait()
             if assignment is not _STOP:

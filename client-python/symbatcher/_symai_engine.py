@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from symbatcher._codec import is_json_value
-from symbatcher._engine import BatchEngine, EngineCall
+from symbatcher._batch_engine import BatchEngine, EngineCall
 from symbatcher._local_calls import LOCAL_CALLS, LocalCall
 
 Reply = tuple[str, dict[str, Any]] | Exception
@@ -48,10 +48,10 @@ class SymaiEngine(BatchEngine):
     """
 
     def __init__(self, *, concurrency: int = 8, max_concurrency: int = 4, engine: Any = None) -> None:
-        if not 1 <= concurrency <= 1024:
-            raise ValueError(f"concurrency: must be 1..1024, got {concurrency}")
-        if not 1 <= max_concurrency <= 1024:
-            raise ValueError(f"max_concurrency: must be 1..1024, got {max_concurrency}")
+        # `concurrency` sizes this process's own pool; `max_concurrency` is
+        # checked by the server when the engine registers.
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency: must be an integer >= 1, got {concurrency!r}")
         self.concurrency = concurrency
         self.max_concurrency = max_concurrency
         self._engine = engine

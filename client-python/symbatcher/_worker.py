@@ -20,7 +20,7 @@ import grpc
 
 from symbatcher import _codec, _limits
 from symbatcher._channel import Connection, connection_for
-from symbatcher._codec import HANDOFF, LocalJob
+from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
     EncodingError,
     EngineError,
@@ -77,7 +77,7 @@ class WorkerRuntime:
     """Serves `expressions` (name -> factory of an Expression instance) with
     `concurrency` slots over one connection to the server at `address`.
 
-    The connection runs on an asyncio loop (`loop`, or one of its own): one
+    The connection runs on the asyncio loop that calls `open()`: one
     task reads assignments and engine replies, one writes results and engine
     calls, coalescing whatever the slots produced since the last write into one
     message. Slots only append to a deque and, when no write is already
@@ -100,7 +100,6 @@ class WorkerRuntime:
         concurrency: int,
         prefetch: int | None = None,
         name: str = "worker",
-        loop: asyncio.AbstractEventLoop | None = None,
         slots: str = "thread",
         connection: Connection | None = None,
         allow_pickle: bool = False,
@@ -119,8 +118,7 @@ class WorkerRuntime:
         self._concurrency = concurrency
         self._name = name
         self._slots: Slots = make_slots(slots, self, concurrency, name)
-        self._loop = loop
-        self._own_loop: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: collections.deque[Any] = collections.deque()
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
@@ -144,29 +142,8 @@ class WorkerRuntime:
         #: Thread slots replaced because their forward() ignored a cancellation.
         self.slots_replaced = 0
         self.error: BaseException | None = None
-        self.done = threading.Event()
 
     # -- lifecycle -------------------------------------------------------
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Connects and registers (blocking), then starts the slots."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._own_loop = threading.Thread(
-                target=self._loop.run_forever, name=f"{self._name}-loop", daemon=True
-            )
-            self._own_loop.start()
-        future = asyncio.run_coroutine_threadsafe(self.open(), self._loop)
-        try:
-            future.result(timeout)
-        except BaseException:
-            future.cancel()
-            self.stop()
-            if self._own_loop is not None and not self._tasks:
-                # No connection task will stop the loop: stop it here.
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                self._own_loop.join(timeout)
-            raise
 
     async def open(self) -> None:
         """Connects and registers on the running loop, then starts the slots."""
@@ -179,7 +156,7 @@ class WorkerRuntime:
             expressions=list(self._expressions),
             concurrency=self._concurrency,
             prefetch=self._prefetch,
-            process_token=_codec.PROCESS_TOKEN,
+            process_token=PROCESS_TOKEN,
         )
         try:
             try:
@@ -208,7 +185,6 @@ class WorkerRuntime:
         self._closing = True
         if self._wake is None:  # never connected
             self._slots.stop()
-            self.done.set()
             return
         assert self._loop is not None
         try:
@@ -243,16 +219,14 @@ class WorkerRuntime:
         if self._tasks:
             await asyncio.wait(self._tasks)
 
-    def wait(self) -> None:
-        """Blocks until the connection ends."""
-        self.done.wait()
-
     async def closed(self, timeout: float = 5.0) -> None:
-        """After stop(): waits (on the connection's loop) for the stream to end."""
+        """After stop(): waits (on the connection's loop) for the stream to
+        end and the slots to stop, up to `timeout` seconds for each."""
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
+        await self._slots.join(timeout)
 
     # -- connection (on the loop) ------------------------------------------
 
@@ -333,9 +307,6 @@ class WorkerRuntime:
                 self._post(_STOP)  # the writer has nothing left to write to
             if self._channel is not None:
                 await self._channel.close()
-            self.done.set()
-            if self._own_loop is not None and self._loop is not None:
-                self._loop.call_soon(self._loop.stop)
 
     def _handle(self, command: worker_pb2.WorkerCommand) -> None:
         kind = command.WhichOneof("kind")
@@ -544,7 +515,7 @@ def _cancelled_outcome(task_id: int) -> common_pb2.Outcome:
     return _error_outcome(err, common_pb2.ERROR_KIND_CANCELLED)
 
 
-def _error_outcome(exc: BaseException, kind: int) -> common_pb2.Outcome:
+def _error_outcome(exc: BaseException, kind: common_pb2.ErrorKind) -> common_pb2.Outcome:
     return common_pb2.Outcome(
         error=common_pb2.ItemError(
             kind=kind,

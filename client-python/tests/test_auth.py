@@ -18,7 +18,7 @@ from helpers import wait_until
 from remote_expressions import Tagger
 from symbatcher import AuthenticationError, BatchScheduler, EncodingError, JobError, make_channel
 from symbatcher._channel import TOKEN_ENV
-from symbatcher._cli import main as cli_main
+from symbatcher.cli.main import main as cli_main
 from symbatcher._server import find_server_binary
 from symbatcher._worker import WorkerRuntime, _Job
 from symbatcher.v1 import common_pb2, status_pb2, status_pb2_grpc, worker_pb2

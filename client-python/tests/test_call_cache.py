@@ -10,7 +10,7 @@ from fake_openai import FakeOpenAI
 from symai import Expression, Symbol
 
 from symbatcher import BatchScheduler, OpenAIEngine, make_channel
-from symbatcher._status_cli import describe
+from symbatcher.cli.status import describe
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 #: gpt-4o-mini in the built-in price table: 0.15 and 0.60 USD per million

@@ -17,7 +17,7 @@ from symai import Expression, Symbol
 from helpers import server_status
 from mock_symai_engines import ANSWER_PREFIX, MockEngine, registered
 from symbatcher import BatchScheduler
-from symbatcher._status_cli import describe
+from symbatcher.cli.status import describe
 
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -34,7 +34,7 @@ def _start_engine(address: str) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "symbatcher._cli", "engine", "test_engine_restart:SlowEcho",
+        [sys.executable, "-m", "symbatcher.cli", "engine", "test_engine_restart:SlowEcho",
          "--server", address, "--name", ENGINE, "--log-level", "WARNING"],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ import pytest
 from helpers import standalone_server, wait_until
 from remote_expressions import TwoCalls
 from symbatcher import BatchScheduler, EchoEngine
-from symbatcher._cli import main as cli_main
+from symbatcher.cli.main import main as cli_main
 from test_remote_workers import start_workers, stop_workers, worker_names
 
 

@@ -110,7 +110,7 @@ def test_the_api_key_is_used_but_never_in_logs_or_status(fake, monkeypatch):
     monkeypatch.setenv("SYMBATCHER_LOG", "debug")
     engine = OpenAIEngine(fake.base_url, "m", api_key_env="SYMBATCHER_TEST_API_KEY", rpm=6000)
     scheduler = BatchScheduler(engine=engine)
-    server = scheduler._server
+    server = scheduler._owned.server
     try:
         results = scheduler(Ask, 3, ["one", "two [429-once]", "three [400]"], batch_size=3)
         with make_channel(scheduler.address) as channel:
@@ -158,11 +158,13 @@ def test_a_bad_config_file_fails_startup_naming_the_field(tmp_path):
     assert f"{config}: engines.gpt.rpm:" in message, message
 
 
-def test_openai_engine_settings_are_checked_in_python():
+def test_openai_engine_settings_become_the_servers_flags():
     with pytest.raises(ValueError, match="base_url"):
         OpenAIEngine("localhost:8000", "m")
     with pytest.raises(ValueError, match="rpm"):
         OpenAIEngine("http://h/v1", "m", rpm=0)
+    with pytest.raises(TypeError, match="max_retries: must be an integer"):
+        OpenAIEngine("http://h/v1", "m", max_retries="5")
     args = OpenAIEngine("http://h/v1", "m", api_key_env=None, rpm=60, strict=True).server_args()
     assert args[args.index("--openai-api-key-env") + 1] == ""
-    assert "--openai-strict" in args and args[args.index("--openai-rpm") + 1] == "60"
+    assert "--openai-strict" in args and "--openai-rpm=60" in args

@@ -21,7 +21,7 @@ import remote_expressions
 from helpers import server_status, standalone_server, wait_until
 from remote_expressions import Awkward, Paced, Tagger
 from symbatcher import BatchScheduler, EncodingError, NoWorkerError, RemoteError
-from symbatcher._cli import main as cli_main
+from symbatcher.cli.main import main as cli_main
 from symbatcher._server import EmbeddedServer
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -31,7 +31,7 @@ def worker_command(*args: str) -> list[str]:
     """`symbatcher worker ...`: the console script next to this Python, or
     the same entry point through -m."""
     script = Path(sys.executable).parent / "symbatcher"
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher._cli"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher.cli"]
     return [*head, "worker", *args]
 
 

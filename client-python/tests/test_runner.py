@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from symbatcher._cli import main as cli_main
-from symbatcher._runner import load_output
+from symbatcher.cli.main import main as cli_main
+from symbatcher.cli.run import load_output
 
 TESTS_DIR = Path(__file__).resolve().parent
 MALFORMED_LINE = 4  # 1-based line number of the malformed line
@@ -54,7 +54,7 @@ def read_output(path: Path) -> list[dict]:
 
 def runner_command(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "symbatcher"
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher._cli"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher.cli"]
     return [*head, "run", *args]
 
 

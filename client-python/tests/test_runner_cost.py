@@ -23,7 +23,7 @@ PER_CALL_USD = (10 * 0.15 + 5 * 0.60) / 1e6  # gpt-4o-mini, 10 + 5 tokens a call
 
 def runner_command(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "symbatcher"
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher._cli"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "symbatcher.cli"]
     return [*head, "run", *args]
 
 

@@ -9,7 +9,7 @@ import threading
 from helpers import wait_until, server_status
 from remote_expressions import TwoCalls
 from symbatcher import BatchScheduler, EchoEngine
-from symbatcher._cli import main as cli_main
+from symbatcher.cli.main import main as cli_main
 
 
 def test_status_shows_workers_engines_and_a_running_job(capsys):

@@ -187,8 +187,12 @@ def test_dataset_exception_ends_the_stream_with_it(scheduler):
 def test_stream_validates_arguments_when_called(scheduler):
     with pytest.raises(ValueError, match="num_workers"):
         scheduler.stream(Double, -1, [1])
-    with pytest.raises(ValueError, match="batch_size"):
-        scheduler.stream(Double, 1, [1], batch_size=0)
+    with pytest.raises(TypeError, match="batch_size"):
+        scheduler.stream(Double, 1, [1], batch_size="2")
+    # Values are the server's to check: its refusal names the field when
+    # the job starts, at the first result asked for.
+    with pytest.raises(ValueError, match="^batch_size: must be between 1 and 4096, got 0"):
+        next(scheduler.stream(Double, 1, [1], batch_size=0))
     with pytest.raises(TypeError, match="dataset"):
         scheduler.stream(Double, 1, 42)
     with pytest.raises(ValueError, match="embedded"):

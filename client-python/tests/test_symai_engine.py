@@ -80,7 +80,7 @@ _ENGINE_PROCESS = textwrap.dedent(
     # As a user's symai.config.json and a running `symserver` would set them.
     settings.SYMAI_CONFIG["NEUROSYMBOLIC_ENGINE_MODEL"] = "vllm-fake"
     settings.SYMSERVER_CONFIG.update({symserver!r})
-    from symbatcher._cli import main
+    from symbatcher.cli.main import main
     sys.exit(main(["engine", "--symai", "--server", {address!r}, "--name", "symai",
                    "--concurrency", "4"]))
     """

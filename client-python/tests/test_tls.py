@@ -15,7 +15,7 @@ import pytest
 
 from symbatcher import BatchScheduler, make_channel
 from symbatcher._channel import TOKEN_ENV
-from symbatcher._cli import main as cli_main
+from symbatcher.cli.main import main as cli_main
 from symbatcher._server import find_server_binary
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 

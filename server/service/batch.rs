@@ -66,15 +66,16 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
             ),
         ));
     }
-    if spec.max_queue_delay_ms > MAX_QUEUE_DELAY_MS {
-        return Err(Error::invalid(
-            "max_queue_delay_ms",
-            format!(
-                "must be at most {MAX_QUEUE_DELAY_MS}, got {}",
-                spec.max_queue_delay_ms
-            ),
-        ));
-    }
+    let max_queue_delay_ms = match spec.max_queue_delay_ms {
+        Some(ms) if ms > MAX_QUEUE_DELAY_MS => {
+            return Err(Error::invalid(
+                "max_queue_delay_ms",
+                format!("must be at most {MAX_QUEUE_DELAY_MS}, got {ms}"),
+            ))
+        }
+        Some(ms) => ms as u64,
+        None => config.max_queue_delay_ms,
+    };
     let kwargs_json = if spec.kwargs_json.trim().is_empty() {
         "{}".to_string()
     } else {
@@ -95,18 +96,9 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
             ))
         }
     };
-    if spec.window > MAX_WINDOW {
-        return Err(Error::invalid(
-            "window",
-            format!("must be at most {MAX_WINDOW}, got {}", spec.window),
-        ));
-    }
-    if spec.max_attempts > MAX_ATTEMPTS {
-        return Err(Error::invalid(
-            "max_attempts",
-            format!("must be at most {MAX_ATTEMPTS}, got {}", spec.max_attempts),
-        ));
-    }
+    let window = in_range("window", spec.window, MAX_WINDOW)?.unwrap_or(config.window);
+    let max_attempts =
+        in_range("max_attempts", spec.max_attempts, MAX_ATTEMPTS)?.unwrap_or(config.max_attempts);
     let item_timeout_ms = match spec.item_timeout_ms {
         Some(ms) if ms == 0 || ms as u64 > MAX_ITEM_TIMEOUT_MS => {
             return Err(Error::invalid(
@@ -117,6 +109,9 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         Some(ms) => Some(ms as u64),
         None => config.item_timeout_ms,
     };
+    let worker_wait_ms = spec
+        .worker_wait_ms
+        .map_or(config.worker_wait_ms, |ms| ms as u64);
     let cache = match PbCacheMode::try_from(spec.cache) {
         Ok(PbCacheMode::Unspecified) => None,
         Ok(PbCacheMode::Use) => Some(cache::CacheMode::Use),
@@ -143,7 +138,6 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         }
         cap => cap,
     };
-    let or = |value: u32, default: u64| if value == 0 { default } else { value as u64 };
     Ok(JobParams {
         expression,
         engine: if spec.engine.is_empty() {
@@ -152,20 +146,29 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
             spec.engine
         },
         batch_size: spec.batch_size as usize,
-        max_queue_delay: Duration::from_millis(or(
-            spec.max_queue_delay_ms,
-            config.max_queue_delay_ms,
-        )),
+        max_queue_delay: Duration::from_millis(max_queue_delay_ms),
         kwargs_json,
         codec,
-        window: or(spec.window, config.window as u64) as u32,
-        max_attempts: or(spec.max_attempts, config.max_attempts as u64) as u32,
-        worker_wait: Duration::from_millis(or(spec.worker_wait_ms, config.worker_wait_ms)),
+        window,
+        max_attempts,
+        worker_wait: Duration::from_millis(worker_wait_ms),
         item_timeout: item_timeout_ms.map(Duration::from_millis),
         process_token: spec.process_token,
         cache,
         max_cost_usd,
     })
+}
+
+/// A field that, when set, must be in `1..=max`; unset stays `None` (the
+/// server's default then applies).
+fn in_range(field: &'static str, value: Option<u32>, max: u32) -> Result<Option<u32>, Error> {
+    match value {
+        Some(v) if !(1..=max).contains(&v) => Err(Error::invalid(
+            field,
+            format!("must be between 1 and {max} (or unset for the server's default), got {v}"),
+        )),
+        other => Ok(other),
+    }
 }
 
 #[tonic::async_trait]

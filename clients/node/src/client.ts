@@ -18,17 +18,17 @@ export interface JobOptions {
   expression: string;
   /** Largest engine batch formed from this job's calls (1..4096; default 5). */
   batchSize?: number;
-  /** Longest wait of a call for its batch to fill, in ms (0 or unset: the server's default). */
+  /** Longest wait of a call for its batch to fill, in ms (unset: the server's default; 0: none). */
   maxQueueDelayMs?: number;
   /** Keyword arguments passed to every forward() (JSON object). */
   kwargs?: Record<string, unknown>;
   /** Engine name on the server ("" or unset: the server's default engine). */
   engine?: string;
-  /** Most items in flight at once (0 or unset: the server's default, 4096). */
+  /** Most items in flight at once (unset: the server's default, 4096). */
   window?: number;
-  /** Runs of an item before it fails when its workers keep disconnecting (0 or unset: 3). */
+  /** Runs of an item before it fails when its workers keep disconnecting (unset: the server's default, 3). */
   maxAttempts?: number;
-  /** How long the job waits for a worker of its expression, in ms (0 or unset: 30000). */
+  /** How long the job waits for a worker of its expression, in ms (unset: the server's default, 30000). */
   workerWaitMs?: number;
   /** Items per ItemChunk message (default 256). */
   chunkSize?: number;
@@ -169,13 +169,14 @@ export class Job implements AsyncIterable<JobResult> {
     return {
       expression: o.expression,
       batch_size: o.batchSize ?? 5,
-      max_queue_delay_ms: o.maxQueueDelayMs ?? 0,
+      // Unset options stay unset: the server applies its defaults.
+      max_queue_delay_ms: o.maxQueueDelayMs,
       kwargs_json: JSON.stringify(o.kwargs ?? {}),
       codec: "CODEC_JSON",
       engine: o.engine ?? "",
-      window: o.window ?? 0,
-      max_attempts: o.maxAttempts ?? 0,
-      worker_wait_ms: o.workerWaitMs ?? 0,
+      window: o.window,
+      max_attempts: o.maxAttempts,
+      worker_wait_ms: o.workerWaitMs,
     };
   }
 

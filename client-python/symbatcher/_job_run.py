@@ -23,6 +23,12 @@ from symbatcher._worker import WorkerRuntime
 from symbatcher.v1 import batch_pb2_grpc
 
 
+class _ProgressBar(tqdm):  # type: ignore[misc]
+    """tqdm without its monitor thread, which would outlive the scheduler."""
+
+    monitor_interval = 0
+
+
 class JobRun:
     """Runs `expression` (served by `factory` in `num_workers` local slots of
     kind `slots`, and by any remote worker registered under the same name) over `source`."""
@@ -88,7 +94,7 @@ class JobRun:
             local_only=self._local_only,
         )
         await self._job.start()
-        self._bar = tqdm(
+        self._bar = _ProgressBar(
             total=self._total,
             disable=not self._progress,
             unit="item",
@@ -136,6 +142,3 @@ class JobRun:
                 self._worker.stop()
                 await self._worker.closed()
 
-    @property
-    def job(self) -> Job | None:
-        return self._job

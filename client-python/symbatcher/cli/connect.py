@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from symbatcher._channel import TOKEN_ENV, Connection, read_token_file
 
@@ -44,7 +45,7 @@ def child_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def scheduler_options(args: argparse.Namespace) -> dict[str, object]:
+def scheduler_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options as BatchScheduler keywords (the token file read here)."""
     return {
         "token": read_token_file(args.token_file) if args.token_file else None,

@@ -21,8 +21,9 @@ import logging
 import os
 import sys
 
-from symbatcher import _connect_cli
-from symbatcher._engine import BatchEngine, serve_engine
+from symbatcher.cli import connect
+from symbatcher._batch_engine import BatchEngine
+from symbatcher._engine_connection import serve_engine
 from symbatcher._imports import add_app_dir, import_expression
 from symbatcher._errors import SymbatcherError
 
@@ -57,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--symai: batches the server may send at once (default 4)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    _connect_cli.add_arguments(parser)
+    connect.add_arguments(parser)
 
 
 def _load_class(spec: str) -> type:
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print("symbatcher engine: --server HOST:PORT is required", file=sys.stderr)
         return 2
     try:
-        connection = _connect_cli.connection(args)
+        connection = connect.connection(args)
         if args.symai:
             from symbatcher._symai_engine import SymaiEngine
 

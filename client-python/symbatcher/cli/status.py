@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from symbatcher import _connect_cli
+from symbatcher.cli import connect
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=5.0, metavar="SECONDS",
         help="how long to wait for the server's answer (default 5)",
     )
-    _connect_cli.add_arguments(parser)
+    connect.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"symbatcher status: --watch: must be > 0 seconds, got {args.watch}", file=sys.stderr)
         return 2
     try:
-        connection = _connect_cli.connection(args)
+        connection = connect.connection(args)
     except ValueError as exc:
         print(f"symbatcher status: {exc}", file=sys.stderr)
         return 2

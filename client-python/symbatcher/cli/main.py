@@ -1,5 +1,5 @@
-"""The `symbatcher` command. Each subcommand lives in its own module, which
-provides `add_arguments(parser)` and `run(args) -> int`."""
+"""The `symbatcher` command. Each subcommand lives in its own module of
+`symbatcher.cli`, which provides `add_arguments(parser)` and `run(args) -> int`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "worker": ("symbatcher._worker_cli", "serve an expression to a symbatcher server"),
-    "run": ("symbatcher._runner", "run an expression over a JSONL file"),
-    "engine": ("symbatcher._engine_cli", "serve symai's configured engine (or a BatchEngine) to a server"),
-    "status": ("symbatcher._status_cli", "show a server's workers, engines, queues and jobs"),
+    "worker": ("symbatcher.cli.worker", "serve an expression to a symbatcher server"),
+    "run": ("symbatcher.cli.run", "run an expression over a JSONL file"),
+    "engine": ("symbatcher.cli.engine", "serve symai's configured engine (or a BatchEngine) to a server"),
+    "status": ("symbatcher.cli.status", "show a server's workers, engines, queues and jobs"),
 }
 
 

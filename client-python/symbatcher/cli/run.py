@@ -53,12 +53,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from tqdm.auto import tqdm
 
-from symbatcher import _connect_cli
+from symbatcher.cli import connect
 from symbatcher._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression
@@ -144,7 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory put first on sys.path before importing (default: the current one)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _connect_cli.add_arguments(parser)
+    connect.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--config: no such file: {args.config}")
         if not os.path.isfile(args.input):
             raise ValueError(f"--input: no such file: {args.input}")
-        _connect_cli.connection(args)  # a bad --token-file or --tls-ca stops here
+        connect.connection(args)  # a bad --token-file or --tls-ca stops here
     except ValueError as exc:
         print(f"symbatcher run: {exc}", file=sys.stderr)
         return 2
@@ -287,7 +288,7 @@ class _InputReader:
         self.inputs: dict[int, _Input] = {}
         self.malformed: collections.deque[tuple[int, str]] = collections.deque()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         submitted = 0
         with open(self._path, "rb") as f:
             for line_index, raw in enumerate(f):
@@ -397,7 +398,7 @@ async def _run(
             cache=args.cache,
             cache_dir=args.cache_dir,
             max_cost_usd=args.max_cost,
-            **_connect_cli.scheduler_options(args),
+            **connect.scheduler_options(args),
         )
         scheduler._options = dataclasses.replace(
             scheduler._options, on_usage=usage_by_index.__setitem__
@@ -499,7 +500,7 @@ class _Spend:
         return ", ".join(parts)
 
 
-def _install_interrupt(output: _Output):
+def _install_interrupt(output: _Output) -> Callable[[], bool]:
     """SIGINT/SIGTERM cancel the run at its next await (never in the middle of
     writing a line); a second one flushes whole lines and exits at once."""
     loop = asyncio.get_running_loop()

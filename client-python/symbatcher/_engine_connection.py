@@ -1,0 +1,146 @@
+"""Serving a `BatchEngine` to a server: one `EngineService.Serve` stream on
+grpc's asyncio API, on the loop that opened it.
+
+The stream is read on the loop; each batch runs `engine.forward` on one of
+`max_concurrency` threads of the connection's own pool (forward() may block
+on anything), and its replies are written back on the loop. `stop()` ends
+the stream and joins the pool's threads, so nothing outlives the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+
+from symbatcher._batch_engine import BatchEngine, answer_batch
+from symbatcher._errors import SymbatcherError, call_error, from_rpc_error
+from symbatcher.v1 import engine_pb2, engine_pb2_grpc
+
+log = logging.getLogger("symbatcher.engine")
+
+#: How long `stop()` waits for batches running in `forward()` to return
+#: before it leaves their threads to finish on their own.
+STOP_GRACE_S = 5.0
+
+
+class EngineConnection:
+    """Serves `engine` under `name` over one `EngineService.Serve` stream on
+    `channel` (a grpc.aio channel). All methods run on the channel's loop."""
+
+    def __init__(self, channel: grpc.aio.Channel, engine: BatchEngine, name: str) -> None:
+        self._stub = engine_pb2_grpc.EngineServiceStub(channel)
+        self.engine = engine
+        self._name = name
+        self._concurrency = getattr(engine, "max_concurrency", 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._call: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        self._write_lock = asyncio.Lock()
+        self._closing = False
+        self.error: BaseException | None = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Registers the engine (the server checks its settings and answers
+        with their field named), then serves batches in the background."""
+        if isinstance(self._concurrency, bool) or not isinstance(self._concurrency, int):
+            raise TypeError(
+                f"max_concurrency: must be an integer, got {type(self._concurrency).__name__}"
+            )
+        self._call = self._stub.Serve()
+        register = engine_pb2.RegisterEngine(name=self._name, max_concurrency=self._concurrency)
+        try:
+            try:
+                await self._call.write(engine_pb2.EngineWorkerMessage(register=register))
+                first = await asyncio.wait_for(self._call.read(), timeout)
+            except grpc.RpcError as err:
+                raise from_rpc_error(await call_error(self._call, err)) from None
+            except asyncio.TimeoutError:
+                raise SymbatcherError(f"engine {self._name!r} registration timed out") from None
+            if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
+                raise SymbatcherError(f"server closed engine {self._name!r} before registering it")
+        except BaseException:
+            self._call.cancel()
+            raise
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"engine-{self._name}")
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def finished(self) -> None:
+        """Waits until the stream ends, for any reason; `error` says why if it failed."""
+        if self._reader is not None:
+            await asyncio.shield(self._reader)
+
+    async def stop(self) -> None:
+        """Ends the stream; waits (up to STOP_GRACE_S) for running batches,
+        then joins the pool's threads."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._call is not None:
+            self._call.cancel()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        idle = True
+        if self._batches:
+            _, pending = await asyncio.wait(self._batches, timeout=STOP_GRACE_S)
+            idle = not pending
+        if self._pool is not None:
+            # Idle threads exit at once; a forward() that never returns keeps
+            # its thread, which is then not waited for.
+            self._pool.shutdown(wait=idle, cancel_futures=True)
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                command = await self._call.read()
+                if command is grpc.aio.EOF:
+                    break
+                if command.WhichOneof("kind") == "batch":
+                    task = loop.create_task(self._answer(command.batch))
+                    self._batches.add(task)
+                    task.add_done_callback(self._batches.discard)
+        except grpc.RpcError as err:
+            if not self._closing:
+                self.error = from_rpc_error(err)
+                log.warning("engine %r disconnected: %s", self._name, self.error)
+        except asyncio.CancelledError:
+            pass
+
+    async def _answer(self, batch: engine_pb2.EngineBatch) -> None:
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._pool, answer_batch, self.engine, batch)
+            async with self._write_lock:
+                await self._call.write(engine_pb2.EngineWorkerMessage(result=result))
+        except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
+            pass  # the stream or the pool ended first; the reader says why
+
+
+def serve_engine(engine: BatchEngine, *, server: str, name: str, connection: Any = None) -> None:
+    """Serves `engine` under `name` to the symbatcher server at `server`
+    (host:port) until the connection ends or the process is interrupted.
+    Jobs select it with `BatchScheduler(address=server, engine=name)`."""
+    from symbatcher._channel import Connection
+
+    async def serve() -> None:
+        channel = (connection or Connection.create()).aio_channel(server)
+        try:
+            engine_connection = EngineConnection(channel, engine, name)
+            await engine_connection.start()
+            log.info("serving engine %r to %s", name, server)
+            try:
+                await engine_connection.finished()
+            finally:
+                await engine_connection.stop()
+            if engine_connection.error is not None:
+                raise engine_connection.error
+        finally:
+            await channel.close()
+
+    asyncio.run(serve())

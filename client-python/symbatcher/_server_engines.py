@@ -1,0 +1,109 @@
+"""Settings of the engines that run inside the embedded server, turned into
+its command-line flags.
+
+- `EchoEngine`: the server's built-in echo engine.
+- `OpenAIEngine`: an OpenAI-compatible HTTP engine in the server.
+
+Only types are checked here: the server checks every value against its
+limits, and a value it refuses stops the embedded server from starting with
+a `ServerStartError` whose message names the flag.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: must be an integer, got {type(value).__name__}")
+
+
+class ServerEngine(abc.ABC):
+    """Settings of an engine that runs inside the embedded server; subclasses
+    turn themselves into the server's command-line flags."""
+
+    @abc.abstractmethod
+    def server_args(self) -> list[str]:
+        """The embedded server's command-line flags for this engine."""
+
+
+@dataclass(frozen=True)
+class EchoEngine(ServerEngine):
+    """The server's built-in engine: replies `"echo: " + prompt`.
+
+    `latency_ms` is a simulated latency per batch; `max_concurrency` is how
+    many batches it runs at once (1 by default, so batching shows).
+    """
+
+    latency_ms: int = 0
+    max_concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        _check_int("latency_ms", self.latency_ms)
+        _check_int("max_concurrency", self.max_concurrency)
+
+    def server_args(self) -> list[str]:
+        return [
+            f"--echo-latency-ms={self.latency_ms}",
+            f"--echo-max-concurrency={self.max_concurrency}",
+        ]
+
+
+@dataclass(frozen=True)
+class OpenAIEngine(ServerEngine):
+    """An OpenAI-compatible engine in the embedded server: OpenAI, vLLM,
+    llama.cpp server, Ollama, OpenRouter, anything serving
+    `POST {base_url}/chat/completions`.
+
+    Every engine call becomes one request, sent concurrently up to
+    `max_concurrency`, under limits the server enforces for all workers:
+    `rpm` requests and `tpm` tokens per minute (None: unlimited). 429s and
+    5xx are retried (`max_retries`, exponential backoff with jitter, honouring
+    `Retry-After`); `timeout_s` bounds each attempt. The API key is read by the
+    server from the environment variable `api_key_env` (None: send no key).
+    With `strict`, a call whose kwargs hold a parameter the engine does not
+    pass on fails instead of dropping it (see docs/engines.md).
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int = 16
+    max_retries: int = 5
+    timeout_s: float = 60
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url: must start with http:// or https://, got {self.base_url!r}")
+        if not self.model:
+            raise ValueError("model: must not be empty")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}: must be at least 1 (None for no limit), got {value}")
+        _check_int("max_concurrency", self.max_concurrency)
+        _check_int("max_retries", self.max_retries)
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
+            raise TypeError(f"timeout_s: must be a number, got {type(self.timeout_s).__name__}")
+
+    def server_args(self) -> list[str]:
+        args = [
+            "--openai-base-url", self.base_url,
+            "--openai-model", self.model,
+            "--openai-api-key-env", self.api_key_env or "",
+            f"--openai-max-concurrency={self.max_concurrency}",
+            f"--openai-max-retries={self.max_retries}",
+            f"--openai-timeout-s={self.timeout_s}",
+        ]  # fmt: skip
+        if self.rpm is not None:
+            args.append(f"--openai-rpm={self.rpm}")
+        if self.tpm is not None:
+            args.append(f"--openai-tpm={self.tpm}")
+        if self.strict:
+            args.append("--openai-strict")
+        return args
