@@ -72,6 +72,14 @@ pub enum Error {
     /// A configured engine could not be set up.
     #[error("engine {name:?}: cannot set up: {reason}")]
     EngineSetup { name: String, reason: String },
+    /// A listener of the server (other than the gRPC one) cannot be bound.
+    #[error("{flag}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The flag that set the address.
+        flag: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How to get a worker for `expression`: a `symbatcher worker` command where
@@ -105,6 +113,7 @@ impl Error {
             Error::Transport(_) => "transport",
             Error::Io(_) => "io",
             Error::EngineSetup { .. } => "engine_setup",
+            Error::Bind { .. } => "bind",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::PermissionDenied { .. } => "permission_denied",
             Error::WorkerTooSlow { .. } => "worker_too_slow",
@@ -133,7 +142,9 @@ impl From<Error> for Status {
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied { .. } => Code::PermissionDenied,
             Error::WorkerTooSlow { .. } => Code::ResourceExhausted,
-            Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } => Code::Internal,
+            Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } | Error::Bind { .. } => {
+                Code::Internal
+            }
         };
         let mut status = Status::new(code, err.to_string());
         let map = status.metadata_mut();

@@ -14,7 +14,9 @@
 //! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
 //! - [`batcher`]: per (engine, model) call queues and the flush policy.
 //! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`).
-//! - [`metrics`]: latency histograms for summaries and `Status`.
+//! - [`telemetry`]: Prometheus metrics (`--metrics-listen`), logging
+//!   (`--log-format`) with job and engine-batch spans, latency histograms
+//!   for summaries and `Status`.
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
 //! (tests use in-memory pipes).
@@ -24,11 +26,11 @@ pub mod batcher;
 pub mod config;
 pub mod engine;
 pub mod error;
-pub mod metrics;
 pub mod pb;
 pub mod scheduler;
 pub mod service;
 pub mod shutdown;
+pub mod telemetry;
 pub mod tls;
 
 use std::future::Future;
@@ -49,6 +51,7 @@ pub use error::Error;
 use auth::AuthLayer;
 use scheduler::{SchedulerCommand, SchedulerHandle};
 use service::Edge;
+use telemetry::Metrics;
 
 /// How long background tasks get to finish after the server stopped.
 const TASK_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,7 +80,32 @@ where
 {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker)?;
+    // Bound before anything starts, so that a taken address fails startup
+    // with nothing to clean up.
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    flag: "--metrics-listen",
+                    addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let metrics = Metrics::new();
+    let scheduler = SchedulerHandle::spawn(&config, metrics.clone(), cancel.clone(), &tracker)?;
+    if let Some(listener) = metrics_listener {
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "metrics endpoint listening on /metrics");
+        tracker.spawn(telemetry::http::metrics_task(
+            listener,
+            metrics.clone(),
+            scheduler.clone(),
+            cancel.clone(),
+        ));
+    }
     let grace = config.shutdown_grace();
     let limits = config.limits.clone();
     let mut server = Server::builder()
@@ -89,6 +117,7 @@ where
     let mut server = server.layer(AuthLayer::new(config.auth.clone()));
     let edge = Edge {
         scheduler: scheduler.clone(),
+        metrics,
         config: Arc::new(config),
         cancel: cancel.clone(),
         tracker: tracker.clone(),

@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! default_engine = "gpt"
+//! metrics_listen = "0.0.0.0:9100"       # Prometheus /metrics (--metrics-listen wins)
 //!
 //! [engines.gpt]
 //! kind = "openai"                       # "openai" or "echo"
@@ -26,6 +27,7 @@
 //! Every error names the file, the field (`engines.gpt.rpm`) and the reason.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,6 +62,8 @@ const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
 struct FileConfig {
     /// Engine of jobs that name none; required when several engines are defined.
     default_engine: Option<String>,
+    /// Address of the Prometheus metrics endpoint, as `--metrics-listen`.
+    metrics_listen: Option<String>,
     /// Engines by name.
     #[serde(default)]
     engines: BTreeMap<String, FileEngine>,
@@ -107,6 +111,7 @@ enum FileKind {
 #[derive(Debug)]
 pub struct LoadedFile {
     pub default_engine: Option<String>,
+    pub metrics_listen: Option<SocketAddr>,
     pub engines: Vec<EngineSpec>,
 }
 
@@ -176,8 +181,18 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
         }
         None => engines.first().map(|e| e.name.clone()),
     };
+    let metrics_listen = match file.metrics_listen {
+        Some(addr) => Some(addr.trim().parse::<SocketAddr>().map_err(|err| {
+            invalid(
+                "metrics_listen",
+                format!("{addr:?} is not an address like \"0.0.0.0:9100\": {err}"),
+            )
+        })?),
+        None => None,
+    };
     Ok(LoadedFile {
         default_engine,
+        metrics_listen,
         engines,
     })
 }
@@ -470,6 +485,20 @@ mod tests {
         assert!(err.contains("default_engine: names no engine"), "{err}");
         let err = error_of("[engines.a]\nkind = \"echo\"\n[engines.b]\nkind = \"echo\"\n");
         assert!(err.contains("default_engine: is required"), "{err}");
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address() {
+        let loaded = parse("f.toml", "metrics_listen = \"0.0.0.0:9100\"\n").expect("parses");
+        assert_eq!(
+            loaded.metrics_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9100)))
+        );
+        let err = error_of("metrics_listen = \"localhost\"\n");
+        assert!(
+            err.contains("metrics_listen: \"localhost\" is not an address"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::batcher::Batcher;
 use crate::config::guards::GuardFlags;
 use crate::engine::Engine;
 use crate::pb::v1::{EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus};
+use crate::telemetry::Metrics;
 
 /// Commands handled per loop turn before batches are formed and outboxes
 /// flushed; larger turns coalesce more messages per worker and client.
@@ -47,10 +48,17 @@ pub(super) struct Scheduler {
     /// next eligible worker after it, so a job's items spread over its
     /// workers.
     pub(super) last_assigned_worker: u64,
+    /// Engine batches are counted as they leave and come back.
+    pub(super) metrics: Metrics,
 }
 
 impl Scheduler {
-    pub(super) fn new(handle: SchedulerHandle, tracker: TaskTracker, guards: GuardFlags) -> Self {
+    pub(super) fn new(
+        handle: SchedulerHandle,
+        tracker: TaskTracker,
+        guards: GuardFlags,
+        metrics: Metrics,
+    ) -> Self {
         Scheduler {
             handle,
             tracker,
@@ -68,6 +76,7 @@ impl Scheduler {
             started: Instant::now(),
             guards,
             last_assigned_worker: 0,
+            metrics,
         }
     }
 

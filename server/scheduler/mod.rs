@@ -31,6 +31,7 @@ use crate::config::{
 };
 use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiEngine};
 use crate::error::Error;
+use crate::telemetry::Metrics;
 pub use backlog::WorkerBacklog;
 
 use crate::pb::v1::{
@@ -60,6 +61,8 @@ pub struct JobParams {
     /// The client's process token: its `local_only` items go only to
     /// workers registered with the same token.
     pub process_token: String,
+    /// The job's log span (`job{id=..}`); the scheduler records the id.
+    pub span: tracing::Span,
 }
 
 /// What a job's client stream receives.
@@ -188,13 +191,18 @@ impl SchedulerHandle {
     /// `config` and the engines of `config.engines`.
     pub fn spawn(
         config: &ServerConfig,
+        metrics: Metrics,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let handle = SchedulerHandle { tx };
-        let mut actor =
-            actor::Scheduler::new(handle.clone(), tracker.clone(), config.guards.clone());
+        let mut actor = actor::Scheduler::new(
+            handle.clone(),
+            tracker.clone(),
+            config.guards.clone(),
+            metrics,
+        );
         actor.add_engine(
             ECHO_ENGINE,
             Engine::Echo(EchoEngine::new(Duration::from_millis(
