@@ -75,6 +75,14 @@ pub enum Error {
     /// The call cache could not be opened.
     #[error("call cache: cannot open: {0}")]
     CacheSetup(String),
+    /// A listener of the server (other than the gRPC one) cannot be bound.
+    #[error("{flag}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The flag that set the address.
+        flag: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How to get a worker for `expression`: a `symbatcher worker` command where
@@ -109,6 +117,7 @@ impl Error {
             Error::Io(_) => "io",
             Error::EngineSetup { .. } => "engine_setup",
             Error::CacheSetup(_) => "cache_setup",
+            Error::Bind { .. } => "bind",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::PermissionDenied { .. } => "permission_denied",
             Error::WorkerTooSlow { .. } => "worker_too_slow",
@@ -140,7 +149,8 @@ impl From<Error> for Status {
             Error::Transport(_)
             | Error::Io(_)
             | Error::EngineSetup { .. }
-            | Error::CacheSetup(_) => Code::Internal,
+            | Error::CacheSetup(_)
+            | Error::Bind { .. } => Code::Internal,
         };
         let mut status = Status::new(code, err.to_string());
         let map = status.metadata_mut();

@@ -16,7 +16,9 @@
 //! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`).
 //! - `cache`: the call cache on disk (redb) and in-flight coalescing.
 //! - `cost`: prices per model and the cost of a call.
-//! - [`metrics`]: latency histograms for summaries and `Status`.
+//! - [`telemetry`]: Prometheus metrics (`--metrics-listen`), logging
+//!   (`--log-format`) with job and engine-batch spans, latency histograms
+//!   for summaries and `Status`.
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
 //! (tests use in-memory pipes).
@@ -28,11 +30,11 @@ pub mod config;
 pub(crate) mod cost;
 pub mod engine;
 pub mod error;
-pub mod metrics;
 pub mod pb;
 pub mod scheduler;
 pub mod service;
 pub mod shutdown;
+pub mod telemetry;
 pub mod tls;
 
 use std::future::Future;
@@ -53,6 +55,7 @@ pub use error::Error;
 use auth::AuthLayer;
 use scheduler::{SchedulerCommand, SchedulerHandle};
 use service::Edge;
+use telemetry::Metrics;
 
 /// How long background tasks get to finish after the server stopped.
 const TASK_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,7 +84,32 @@ where
 {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let scheduler = SchedulerHandle::spawn(&config, cancel.clone(), &tracker)?;
+    // Bound before anything starts, so that a taken address fails startup
+    // with nothing to clean up.
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    flag: "--metrics-listen",
+                    addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let metrics = Metrics::new();
+    let scheduler = SchedulerHandle::spawn(&config, metrics.clone(), cancel.clone(), &tracker)?;
+    if let Some(listener) = metrics_listener {
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "metrics endpoint listening on /metrics");
+        tracker.spawn(telemetry::http::metrics_task(
+            listener,
+            metrics.clone(),
+            scheduler.clone(),
+            cancel.clone(),
+        ));
+    }
     let grace = config.shutdown_grace();
     let limits = config.limits.clone();
     let mut server = Server::builder()
@@ -93,6 +121,7 @@ where
     let mut server = server.layer(AuthLayer::new(config.auth.clone()));
     let edge = Edge {
         scheduler: scheduler.clone(),
+        metrics,
         config: Arc::new(config),
         cancel: cancel.clone(),
         tracker: tracker.clone(),

@@ -1,11 +1,11 @@
 //! `symbatcher-server`: parse flags, set up logging, bind, serve.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
+use symbatcher::telemetry::logging::init_logging;
 use symbatcher::{shutdown, ServerConfig};
 
 #[tokio::main]
@@ -15,15 +15,7 @@ async fn main() -> ExitCode {
         eprintln!("error: {err}");
         return ExitCode::from(2);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SYMBATCHER_LOG")
-                .or_else(|_| EnvFilter::try_from_default_env())
-                .unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging(config.log_format);
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,

@@ -4,6 +4,7 @@
 //! ```toml
 //! default_engine = "gpt"
 //! cache_dir = "/var/cache/symbatcher"   # the call cache (--cache-dir wins)
+//! metrics_listen = "0.0.0.0:9100"       # Prometheus /metrics (--metrics-listen wins)
 //!
 //! [engines.gpt]
 //! kind = "openai"                       # "openai" or "echo"
@@ -32,6 +33,7 @@
 //! Every error names the file, the field (`engines.gpt.rpm`) and the reason.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -70,6 +72,8 @@ struct FileConfig {
     default_engine: Option<String>,
     /// Directory of the call cache; `--cache-dir` overrides it.
     cache_dir: Option<std::path::PathBuf>,
+    /// Address of the Prometheus metrics endpoint, as `--metrics-listen`.
+    metrics_listen: Option<String>,
     /// Engines by name.
     #[serde(default)]
     engines: BTreeMap<String, FileEngine>,
@@ -133,6 +137,7 @@ enum FileKind {
 pub struct LoadedFile {
     pub default_engine: Option<String>,
     pub cache_dir: Option<std::path::PathBuf>,
+    pub metrics_listen: Option<SocketAddr>,
     pub engines: Vec<EngineSpec>,
 }
 
@@ -202,9 +207,19 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
         }
         None => engines.first().map(|e| e.name.clone()),
     };
+    let metrics_listen = match file.metrics_listen {
+        Some(addr) => Some(addr.trim().parse::<SocketAddr>().map_err(|err| {
+            invalid(
+                "metrics_listen",
+                format!("{addr:?} is not an address like \"0.0.0.0:9100\": {err}"),
+            )
+        })?),
+        None => None,
+    };
     Ok(LoadedFile {
         default_engine,
         cache_dir: file.cache_dir,
+        metrics_listen,
         engines,
     })
 }
@@ -524,6 +539,20 @@ mod tests {
         assert!(err.contains("default_engine: names no engine"), "{err}");
         let err = error_of("[engines.a]\nkind = \"echo\"\n[engines.b]\nkind = \"echo\"\n");
         assert!(err.contains("default_engine: is required"), "{err}");
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address() {
+        let loaded = parse("f.toml", "metrics_listen = \"0.0.0.0:9100\"\n").expect("parses");
+        assert_eq!(
+            loaded.metrics_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9100)))
+        );
+        let err = error_of("metrics_listen = \"localhost\"\n");
+        assert!(
+            err.contains("metrics_listen: \"localhost\" is not an address"),
+            "{err}"
+        );
     }
 
     #[test]

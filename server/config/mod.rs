@@ -20,6 +20,7 @@ use clap::{Args, Parser};
 
 use crate::auth::AuthConfig;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
+use crate::telemetry::LogFormat;
 use crate::tls::TlsSettings;
 use security::SecurityFlags;
 
@@ -40,7 +41,8 @@ pub const ECHO_ENGINE: &str = "echo";
 const ENV_HELP: &str = "\
 Environment:
   SYMBATCHER_LOG, else RUST_LOG   log filter (tracing EnvFilter syntax, e.g. `debug` or
-                                  `symbatcher=debug,h2=warn`); default `info`. Logs go to stderr.
+                                  `symbatcher=debug,h2=warn`); default `info`. Logs go to stderr,
+                                  in the --log-format (SYMBATCHER_LOG_FORMAT) text or json.
   SYMBATCHER_AUTH_TOKEN           main token (or --auth-token-file): every service
   SYMBATCHER_CLIENT_TOKEN         client token (or --client-token-file): BatchService
   SYMBATCHER_WORKER_TOKEN         worker token (or --worker-token-file): WorkerService, EngineService
@@ -55,6 +57,17 @@ pub struct ServerConfig {
     /// `listening on ADDR`.
     #[arg(long, env = "SYMBATCHER_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain
+    /// HTTP without authentication: bind it where only the scraper reaches
+    /// it). Unset: no endpoint (the config file's `metrics_listen` sets one).
+    #[arg(long, env = "SYMBATCHER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Log line format on stderr: `text`, or `json` (one object per line,
+    /// with the enclosing `job` and `engine_batch` spans and their fields).
+    #[arg(long, env = "SYMBATCHER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// TOML file defining named engines (kind, base_url, model, api_key_env,
     /// rpm, tpm, max_concurrency, max_retries, timeout_s, max_batch_size) and
@@ -300,6 +313,9 @@ impl ServerConfig {
             file_default = loaded.default_engine;
             if self.cache.cache_dir.is_none() {
                 self.cache.cache_dir = loaded.cache_dir;
+            }
+            if self.metrics_listen.is_none() {
+                self.metrics_listen = loaded.metrics_listen;
             }
             self.engines.extend(loaded.engines);
         }

@@ -22,6 +22,7 @@ use crate::engine::Engine;
 use crate::pb::v1::{
     CacheStatus, EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus,
 };
+use crate::telemetry::Metrics;
 
 /// Commands handled per loop turn before batches are formed and outboxes
 /// flushed; larger turns coalesce more messages per worker and client.
@@ -67,10 +68,17 @@ pub(super) struct Scheduler {
     pub(super) coalesced: u64,
     /// Models already reported as having no price.
     pub(super) unpriced_models: HashSet<String>,
+    /// Engine batches are counted as they leave and come back.
+    pub(super) metrics: Metrics,
 }
 
 impl Scheduler {
-    pub(super) fn new(handle: SchedulerHandle, tracker: TaskTracker, guards: GuardFlags) -> Self {
+    pub(super) fn new(
+        handle: SchedulerHandle,
+        tracker: TaskTracker,
+        guards: GuardFlags,
+        metrics: Metrics,
+    ) -> Self {
         Scheduler {
             handle,
             tracker,
@@ -95,6 +103,7 @@ impl Scheduler {
             cache_hits: 0,
             coalesced: 0,
             unpriced_models: HashSet::new(),
+            metrics,
         }
     }
 

@@ -11,6 +11,8 @@ use super::replies::{batch_task, CacheWriter};
 use crate::batcher::{BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::{engine_reply, EngineReply, WorkerEngineCall};
+use crate::telemetry::logging::batch_span;
+use tracing::Instrument;
 
 /// Times a call is sent again after its engine process disconnected before
 /// answering it: a call whose batch has brought down its engine that often
@@ -231,8 +233,6 @@ impl Scheduler {
 
     fn dispatch(&mut self, flush: Flush, now: Instant) {
         let size = flush.calls.len() as u64;
-        tracing::debug!(engine = %flush.key.engine, model = %flush.key.model, size,
-            reason = ?flush.reason, "batch formed");
         let keep_for_resend = self
             .engines
             .get(&flush.key.engine)
@@ -270,13 +270,23 @@ impl Scheduler {
         let engine = slot.engine.clone();
         let generation = slot.generation;
         let batch_id = self.fresh_id();
-        self.batch_jobs
-            .insert(batch_id, jobs_in_batch.into_iter().collect());
+        let mut job_ids: Vec<u64> = jobs_in_batch.into_iter().collect();
+        job_ids.sort_unstable();
+        let job_spans: Vec<(u64, &tracing::Span)> = job_ids
+            .iter()
+            .filter_map(|id| Some((*id, &self.jobs.get(id)?.params.span)))
+            .collect();
+        let span = batch_span(&flush.key.engine, batch_id, calls.len(), &job_spans);
+        span.in_scope(
+            || tracing::debug!(model = %flush.key.model, reason = ?flush.reason, "batch formed"),
+        );
+        self.batch_jobs.insert(batch_id, job_ids);
         let writer = CacheWriter {
             cache: self.cache.clone(),
             writes,
         };
-        self.tracker.spawn(batch_task(
+        let recorder = self.metrics.engine(&flush.key.engine);
+        let batch = batch_task(
             engine,
             flush.key.engine,
             generation,
@@ -285,6 +295,8 @@ impl Scheduler {
             cancels,
             writer,
             self.handle.clone(),
-        ));
+            recorder,
+        );
+        self.tracker.spawn(batch.instrument(span));
     }
 }

@@ -7,8 +7,8 @@ use tokio::time::Instant;
 use super::actor::Scheduler;
 use crate::engine::{CallStats, Engine, EngineError};
 use crate::error::Error;
-use crate::metrics::CallTotals;
 use crate::pb::v1::EngineStatus;
+use crate::telemetry::CallTotals;
 
 /// An engine with its concurrency limit and counters.
 #[derive(Debug)]

@@ -12,10 +12,10 @@ use super::{JobEvent, JobParams, JobRegistration};
 use crate::cache::CacheMode;
 use crate::engine::{CallStats, Engine};
 use crate::error::Error;
-use crate::metrics::CallTotals;
 use crate::pb::v1::{
     outcome, ErrorKind, Item, ItemError, ItemResult, JobStatus, JobSummary, Outcome,
 };
+use crate::telemetry::CallTotals;
 
 /// An item waiting for (or re-queued for) a worker.
 #[derive(Debug, Clone)]
@@ -188,8 +188,10 @@ impl Scheduler {
         let now = Instant::now();
         let served = self.served(&params.expression);
         let window = params.window;
-        tracing::info!(job_id = id, expression = %params.expression, engine = %params.engine,
-            batch_size = params.batch_size, "job admitted");
+        params.span.record("id", id);
+        params.span.in_scope(|| {
+            tracing::info!(batch_size = params.batch_size, "job admitted");
+        });
         self.jobs.insert(
             id,
             Job {
@@ -273,22 +275,23 @@ impl Scheduler {
         }
         job.flush();
         let summary = job.summary();
-        tracing::info!(
-            job_id,
-            items = summary.items,
-            failed = summary.failed,
-            batches = summary.engine_batches,
-            mean_batch = summary.mean_batch_size,
-            "job finished"
-        );
+        job.params.span.in_scope(|| {
+            tracing::info!(
+                items = summary.items,
+                failed = summary.failed,
+                batches = summary.engine_batches,
+                mean_batch = summary.mean_batch_size,
+                "job finished"
+            );
+        });
         let _ = job.events_tx.send(JobEvent::Finished(summary));
         self.remove_job(job_id);
     }
 
     /// The client went away: drop the job's queue and tell its workers.
     pub(super) fn cancel_job(&mut self, job_id: u64) {
-        if self.jobs.contains_key(&job_id) {
-            tracing::info!(job_id, "job cancelled");
+        if let Some(job) = self.jobs.get(&job_id) {
+            job.params.span.in_scope(|| tracing::info!("job cancelled"));
             self.remove_job(job_id);
         }
     }
@@ -296,7 +299,9 @@ impl Scheduler {
     /// Fails the whole job with `err` (ends the client's stream with it).
     pub(super) fn fail_job(&mut self, job_id: u64, err: Error) {
         if let Some(job) = self.jobs.get_mut(&job_id) {
-            tracing::warn!(job_id, kind = err.kind(), %err, "job failed");
+            job.params
+                .span
+                .in_scope(|| tracing::warn!(kind = err.kind(), %err, "job failed"));
             job.flush();
             let _ = job.events_tx.send(JobEvent::Failed(err));
             self.remove_job(job_id);

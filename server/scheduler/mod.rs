@@ -36,6 +36,7 @@ use crate::config::{
 };
 use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiEngine};
 use crate::error::Error;
+use crate::telemetry::Metrics;
 pub use backlog::WorkerBacklog;
 
 use crate::pb::v1::{
@@ -70,6 +71,8 @@ pub struct JobParams {
     pub cache: Option<CacheMode>,
     /// Spend cap in US dollars; None: no cap.
     pub max_cost_usd: Option<f64>,
+    /// The job's log span (`job{id=..}`); the scheduler records the id.
+    pub span: tracing::Span,
 }
 
 /// What a job's client stream receives.
@@ -198,13 +201,18 @@ impl SchedulerHandle {
     /// `config` and the engines of `config.engines`.
     pub fn spawn(
         config: &ServerConfig,
+        metrics: Metrics,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let handle = SchedulerHandle { tx };
-        let mut actor =
-            actor::Scheduler::new(handle.clone(), tracker.clone(), config.guards.clone());
+        let mut actor = actor::Scheduler::new(
+            handle.clone(),
+            tracker.clone(),
+            config.guards.clone(),
+            metrics,
+        );
         actor.cache = open_cache(config)?;
         for spec in &config.engines {
             if let Some(pricing) = spec.pricing {

@@ -3,8 +3,11 @@
 //! (`CallsAnswered`, from engines that answer per call) and then the end of
 //! the batch (`BatchDone`); the actor routes every reply to the worker that
 //! made the call and adds what the engine measured to its engine and job.
+//! The batch task also counts the batch for the metrics endpoint, as it
+//! leaves and as its answers come back (before they reach the actor, so a
+//! job's summary never leaves before its batches are counted).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -18,6 +21,7 @@ use super::{SchedulerCommand, SchedulerHandle};
 use crate::cache::CallCache;
 use crate::engine::{is_error, BatchAnswer, CallAnswer, CallStats, Engine, EngineError};
 use crate::pb::v1::{EngineCall, EngineReply};
+use crate::telemetry::EngineRecorder;
 
 /// Stores a batch's successful replies in the call cache before they go to
 /// the scheduler: a crash between the two costs nothing on the re-run.
@@ -53,9 +57,12 @@ pub(super) async fn batch_task(
     cancels: Vec<CancellationToken>,
     writer: CacheWriter,
     handle: SchedulerHandle,
+    recorder: EngineRecorder,
 ) {
     let started = Instant::now();
     let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
+    recorder.batch_sent(calls.len());
+    tracing::debug!(calls = calls.len(), "engine batch sent");
     // Unbounded, but holds at most this batch's calls.
     let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
     let run = engine.run(calls, cancels, answers_tx);
@@ -68,6 +75,7 @@ pub(super) async fn batch_task(
                 while let Ok(more) = answers_rx.try_recv() {
                     answers.push(more);
                 }
+                record_answers(&recorder, &answers);
                 writer.store(answers.iter().map(|a| (&a.reply, a.stats))).await;
                 let answered = SchedulerCommand::CallsAnswered {
                     engine: name.clone(),
@@ -84,6 +92,7 @@ pub(super) async fn batch_task(
         late.push(more);
     }
     if !late.is_empty() {
+        record_answers(&recorder, &late);
         writer.store(late.iter().map(|a| (&a.reply, a.stats))).await;
         let answered = SchedulerCommand::CallsAnswered {
             engine: name.clone(),
@@ -98,15 +107,50 @@ pub(super) async fn batch_task(
             .store(replies.iter().map(|r| (r, stats(r.call_id))))
             .await;
     }
+    let elapsed = started.elapsed();
+    record_batch(&recorder, &answer, elapsed);
+    tracing::debug!(
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        failed = answer.outcome.is_err(),
+        "engine batch answered"
+    );
     let done = SchedulerCommand::BatchDone {
         engine: name,
         generation,
         batch_id,
         call_ids,
         answer,
-        elapsed: started.elapsed(),
+        elapsed,
     };
     let _ = handle.send(done).await;
+}
+
+/// Counts calls answered one by one.
+fn record_answers(recorder: &EngineRecorder, answers: &[CallAnswer]) {
+    for answer in answers {
+        recorder.call_answered(&answer.stats, is_error(&answer.reply));
+    }
+}
+
+/// Counts the calls answered with the batch, and the batch.
+fn record_batch(recorder: &EngineRecorder, answer: &BatchAnswer, elapsed: Duration) {
+    let failed_calls: HashSet<u64> = match &answer.outcome {
+        Ok(replies) => {
+            let answered: HashMap<u64, bool> =
+                replies.iter().map(|r| (r.call_id, is_error(r))).collect();
+            answer
+                .stats
+                .keys()
+                .filter(|id| answered.get(id).copied().unwrap_or(true))
+                .copied()
+                .collect()
+        }
+        Err(_) => answer.stats.keys().copied().collect(),
+    };
+    for (call_id, stats) in &answer.stats {
+        recorder.call_answered(stats, failed_calls.contains(call_id));
+    }
+    recorder.batch_answered(elapsed, answer.outcome.is_err());
 }
 
 impl Scheduler {

@@ -48,13 +48,19 @@ impl Scheduler {
             let Some(task) = self.remove_task(task_id, true) else {
                 continue;
             };
-            tracing::warn!(
-                task_id,
-                job_id = task.job_id,
-                index = task.item.index,
-                limit_ms,
-                "item run timed out"
-            );
+            let span = self
+                .jobs
+                .get(&task.job_id)
+                .map(|job| job.params.span.clone());
+            span.unwrap_or_else(tracing::Span::none).in_scope(|| {
+                tracing::warn!(
+                    task_id,
+                    job_id = task.job_id,
+                    index = task.item.index,
+                    limit_ms,
+                    "item run timed out"
+                )
+            });
             if let Some(job) = self.jobs.get_mut(&task.job_id) {
                 let message = format!(
                     "item {} ran longer than its item timeout of {limit_ms} ms",

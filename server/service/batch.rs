@@ -30,6 +30,9 @@ use crate::pb::v1::{
     JobSpec, ResultChunk,
 };
 use crate::scheduler::{JobEvent, JobParams, SchedulerCommand, SchedulerHandle};
+use crate::telemetry::logging::job_span;
+use crate::telemetry::JobRecorder;
+use tracing::Instrument;
 
 /// Longest `max_queue_delay_ms` a job may ask for.
 const MAX_QUEUE_DELAY_MS: u32 = 60_000;
@@ -138,13 +141,15 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         }
         cap => cap,
     };
+    let engine = if spec.engine.is_empty() {
+        config.default_engine().to_string()
+    } else {
+        spec.engine
+    };
     Ok(JobParams {
+        span: job_span(&expression, &engine),
         expression,
-        engine: if spec.engine.is_empty() {
-            config.default_engine().to_string()
-        } else {
-            spec.engine
-        },
+        engine,
         batch_size: spec.batch_size as usize,
         max_queue_delay: Duration::from_millis(max_queue_delay_ms),
         kwargs_json,
@@ -192,6 +197,8 @@ impl BatchService for BatchApi {
         };
         let params = validate_spec(spec, &self.edge.config)?;
         let engine = params.engine.clone();
+        let span = params.span.clone();
+        let recorder = self.edge.metrics.job(&params.expression, &engine);
         let registration = self
             .edge
             .scheduler
@@ -199,14 +206,15 @@ impl BatchService for BatchApi {
             .await??;
         let job_id = registration.job_id;
         let window = Arc::new(Semaphore::new(registration.window as usize));
-        self.edge.tracker.spawn(job_inbound_task(
+        let inbound = job_inbound_task(
             job_id,
             inbound,
             window.clone(),
             registration.window as usize,
             self.edge.scheduler.clone(),
             self.edge.cancel.clone(),
-        ));
+        );
+        self.edge.tracker.spawn(inbound.instrument(span));
         let stream = JobResponseStream {
             job_id,
             accepted: Some(JobAccepted {
@@ -219,6 +227,7 @@ impl BatchService for BatchApi {
             max_message_bytes: self.edge.config.limits.max_message_bytes(),
             window,
             scheduler: self.edge.scheduler.clone(),
+            recorder,
             finished: false,
         };
         Ok(Response::new(Box::pin(stream)))
@@ -324,6 +333,8 @@ struct JobResponseStream {
     max_message_bytes: usize,
     window: Arc<Semaphore>,
     scheduler: SchedulerHandle,
+    /// Counts results, and how the job ended.
+    recorder: JobRecorder,
     finished: bool,
 }
 
@@ -344,10 +355,12 @@ impl Stream for JobResponseStream {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 self.finished = true;
+                self.recorder.failed();
                 Poll::Ready(Some(Err(Error::ShuttingDown.into())))
             }
             Poll::Ready(Some(JobEvent::Results(results))) => {
                 self.window.add_permits(results.len());
+                self.recorder.results_sent(&results);
                 let limit = self.max_message_bytes;
                 let mut parts = split_results(results, limit).into_iter();
                 let first = parts.next().unwrap_or_default();
@@ -358,10 +371,12 @@ impl Stream for JobResponseStream {
             }
             Poll::Ready(Some(JobEvent::Finished(summary))) => {
                 self.finished = true;
+                self.recorder.completed(&summary);
                 Poll::Ready(Some(Ok(response(batch_response::Kind::Summary(summary)))))
             }
             Poll::Ready(Some(JobEvent::Failed(err))) => {
                 self.finished = true;
+                self.recorder.failed();
                 Poll::Ready(Some(Err(err.into())))
             }
         }
@@ -371,6 +386,7 @@ impl Stream for JobResponseStream {
 impl Drop for JobResponseStream {
     fn drop(&mut self) {
         if !self.finished {
+            self.recorder.cancelled();
             let job_id = self.job_id;
             let scheduler = self.scheduler.clone();
             // Cannot await in drop; the send completes on its own task.

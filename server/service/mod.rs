@@ -25,6 +25,7 @@ use crate::pb::v1::engine_service_server::EngineServiceServer;
 use crate::pb::v1::status_service_server::StatusServiceServer;
 use crate::pb::v1::worker_service_server::WorkerServiceServer;
 use crate::scheduler::SchedulerHandle;
+use crate::telemetry::Metrics;
 
 pub use batch::validate_spec;
 
@@ -32,6 +33,8 @@ pub use batch::validate_spec;
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub scheduler: SchedulerHandle,
+    /// Where job results and summaries are counted on their way out.
+    pub metrics: Metrics,
     pub config: Arc<ServerConfig>,
     pub cancel: CancellationToken,
     pub tracker: TaskTracker,

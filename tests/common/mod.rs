@@ -676,11 +676,23 @@ pub async fn run_engine_job_as(
     calls: &[(String, String)],
     batch_size: u32,
 ) -> (BTreeMap<u64, EngineReply>, JobSummary) {
+    run_engine_job_on(&server.channel, name, engine, calls, batch_size).await
+}
+
+/// Like [`run_engine_job_as`], on any channel to a server (e.g. a server
+/// process).
+pub async fn run_engine_job_on(
+    channel: &Channel,
+    name: &str,
+    engine: &str,
+    calls: &[(String, String)],
+    batch_size: u32,
+) -> (BTreeMap<u64, EngineReply>, JobSummary) {
     let n = calls.len();
     let expression = format!("tests.engine_job:{name}");
-    let mut worker = connect_worker(&server.channel, "engine-job", &[&expression], n as u32).await;
+    let mut worker = connect_worker(channel, "engine-job", &[&expression], n as u32).await;
     let mut job = start_job(
-        &server.channel,
+        channel,
         JobSpec {
             engine: engine.to_string(),
             ..spec(&expression, batch_size)

@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 pub use error::OpenAiError;
 use limiter::{Finish, LimiterHandle, LimiterSettings, Permit, Turn};
@@ -242,7 +243,7 @@ impl OpenAiEngine {
         for call in calls {
             let engine = self.clone();
             let cancel = cancels.next().unwrap_or_default();
-            set.spawn(async move {
+            let task = async move {
                 let call_id = call.call_id;
                 tokio::select! {
                     biased;
@@ -252,7 +253,9 @@ impl OpenAiEngine {
                     }
                     answered = engine.call(call, started) => answered,
                 }
-            });
+            };
+            // Each call's lines (retries, 429s) carry the batch's span.
+            set.spawn(task.instrument(tracing::Span::current()));
         }
         let mut replies = Vec::new();
         let mut stats = HashMap::new();

@@ -1,0 +1,454 @@
+//! The server's Prometheus metrics, through `prometheus-client` (the
+//! Prometheus project's Rust client): one [`Registry`] per server instance
+//! (no process-wide recorder, so servers in one process, as in tests, keep
+//! their counts apart), typed label sets, and OpenMetrics text encoding.
+//!
+//! Counters and histograms are recorded at the scheduler's boundaries, not
+//! inside it: [`EngineRecorder`] where a batch leaves for its engine and its
+//! calls come back, [`JobRecorder`] where a job's results and summary go to
+//! its client. Gauges come from the `Status` snapshot at scrape time
+//! ([`super::gauges`]).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use super::gauges::Gauges;
+use crate::config::MAX_BATCH_SIZE;
+use crate::engine::CallStats;
+use crate::pb::v1::{outcome, ItemResult, JobSummary, StatusResponse};
+
+/// Batch-size buckets: 1, 2, 4, ..., 4096 calls (the largest batch).
+const BATCH_SIZE_BUCKETS: u16 = MAX_BATCH_SIZE.ilog2() as u16 + 1;
+/// Latency buckets: 1 ms doubling to about 65 s.
+const LATENCY_BUCKETS: u16 = 17;
+const LATENCY_FIRST_BUCKET_S: f64 = 0.001;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub(crate) struct EngineLabels {
+    pub engine: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    engine: String,
+    /// "prompt" or "completion".
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub(crate) struct JobLabels {
+    pub expression: String,
+    pub engine: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    expression: String,
+    engine: String,
+    outcome: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn batch_size_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, BATCH_SIZE_BUCKETS))
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(
+        LATENCY_FIRST_BUCKET_S,
+        2.0,
+        LATENCY_BUCKETS,
+    ))
+}
+
+/// The server's metrics. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    engine: EngineFamilies,
+    jobs_finished: Family<OutcomeLabels, Counter>,
+    items: Family<OutcomeLabels, Counter>,
+    requeued: Family<JobLabels, Counter>,
+    /// Set from the snapshot, then encoded, one scrape at a time.
+    gauges: Mutex<Gauges>,
+}
+
+#[derive(Debug)]
+struct EngineFamilies {
+    batches: Family<EngineLabels, Counter>,
+    calls: Family<EngineLabels, Counter>,
+    batch_size: HistogramFamily<EngineLabels>,
+    call_latency: HistogramFamily<EngineLabels>,
+    batch_duration: HistogramFamily<EngineLabels>,
+    failed_batches: Family<EngineLabels, Counter>,
+    failed_calls: Family<EngineLabels, Counter>,
+    retries: Family<EngineLabels, Counter>,
+    rate_limited: Family<EngineLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
+}
+
+impl EngineFamilies {
+    fn new() -> Self {
+        EngineFamilies {
+            batches: Family::default(),
+            calls: Family::default(),
+            batch_size: Family::new_with_constructor(batch_size_histogram),
+            call_latency: Family::new_with_constructor(latency_histogram),
+            batch_duration: Family::new_with_constructor(latency_histogram),
+            failed_batches: Family::default(),
+            failed_calls: Family::default(),
+            retries: Family::default(),
+            rate_limited: Family::default(),
+            tokens: Family::default(),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "engine_batches",
+            "Engine batches sent to their engine",
+            self.batches.clone(),
+        );
+        registry.register(
+            "engine_calls",
+            "Engine calls sent to their engine, in batches (a call sent again after its \
+             engine process disconnected counts again)",
+            self.calls.clone(),
+        );
+        registry.register(
+            "engine_batch_size",
+            "Calls per engine batch, as formed",
+            self.batch_size.clone(),
+        );
+        registry.register_with_unit(
+            "engine_call_latency",
+            "Time from a batch leaving for its engine to each call's answer",
+            Unit::Seconds,
+            self.call_latency.clone(),
+        );
+        registry.register_with_unit(
+            "engine_batch_duration",
+            "Time from a batch leaving for its engine to its last answer",
+            Unit::Seconds,
+            self.batch_duration.clone(),
+        );
+        registry.register(
+            "engine_failed_batches",
+            "Engine batches that failed as a whole",
+            self.failed_batches.clone(),
+        );
+        registry.register(
+            "engine_failed_calls",
+            "Engine calls answered with an error",
+            self.failed_calls.clone(),
+        );
+        registry.register(
+            "engine_retries",
+            "Engine requests sent again after a retryable failure (429, 5xx, timeout, \
+             connection error)",
+            self.retries.clone(),
+        );
+        registry.register(
+            "engine_rate_limited",
+            "Engine responses that were 429 Too Many Requests",
+            self.rate_limited.clone(),
+        );
+        registry.register(
+            "engine_tokens",
+            "Tokens the engines reported, by kind (prompt, completion)",
+            self.tokens.clone(),
+        );
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("symbatcher");
+        let engine = EngineFamilies::new();
+        engine.register(&mut registry);
+        let jobs_finished = Family::default();
+        registry.register(
+            "jobs_finished",
+            "Jobs ended, by outcome: completed (summary sent), failed, cancelled (client gone)",
+            Family::clone(&jobs_finished),
+        );
+        let items = Family::default();
+        registry.register(
+            "items",
+            "Item results sent to clients, by outcome (succeeded, failed)",
+            Family::clone(&items),
+        );
+        let requeued = Family::default();
+        registry.register(
+            "items_requeued",
+            "Item runs put back in their job's queue (worker disconnected or drained), \
+             counted when the job completes",
+            Family::clone(&requeued),
+        );
+        let gauges = Gauges::register(&mut registry);
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                engine,
+                jobs_finished,
+                items,
+                requeued,
+                gauges: Mutex::new(gauges),
+            }),
+        }
+    }
+
+    /// Handles to one engine's counters, for one batch.
+    pub fn engine(&self, engine: &str) -> EngineRecorder {
+        let families = &self.inner.engine;
+        let labels = EngineLabels {
+            engine: engine.to_string(),
+        };
+        let tokens = |kind: &str| {
+            families.tokens.get_or_create_owned(&TokenLabels {
+                engine: engine.to_string(),
+                kind: kind.to_string(),
+            })
+        };
+        EngineRecorder {
+            batches: families.batches.get_or_create_owned(&labels),
+            calls: families.calls.get_or_create_owned(&labels),
+            batch_size: families.batch_size.get_or_create_owned(&labels),
+            call_latency: families.call_latency.get_or_create_owned(&labels),
+            batch_duration: families.batch_duration.get_or_create_owned(&labels),
+            failed_batches: families.failed_batches.get_or_create_owned(&labels),
+            failed_calls: families.failed_calls.get_or_create_owned(&labels),
+            retries: families.retries.get_or_create_owned(&labels),
+            rate_limited: families.rate_limited.get_or_create_owned(&labels),
+            prompt_tokens: tokens("prompt"),
+            completion_tokens: tokens("completion"),
+        }
+    }
+
+    /// Handles to one job's counters (creating their series, at 0).
+    pub fn job(&self, expression: &str, engine: &str) -> JobRecorder {
+        let outcome = |family: &Family<OutcomeLabels, Counter>, outcome: &str| {
+            family.get_or_create_owned(&OutcomeLabels {
+                expression: expression.to_string(),
+                engine: engine.to_string(),
+                outcome: outcome.to_string(),
+            })
+        };
+        let inner = &self.inner;
+        JobRecorder {
+            succeeded: outcome(&inner.items, "succeeded"),
+            failed: outcome(&inner.items, "failed"),
+            completed: outcome(&inner.jobs_finished, "completed"),
+            job_failed: outcome(&inner.jobs_finished, "failed"),
+            cancelled: outcome(&inner.jobs_finished, "cancelled"),
+            requeued: inner.requeued.get_or_create_owned(&JobLabels {
+                expression: expression.to_string(),
+                engine: engine.to_string(),
+            }),
+        }
+    }
+
+    /// The OpenMetrics text of every metric, with the gauges set from
+    /// `status`. Every engine of `status` has its series, at 0 before its
+    /// first batch (so rates start from a sample, not from nothing).
+    pub fn render(&self, status: &StatusResponse) -> String {
+        for engine in &status.engines {
+            self.engine(&engine.name);
+        }
+        let mut gauges = self
+            .inner
+            .gauges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        gauges.set_from(status);
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry);
+        text
+    }
+}
+
+/// One engine's counters and histograms.
+#[derive(Debug, Clone)]
+pub struct EngineRecorder {
+    batches: Counter,
+    calls: Counter,
+    batch_size: Histogram,
+    call_latency: Histogram,
+    batch_duration: Histogram,
+    failed_batches: Counter,
+    failed_calls: Counter,
+    retries: Counter,
+    rate_limited: Counter,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+}
+
+impl EngineRecorder {
+    /// A batch of `calls` calls leaves for the engine.
+    pub fn batch_sent(&self, calls: usize) {
+        self.batches.inc();
+        self.calls.inc_by(calls as u64);
+        self.batch_size.observe(calls as f64);
+    }
+
+    /// The engine answered one call (`failed`: with an error).
+    pub fn call_answered(&self, stats: &CallStats, failed: bool) {
+        self.call_latency.observe(stats.latency.as_secs_f64());
+        self.retries.inc_by(stats.retries as u64);
+        self.rate_limited.inc_by(stats.rate_limited as u64);
+        self.prompt_tokens.inc_by(stats.prompt_tokens);
+        self.completion_tokens.inc_by(stats.completion_tokens);
+        if failed {
+            self.failed_calls.inc();
+        }
+    }
+
+    /// The batch ended after `elapsed` (`failed`: as a whole).
+    pub fn batch_answered(&self, elapsed: Duration, failed: bool) {
+        self.batch_duration.observe(elapsed.as_secs_f64());
+        if failed {
+            self.failed_batches.inc();
+        }
+    }
+}
+
+/// One job's counters.
+#[derive(Debug, Clone)]
+pub struct JobRecorder {
+    succeeded: Counter,
+    failed: Counter,
+    completed: Counter,
+    job_failed: Counter,
+    cancelled: Counter,
+    requeued: Counter,
+}
+
+impl JobRecorder {
+    /// Results on their way to the client.
+    pub fn results_sent(&self, results: &[ItemResult]) {
+        let failed = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.outcome.as_ref().and_then(|o| o.value.as_ref()),
+                    Some(outcome::Value::Error(_))
+                )
+            })
+            .count() as u64;
+        self.failed.inc_by(failed);
+        self.succeeded.inc_by(results.len() as u64 - failed);
+    }
+
+    /// The job completed with `summary`.
+    pub fn completed(&self, summary: &JobSummary) {
+        self.completed.inc();
+        self.requeued.inc_by(summary.requeued);
+    }
+
+    /// The job failed as a whole.
+    pub fn failed(&self) {
+        self.job_failed.inc();
+    }
+
+    /// The client went away before the job ended.
+    pub fn cancelled(&self) {
+        self.cancelled.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, line_start: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .unwrap_or_else(|| panic!("no line {line_start:?} in\n{text}"))
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn batch_sizes_fall_in_power_of_two_buckets_up_to_the_largest_batch() {
+        let metrics = Metrics::new();
+        let echo = metrics.engine("echo");
+        for size in [1, 3, 4, 4096] {
+            echo.batch_sent(size);
+        }
+        let text = metrics.render(&StatusResponse::default());
+        let bucket = |le: &str| {
+            sample(
+                &text,
+                &format!("symbatcher_engine_batch_size_bucket{{le=\"{le}\",engine=\"echo\"}}"),
+            )
+        };
+        assert_eq!(bucket("1.0"), 1.0);
+        assert_eq!(bucket("2.0"), 1.0);
+        assert_eq!(bucket("4.0"), 3.0);
+        assert_eq!(bucket("2048.0"), 3.0);
+        assert_eq!(bucket("4096.0"), 4.0);
+        assert_eq!(
+            sample(&text, "symbatcher_engine_batch_size_sum{engine=\"echo\"}"),
+            4104.0
+        );
+        assert_eq!(
+            sample(&text, "symbatcher_engine_calls_total{engine=\"echo\"}"),
+            4104.0
+        );
+    }
+
+    #[test]
+    fn item_results_count_by_outcome() {
+        use crate::pb::v1::{ItemError, Outcome};
+        let metrics = Metrics::new();
+        let job = metrics.job("m:E", "echo");
+        let ok = ItemResult {
+            index: 0,
+            outcome: Some(Outcome {
+                value: Some(outcome::Value::Payload(b"1".to_vec())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = ItemResult {
+            index: 1,
+            outcome: Some(Outcome {
+                value: Some(outcome::Value::Error(ItemError::default())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        job.results_sent(&[ok.clone(), err, ok]);
+        let text = metrics.render(&StatusResponse::default());
+        let items = |outcome: &str| {
+            sample(
+                &text,
+                &format!(
+                    "symbatcher_items_total{{expression=\"m:E\",engine=\"echo\",outcome=\"{outcome}\"}}"
+                ),
+            )
+        };
+        assert_eq!(items("succeeded"), 2.0);
+        assert_eq!(items("failed"), 1.0);
+    }
+}
