@@ -2,7 +2,14 @@
 of every running item batched by a Rust gRPC scheduler."""
 
 from symbatcher._channel import Connection, make_aio_channel, make_channel
-from symbatcher._engine import BatchEngine, EchoEngine, EngineCall, OpenAIEngine, serve_engine
+from symbatcher._engine import (
+    BatchEngine,
+    EchoEngine,
+    EngineCall,
+    OpenAIBatchEngine,
+    OpenAIEngine,
+    serve_engine,
+)
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     AuthenticationError,
@@ -35,6 +42,7 @@ __all__ = [
     "JobError",
     "JobSummary",
     "NoWorkerError",
+    "OpenAIBatchEngine",
     "OpenAIEngine",
     "RemoteError",
     "RunCancelledError",

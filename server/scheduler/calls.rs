@@ -85,11 +85,14 @@ impl Scheduler {
                 continue;
             };
             let batch_size = job.params.batch_size.min(slot.max_batch_size);
-            // A call that is a request of its own leaves at once.
-            let deadline = if slot.engine.answers_per_call() {
-                now
+            // A call that is a request of its own leaves at once; a call to
+            // a batch API waits for a large batch (or for all-parked).
+            let (batch_size, deadline) = if let Some(flush) = slot.engine.batch_api_flush() {
+                (flush.batch_size, now + flush.max_queue_delay)
+            } else if slot.engine.answers_per_call() {
+                (batch_size, now)
             } else {
-                now + job.params.max_queue_delay
+                (batch_size, now + job.params.max_queue_delay)
             };
             let key = BatchKey {
                 engine,
