@@ -13,7 +13,8 @@
 //! - [`service`]: the gRPC edge (decode, validate, hand over, encode).
 //! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
 //! - [`batcher`]: per (engine, model) call queues and the flush policy.
-//! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`).
+//! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`,
+//!   `openai-batch`).
 //! - [`metrics`]: latency histograms for summaries and `Status`.
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections

@@ -75,7 +75,7 @@ struct FileConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileEngine {
-    /// "openai" (OpenAI-compatible HTTP) or "echo".
+    /// "openai" (OpenAI-compatible HTTP), "openai-batch" (its Batch API) or "echo".
     pub(super) kind: FileKind,
     /// openai: base URL before `/chat/completions` (default OpenAI's).
     pub(super) base_url: Option<String>,

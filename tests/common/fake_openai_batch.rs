@@ -380,7 +380,8 @@ fn validate(file: &[u8]) -> (Vec<String>, bool) {
         valid &= request["url"] == "/v1/chat/completions" && request["method"] == "POST";
         ids.push(id);
     }
-    (ids, valid && !ids.is_empty())
+    let valid = valid && !ids.is_empty();
+    (ids, valid)
 }
 
 /// The content of the multipart part named `file`.

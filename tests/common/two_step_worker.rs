@@ -1,8 +1,8 @@
 //! A worker whose every item makes two engine calls in a row, like a
 //! `forward()` that summarises and then judges its summary: first
 //! `"summarize <payload>"`, then `"judge: <first reply>"`; the item's result
-//! is the second reply's text (a JSON string). It runs as a task until the
-//! server closes its stream.
+//! is the second reply's text (a JSON string), or `"error: <message>"` when
+//! a call fails. It runs as a task until the server closes its stream.
 
 use std::collections::HashMap;
 
@@ -47,9 +47,13 @@ async fn run(mut worker: FakeWorker) {
                     let task_id = reply.call_id / 2;
                     let text = match &reply.outcome {
                         Some(engine_reply::Outcome::Text(_)) => reply_text(reply).to_string(),
-                        other => format!("error: {other:?}"),
+                        Some(engine_reply::Outcome::Error(err)) => {
+                            format!("error: {}", err.message)
+                        }
+                        None => "error: no outcome".to_string(),
                     };
-                    if reply.call_id % 2 == 0 {
+                    // A failed call ends its item: its result is the error.
+                    if reply.call_id % 2 == 0 && !text.starts_with("error: ") {
                         calls.push((task_id, task_id * 2 + 1, format!("judge: {text}")));
                     } else {
                         payloads.remove(&task_id);

@@ -397,6 +397,16 @@ impl OpenAiBatchEngine {
         let mut set = JoinSet::new();
         for (watcher, keys) in waits {
             watcher.interest.add(run_cancelled.clone());
+            // Wakes the watcher when this run is given up, so that it
+            // cancels the batch now rather than at its next poll.
+            let (cancelled, interest) = (run_cancelled.clone(), watcher.interest.clone());
+            let mut finished = watcher.result.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancelled.cancelled() => interest.changed.notify_one(),
+                    _ = finished.wait_for(Option::is_some) => {}
+                }
+            });
             let mut result = watcher.result;
             set.spawn(async move {
                 let finished = match result.wait_for(Option::is_some).await {
