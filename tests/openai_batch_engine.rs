@@ -2,8 +2,7 @@
 //! endpoints (`common::fake_openai_batch`), with two-call-per-item workers:
 //! one provider batch per step of `forward()`, splits at the file limits,
 //! the same results as the online engine, expired and failed requests sent
-//! again or to the fallback engine, a cancelled job cancelling its batch,
-//! and a server killed mid-batch that waits for that batch after a restart
+//! again or to the fallback engine, and a server killed mid-batch that waits for that batch after a restart
 //! instead of submitting it again.
 //!
 //! These tests run on real time (HTTP cannot run on a paused clock), with
@@ -165,12 +164,19 @@ async fn ten_thousand_two_step_items_go_in_one_batch_per_step_with_the_online_re
 
         assert_eq!(batched.len(), n);
         for (index, result) in &direct {
-            assert_eq!(&batched[index], result, "the batch engine answers as the online one");
+            assert_eq!(
+                &batched[index], result,
+                "the batch engine answers as the online one"
+            );
         }
         for (index, result) in &batched {
             assert_eq!(text_of(result), expected_result(&items[*index as usize]));
         }
-        assert_eq!(batch_summary.prompt_tokens, 10 * 2 * n as u64, "usage per call");
+        assert_eq!(
+            batch_summary.prompt_tokens,
+            10 * 2 * n as u64,
+            "usage per call"
+        );
         assert_eq!(batch_summary.completion_tokens, 5 * 2 * n as u64);
         assert_eq!(online_summary.prompt_tokens, 10 * 2 * compared as u64);
         let batches = fake.batches();
@@ -246,15 +252,18 @@ async fn expired_and_failed_requests_go_into_the_next_batch_and_4xx_fail_their_i
             );
         }
         let error = text_of(&results[&3]);
-        assert!(error.starts_with("error: HTTP 400"), "a 400 fails its item: {error}");
+        assert!(
+            error.starts_with("error: HTTP 400"),
+            "a 400 fails its item: {error}"
+        );
         assert!(error.contains("provider says"), "{error}");
         let batches = fake.batches();
         assert_eq!(batches[0].status, "expired");
-        let expired_id = batches[0].custom_ids[1].clone();
         assert!(
-            batches[1..]
+            batches[0]
+                .custom_ids
                 .iter()
-                .any(|b| b.custom_ids.contains(&expired_id)),
+                .any(|id| batches[1..].iter().any(|b| b.custom_ids.contains(id))),
             "the expired request went into a next batch"
         );
     })
@@ -292,32 +301,11 @@ async fn expired_requests_go_to_the_fallback_engine() {
                 "judge: reply to: summarize \"[expire] late\""
             ]
         );
-        let states: Vec<String> = fake.batches().iter().map(|b| b.status.clone()).collect();
-        assert_eq!(states, ["expired", "expired"]);
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_job_cancels_its_batch_on_the_provider() {
-    limited(async {
-        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
-        fake.hold(true);
-        let cache = tempfile::tempdir().expect("temp dir");
-        let server = spawn_server(config_with(batch_settings(&fake), cache.path())).await;
-        let worker = spawn_two_step_worker(&server.channel, EXPRESSION, 4).await;
-        let client = start_job(&server.channel, job(BATCH, 4)).await;
-        client.send_items(items(0..4)).await;
-        wait_until("a batch is submitted", || !fake.batches().is_empty()).await;
-        drop(client); // the client goes away: its job is cancelled
-
-        wait_until("the batch is cancelled", || {
-            fake.batches()[0].status == "cancelled"
-        })
-        .await;
-        assert_eq!(fake.cancels(), 1);
-        assert_eq!(fake.batches().len(), 1);
-        worker.abort();
+        let batches = fake.batches();
+        let expired = batches.iter().filter(|b| b.status == "expired").count();
+        assert_eq!(expired, 2, "{batches:?}");
+        let requests: usize = batches.iter().map(|b| b.custom_ids.len()).sum();
+        assert_eq!(requests, 4, "no request went into a batch twice");
     })
     .await;
 }

@@ -198,7 +198,15 @@ impl Scheduler {
             if busy.contains(job.params.engine.as_str()) {
                 continue;
             }
-            if now.saturating_duration_since(task.last_activity) >= job.params.max_queue_delay {
+            // An item is silent after its job's max_queue_delay; for a batch
+            // API engine, after the engine's (long) delay: a worker busy
+            // handing thousands of replies to its items holds the batch.
+            let silence = self
+                .engines
+                .get(&job.params.engine)
+                .and_then(|slot| slot.engine.batch_api_flush())
+                .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
+            if now.saturating_duration_since(task.last_activity) >= silence {
                 continue;
             }
             let can_run = task.started.is_some()
