@@ -1,9 +1,9 @@
 """Run a two-step Expression through OpenAI's Batch API, through symbatcher.
 
 Each item's `forward()` summarises its input, then judges the summary: two
-engine calls in a row. With the `openai-batch` engine, every item's first
-call goes in one provider batch, then every item's second call in another,
-at the batch price. Submitted batches are recorded in the cache directory,
+engine calls in a row. With the `openai-batch` engine, the items' first
+calls go in provider batches, then their second calls, at the batch price;
+the script prints the batches (`symbatcher status`'s list). Submitted batches are recorded in the cache directory,
 so a re-run (or a restarted server) waits for batches still in flight
 instead of submitting them again.
 
