@@ -49,11 +49,12 @@ fn batch_settings(fake: &FakeBatchApi) -> OpenAiBatchSettings {
 
 fn config_with(settings: OpenAiBatchSettings, cache_dir: &Path) -> ServerConfig {
     let mut config = config();
-    config.cache_dir = Some(cache_dir.to_path_buf());
+    config.cache.cache_dir = Some(cache_dir.to_path_buf());
     config.engines.push(EngineSpec {
         name: BATCH.to_string(),
         max_batch_size: settings.max_requests_per_batch,
         kind: EngineKindSpec::OpenAiBatch(settings),
+        pricing: None,
     });
     config
 }

@@ -13,6 +13,7 @@ from symbatcher._engine import (
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     AuthenticationError,
+    BudgetExceeded,
     EncodingError,
     EngineError,
     ItemTimeoutError,
@@ -27,18 +28,20 @@ from symbatcher._errors import (
     WorkerLostError,
 )
 from symbatcher._scheduler import BatchScheduler
-from symbatcher._types import JobSummary
+from symbatcher._types import ItemUsage, JobSummary
 
 __all__ = [
     "AuthenticationError",
     "BatchEngine",
     "BatchScheduler",
+    "BudgetExceeded",
     "Connection",
     "EchoEngine",
     "EncodingError",
     "EngineCall",
     "EngineError",
     "ItemTimeoutError",
+    "ItemUsage",
     "JobError",
     "JobSummary",
     "NoWorkerError",

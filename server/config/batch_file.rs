@@ -21,8 +21,8 @@
 use std::time::Duration;
 
 use super::file::{
-    check_base_url, check_timeout, range_reason, FieldError, FileEngine, DEFAULT_API_KEY_ENV,
-    DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_MODEL,
+    check_base_url, check_pricing, check_timeout, range_reason, FieldError, FileEngine,
+    DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_MODEL,
 };
 use super::{read_api_key, EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
 use crate::engine::openai_batch::settings::{MAX_FILE_BYTES, MAX_REQUESTS_PER_FILE};
@@ -177,10 +177,12 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         }
         settings.fallback = Some(fallback.clone());
     }
+    let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
     Ok(EngineSpec {
         name: name.to_string(),
         max_batch_size: settings.max_requests_per_batch,
         kind: EngineKindSpec::OpenAiBatch(settings),
+        pricing,
     })
 }
 

@@ -7,6 +7,7 @@
 //! engine; it fails with the file, the field and the reason.
 
 mod batch_file;
+pub mod cache;
 pub mod file;
 pub mod guards;
 pub mod limits;
@@ -69,12 +70,6 @@ pub struct ServerConfig {
     /// repeat.
     #[arg(long)]
     pub config_toml: Option<String>,
-
-    /// Directory of the server's durable state: `batches.redb` (the batches
-    /// openai-batch engines submitted). Default: $XDG_CACHE_HOME/symbatcher,
-    /// else ~/.cache/symbatcher. One server at a time per directory.
-    #[arg(long, env = "SYMBATCHER_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
 
     /// Engine that jobs use when their JobSpec names none. Default: the config
     /// file's `default_engine`, else `openai` when --openai-base-url is given,
@@ -155,6 +150,10 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub guards: guards::GuardFlags,
 
+    /// The call cache: directory and size cap.
+    #[command(flatten)]
+    pub cache: cache::CacheFlags,
+
     /// Engines the server starts with besides the built-in `echo` (filled by
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).
     #[arg(skip)]
@@ -224,6 +223,8 @@ pub struct EngineSpec {
     /// Largest batch formed for it (jobs may ask for less).
     pub max_batch_size: usize,
     pub kind: EngineKindSpec,
+    /// Prices of its calls; None: the built-in table by model.
+    pub pricing: Option<crate::cost::Pricing>,
 }
 
 /// What kind of engine, with its settings.
@@ -246,6 +247,7 @@ impl EngineSpec {
             name: name.to_string(),
             max_batch_size: MAX_BATCH_SIZE as usize,
             kind: EngineKindSpec::OpenAi(settings),
+            pricing: None,
         }
     }
 }
@@ -307,6 +309,9 @@ impl ServerConfig {
         if let Some(path) = &self.config {
             let loaded = file::load(path)?;
             file_default = loaded.default_engine;
+            if self.cache.cache_dir.is_none() {
+                self.cache.cache_dir = loaded.cache_dir;
+            }
             self.engines.extend(loaded.engines);
         }
         if let Some(text) = &self.config_toml {
@@ -373,10 +378,11 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// The directory of `batches.redb`: --cache-dir, else
+    /// The directory of `batches.redb`: --cache-dir (or the config file's
+    /// `cache_dir`), else
     /// $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher.
     pub fn cache_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.cache_dir {
+        if let Some(dir) = &self.cache.cache_dir {
             return dir.clone();
         }
         let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
