@@ -13,7 +13,8 @@
 //! - [`service`]: the gRPC edge (decode, validate, hand over, encode).
 //! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
 //! - [`batcher`]: per (engine, model) call queues and the flush policy.
-//! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`).
+//! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`,
+//!   `openai-batch`).
 //! - `cache`: the call cache on disk (redb) and in-flight coalescing.
 //! - `cost`: prices per model and the cost of a call.
 //! - [`telemetry`]: Prometheus metrics (`--metrics-listen`), logging

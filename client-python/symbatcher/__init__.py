@@ -4,7 +4,7 @@ of every running item batched by a Rust gRPC scheduler."""
 from symbatcher._channel import Connection, make_aio_channel, make_channel
 from symbatcher._batch_engine import BatchEngine, EngineCall
 from symbatcher._engine_connection import serve_engine
-from symbatcher._server_engines import EchoEngine, OpenAIEngine
+from symbatcher._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     AuthenticationError,
@@ -42,6 +42,8 @@ __all__ = [
     "JobError",
     "JobSummary",
     "NoWorkerError",
+    "OpenAIBatchEngine",
+    "OpenAIBatchEngine",
     "OpenAIEngine",
     "RemoteError",
     "RunCancelledError",

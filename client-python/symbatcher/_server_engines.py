@@ -3,6 +3,7 @@ its command-line flags.
 
 - `EchoEngine`: the server's built-in echo engine.
 - `OpenAIEngine`: an OpenAI-compatible HTTP engine in the server.
+- `OpenAIBatchEngine`: an engine on OpenAI's Batch API in the server.
 
 Only types are checked here: the server checks every value against its
 limits, and a value it refuses stops the embedded server from starting with
@@ -12,6 +13,7 @@ a `ServerStartError` whose message names the flag.
 from __future__ import annotations
 
 import abc
+import json
 from dataclasses import dataclass
 
 
@@ -106,4 +108,63 @@ class OpenAIEngine(ServerEngine):
             args.append(f"--openai-tpm={self.tpm}")
         if self.strict:
             args.append("--openai-strict")
+        return args
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class OpenAIBatchEngine(ServerEngine):
+    """OpenAI's Batch API (Files + Batches, at the batch price) as the
+    embedded server's engine.
+
+    The engine calls of a step of every running `forward()` go into one batch
+    file (split at `max_requests_per_batch` requests, at most 50,000, and 200
+    MB), which is uploaded and submitted; the server polls it every
+    `poll_interval_s` (growing 1.5x per poll, up to `poll_max_interval_s`) and
+    routes each reply back to its call. Submitted batches are recorded in
+    `batches.redb` in the server's cache directory, so a re-run waits for a
+    batch still in flight instead of paying for it again. Requests that
+    expired or failed for a passing reason go to `fallback` (an
+    `OpenAIEngine`, or the name of an openai engine the server defines),
+    else into the next batch. See docs/engines.md.
+    """
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: str | None = "OPENAI_API_KEY"
+    completion_window: str = "24h"
+    poll_interval_s: float = 10.0
+    poll_max_interval_s: float = 300.0
+    max_requests_per_batch: int = 50_000
+    fallback: OpenAIEngine | str | None = None
+    #: Name of the engine in the server.
+    name: str = "openai-batch"
+
+    def engine_toml(self) -> str:
+        """The engine as a `[engines.NAME]` table of the server's config format."""
+        fallback = "openai" if isinstance(self.fallback, OpenAIEngine) else self.fallback
+        lines = [
+            f"default_engine = {_toml_string(self.name)}",
+            f"[engines.{_toml_string(self.name)}]",
+            'kind = "openai-batch"',
+            f"base_url = {_toml_string(self.base_url)}",
+            f"model = {_toml_string(self.model)}",
+            f"api_key_env = {_toml_string(self.api_key_env or '')}",
+            f"completion_window = {_toml_string(self.completion_window)}",
+            f"poll_interval_ms = {max(1, round(self.poll_interval_s * 1000))}",
+            f"poll_max_interval_ms = {max(1, round(self.poll_max_interval_s * 1000))}",
+            f"max_requests_per_batch = {self.max_requests_per_batch}",
+        ]
+        if fallback:
+            lines.append(f"fallback = {_toml_string(fallback)}")
+        return "\n".join(lines) + "\n"
+
+    def server_args(self) -> list[str]:
+        args = ["--config-toml", self.engine_toml()]
+        if isinstance(self.fallback, OpenAIEngine):
+            args += self.fallback.server_args()
         return args

@@ -27,6 +27,11 @@
 //! [engines.local-echo]
 //! kind = "echo"
 //! latency_ms = 20
+//!
+//! [engines.gpt-batch]
+//! kind = "openai-batch"                 # see batch_file
+//! model = "gpt-4o-mini"
+//! fallback = "gpt"
 //! ```
 //!
 //! Unknown fields are errors, so a misspelt limit cannot be silently ignored.
@@ -39,6 +44,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::batch_file;
 use super::{
     read_api_key, ConfigError, EngineKindSpec, EngineSpec, ECHO_ENGINE, MAX_BATCH_SIZE,
     MAX_ENGINE_CONCURRENCY,
@@ -82,41 +88,57 @@ struct FileConfig {
 /// One `[engines.NAME]` table. Fields that do not apply to its kind are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileEngine {
-    /// "openai" (OpenAI-compatible HTTP) or "echo".
-    kind: FileKind,
+pub(super) struct FileEngine {
+    /// "openai" (OpenAI-compatible HTTP), "openai-batch" (its Batch API) or "echo".
+    pub(super) kind: FileKind,
     /// openai: base URL before `/chat/completions` (default OpenAI's).
-    base_url: Option<String>,
+    pub(super) base_url: Option<String>,
     /// openai: model used when a call names none (default gpt-4o-mini).
-    model: Option<String>,
+    pub(super) model: Option<String>,
     /// openai: environment variable holding the API key (default
     /// OPENAI_API_KEY; "" for none).
-    api_key_env: Option<String>,
+    pub(super) api_key_env: Option<String>,
     /// openai: requests per minute (default unlimited).
-    rpm: Option<u32>,
+    pub(super) rpm: Option<u32>,
     /// openai: tokens per minute (default unlimited).
-    tpm: Option<u64>,
+    pub(super) tpm: Option<u64>,
     /// openai: requests at once (default 16); echo: batches at once (default 1).
-    max_concurrency: Option<u32>,
+    pub(super) max_concurrency: Option<u32>,
     /// openai: retries after 429, 5xx, timeouts, connection errors (default 5).
-    max_retries: Option<u32>,
+    pub(super) max_retries: Option<u32>,
     /// openai: time limit of one request in seconds (default 60).
-    timeout_s: Option<f64>,
+    pub(super) timeout_s: Option<f64>,
     /// Largest batch formed for this engine (default 4096, no cap).
-    max_batch_size: Option<u32>,
+    pub(super) max_batch_size: Option<u32>,
     /// openai: fail calls with kwargs it does not pass on (default false: drop them).
-    strict: Option<bool>,
+    pub(super) strict: Option<bool>,
     /// echo: simulated latency per batch in ms (default 0).
-    latency_ms: Option<u64>,
+    pub(super) latency_ms: Option<u64>,
+    /// openai-batch: the batch's completion window (default "24h").
+    pub(super) completion_window: Option<String>,
+    /// openai-batch: first wait between polls of a batch, in ms (default 10000).
+    pub(super) poll_interval_ms: Option<u64>,
+    /// openai-batch: longest wait between polls, in ms (default 300000).
+    pub(super) poll_max_interval_ms: Option<u64>,
+    /// openai-batch: requests per batch file (default and most 50000).
+    pub(super) max_requests_per_batch: Option<u32>,
+    /// openai-batch: bytes per batch file (default and most 200000000).
+    pub(super) max_file_bytes: Option<u64>,
+    /// openai-batch: longest wait of a call for its batch to fill, in ms,
+    /// unless every running item is parked sooner (default 600000).
+    pub(super) max_queue_delay_ms: Option<u64>,
+    /// openai-batch: an openai engine for requests that expired or failed
+    /// for a passing reason (default: none, they go into the next batch).
+    pub(super) fallback: Option<String>,
     /// Prices of the engine's calls (default: the built-in table by model;
     /// a model in neither has no cost).
-    pricing: Option<FilePricing>,
+    pub(super) pricing: Option<FilePricing>,
 }
 
 /// One `[engines.NAME.pricing]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FilePricing {
+pub(super) struct FilePricing {
     /// US dollars per million prompt tokens.
     input_per_million: f64,
     /// US dollars per million completion tokens.
@@ -127,9 +149,11 @@ struct FilePricing {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum FileKind {
+pub(super) enum FileKind {
     Openai,
     Echo,
+    #[serde(rename = "openai-batch")]
+    OpenaiBatch,
 }
 
 /// What a config file defines.
@@ -236,7 +260,7 @@ fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 }
 
 /// A field error: (field within the engine table, reason).
-type FieldError = (&'static str, String);
+pub(super) type FieldError = (&'static str, String);
 
 fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError> {
     if name == ECHO_ENGINE {
@@ -272,8 +296,12 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
         )),
     };
     let kind = match engine.kind {
+        FileKind::OpenaiBatch => {
+            return batch_file::engine_spec(name, &engine);
+        }
         FileKind::Echo => {
             reject_unless_openai(&engine)?;
+            batch_file::reject_batch_fields(&engine)?;
             let latency_ms = engine.latency_ms.unwrap_or(0);
             if latency_ms > MAX_ECHO_LATENCY_MS {
                 return Err((
@@ -287,6 +315,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
             }
         }
         FileKind::Openai => {
+            batch_file::reject_batch_fields(&engine)?;
             if engine.latency_ms.is_some() {
                 return Err((
                     "latency_ms",
@@ -308,7 +337,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
     })
 }
 
-fn check_pricing(pricing: &FilePricing) -> Result<Pricing, FieldError> {
+pub(super) fn check_pricing(pricing: &FilePricing) -> Result<Pricing, FieldError> {
     let price = |field: &'static str, value: f64| {
         if value.is_finite() && value >= 0.0 {
             Ok(value)
@@ -396,7 +425,7 @@ fn openai_settings(
     })
 }
 
-fn range_reason(min: u64, max: u64, got: u64) -> String {
+pub(super) fn range_reason(min: u64, max: u64, got: u64) -> String {
     format!("must be between {min} and {max}, got {got}")
 }
 

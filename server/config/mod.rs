@@ -6,6 +6,7 @@
 //! engines the server starts with ([`ServerConfig::engines`]) and the default
 //! engine; it fails with the file, the field and the reason.
 
+mod batch_file;
 pub mod cache;
 pub mod file;
 pub mod guards;
@@ -20,6 +21,7 @@ use clap::{Args, Parser};
 
 use crate::auth::AuthConfig;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
+use crate::engine::openai_batch::OpenAiBatchSettings;
 use crate::telemetry::LogFormat;
 use crate::tls::TlsSettings;
 use security::SecurityFlags;
@@ -74,6 +76,13 @@ pub struct ServerConfig {
     /// the default one; see docs/engines.md.
     #[arg(long, env = "SYMBATCHER_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Engines defined inline, as TOML text in the config file's format
+    /// (the Python client passes `OpenAIBatchEngine` this way). Its
+    /// `default_engine` wins over the config file's; engine names must not
+    /// repeat.
+    #[arg(long)]
+    pub config_toml: Option<String>,
 
     /// Engine that jobs use when their JobSpec names none. Default: the config
     /// file's `default_engine`, else `openai` when --openai-base-url is given,
@@ -241,6 +250,8 @@ pub enum EngineKindSpec {
     },
     /// An OpenAI-compatible HTTP engine.
     OpenAi(OpenAiSettings),
+    /// OpenAI's Files + Batches API.
+    OpenAiBatch(OpenAiBatchSettings),
 }
 
 impl EngineSpec {
@@ -319,6 +330,19 @@ impl ServerConfig {
             }
             self.engines.extend(loaded.engines);
         }
+        if let Some(text) = &self.config_toml {
+            let loaded = file::parse("--config-toml", text)?;
+            for spec in &loaded.engines {
+                if self.engines.iter().any(|e| e.name == spec.name) {
+                    return Err(ConfigError::flag(
+                        "--config-toml",
+                        format!("engine {:?} is also defined in the config file", spec.name),
+                    ));
+                }
+            }
+            file_default = loaded.default_engine.or(file_default);
+            self.engines.extend(loaded.engines);
+        }
         let mut flag_engine = None;
         if let Some(base_url) = &self.openai.openai_base_url {
             let spec = self.openai.to_spec(base_url)?;
@@ -343,7 +367,46 @@ impl ServerConfig {
         if self.default_engine.is_none() {
             self.default_engine = file_default.or(flag_engine);
         }
+        self.check_fallbacks()
+    }
+
+    /// Every openai-batch engine's `fallback` names an openai engine.
+    fn check_fallbacks(&self) -> Result<(), ConfigError> {
+        for spec in &self.engines {
+            let EngineKindSpec::OpenAiBatch(settings) = &spec.kind else {
+                continue;
+            };
+            let Some(fallback) = &settings.fallback else {
+                continue;
+            };
+            let target = self.engines.iter().find(|e| &e.name == fallback);
+            if !matches!(target.map(|e| &e.kind), Some(EngineKindSpec::OpenAi(_))) {
+                return Err(ConfigError::Invalid {
+                    origin: "configuration".to_string(),
+                    field: format!("engines.{}.fallback", spec.name),
+                    reason: format!(
+                        "names no engine of kind openai: {fallback:?} (define it in the config \
+                         file, or with --openai-base-url as \"openai\")"
+                    ),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The directory of `batches.redb`: --cache-dir (or the config file's
+    /// `cache_dir`), else
+    /// $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher.
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache.cache_dir {
+            return dir.clone();
+        }
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        match (env("XDG_CACHE_HOME"), env("HOME")) {
+            (Some(cache), _) => PathBuf::from(cache).join("symbatcher"),
+            (None, Some(home)) => PathBuf::from(home).join(".cache").join("symbatcher"),
+            (None, None) => std::env::temp_dir().join("symbatcher-cache"),
+        }
     }
 
     /// The engine of jobs that name none.

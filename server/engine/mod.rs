@@ -4,9 +4,12 @@
 //! - [`python`]: a connected engine process (`EngineService.Serve`).
 //! - [`openai`]: an OpenAI-compatible HTTP API, one request per call, under
 //!   central rate limits.
+//! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
+//!   batch of calls, at the batch price.
 
 pub mod echo;
 pub mod openai;
+pub mod openai_batch;
 pub mod python;
 
 use std::collections::HashMap;
@@ -16,10 +19,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ErrorKind, ItemError};
+use crate::pb::v1::{
+    engine_reply, EngineCall, EngineReply, ErrorKind, ItemError, ProviderBatchStatus,
+};
 
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
+pub use openai_batch::OpenAiBatchEngine;
 pub use python::PythonEngine;
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
@@ -226,6 +232,18 @@ pub enum Engine {
     Echo(EchoEngine),
     Python(PythonEngine),
     OpenAi(OpenAiEngine),
+    OpenAiBatch(OpenAiBatchEngine),
+}
+
+/// How calls to an engine that answers through a batch API wait for their
+/// batch, in place of their job's `batch_size` and `max_queue_delay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchApiFlush {
+    /// Calls in one batch at most.
+    pub batch_size: usize,
+    /// Longest wait of a call for its batch to fill (every running item
+    /// parked on a call flushes it sooner).
+    pub max_queue_delay: Duration,
 }
 
 impl Engine {
@@ -235,6 +253,27 @@ impl Engine {
             Engine::Echo(_) => "echo",
             Engine::Python(_) => "python",
             Engine::OpenAi(_) => "openai",
+            Engine::OpenAiBatch(_) => "openai-batch",
+        }
+    }
+
+    /// For engines answering through a provider's batch API: how their
+    /// calls wait for a batch (large batches, a long delay).
+    pub fn batch_api_flush(&self) -> Option<BatchApiFlush> {
+        match self {
+            Engine::OpenAiBatch(engine) => Some(BatchApiFlush {
+                batch_size: engine.settings().max_requests_per_batch,
+                max_queue_delay: engine.settings().max_queue_delay,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The provider batches of an engine that submits them, for `Status`.
+    pub fn provider_batches(&self) -> Vec<ProviderBatchStatus> {
+        match self {
+            Engine::OpenAiBatch(engine) => engine.batches(),
+            _ => Vec::new(),
         }
     }
 
@@ -277,6 +316,7 @@ impl Engine {
             Engine::OpenAi(engine) => engine.cache_request(call),
             Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
             Engine::Python(_) => generic_cache_request(format!("python:{name}"), call),
+            Engine::OpenAiBatch(_) => generic_cache_request(format!("openai-batch:{name}"), call),
         }
     }
 
@@ -284,6 +324,10 @@ impl Engine {
     pub fn limits(&self) -> EngineLimits {
         match self {
             Engine::OpenAi(engine) => engine.limits(),
+            Engine::OpenAiBatch(engine) => EngineLimits {
+                model: engine.settings().model.clone(),
+                ..Default::default()
+            },
             _ => EngineLimits::default(),
         }
     }
@@ -302,6 +346,7 @@ impl Engine {
         let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
         let outcome = match self {
             Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
+            Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Python(engine) => engine.run(calls).await,
         };

@@ -278,6 +278,11 @@ impl Scheduler {
             // Filled in by the Status service, which holds the configuration.
             default_engine: String::new(),
             default_engine_source: String::new(),
+            provider_batches: self
+                .engines
+                .values()
+                .flat_map(|slot| slot.engine.provider_batches())
+                .collect(),
             cache: Some(self.cache_status()),
         }
     }

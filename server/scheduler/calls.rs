@@ -87,11 +87,14 @@ impl Scheduler {
                 continue;
             };
             let batch_size = job.params.batch_size.min(slot.max_batch_size);
-            // A call that is a request of its own leaves at once.
-            let deadline = if slot.engine.answers_per_call() {
-                now
+            // A call that is a request of its own leaves at once; a call to
+            // a batch API waits for a large batch (or for all-parked).
+            let (batch_size, deadline) = if let Some(flush) = slot.engine.batch_api_flush() {
+                (flush.batch_size, now + flush.max_queue_delay)
+            } else if slot.engine.answers_per_call() {
+                (batch_size, now)
             } else {
-                now + job.params.max_queue_delay
+                (batch_size, now + job.params.max_queue_delay)
             };
             let key = BatchKey {
                 engine,
@@ -197,7 +200,15 @@ impl Scheduler {
             if busy.contains(job.params.engine.as_str()) {
                 continue;
             }
-            if now.saturating_duration_since(task.last_activity) >= job.params.max_queue_delay {
+            // An item is silent after its job's max_queue_delay; for a batch
+            // API engine, after the engine's (long) delay: a worker busy
+            // handing thousands of replies to its items holds the batch.
+            let silence = self
+                .engines
+                .get(&job.params.engine)
+                .and_then(|slot| slot.engine.batch_api_flush())
+                .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
+            if now.saturating_duration_since(task.last_activity) >= silence {
                 continue;
             }
             let can_run = task.started.is_some()

@@ -32,9 +32,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::cache::{CacheMode, CallCache};
 use crate::config::{
-    EngineKindSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY,
+    EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY,
 };
-use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiEngine};
+use crate::engine::openai_batch::OpenAiBatchSettings;
+use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
 use crate::error::Error;
 use crate::telemetry::Metrics;
 pub use backlog::WorkerBacklog;
@@ -227,7 +228,10 @@ impl SchedulerHandle {
             config.echo_max_concurrency as usize,
             MAX_BATCH_SIZE as usize,
         );
-        for spec in &config.engines {
+        // Batch engines last: their fallback engines exist by then.
+        let mut specs: Vec<&EngineSpec> = config.engines.iter().collect();
+        specs.sort_by_key(|spec| matches!(spec.kind, EngineKindSpec::OpenAiBatch(_)));
+        for spec in specs {
             let (engine, max_batches) = match &spec.kind {
                 EngineKindSpec::Echo {
                     latency,
@@ -243,6 +247,10 @@ impl SchedulerHandle {
                     // Its limiter bounds the requests; batches are only
                     // groupings of calls and are not held back.
                     (Engine::OpenAi(engine), MAX_ENGINE_CONCURRENCY as usize)
+                }
+                EngineKindSpec::OpenAiBatch(settings) => {
+                    let engine = batch_engine(spec, settings, config, &actor, &cancel, tracker)?;
+                    (Engine::OpenAiBatch(engine), settings.max_concurrency)
                 }
             };
             tracing::info!(engine = %spec.name, kind = engine.kind(), "engine configured");
@@ -266,6 +274,36 @@ impl SchedulerHandle {
         self.send(make(reply_tx)).await?;
         reply_rx.await.map_err(|_| Error::ShuttingDown)
     }
+}
+
+/// Builds an openai-batch engine with its store in the cache directory and
+/// its fallback (an openai engine added before it).
+fn batch_engine(
+    spec: &EngineSpec,
+    settings: &OpenAiBatchSettings,
+    config: &ServerConfig,
+    actor: &actor::Scheduler,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<OpenAiBatchEngine, Error> {
+    let fallback = settings.fallback.as_ref().and_then(|name| {
+        match actor.engines.get(name).map(|slot| &slot.engine) {
+            Some(Engine::OpenAi(engine)) => Some(engine.clone()),
+            _ => None,
+        }
+    });
+    OpenAiBatchEngine::new(
+        &spec.name,
+        settings.clone(),
+        &config.cache_dir(),
+        fallback,
+        cancel.clone(),
+        tracker,
+    )
+    .map_err(|err| Error::EngineSetup {
+        name: spec.name.clone(),
+        reason: err.to_string(),
+    })
 }
 
 /// Opens the call cache of `--cache-dir` (or the config file's

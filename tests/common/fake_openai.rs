@@ -243,11 +243,11 @@ impl FakeOpenAi {
     }
 }
 
-fn error_body(message: &str, code: &str) -> Value {
+pub fn error_body(message: &str, code: &str) -> Value {
     json!({"error": {"message": message, "type": code, "code": code}})
 }
 
-fn http_response(status: u16, headers: &[(String, String)], body: &str) -> Vec<u8> {
+pub fn http_response(status: u16, headers: &[(String, String)], body: &str) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -268,7 +268,10 @@ fn http_response(status: u16, headers: &[(String, String)], body: &str) -> Vec<u
 }
 
 /// Reads one request (head and body) from a keep-alive connection.
-async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+pub async fn read_request(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> Option<(String, Vec<u8>)> {
     let head_end = loop {
         if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             break pos + 4;
@@ -297,7 +300,7 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(S
     Some((head, body))
 }
 
-fn header(head: &str, name: &str) -> Option<String> {
+pub fn header(head: &str, name: &str) -> Option<String> {
     head.lines().skip(1).find_map(|line| {
         let (key, value) = line.split_once(':')?;
         key.trim()

@@ -10,7 +10,9 @@
 #![allow(dead_code)]
 
 pub mod fake_openai;
+pub mod fake_openai_batch;
 pub mod protocol_worker;
+pub mod two_step_worker;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;

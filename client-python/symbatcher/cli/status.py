@@ -106,6 +106,13 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
         for q in waiting:
             model = f" model {q.model}" if q.model else ""
             lines.append(f"  {q.engine}{model}: {q.waiting:,}")
+    if status.provider_batches:
+        lines.append(f"provider batches ({len(status.provider_batches)})")
+        for b in status.provider_batches:
+            lines.append(
+                f"  {b.batch_id} ({b.engine}): {b.state} · {b.completed:,}/{b.total:,} done"
+                f" · {b.failed:,} failed"
+            )
     lines.append(f"jobs ({len(status.jobs)})")
     for j in status.jobs:
         engine = f" on {j.engine}" if j.engine else ""

@@ -12,7 +12,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source", "cache")
+    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source", "cache", "provider_batches")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class StatusResponse(_message.Message):
     DEFAULT_ENGINE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_ENGINE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_BATCHES_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobStatus]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerStatus]
     queues: _containers.RepeatedCompositeFieldContainer[QueueStatus]
@@ -29,7 +30,8 @@ class StatusResponse(_message.Message):
     default_engine: str
     default_engine_source: str
     cache: CacheStatus
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ..., cache: _Optional[_Union[CacheStatus, _Mapping]] = ...) -> None: ...
+    provider_batches: _containers.RepeatedCompositeFieldContainer[ProviderBatchStatus]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ..., cache: _Optional[_Union[CacheStatus, _Mapping]] = ..., provider_batches: _Optional[_Iterable[_Union[ProviderBatchStatus, _Mapping]]] = ...) -> None: ...
 
 class CacheStatus(_message.Message):
     __slots__ = ("dir", "entries", "bytes", "max_bytes", "hits", "coalesced")
@@ -46,6 +48,22 @@ class CacheStatus(_message.Message):
     hits: int
     coalesced: int
     def __init__(self, dir: _Optional[str] = ..., entries: _Optional[int] = ..., bytes: _Optional[int] = ..., max_bytes: _Optional[int] = ..., hits: _Optional[int] = ..., coalesced: _Optional[int] = ...) -> None: ...
+
+class ProviderBatchStatus(_message.Message):
+    __slots__ = ("engine", "batch_id", "state", "total", "completed", "failed")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    batch_id: str
+    state: str
+    total: int
+    completed: int
+    failed: int
+    def __init__(self, engine: _Optional[str] = ..., batch_id: _Optional[str] = ..., state: _Optional[str] = ..., total: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
     __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed", "cost_usd", "max_cost_usd", "saved")

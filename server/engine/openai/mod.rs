@@ -16,8 +16,8 @@
 
 mod error;
 pub mod limiter;
-mod request;
-mod retry;
+pub(crate) mod request;
+pub(crate) mod retry;
 mod tokens;
 
 use std::collections::{HashMap, HashSet};
@@ -54,14 +54,14 @@ impl ApiKey {
         ApiKey(key.into())
     }
 
-    fn header(&self) -> Option<HeaderValue> {
+    pub(crate) fn header(&self) -> Option<HeaderValue> {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0)).ok()?;
         value.set_sensitive(true);
         Some(value)
     }
 
     /// `text` with every occurrence of the key replaced.
-    fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         if self.0.is_empty() {
             text.to_string()
         } else {
@@ -166,13 +166,7 @@ impl OpenAiEngine {
             cancel.clone(),
             tracker,
         );
-        let host = reqwest::Url::parse(&settings.base_url)
-            .ok()
-            .and_then(|url| {
-                url.host_str()
-                    .map(|h| url.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
-            })
-            .unwrap_or_else(|| settings.base_url.clone());
+        let host = host_of(&settings.base_url);
         Ok(OpenAiEngine {
             inner: Arc::new(Inner {
                 name: name.to_string(),
@@ -482,9 +476,21 @@ impl OpenAiEngine {
     }
 }
 
+/// `host[:port]` of a base URL, for messages (the URL itself when it has
+/// no host).
+pub(crate) fn host_of(base_url: &str) -> String {
+    reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|url| {
+            url.host_str()
+                .map(|h| url.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
+        })
+        .unwrap_or_else(|| base_url.to_string())
+}
+
 /// A reqwest error with its causes, without the URL (the host is named
 /// separately).
-fn describe(err: reqwest::Error) -> String {
+pub(crate) fn describe(err: reqwest::Error) -> String {
     let err = err.without_url();
     let mut text = err.to_string();
     let mut source = std::error::Error::source(&err);

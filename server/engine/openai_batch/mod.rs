@@ -1,0 +1,593 @@
+//! The `openai-batch` engine: OpenAI's Files + Batches API, at the batch
+//! price. A batch of engine calls formed by the scheduler becomes one or
+//! more JSONL files (split at `max_requests_per_batch` requests and
+//! `max_file_bytes`), each uploaded to `/files` and submitted to `/batches`;
+//! a watcher polls each batch until it ends, downloads its output and error
+//! files, and every call gets the reply whose `custom_id` is its key.
+//!
+//! Durable: each submitted batch and the keys of its requests are recorded
+//! in `batches.redb` in the cache directory before anyone waits on it; a
+//! call whose key is in a live batch (after a restart, or from a re-run
+//! job) waits for that batch instead of being submitted again.
+//!
+//! Requests that expired, or failed for a passing reason (429, 5xx, a
+//! failed or cancelled batch), go to the `fallback` engine, or into a next
+//! batch (at most [`settings::MAX_RESUBMITS`] times). When every call of a
+//! run waiting on a batch is given up (its job cancelled), and no other
+//! run waits on it, the batch is cancelled on the provider.
+//!
+//! - `settings`: settings and the provider's limits;
+//! - `key`: the call key (custom id and store key);
+//! - `jsonl`: batch files in, outcomes out;
+//! - `api`: the Files and Batches endpoints;
+//! - `store`: `batches.redb`;
+//! - `watch`: one polling task per provider batch.
+
+mod api;
+mod jsonl;
+mod key;
+pub mod settings;
+mod store;
+mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::openai::request::{prepare, Completion};
+use super::openai::{OpenAiEngine, OpenAiError};
+use super::{AnswerTx, BatchAnswer, CallAnswer, CallStats};
+use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ProviderBatchStatus};
+use api::BatchApi;
+use jsonl::{Outcome, Request};
+pub use settings::OpenAiBatchSettings;
+pub use store::StoreError;
+use store::{BatchRecord, BatchStore};
+use watch::{Finished, Watcher};
+
+/// Batches of an engine that `Status` lists at most (the newest).
+const STATUS_BATCHES: usize = 100;
+
+/// Handle to an openai-batch engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OpenAiBatchEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    name: String,
+    settings: OpenAiBatchSettings,
+    api: BatchApi,
+    store: BatchStore,
+    fallback: Option<OpenAiEngine>,
+    /// The watcher of each batch being polled now, by provider batch id.
+    watchers: Mutex<HashMap<String, Watcher>>,
+    /// The latest known state of the engine's batches, for `Status`.
+    views: Mutex<BTreeMap<String, BatchRecord>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// Why an openai-batch engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchSetupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build its HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// The calls of one run that share a key (they are one request).
+type KeyCalls = HashMap<String, Vec<usize>>;
+
+impl OpenAiBatchEngine {
+    /// Opens `cache_dir/batches.redb` and builds the engine; `fallback` is
+    /// the online engine named by `settings.fallback`.
+    pub fn new(
+        name: &str,
+        settings: OpenAiBatchSettings,
+        cache_dir: &Path,
+        fallback: Option<OpenAiEngine>,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Self, BatchSetupError> {
+        let store = BatchStore::open(cache_dir)?;
+        let api = BatchApi::new(
+            &settings.base_url,
+            settings.api_key.clone(),
+            settings.max_retries,
+            settings.timeout,
+        )?;
+        let recorded = store.batches_of(name)?;
+        let skip = recorded.len().saturating_sub(STATUS_BATCHES);
+        let views = recorded
+            .into_iter()
+            .skip(skip)
+            .map(|r| (r.batch_id.clone(), r))
+            .collect();
+        Ok(OpenAiBatchEngine {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                settings,
+                api,
+                store,
+                fallback,
+                watchers: Mutex::new(HashMap::new()),
+                views: Mutex::new(views),
+                cancel,
+                tracker: tracker.clone(),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &OpenAiBatchSettings {
+        &self.inner.settings
+    }
+
+    /// The engine's batches (the newest [`STATUS_BATCHES`]), for `Status`.
+    pub fn batches(&self) -> Vec<ProviderBatchStatus> {
+        let views = self.inner.views.lock().expect("views lock");
+        let mut records: Vec<&BatchRecord> = views.values().collect();
+        records.sort_by_key(|r| r.created_unix);
+        let skip = records.len().saturating_sub(STATUS_BATCHES);
+        records
+            .into_iter()
+            .skip(skip)
+            .map(|r| ProviderBatchStatus {
+                engine: r.engine.clone(),
+                batch_id: r.batch_id.clone(),
+                state: r.state.clone(),
+                total: r.total,
+                completed: r.completed,
+                failed: r.failed,
+            })
+            .collect()
+    }
+
+    /// Answers a batch of calls through the provider's batch API. Every
+    /// answer goes out on `answers` as soon as its provider batch ends; the
+    /// returned answer holds those `answers` could not take. When every
+    /// token in `cancels` is cancelled, the run ends at once (its calls
+    /// answer `Cancelled`).
+    pub async fn run(
+        &self,
+        calls: Vec<EngineCall>,
+        cancels: Vec<CancellationToken>,
+        answers: AnswerTx,
+    ) -> BatchAnswer {
+        let started = Instant::now();
+        let mut out = Outbox {
+            answers,
+            started,
+            left: BatchAnswer {
+                outcome: Ok(Vec::new()),
+                stats: HashMap::new(),
+            },
+        };
+        let inner = &self.inner;
+        let mut requests: HashMap<String, Request> = HashMap::new();
+        let mut by_key: KeyCalls = HashMap::new();
+        for (index, call) in calls.iter().enumerate() {
+            let prepared = prepare(
+                call,
+                &inner.name,
+                &inner.settings.model,
+                inner.settings.strict,
+            );
+            match prepared {
+                Ok(prepared) => {
+                    let model = prepared.body["model"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let key = key::call_key(&model, &prepared.body);
+                    by_key.entry(key.clone()).or_default().push(index);
+                    requests
+                        .entry(key.clone())
+                        .or_insert_with(|| Request::new(key, prepared.body));
+                }
+                Err(err) => out.fail(call.call_id, &err),
+            }
+        }
+        let run_cancelled = all_cancelled(&cancels);
+        let _stop_watching = run_cancelled.1.drop_guard();
+        let run_cancelled = run_cancelled.0;
+
+        let mut pending: Vec<String> = by_key.keys().cloned().collect();
+        let mut rounds = 0u32;
+        let mut reasons: HashMap<String, String> = HashMap::new();
+        while !pending.is_empty() {
+            let fresh_only = rounds > 0;
+            let waits = self
+                .place(&pending, &requests, fresh_only, &by_key, &calls, &mut out)
+                .await;
+            let retry = tokio::select! {
+                _ = run_cancelled.cancelled() => {
+                    for index in by_key.values().flatten() {
+                        out.fail(calls[*index].call_id, &OpenAiError::Cancelled);
+                    }
+                    return out.finish();
+                }
+                retry = self.collect(waits, &run_cancelled, &by_key, &calls, &mut out) => retry,
+            };
+            pending = retry.keys().cloned().collect();
+            reasons = retry;
+            if pending.is_empty() || inner.fallback.is_some() || rounds >= settings::MAX_RESUBMITS {
+                break;
+            }
+            rounds += 1;
+            tracing::info!(engine = %inner.name, requests = pending.len(), round = rounds,
+                "requests not answered by their batch go into a next batch");
+        }
+        if pending.is_empty() {
+            return out.finish();
+        }
+        if let Some(fallback) = &inner.fallback {
+            tracing::info!(engine = %inner.name, requests = pending.len(),
+                fallback = ?inner.settings.fallback, "requests not answered by their batch go to the fallback engine");
+            let mut fallback_calls = Vec::new();
+            let mut fallback_cancels = Vec::new();
+            for key in &pending {
+                for index in &by_key[key] {
+                    fallback_calls.push(calls[*index].clone());
+                    fallback_cancels.push(cancels[*index].clone());
+                }
+            }
+            let answer = fallback
+                .run(fallback_calls, fallback_cancels, out.answers.clone())
+                .await;
+            out.absorb(answer);
+            return out.finish();
+        }
+        for key in &pending {
+            let err = OpenAiError::Internal(format!(
+                "not answered in {} batches: {}",
+                rounds + 1,
+                reasons.get(key).map(String::as_str).unwrap_or("no result")
+            ));
+            for index in &by_key[key] {
+                out.fail(calls[*index].call_id, &err);
+            }
+        }
+        out.finish()
+    }
+
+    /// Finds or submits the batch of each key: a live recorded batch
+    /// (unless `fresh_only`), else new batch files. Returns the batches to
+    /// wait on with the keys each holds; calls that cannot be submitted
+    /// fail now.
+    async fn place(
+        &self,
+        keys: &[String],
+        requests: &HashMap<String, Request>,
+        fresh_only: bool,
+        by_key: &KeyCalls,
+        calls: &[EngineCall],
+        out: &mut Outbox,
+    ) -> Vec<(Watcher, Vec<String>)> {
+        let inner = &self.inner;
+        let mut attached: HashMap<String, (BatchRecord, Vec<String>)> = HashMap::new();
+        let mut fresh = Vec::new();
+        for key in keys {
+            let live = if fresh_only {
+                Ok(None)
+            } else {
+                inner.store.live_batch_of(&inner.name, key)
+            };
+            match live {
+                Ok(Some(record)) => {
+                    attached
+                        .entry(record.batch_id.clone())
+                        .or_insert_with(|| (record, Vec::new()))
+                        .1
+                        .push(key.clone());
+                }
+                Ok(None) => fresh.push(requests[key].clone()),
+                Err(err) => {
+                    let err = OpenAiError::Internal(err.to_string());
+                    for index in &by_key[key] {
+                        out.fail(calls[*index].call_id, &err);
+                    }
+                }
+            }
+        }
+        if !attached.is_empty() {
+            let count: usize = attached.values().map(|(_, keys)| keys.len()).sum();
+            tracing::info!(engine = %inner.name, requests = count, batches = attached.len(),
+                "requests already in submitted batches: waiting for those");
+        }
+        let mut waits: Vec<(Watcher, Vec<String>)> = attached
+            .into_values()
+            .map(|(record, keys)| (inner.watcher(record), keys))
+            .collect();
+        let (files, too_large) = jsonl::split(
+            fresh,
+            inner.settings.max_requests_per_batch,
+            inner.settings.max_file_bytes,
+        );
+        for request in too_large {
+            let err = OpenAiError::InvalidCall {
+                field: "messages",
+                reason: format!(
+                    "the request is {} bytes, more than the batch file cap max_file_bytes = {}",
+                    request.bytes(),
+                    inner.settings.max_file_bytes
+                ),
+            };
+            for index in &by_key[&request.key] {
+                out.fail(calls[*index].call_id, &err);
+            }
+        }
+        for file in files {
+            let keys: Vec<String> = file.iter().map(|r| r.key.clone()).collect();
+            match self.submit(&file).await {
+                Ok(record) => waits.push((inner.watcher(record), keys)),
+                Err(err) => {
+                    tracing::warn!(engine = %inner.name, %err, requests = keys.len(),
+                        "cannot submit a batch");
+                    for key in &keys {
+                        for index in &by_key[key] {
+                            out.fail(calls[*index].call_id, &err);
+                        }
+                    }
+                }
+            }
+        }
+        waits
+    }
+
+    /// Uploads one batch file, creates its batch and records it.
+    async fn submit(&self, file: &[Request]) -> Result<BatchRecord, OpenAiError> {
+        let inner = &self.inner;
+        let keys: Vec<String> = file.iter().map(|r| r.key.clone()).collect();
+        let name = format!("symbatcher-{}-{}.jsonl", inner.name, unix_now());
+        let input_file_id = inner.api.upload(&name, jsonl::file_bytes(file)).await?;
+        let batch = inner
+            .api
+            .create(
+                &input_file_id,
+                &inner.settings.completion_window,
+                &inner.name,
+            )
+            .await?;
+        let record = BatchRecord {
+            engine: inner.name.clone(),
+            batch_id: batch.id,
+            state: batch.status,
+            input_file_id,
+            output_file_id: None,
+            error_file_id: None,
+            total: file.len() as u32,
+            completed: 0,
+            failed: 0,
+            created_unix: unix_now(),
+        };
+        inner
+            .store
+            .record_submitted(&record, &keys)
+            .map_err(|err| OpenAiError::Internal(err.to_string()))?;
+        inner
+            .views
+            .lock()
+            .expect("views lock")
+            .insert(record.batch_id.clone(), record.clone());
+        tracing::info!(engine = %inner.name, batch = %record.batch_id, requests = file.len(),
+            "batch submitted");
+        Ok(record)
+    }
+
+    /// Waits for every batch in `waits` and answers the calls of each as it
+    /// ends. Returns the keys to try again, with why.
+    async fn collect(
+        &self,
+        waits: Vec<(Watcher, Vec<String>)>,
+        run_cancelled: &CancellationToken,
+        by_key: &KeyCalls,
+        calls: &[EngineCall],
+        out: &mut Outbox,
+    ) -> HashMap<String, String> {
+        let mut set = JoinSet::new();
+        for (watcher, keys) in waits {
+            watcher.interest.add(run_cancelled.clone());
+            // Wakes the watcher when this run is given up, so that it
+            // cancels the batch now rather than at its next poll.
+            let (cancelled, interest) = (run_cancelled.clone(), watcher.interest.clone());
+            let mut finished = watcher.result.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancelled.cancelled() => interest.changed.notify_one(),
+                    _ = finished.wait_for(Option::is_some) => {}
+                }
+            });
+            let mut result = watcher.result;
+            set.spawn(async move {
+                let finished = match result.wait_for(Option::is_some).await {
+                    Ok(value) => value.clone(),
+                    Err(_) => None,
+                };
+                (finished, keys)
+            });
+        }
+        let mut retry = HashMap::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((finished, keys)) = joined else {
+                continue;
+            };
+            let Some(finished) = finished else {
+                // The watcher stopped: the server is shutting down.
+                for key in &keys {
+                    for index in &by_key[key] {
+                        out.fail(calls[*index].call_id, &OpenAiError::ShuttingDown);
+                    }
+                }
+                continue;
+            };
+            for key in keys {
+                self.answer_key(&finished, key, by_key, calls, out, &mut retry);
+            }
+        }
+        retry
+    }
+
+    fn answer_key(
+        &self,
+        finished: &Finished,
+        key: String,
+        by_key: &KeyCalls,
+        calls: &[EngineCall],
+        out: &mut Outbox,
+        retry: &mut HashMap<String, String>,
+    ) {
+        match finished.outcomes.get(&key) {
+            Some(Outcome::Answered(completion)) => {
+                for index in &by_key[&key] {
+                    out.answer(calls[*index].call_id, completion);
+                }
+            }
+            Some(Outcome::Failed(err)) => {
+                for index in &by_key[&key] {
+                    out.fail(calls[*index].call_id, err);
+                }
+            }
+            Some(Outcome::Retry(reason)) => {
+                retry.insert(key, reason.clone());
+            }
+            None => {
+                retry.insert(key, finished.note.clone());
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// The watcher of `record`'s batch: the one polling it now, or a new one.
+    fn watcher(self: &Arc<Self>, record: BatchRecord) -> Watcher {
+        let mut watchers = self.watchers.lock().expect("watchers lock");
+        if let Some(watcher) = watchers.get(&record.batch_id) {
+            return watcher.clone();
+        }
+        let id = record.batch_id.clone();
+        let watcher = watch::spawn(self, record);
+        watchers.insert(id, watcher.clone());
+        watcher
+    }
+
+    fn forget_watcher(&self, batch_id: &str) {
+        self.watchers
+            .lock()
+            .expect("watchers lock")
+            .remove(batch_id);
+    }
+
+    /// Keeps a batch's new state in the store and the view.
+    fn remember(&self, record: &BatchRecord) {
+        if let Err(err) = self.store.update(record) {
+            tracing::warn!(engine = %self.name, batch = %record.batch_id, %err,
+                "cannot record the batch's state");
+        }
+        self.views
+            .lock()
+            .expect("views lock")
+            .insert(record.batch_id.clone(), record.clone());
+    }
+}
+
+/// A token cancelled once every token of `cancels` is (never for none),
+/// and the token that stops watching them.
+fn all_cancelled(cancels: &[CancellationToken]) -> (CancellationToken, CancellationToken) {
+    let all = CancellationToken::new();
+    let stop = CancellationToken::new();
+    if !cancels.is_empty() {
+        let (tokens, all, stop) = (cancels.to_vec(), all.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = async { for token in &tokens { token.cancelled().await } } => all.cancel(),
+            }
+        });
+    }
+    (all, stop)
+}
+
+/// Where a run's answers go: out at once on `answers`, else kept for the
+/// returned [`BatchAnswer`].
+struct Outbox {
+    answers: AnswerTx,
+    started: Instant,
+    left: BatchAnswer,
+}
+
+impl Outbox {
+    fn send(&mut self, reply: EngineReply, stats: CallStats) {
+        let call_id = reply.call_id;
+        if let Err(unsent) = self.answers.send(CallAnswer { reply, stats }) {
+            let CallAnswer { reply, stats } = unsent.0;
+            self.left.stats.insert(call_id, stats);
+            if let Ok(replies) = &mut self.left.outcome {
+                replies.push(reply);
+            }
+        }
+    }
+
+    fn answer(&mut self, call_id: u64, completion: &Completion) {
+        let stats = CallStats {
+            prompt_tokens: completion.prompt_tokens,
+            completion_tokens: completion.completion_tokens,
+            latency: self.started.elapsed(),
+            batch_priced: true,
+            ..Default::default()
+        };
+        let reply = EngineReply {
+            call_id,
+            outcome: Some(engine_reply::Outcome::Text(completion.text.clone())),
+            metadata_json: Value::Object(completion.metadata.clone()).to_string(),
+        };
+        self.send(reply, stats);
+    }
+
+    fn fail(&mut self, call_id: u64, err: &OpenAiError) {
+        let stats = CallStats {
+            latency: self.started.elapsed(),
+            ..Default::default()
+        };
+        let reply = EngineReply {
+            call_id,
+            outcome: Some(engine_reply::Outcome::Error(err.to_item_error(1))),
+            metadata_json: String::new(),
+        };
+        self.send(reply, stats);
+    }
+
+    /// Takes in what another engine (the fallback) could not send.
+    fn absorb(&mut self, answer: BatchAnswer) {
+        if let Ok(replies) = answer.outcome {
+            for reply in replies {
+                let stats = answer
+                    .stats
+                    .get(&reply.call_id)
+                    .copied()
+                    .unwrap_or_default();
+                self.send(reply, stats);
+            }
+        }
+    }
+
+    fn finish(self) -> BatchAnswer {
+        self.left
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,246 @@
+//! `batches.redb`: the durable record of submitted batches, kept in the
+//! cache directory. Two tables:
+//! - `batches`: provider batch id → [`BatchRecord`] (JSON);
+//! - `keys`: call key → the batch id whose input file holds that request.
+//!
+//! A batch is recorded right after the provider accepted it, with the keys of
+//! its requests, in one transaction; so a restarted server (or a re-run job)
+//! finds the batch that holds a call and waits for it instead of submitting
+//! the call again. redb commits are durable (fsync) and crash-safe.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+const BATCHES: TableDefinition<&str, &str> = TableDefinition::new("batches");
+const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
+
+/// File name of the store inside the cache directory.
+pub(crate) const STORE_FILE: &str = "batches.redb";
+
+/// Why the store failed. Opening fails at startup; later failures fail the
+/// calls of the batch at hand.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+}
+
+/// What is known of one provider batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BatchRecord {
+    /// The engine (by name) that submitted it.
+    pub engine: String,
+    pub batch_id: String,
+    /// The provider's status: validating, in_progress, finalizing,
+    /// completed, failed, expired, cancelling, cancelled.
+    pub state: String,
+    pub input_file_id: String,
+    #[serde(default)]
+    pub output_file_id: Option<String>,
+    #[serde(default)]
+    pub error_file_id: Option<String>,
+    pub total: u32,
+    #[serde(default)]
+    pub completed: u32,
+    #[serde(default)]
+    pub failed: u32,
+    /// Seconds since the Unix epoch when it was submitted.
+    pub created_unix: u64,
+}
+
+impl BatchRecord {
+    /// True for a batch whose requests will never be answered (failed,
+    /// expired or cancelled): a call in it is submitted again.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state.as_str(), "failed" | "expired" | "cancelled")
+    }
+}
+
+/// The open store. Cheap to share behind an `Arc`; redb serialises writers.
+#[derive(Debug)]
+pub(crate) struct BatchStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl BatchStore {
+    /// Opens (or creates) `dir/batches.redb`, creating `dir` if needed.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(STORE_FILE);
+        let open_error = |message: String| StoreError::Open {
+            path: path.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|err| open_error(err.to_string()))?;
+        let db = Database::create(&path).map_err(|err| {
+            open_error(match err {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    "another server has it open (give each server its own --cache-dir)".into()
+                }
+                other => other.to_string(),
+            })
+        })?;
+        let created = BatchStore {
+            db,
+            path: path.clone(),
+        };
+        created
+            .write(|_, _| Ok(()))
+            .map_err(|err| open_error(err.to_string()))?;
+        Ok(created)
+    }
+
+    fn io(&self, err: impl std::fmt::Display) -> StoreError {
+        StoreError::Io {
+            path: self.path.display().to_string(),
+            message: err.to_string(),
+        }
+    }
+
+    fn write(
+        &self,
+        change: impl FnOnce(
+            &mut redb::Table<&str, &str>,
+            &mut redb::Table<&str, &str>,
+        ) -> Result<(), redb::StorageError>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
+            let mut keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
+            change(&mut batches, &mut keys).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// Records a batch the provider accepted and the keys of its requests
+    /// (a key recorded for an older batch now names this one).
+    pub fn record_submitted(
+        &self,
+        record: &BatchRecord,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| self.io(e))?;
+        self.write(|batches, table| {
+            batches.insert(record.batch_id.as_str(), json.as_str())?;
+            for key in keys {
+                table.insert(key.as_str(), record.batch_id.as_str())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores a batch's latest state.
+    pub fn update(&self, record: &BatchRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| self.io(e))?;
+        self.write(|batches, _| {
+            batches.insert(record.batch_id.as_str(), json.as_str())?;
+            Ok(())
+        })
+    }
+
+    /// The batch of `engine` that holds the request with `key`, unless that
+    /// batch is dead (failed, expired, cancelled).
+    pub fn live_batch_of(
+        &self,
+        engine: &str,
+        key: &str,
+    ) -> Result<Option<BatchRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
+        let Some(batch_id) = keys.get(key).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        let batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
+        let Some(json) = batches.get(batch_id.value()).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        let record: BatchRecord = serde_json::from_str(json.value()).map_err(|e| self.io(e))?;
+        Ok((record.engine == engine && !record.is_dead()).then_some(record))
+    }
+
+    /// Every recorded batch of `engine`, oldest first.
+    pub fn batches_of(&self, engine: &str) -> Result<Vec<BatchRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
+        let mut out = Vec::new();
+        for entry in batches.iter().map_err(|e| self.io(e))? {
+            let (_, json) = entry.map_err(|e| self.io(e))?;
+            if let Ok(record) = serde_json::from_str::<BatchRecord>(json.value()) {
+                if record.engine == engine {
+                    out.push(record);
+                }
+            }
+        }
+        out.sort_by_key(|r| r.created_unix);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, state: &str) -> BatchRecord {
+        BatchRecord {
+            engine: "b".into(),
+            batch_id: id.into(),
+            state: state.into(),
+            input_file_id: "file-1".into(),
+            output_file_id: None,
+            error_file_id: None,
+            total: 2,
+            completed: 0,
+            failed: 0,
+            created_unix: 1,
+        }
+    }
+
+    #[test]
+    fn a_recorded_batch_is_found_by_its_keys_after_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = BatchStore::open(dir.path()).expect("open");
+            store
+                .record_submitted(
+                    &record("batch_1", "validating"),
+                    &["k1".into(), "k2".into()],
+                )
+                .expect("recorded");
+        }
+        let store = BatchStore::open(dir.path()).expect("reopen");
+        let found = store
+            .live_batch_of("b", "k2")
+            .expect("read")
+            .expect("found");
+        assert_eq!(found.batch_id, "batch_1");
+        assert_eq!(store.live_batch_of("b", "k3").expect("read"), None);
+        assert_eq!(store.live_batch_of("other", "k1").expect("read"), None);
+    }
+
+    #[test]
+    fn a_dead_batch_holds_no_call() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = BatchStore::open(dir.path()).expect("open");
+        store
+            .record_submitted(&record("batch_1", "in_progress"), &["k1".into()])
+            .expect("recorded");
+        store
+            .update(&record("batch_1", "expired"))
+            .expect("updated");
+        assert_eq!(store.live_batch_of("b", "k1").expect("read"), None);
+        assert_eq!(store.batches_of("b").expect("read")[0].state, "expired");
+    }
+
+    #[test]
+    fn a_second_server_on_the_same_directory_is_told_why() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _first = BatchStore::open(dir.path()).expect("open");
+        let err = BatchStore::open(dir.path()).expect_err("locked");
+        assert!(err.to_string().contains("--cache-dir"), "{err}");
+    }
+}

@@ -1,0 +1,205 @@
+//! One watcher per provider batch: a task that polls the batch with backoff
+//! until it ends (completed, failed, expired, cancelled), keeps its state in
+//! the store and in the engine's view for `Status`, cancels it on the
+//! provider once every run waiting on it is cancelled, and finally
+//! downloads its output and error files. Every run whose calls are in the
+//! batch (across jobs, and after a restart) waits on the same watcher.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::jsonl::{parse_results, Outcome};
+use super::store::BatchRecord;
+use super::Inner;
+
+/// States after which a batch changes no more.
+const TERMINAL: &[&str] = &["completed", "failed", "expired", "cancelled"];
+
+/// How a batch ended: one outcome per custom id found in its output and
+/// error files.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub outcomes: HashMap<String, Outcome>,
+    /// Why requests without an outcome have none (for their error message).
+    pub note: String,
+}
+
+/// The runs waiting on a batch, by the token each cancels when every one of
+/// its calls is given up.
+#[derive(Debug, Default)]
+pub(crate) struct Interest {
+    runs: Mutex<Vec<CancellationToken>>,
+    pub changed: Notify,
+}
+
+impl Interest {
+    pub fn add(&self, run: CancellationToken) {
+        self.runs.lock().expect("interest lock").push(run);
+    }
+
+    /// True when runs wait on the batch and every one of them is cancelled.
+    fn all_cancelled(&self) -> bool {
+        let runs = self.runs.lock().expect("interest lock");
+        !runs.is_empty() && runs.iter().all(CancellationToken::is_cancelled)
+    }
+}
+
+/// A batch's watcher as runs see it.
+#[derive(Debug, Clone)]
+pub(crate) struct Watcher {
+    pub result: watch::Receiver<Option<Arc<Finished>>>,
+    pub interest: Arc<Interest>,
+}
+
+/// Starts watching `record`'s batch.
+pub(crate) fn spawn(inner: &Arc<Inner>, record: BatchRecord) -> Watcher {
+    let (tx, rx) = watch::channel(None);
+    let interest = Arc::new(Interest::default());
+    let watcher = Watcher {
+        result: rx,
+        interest: interest.clone(),
+    };
+    inner
+        .tracker
+        .spawn(watch_task(inner.clone(), record, tx, interest));
+    watcher
+}
+
+async fn watch_task(
+    inner: Arc<Inner>,
+    mut record: BatchRecord,
+    tx: watch::Sender<Option<Arc<Finished>>>,
+    interest: Arc<Interest>,
+) {
+    let settings = &inner.settings;
+    let mut interval = settings.poll_interval;
+    let mut cancel_sent = false;
+    let finished = loop {
+        match inner.api.retrieve(&record.batch_id).await {
+            Ok(batch) => {
+                let counts = batch.request_counts.unwrap_or_default();
+                let changed = batch.status != record.state
+                    || counts.completed != record.completed
+                    || counts.failed != record.failed;
+                record.state = batch.status;
+                record.output_file_id = batch.output_file_id;
+                record.error_file_id = batch.error_file_id;
+                (record.completed, record.failed) = (counts.completed, counts.failed);
+                if counts.total > 0 {
+                    record.total = counts.total;
+                }
+                if changed {
+                    tracing::debug!(engine = %inner.name, batch = %record.batch_id,
+                        state = %record.state, "batch state");
+                    inner.remember(&record);
+                }
+                if TERMINAL.contains(&record.state.as_str()) {
+                    break download(&inner, &record).await;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(engine = %inner.name, batch = %record.batch_id, %err,
+                    "cannot read the batch's state");
+                if !err.is_retryable() {
+                    break Finished {
+                        outcomes: HashMap::new(),
+                        note: format!("cannot read batch {}: {err}", record.batch_id),
+                    };
+                }
+            }
+        }
+        if !cancel_sent && interest.all_cancelled() {
+            cancel_sent = true;
+            match inner.api.cancel(&record.batch_id).await {
+                Ok(_) => tracing::info!(engine = %inner.name, batch = %record.batch_id,
+                    "batch cancelled: every call in it was given up"),
+                Err(err) => tracing::warn!(engine = %inner.name, batch = %record.batch_id,
+                    %err, "cannot cancel the batch"),
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = inner.cancel.cancelled() => {
+                inner.forget_watcher(&record.batch_id);
+                return; // shutdown: the batch stays recorded for the next server
+            }
+            _ = tokio::time::sleep(interval) => {}
+            _ = interest.changed.notified() => {}
+        }
+        interval = next_interval(interval, settings.poll_max_interval);
+    };
+    inner.forget_watcher(&record.batch_id);
+    let _ = tx.send(Some(Arc::new(finished)));
+}
+
+/// The poll interval after `interval`: 1.5 times longer, up to `max`.
+fn next_interval(interval: Duration, max: Duration) -> Duration {
+    interval.mul_f64(1.5).min(max)
+}
+
+/// Downloads a finished batch's output and error files.
+async fn download(inner: &Inner, record: &BatchRecord) -> Finished {
+    let mut files = Vec::new();
+    for file_id in [&record.output_file_id, &record.error_file_id]
+        .into_iter()
+        .flatten()
+    {
+        match inner.api.content(file_id).await {
+            Ok(bytes) => files.push(bytes),
+            Err(err) => {
+                tracing::warn!(engine = %inner.name, batch = %record.batch_id, %err,
+                    "cannot download a result file");
+                return Finished {
+                    outcomes: HashMap::new(),
+                    note: format!(
+                        "cannot download file {file_id} of batch {}: {err}",
+                        record.batch_id
+                    ),
+                };
+            }
+        }
+    }
+    let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    let outcomes = parse_results(&slices, &inner.api.host, |t| inner.api.scrub(t));
+    Finished {
+        note: format!(
+            "batch {} ended {} without a result for the request",
+            record.batch_id, record.state
+        ),
+        outcomes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_back_off_up_to_the_maximum() {
+        let max = Duration::from_millis(300);
+        let mut interval = Duration::from_millis(100);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            interval = next_interval(interval, max);
+            seen.push(interval.as_millis());
+        }
+        assert_eq!(seen, [150, 225, 300, 300]);
+    }
+
+    #[test]
+    fn a_batch_is_cancelled_only_when_every_waiting_run_is() {
+        let interest = Interest::default();
+        assert!(!interest.all_cancelled());
+        let (a, b) = (CancellationToken::new(), CancellationToken::new());
+        interest.add(a.clone());
+        interest.add(b.clone());
+        a.cancel();
+        assert!(!interest.all_cancelled());
+        b.cancel();
+        assert!(interest.all_cancelled());
+    }
+}

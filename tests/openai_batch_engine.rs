@@ -1,0 +1,411 @@
+//! The openai-batch engine against a loopback fake of the Files and Batches
+//! endpoints (`common::fake_openai_batch`), with two-call-per-item workers:
+//! one provider batch per step of `forward()`, splits at the file limits,
+//! the same results as the online engine, expired and failed requests sent
+//! again or to the fallback engine, and a server killed mid-batch that waits for that batch after a restart
+//! instead of submitting it again.
+//!
+//! These tests run on real time (HTTP cannot run on a paused clock), with
+//! poll intervals of a few ms.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::fake_openai::{FakeOpenAi, FakeSettings};
+use common::fake_openai_batch::{FakeBatchApi, FakeBatchSettings};
+use common::two_step_worker::{expected_result, spawn_two_step_worker};
+use common::*;
+use symbatcher::config::{EngineKindSpec, EngineSpec};
+use symbatcher::engine::openai::OpenAiSettings;
+use symbatcher::engine::openai_batch::OpenAiBatchSettings;
+use symbatcher::pb::v1::{outcome, JobSpec};
+use symbatcher::ServerConfig;
+use tonic::transport::{Channel, Endpoint};
+
+const EXPRESSION: &str = "TwoStep";
+const BATCH: &str = "batch";
+const ONLINE: &str = "online";
+
+/// Each test gets this long before it fails instead of hanging.
+const TEST_LIMIT: Duration = Duration::from_secs(300);
+
+async fn limited<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_LIMIT, fut)
+        .await
+        .expect("test finished in time")
+}
+
+fn batch_settings(fake: &FakeBatchApi) -> OpenAiBatchSettings {
+    OpenAiBatchSettings {
+        poll_interval: Duration::from_millis(5),
+        poll_max_interval: Duration::from_millis(20),
+        ..OpenAiBatchSettings::new(&fake.base_url(), "m-1")
+    }
+}
+
+fn config_with(settings: OpenAiBatchSettings, cache_dir: &Path) -> ServerConfig {
+    let mut config = config();
+    config.cache.cache_dir = Some(cache_dir.to_path_buf());
+    config.engines.push(EngineSpec {
+        name: BATCH.to_string(),
+        max_batch_size: settings.max_requests_per_batch,
+        kind: EngineKindSpec::OpenAiBatch(settings),
+        pricing: None,
+    });
+    config
+}
+
+fn job(engine: &str, n: u64) -> JobSpec {
+    JobSpec {
+        engine: engine.to_string(),
+        window: Some(n.max(1) as u32),
+        ..spec(EXPRESSION, 64)
+    }
+}
+
+/// Runs items `0..n` (payloads `"item-<i>"`, or `payload(i)`) through
+/// `engine` with two-step workers of `slots` slots in all; returns the
+/// results by index (text, or the error message).
+async fn run_items(
+    channel: &Channel,
+    engine: &str,
+    payloads: &[String],
+    slots: u32,
+) -> (HashMap<u64, Result<String, String>>, JobOutputSummary) {
+    let mut workers = Vec::new();
+    let per_worker = 4000;
+    let mut left = slots;
+    while left > 0 {
+        let n = left.min(per_worker);
+        workers.push(spawn_two_step_worker(channel, EXPRESSION, n).await);
+        left -= n;
+    }
+    let mut client = start_job(channel, job(engine, payloads.len() as u64)).await;
+    let items = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| symbatcher::pb::v1::Item {
+            index: i as u64,
+            payload: p.clone().into_bytes(),
+            local_only: false,
+        })
+        .collect();
+    client.send_items(items).await;
+    client.end().await;
+    let output = client.collect().await.expect("job completes");
+    for worker in workers {
+        worker.abort();
+    }
+    let results = output
+        .results
+        .iter()
+        .map(|r| {
+            let value = match r.outcome.as_ref().and_then(|o| o.value.as_ref()) {
+                Some(outcome::Value::Payload(p)) => {
+                    Ok(serde_json::from_slice::<String>(p).expect("a JSON string"))
+                }
+                Some(outcome::Value::Error(e)) => Err(e.message.clone()),
+                None => Err("no outcome".into()),
+            };
+            (r.index, value)
+        })
+        .collect();
+    let summary = JobOutputSummary {
+        prompt_tokens: output.summary.prompt_tokens,
+        completion_tokens: output.summary.completion_tokens,
+    };
+    (results, summary)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct JobOutputSummary {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+fn payloads(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("\"item-{i}\"")).collect()
+}
+
+fn text_of(result: &Result<String, String>) -> &str {
+    result.as_ref().expect("an answered item")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_two_step_items_go_in_one_batch_per_step_with_the_online_results() {
+    limited(async {
+        let n = 10_000;
+        let fake = FakeBatchApi::start(FakeBatchSettings {
+            finalizing_polls: 3,
+        })
+        .await;
+        let online = FakeOpenAi::start(FakeSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let mut config = config_with(batch_settings(&fake), cache.path());
+        config.engines.push(EngineSpec::openai(
+            ONLINE,
+            OpenAiSettings {
+                max_concurrency: 64,
+                ..OpenAiSettings::new(&online.base_url(), "m-1")
+            },
+        ));
+        let server = spawn_server(config).await;
+        let items = payloads(n);
+
+        let (batched, batch_summary) = run_items(&server.channel, BATCH, &items, n as u32).await;
+        // The online engine on the first 1,000 items (20,000 HTTP requests
+        // would only slow the test down).
+        let compared = 1000;
+        let (direct, online_summary) =
+            run_items(&server.channel, ONLINE, &items[..compared], 256).await;
+
+        assert_eq!(batched.len(), n);
+        for (index, result) in &direct {
+            assert_eq!(
+                &batched[index], result,
+                "the batch engine answers as the online one"
+            );
+        }
+        for (index, result) in &batched {
+            assert_eq!(text_of(result), expected_result(&items[*index as usize]));
+        }
+        assert_eq!(
+            batch_summary.prompt_tokens,
+            10 * 2 * n as u64,
+            "usage per call"
+        );
+        assert_eq!(batch_summary.completion_tokens, 5 * 2 * n as u64);
+        assert_eq!(online_summary.prompt_tokens, 10 * 2 * compared as u64);
+        let batches = fake.batches();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.custom_ids.len()).collect();
+        assert_eq!(sizes, [n, n], "one batch per step of forward()");
+        assert!(batches.iter().all(|b| b.status == "completed"));
+        assert!(batches.iter().all(|b| b.polls >= 5), "finalizing was slow");
+
+        let status = server.status().await;
+        let shown: Vec<(String, u32, u32)> = status
+            .provider_batches
+            .iter()
+            .map(|b| (b.state.clone(), b.total, b.completed))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![("completed".to_string(), n as u32, n as u32); 2],
+            "Status lists each batch with its state and counts"
+        );
+        assert_eq!(status.provider_batches[0].batch_id, batches[0].id);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_is_split_into_files_at_the_request_and_byte_limits() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let line_bytes = 200; // a request line here is ~150 bytes
+        let settings = OpenAiBatchSettings {
+            max_requests_per_batch: 40,
+            max_file_bytes: 12 * line_bytes,
+            ..batch_settings(&fake)
+        };
+        let server = spawn_server(config_with(settings, cache.path())).await;
+        let (results, _) = run_items(&server.channel, BATCH, &payloads(100), 100).await;
+
+        assert_eq!(results.len(), 100);
+        for (index, result) in &results {
+            assert_eq!(
+                text_of(result),
+                expected_result(&format!("\"item-{index}\""))
+            );
+        }
+        let batches = fake.batches();
+        let requests: usize = batches.iter().map(|b| b.custom_ids.len()).sum();
+        assert_eq!(requests, 200, "every request sent once");
+        assert!(batches.iter().all(|b| b.custom_ids.len() <= 12), "byte cap");
+        // The scheduler forms batches of at most 40 calls, each split into
+        // files of at most 12: 4 files per 40 calls, per step.
+        assert!(batches.len() >= 2 * 9, "{} batches", batches.len());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_failed_requests_go_into_the_next_batch_and_4xx_fail_their_item() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let server = spawn_server(config_with(batch_settings(&fake), cache.path())).await;
+        let items: Vec<String> = ["plain", "[expire] late", "[500-once] flaky", "[400] bad"]
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect();
+        let (results, _) = run_items(&server.channel, BATCH, &items, 4).await;
+
+        for index in 0..3 {
+            assert_eq!(
+                text_of(&results[&index]),
+                expected_result(&items[index as usize])
+            );
+        }
+        let error = text_of(&results[&3]);
+        assert!(
+            error.starts_with("error: HTTP 400"),
+            "a 400 fails its item: {error}"
+        );
+        assert!(error.contains("provider says"), "{error}");
+        let batches = fake.batches();
+        assert_eq!(batches[0].status, "expired");
+        assert!(
+            batches[0]
+                .custom_ids
+                .iter()
+                .any(|id| batches[1..].iter().any(|b| b.custom_ids.contains(id))),
+            "the expired request went into a next batch"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_requests_go_to_the_fallback_engine() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        let online = FakeOpenAi::start(FakeSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let settings = OpenAiBatchSettings {
+            fallback: Some(ONLINE.to_string()),
+            ..batch_settings(&fake)
+        };
+        let mut config = config_with(settings, cache.path());
+        config.engines.push(EngineSpec::openai(
+            ONLINE,
+            OpenAiSettings::new(&online.base_url(), "m-1"),
+        ));
+        let server = spawn_server(config).await;
+        let items = vec!["\"[expire] late\"".to_string(), "\"on time\"".to_string()];
+        let (results, _) = run_items(&server.channel, BATCH, &items, 2).await;
+
+        assert_eq!(text_of(&results[&0]), expected_result(&items[0]));
+        assert_eq!(text_of(&results[&1]), expected_result(&items[1]));
+        let online_contents: Vec<String> = online.arrivals().iter().map(|a| a.content()).collect();
+        // Both steps of the first item expire (each content expires once):
+        // each goes to the online engine; nothing is submitted again.
+        assert_eq!(
+            online_contents,
+            [
+                "summarize \"[expire] late\"",
+                "judge: reply to: summarize \"[expire] late\""
+            ]
+        );
+        let batches = fake.batches();
+        let expired = batches.iter().filter(|b| b.status == "expired").count();
+        assert_eq!(expired, 2, "{batches:?}");
+        let requests: usize = batches.iter().map(|b| b.custom_ids.len()).sum();
+        assert_eq!(requests, 4, "no request went into a batch twice");
+    })
+    .await;
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The server binary with a config file naming the fake, on a free port.
+fn start_server_process(config: &Path, cache_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_symbatcher-server"))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--config")
+        .arg(config)
+        .arg("--cache-dir")
+        .arg(cache_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
+        &mut line,
+    )
+    .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+async fn connect(addr: &str) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to the server process")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_batch_waits_for_that_batch_after_a_restart() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        fake.hold(true);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("symbatcher.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[engines.{BATCH}]\nkind = \"openai-batch\"\nbase_url = \"{}\"\n\
+                 api_key_env = \"\"\nmodel = \"m-1\"\npoll_interval_ms = 5\n\
+                 poll_max_interval_ms = 20\n",
+                fake.base_url()
+            ),
+        )
+        .expect("write config");
+        let cache = dir.path().join("cache");
+        let item_payloads = payloads(20);
+
+        let (mut first, addr) = start_server_process(&config, &cache);
+        let channel = connect(&addr).await;
+        let worker = spawn_two_step_worker(&channel, EXPRESSION, 20).await;
+        let client = start_job(&channel, job(BATCH, 20)).await;
+        client.send_items(items(0..20)).await;
+        // Polled: the server has recorded the batch.
+        wait_until("step 1 is submitted and polled", || {
+            fake.batches().first().is_some_and(|b| b.polls > 0)
+        })
+        .await;
+        first.kill().expect("SIGKILL the server");
+        first.wait().expect("reaped");
+        worker.abort();
+        drop(client);
+
+        let (mut second, addr) = start_server_process(&config, &cache);
+        let channel = connect(&addr).await;
+        fake.hold(false);
+        let (results, _) = run_items(&channel, BATCH, &item_payloads, 20).await;
+        second.kill().expect("stop the server");
+        let _ = second.wait();
+
+        assert_eq!(results.len(), 20);
+        for (index, result) in &results {
+            assert_eq!(
+                text_of(result),
+                expected_result(&item_payloads[*index as usize])
+            );
+        }
+        let batches = fake.batches();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.custom_ids.len()).collect();
+        assert_eq!(sizes, [20, 20], "step 1 was not submitted again");
+    })
+    .await;
+}
