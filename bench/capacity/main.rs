@@ -13,10 +13,10 @@
 //! - `calls`: one engine call per run, batches of 256, 1..1000 workers.
 //! - `jobs`: as `calls` with 100 workers, the items split over 1..100 jobs.
 //! - `latency`: one slot per worker stream, batches larger than all of them,
-//!   and one more run held unparked, so every batch flushes on its 5 ms
-//!   deadline: a call's round trip minus 5 ms is what scheduling, the codec
-//!   and loopback add (its p99 is the batch's oldest call, which waits the
-//!   whole delay).
+//!   and a pacer job that keeps a freshly started run on the engine, so no
+//!   batch flushes as "all parked": each flushes on its 5 ms deadline. A
+//!   call's round trip minus 5 ms is what scheduling, the codec and loopback
+//!   add (the p99 is a batch's oldest call, which waits the whole delay).
 //!
 //!     cargo run --release --example capacity -- [--quick] [--json] [--only GROUP]
 //!                                                [--server target/release/symbatcher-server]
@@ -112,7 +112,7 @@ fn table_row(mut m: Measured) -> String {
     let secs = m.wall.as_secs_f64();
     let s = &m.scenario;
     let (p50, p99) = (m.latencies.quantile_ms(0.5), m.latencies.quantile_ms(0.99));
-    let above = if s.holdout {
+    let above = if s.paced {
         fmt_ms(p99.map(|p| p - f64::from(s.max_queue_delay_ms)))
     } else {
         "-".to_string()
@@ -157,7 +157,7 @@ fn json_row(mut m: Measured) -> String {
         "client_cpu_s": m.client_cpu,
         "call_p50_ms": m.latencies.quantile_ms(0.5),
         "call_p99_ms": m.latencies.quantile_ms(0.99),
-        "holdout": s.holdout,
+        "paced": s.paced,
     })
     .to_string()
 }

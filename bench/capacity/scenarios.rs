@@ -9,7 +9,8 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::load::job::{run_job, JobPlan};
 use crate::load::latency::Latencies;
-use crate::load::worker::{hold_one_run, Worker, WorkerPlan};
+use crate::load::worker::{pace, Worker, WorkerPlan, PACER_EXPRESSION, PACER_RUNS};
+use crate::load::EXPRESSION;
 use crate::server_process::{own_cpu_seconds, ServerProcess};
 
 /// Streams per HTTP/2 connection: below the server's limit of concurrent
@@ -36,9 +37,10 @@ pub struct Scenario {
     pub calls_per_run: u32,
     pub batch_size: u32,
     pub max_queue_delay_ms: u32,
-    /// One more worker holds a run unparked for the whole job, so batches
-    /// flush only on their deadline (the latency scenarios).
-    pub holdout: bool,
+    /// A pacer job keeps a fresh unparked run on the engine for the whole
+    /// job, so batches flush only on their size or deadline (the latency
+    /// scenarios).
+    pub paced: bool,
 }
 
 /// What one scenario measured.
@@ -67,7 +69,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         calls_per_run: 0,
         batch_size: 256,
         max_queue_delay_ms: 50,
-        holdout: false,
+        paced: false,
     };
     let mut out = Vec::new();
     for workers in [1, 10, 100, 1000] {
@@ -93,7 +95,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             ..base.clone()
         });
     }
-    let rounds: u64 = if quick { 40 } else { 200 };
+    let rounds: u64 = if quick { 20 } else { 100 };
     for workers in [1, 100, 500, 1000] {
         out.push(Scenario {
             group: "latency",
@@ -104,7 +106,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             calls_per_run: 1,
             batch_size: 4096,
             max_queue_delay_ms: 5,
-            holdout: true,
+            paced: true,
             ..base.clone()
         });
     }
@@ -156,17 +158,21 @@ pub async fn run(binary: &Path, scenario: Scenario) -> Result<Measured, String> 
         workers.push(tokio::spawn(worker.serve(stop_rx)));
     }
     let (release_tx, release_rx) = oneshot::channel();
-    let holdout = if scenario.holdout {
+    let pacer = if scenario.paced {
         let channel = channel_for(scenario.workers as usize);
-        Some(
-            hold_one_run(channel, release_rx)
-                .await
-                .map_err(|status| format!("holdout registration: {status}"))?,
-        )
+        let tick = Duration::from_millis(u64::from(scenario.max_queue_delay_ms).div_ceil(3));
+        let worker = pace(channel.clone(), tick, release_rx)
+            .await
+            .map_err(|status| format!("pacer registration: {status}"))?;
+        let plan = JobPlan {
+            expression: PACER_EXPRESSION,
+            items: u64::from(PACER_RUNS),
+            batch_size: scenario.batch_size,
+        };
+        Some((worker, tokio::spawn(run_job(channel, plan))))
     } else {
         None
     };
-    let mut release = scenario.holdout.then_some(release_tx);
 
     let cpu_before = (server.cpu_seconds(), own_cpu_seconds());
     let start = Instant::now();
@@ -174,11 +180,12 @@ pub async fn run(binary: &Path, scenario: Scenario) -> Result<Measured, String> 
     let mut jobs = Vec::new();
     for j in 0..scenario.jobs as usize {
         let plan = JobPlan {
+            expression: EXPRESSION,
             items: per_job,
             batch_size: scenario.batch_size,
         };
         let channel = channel_for(scenario.workers as usize + 1 + j);
-        jobs.push(tokio::spawn(run_job(channel, plan, release.take())));
+        jobs.push(tokio::spawn(run_job(channel, plan)));
     }
     let mut items = 0;
     let mut batches = 0;
@@ -210,8 +217,12 @@ pub async fn run(binary: &Path, scenario: Scenario) -> Result<Measured, String> 
         calls += report.calls;
         latencies.extend(report.latencies);
     }
-    if let Some(holdout) = holdout {
-        holdout.abort();
+    if let Some((worker, job)) = pacer {
+        let _ = release_tx.send(());
+        job.await
+            .map_err(|err| format!("pacer job task: {err}"))?
+            .map_err(|status| format!("pacer job: {status}"))?;
+        worker.abort();
     }
     Ok(Measured {
         scenario,

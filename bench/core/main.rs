@@ -59,11 +59,12 @@ fn start(runtime: &Runtime, calls_per_run: u32) -> Bench {
 
 fn one_job(runtime: &Runtime, bench: &Bench) {
     let plan = JobPlan {
+        expression: load::EXPRESSION,
         items: ITEMS,
         batch_size: BATCH,
     };
     let report = runtime
-        .block_on(run_job(bench.server.channel.clone(), plan, None))
+        .block_on(run_job(bench.server.channel.clone(), plan))
         .expect("job finishes");
     assert_eq!(report.succeeded, ITEMS, "every item succeeds");
 }

@@ -2,7 +2,7 @@
 //! `BatchService.Batch` while it reads the results, then returns the
 //! server's summary.
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
@@ -11,8 +11,6 @@ use symbatcher::pb::v1::{
     batch_request, batch_response, outcome, BatchRequest, EndOfInput, Item, ItemChunk, JobSpec,
     JobSummary,
 };
-
-use super::EXPRESSION;
 
 /// Items per `ItemChunk`, as the Python client sends them.
 const CHUNK: u64 = 256;
@@ -23,6 +21,7 @@ const OUTBOX: usize = 16;
 /// What a job sends.
 #[derive(Debug, Clone)]
 pub struct JobPlan {
+    pub expression: &'static str,
     pub items: u64,
     pub batch_size: u32,
 }
@@ -34,16 +33,11 @@ pub struct JobReport {
     pub summary: JobSummary,
 }
 
-/// Runs one job to its summary. When `release` is given, it fires once every
-/// item but one has its result (the one a holdout worker holds).
-pub async fn run_job(
-    channel: Channel,
-    plan: JobPlan,
-    mut release: Option<oneshot::Sender<()>>,
-) -> Result<JobReport, tonic::Status> {
+/// Runs one job to its summary.
+pub async fn run_job(channel: Channel, plan: JobPlan) -> Result<JobReport, tonic::Status> {
     let (tx, rx) = mpsc::channel(OUTBOX);
     let spec = JobSpec {
-        expression: EXPRESSION.to_string(),
+        expression: plan.expression.to_string(),
         batch_size: plan.batch_size,
         engine: "echo".to_string(),
         ..Default::default()
@@ -98,11 +92,6 @@ pub async fn run_job(
                     let value = result.outcome.as_ref().and_then(|o| o.value.as_ref());
                     if matches!(value, Some(outcome::Value::Payload(_))) {
                         succeeded += 1;
-                    }
-                }
-                if received + 1 >= items {
-                    if let Some(release) = release.take() {
-                        let _ = release.send(());
                     }
                 }
             }

@@ -144,12 +144,21 @@ fn message(kind: worker_message::Kind) -> WorkerMessage {
 }
 
 impl Worker {
-    /// Opens the stream and registers; returns once the server accepted.
+    /// Opens the stream and registers for the benchmark's expression;
+    /// returns once the server accepted.
     pub async fn connect(channel: Channel, plan: WorkerPlan) -> Result<Worker, tonic::Status> {
+        Worker::register(channel, plan, EXPRESSION).await
+    }
+
+    async fn register(
+        channel: Channel,
+        plan: WorkerPlan,
+        expression: &str,
+    ) -> Result<Worker, tonic::Status> {
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let register = RegisterWorker {
             name: plan.name.clone(),
-            expressions: vec![EXPRESSION.to_string()],
+            expressions: vec![expression.to_string()],
             concurrency: plan.concurrency,
             prefetch: plan.prefetch,
             process_token: String::new(),
@@ -227,49 +236,75 @@ impl Worker {
     }
 }
 
-/// A worker that starts one run and holds it, unparked, until `release`
-/// fires: while it holds it, not every running item is parked on an engine
-/// call, so every batch flushes on its size or its deadline.
-pub async fn hold_one_run(
+/// The expression of the pacer job (see [`pace`]).
+pub const PACER_EXPRESSION: &str = "bench.capacity:Pacer";
+
+/// Runs the pacer holds at most: it starts one per tick, so this many ticks
+/// of pacing.
+pub const PACER_RUNS: u32 = 4096;
+
+/// A worker of the pacer job that starts one of its runs every `every` and
+/// holds it unfinished. A run that started less than its job's
+/// `max_queue_delay` ago may still make an engine call, so while the pacer
+/// paces, the engine's calls are never all parked: each batch flushes on its
+/// size or on its deadline, which is what the latency scenarios measure.
+/// When `release` fires, it finishes every run it holds or is given until the
+/// job finishes.
+pub async fn pace(
     channel: Channel,
-    release: oneshot::Receiver<()>,
+    every: std::time::Duration,
+    mut release: oneshot::Receiver<()>,
 ) -> Result<tokio::task::JoinHandle<()>, tonic::Status> {
     let plan = WorkerPlan {
-        name: "holdout".to_string(),
-        concurrency: 1,
+        name: "pacer".to_string(),
+        concurrency: PACER_RUNS,
         prefetch: 0,
         calls_per_run: 0,
     };
-    let mut worker = Worker::connect(channel, plan).await?;
+    let mut worker = Worker::register(channel, plan, PACER_EXPRESSION).await?;
     Ok(tokio::spawn(async move {
-        let mut held = None;
-        while held.is_none() {
-            match worker.commands.message().await {
-                Ok(Some(command)) => {
-                    if let Some(worker_command::Kind::Assignments(chunk)) = command.kind {
-                        held = chunk.assignments.first().map(|a| a.task_id);
+        let mut queued = VecDeque::new();
+        let mut held = Vec::new();
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = &mut release => break,
+                _ = tick.tick() => {
+                    if let Some(task_id) = queued.pop_front() {
+                        held.push(task_id);
+                        let started = RunsStarted { task_ids: vec![task_id] };
+                        worker.send(worker_message::Kind::Started(started)).await;
                     }
                 }
-                _ => return,
+                command = worker.commands.message() => match command {
+                    Ok(Some(command)) => {
+                        if let Some(worker_command::Kind::Assignments(chunk)) = command.kind {
+                            queued.extend(chunk.assignments.iter().map(|a| a.task_id));
+                        }
+                    }
+                    _ => return,
+                },
             }
         }
-        let task_id = held.expect("loop ends with a run held");
-        worker
-            .send(worker_message::Kind::Started(RunsStarted {
-                task_ids: vec![task_id],
-            }))
-            .await;
-        let _ = release.await;
-        worker
-            .send(worker_message::Kind::Results(WorkResultChunk {
-                results: vec![done(task_id)],
-            }))
-            .await;
-        // Keep the stream open until the job is over, so that the result
-        // is not raced by a disconnect.
+        let mut turn = Turn {
+            started: queued.iter().copied().collect(),
+            ..Turn::default()
+        };
+        turn.results = held.iter().chain(&queued).map(|&t| done(t)).collect();
+        worker.flush(turn).await;
         while let Ok(Some(command)) = worker.commands.message().await {
-            if let Some(worker_command::Kind::JobFinished(_)) = command.kind {
-                return;
+            match command.kind {
+                Some(worker_command::Kind::Assignments(chunk)) => {
+                    let ids: Vec<u64> = chunk.assignments.iter().map(|a| a.task_id).collect();
+                    let turn = Turn {
+                        results: ids.iter().map(|&t| done(t)).collect(),
+                        started: ids,
+                        ..Turn::default()
+                    };
+                    worker.flush(turn).await;
+                }
+                Some(worker_command::Kind::JobFinished(_)) => return,
+                _ => {}
             }
         }
     }))
