@@ -1,13 +1,13 @@
 //! Engine calls: queueing calls from workers, forming batches and sending
 //! them to their engines (see `replies` for the way back).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
 use super::engines::EngineSlot;
-use super::replies::batch_task;
+use super::replies::{batch_task, CacheWriter};
 use crate::batcher::{BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::{engine_reply, EngineReply, WorkerEngineCall};
@@ -29,7 +29,7 @@ pub(super) struct CallRoute {
 }
 
 /// The `model` request kwarg of a call, which with the engine keys its batch.
-fn model_of(kwargs_json: &str) -> String {
+pub(super) fn model_of(kwargs_json: &str) -> String {
     if !kwargs_json.contains("\"model\"") {
         return String::new();
     }
@@ -110,7 +110,6 @@ impl Scheduler {
                 cancel,
                 resends: 0,
             };
-            self.batcher.push(key, queued);
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.engine_calls += 1;
             }
@@ -121,6 +120,7 @@ impl Scheduler {
                     worker.calls += 1;
                 }
             }
+            self.route_call(key, queued);
         }
     }
 
@@ -238,6 +238,7 @@ impl Scheduler {
             .get(&flush.key.engine)
             .is_some_and(|slot| slot.engine.may_reconnect());
         let mut jobs_in_batch = HashSet::new();
+        let mut writes = HashMap::new();
         let mut calls = Vec::with_capacity(flush.calls.len());
         let mut cancels = Vec::with_capacity(flush.calls.len());
         for queued in flush.calls {
@@ -257,6 +258,9 @@ impl Scheduler {
                     resend: keep_for_resend.then(|| queued.clone()),
                 },
             );
+            if let Some(write) = self.cache_writes.get(&queued.call.call_id) {
+                writes.insert(queued.call.call_id, write.clone());
+            }
             calls.push(queued.call);
             cancels.push(queued.cancel);
         }
@@ -268,6 +272,10 @@ impl Scheduler {
         let batch_id = self.fresh_id();
         self.batch_jobs
             .insert(batch_id, jobs_in_batch.into_iter().collect());
+        let writer = CacheWriter {
+            cache: self.cache.clone(),
+            writes,
+        };
         self.tracker.spawn(batch_task(
             engine,
             flush.key.engine,
@@ -275,6 +283,7 @@ impl Scheduler {
             batch_id,
             calls,
             cancels,
+            writer,
             self.handle.clone(),
         ));
     }

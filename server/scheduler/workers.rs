@@ -356,8 +356,9 @@ impl Scheduler {
         if let Some(job) = self.jobs.get_mut(&task.job_id) {
             job.running -= 1;
         }
+        let mut unsent = Vec::new();
         if !task.calls.is_empty() {
-            self.batcher.remove_where(|call| call.task_id == task_id);
+            unsent = self.batcher.remove_where(|call| call.task_id == task_id);
             for server_call_id in task.calls.keys() {
                 self.in_flight.remove(server_call_id);
             }
@@ -378,6 +379,10 @@ impl Scheduler {
                 worker.outbox.cancels.push(task_id);
                 worker.cancelling.insert(task_id);
             }
+        }
+        // Identical calls that waited on an unsent one go on without it.
+        for queued in unsent {
+            self.leader_gone(queued.call.call_id);
         }
         Some(task)
     }
