@@ -161,7 +161,7 @@ impl Worker {
             expressions: vec![expression.to_string()],
             concurrency: plan.concurrency,
             prefetch: plan.prefetch,
-            process_token: String::new(),
+            ..Default::default()
         };
         outbox
             .send(message(worker_message::Kind::Register(register)))
@@ -318,7 +318,7 @@ fn call(task_id: u64, call_id: u64) -> WorkerEngineCall {
             prompt: "capacity".to_string(),
             messages_json: String::new(),
             kwargs_json: "{}".to_string(),
-            local_ref: String::new(),
+            ..Default::default()
         }),
     }
 }
