@@ -96,9 +96,12 @@ test-node: install
 		echo "test-node: SKIPPED: node or npm is not on PATH (install Node.js 20 or newer to run the Node client tests)"; \
 	fi
 
-## Benchmarks (run by hand; they print medians and ratios).
+## Benchmarks (run by hand): every scenario of bench/ against its baseline,
+## printed as the markdown table of BENCHMARKS.md. `make bench QUICK=1` runs
+## fewer items and repeats.
 bench: install
-	$(VPY) bench/throughput.py
+	cargo build --release --locked --example capacity
+	$(VPY) bench/report.py $(if $(QUICK),--quick)
 
 fmt:
 	cargo fmt

@@ -241,7 +241,7 @@ def scenario_worker_processes(n: int, repeat: int, slots: str) -> None:
     ours, base = [], []
     # Remote workers need a server they can reach: one of its own.
     server = EmbeddedServer([])
-    with BatchScheduler(address=server.address) as scheduler:
+    with BatchScheduler(address=server.address, token=server.token) as scheduler:
         workers = subprocess.Popen(
             [
                 sys.executable, "-m", "symbatcher.cli", "worker", "throughput:Summarize",

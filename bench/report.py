@@ -1,0 +1,226 @@
+"""Runs every benchmark of bench/ and prints one markdown table: each scenario
+against its baseline, with the command that measured it and the machine.
+
+    python bench/report.py [--quick] [--only throughput,rate_limited,stream_memory,capacity,core]
+
+Each benchmark runs in its own process, one after the other, with the
+arguments shown in the table's command column; their own output goes to
+stderr as they run. --quick runs fewer items and repeats (a few minutes
+instead of about ten). The capacity and core rows need the Rust targets
+built first (`make bench` does it): target/release/examples/capacity and
+`cargo bench --bench core`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+CAPACITY = os.path.join(ROOT, "target", "release", "examples", "capacity")
+ALL = ["throughput", "rate_limited", "stream_memory", "capacity", "core"]
+
+
+@dataclass
+class Row:
+    scenario: str
+    measured: str
+    baseline: str
+    ratio: str
+    command: str
+
+
+def run(cmd: list[str]) -> str:
+    """Runs `cmd` from the repository root, echoing its output to stderr;
+    returns its stdout. A benchmark that misses its target exits with 1 and
+    still prints its figures, so its row shows the miss; one whose output
+    lacks its figures fails the report (see `grab`)."""
+    print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    sys.stderr.write(proc.stdout)
+    if proc.returncode != 0:
+        print(f"{' '.join(cmd)} exited with {proc.returncode}", file=sys.stderr, flush=True)
+    return proc.stdout
+
+
+def shown(cmd: list[str]) -> str:
+    """The command as a reader would type it from the repository root."""
+    parts = ["python" if c == sys.executable else os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd]
+    return "`" + " ".join(parts) + "`"
+
+
+def grab(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"benchmark output without {pattern!r}:\n{text}")
+    return match
+
+
+def throughput(quick: bool) -> list[Row]:
+    args = ["--repeat", "3", "--items", "3000", "--latency-items", "500"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "throughput.py"), *args]
+    out = run(cmd)
+    rows = []
+    # Scenarios 1 and 3 print a header, two medians and a ratio each.
+    blocks = re.split(r"^(?=scenario \d)", out, flags=re.MULTILINE)
+    for block in blocks:
+        head = block.splitlines()[0] if block else ""
+        if head.startswith(("scenario 1", "scenario 3")):
+            ours = grab(r"symbatcher\s+median\s+(\d+) items/s", block).group(1)
+            base = grab(r"in-process baseline median\s+(\d+) items/s", block).group(1)
+            ratio = grab(r"ratio ([\d.]+x) \(target ([^)]*)\)", block)
+            rows.append(Row(
+                f"throughput.py {head.rstrip()}",
+                f"{int(ours):,} items/s",
+                f"{int(base):,} items/s in-process ThreadPoolExecutor(32)",
+                f"{ratio.group(1)} (target {ratio.group(2)})",
+                shown(cmd),
+            ))
+        elif head.startswith("scenario 2"):
+            ours = grab(r"symbatcher median ([\d.]+)s", block).group(1)
+            bound = grab(r"bound .* = ([\d.]+)s", block).group(1)
+            ideal = grab(r"ideal in-process batcher median ([\d.]+)s", block).group(1)
+            ratio = grab(r"ratio ([\d.]+x) the bound \(target ([^)]*)\)", block)
+            rows.append(Row(
+                f"throughput.py {head.rstrip()}",
+                f"{ours} s",
+                f"bound {bound} s (ideal in-process batcher {ideal} s)",
+                f"{ratio.group(1)} the bound (target {ratio.group(2)})",
+                shown(cmd),
+            ))
+    return rows
+
+
+def rate_limited(quick: bool) -> list[Row]:
+    cmd = [sys.executable, os.path.join(BENCH, "rate_limited.py"), *(["--calls", "500"] if quick else [])]
+    out = run(cmd)
+    head = out.splitlines()[0]
+    rate = grab(r"achieved request rate: ([\d,]+)/min = ([\d.]+) of the\s+rpm limit", out)
+    lost = grab(r"lost items: (\d+)", out).group(1)
+    return [Row(
+        f"rate_limited.py: {head}",
+        f"{rate.group(1)} requests/min, {lost} items lost",
+        "the rpm limit",
+        f"{rate.group(2)}x the limit (target >= 0.9, 0 lost)",
+        shown(cmd),
+    )]
+
+
+def stream_memory(quick: bool) -> list[Row]:
+    args = ["--items", "100000", "--compare", "20000"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "stream_memory.py"), *args]
+    out = run(cmd)
+    head = out.splitlines()[0]
+    targets = grab(
+        r"targets: server <= 100 MiB \(([\d.]+)\), client <= 300 MiB \(([\d.]+)\); growth from "
+        r"N=([\d,]+) to N=([\d,]+): client ([+\-\d.]+) MiB, server ([+\-\d.]+) MiB",
+        out,
+    )
+    server, client, small, big, client_growth, server_growth = targets.groups()
+    return [Row(
+        f"stream_memory.py: {head}",
+        f"peak server {server} MiB, client {client} MiB at N={big}",
+        f"the same at N={small}",
+        f"growth server {server_growth} MiB, client {client_growth} MiB "
+        "(targets server <= 100 MiB, client <= 300 MiB, no growth)",
+        shown(cmd),
+    )]
+
+
+ITEMS_TARGET = 100_000
+LATENCY_TARGET_MS = 1.0
+
+
+def capacity(quick: bool) -> list[Row]:
+    cmd = [CAPACITY, "--json", *(["--quick"] if quick else [])]
+    out = run(cmd)
+    rows = []
+    for line in out.splitlines():
+        r = json.loads(line)
+        what = (
+            f"capacity `{r['group']}`: {r['workers']} worker streams, {r['jobs']} job(s), "
+            f"{r['items']:,} items"
+        )
+        cpu = f"server CPU {r['server_cpu_us_per_item']:.1f} µs/item"
+        if r["group"] == "latency":
+            above = r["call_p99_ms"] - r["max_queue_delay_ms"]
+            rows.append(Row(
+                what,
+                f"call p50 {r['call_p50_ms']:.2f} ms, p99 {r['call_p99_ms']:.2f} ms; "
+                f"{r['calls_per_s']:,.0f} calls/s; {cpu}",
+                f"max_queue_delay {r['max_queue_delay_ms']} ms",
+                f"p99 {above:+.2f} ms above the delay (target < {LATENCY_TARGET_MS:g} ms at 500 streams)",
+                shown(cmd),
+            ))
+            continue
+        calls = f", {r['calls_per_s']:,.0f} engine calls/s" if r["calls"] else ""
+        rows.append(Row(
+            what,
+            f"{r['items_per_s']:,.0f} items/s{calls}; {cpu}",
+            f"target {ITEMS_TARGET:,} items/s",
+            f"{r['items_per_s'] / ITEMS_TARGET:.2f}x the target",
+            shown(cmd),
+        ))
+    return rows
+
+
+CALLS_TARGET = 500_000
+
+
+def core(quick: bool) -> list[Row]:
+    cmd = ["cargo", "bench", "--locked", "--bench", "core", "--", *(["--quick"] if quick else [])]
+    out = run(cmd)
+    rows = []
+    for name, what in [("items_without_calls", "items"), ("engine_calls", "engine calls")]:
+        m = grab(rf"core/{name}[\s\S]*?thrpt:\s+\[[^\]]*?\s([\d.]+) (K|M)elem/s\s", out)
+        rate = float(m.group(1)) * (1_000 if m.group(2) == "K" else 1_000_000)
+        rows.append(Row(
+            f"core (criterion, in-process server on in-memory pipes): `{name}`",
+            f"{rate:,.0f} {what}/s (median)",
+            f"target {CALLS_TARGET:,} engine calls/s" if name == "engine_calls" else f"target {ITEMS_TARGET:,} items/s",
+            f"{rate / (CALLS_TARGET if name == 'engine_calls' else ITEMS_TARGET):.2f}x the target",
+            shown(cmd),
+        ))
+    return rows
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    return f"`nproc` {os.cpu_count()}, {model}, {mem:.0f} GiB memory, {platform.system()} {platform.release()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer items and repeats")
+    parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in ALL]
+    if unknown:
+        parser.error(f"--only: unknown benchmark(s) {unknown}; choose from {ALL}")
+    rows: list[Row] = []
+    for name in chosen:
+        rows.extend(globals()[name](args.quick))
+    print(f"Machine: {machine()}.\n")
+    print("| scenario | measured | baseline | against the baseline | command |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.scenario} | {r.measured} | {r.baseline} | {r.ratio} | {r.command} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
