@@ -9,6 +9,7 @@
 //! its client. Gauges come from the `Status` snapshot at scrape time
 //! ([`super::gauges`]).
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,14 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SavedLabels {
+    expression: String,
+    engine: String,
+    /// "cache" or "coalesced".
+    how: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn batch_size_histogram() -> Histogram {
@@ -81,6 +90,13 @@ struct Inner {
     jobs_finished: Family<OutcomeLabels, Counter>,
     items: Family<OutcomeLabels, Counter>,
     requeued: Family<JobLabels, Counter>,
+    /// Cost of completed jobs' requests, in US dollars.
+    cost_usd: Family<JobLabels, Counter<f64, AtomicU64>>,
+    /// Calls of completed jobs answered without a request, by how
+    /// (`cache` hit, `coalesced` with an identical call in flight).
+    calls_saved: Family<SavedLabels, Counter>,
+    /// Cost in US dollars that those calls did not spend.
+    cost_saved_usd: Family<JobLabels, Counter<f64, AtomicU64>>,
     /// Set from the snapshot, then encoded, one scrape at a time.
     gauges: Mutex<Gauges>,
 }
@@ -203,6 +219,27 @@ impl Metrics {
              counted when the job completes",
             Family::clone(&requeued),
         );
+        let cost_usd = Family::default();
+        registry.register(
+            "cost_usd",
+            "Cost in US dollars of the requests sent for completed jobs (calls of priced \
+             models), counted when the job completes",
+            Family::clone(&cost_usd),
+        );
+        let calls_saved = Family::default();
+        registry.register(
+            "calls_saved",
+            "Engine calls of completed jobs answered without a request, by how: cache (the \
+             call cache) or coalesced (an identical call in flight)",
+            Family::clone(&calls_saved),
+        );
+        let cost_saved_usd = Family::default();
+        registry.register(
+            "cost_saved_usd",
+            "Cost in US dollars that cache hits and coalesced calls of completed jobs did \
+             not spend",
+            Family::clone(&cost_saved_usd),
+        );
         let gauges = Gauges::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
@@ -211,6 +248,9 @@ impl Metrics {
                 jobs_finished,
                 items,
                 requeued,
+                cost_usd,
+                calls_saved,
+                cost_saved_usd,
                 gauges: Mutex::new(gauges),
             }),
         }
@@ -253,7 +293,22 @@ impl Metrics {
             })
         };
         let inner = &self.inner;
+        let job = JobLabels {
+            expression: expression.to_string(),
+            engine: engine.to_string(),
+        };
+        let saved = |how: &str| {
+            inner.calls_saved.get_or_create_owned(&SavedLabels {
+                expression: expression.to_string(),
+                engine: engine.to_string(),
+                how: how.to_string(),
+            })
+        };
         JobRecorder {
+            cost_usd: inner.cost_usd.get_or_create_owned(&job),
+            cache_hits: saved("cache"),
+            coalesced: saved("coalesced"),
+            cost_saved_usd: inner.cost_saved_usd.get_or_create_owned(&job),
             succeeded: outcome(&inner.items, "succeeded"),
             failed: outcome(&inner.items, "failed"),
             completed: outcome(&inner.jobs_finished, "completed"),
@@ -340,6 +395,10 @@ pub struct JobRecorder {
     job_failed: Counter,
     cancelled: Counter,
     requeued: Counter,
+    cost_usd: Counter<f64, AtomicU64>,
+    cache_hits: Counter,
+    coalesced: Counter,
+    cost_saved_usd: Counter<f64, AtomicU64>,
 }
 
 impl JobRecorder {
@@ -362,6 +421,12 @@ impl JobRecorder {
     pub fn completed(&self, summary: &JobSummary) {
         self.completed.inc();
         self.requeued.inc_by(summary.requeued);
+        self.cost_usd.inc_by(summary.cost_usd);
+        if let Some(saved) = &summary.saved {
+            self.cache_hits.inc_by(saved.cache_hits);
+            self.coalesced.inc_by(saved.coalesced);
+            self.cost_saved_usd.inc_by(saved.cost_usd);
+        }
     }
 
     /// The job failed as a whole.
@@ -450,5 +515,42 @@ mod tests {
         };
         assert_eq!(items("succeeded"), 2.0);
         assert_eq!(items("failed"), 1.0);
+    }
+
+    #[test]
+    fn a_completed_job_adds_its_cost_and_its_saved_calls() {
+        use crate::pb::v1::Usage;
+        let metrics = Metrics::new();
+        let job = metrics.job("m:E", "gpt");
+        let summary = JobSummary {
+            cost_usd: 0.25,
+            saved: Some(Usage {
+                cache_hits: 7,
+                coalesced: 3,
+                cost_usd: 0.5,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        job.completed(&summary);
+        job.completed(&summary);
+        let text = metrics.render(&StatusResponse::default());
+        let labels = "{expression=\"m:E\",engine=\"gpt\"}";
+        assert_eq!(
+            sample(&text, &format!("symbatcher_cost_usd_total{labels}")),
+            0.5
+        );
+        assert_eq!(
+            sample(&text, &format!("symbatcher_cost_saved_usd_total{labels}")),
+            1.0
+        );
+        let saved = |how: &str| {
+            sample(
+                &text,
+                &format!("symbatcher_calls_saved_total{{expression=\"m:E\",engine=\"gpt\",how=\"{how}\"}}"),
+            )
+        };
+        assert_eq!(saved("cache"), 14.0);
+        assert_eq!(saved("coalesced"), 6.0);
     }
 }
