@@ -16,7 +16,7 @@
 //! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`,
 //!   `openai-batch`).
 //! - `cache`: the call cache on disk (redb) and in-flight coalescing.
-//! - `cost`: prices per model and the cost of a call.
+//! - [`cost`]: prices per model and the cost of a call.
 //! - [`telemetry`]: Prometheus metrics (`--metrics-listen`), logging
 //!   (`--log-format`) with job and engine-batch spans, latency histograms
 //!   for summaries and `Status`.
@@ -28,7 +28,7 @@ pub mod auth;
 pub mod batcher;
 pub(crate) mod cache;
 pub mod config;
-pub(crate) mod cost;
+pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod pb;

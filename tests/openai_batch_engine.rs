@@ -20,6 +20,7 @@ use common::fake_openai_batch::{FakeBatchApi, FakeBatchSettings};
 use common::two_step_worker::{expected_result, spawn_two_step_worker};
 use common::*;
 use symbatcher::config::{EngineKindSpec, EngineSpec};
+use symbatcher::cost::Pricing;
 use symbatcher::engine::openai::OpenAiSettings;
 use symbatcher::engine::openai_batch::OpenAiBatchSettings;
 use symbatcher::pb::v1::{outcome, JobSpec};
@@ -117,14 +118,18 @@ async fn run_items(
     let summary = JobOutputSummary {
         prompt_tokens: output.summary.prompt_tokens,
         completion_tokens: output.summary.completion_tokens,
+        cost_usd: output.summary.cost_usd,
+        unpriced_calls: output.summary.unpriced_calls,
     };
     (results, summary)
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 struct JobOutputSummary {
     prompt_tokens: u64,
     completion_tokens: u64,
+    cost_usd: f64,
+    unpriced_calls: u64,
 }
 
 fn payloads(n: usize) -> Vec<String> {
@@ -153,6 +158,12 @@ async fn ten_thousand_two_step_items_go_in_one_batch_per_step_with_the_online_re
                 ..OpenAiSettings::new(&online.base_url(), "m-1")
             },
         ));
+        // The same price on both engines; the batch engine's calls are
+        // charged at the batch price.
+        let price = Pricing::new(2.0, 8.0, 0.5);
+        for spec in &mut config.engines {
+            spec.pricing = Some(price);
+        }
         let server = spawn_server(config).await;
         let items = payloads(n);
 
@@ -180,6 +191,14 @@ async fn ten_thousand_two_step_items_go_in_one_batch_per_step_with_the_online_re
         );
         assert_eq!(batch_summary.completion_tokens, 5 * 2 * n as u64);
         assert_eq!(online_summary.prompt_tokens, 10 * 2 * compared as u64);
+        let online_per_item = online_summary.cost_usd / compared as f64;
+        let batch_per_item = batch_summary.cost_usd / n as f64;
+        assert!(online_per_item > 0.0, "the online calls are priced");
+        assert!(
+            (batch_per_item - online_per_item / 2.0).abs() < 1e-12,
+            "the batch engine costs half the online one per item: {batch_per_item} vs {online_per_item}"
+        );
+        assert_eq!(batch_summary.unpriced_calls, 0);
         let batches = fake.batches();
         let sizes: Vec<usize> = batches.iter().map(|b| b.custom_ids.len()).collect();
         assert_eq!(sizes, [n, n], "one batch per step of forward()");
