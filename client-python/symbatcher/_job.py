@@ -105,7 +105,7 @@ class JobOptions:
                     f"{name}: must be an integer from 0 to {2**32 - 1}, got {value}"
                 ) from None
         if self.cache not in CACHE_MODES:
-            raise ValueError(f"cache: must be one of 'use', 'refresh', 'off', got {self.cache!r}")
+            raise ValueError(f"cache: must be 'use', 'refresh' or 'off', got {self.cache!r}")
         spec.cache = CACHE_MODES[self.cache]
         if self.max_cost_usd is not None:
             if isinstance(self.max_cost_usd, bool) or not isinstance(self.max_cost_usd, (int, float)):

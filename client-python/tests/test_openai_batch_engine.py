@@ -11,7 +11,7 @@ import pytest
 from fake_openai_batch import FakeOpenAIBatch
 from symai import Expression, Symbol
 
-from symbatcher import BatchScheduler, OpenAIBatchEngine, OpenAIEngine
+from symbatcher import BatchScheduler, OpenAIBatchEngine, OpenAIEngine, ServerStartError
 
 
 class SummarizeThenJudge(Expression):
@@ -54,11 +54,12 @@ def test_a_two_step_forward_goes_through_provider_batches_and_a_rerun_submits_no
     assert (cache_dir / "batches.redb").exists()
 
 
-def test_batch_engine_settings_are_checked_in_python():
-    with pytest.raises(ValueError, match="max_requests_per_batch: must be 1..50000"):
-        OpenAIBatchEngine(max_requests_per_batch=50_001)
-    with pytest.raises(ValueError, match="poll_max_interval_s"):
-        OpenAIBatchEngine(poll_interval_s=5, poll_max_interval_s=1)
+def test_batch_engine_settings_are_checked_by_the_server():
+    # Python checks no values: the embedded server refuses them, naming the field.
+    with pytest.raises(ServerStartError, match="max_requests_per_batch"):
+        BatchScheduler(engine=OpenAIBatchEngine(max_requests_per_batch=50_001, api_key_env=None))
+    with pytest.raises(ServerStartError, match="poll_max_interval_ms"):
+        BatchScheduler(engine=OpenAIBatchEngine(poll_interval_s=5, poll_max_interval_s=1, api_key_env=None))
     engine = OpenAIBatchEngine(fallback=OpenAIEngine("http://127.0.0.1:9/v1", "m"))
     args = engine.server_args()
     assert 'fallback = "openai"' in args[1]
