@@ -401,8 +401,10 @@ class BatchScheduler:
         source = source_for(dataset, async_ok=True)
         _bind_owner(source)
         results: list[Any] = [None] * (_length(dataset) or 0)
-        run = self._job_run(
-            expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
+        # Building the expression runs user code (and symai's first-use
+        # set-up): off the running loop, so it never stalls the caller's loop.
+        run = await asyncio.to_thread(
+            self._job_run, expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
         )
         try:
             await self._on_loop(run.collect(results))
