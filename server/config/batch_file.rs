@@ -21,10 +21,10 @@
 use std::time::Duration;
 
 use super::file::{
-    check_base_url, check_pricing, check_timeout, range_reason, FieldError, FileEngine,
-    DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_MODEL,
+    check_pricing, check_timeout, endpoint, range_reason, Endpoint, FieldError, FileEngine,
+    DEFAULT_MAX_RETRIES,
 };
-use super::{read_api_key, EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
+use super::{EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
 use crate::engine::openai_batch::settings::{MAX_FILE_BYTES, MAX_REQUESTS_PER_FILE};
 use crate::engine::openai_batch::OpenAiBatchSettings;
 
@@ -76,17 +76,11 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         };
         return Err((field, reason.to_string()));
     }
-    let base_url = check_base_url(engine.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
-        .map_err(|r| ("base_url", r))?;
-    let model = engine
-        .model
-        .clone()
-        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
-    if model.trim().is_empty() {
-        return Err(("model", "must not be empty".to_string()));
-    }
-    let api_key = read_api_key(engine.api_key_env.as_deref().unwrap_or(DEFAULT_API_KEY_ENV))
-        .map_err(|r| ("api_key_env", r))?;
+    let Endpoint {
+        base_url,
+        model,
+        api_key,
+    } = endpoint(engine)?;
     let mut settings = OpenAiBatchSettings {
         api_key,
         strict: engine.strict.unwrap_or(false),

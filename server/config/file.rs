@@ -379,10 +379,15 @@ fn reject_unless_openai(engine: &FileEngine) -> Result<(), FieldError> {
     }
 }
 
-fn openai_settings(
-    engine: &FileEngine,
-    max_concurrency: usize,
-) -> Result<OpenAiSettings, FieldError> {
+/// The endpoint settings that every OpenAI-style engine kind shares.
+pub(super) struct Endpoint {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<crate::engine::openai::ApiKey>,
+}
+
+/// Reads and checks `base_url`, `model` and `api_key_env` of an engine table.
+pub(super) fn endpoint(engine: &FileEngine) -> Result<Endpoint, FieldError> {
     let base_url = check_base_url(engine.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
         .map_err(|r| ("base_url", r))?;
     let model = engine
@@ -394,6 +399,22 @@ fn openai_settings(
     }
     let api_key = read_api_key(engine.api_key_env.as_deref().unwrap_or(DEFAULT_API_KEY_ENV))
         .map_err(|r| ("api_key_env", r))?;
+    Ok(Endpoint {
+        base_url,
+        model,
+        api_key,
+    })
+}
+
+fn openai_settings(
+    engine: &FileEngine,
+    max_concurrency: usize,
+) -> Result<OpenAiSettings, FieldError> {
+    let Endpoint {
+        base_url,
+        model,
+        api_key,
+    } = endpoint(engine)?;
     if engine.rpm == Some(0) {
         return Err((
             "rpm",
