@@ -8,7 +8,7 @@ SERVER := target/release/symbatcher-server
 NODE   := clients/node
 STAMP  := $(VENV)/.installed
 
-.PHONY: all build install demo test test-rust test-python test-node proto-check bench fmt clean
+.PHONY: all build install demo test test-rust lint-rust test-python test-node proto-check bench fmt clean
 
 all: install
 
@@ -30,8 +30,13 @@ install: build $(STAMP)
 demo: install
 	$(VPY) examples/quickstart.py
 
-## Every test: Rust unit and integration tests, stub drift, Python tests, Node tests.
-test: install test-rust proto-check test-python test-node
+## Every test: Rust lints, Rust unit and integration tests, stub drift, Python tests, Node tests.
+test: install lint-rust test-rust proto-check test-python test-node
+
+## Rust lints: formatting and clippy (every target, warnings are errors).
+lint-rust:
+	cargo fmt --check
+	cargo clippy --all-targets --locked -- -D warnings
 
 test-rust:
 	cargo test --locked

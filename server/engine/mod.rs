@@ -1,13 +1,15 @@
 //! Engines: what a formed batch of engine calls is sent to.
 //!
 //! - [`echo`]: built in; answers `"echo: " + prompt`, with simulated latency.
-//! - [`python`]: a connected engine process (`EngineService.Serve`).
+//! - [`connected`]: an engine process connected on `EngineService.Serve`
+//!   (any language; the Python client's `BatchEngine` is one). `Status`
+//!   reports its kind as `python`, the label clients know it by.
 //! - [`openai`]: an OpenAI-compatible HTTP API, one request per call, under
 //!   central rate limits.
 
 pub mod echo;
 pub mod openai;
-pub mod python;
+pub mod connected;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ErrorKind, ItemError}
 
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
-pub use python::PythonEngine;
+pub use connected::ConnectedEngine;
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -184,16 +186,17 @@ pub struct EngineLimits {
 #[derive(Debug, Clone)]
 pub enum Engine {
     Echo(EchoEngine),
-    Python(PythonEngine),
+    Connected(ConnectedEngine),
     OpenAi(OpenAiEngine),
 }
 
 impl Engine {
-    /// Engine kind label, as `Status` reports it.
+    /// Engine kind label, as `Status` reports it. A connected engine keeps
+    /// the `python` label that clients and configurations already use.
     pub fn kind(&self) -> &'static str {
         match self {
             Engine::Echo(_) => "echo",
-            Engine::Python(_) => "python",
+            Engine::Connected(_) => "python",
             Engine::OpenAi(_) => "openai",
         }
     }
@@ -211,17 +214,17 @@ impl Engine {
         matches!(self, Engine::OpenAi(_))
     }
 
-    /// True for engines in a process of their own (python), which may
+    /// True for engines in a process of their own (connected), which may
     /// disconnect and register again under the same name.
     pub fn may_reconnect(&self) -> bool {
-        matches!(self, Engine::Python(_))
+        matches!(self, Engine::Connected(_))
     }
 
     /// False once an engine process's connection has ended: no batch is
     /// sent to it any more.
     pub fn is_connected(&self) -> bool {
         match self {
-            Engine::Python(engine) => engine.is_connected(),
+            Engine::Connected(engine) => engine.is_connected(),
             _ => true,
         }
     }
@@ -249,7 +252,7 @@ impl Engine {
         let outcome = match self {
             Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
-            Engine::Python(engine) => engine.run(calls).await,
+            Engine::Connected(engine) => engine.run(calls).await,
         };
         BatchAnswer::measured(outcome, &call_ids, started.elapsed())
     }

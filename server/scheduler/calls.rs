@@ -1,5 +1,6 @@
 //! Engine calls: queueing calls from workers, forming batches and sending
-//! them to their engines (see `replies` for the way back).
+//! them to their engines (see `replies` for the way back). When a batch
+//! leaves is the batcher's decision (`crate::batcher`).
 
 use std::collections::HashSet;
 
@@ -8,7 +9,8 @@ use tokio::time::Instant;
 use super::actor::Scheduler;
 use super::engines::EngineSlot;
 use super::replies::batch_task;
-use crate::batcher::{BatchKey, Flush, QueuedCall};
+use super::SchedulerHandle;
+use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::{engine_reply, EngineReply, WorkerEngineCall};
 
@@ -26,17 +28,6 @@ pub(super) struct CallRoute {
     /// The call as it was queued, kept for engines that may disconnect and
     /// register again: its batch is then sent again to the successor.
     pub resend: Option<QueuedCall>,
-}
-
-/// The `model` request kwarg of a call, which with the engine keys its batch.
-fn model_of(kwargs_json: &str) -> String {
-    if !kwargs_json.contains("\"model\"") {
-        return String::new();
-    }
-    serde_json::from_str::<serde_json::Value>(kwargs_json)
-        .ok()
-        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_string))
-        .unwrap_or_default()
 }
 
 pub(super) fn error_reply(call_id: u64, err: &EngineError) -> EngineReply {
@@ -84,17 +75,13 @@ impl Scheduler {
                 }
                 continue;
             };
-            let batch_size = job.params.batch_size.min(slot.max_batch_size);
-            // A call that is a request of its own leaves at once.
-            let deadline = if slot.engine.answers_per_call() {
-                now
-            } else {
-                now + job.params.max_queue_delay
-            };
-            let key = BatchKey {
-                engine,
-                model: model_of(&call.kwargs_json),
-            };
+            let batch_size = policy::call_batch_size(job.params.batch_size, slot.max_batch_size);
+            let deadline = policy::call_deadline(
+                now,
+                job.params.max_queue_delay,
+                slot.engine.answers_per_call(),
+            );
+            let key = BatchKey::of_call(&engine, &call);
             let worker_call_id = call.call_id;
             let server_call_id = self.fresh_id();
             call.call_id = server_call_id;
@@ -121,6 +108,7 @@ impl Scheduler {
                     worker.calls += 1;
                 }
             }
+            self.reindex_run(task_id);
         }
     }
 
@@ -166,64 +154,23 @@ impl Scheduler {
         let now = Instant::now();
         queued.resends += 1;
         queued.enqueued = now;
-        // It waited for its batch once already.
-        queued.deadline = now;
-        let key = BatchKey {
-            engine: engine.to_string(),
-            model: model_of(&queued.call.kwargs_json),
-        };
+        queued.deadline = policy::resend_deadline(now);
+        let key = BatchKey::of_call(engine, &queued.call);
         self.batcher.push(key, queued);
         true
-    }
-
-    /// The engines a running item may still send a call to: an item not
-    /// waiting on a call, heard from within its job's `max_queue_delay`, and
-    /// either started in a slot or queued in a worker with a slot free to
-    /// start it (its RunsStarted may still be on the way). For every other
-    /// engine, every item that could add a call to its queue waits on one,
-    /// or has gone silent (CPU work, a hang), so waiting longer only adds
-    /// latency. Items of other engines' jobs do not hold a queue back.
-    fn engines_that_may_get_calls(&self, now: Instant) -> HashSet<&str> {
-        let mut busy = HashSet::new();
-        for task in self.tasks.values() {
-            if !task.calls.is_empty() {
-                continue;
-            }
-            let Some(job) = self.jobs.get(&task.job_id) else {
-                continue;
-            };
-            if busy.contains(job.params.engine.as_str()) {
-                continue;
-            }
-            if now.saturating_duration_since(task.last_activity) >= job.params.max_queue_delay {
-                continue;
-            }
-            let can_run = task.started.is_some()
-                || self
-                    .workers
-                    .get(&task.worker_id)
-                    .is_some_and(|w| w.has_free_slot_to_start());
-            if can_run {
-                busy.insert(job.params.engine.as_str());
-            }
-        }
-        busy
     }
 
     pub(super) fn flush_batches(&mut self, now: Instant) {
         if self.batcher.waiting() == 0 {
             return;
         }
-        let busy: HashSet<String> = self
-            .engines_that_may_get_calls(now)
-            .into_iter()
-            .map(str::to_string)
-            .collect();
         let engines = &mut self.engines;
-        let all_parked = |engine: &str| !busy.contains(engine);
-        let flushes = self.batcher.take_ready(now, all_parked, |engine| {
-            engines.get_mut(engine).is_some_and(EngineSlot::try_reserve)
-        });
+        let parked = &self.parked;
+        let flushes = self.batcher.take_ready(
+            now,
+            |engine| parked.all_parked(engine, now),
+            |engine| engines.get_mut(engine).is_some_and(EngineSlot::try_reserve),
+        );
         for flush in flushes {
             self.dispatch(flush, now);
         }
@@ -263,6 +210,11 @@ impl Scheduler {
         let Some(slot) = self.engines.get(&flush.key.engine) else {
             return;
         };
+        let Some(commands) = self.commands.upgrade() else {
+            // Every handle is gone: the actor is stopping and nobody would
+            // read the batch's answers.
+            return;
+        };
         let engine = slot.engine.clone();
         let generation = slot.generation;
         let batch_id = self.fresh_id();
@@ -275,7 +227,7 @@ impl Scheduler {
             batch_id,
             calls,
             cancels,
-            self.handle.clone(),
+            SchedulerHandle { tx: commands },
         ));
     }
 }
