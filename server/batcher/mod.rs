@@ -393,7 +393,11 @@ mod model_tests {
         queue.iter().map(|c| c.2).min().unwrap_or(1).max(1)
     }
 
-    fn model_due(queue: &[(u64, Instant, usize)], now: Instant, parked: bool) -> Option<FlushReason> {
+    fn model_due(
+        queue: &[(u64, Instant, usize)],
+        now: Instant,
+        parked: bool,
+    ) -> Option<FlushReason> {
         if queue.is_empty() {
             None
         } else if queue.len() >= model_limit(queue) {

@@ -84,7 +84,10 @@ mod tests {
         assert!(index.all_parked("a", now));
         index.set(1, "a", Some(now + Duration::from_millis(5)));
         assert!(!index.all_parked("a", now));
-        assert!(index.all_parked("b", now), "runs of other engines do not count");
+        assert!(
+            index.all_parked("b", now),
+            "runs of other engines do not count"
+        );
         assert!(index.all_parked("a", now + Duration::from_millis(5)));
         index.set(1, "a", None);
         assert!(index.all_parked("a", now));
@@ -92,9 +95,18 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Set { run: u64, engine: usize, silent_in_ms: Option<u64> },
-        Remove { run: u64 },
-        Ask { engine: usize, at_ms: u64 },
+        Set {
+            run: u64,
+            engine: usize,
+            silent_in_ms: Option<u64>,
+        },
+        Remove {
+            run: u64,
+        },
+        Ask {
+            engine: usize,
+            at_ms: u64,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {

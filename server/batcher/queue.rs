@@ -58,12 +58,7 @@ impl CallQueue {
     /// The largest batch that may leave: the smallest `batch_size` among
     /// the waiting calls (at least 1).
     pub(crate) fn limit(&self) -> usize {
-        self.batch_sizes
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(1)
-            .max(1)
+        self.batch_sizes.keys().next().copied().unwrap_or(1).max(1)
     }
 
     /// The earliest delay deadline among the waiting calls.

@@ -7,9 +7,9 @@
 //! - [`openai`]: an OpenAI-compatible HTTP API, one request per call, under
 //!   central rate limits.
 
+pub mod connected;
 pub mod echo;
 pub mod openai;
-pub mod connected;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ErrorKind, ItemError};
 
+pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
-pub use connected::ConnectedEngine;
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -226,7 +226,8 @@ impl SchedulerHandle {
         tracker: &TaskTracker,
     ) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let mut actor = actor::Scheduler::new(tx.downgrade(), tracker.clone(), config.guards.clone());
+        let mut actor =
+            actor::Scheduler::new(tx.downgrade(), tracker.clone(), config.guards.clone());
         let handle = SchedulerHandle { tx };
         actor.add_engine(
             ECHO_ENGINE,

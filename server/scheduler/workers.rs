@@ -248,7 +248,11 @@ impl Scheduler {
                 .into_iter()
                 .flatten()
                 .copied()
-                .filter(|id| self.jobs.get(id).is_some_and(|j| j.no_worker_since.is_some()))
+                .filter(|id| {
+                    self.jobs
+                        .get(id)
+                        .is_some_and(|j| j.no_worker_since.is_some())
+                })
                 .collect();
             for job_id in waiting {
                 self.set_no_worker_since(job_id, None);
@@ -539,7 +543,11 @@ impl Scheduler {
                 .into_iter()
                 .flatten()
                 .copied()
-                .filter(|id| self.jobs.get(id).is_some_and(|j| j.no_worker_since.is_none()))
+                .filter(|id| {
+                    self.jobs
+                        .get(id)
+                        .is_some_and(|j| j.no_worker_since.is_none())
+                })
                 .collect();
             for job_id in unserved {
                 self.set_no_worker_since(job_id, Some(now));

@@ -12,7 +12,7 @@ use super::limits::inbound_error;
 use super::Edge;
 use crate::config::{MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
 use crate::engine::connected::connected_engine_task;
-use crate::engine::{Engine, ConnectedEngine};
+use crate::engine::{ConnectedEngine, Engine};
 use crate::error::Error;
 use crate::pb::v1::engine_service_server::EngineService;
 use crate::pb::v1::{
