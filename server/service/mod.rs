@@ -26,8 +26,6 @@ use crate::pb::v1::status_service_server::StatusServiceServer;
 use crate::pb::v1::worker_service_server::WorkerServiceServer;
 use crate::scheduler::SchedulerHandle;
 
-pub use batch::validate_spec;
-
 /// What every service of the edge shares.
 #[derive(Debug, Clone)]
 pub struct Edge {
