@@ -7,8 +7,12 @@ VPY    := $(VENV)/bin/python
 SERVER := target/release/symbatcher-server
 NODE   := clients/node
 STAMP  := $(VENV)/.installed
+# maturin, hadolint, kubectl (kustomize) and kubernetes-validate, in a
+# virtualenv of their own (deploy/tools/requirements.txt).
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: all build install demo test test-rust lint-rust test-python test-node proto-check bench fmt clean
+.PHONY: all build install demo test test-rust lint-rust test-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
 
 all: install
 
@@ -26,12 +30,38 @@ $(STAMP): client-python/pyproject.toml
 install: build $(STAMP)
 	install -m 755 $(SERVER) $(VENV)/bin/symbatcher-server
 
+$(TOOLS_STAMP): deploy/tools/requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet -r deploy/tools/requirements.txt
+	touch $(TOOLS_STAMP)
+
+## The platform wheel (the Python package plus the stripped server binary)
+## and the sdist (which builds the server from source) into dist/. maturin
+## builds the binary in target/release with the release profile, reusing
+## what `make build` compiled.
+wheel: build $(TOOLS_STAMP)
+	rm -f dist/symbatcher-*.whl dist/symbatcher-*.tar.gz
+	cd client-python && ../$(TOOLS)/bin/maturin build --release --locked --strip --out ../dist
+	cd client-python && ../$(TOOLS)/bin/maturin sdist --out ../dist
+
+## Install the wheel into a fresh virtualenv in a temp dir, as a user would,
+## and run a job and `symbatcher status` with it (client-python/tests_wheel).
+test-wheel: wheel $(STAMP)
+	cd client-python && SYMBATCHER_WHEEL_DIR=$(CURDIR)/dist ../$(VPY) -m pytest -q tests_wheel
+
+## Lint the Dockerfiles (hadolint); render deploy/k8s with kustomize and
+## validate it against the Kubernetes schemas (deploy/tools/check_manifests.py).
+test-deploy: $(TOOLS_STAMP)
+	$(TOOLS)/bin/hadolint deploy/docker/server.Dockerfile deploy/docker/worker.Dockerfile
+	$(TOOLS)/bin/python deploy/tools/check_manifests.py deploy/k8s
+
 ## Run the quick-start example: a real batch on the embedded echo engine.
 demo: install
 	$(VPY) examples/quickstart.py
 
-## Every test: Rust lints, Rust unit and integration tests, stub drift, Python tests, Node tests.
-test: install lint-rust test-rust proto-check test-python test-node
+## Every test: Rust lints, Rust unit and integration tests, stub drift, Python
+## tests, the installed wheel, the deployment files, Node tests.
+test: install lint-rust test-rust proto-check test-python test-wheel test-deploy test-node
 
 ## Rust lints: formatting and clippy (every target, warnings are errors).
 lint-rust:
@@ -74,4 +104,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TOOLS) dist

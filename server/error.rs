@@ -72,6 +72,9 @@ pub enum Error {
     /// A configured engine could not be set up.
     #[error("engine {name:?}: cannot set up: {reason}")]
     EngineSetup { name: String, reason: String },
+    /// The call cache could not be opened.
+    #[error("call cache: cannot open: {0}")]
+    CacheSetup(String),
 }
 
 /// How to get a worker for `expression`: a `symbatcher worker` command where
@@ -105,6 +108,7 @@ impl Error {
             Error::Transport(_) => "transport",
             Error::Io(_) => "io",
             Error::EngineSetup { .. } => "engine_setup",
+            Error::CacheSetup(_) => "cache_setup",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::PermissionDenied { .. } => "permission_denied",
             Error::WorkerTooSlow { .. } => "worker_too_slow",
@@ -133,7 +137,10 @@ impl From<Error> for Status {
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied { .. } => Code::PermissionDenied,
             Error::WorkerTooSlow { .. } => Code::ResourceExhausted,
-            Error::Transport(_) | Error::Io(_) | Error::EngineSetup { .. } => Code::Internal,
+            Error::Transport(_)
+            | Error::Io(_)
+            | Error::EngineSetup { .. }
+            | Error::CacheSetup(_) => Code::Internal,
         };
         let mut status = Status::new(code, err.to_string());
         let map = status.metadata_mut();

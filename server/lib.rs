@@ -14,6 +14,8 @@
 //! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
 //! - [`batcher`]: per (engine, model) call queues and the flush policy.
 //! - [`engine`]: the engines batches go to (`echo`, `connected`, `openai`).
+//! - `cache`: the call cache on disk (redb) and in-flight coalescing.
+//! - `cost`: prices per model and the cost of a call.
 //! - [`metrics`]: latency histograms for summaries and `Status`.
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
@@ -26,7 +28,9 @@
 
 pub mod auth;
 pub mod batcher;
+pub(crate) mod cache;
 pub mod config;
+pub(crate) mod cost;
 pub mod engine;
 pub mod error;
 pub(crate) mod metrics;

@@ -282,6 +282,8 @@ fn job_spec() -> impl Strategy<Value = JobSpec> {
                     worker_wait_ms: wait,
                     item_timeout_ms,
                     process_token: String::new(),
+                    cache: 0,
+                    max_cost_usd: None,
                 }
             },
         )

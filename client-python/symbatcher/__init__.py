@@ -6,6 +6,7 @@ from symbatcher._engine import BatchEngine, EchoEngine, EngineCall, OpenAIEngine
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     AuthenticationError,
+    BudgetExceeded,
     EncodingError,
     EngineError,
     ItemTimeoutError,
@@ -20,18 +21,20 @@ from symbatcher._errors import (
     WorkerLostError,
 )
 from symbatcher._scheduler import BatchScheduler
-from symbatcher._types import JobSummary
+from symbatcher._types import ItemUsage, JobSummary
 
 __all__ = [
     "AuthenticationError",
     "BatchEngine",
     "BatchScheduler",
+    "BudgetExceeded",
     "Connection",
     "EchoEngine",
     "EncodingError",
     "EngineCall",
     "EngineError",
     "ItemTimeoutError",
+    "ItemUsage",
     "JobError",
     "JobSummary",
     "NoWorkerError",

@@ -65,6 +65,12 @@ class ItemTimeoutError(SymbatcherError, TimeoutError):
     """The item ran longer than its job's item timeout (`item_timeout_s`)."""
 
 
+class BudgetExceeded(SymbatcherError):
+    """The job reached its spend cap (`max_cost_usd`) before this item
+    finished: none of its engine calls was sent. Run again with a higher cap
+    to continue from the call cache."""
+
+
 class WorkerLostError(SymbatcherError):
     """The item's worker disconnected more often than the job allows."""
 
@@ -157,6 +163,8 @@ def from_item_error(err: common_pb2.ItemError) -> Exception:
         return ItemTimeoutError(err.message)
     if kind == common_pb2.ERROR_KIND_CANCELLED:
         return RunCancelledError(err.message)
+    if kind == common_pb2.ERROR_KIND_BUDGET_EXCEEDED:
+        return BudgetExceeded(err.message)
     return RemoteError(err.type, err.message, err.traceback)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,8 @@ from symbatcher._errors import (
     from_rpc_error,
 )
 from symbatcher._source import ItemSource
-from symbatcher._types import JobSummary
-from symbatcher.v1 import batch_pb2, batch_pb2_grpc
+from symbatcher._types import ItemUsage, JobSummary
+from symbatcher.v1 import batch_pb2, batch_pb2_grpc, common_pb2
 
 #: Items per ItemChunk, and the payload bytes after which a chunk is split.
 CHUNK_ITEMS = 256
@@ -60,6 +60,22 @@ class JobOptions:
     max_attempts: int = 0
     #: Longest run of one item in ms; None: the server's default.
     item_timeout_ms: int | None = None
+    #: "use", "refresh" or "off"; "": the server's choice for the engine.
+    cache: str = ""
+    #: Spend cap of the job in US dollars; None: no cap.
+    max_cost_usd: float | None = None
+    #: Not sent: called on the job's loop with (index, ItemUsage) of each
+    #: result whose calls reported usage, before the result is handed out.
+    on_usage: Callable[[int, ItemUsage], None] | None = None
+
+
+#: `JobOptions.cache` as the protocol's CacheMode.
+CACHE_MODES = {
+    "": common_pb2.CACHE_MODE_UNSPECIFIED,
+    "use": common_pb2.CACHE_MODE_USE,
+    "refresh": common_pb2.CACHE_MODE_REFRESH,
+    "off": common_pb2.CACHE_MODE_OFF,
+}
 
 
 class Job:
@@ -203,6 +219,8 @@ class Job:
                 worker_wait_ms=o.worker_wait_ms,
                 item_timeout_ms=o.item_timeout_ms,
                 process_token=_codec.PROCESS_TOKEN,
+                cache=CACHE_MODES[o.cache],
+                max_cost_usd=o.max_cost_usd,
             )
         )
 
@@ -287,7 +305,10 @@ class Job:
                     break
                 kind = response.WhichOneof("kind")
                 if kind == "results":
+                    on_usage = self._options.on_usage
                     for result in response.results.results:
+                        if on_usage is not None and result.HasField("usage"):
+                            on_usage(result.index, ItemUsage.from_pb(result.usage))
                         self._accept(result.index, self._value(result))
                     self._results_changed.set()
                 elif kind == "summary":

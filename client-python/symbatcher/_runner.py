@@ -3,6 +3,7 @@
     symbatcher run mypkg.exprs:Summarize --input data.jsonl --output results.jsonl
                    [--server HOST:PORT] [--workers N] [--batch-size B] [--kwargs JSON]
                    [--slots thread|greenlet] [--engine NAME] [--config symbatcher.toml]
+                   [--cache use|refresh|off] [--cache-dir DIR] [--max-cost USD]
 
 Engines: with no --engine, the calls go where a `BatchScheduler()` sends them:
 with --server, to that server's default engine; else to the --config file's
@@ -20,13 +21,23 @@ Blank lines are skipped.
 Output: one JSON object per line, written as items finish (completion order):
   {"index": 7, "id": "a1", "result": ...}
   {"index": 9, "error": {"type": "ValueError", "message": "..."}}
+Lines of items whose engine calls reported usage also carry
+  "usage": {"prompt_tokens": 20, "completion_tokens": 10, "calls": 2, "cache_hits": 0, ...}
+  "cost": 0.000009
+(US dollars of the requests sent for the item: a cache hit costs nothing;
+null when a model has no price). The progress bar shows the cost so far and
+the projected total (cost so far / items done x items).
 where "index" is the input line's position (0-based: line N has index N-1)
 and "id" appears when the input line had one. A malformed input line is
 reported on stderr with its line number and gets an error line of type
 "InputError"; the other lines run.
 
 Resume: re-running the same command skips every index already in the output
-(--retry-failed runs the failed ones again). Ctrl-C stops the job, writes the
+(--retry-failed runs the failed ones again); calls answered before a crash
+but not yet written come from the call cache (--cache, default: the engine's
+choice), so a re-run pays at most for the calls that were in flight.
+--max-cost USD caps the job's spend: past it, waiting items fail with
+BudgetExceeded; re-run with a higher cap (and --retry-failed) to continue. Ctrl-C stops the job, writes the
 results that arrived and exits with status 130; the output never ends with a
 partial line (a partial line left by a crash is dropped on the next run).
 """
@@ -36,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import json
 import os
 import signal
@@ -51,6 +63,7 @@ from symbatcher._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression
 from symbatcher._slots import SLOT_KINDS
+from symbatcher._types import ItemUsage
 
 #: Output lines are written in one write() per this many lines (or per flush
 #: interval), always whole lines.
@@ -106,6 +119,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--item-timeout", type=float, default=None, metavar="SECONDS",
         help="fail an item that runs longer than this (TimeoutError); default: no limit",
     )
+    parser.add_argument(
+        "--cache", choices=("use", "refresh", "off"), default=None,
+        help=(
+            "call cache: use (answer requests seen before from it), refresh (send again, "
+            "overwrite) or off; default: use for openai engines, off for echo and engine processes"
+        ),
+    )
+    parser.add_argument(
+        "--cache-dir", default=None, metavar="DIR",
+        help="the embedded server's call cache (default: $XDG_CACHE_HOME/symbatcher or ~/.cache/symbatcher)",
+    )
+    parser.add_argument(
+        "--max-cost", type=float, default=None, metavar="USD",
+        help="spend cap of the job in US dollars; items still waiting past it fail with BudgetExceeded",
+    )
     parser.add_argument("--ordered", action="store_true", help="write results in input order")
     parser.add_argument(
         "--retry-failed", action="store_true",
@@ -130,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--workers 0 runs on remote workers only: give --server HOST:PORT")
         if args.item_timeout is not None and not args.item_timeout > 0:
             raise ValueError(f"--item-timeout: must be a number of seconds > 0, got {args.item_timeout}")
+        if args.cache_dir and args.server:
+            raise ValueError("--cache-dir sets the embedded server's cache; with --server, the server's own --cache-dir applies")
         if args.config and args.server:
             raise ValueError("--config configures the embedded server; with --server, the server's own configuration applies")
         if args.config and not os.path.isfile(args.config):
@@ -349,11 +379,13 @@ async def _run(
             output.add({"index": line_index, "error": {"type": "InputError", "message": f"line {line_index + 1}: {message}"}})
             failed += 1
             bar.update(1)
-            bar.set_postfix(failed=failed, refresh=False)
+            bar.set_postfix_str(spent.describe(failed), refresh=False)
 
     interrupted = _install_interrupt(output)
     status = 0
     scheduler = None
+    usage_by_index: dict[int, ItemUsage] = {}
+    spent = _Spend(pending)
     try:
         scheduler = BatchScheduler(
             address=args.server,
@@ -362,7 +394,13 @@ async def _run(
             worker_wait_ms=args.worker_wait_ms,
             item_timeout_s=args.item_timeout,
             slots=args.slots,
+            cache=args.cache,
+            cache_dir=args.cache_dir,
+            max_cost_usd=args.max_cost,
             **_connect_cli.scheduler_options(args),
+        )
+        scheduler._options = dataclasses.replace(
+            scheduler._options, on_usage=usage_by_index.__setitem__
         )
         stream = scheduler.astream(
             expr, args.workers, reader, batch_size=args.batch_size, ordered=args.ordered, **kwargs
@@ -375,9 +413,16 @@ async def _run(
             if isinstance(value, BaseException):
                 record["error"] = _error(value)
                 failed += 1
-                bar.set_postfix(failed=failed, refresh=False)
+                bar.set_postfix_str(spent.describe(failed), refresh=False)
             else:
                 record["result"] = value
+            usage = usage_by_index.pop(job_index, None)
+            if usage is not None:
+                record["usage"] = _usage_record(usage)
+                record["cost"] = None if usage.unpriced_calls else usage.cost_usd
+            spent.add(usage)
+            if spent.priced:
+                bar.set_postfix_str(spent.describe(failed), refresh=False)
             output.add(record)
             bar.update(1)
             if reader.malformed:
@@ -404,12 +449,54 @@ async def _run(
             file=sys.stderr,
         )
     elif status == 0:
+        spend = (
+            f"; cost ${spent.cost:.6f}, {spent.cache_hits} calls answered without a request"
+            if spent.priced or spent.cache_hits
+            else ""
+        )
         print(
             f"symbatcher run: {output.written} items done ({failed} failed); "
-            f"{args.output} has {total} items",
+            f"{args.output} has {total} items{spend}",
             file=sys.stderr,
         )
     return status
+
+
+def _usage_record(usage: ItemUsage) -> dict[str, int]:
+    record = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "calls": usage.calls,
+    }
+    for name in ("cache_hits", "coalesced", "unpriced_calls"):
+        if getattr(usage, name):
+            record[name] = getattr(usage, name)
+    return record
+
+
+class _Spend:
+    """Cost so far and the projected total, for the progress bar."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.cost = 0.0
+        self.priced = False
+        self.cache_hits = 0
+
+    def add(self, usage: ItemUsage | None) -> None:
+        self.done += 1
+        if usage is not None and usage.calls:
+            self.cost += usage.cost_usd
+            self.priced = self.priced or usage.unpriced_calls < usage.calls
+            self.cache_hits += usage.cache_hits + usage.coalesced
+
+    def describe(self, failed: int) -> str:
+        parts = [f"failed={failed}"] if failed else []
+        if self.priced:
+            projected = self.cost / self.done * self.total if self.done else 0.0
+            parts.append(f"cost=${self.cost:.4f}, projected=${projected:.4f}")
+        return ", ".join(parts)
 
 
 def _install_interrupt(output: _Output):

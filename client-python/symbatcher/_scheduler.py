@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sized
@@ -31,6 +32,16 @@ from symbatcher._codec import is_json_value
 #: How long the embedded server may take to answer the Status call that
 #: settles the default engine.
 STATUS_TIMEOUT_S = 10.0
+
+
+def default_cache_dir() -> str:
+    """The embedded server's call cache: $SYMBATCHER_CACHE_DIR, else
+    $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher."""
+    explicit = os.environ.get("SYMBATCHER_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "symbatcher")
 
 
 def _timeout_ms(item_timeout_s: Any) -> int | None:
@@ -119,6 +130,17 @@ class BatchScheduler:
       Python work and engine calls only; any other blocking call in forward()
       stalls all of them, and the loop with them; with `main_loop` that is
       the caller's loop);
+    - `cache`: how the jobs' engine calls use the server's call cache:
+      "use" (answer a request seen before from the cache, store new replies,
+      send identical calls in flight once), "refresh" (send again and
+      overwrite), "off"; default: "use" for engines that call a provider
+      (openai), "off" for echo and engine processes (`BatchEngine`s);
+    - `cache_dir`: directory of the embedded server's call cache (default:
+      $SYMBATCHER_CACHE_DIR, else $XDG_CACHE_HOME/symbatcher, else
+      ~/.cache/symbatcher);
+    - `max_cost_usd`: spend cap of each job in US dollars: once its
+      requests have cost that much, none of its calls is sent any more and
+      every item still waiting fails with `BudgetExceeded`; default: none;
     - `token`: the bearer token sent with every call (default:
       $SYMBATCHER_AUTH_TOKEN); the embedded server requires it, or a random
       token of its own when none is set (`scheduler.token` tells it, for
@@ -150,6 +172,9 @@ class BatchScheduler:
         worker_wait_ms: int | None = None,
         slots: str = "thread",
         item_timeout_s: float | None = None,
+        cache: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_cost_usd: float | None = None,
         server_args: Iterable[str] = (),
         token: str | None = None,
         tls: bool | None = None,
@@ -184,6 +209,12 @@ class BatchScheduler:
                 f"engine name, got {type(engine).__name__}"
             )
         embedded = address is None
+        if cache is not None and cache not in ("use", "refresh", "off"):
+            raise ValueError(f"cache: must be 'use', 'refresh' or 'off' (or None for the engine's default), got {cache!r}")
+        if cache_dir is not None and not embedded:
+            raise ValueError("cache_dir: sets the embedded server's cache; a server at `address` has its own --cache-dir")
+        if embedded and "--cache-dir" not in server_argv:
+            server_argv += ["--cache-dir", os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()]
         server_argv += ["--allow-pickle"] if codec == "pickle" else []
         self._server, address, self.connection = open_server(
             address, server_argv, token=token, tls=tls, tls_ca=tls_ca
@@ -221,6 +252,8 @@ class BatchScheduler:
             window=window or 0,
             worker_wait_ms=worker_wait_ms or 0,
             item_timeout_ms=item_timeout_ms,
+            cache=cache or "",
+            max_cost_usd=max_cost_usd,
         )
         self._progress = progress
         self._slots = slots

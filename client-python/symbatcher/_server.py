@@ -13,6 +13,7 @@ users of the machine cannot submit jobs to it or register workers with it.
 from __future__ import annotations
 
 import collections
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -33,20 +34,26 @@ log = logging.getLogger("symbatcher.server")
 
 BINARY_NAME = "symbatcher-server"
 ENV_BINARY = "SYMBATCHER_SERVER_BIN"
+#: The distribution (wheel) that carries the binary.
+_DISTRIBUTION = "symbatcher"
 #: Role tokens of the server's own configuration; the embedded server has
 #: the main token only.
 _ROLE_TOKEN_ENVS = ("SYMBATCHER_CLIENT_TOKEN", "SYMBATCHER_WORKER_TOKEN", "SYMBATCHER_STATUS_TOKEN")
 
 
 def find_server_binary() -> str:
-    """Where the server binary is: $SYMBATCHER_SERVER_BIN, then next to the
-    running Python (a virtualenv's bin/, where the set-up installs it), then
-    PATH, then a source checkout's target/release."""
+    """Where the server binary is: $SYMBATCHER_SERVER_BIN, then the one the
+    installed wheel carries, then next to the running Python (a virtualenv's
+    bin/, where `make install` puts it), then PATH, then a source checkout's
+    target/release."""
     explicit = os.environ.get(ENV_BINARY)
     if explicit:
         return explicit
+    bundled = bundled_server_binary()
+    if bundled:
+        return bundled
     beside = Path(sys.executable).parent / BINARY_NAME
-    if beside.is_file() and os.access(beside, os.X_OK):
+    if _is_executable(beside):
         return str(beside)
     found = shutil.which(BINARY_NAME)
     if found:
@@ -55,9 +62,40 @@ def find_server_binary() -> str:
     if checkout.is_file():
         return str(checkout)
     raise ServerStartError(
-        f"cannot find {BINARY_NAME}: set {ENV_BINARY}, or run `make install` in the "
-        "symbatcher checkout (it builds the server into the virtualenv's bin/)"
+        f"cannot find {BINARY_NAME}: set {ENV_BINARY}, install the symbatcher wheel "
+        "(`pip install symbatcher-*.whl`, which carries the server), or run `make install` "
+        "in the symbatcher checkout (it builds the server into the virtualenv's bin/)"
     )
+
+
+def bundled_server_binary() -> str | None:
+    """The server binary installed with this package's wheel: a file of the
+    `symbatcher` distribution's RECORD (the wheel puts it in the install
+    scheme's scripts directory, e.g. a virtualenv's bin/ or ~/.local/bin).
+    None when the installed distribution carries none (a plain source install)
+    or is not the one this module was imported from."""
+    try:
+        dist = importlib.metadata.distribution(_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    files = dist.files or []
+    here = Path(__file__).resolve().parent
+    for file in files:
+        # A regular (not editable) install records the package's files: make
+        # sure they are the ones running, not another copy on sys.path.
+        if file.as_posix() == f"{_DISTRIBUTION}/__init__.py":
+            if Path(str(dist.locate_file(file))).resolve().parent != here:
+                return None
+    for file in files:
+        if file.name == BINARY_NAME:
+            path = Path(str(dist.locate_file(file))).resolve()
+            if _is_executable(path):
+                return str(path)
+    return None
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
 
 
 class EmbeddedServer:

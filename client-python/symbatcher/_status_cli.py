@@ -114,7 +114,27 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
             f"  job {j.job_id} {j.expression}{engine}: {j.completed:,} done ({j.failed:,} failed)"
             f" · {j.running:,} running · {j.queued:,} queued · {j.received:,} received{more}"
         )
+        spend = f"    cost ${j.cost_usd:.4f}"
+        if j.max_cost_usd:
+            spend += f" of a ${j.max_cost_usd:.4f} cap"
+        saved = j.saved
+        spend += (
+            f" · {saved.cache_hits:,} cache hits, {saved.coalesced:,} coalesced calls"
+            f" saved {saved.prompt_tokens + saved.completion_tokens:,} tokens (${saved.cost_usd:.4f})"
+        )
+        lines.append(spend)
+    lines.append(_cache(status.cache))
     return "\n".join(lines)
+
+
+def _cache(c: Any) -> str:
+    served = f"{c.hits:,} hits, {c.coalesced:,} coalesced calls since start"
+    if not c.dir:
+        return f"call cache: none on disk (identical calls in flight are sent once) · {served}"
+    return (
+        f"call cache {c.dir}: {c.entries:,} replies, {c.bytes / 2**20:.1f} of "
+        f"{c.max_bytes / 2**20:,.0f} MiB · {served}"
+    )
 
 
 def _engine(e: Any) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symbatcher.v1 import batch_pb2
+from symbatcher.v1 import batch_pb2, common_pb2
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,19 @@ class JobSummary:
     #: The engine that answered the job's calls ("echo", "openai", a config
     #: file's name, "symai:<EngineClass>:<model>" for symai's own engine, ...).
     engine: str = ""
+    #: Cost in US dollars of the requests sent for the job (priced models).
+    cost_usd: float = 0.0
+    #: Requests sent whose model has no price (not in `cost_usd`).
+    unpriced_calls: int = 0
+    #: Calls answered from the call cache, and by an identical call in flight.
+    cache_hits: int = 0
+    coalesced_calls: int = 0
+    #: Tokens and US dollars those calls did not spend.
+    saved_prompt_tokens: int = 0
+    saved_completion_tokens: int = 0
+    saved_cost_usd: float = 0.0
+    #: Items that failed with `BudgetExceeded` (the job reached `max_cost_usd`).
+    budget_exceeded: int = 0
 
     @classmethod
     def from_pb(cls, pb: batch_pb2.JobSummary) -> JobSummary:
@@ -62,6 +75,14 @@ class JobSummary:
             engine_latency_p99_ms=pb.engine_latency.p99_ms,
             engine_latency_max_ms=pb.engine_latency.max_ms,
             engine=pb.engine,
+            cost_usd=pb.cost_usd,
+            unpriced_calls=pb.unpriced_calls,
+            cache_hits=pb.saved.cache_hits,
+            coalesced_calls=pb.saved.coalesced,
+            saved_prompt_tokens=pb.saved.prompt_tokens,
+            saved_completion_tokens=pb.saved.completion_tokens,
+            saved_cost_usd=pb.saved.cost_usd,
+            budget_exceeded=pb.budget_exceeded,
         )
 
     @property
@@ -87,4 +108,41 @@ class JobSummary:
                 f", engine latency p50 {self.engine_latency_p50_ms:,.0f} ms"
                 f" p99 {self.engine_latency_p99_ms:,.0f} ms"
             )
+        if self.cost_usd or self.unpriced_calls:
+            text += f", cost ${self.cost_usd:.4f}"
+            if self.unpriced_calls:
+                text += f" (+{self.unpriced_calls} calls of models with no price)"
+        if self.cache_hits or self.coalesced_calls:
+            text += (
+                f", {self.cache_hits} cache hits and {self.coalesced_calls} coalesced calls "
+                f"saved ${self.saved_cost_usd:.4f}"
+            )
+        if self.budget_exceeded:
+            text += f", {self.budget_exceeded} items stopped by the spend cap"
         return text
+
+
+@dataclass(frozen=True)
+class ItemUsage:
+    """Tokens and cost of one item's engine calls (`Usage` of its result)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: US dollars of the requests sent for it (cache hits cost nothing).
+    cost_usd: float = 0.0
+    calls: int = 0
+    cache_hits: int = 0
+    coalesced: int = 0
+    unpriced_calls: int = 0
+
+    @classmethod
+    def from_pb(cls, pb: common_pb2.Usage) -> ItemUsage:
+        return cls(
+            prompt_tokens=pb.prompt_tokens,
+            completion_tokens=pb.completion_tokens,
+            cost_usd=pb.cost_usd,
+            calls=pb.calls,
+            cache_hits=pb.cache_hits,
+            coalesced=pb.coalesced,
+            unpriced_calls=pb.unpriced_calls,
+        )

@@ -8,8 +8,10 @@ their own lifecycle open a ``BatchScheduler`` in a ``with`` block.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import tempfile
 import threading
 import time
 from typing import Any, Callable
@@ -26,6 +28,21 @@ DEFAULT_INSTRUCTION = "Summarize this input"
 # with authentication does: embedded servers require it, and the worker and
 # engine processes the tests start inherit it.
 os.environ.setdefault("SYMBATCHER_AUTH_TOKEN", secrets.token_urlsafe(24))
+
+# Embedded servers keep their call cache in the user's cache directory; the
+# session's servers keep theirs in a directory of its own, removed at exit,
+# and each test gets a fresh one (`fresh_call_cache`), so that no test is
+# answered from another's replies.
+_SESSION_CACHE = tempfile.TemporaryDirectory(prefix="calls-")
+atexit.register(_SESSION_CACHE.cleanup)
+os.environ["SYMBATCHER_CACHE_DIR"] = _SESSION_CACHE.name
+
+
+@pytest.fixture(autouse=True)
+def fresh_call_cache(monkeypatch):
+    with tempfile.TemporaryDirectory(prefix="calls-") as cache_dir:
+        monkeypatch.setenv("SYMBATCHER_CACHE_DIR", cache_dir)
+        yield
 
 
 class QueryExpression(Expression):

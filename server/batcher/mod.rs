@@ -64,7 +64,7 @@ impl BatchKey {
 }
 
 /// The `model` request kwarg of a call, which with the engine keys its batch.
-fn model_of(kwargs_json: &str) -> String {
+pub(crate) fn model_of(kwargs_json: &str) -> String {
     if !kwargs_json.contains("\"model\"") {
         return String::new();
     }

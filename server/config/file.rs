@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! default_engine = "gpt"
+//! cache_dir = "/var/cache/symbatcher"   # the call cache (--cache-dir wins)
 //!
 //! [engines.gpt]
 //! kind = "openai"                       # "openai" or "echo"
@@ -16,6 +17,11 @@
 //! timeout_s = 60
 //! max_batch_size = 64
 //! strict = false
+//!
+//! [engines.gpt.pricing]                # optional; else the built-in table
+//! input_per_million = 0.15              # US dollars per million prompt tokens
+//! output_per_million = 0.60             # ... per million completion tokens
+//! batch_discount = 0.5                  # share taken off at the batch price
 //!
 //! [engines.local-echo]
 //! kind = "echo"
@@ -35,6 +41,8 @@ use super::{
     read_api_key, ConfigError, EngineKindSpec, EngineSpec, ECHO_ENGINE, MAX_BATCH_SIZE,
     MAX_ENGINE_CONCURRENCY,
 };
+use crate::cost::pricing::DEFAULT_BATCH_DISCOUNT;
+use crate::cost::Pricing;
 use crate::engine::openai::OpenAiSettings;
 
 /// Default `base_url` of an openai engine.
@@ -60,6 +68,8 @@ const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
 struct FileConfig {
     /// Engine of jobs that name none; required when several engines are defined.
     default_engine: Option<String>,
+    /// Directory of the call cache; `--cache-dir` overrides it.
+    cache_dir: Option<std::path::PathBuf>,
     /// Engines by name.
     #[serde(default)]
     engines: BTreeMap<String, FileEngine>,
@@ -94,6 +104,21 @@ struct FileEngine {
     strict: Option<bool>,
     /// echo: simulated latency per batch in ms (default 0).
     latency_ms: Option<u64>,
+    /// Prices of the engine's calls (default: the built-in table by model;
+    /// a model in neither has no cost).
+    pricing: Option<FilePricing>,
+}
+
+/// One `[engines.NAME.pricing]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePricing {
+    /// US dollars per million prompt tokens.
+    input_per_million: f64,
+    /// US dollars per million completion tokens.
+    output_per_million: f64,
+    /// Share of the price taken off at the batch price, 0..=1 (default 0.5).
+    batch_discount: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -107,6 +132,7 @@ enum FileKind {
 #[derive(Debug)]
 pub struct LoadedFile {
     pub default_engine: Option<String>,
+    pub cache_dir: Option<std::path::PathBuf>,
     pub engines: Vec<EngineSpec>,
 }
 
@@ -178,6 +204,7 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
     };
     Ok(LoadedFile {
         default_engine,
+        cache_dir: file.cache_dir,
         engines,
     })
 }
@@ -257,11 +284,38 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
             )?)
         }
     };
+    let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
     Ok(EngineSpec {
         name: name.to_string(),
         max_batch_size,
         kind,
+        pricing,
     })
+}
+
+fn check_pricing(pricing: &FilePricing) -> Result<Pricing, FieldError> {
+    let price = |field: &'static str, value: f64| {
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err((
+                field,
+                format!("must be a number of US dollars >= 0, got {value}"),
+            ))
+        }
+    };
+    let discount = pricing.batch_discount.unwrap_or(DEFAULT_BATCH_DISCOUNT);
+    if !(0.0..=1.0).contains(&discount) {
+        return Err((
+            "pricing.batch_discount",
+            format!("must be a share between 0 and 1, got {discount}"),
+        ));
+    }
+    Ok(Pricing::new(
+        price("pricing.input_per_million", pricing.input_per_million)?,
+        price("pricing.output_per_million", pricing.output_per_million)?,
+        discount,
+    ))
 }
 
 fn reject_unless_openai(engine: &FileEngine) -> Result<(), FieldError> {

@@ -6,6 +6,7 @@
 //! engines the server starts with ([`ServerConfig::engines`]) and the default
 //! engine; it fails with the file, the field and the reason.
 
+pub mod cache;
 pub mod file;
 pub mod guards;
 pub mod limits;
@@ -140,6 +141,10 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub guards: guards::GuardFlags,
 
+    /// The call cache: directory and size cap.
+    #[command(flatten)]
+    pub cache: cache::CacheFlags,
+
     /// Engines the server starts with besides the built-in `echo` (filled by
     /// [`ServerConfig::resolve`] from the config file and the --openai-* flags).
     #[arg(skip)]
@@ -209,6 +214,8 @@ pub struct EngineSpec {
     /// Largest batch formed for it (jobs may ask for less).
     pub max_batch_size: usize,
     pub kind: EngineKindSpec,
+    /// Prices of its calls; None: the built-in table by model.
+    pub pricing: Option<crate::cost::Pricing>,
 }
 
 /// What kind of engine, with its settings.
@@ -229,6 +236,7 @@ impl EngineSpec {
             name: name.to_string(),
             max_batch_size: MAX_BATCH_SIZE as usize,
             kind: EngineKindSpec::OpenAi(settings),
+            pricing: None,
         }
     }
 }
@@ -282,6 +290,9 @@ impl ServerConfig {
         if let Some(path) = &self.config {
             let loaded = file::load(path)?;
             file_default = loaded.default_engine;
+            if self.cache.cache_dir.is_none() {
+                self.cache.cache_dir = loaded.cache_dir;
+            }
             self.engines.extend(loaded.engines);
         }
         let mut flag_engine = None;

@@ -102,6 +102,9 @@ pub struct CallStats {
     pub completion_tokens: u64,
     /// From the batch leaving for the engine to this call's reply.
     pub latency: Duration,
+    /// Whether the call was priced at the batch discount (engines that go
+    /// through a provider's batch API set it).
+    pub batch_priced: bool,
 }
 
 /// One call's reply with what the engine measured, sent on its own as soon
@@ -182,6 +185,43 @@ pub struct EngineLimits {
     pub requests_waiting: u32,
 }
 
+/// A call's request as the call cache keys it (see `cache::key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheRequest {
+    pub kind: String,
+    pub model: String,
+    pub canonical: String,
+}
+
+/// The request of an engine that gets calls as they are: prompt, messages
+/// and kwargs, each in canonical JSON (a `local_ref` is the same call as an
+/// object of the worker's process, built from the same input).
+fn generic_cache_request(kind: String, call: &EngineCall) -> Option<CacheRequest> {
+    let parse = |text: &str| -> Option<serde_json::Value> {
+        if text.trim().is_empty() {
+            Some(serde_json::Value::Null)
+        } else {
+            serde_json::from_str(text).ok()
+        }
+    };
+    let kwargs = parse(&call.kwargs_json)?;
+    let model = kwargs
+        .get("model")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let request = serde_json::json!({
+        "prompt": call.prompt,
+        "messages": parse(&call.messages_json)?,
+        "kwargs": kwargs,
+    });
+    Some(CacheRequest {
+        kind,
+        model,
+        canonical: crate::cache::key::canonical_json(&request),
+    })
+}
+
 /// An engine the scheduler can send batches to. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Engine {
@@ -226,6 +266,20 @@ impl Engine {
         match self {
             Engine::Connected(engine) => engine.is_connected(),
             _ => true,
+        }
+    }
+
+    /// What identifies a call's request for the call cache: the engine kind
+    /// as keyed, the model, and the request in canonical form. None when the
+    /// call cannot be turned into a request (it then fails at the engine,
+    /// and is neither cached nor coalesced). `name` is the engine's name:
+    /// an engine process is keyed by it, as the server cannot tell what
+    /// code answers.
+    pub fn cache_request(&self, name: &str, call: &EngineCall) -> Option<CacheRequest> {
+        match self {
+            Engine::OpenAi(engine) => engine.cache_request(call),
+            Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
+            Engine::Connected(_) => generic_cache_request(format!("python:{name}"), call),
         }
     }
 

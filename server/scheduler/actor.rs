@@ -1,6 +1,6 @@
 //! The scheduler actor: its state and its loop.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -11,13 +11,18 @@ use tokio_util::task::TaskTracker;
 use super::calls::CallRoute;
 use super::engines::EngineSlot;
 use super::jobs::Job;
+use super::reuse::CacheWrite;
 use super::timers::Deadlines;
 use super::workers::{Task, Worker};
 use super::SchedulerCommand;
-use crate::batcher::{Batcher, ParkedIndex};
+use crate::batcher::{Batcher, ParkedIndex, QueuedCall};
+use crate::cache::{CallCache, Coalescer};
 use crate::config::guards::GuardFlags;
+use crate::cost::PriceBook;
 use crate::engine::Engine;
-use crate::pb::v1::{EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus};
+use crate::pb::v1::{
+    CacheStatus, EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus,
+};
 
 /// Commands handled per loop turn before batches are formed and outboxes
 /// flushed; larger turns coalesce more messages per worker and client.
@@ -65,6 +70,21 @@ pub(super) struct Scheduler {
     /// next eligible worker after it, so a job's items spread over its
     /// workers.
     pub(super) last_assigned_worker: u64,
+    /// The call cache on disk (none without --cache-dir).
+    pub(super) cache: CallCache,
+    /// Calls in flight by cache key, with the identical calls waiting on them.
+    pub(super) coalescer: Coalescer<QueuedCall>,
+    /// Replies to store before delivery, by the server call id of the call
+    /// that leads its key.
+    pub(super) cache_writes: HashMap<u64, CacheWrite>,
+    /// Prices of configured engines over the built-in table.
+    pub(super) prices: PriceBook,
+    /// Calls answered from the cache since the server started.
+    pub(super) cache_hits: u64,
+    /// Calls answered by an identical call in flight since the server started.
+    pub(super) coalesced: u64,
+    /// Models already reported as having no price.
+    pub(super) unpriced_models: HashSet<String>,
 }
 
 impl Scheduler {
@@ -96,6 +116,13 @@ impl Scheduler {
             started: Instant::now(),
             guards,
             last_assigned_worker: 0,
+            cache: CallCache::default(),
+            coalescer: Coalescer::default(),
+            cache_writes: HashMap::new(),
+            prices: PriceBook::default(),
+            cache_hits: 0,
+            coalesced: 0,
+            unpriced_models: HashSet::new(),
         }
     }
 
@@ -262,7 +289,23 @@ impl Scheduler {
             // Filled in by the Status service, which holds the configuration.
             default_engine: String::new(),
             default_engine_source: String::new(),
+            cache: Some(self.cache_status()),
         }
+    }
+
+    fn cache_status(&self) -> CacheStatus {
+        let mut status = CacheStatus {
+            hits: self.cache_hits,
+            coalesced: self.coalesced,
+            ..Default::default()
+        };
+        if let Some((dir, size, max_bytes)) = self.cache.describe() {
+            status.dir = dir.display().to_string();
+            status.entries = size.entries;
+            status.bytes = size.bytes;
+            status.max_bytes = max_bytes;
+        }
+        status
     }
 }
 

@@ -2,13 +2,13 @@
 //! them to their engines (see `replies` for the way back). When a batch
 //! leaves is the batcher's decision (`crate::batcher`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
 use super::engines::EngineSlot;
-use super::replies::batch_task;
+use super::replies::{batch_task, CacheWriter};
 use super::SchedulerHandle;
 use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
@@ -97,7 +97,6 @@ impl Scheduler {
                 cancel,
                 resends: 0,
             };
-            self.batcher.push(key, queued);
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.engine_calls += 1;
             }
@@ -109,6 +108,7 @@ impl Scheduler {
                 }
             }
             self.reindex_run(task_id);
+            self.route_call(key, queued);
         }
     }
 
@@ -185,6 +185,7 @@ impl Scheduler {
             .get(&flush.key.engine)
             .is_some_and(|slot| slot.engine.may_reconnect());
         let mut jobs_in_batch = HashSet::new();
+        let mut writes = HashMap::new();
         let mut calls = Vec::with_capacity(flush.calls.len());
         let mut cancels = Vec::with_capacity(flush.calls.len());
         for queued in flush.calls {
@@ -204,6 +205,9 @@ impl Scheduler {
                     resend: keep_for_resend.then(|| queued.clone()),
                 },
             );
+            if let Some(write) = self.cache_writes.get(&queued.call.call_id) {
+                writes.insert(queued.call.call_id, write.clone());
+            }
             calls.push(queued.call);
             cancels.push(queued.cancel);
         }
@@ -220,6 +224,10 @@ impl Scheduler {
         let batch_id = self.fresh_id();
         self.batch_jobs
             .insert(batch_id, jobs_in_batch.into_iter().collect());
+        let writer = CacheWriter {
+            cache: self.cache.clone(),
+            writes,
+        };
         self.tracker.spawn(batch_task(
             engine,
             flush.key.engine,
@@ -227,6 +235,7 @@ impl Scheduler {
             batch_id,
             calls,
             cancels,
+            writer,
             SchedulerHandle { tx: commands },
         ));
     }

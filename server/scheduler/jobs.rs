@@ -6,8 +6,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
+use super::reuse::budget_outcome;
+use super::spend::JobSpend;
 use super::{JobEvent, JobParams, JobRegistration};
-use crate::engine::CallStats;
+use crate::cache::CacheMode;
+use crate::engine::{CallStats, Engine};
 use crate::error::Error;
 use crate::metrics::CallTotals;
 use crate::pb::v1::{
@@ -56,6 +59,10 @@ pub(super) struct Job {
     /// Its runs (task ids) on workers.
     pub runs: HashSet<u64>,
     outbox: Vec<ItemResult>,
+    /// How its calls use the call cache (resolved for its engine).
+    pub cache_mode: CacheMode,
+    /// Its cost, savings, items' usage and spend cap.
+    pub spend: JobSpend,
 }
 
 impl Job {
@@ -75,6 +82,9 @@ impl Job {
             completed: self.succeeded,
             failed: self.failed,
             input_closed: self.input_closed,
+            cost_usd: self.spend.cost_usd,
+            max_cost_usd: self.spend.max_cost_usd.unwrap_or(0.0),
+            saved: Some(self.spend.saved),
         }
     }
 
@@ -107,6 +117,10 @@ impl Job {
             failed_engine_calls: self.calls.failed,
             engine_latency: Some(self.calls.latency.percentiles()),
             engine: self.params.engine.clone(),
+            cost_usd: self.spend.cost_usd,
+            saved: Some(self.spend.saved),
+            unpriced_calls: self.spend.unpriced_calls,
+            budget_exceeded: self.spend.budget_exceeded_items,
         }
     }
 
@@ -122,6 +136,7 @@ impl Job {
         self.outbox.push(ItemResult {
             index,
             outcome: Some(outcome),
+            usage: self.spend.take_item(index),
         });
     }
 
@@ -164,6 +179,12 @@ impl Scheduler {
             });
         };
         let engine_wants_messages = engine.wants_messages();
+        // Only engines that call a provider are cached unless the job asks.
+        let cache_mode = params.cache.unwrap_or(match engine.engine {
+            Engine::OpenAi(_) => CacheMode::Use,
+            _ => CacheMode::Off,
+        });
+        let spend = JobSpend::new(params.max_cost_usd);
         let id = self.fresh_id();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
@@ -198,6 +219,8 @@ impl Scheduler {
                 informed_workers: HashSet::new(),
                 runs: HashSet::new(),
                 outbox: Vec::new(),
+                cache_mode,
+                spend,
             },
         );
         if !served {
@@ -229,6 +252,12 @@ impl Scheduler {
                 return;
             }
             job.received += 1;
+            if job.spend.exceeded {
+                let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
+                job.spend.budget_exceeded_items += 1;
+                job.finish_item(item.index, outcome);
+                continue;
+            }
             job.queue.push_back(PendingItem {
                 index: item.index,
                 payload: item.payload,

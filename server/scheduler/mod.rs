@@ -13,6 +13,8 @@
 //! - `replies`: batches at their engines, and replies back to workers;
 //! - `engines`: engine slots, their counters, engine registration;
 //! - `timeouts`: item runs that exceed their job's item timeout;
+//! - `reuse`: the call cache, coalescing and the spend cap at the scheduler;
+//! - `spend`: a job's cost, savings, item usage and cap;
 //! - `timers`: ordered deadline sets (worker waits, item timeouts, engine
 //!   reconnection graces).
 //!
@@ -50,6 +52,8 @@ mod engines;
 mod jobs;
 mod parking;
 mod replies;
+mod reuse;
+mod spend;
 mod timeouts;
 mod timers;
 mod workers;
@@ -60,6 +64,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cache::{CacheMode, CallCache};
 use crate::config::{
     EngineKindSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY,
 };
@@ -94,6 +99,11 @@ pub struct JobParams {
     /// The client's process token: its `local_only` items go only to
     /// workers registered with the same token.
     pub process_token: String,
+    /// How its calls use the call cache; None: the server's choice for its
+    /// engine (use for openai engines, off for echo and engine processes).
+    pub cache: Option<CacheMode>,
+    /// Spend cap in US dollars; None: no cap.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// What a job's client stream receives.
@@ -229,6 +239,12 @@ impl SchedulerHandle {
         let mut actor =
             actor::Scheduler::new(tx.downgrade(), tracker.clone(), config.guards.clone());
         let handle = SchedulerHandle { tx };
+        actor.cache = open_cache(config)?;
+        for spec in &config.engines {
+            if let Some(pricing) = spec.pricing {
+                actor.prices.set(&spec.name, pricing);
+            }
+        }
         actor.add_engine(
             ECHO_ENGINE,
             Engine::Echo(EchoEngine::new(Duration::from_millis(
@@ -275,6 +291,26 @@ impl SchedulerHandle {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.send(make(reply_tx)).await?;
         reply_rx.await.map_err(|_| Error::ShuttingDown)
+    }
+}
+
+/// Opens the call cache of `--cache-dir` (or the config file's
+/// `cache_dir`). A database held by another running server is not shared:
+/// this one then keeps no cache on disk, and says so.
+fn open_cache(config: &ServerConfig) -> Result<CallCache, Error> {
+    let dir = config.cache.cache_dir.as_deref();
+    match CallCache::open(dir, config.cache.max_bytes()) {
+        Ok(cache) => Ok(cache),
+        Err(crate::cache::StoreError::Db {
+            source: redb::Error::DatabaseAlreadyOpen,
+            path,
+        }) => {
+            tracing::warn!(path = %path.display(),
+                "call cache is open in another server; this one keeps no cache on disk \
+                 (identical calls in flight are still sent once)");
+            Ok(CallCache::default())
+        }
+        Err(err) => Err(Error::CacheSetup(err.to_string())),
     }
 }
 

@@ -13,13 +13,37 @@ use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
 use super::calls::error_reply;
+use super::reuse::CacheWrite;
 use super::{SchedulerCommand, SchedulerHandle};
+use crate::cache::CallCache;
 use crate::engine::{is_error, BatchAnswer, CallAnswer, CallStats, Engine, EngineError};
 use crate::pb::v1::{EngineCall, EngineReply};
 
+/// Stores a batch's successful replies in the call cache before they go to
+/// the scheduler: a crash between the two costs nothing on the re-run.
+#[derive(Debug)]
+pub(super) struct CacheWriter {
+    pub cache: CallCache,
+    /// Calls whose reply is stored, by server call id.
+    pub writes: HashMap<u64, CacheWrite>,
+}
+
+impl CacheWriter {
+    async fn store<'a>(&self, replies: impl Iterator<Item = (&'a EngineReply, CallStats)>) {
+        if self.writes.is_empty() {
+            return;
+        }
+        let entries: Vec<_> = replies
+            .filter_map(|(reply, stats)| self.writes.get(&reply.call_id)?.record(reply, &stats))
+            .collect();
+        self.cache.put_many(entries).await;
+    }
+}
+
 /// Runs one batch on its engine, forwarding answers to the scheduler as they
 /// come (coalesced: whatever is ready goes in one command), then reports the
-/// batch done.
+/// batch done. Replies are written to the cache first (`writer`).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn batch_task(
     engine: Engine,
     name: String,
@@ -27,6 +51,7 @@ pub(super) async fn batch_task(
     batch_id: u64,
     calls: Vec<EngineCall>,
     cancels: Vec<CancellationToken>,
+    writer: CacheWriter,
     handle: SchedulerHandle,
 ) {
     let started = Instant::now();
@@ -43,6 +68,7 @@ pub(super) async fn batch_task(
                 while let Ok(more) = answers_rx.try_recv() {
                     answers.push(more);
                 }
+                writer.store(answers.iter().map(|a| (&a.reply, a.stats))).await;
                 let answered = SchedulerCommand::CallsAnswered {
                     engine: name.clone(),
                     generation,
@@ -58,12 +84,19 @@ pub(super) async fn batch_task(
         late.push(more);
     }
     if !late.is_empty() {
+        writer.store(late.iter().map(|a| (&a.reply, a.stats))).await;
         let answered = SchedulerCommand::CallsAnswered {
             engine: name.clone(),
             generation,
             answers: late,
         };
         let _ = handle.send(answered).await;
+    }
+    if let Ok(replies) = &answer.outcome {
+        let stats = |id: u64| answer.stats.get(&id).copied().unwrap_or_default();
+        writer
+            .store(replies.iter().map(|r| (r, stats(r.call_id))))
+            .await;
     }
     let done = SchedulerCommand::BatchDone {
         engine: name,
@@ -134,8 +167,9 @@ impl Scheduler {
         let resend = matches!(batch_error, Some(EngineError::Disconnected(_)))
             && self.engines.contains_key(engine);
         for call_id in call_ids {
-            if !self.in_flight.contains_key(&call_id) {
-                continue; // answered on its own, or its run is gone
+            if !self.in_flight.contains_key(&call_id) && !self.coalescer.is_leader(call_id) {
+                continue; // answered on its own, or its run is gone (and no
+                          // identical call waits on it)
             }
             if resend && self.requeue_call(engine, call_id) {
                 continue;
@@ -168,9 +202,16 @@ impl Scheduler {
         stats: &CallStats,
     ) {
         let server_call_id = reply.call_id;
+        self.land_flight(engine, server_call_id, &reply, stats);
         let Some(route) = self.in_flight.remove(&server_call_id) else {
             return; // its run ended, and the worker was answered `Cancelled`
         };
+        let owner = self
+            .tasks
+            .get(&route.task_id)
+            .map(|task| (task.job_id, task.item.index));
+        let sent_ok = !is_error(&reply);
+        let model = sent_ok.then(|| self.priced_model(engine, &reply));
         reply.call_id = route.worker_call_id;
         let is_error = is_error(&reply);
         let job_id = self.deliver_reply(route.worker_id, route.task_id, server_call_id, reply);
@@ -186,6 +227,10 @@ impl Scheduler {
         }
         if let Some(job) = job_id.and_then(|id| self.jobs.get_mut(&id)) {
             job.record_call(stats, failed);
+        }
+        // After delivery: a job that reaches its cap now stops its other runs.
+        if let Some(model) = model {
+            self.account_sent(engine, owner, &model, stats);
         }
     }
 

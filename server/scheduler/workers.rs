@@ -394,8 +394,9 @@ impl Scheduler {
             job.running -= 1;
             job.runs.remove(&task_id);
         }
+        let mut unsent = Vec::new();
         if !task.calls.is_empty() {
-            self.batcher.remove_calls(task.calls.keys().copied());
+            unsent = self.batcher.remove_calls(task.calls.keys().copied());
             for server_call_id in task.calls.keys() {
                 self.in_flight.remove(server_call_id);
             }
@@ -419,6 +420,10 @@ impl Scheduler {
             }
         }
         self.worker_slots_changed(task.worker_id, had_free);
+        // Identical calls that waited on an unsent one go on without it.
+        for queued in unsent {
+            self.leader_gone(queued.call.call_id);
+        }
         Some(task)
     }
 

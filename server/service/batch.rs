@@ -20,9 +20,11 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::limits::{inbound_error, split_results};
 use super::Edge;
+use crate::cache;
 use crate::config::{ServerConfig, MAX_BATCH_SIZE, MAX_ITEM_TIMEOUT_MS, MAX_WINDOW};
 use crate::error::Error;
 use crate::pb::v1::batch_service_server::BatchService;
+use crate::pb::v1::CacheMode as PbCacheMode;
 use crate::pb::v1::{
     batch_request, batch_response, BatchRequest, BatchResponse, Codec, ItemChunk, JobAccepted,
     JobSpec, ResultChunk,
@@ -115,6 +117,32 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         Some(ms) => Some(ms as u64),
         None => config.item_timeout_ms,
     };
+    let cache = match PbCacheMode::try_from(spec.cache) {
+        Ok(PbCacheMode::Unspecified) => None,
+        Ok(PbCacheMode::Use) => Some(cache::CacheMode::Use),
+        Ok(PbCacheMode::Refresh) => Some(cache::CacheMode::Refresh),
+        Ok(PbCacheMode::Off) => Some(cache::CacheMode::Off),
+        Err(_) => {
+            return Err(Error::invalid(
+                "cache",
+                format!(
+                    "unknown cache mode {} (1 use, 2 refresh, 3 off, 0 the server's choice)",
+                    spec.cache
+                ),
+            ))
+        }
+    };
+    let max_cost_usd = match spec.max_cost_usd {
+        Some(cap) if !cap.is_finite() || cap < 0.0 => {
+            return Err(Error::invalid(
+                "max_cost_usd",
+                format!(
+                    "must be a finite number of US dollars >= 0 (or unset for no cap), got {cap}"
+                ),
+            ))
+        }
+        cap => cap,
+    };
     let or = |value: u32, default: u64| if value == 0 { default } else { value as u64 };
     Ok(JobParams {
         expression,
@@ -135,6 +163,8 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         worker_wait: Duration::from_millis(or(spec.worker_wait_ms, config.worker_wait_ms)),
         item_timeout: item_timeout_ms.map(Duration::from_millis),
         process_token: spec.process_token,
+        cache,
+        max_cost_usd,
     })
 }
 

@@ -189,6 +189,7 @@ pub fn split_results(results: Vec<ItemResult>, limit: usize) -> Vec<Vec<ItemResu
             )))),
             local_only: false,
         }),
+        usage: result.usage,
     };
     split(results, limit, shrink)
 }

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from symbatcher.v1 import common_pb2 as symbatcher_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19symbatcher/v1/batch.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"\x93\x01\n\x0c\x42\x61tchRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x16.symbatcher.v1.JobSpecH\x00\x12)\n\x05items\x18\x02 \x01(\x0b\x32\x18.symbatcher.v1.ItemChunkH\x00\x12(\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x19.symbatcher.v1.EndOfInputH\x00\x42\x06\n\x04kind\"\x9e\x02\n\x07JobSpec\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x1a\n\x12max_queue_delay_ms\x18\x03 \x01(\r\x12\x13\n\x0bkwargs_json\x18\x04 \x01(\t\x12#\n\x05\x63odec\x18\x05 \x01(\x0e\x32\x14.symbatcher.v1.Codec\x12\x0e\n\x06\x65ngine\x18\x06 \x01(\t\x12\x0e\n\x06window\x18\x07 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x08 \x01(\r\x12\x16\n\x0eworker_wait_ms\x18\t \x01(\r\x12\x1c\n\x0fitem_timeout_ms\x18\n \x01(\rH\x00\x88\x01\x01\x12\x15\n\rprocess_token\x18\x0b \x01(\tB\x12\n\x10_item_timeout_ms\":\n\x04Item\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\"/\n\tItemChunk\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.symbatcher.v1.Item\"\x0c\n\nEndOfInput\"\xa4\x01\n\rBatchResponse\x12.\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x1a.symbatcher.v1.JobAcceptedH\x00\x12-\n\x07results\x18\x02 \x01(\x0b\x32\x1a.symbatcher.v1.ResultChunkH\x00\x12,\n\x07summary\x18\x03 \x01(\x0b\x32\x19.symbatcher.v1.JobSummaryH\x00\x42\x06\n\x04kind\"=\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x0e\n\x06window\x18\x02 \x01(\r\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\"D\n\nItemResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\'\n\x07outcome\x18\x02 \x01(\x0b\x32\x16.symbatcher.v1.Outcome\"9\n\x0bResultChunk\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.symbatcher.v1.ItemResult\"\xa2\x03\n\nJobSummary\x12\r\n\x05items\x18\x01 \x01(\x04\x12\x11\n\tsucceeded\x18\x02 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x04\x12\x14\n\x0c\x65ngine_calls\x18\x04 \x01(\x04\x12\x16\n\x0e\x65ngine_batches\x18\x05 \x01(\x04\x12\x17\n\x0fmean_batch_size\x18\x06 \x01(\x01\x12\x10\n\x08requeued\x18\x07 \x01(\x04\x12\x14\n\x0cwall_seconds\x18\x08 \x01(\x01\x12\x16\n\x0e\x65ngine_seconds\x18\t \x01(\x01\x12\x1a\n\x12mean_queue_wait_ms\x18\n \x01(\x01\x12\x0f\n\x07retries\x18\x0b \x01(\x04\x12\x14\n\x0crate_limited\x18\x0c \x01(\x04\x12\x15\n\rprompt_tokens\x18\r \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x0e \x01(\x04\x12\x1b\n\x13\x66\x61iled_engine_calls\x18\x0f \x01(\x04\x12\x39\n\x0e\x65ngine_latency\x18\x10 \x01(\x0b\x32!.symbatcher.v1.LatencyPercentiles\x12\x0e\n\x06\x65ngine\x18\x11 \x01(\t2V\n\x0c\x42\x61tchService\x12\x46\n\x05\x42\x61tch\x12\x1b.symbatcher.v1.BatchRequest\x1a\x1c.symbatcher.v1.BatchResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19symbatcher/v1/batch.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"\x93\x01\n\x0c\x42\x61tchRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x16.symbatcher.v1.JobSpecH\x00\x12)\n\x05items\x18\x02 \x01(\x0b\x32\x18.symbatcher.v1.ItemChunkH\x00\x12(\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x19.symbatcher.v1.EndOfInputH\x00\x42\x06\n\x04kind\"\xf3\x02\n\x07JobSpec\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x1a\n\x12max_queue_delay_ms\x18\x03 \x01(\r\x12\x13\n\x0bkwargs_json\x18\x04 \x01(\t\x12#\n\x05\x63odec\x18\x05 \x01(\x0e\x32\x14.symbatcher.v1.Codec\x12\x0e\n\x06\x65ngine\x18\x06 \x01(\t\x12\x0e\n\x06window\x18\x07 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x08 \x01(\r\x12\x16\n\x0eworker_wait_ms\x18\t \x01(\r\x12\x1c\n\x0fitem_timeout_ms\x18\n \x01(\rH\x00\x88\x01\x01\x12\x15\n\rprocess_token\x18\x0b \x01(\t\x12\'\n\x05\x63\x61\x63he\x18\x0c \x01(\x0e\x32\x18.symbatcher.v1.CacheMode\x12\x19\n\x0cmax_cost_usd\x18\r \x01(\x01H\x01\x88\x01\x01\x42\x12\n\x10_item_timeout_msB\x0f\n\r_max_cost_usd\":\n\x04Item\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\"/\n\tItemChunk\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.symbatcher.v1.Item\"\x0c\n\nEndOfInput\"\xa4\x01\n\rBatchResponse\x12.\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x1a.symbatcher.v1.JobAcceptedH\x00\x12-\n\x07results\x18\x02 \x01(\x0b\x32\x1a.symbatcher.v1.ResultChunkH\x00\x12,\n\x07summary\x18\x03 \x01(\x0b\x32\x19.symbatcher.v1.JobSummaryH\x00\x42\x06\n\x04kind\"=\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x0e\n\x06window\x18\x02 \x01(\r\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\"i\n\nItemResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\'\n\x07outcome\x18\x02 \x01(\x0b\x32\x16.symbatcher.v1.Outcome\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.symbatcher.v1.Usage\"9\n\x0bResultChunk\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.symbatcher.v1.ItemResult\"\x8a\x04\n\nJobSummary\x12\r\n\x05items\x18\x01 \x01(\x04\x12\x11\n\tsucceeded\x18\x02 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x04\x12\x14\n\x0c\x65ngine_calls\x18\x04 \x01(\x04\x12\x16\n\x0e\x65ngine_batches\x18\x05 \x01(\x04\x12\x17\n\x0fmean_batch_size\x18\x06 \x01(\x01\x12\x10\n\x08requeued\x18\x07 \x01(\x04\x12\x14\n\x0cwall_seconds\x18\x08 \x01(\x01\x12\x16\n\x0e\x65ngine_seconds\x18\t \x01(\x01\x12\x1a\n\x12mean_queue_wait_ms\x18\n \x01(\x01\x12\x0f\n\x07retries\x18\x0b \x01(\x04\x12\x14\n\x0crate_limited\x18\x0c \x01(\x04\x12\x15\n\rprompt_tokens\x18\r \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x0e \x01(\x04\x12\x1b\n\x13\x66\x61iled_engine_calls\x18\x0f \x01(\x04\x12\x39\n\x0e\x65ngine_latency\x18\x10 \x01(\x0b\x32!.symbatcher.v1.LatencyPercentiles\x12\x0e\n\x06\x65ngine\x18\x11 \x01(\t\x12\x10\n\x08\x63ost_usd\x18\x12 \x01(\x01\x12#\n\x05saved\x18\x13 \x01(\x0b\x32\x14.symbatcher.v1.Usage\x12\x16\n\x0eunpriced_calls\x18\x14 \x01(\x04\x12\x17\n\x0f\x62udget_exceeded\x18\x15 \x01(\x04\x32V\n\x0c\x42\x61tchService\x12\x46\n\x05\x42\x61tch\x12\x1b.symbatcher.v1.BatchRequest\x1a\x1c.symbatcher.v1.BatchResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,23 +35,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHREQUEST']._serialized_start=73
   _globals['_BATCHREQUEST']._serialized_end=220
   _globals['_JOBSPEC']._serialized_start=223
-  _globals['_JOBSPEC']._serialized_end=509
-  _globals['_ITEM']._serialized_start=511
-  _globals['_ITEM']._serialized_end=569
-  _globals['_ITEMCHUNK']._serialized_start=571
-  _globals['_ITEMCHUNK']._serialized_end=618
-  _globals['_ENDOFINPUT']._serialized_start=620
-  _globals['_ENDOFINPUT']._serialized_end=632
-  _globals['_BATCHRESPONSE']._serialized_start=635
-  _globals['_BATCHRESPONSE']._serialized_end=799
-  _globals['_JOBACCEPTED']._serialized_start=801
-  _globals['_JOBACCEPTED']._serialized_end=862
-  _globals['_ITEMRESULT']._serialized_start=864
-  _globals['_ITEMRESULT']._serialized_end=932
-  _globals['_RESULTCHUNK']._serialized_start=934
-  _globals['_RESULTCHUNK']._serialized_end=991
-  _globals['_JOBSUMMARY']._serialized_start=994
-  _globals['_JOBSUMMARY']._serialized_end=1412
-  _globals['_BATCHSERVICE']._serialized_start=1414
-  _globals['_BATCHSERVICE']._serialized_end=1500
+  _globals['_JOBSPEC']._serialized_end=594
+  _globals['_ITEM']._serialized_start=596
+  _globals['_ITEM']._serialized_end=654
+  _globals['_ITEMCHUNK']._serialized_start=656
+  _globals['_ITEMCHUNK']._serialized_end=703
+  _globals['_ENDOFINPUT']._serialized_start=705
+  _globals['_ENDOFINPUT']._serialized_end=717
+  _globals['_BATCHRESPONSE']._serialized_start=720
+  _globals['_BATCHRESPONSE']._serialized_end=884
+  _globals['_JOBACCEPTED']._serialized_start=886
+  _globals['_JOBACCEPTED']._serialized_end=947
+  _globals['_ITEMRESULT']._serialized_start=949
+  _globals['_ITEMRESULT']._serialized_end=1054
+  _globals['_RESULTCHUNK']._serialized_start=1056
+  _globals['_RESULTCHUNK']._serialized_end=1113
+  _globals['_JOBSUMMARY']._serialized_start=1116
+  _globals['_JOBSUMMARY']._serialized_end=1638
+  _globals['_BATCHSERVICE']._serialized_start=1640
+  _globals['_BATCHSERVICE']._serialized_end=1726
 # @@protoc_insertion_point(module_scope)

@@ -18,7 +18,7 @@ class BatchRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., items: _Optional[_Union[ItemChunk, _Mapping]] = ..., end: _Optional[_Union[EndOfInput, _Mapping]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token")
+    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token", "cache", "max_cost_usd")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,8 @@ class JobSpec(_message.Message):
     WORKER_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     ITEM_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     PROCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     expression: str
     batch_size: int
     max_queue_delay_ms: int
@@ -41,7 +43,9 @@ class JobSpec(_message.Message):
     worker_wait_ms: int
     item_timeout_ms: int
     process_token: str
-    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ...) -> None: ...
+    cache: _common_pb2.CacheMode
+    max_cost_usd: float
+    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ..., cache: _Optional[_Union[_common_pb2.CacheMode, str]] = ..., max_cost_usd: _Optional[float] = ...) -> None: ...
 
 class Item(_message.Message):
     __slots__ = ("index", "payload", "local_only")
@@ -84,12 +88,14 @@ class JobAccepted(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., window: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...
 
 class ItemResult(_message.Message):
-    __slots__ = ("index", "outcome")
+    __slots__ = ("index", "outcome", "usage")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     index: int
     outcome: _common_pb2.Outcome
-    def __init__(self, index: _Optional[int] = ..., outcome: _Optional[_Union[_common_pb2.Outcome, _Mapping]] = ...) -> None: ...
+    usage: _common_pb2.Usage
+    def __init__(self, index: _Optional[int] = ..., outcome: _Optional[_Union[_common_pb2.Outcome, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
 
 class ResultChunk(_message.Message):
     __slots__ = ("results",)
@@ -98,7 +104,7 @@ class ResultChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class JobSummary(_message.Message):
-    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine")
+    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine", "cost_usd", "saved", "unpriced_calls", "budget_exceeded")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +122,10 @@ class JobSummary(_message.Message):
     FAILED_ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_LATENCY_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    SAVED_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_EXCEEDED_FIELD_NUMBER: _ClassVar[int]
     items: int
     succeeded: int
     failed: int
@@ -133,4 +143,8 @@ class JobSummary(_message.Message):
     failed_engine_calls: int
     engine_latency: _common_pb2.LatencyPercentiles
     engine: str
-    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ...) -> None: ...
+    cost_usd: float
+    saved: _common_pb2.Usage
+    unpriced_calls: int
+    budget_exceeded: int
+    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ..., cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., unpriced_calls: _Optional[int] = ..., budget_exceeded: _Optional[int] = ...) -> None: ...

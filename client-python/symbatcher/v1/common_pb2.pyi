@@ -22,6 +22,14 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_KIND_CANCELLED: _ClassVar[ErrorKind]
     ERROR_KIND_NO_WORKER: _ClassVar[ErrorKind]
     ERROR_KIND_TIMEOUT: _ClassVar[ErrorKind]
+    ERROR_KIND_BUDGET_EXCEEDED: _ClassVar[ErrorKind]
+
+class CacheMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_MODE_UNSPECIFIED: _ClassVar[CacheMode]
+    CACHE_MODE_USE: _ClassVar[CacheMode]
+    CACHE_MODE_REFRESH: _ClassVar[CacheMode]
+    CACHE_MODE_OFF: _ClassVar[CacheMode]
 CODEC_UNSPECIFIED: Codec
 CODEC_JSON: Codec
 CODEC_PICKLE: Codec
@@ -33,6 +41,11 @@ ERROR_KIND_ENCODING: ErrorKind
 ERROR_KIND_CANCELLED: ErrorKind
 ERROR_KIND_NO_WORKER: ErrorKind
 ERROR_KIND_TIMEOUT: ErrorKind
+ERROR_KIND_BUDGET_EXCEEDED: ErrorKind
+CACHE_MODE_UNSPECIFIED: CacheMode
+CACHE_MODE_USE: CacheMode
+CACHE_MODE_REFRESH: CacheMode
+CACHE_MODE_OFF: CacheMode
 
 class ItemError(_message.Message):
     __slots__ = ("kind", "type", "message", "traceback")
@@ -95,3 +108,21 @@ class LatencyPercentiles(_message.Message):
     p99_ms: float
     max_ms: float
     def __init__(self, count: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p90_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., max_ms: _Optional[float] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("prompt_tokens", "completion_tokens", "cost_usd", "calls", "cache_hits", "coalesced", "unpriced_calls")
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    COALESCED_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    calls: int
+    cache_hits: int
+    coalesced: int
+    unpriced_calls: int
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., calls: _Optional[int] = ..., cache_hits: _Optional[int] = ..., coalesced: _Optional[int] = ..., unpriced_calls: _Optional[int] = ...) -> None: ...

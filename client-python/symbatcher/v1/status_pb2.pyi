@@ -12,7 +12,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source")
+    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source", "cache")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class StatusResponse(_message.Message):
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_ENGINE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_ENGINE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobStatus]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerStatus]
     queues: _containers.RepeatedCompositeFieldContainer[QueueStatus]
@@ -27,10 +28,27 @@ class StatusResponse(_message.Message):
     uptime_seconds: float
     default_engine: str
     default_engine_source: str
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ...) -> None: ...
+    cache: CacheStatus
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ..., cache: _Optional[_Union[CacheStatus, _Mapping]] = ...) -> None: ...
+
+class CacheStatus(_message.Message):
+    __slots__ = ("dir", "entries", "bytes", "max_bytes", "hits", "coalesced")
+    DIR_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    COALESCED_FIELD_NUMBER: _ClassVar[int]
+    dir: str
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int
+    coalesced: int
+    def __init__(self, dir: _Optional[str] = ..., entries: _Optional[int] = ..., bytes: _Optional[int] = ..., max_bytes: _Optional[int] = ..., hits: _Optional[int] = ..., coalesced: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed")
+    __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed", "cost_usd", "max_cost_usd", "saved")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +58,9 @@ class JobStatus(_message.Message):
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     INPUT_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    SAVED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     expression: str
     engine: str
@@ -49,7 +70,10 @@ class JobStatus(_message.Message):
     completed: int
     failed: int
     input_closed: bool
-    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ...) -> None: ...
+    cost_usd: float
+    max_cost_usd: float
+    saved: _common_pb2.Usage
+    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ..., cost_usd: _Optional[float] = ..., max_cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
     __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining", "started", "cancelling", "prefetch", "engine_calls", "buffered")

@@ -185,6 +185,31 @@ impl OpenAiEngine {
         })
     }
 
+    /// The request this engine would send for `call`, for the call cache:
+    /// the endpoint and the body, model included.
+    pub fn cache_request(&self, call: &EngineCall) -> Option<super::CacheRequest> {
+        let inner = &*self.inner;
+        let prepared = request::prepare(
+            call,
+            &inner.name,
+            &inner.settings.model,
+            inner.settings.strict,
+        )
+        .ok()?;
+        let model = prepared
+            .body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let body = crate::cache::key::canonical_json(&Value::Object(prepared.body));
+        Some(super::CacheRequest {
+            kind: "openai".to_string(),
+            model,
+            canonical: format!("{}\n{body}", inner.url),
+        })
+    }
+
     pub fn limits(&self) -> EngineLimits {
         let snapshot = self.inner.limiter.snapshot();
         let settings = &self.inner.settings;

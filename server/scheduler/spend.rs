@@ -1,0 +1,123 @@
+//! Spend: what a job's engine calls cost, what the cache and coalescing
+//! saved it, each item's usage, and the job's spend cap.
+
+use std::collections::HashMap;
+
+use crate::pb::v1::Usage;
+
+/// One job's spend.
+#[derive(Debug, Default)]
+pub(super) struct JobSpend {
+    /// The cap (`JobSpec.max_cost_usd`); None: no cap.
+    pub max_cost_usd: Option<f64>,
+    /// Cost of the requests sent for the job (priced calls).
+    pub cost_usd: f64,
+    /// Requests sent whose model has no price.
+    pub unpriced_calls: u64,
+    /// Calls answered without a request, with what they would have cost.
+    pub saved: Usage,
+    /// Items failed with BudgetExceeded.
+    pub budget_exceeded_items: u64,
+    /// Set once the cap is reached: no call of the job is sent any more.
+    pub exceeded: bool,
+    /// Usage of items with calls answered, by index, until their result goes.
+    items: HashMap<u64, Usage>,
+}
+
+/// What a call answered without a request would have spent.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Saving {
+    CacheHit,
+    Coalesced,
+}
+
+impl JobSpend {
+    pub fn new(max_cost_usd: Option<f64>) -> Self {
+        JobSpend {
+            max_cost_usd,
+            ..Default::default()
+        }
+    }
+
+    /// A request sent for item `index` was answered; `cost` None: unpriced.
+    pub fn record_sent(&mut self, index: u64, prompt: u64, completion: u64, cost: Option<f64>) {
+        self.cost_usd += cost.unwrap_or(0.0);
+        self.unpriced_calls += u64::from(cost.is_none());
+        add(
+            self.items.entry(index).or_default(),
+            prompt,
+            completion,
+            cost,
+        );
+    }
+
+    /// A call of item `index` was answered without a request.
+    pub fn record_saved(
+        &mut self,
+        index: u64,
+        saving: Saving,
+        prompt: u64,
+        completion: u64,
+        cost: Option<f64>,
+    ) {
+        add(&mut self.saved, prompt, completion, cost);
+        let item = self.items.entry(index).or_default();
+        item.calls += 1;
+        match saving {
+            Saving::CacheHit => {
+                self.saved.cache_hits += 1;
+                item.cache_hits += 1;
+            }
+            Saving::Coalesced => {
+                self.saved.coalesced += 1;
+                item.coalesced += 1;
+            }
+        }
+    }
+
+    /// Whether the cap is reached.
+    pub fn over_budget(&self) -> bool {
+        self.max_cost_usd.is_some_and(|cap| self.cost_usd >= cap)
+    }
+
+    /// The usage of item `index`, taken when its result is sent.
+    pub fn take_item(&mut self, index: u64) -> Option<Usage> {
+        self.items.remove(&index)
+    }
+}
+
+fn add(usage: &mut Usage, prompt: u64, completion: u64, cost: Option<f64>) {
+    usage.calls += 1;
+    usage.prompt_tokens += prompt;
+    usage.completion_tokens += completion;
+    usage.cost_usd += cost.unwrap_or(0.0);
+    usage.unpriced_calls += u64::from(cost.is_none());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_calls_count_against_the_cap_and_saved_ones_do_not() {
+        let mut spend = JobSpend::new(Some(0.01));
+        spend.record_saved(0, Saving::CacheHit, 10, 5, Some(0.5));
+        assert!(!spend.over_budget(), "a cache hit spends nothing");
+        spend.record_sent(1, 10, 5, Some(0.004));
+        spend.record_sent(1, 10, 5, None);
+        assert!(!spend.over_budget());
+        assert_eq!(spend.unpriced_calls, 1);
+        spend.record_sent(2, 10, 5, Some(0.006));
+        assert!(spend.over_budget());
+        let item = spend.take_item(1).expect("item 1 has usage");
+        assert_eq!(
+            (item.calls, item.prompt_tokens, item.unpriced_calls),
+            (2, 20, 1)
+        );
+        assert_eq!(spend.take_item(1), None, "taken once");
+        let hit = spend.take_item(0).expect("item 0 has usage");
+        assert_eq!((hit.calls, hit.cache_hits, hit.cost_usd), (1, 1, 0.0));
+        assert_eq!(spend.saved.cache_hits, 1);
+        assert_eq!(spend.saved.cost_usd, 0.5);
+    }
+}
