@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: all build install demo test test-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
+.PHONY: all build install demo test test-rust lint-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
 
 all: install
 
@@ -59,10 +59,15 @@ test-deploy: $(TOOLS_STAMP)
 demo: install
 	$(VPY) examples/quickstart.py
 
-## Every test: Rust unit and integration tests, stub drift, Python tests,
-## the Python package's types, the installed wheel, the deployment files,
-## Node tests.
-test: install test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node
+## Every test: Rust lints, Rust unit and integration tests, stub drift, Python
+## tests, the Python package's types, the installed wheel, the deployment
+## files, Node tests.
+test: install lint-rust test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node
+
+## Rust lints: formatting and clippy (every target, warnings are errors).
+lint-rust:
+	cargo fmt --check
+	cargo clippy --all-targets --locked -- -D warnings
 
 test-rust:
 	cargo test --locked

@@ -13,7 +13,7 @@
 //! - [`service`]: the gRPC edge (decode, validate, hand over, encode).
 //! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
 //! - [`batcher`]: per (engine, model) call queues and the flush policy.
-//! - [`engine`]: the engines batches go to (`echo`, `python`, `openai`,
+//! - [`engine`]: the engines batches go to (`echo`, `connected`, `openai`,
 //!   `openai-batch`).
 //! - `cache`: the call cache on disk (redb) and in-flight coalescing.
 //! - [`cost`]: prices per model and the cost of a call.
@@ -23,6 +23,11 @@
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
 //! (tests use in-memory pipes).
+//!
+//! Public are what `main.rs`, the integration tests and the benchmarks use:
+//! the entry points, configuration, the protocol types, and the scheduler's
+//! handle and batcher for in-process benchmarks. Everything else is
+//! `pub(crate)`.
 
 pub mod auth;
 pub mod batcher;
@@ -33,7 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod pb;
 pub mod scheduler;
-pub mod service;
+pub(crate) mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

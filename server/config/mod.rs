@@ -285,14 +285,6 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// A stable label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ConfigError::Read { .. } => "config_read",
-            ConfigError::Invalid { .. } => "config_invalid",
-        }
-    }
-
     fn flag(field: &str, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
             origin: "command line".to_string(),

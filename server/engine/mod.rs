@@ -1,16 +1,18 @@
 //! Engines: what a formed batch of engine calls is sent to.
 //!
 //! - [`echo`]: built in; answers `"echo: " + prompt`, with simulated latency.
-//! - [`python`]: a connected engine process (`EngineService.Serve`).
+//! - [`connected`]: an engine process connected on `EngineService.Serve`
+//!   (any language; the Python client's `BatchEngine` is one). `Status`
+//!   reports its kind as `python`, the label clients know it by.
 //! - [`openai`]: an OpenAI-compatible HTTP API, one request per call, under
 //!   central rate limits.
 //! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
 //!   batch of calls, at the batch price.
 
+pub mod connected;
 pub mod echo;
 pub mod openai;
 pub mod openai_batch;
-pub mod python;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,10 +25,10 @@ use crate::pb::v1::{
     engine_reply, EngineCall, EngineReply, ErrorKind, ItemError, ProviderBatchStatus,
 };
 
+pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
 pub use openai_batch::OpenAiBatchEngine;
-pub use python::PythonEngine;
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -230,7 +232,7 @@ fn generic_cache_request(kind: String, call: &EngineCall) -> Option<CacheRequest
 #[derive(Debug, Clone)]
 pub enum Engine {
     Echo(EchoEngine),
-    Python(PythonEngine),
+    Connected(ConnectedEngine),
     OpenAi(OpenAiEngine),
     OpenAiBatch(OpenAiBatchEngine),
 }
@@ -247,11 +249,12 @@ pub struct BatchApiFlush {
 }
 
 impl Engine {
-    /// Engine kind label, as `Status` reports it.
+    /// Engine kind label, as `Status` reports it. A connected engine keeps
+    /// the `python` label that clients and configurations already use.
     pub fn kind(&self) -> &'static str {
         match self {
             Engine::Echo(_) => "echo",
-            Engine::Python(_) => "python",
+            Engine::Connected(_) => "python",
             Engine::OpenAi(_) => "openai",
             Engine::OpenAiBatch(_) => "openai-batch",
         }
@@ -290,17 +293,17 @@ impl Engine {
         matches!(self, Engine::OpenAi(_))
     }
 
-    /// True for engines in a process of their own (python), which may
+    /// True for engines in a process of their own (connected), which may
     /// disconnect and register again under the same name.
     pub fn may_reconnect(&self) -> bool {
-        matches!(self, Engine::Python(_))
+        matches!(self, Engine::Connected(_))
     }
 
     /// False once an engine process's connection has ended: no batch is
     /// sent to it any more.
     pub fn is_connected(&self) -> bool {
         match self {
-            Engine::Python(engine) => engine.is_connected(),
+            Engine::Connected(engine) => engine.is_connected(),
             _ => true,
         }
     }
@@ -315,7 +318,7 @@ impl Engine {
         match self {
             Engine::OpenAi(engine) => engine.cache_request(call),
             Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
-            Engine::Python(_) => generic_cache_request(format!("python:{name}"), call),
+            Engine::Connected(_) => generic_cache_request(format!("python:{name}"), call),
             Engine::OpenAiBatch(_) => generic_cache_request(format!("openai-batch:{name}"), call),
         }
     }
@@ -348,7 +351,7 @@ impl Engine {
             Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
             Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
-            Engine::Python(engine) => engine.run(calls).await,
+            Engine::Connected(engine) => engine.run(calls).await,
         };
         BatchAnswer::measured(outcome, &call_ids, started.elapsed())
     }

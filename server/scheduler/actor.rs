@@ -1,6 +1,6 @@
 //! The scheduler actor: its state and its loop.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -12,9 +12,10 @@ use super::calls::CallRoute;
 use super::engines::EngineSlot;
 use super::jobs::Job;
 use super::reuse::CacheWrite;
+use super::timers::Deadlines;
 use super::workers::{Task, Worker};
-use super::{SchedulerCommand, SchedulerHandle};
-use crate::batcher::{Batcher, QueuedCall};
+use super::SchedulerCommand;
+use crate::batcher::{Batcher, ParkedIndex, QueuedCall};
 use crate::cache::{CallCache, Coalescer};
 use crate::config::guards::GuardFlags;
 use crate::cost::PriceBook;
@@ -30,14 +31,31 @@ const MAX_COMMANDS_PER_TURN: usize = 256;
 
 /// All scheduling state. Only [`scheduler_task`] touches it.
 pub(super) struct Scheduler {
-    pub(super) handle: SchedulerHandle,
+    /// The actor's own command channel, for the batch tasks it spawns.
+    /// Weak, so that the actor stops once every handle is gone (a batch in
+    /// flight holds a strong one until it reports back).
+    pub(super) commands: mpsc::WeakSender<SchedulerCommand>,
     pub(super) tracker: TaskTracker,
     pub(super) jobs: BTreeMap<u64, Job>,
     /// Job ids in assignment order; rotated so that jobs share workers fairly.
     pub(super) job_order: Vec<u64>,
+    /// Ids of the jobs running each expression.
+    pub(super) jobs_by_expression: HashMap<String, BTreeSet<u64>>,
+    /// Connected workers not draining, per expression they serve.
+    pub(super) serving: HashMap<String, usize>,
     pub(super) workers: BTreeMap<u64, Worker>,
+    /// Item runs by task id; each job lists its own (`Job::runs`), each
+    /// worker its own (`Worker::running`).
     pub(super) tasks: HashMap<u64, Task>,
     pub(super) batcher: Batcher,
+    /// Per engine, the runs that may still add a call (the all-parked trigger).
+    pub(super) parked: ParkedIndex,
+    /// When each job without a worker gives up waiting for one.
+    pub(super) worker_wait_deadlines: Deadlines<u64>,
+    /// When each started run with an item timeout times out.
+    pub(super) run_deadlines: Deadlines<u64>,
+    /// When each disconnected engine's reconnection grace ends.
+    pub(super) grace_deadlines: Deadlines<String>,
     /// Calls sent to an engine and not yet answered, by server call id.
     pub(super) in_flight: HashMap<u64, CallRoute>,
     /// Jobs with calls in each batch in flight, by batch id.
@@ -74,19 +92,25 @@ pub(super) struct Scheduler {
 
 impl Scheduler {
     pub(super) fn new(
-        handle: SchedulerHandle,
+        commands: mpsc::WeakSender<SchedulerCommand>,
         tracker: TaskTracker,
         guards: GuardFlags,
         metrics: Metrics,
     ) -> Self {
         Scheduler {
-            handle,
+            commands,
             tracker,
             jobs: BTreeMap::new(),
             job_order: Vec::new(),
+            jobs_by_expression: HashMap::new(),
+            serving: HashMap::new(),
             workers: BTreeMap::new(),
             tasks: HashMap::new(),
             batcher: Batcher::default(),
+            parked: ParkedIndex::default(),
+            worker_wait_deadlines: Deadlines::default(),
+            run_deadlines: Deadlines::default(),
+            grace_deadlines: Deadlines::default(),
             in_flight: HashMap::new(),
             batch_jobs: HashMap::new(),
             engines: BTreeMap::new(),
@@ -216,19 +240,11 @@ impl Scheduler {
         let batch = self
             .batcher
             .next_deadline(|engine| engines.get(engine).is_some_and(EngineSlot::has_free_slot));
-        let wait = self
-            .jobs
-            .values()
-            .filter_map(|job| {
-                job.no_worker_since
-                    .map(|since| since + job.params.worker_wait)
-            })
-            .min();
         [
             batch,
-            wait,
-            self.next_run_deadline(),
-            self.next_engine_deadline(),
+            self.worker_wait_deadlines.next(),
+            self.run_deadlines.next(),
+            self.grace_deadlines.next(),
         ]
         .into_iter()
         .flatten()
@@ -303,7 +319,9 @@ impl Scheduler {
     }
 }
 
-/// Runs the actor until cancelled or until every handle is gone.
+/// Runs the actor until cancelled or until every handle is gone (the
+/// actor's own sender is weak, and batch tasks hold theirs only until they
+/// report back).
 pub(super) async fn scheduler_task(
     mut scheduler: Scheduler,
     mut rx: mpsc::Receiver<SchedulerCommand>,

@@ -1,5 +1,6 @@
 //! Engine calls: queueing calls from workers, forming batches and sending
-//! them to their engines (see `replies` for the way back).
+//! them to their engines (see `replies` for the way back). When a batch
+//! leaves is the batcher's decision (`crate::batcher`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,7 +9,8 @@ use tokio::time::Instant;
 use super::actor::Scheduler;
 use super::engines::EngineSlot;
 use super::replies::{batch_task, CacheWriter};
-use crate::batcher::{BatchKey, Flush, QueuedCall};
+use super::SchedulerHandle;
+use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::{engine_reply, EngineReply, WorkerEngineCall};
 use crate::telemetry::logging::batch_span;
@@ -28,17 +30,6 @@ pub(super) struct CallRoute {
     /// The call as it was queued, kept for engines that may disconnect and
     /// register again: its batch is then sent again to the successor.
     pub resend: Option<QueuedCall>,
-}
-
-/// The `model` request kwarg of a call, which with the engine keys its batch.
-pub(super) fn model_of(kwargs_json: &str) -> String {
-    if !kwargs_json.contains("\"model\"") {
-        return String::new();
-    }
-    serde_json::from_str::<serde_json::Value>(kwargs_json)
-        .ok()
-        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_string))
-        .unwrap_or_default()
 }
 
 pub(super) fn error_reply(call_id: u64, err: &EngineError) -> EngineReply {
@@ -86,20 +77,21 @@ impl Scheduler {
                 }
                 continue;
             };
-            let batch_size = job.params.batch_size.min(slot.max_batch_size);
-            // A call that is a request of its own leaves at once; a call to
-            // a batch API waits for a large batch (or for all-parked).
-            let (batch_size, deadline) = if let Some(flush) = slot.engine.batch_api_flush() {
-                (flush.batch_size, now + flush.max_queue_delay)
-            } else if slot.engine.answers_per_call() {
-                (batch_size, now)
-            } else {
-                (batch_size, now + job.params.max_queue_delay)
+            // A call to a batch API waits for a large batch (or for
+            // all-parked) under its engine's flush; every other call under
+            // its job's.
+            let (batch_size, deadline) = match slot.engine.batch_api_flush() {
+                Some(flush) => (flush.batch_size, now + flush.max_queue_delay),
+                None => (
+                    policy::call_batch_size(job.params.batch_size, slot.max_batch_size),
+                    policy::call_deadline(
+                        now,
+                        job.params.max_queue_delay,
+                        slot.engine.answers_per_call(),
+                    ),
+                ),
             };
-            let key = BatchKey {
-                engine,
-                model: model_of(&call.kwargs_json),
-            };
+            let key = BatchKey::of_call(&engine, &call);
             let worker_call_id = call.call_id;
             let server_call_id = self.fresh_id();
             call.call_id = server_call_id;
@@ -125,6 +117,7 @@ impl Scheduler {
                     worker.calls += 1;
                 }
             }
+            self.reindex_run(task_id);
             self.route_call(key, queued);
         }
     }
@@ -171,72 +164,23 @@ impl Scheduler {
         let now = Instant::now();
         queued.resends += 1;
         queued.enqueued = now;
-        // It waited for its batch once already.
-        queued.deadline = now;
-        let key = BatchKey {
-            engine: engine.to_string(),
-            model: model_of(&queued.call.kwargs_json),
-        };
+        queued.deadline = policy::resend_deadline(now);
+        let key = BatchKey::of_call(engine, &queued.call);
         self.batcher.push(key, queued);
         true
-    }
-
-    /// The engines a running item may still send a call to: an item not
-    /// waiting on a call, heard from within its job's `max_queue_delay`, and
-    /// either started in a slot or queued in a worker with a slot free to
-    /// start it (its RunsStarted may still be on the way). For every other
-    /// engine, every item that could add a call to its queue waits on one,
-    /// or has gone silent (CPU work, a hang), so waiting longer only adds
-    /// latency. Items of other engines' jobs do not hold a queue back.
-    fn engines_that_may_get_calls(&self, now: Instant) -> HashSet<&str> {
-        let mut busy = HashSet::new();
-        for task in self.tasks.values() {
-            if !task.calls.is_empty() {
-                continue;
-            }
-            let Some(job) = self.jobs.get(&task.job_id) else {
-                continue;
-            };
-            if busy.contains(job.params.engine.as_str()) {
-                continue;
-            }
-            // An item is silent after its job's max_queue_delay; for a batch
-            // API engine, after the engine's (long) delay: a worker busy
-            // handing thousands of replies to its items holds the batch.
-            let silence = self
-                .engines
-                .get(&job.params.engine)
-                .and_then(|slot| slot.engine.batch_api_flush())
-                .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
-            if now.saturating_duration_since(task.last_activity) >= silence {
-                continue;
-            }
-            let can_run = task.started.is_some()
-                || self
-                    .workers
-                    .get(&task.worker_id)
-                    .is_some_and(|w| w.has_free_slot_to_start());
-            if can_run {
-                busy.insert(job.params.engine.as_str());
-            }
-        }
-        busy
     }
 
     pub(super) fn flush_batches(&mut self, now: Instant) {
         if self.batcher.waiting() == 0 {
             return;
         }
-        let busy: HashSet<String> = self
-            .engines_that_may_get_calls(now)
-            .into_iter()
-            .map(str::to_string)
-            .collect();
         let engines = &mut self.engines;
-        let all_parked = |engine: &str| !busy.contains(engine);
-        let flushes = self.batcher.take_ready(now, all_parked, |engine| {
-            engines.get_mut(engine).is_some_and(EngineSlot::try_reserve)
-        });
+        let parked = &self.parked;
+        let flushes = self.batcher.take_ready(
+            now,
+            |engine| parked.all_parked(engine, now),
+            |engine| engines.get_mut(engine).is_some_and(EngineSlot::try_reserve),
+        );
         for flush in flushes {
             self.dispatch(flush, now);
         }
@@ -278,6 +222,11 @@ impl Scheduler {
         let Some(slot) = self.engines.get(&flush.key.engine) else {
             return;
         };
+        let Some(commands) = self.commands.upgrade() else {
+            // Every handle is gone: the actor is stopping and nobody would
+            // read the batch's answers.
+            return;
+        };
         let engine = slot.engine.clone();
         let generation = slot.generation;
         let batch_id = self.fresh_id();
@@ -305,7 +254,7 @@ impl Scheduler {
             calls,
             cancels,
             writer,
-            self.handle.clone(),
+            SchedulerHandle { tx: commands },
             recorder,
         );
         self.tracker.spawn(batch.instrument(span));

@@ -146,6 +146,9 @@ impl Scheduler {
                 tracing::info!(engine = %name, kind = engine.kind(), max_concurrency,
                     "engine registered again within its grace; its waiting calls go to it");
                 if let Some(slot) = self.engines.get_mut(&name) {
+                    if let Some(deadline) = slot.reconnect_deadline {
+                        self.grace_deadlines.remove(deadline, name.clone());
+                    }
                     slot.reconnect(engine, max_concurrency, max_batch_size, generation);
                 }
             }
@@ -181,7 +184,9 @@ impl Scheduler {
             return; // a successor registered already
         }
         if slot.reconnect_deadline.is_none() {
-            slot.reconnect_deadline = Some(Instant::now() + grace);
+            let deadline = Instant::now() + grace;
+            slot.reconnect_deadline = Some(deadline);
+            self.grace_deadlines.insert(deadline, name.to_string());
             tracing::warn!(engine = %name, grace_ms = grace.as_millis() as u64,
                 "engine disconnected; its calls wait for it to register again \
                  (--engine-reconnect-grace-ms)");
@@ -189,27 +194,20 @@ impl Scheduler {
     }
 
     /// Engines whose grace ran out without a new registration: their
-    /// waiting calls fail.
+    /// waiting calls fail. O(log e) per engine whose grace ends.
     pub(super) fn expire_engines(&mut self, now: Instant) {
-        let expired: Vec<String> = self
-            .engines
-            .iter()
-            .filter(|(_, slot)| slot.reconnect_deadline.is_some_and(|d| d <= now))
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in expired {
+        for name in self.grace_deadlines.take_due(now) {
+            let expired = self
+                .engines
+                .get(&name)
+                .is_some_and(|slot| slot.reconnect_deadline.is_some_and(|d| d <= now));
+            if !expired {
+                continue;
+            }
             tracing::warn!(engine = %name, "engine did not register again within its grace; \
                 failing its waiting calls");
             self.expire_engine(&name);
         }
-    }
-
-    /// The earliest end of an engine's reconnection grace.
-    pub(super) fn next_engine_deadline(&self) -> Option<Instant> {
-        self.engines
-            .values()
-            .filter_map(|slot| slot.reconnect_deadline)
-            .min()
     }
 
     /// Removes an engine process for good: its waiting calls fail now, its

@@ -56,6 +56,8 @@ pub(super) struct Job {
     pub no_worker_since: Option<Instant>,
     /// Workers that have been sent this job's `JobInfo`.
     pub informed_workers: HashSet<u64>,
+    /// Its runs (task ids) on workers.
+    pub runs: HashSet<u64>,
     outbox: Vec<ItemResult>,
     /// How its calls use the call cache (resolved for its engine).
     pub cache_mode: CacheMode,
@@ -192,6 +194,7 @@ impl Scheduler {
         params.span.in_scope(|| {
             tracing::info!(batch_size = params.batch_size, "job admitted");
         });
+        let expression = params.expression.clone();
         self.jobs.insert(
             id,
             Job {
@@ -214,13 +217,21 @@ impl Scheduler {
                 queue_wait_seconds: 0.0,
                 calls: CallTotals::default(),
                 started: now,
-                no_worker_since: (!served).then_some(now),
+                no_worker_since: None,
                 informed_workers: HashSet::new(),
+                runs: HashSet::new(),
                 outbox: Vec::new(),
                 cache_mode,
                 spend,
             },
         );
+        if !served {
+            self.set_no_worker_since(id, Some(now));
+        }
+        self.jobs_by_expression
+            .entry(expression)
+            .or_default()
+            .insert(id);
         self.job_order.push(id);
         Ok(JobRegistration {
             job_id: id,
@@ -314,13 +325,17 @@ impl Scheduler {
             return;
         };
         self.job_order.retain(|id| *id != job_id);
-        let task_ids: Vec<u64> = self
-            .tasks
-            .iter()
-            .filter(|(_, task)| task.job_id == job_id)
-            .map(|(id, _)| *id)
-            .collect();
-        for task_id in task_ids {
+        if let Some(since) = job.no_worker_since {
+            self.worker_wait_deadlines
+                .remove(since + job.params.worker_wait, job_id);
+        }
+        if let Some(ids) = self.jobs_by_expression.get_mut(&job.params.expression) {
+            ids.remove(&job_id);
+            if ids.is_empty() {
+                self.jobs_by_expression.remove(&job.params.expression);
+            }
+        }
+        for &task_id in &job.runs {
             self.remove_task(task_id, true);
         }
         for worker_id in job.informed_workers {
@@ -330,25 +345,33 @@ impl Scheduler {
         }
     }
 
-    /// Fails jobs that have waited too long for a worker.
+    /// Starts (`Some(since)`) or stops (None) a job's wait for a worker,
+    /// with its `worker_wait` timer. O(log j).
+    pub(super) fn set_no_worker_since(&mut self, job_id: u64, since: Option<Instant>) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        let wait = job.params.worker_wait;
+        if let Some(old) = std::mem::replace(&mut job.no_worker_since, since) {
+            self.worker_wait_deadlines.remove(old + wait, job_id);
+        }
+        if let Some(since) = since {
+            self.worker_wait_deadlines.insert(since + wait, job_id);
+        }
+    }
+
+    /// Fails jobs that have waited too long for a worker. O(log j) per job
+    /// that expires.
     pub(super) fn expire_waiting_jobs(&mut self, now: Instant) {
-        let expired: Vec<(u64, Error)> = self
-            .jobs
-            .values()
-            .filter_map(|job| {
-                let since = job.no_worker_since?;
-                (now >= since + job.params.worker_wait).then(|| {
-                    (
-                        job.id,
-                        Error::NoWorker {
-                            expression: job.params.expression.clone(),
-                            waited_ms: job.params.worker_wait.as_millis() as u64,
-                        },
-                    )
-                })
-            })
-            .collect();
-        for (job_id, err) in expired {
+        for job_id in self.worker_wait_deadlines.take_due(now) {
+            let Some(job) = self.jobs.get_mut(&job_id) else {
+                continue;
+            };
+            job.no_worker_since = None;
+            let err = Error::NoWorker {
+                expression: job.params.expression.clone(),
+                waited_ms: job.params.worker_wait.as_millis() as u64,
+            };
             self.fail_job(job_id, err);
         }
     }

@@ -6,22 +6,56 @@
 //! - `actor`: the task's loop and command dispatch;
 //! - `jobs`: jobs, their items, results and summaries;
 //! - `workers`: worker registry and item assignment;
-//! - `calls`: engine calls from workers and batch formation;
+//! - `calls`: engine calls from workers, handed to the batcher and sent to
+//!   their engines when it forms batches (the flush policy is
+//!   [`crate::batcher`]'s);
+//! - `parking`: keeps the batcher's all-parked index in step with the runs;
 //! - `replies`: batches at their engines, and replies back to workers;
 //! - `engines`: engine slots, their counters, engine registration;
 //! - `timeouts`: item runs that exceed their job's item timeout;
 //! - `reuse`: the call cache, coalescing and the spend cap at the scheduler;
-//! - `spend`: a job's cost, savings, item usage and cap.
+//! - `spend`: a job's cost, savings, item usage and cap;
+//! - `timers`: ordered deadline sets (worker waits, item timeouts, engine
+//!   reconnection graces).
+//!
+//! # Indexes and the cost of each event
+//!
+//! State is indexed by what each event needs: runs by task id, and listed
+//! per job (`Job::runs`) and per worker (`Worker::running`); waiting calls
+//! by call id and per (engine, model) key with their deadline and batch-size
+//! indexes (`crate::batcher`); per engine, the runs that may still add a call
+//! (`crate::batcher::ParkedIndex`); jobs per expression and serving workers
+//! per expression; every deadline in a `timers::Deadlines` set. With n
+//! waiting calls, r runs, j jobs, k batch keys, c a run's calls, q a worker's
+//! queued runs (at most its concurrency plus prefetch):
+//!
+//! | event | cost |
+//! |---|---|
+//! | engine call from a worker | O(log n + log r) |
+//! | engine reply to a call | O(log r) |
+//! | run started | O(log r), plus O(q log r) when its worker's free-slot state flips |
+//! | run ends (result, cancel, timeout) | O(c log n + log r), plus the flip above |
+//! | job ends / is cancelled | O(its runs × the above) |
+//! | worker registers / disconnects | O(its expressions' jobs) + its runs × the above |
+//! | timer fires (worker wait, item timeout, engine grace) | O(log) per expired entry |
+//! | next wake-up (`next_deadline`) | O(k) + O(1) per timer set |
+//! | forming batches, per turn | O(k log n), plus O(log n) per call that leaves |
+//!
+//! Item assignment still visits the jobs in turn and, per item, the workers
+//! after the last one served until one has a free slot and serves the job's
+//! expression: O(jobs + workers) per item handed out.
 
 mod actor;
 mod backlog;
 mod calls;
 mod engines;
 mod jobs;
+mod parking;
 mod replies;
 mod reuse;
 mod spend;
 mod timeouts;
+mod timers;
 mod workers;
 
 use std::time::Duration;
@@ -207,13 +241,13 @@ impl SchedulerHandle {
         tracker: &TaskTracker,
     ) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let handle = SchedulerHandle { tx };
         let mut actor = actor::Scheduler::new(
-            handle.clone(),
+            tx.downgrade(),
             tracker.clone(),
             config.guards.clone(),
             metrics,
         );
+        let handle = SchedulerHandle { tx };
         actor.cache = open_cache(config)?;
         for spec in &config.engines {
             if let Some(pricing) = spec.pricing {
@@ -323,5 +357,55 @@ fn open_cache(config: &ServerConfig) -> Result<CallCache, Error> {
             Ok(CallCache::default())
         }
         Err(err) => Err(Error::CacheSetup(err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ServerConfig {
+        ServerConfig::with_listen("127.0.0.1:0".parse().expect("a valid address"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_actor_stops_once_every_handle_is_gone() {
+        let tracker = TaskTracker::new();
+        let handle = SchedulerHandle::spawn(
+            &config(),
+            Metrics::new(),
+            CancellationToken::new(),
+            &tracker,
+        )
+        .expect("spawns");
+        let status = handle
+            .request(|reply| SchedulerCommand::Status { reply })
+            .await
+            .expect("the actor answers while a handle is held");
+        assert!(status.jobs.is_empty());
+        drop(handle);
+        tracker.close();
+        tokio::time::timeout(Duration::from_secs(60), tracker.wait())
+            .await
+            .expect("the actor task ended without being cancelled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_actor_runs_while_a_handle_is_held() {
+        let tracker = TaskTracker::new();
+        let handle = SchedulerHandle::spawn(
+            &config(),
+            Metrics::new(),
+            CancellationToken::new(),
+            &tracker,
+        )
+        .expect("spawns");
+        tracker.close();
+        let waited = tokio::time::timeout(Duration::from_secs(60), tracker.wait()).await;
+        assert!(waited.is_err(), "the actor stopped with a handle alive");
+        assert!(handle
+            .request(|reply| SchedulerCommand::Status { reply })
+            .await
+            .is_ok());
     }
 }

@@ -295,6 +295,7 @@ impl Scheduler {
         task.calls.remove(&server_call_id)?;
         task.last_activity = Instant::now();
         let job_id = task.job_id;
+        self.reindex_run(task_id);
         let worker = self.workers.get_mut(&worker_id)?;
         worker.calls -= 1;
         worker.outbox.replies.push(reply);

@@ -5,9 +5,10 @@
 //! to the calls that joined it; a job that reaches its cap stops.
 
 use super::actor::Scheduler;
-use super::calls::{model_of, CallRoute};
+use super::calls::CallRoute;
 use super::jobs::error_outcome;
 use super::spend::Saving;
+use crate::batcher::model_of;
 use crate::batcher::{BatchKey, QueuedCall};
 use crate::cache::{call_key, CachedReply, CallKey};
 use crate::cost::reply_model;

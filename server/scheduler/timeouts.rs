@@ -9,42 +9,20 @@ use super::jobs::error_outcome;
 use crate::pb::v1::ErrorKind;
 
 impl Scheduler {
-    /// Whether some job has an item timeout (most have none: then no run is
-    /// looked at).
-    fn any_item_timeout(&self) -> bool {
-        self.jobs
-            .values()
-            .any(|job| job.params.item_timeout.is_some())
-    }
-
-    /// When the next started run times out, if any run has a limit.
-    pub(super) fn next_run_deadline(&self) -> Option<Instant> {
-        if !self.any_item_timeout() {
-            return None;
-        }
-        self.tasks
-            .values()
-            .filter_map(|task| {
-                let limit = self.jobs.get(&task.job_id)?.params.item_timeout?;
-                Some(task.started? + limit)
-            })
-            .min()
-    }
-
-    /// Ends every started run that is past its job's item timeout.
+    /// Ends every started run that is past its job's item timeout. Each run
+    /// with a timeout has a timer (`run_deadlines`, set when it starts):
+    /// O(log r) per run that times out.
     pub(super) fn expire_runs(&mut self, now: Instant) {
-        if !self.any_item_timeout() {
-            return;
-        }
-        let expired: Vec<(u64, u64)> = self
-            .tasks
-            .iter()
-            .filter_map(|(&task_id, task)| {
-                let limit = self.jobs.get(&task.job_id)?.params.item_timeout?;
-                (now >= task.started? + limit).then_some((task_id, limit.as_millis() as u64))
-            })
-            .collect();
-        for (task_id, limit_ms) in expired {
+        for task_id in self.run_deadlines.take_due(now) {
+            let Some(limit_ms) = self
+                .tasks
+                .get(&task_id)
+                .and_then(|task| self.jobs.get(&task.job_id))
+                .and_then(|job| job.params.item_timeout)
+                .map(|limit| limit.as_millis() as u64)
+            else {
+                continue;
+            };
             let Some(task) = self.remove_task(task_id, true) else {
                 continue;
             };

@@ -40,6 +40,9 @@ pub(super) struct Task {
     /// at an engine that answers per call (waiting for a rate limit, or
     /// being retried) are then given up instead of sent.
     pub cancel: CancellationToken,
+    /// When the run times out (its start plus its job's item timeout), if
+    /// it has started and its job has one; its timer is set for that instant.
+    pub timeout_at: Option<Instant>,
 }
 
 /// Commands for one worker gathered during a turn, sent as few messages.
@@ -237,18 +240,45 @@ impl Scheduler {
             kick_tx: Some(kick_tx),
             outbox: WorkerOutbox::default(),
         };
-        for job in self.jobs.values_mut() {
-            if worker.serves(&job.params.expression) {
-                job.no_worker_since = None;
+        for expression in &worker.expressions {
+            *self.serving.entry(expression.clone()).or_default() += 1;
+            let waiting: Vec<u64> = self
+                .jobs_by_expression
+                .get(expression)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|id| {
+                    self.jobs
+                        .get(id)
+                        .is_some_and(|j| j.no_worker_since.is_some())
+                })
+                .collect();
+            for job_id in waiting {
+                self.set_no_worker_since(job_id, None);
             }
         }
         self.workers.insert(id, worker);
         id
     }
 
-    /// True if some connected worker serves `expression`.
+    /// True if some connected worker that is not draining serves
+    /// `expression`. O(1).
     pub(super) fn served(&self, expression: &str) -> bool {
-        self.workers.values().any(|w| w.serves(expression))
+        self.serving.get(expression).is_some_and(|&n| n > 0)
+    }
+
+    /// A worker stops counting as serving its expressions (it drains or
+    /// leaves).
+    fn stop_serving(&mut self, expressions: &[String]) {
+        for expression in expressions {
+            if let Some(n) = self.serving.get_mut(expression) {
+                *n -= 1;
+                if *n == 0 {
+                    self.serving.remove(expression);
+                }
+            }
+        }
     }
 
     /// Hands queued items to free worker slots, one item per job in turn so
@@ -328,6 +358,7 @@ impl Scheduler {
         });
         worker.running.insert(task_id);
         job.running += 1;
+        job.runs.insert(task_id);
         self.tasks.insert(
             task_id,
             Task {
@@ -338,8 +369,10 @@ impl Scheduler {
                 started: None,
                 last_activity: Instant::now(),
                 cancel: CancellationToken::new(),
+                timeout_at: None,
             },
         );
+        self.reindex_run(task_id);
         true
     }
 
@@ -353,16 +386,22 @@ impl Scheduler {
     pub(super) fn remove_task(&mut self, task_id: u64, cancel_on_worker: bool) -> Option<Task> {
         let task = self.tasks.remove(&task_id)?;
         task.cancel.cancel();
+        self.parked.remove(task_id);
+        if let Some(at) = task.timeout_at {
+            self.run_deadlines.remove(at, task_id);
+        }
         if let Some(job) = self.jobs.get_mut(&task.job_id) {
             job.running -= 1;
+            job.runs.remove(&task_id);
         }
         let mut unsent = Vec::new();
         if !task.calls.is_empty() {
-            unsent = self.batcher.remove_where(|call| call.task_id == task_id);
+            unsent = self.batcher.remove_calls(task.calls.keys().copied());
             for server_call_id in task.calls.keys() {
                 self.in_flight.remove(server_call_id);
             }
         }
+        let had_free = self.has_free_start_slot(task.worker_id);
         if let Some(worker) = self.workers.get_mut(&task.worker_id) {
             worker.running.remove(&task_id);
             worker.calls -= task.calls.len();
@@ -380,6 +419,7 @@ impl Scheduler {
                 worker.cancelling.insert(task_id);
             }
         }
+        self.worker_slots_changed(task.worker_id, had_free);
         // Identical calls that waited on an unsent one go on without it.
         for queued in unsent {
             self.leader_gone(queued.call.call_id);
@@ -390,6 +430,7 @@ impl Scheduler {
     /// The worker's slots started these runs.
     pub(super) fn worker_started(&mut self, worker_id: u64, task_ids: Vec<u64>) {
         let now = Instant::now();
+        let had_free = self.has_free_start_slot(worker_id);
         for task_id in task_ids {
             let Some(task) = self
                 .tasks
@@ -400,17 +441,30 @@ impl Scheduler {
             };
             task.started = Some(now);
             task.last_activity = now;
+            let timeout = self
+                .jobs
+                .get(&task.job_id)
+                .and_then(|job| job.params.item_timeout);
+            if let Some(limit) = timeout {
+                task.timeout_at = Some(now + limit);
+                self.run_deadlines.insert(now + limit, task_id);
+            }
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 worker.started += 1;
             }
+            self.reindex_run(task_id);
         }
+        self.worker_slots_changed(worker_id, had_free);
     }
 
     pub(super) fn worker_results(&mut self, worker_id: u64, results: Vec<WorkResult>) {
         for result in results {
+            let had_free = self.has_free_start_slot(worker_id);
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 if worker.cancelling.remove(&result.task_id) {
-                    continue; // the acknowledgement of a cancelled run
+                    // The acknowledgement of a cancelled run.
+                    self.worker_slots_changed(worker_id, had_free);
+                    continue;
                 }
             }
             let current = self
@@ -451,6 +505,8 @@ impl Scheduler {
         if !worker.draining {
             worker.draining = true;
             tracing::info!(worker_id, running = worker.running.len(), "worker draining");
+            let expressions = worker.expressions.clone();
+            self.stop_serving(&expressions);
         }
         for task_id in unstarted {
             let returnable = self
@@ -478,18 +534,28 @@ impl Scheduler {
         // (worker_gone), not now: it still runs their items.
     }
 
-    /// Jobs that no worker serves any more start their `worker_wait` clock.
-    fn start_waiting_for_workers(&mut self) {
+    /// Jobs of `expressions` that no worker serves any more start their
+    /// `worker_wait` clock. O(jobs of those expressions).
+    fn start_waiting_for_workers(&mut self, expressions: &[String]) {
         let now = Instant::now();
-        let unserved: Vec<u64> = self
-            .jobs
-            .values()
-            .filter(|job| job.no_worker_since.is_none() && !self.served(&job.params.expression))
-            .map(|job| job.id)
-            .collect();
-        for job_id in unserved {
-            if let Some(job) = self.jobs.get_mut(&job_id) {
-                job.no_worker_since = Some(now);
+        for expression in expressions {
+            if self.served(expression) {
+                continue;
+            }
+            let unserved: Vec<u64> = self
+                .jobs_by_expression
+                .get(expression)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|id| {
+                    self.jobs
+                        .get(id)
+                        .is_some_and(|j| j.no_worker_since.is_none())
+                })
+                .collect();
+            for job_id in unserved {
+                self.set_no_worker_since(job_id, Some(now));
             }
         }
     }
@@ -547,8 +613,12 @@ impl Scheduler {
                 job.queue.push_front(task.item);
             }
         }
-        self.workers.remove(&worker_id);
-        self.start_waiting_for_workers();
+        if let Some(worker) = self.workers.remove(&worker_id) {
+            if !worker.draining {
+                self.stop_serving(&worker.expressions);
+            }
+            self.start_waiting_for_workers(&worker.expressions);
+        }
         for job_id in touched {
             self.maybe_finish(job_id);
         }

@@ -11,8 +11,8 @@ use tonic::{Request, Response, Status, Streaming};
 use super::limits::inbound_error;
 use super::Edge;
 use crate::config::{MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
-use crate::engine::python::python_engine_task;
-use crate::engine::{Engine, PythonEngine};
+use crate::engine::connected::connected_engine_task;
+use crate::engine::{ConnectedEngine, Engine};
 use crate::error::Error;
 use crate::pb::v1::engine_service_server::EngineService;
 use crate::pb::v1::{
@@ -66,12 +66,12 @@ impl EngineService for EngineApi {
         }
         let max_concurrency = register.max_concurrency as usize;
         let name = register.name;
-        let (engine, batch_rx) = PythonEngine::channel(&name, max_concurrency);
+        let (engine, batch_rx) = ConnectedEngine::channel(&name, max_concurrency);
         self.edge
             .scheduler
             .request(|reply| SchedulerCommand::RegisterEngine {
                 name: name.clone(),
-                engine: Engine::Python(engine),
+                engine: Engine::Connected(engine),
                 max_concurrency,
                 max_batch_size: MAX_BATCH_SIZE as usize,
                 reply,
@@ -92,7 +92,7 @@ impl EngineService for EngineApi {
         let scheduler = self.edge.scheduler.clone();
         let cancel = self.edge.cancel.clone();
         self.edge.tracker.spawn(async move {
-            python_engine_task(name.clone(), inbound, out_tx, batch_rx, cancel).await;
+            connected_engine_task(name.clone(), inbound, out_tx, batch_rx, cancel).await;
             let _ = scheduler.send(SchedulerCommand::EngineGone { name }).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))

@@ -27,8 +27,6 @@ use crate::pb::v1::worker_service_server::WorkerServiceServer;
 use crate::scheduler::SchedulerHandle;
 use crate::telemetry::Metrics;
 
-pub use batch::validate_spec;
-
 /// What every service of the edge shares.
 #[derive(Debug, Clone)]
 pub struct Edge {

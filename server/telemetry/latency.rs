@@ -69,10 +69,6 @@ impl LatencyHistogram {
         self.max = self.max.max(latency);
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// The `q`-quantile (0..=1) in ms; 0 without samples.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         if self.count == 0 {

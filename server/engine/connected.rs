@@ -1,5 +1,6 @@
-//! The `python` engine: batches are sent to a connected engine process over
-//! `EngineService.Serve`, which answers each batch with one reply per call.
+//! A connected engine: batches are sent to an engine process connected on
+//! `EngineService.Serve` (a Python `BatchEngine`, or any process that speaks
+//! the protocol), which answers each batch with one reply per call.
 
 use std::collections::{HashMap, HashSet};
 
@@ -29,19 +30,19 @@ struct AwaitedBatch {
 
 /// Handle to a connected engine process.
 #[derive(Debug, Clone)]
-pub struct PythonEngine {
+pub struct ConnectedEngine {
     name: String,
     batch_tx: mpsc::Sender<PendingBatch>,
 }
 
-impl PythonEngine {
-    /// Creates the handle and the receiving end that [`python_engine_task`] drains.
+impl ConnectedEngine {
+    /// Creates the handle and the receiving end that [`connected_engine_task`] drains.
     /// `max_concurrency` bounds the channel: the scheduler never has more
     /// batches in flight to one engine than that.
     pub fn channel(name: &str, max_concurrency: usize) -> (Self, mpsc::Receiver<PendingBatch>) {
         let (batch_tx, batch_rx) = mpsc::channel(max_concurrency.max(1));
         (
-            PythonEngine {
+            ConnectedEngine {
                 name: name.to_string(),
                 batch_tx,
             },
@@ -49,7 +50,7 @@ impl PythonEngine {
         )
     }
 
-    /// False once [`python_engine_task`] has ended (the process disconnected).
+    /// False once [`connected_engine_task`] has ended (the process disconnected).
     pub fn is_connected(&self) -> bool {
         !self.batch_tx.is_closed()
     }
@@ -68,7 +69,7 @@ impl PythonEngine {
 /// Moves batches to the engine process and its answers back, until the
 /// process disconnects or the server shuts down. Batches still unanswered
 /// then fail with [`EngineError::Disconnected`] (their senders are dropped).
-pub async fn python_engine_task(
+pub async fn connected_engine_task(
     name: String,
     mut inbound: Streaming<EngineWorkerMessage>,
     out_tx: mpsc::Sender<Result<EngineCommand, Status>>,

@@ -1,0 +1,70 @@
+//! Keeps the batcher's all-parked index ([`crate::batcher::ParkedIndex`])
+//! in step with the runs: a run is re-filed whenever its engine calls, its
+//! start, its last sign of life, or its worker's free slots change.
+
+use super::actor::Scheduler;
+use super::workers::Worker;
+
+impl Scheduler {
+    /// Files run `task_id` under its job's engine: it may still add a call
+    /// (until it goes silent: its job's `max_queue_delay`, or a batch API
+    /// engine's delay) when it waits
+    /// on no call and either has started in a slot or is queued in a worker
+    /// with a slot free to start it (its RunsStarted may still be on the
+    /// way). O(log r).
+    pub(super) fn reindex_run(&mut self, task_id: u64) {
+        let Some(task) = self.tasks.get(&task_id) else {
+            self.parked.remove(task_id);
+            return;
+        };
+        let Some(job) = self.jobs.get(&task.job_id) else {
+            self.parked.remove(task_id);
+            return;
+        };
+        let can_run = task.started.is_some()
+            || self
+                .workers
+                .get(&task.worker_id)
+                .is_some_and(Worker::has_free_slot_to_start);
+        // A run is silent after its job's max_queue_delay; a run of a
+        // batch API engine's job after the engine's (long) delay: a worker
+        // busy handing thousands of replies to its runs holds the batch.
+        let silence = self
+            .engines
+            .get(&job.params.engine)
+            .and_then(|slot| slot.engine.batch_api_flush())
+            .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
+        let silent_at = (task.calls.is_empty() && can_run).then(|| task.last_activity + silence);
+        self.parked.set(task_id, &job.params.engine, silent_at);
+    }
+
+    /// Whether `worker_id` has a slot free to start a queued run; false for
+    /// a worker that is gone.
+    pub(super) fn has_free_start_slot(&self, worker_id: u64) -> bool {
+        self.workers
+            .get(&worker_id)
+            .is_some_and(Worker::has_free_slot_to_start)
+    }
+
+    /// After a worker's started or cancelling runs changed: if that flipped
+    /// whether it has a slot free to start a queued run (`had_free` before),
+    /// its queued runs are re-filed. O(q log r) for its q queued runs, and
+    /// only on a flip.
+    pub(super) fn worker_slots_changed(&mut self, worker_id: u64, had_free: bool) {
+        let Some(worker) = self.workers.get(&worker_id) else {
+            return;
+        };
+        if worker.has_free_slot_to_start() == had_free {
+            return;
+        }
+        let queued: Vec<u64> = worker
+            .running
+            .iter()
+            .copied()
+            .filter(|id| self.tasks.get(id).is_some_and(|t| t.started.is_none()))
+            .collect();
+        for task_id in queued {
+            self.reindex_run(task_id);
+        }
+    }
+}
