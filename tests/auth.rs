@@ -51,19 +51,20 @@ fn config_with_roles() -> ServerConfig {
     config
 }
 
-type Authed =
-    InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>;
+/// Adds the `authorization` header to a request.
+type AddHeader = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>;
+
+type Authed = InterceptedService<Channel, AddHeader>;
 
 /// `channel` with `authorization: <header>` on every call (none for None).
 fn authed(channel: &Channel, header: Option<String>) -> Authed {
-    let add: Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send> =
-        Box::new(move |mut request: Request<()>| {
-            if let Some(header) = &header {
-                let value: MetadataValue<_> = header.parse().expect("ascii header");
-                request.metadata_mut().insert("authorization", value);
-            }
-            Ok(request)
-        });
+    let add: AddHeader = Box::new(move |mut request: Request<()>| {
+        if let Some(header) = &header {
+            let value: MetadataValue<_> = header.parse().expect("ascii header");
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    });
     InterceptedService::new(channel.clone(), add)
 }
 

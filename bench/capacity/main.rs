@@ -18,8 +18,10 @@
 //!   call's round trip minus 5 ms is what scheduling, the codec and loopback
 //!   add (the p99 is a batch's oldest call, which waits the whole delay).
 //!
-//!     cargo run --release --example capacity -- [--quick] [--json] [--only GROUP]
-//!                                                [--server target/release/symbatcher-server]
+//! ```text
+//! cargo run --release --example capacity -- [--quick] [--json] [--only GROUP]
+//!     [--server target/release/symbatcher-server]
+//! ```
 
 #[path = "../load/mod.rs"]
 mod load;

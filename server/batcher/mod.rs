@@ -26,7 +26,7 @@
 //! - a key's due / limit / earliest-deadline answers: O(log n)
 //!   ([`queue::CallQueue`] keeps a deadline set and a batch-size multiset);
 //! - [`Batcher::take_ready`]: O(k log n), plus O(log n) per call that leaves;
-//! - [`Batcher::next_deadline`]: O(k);
+//! - the next deadline ([`Batcher::next_deadline`]): O(k);
 //! - [`ParkedIndex`]: O(log r) per change of a run, O(1) per question,
 //!   with r running items.
 

@@ -13,6 +13,10 @@
 //! (`Durability::Immediate`), so a reply written before it is delivered
 //! survives a crash right after.
 
+// The table closures and `meta_get` return redb's own (large) error, as
+// redb's calls do; `Store::write` boxes it into `StoreError` in one place.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -79,7 +83,10 @@ pub(crate) enum StoreError {
         source: std::io::Error,
     },
     #[error("cache database {path}: {source}")]
-    Db { path: PathBuf, source: redb::Error },
+    Db {
+        path: PathBuf,
+        source: Box<redb::Error>,
+    },
     #[error("cache record: {0}")]
     Record(#[from] serde_json::Error),
 }
@@ -109,7 +116,7 @@ impl Store {
         let path = dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(|err| StoreError::Db {
             path: path.clone(),
-            source: err.into(),
+            source: Box::new(err.into()),
         })?;
         let store = Store {
             db,
@@ -132,7 +139,7 @@ impl Store {
     fn db_error(&self, err: impl Into<redb::Error>) -> StoreError {
         StoreError::Db {
             path: self.path.clone(),
-            source: err.into(),
+            source: Box::new(err.into()),
         }
     }
 

@@ -295,7 +295,7 @@ impl Scheduler {
                 "job finished"
             );
         });
-        let _ = job.events_tx.send(JobEvent::Finished(summary));
+        let _ = job.events_tx.send(JobEvent::Finished(Box::new(summary)));
         self.remove_job(job_id);
     }
 

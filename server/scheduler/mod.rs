@@ -114,7 +114,7 @@ pub struct JobParams {
 #[derive(Debug)]
 pub enum JobEvent {
     Results(Vec<ItemResult>),
-    Finished(JobSummary),
+    Finished(Box<JobSummary>),
     Failed(Error),
 }
 
@@ -347,10 +347,9 @@ fn open_cache(config: &ServerConfig) -> Result<CallCache, Error> {
     let dir = config.cache.cache_dir.as_deref();
     match CallCache::open(dir, config.cache.max_bytes()) {
         Ok(cache) => Ok(cache),
-        Err(crate::cache::StoreError::Db {
-            source: redb::Error::DatabaseAlreadyOpen,
-            path,
-        }) => {
+        Err(crate::cache::StoreError::Db { source, path })
+            if matches!(*source, redb::Error::DatabaseAlreadyOpen) =>
+        {
             tracing::warn!(path = %path.display(),
                 "call cache is open in another server; this one keeps no cache on disk \
                  (identical calls in flight are still sent once)");

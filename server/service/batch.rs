@@ -372,7 +372,7 @@ impl Stream for JobResponseStream {
             Poll::Ready(Some(JobEvent::Finished(summary))) => {
                 self.finished = true;
                 self.recorder.completed(&summary);
-                Poll::Ready(Some(Ok(response(batch_response::Kind::Summary(summary)))))
+                Poll::Ready(Some(Ok(response(batch_response::Kind::Summary(*summary)))))
             }
             Poll::Ready(Some(JobEvent::Failed(err))) => {
                 self.finished = true;

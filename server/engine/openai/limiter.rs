@@ -343,9 +343,7 @@ impl Limiter {
             } else {
                 &mut self.retries
             };
-            let Some(head) = queue.front() else {
-                return None;
-            };
+            let head = queue.front()?;
             if head.reply.is_closed() {
                 queue.pop_front();
                 continue;
@@ -375,9 +373,7 @@ impl Limiter {
             } else {
                 &mut self.retries
             };
-            let Some(waiter) = queue.pop_front() else {
-                return None;
-            };
+            let waiter = queue.pop_front()?;
             if waiter.reply.send(now).is_ok() {
                 self.in_flight += 1;
                 if let Some(bucket) = &mut self.requests {
