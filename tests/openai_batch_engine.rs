@@ -330,6 +330,41 @@ async fn expired_requests_go_to_the_fallback_engine() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_its_client_cancels_cancels_its_provider_batch() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        fake.hold(true);
+        let cache = tempfile::tempdir().expect("temp dir");
+        let server = spawn_server(config_with(batch_settings(&fake), cache.path())).await;
+        let worker = spawn_two_step_worker(&server.channel, EXPRESSION, 8).await;
+        let mut client = start_job(&server.channel, job(BATCH, 8)).await;
+        client.send_items(items(0..8)).await;
+        client.end().await;
+        wait_until("the first step's batch is submitted", || {
+            fake.batches().len() == 1
+        })
+        .await;
+        assert_eq!(fake.cancels(), 0);
+
+        drop(client); // the client goes away: its job is cancelled
+        wait_until("the batch is cancelled on the provider", || {
+            fake.cancels() == 1
+        })
+        .await;
+        wait_until("the provider reports it cancelled", || {
+            fake.batches()[0].status == "cancelled"
+        })
+        .await;
+        let status = server.status().await;
+        assert!(status.jobs.is_empty(), "the job is gone: {:?}", status.jobs);
+        assert_eq!(fake.batches().len(), 1, "nothing is submitted again");
+        assert_eq!(fake.cancels(), 1, "the batch is cancelled once");
+        worker.abort();
+    })
+    .await;
+}
+
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !done() {

@@ -4,7 +4,8 @@
 batch of an uploaded file; each `GET /v1/batches/{id}` moves it on one step
 (validating, in_progress, finalizing, completed); `POST
 /v1/batches/{id}/cancel` cancels it; `GET /v1/files/{id}/content` serves
-output files. Each request is answered `"reply to: " + <last message
+output files. While `hold` is set, batches stay in progress; `cancels`
+counts cancel requests. Each request is answered `"reply to: " + <last message
 content>` with a usage of 10 prompt and 5 completion tokens, as
 `fake_openai.FakeOpenAI` answers it online.
 """
@@ -26,6 +27,8 @@ class FakeOpenAIBatch:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.submitted: list[list[str]] = []  # custom ids of each batch, in order
+        self.hold = False  # while set, batches stay in_progress
+        self.cancels = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,7 +89,8 @@ class FakeOpenAIBatch:
             return 200, self._object(batch_id)
         if method == "GET" and len(parts) == 2 and parts[0] == "batches":
             batch = self.batches[parts[1]]
-            batch["status"] = _NEXT.get(batch["status"], batch["status"])
+            if not (self.hold and batch["status"] == "in_progress"):
+                batch["status"] = _NEXT.get(batch["status"], batch["status"])
             if batch["status"] == "completed" and batch["output_file_id"] is None:
                 batch["output_file_id"] = f"file-{len(self.files) + 1}"
                 self.files[batch["output_file_id"]] = "".join(
@@ -94,6 +98,7 @@ class FakeOpenAIBatch:
                 ).encode()
             return 200, self._object(parts[1])
         if method == "POST" and len(parts) == 3 and parts[2] == "cancel":
+            self.cancels += 1
             self.batches[parts[1]]["status"] = "cancelling"
             return 200, self._object(parts[1])
         if method == "GET" and len(parts) == 3 and parts[0] == "files":

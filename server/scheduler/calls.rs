@@ -174,11 +174,12 @@ impl Scheduler {
         if self.batcher.waiting() == 0 {
             return;
         }
+        let receiving = self.batch_api_engines_receiving_items();
         let engines = &mut self.engines;
         let parked = &self.parked;
         let flushes = self.batcher.take_ready(
             now,
-            |engine| parked.all_parked(engine, now),
+            |engine| !receiving.contains(engine) && parked.all_parked(engine, now),
             |engine| engines.get_mut(engine).is_some_and(EngineSlot::try_reserve),
         );
         for flush in flushes {

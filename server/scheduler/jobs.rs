@@ -67,6 +67,14 @@ pub(super) struct Job {
 
 impl Job {
     /// Adds what the engine measured about one of this job's calls.
+    /// Whether its client may still send items that would be handed out at
+    /// once: input not ended, room in its window, none of its items queued.
+    pub fn may_receive_more(&self) -> bool {
+        !self.input_closed
+            && self.queue.is_empty()
+            && self.open_indices.len() < self.params.window as usize
+    }
+
     pub fn record_call(&mut self, stats: &CallStats, failed: bool) {
         self.calls.record(stats, failed);
     }

@@ -2,6 +2,8 @@
 //! in step with the runs: a run is re-filed whenever its engine calls, its
 //! start, its last sign of life, or its worker's free slots change.
 
+use std::collections::HashSet;
+
 use super::actor::Scheduler;
 use super::workers::Worker;
 
@@ -36,6 +38,40 @@ impl Scheduler {
             .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
         let silent_at = (task.calls.is_empty() && can_run).then(|| task.last_activity + silence);
         self.parked.set(task_id, &job.params.engine, silent_at);
+    }
+
+    /// The batch API engines with a job whose next items would start at
+    /// once and may still come: its client has not ended its input, its
+    /// window has room, nothing of it waits in the queue and a worker serving
+    /// it has a free slot. Their queues are not "all parked" yet: flushing
+    /// would leave those items' calls (one step of a `forward()` over the
+    /// whole dataset) for a second provider batch, hours later. The engine's
+    /// delay still bounds the wait. O(jobs + workers), and only while a batch
+    /// API engine is configured.
+    pub(super) fn batch_api_engines_receiving_items(&self) -> HashSet<String> {
+        let mut receiving = HashSet::new();
+        if !self
+            .engines
+            .values()
+            .any(|slot| slot.engine.batch_api_flush().is_some())
+        {
+            return receiving;
+        }
+        let is_batch_api = |engine: &str| {
+            self.engines
+                .get(engine)
+                .is_some_and(|slot| slot.engine.batch_api_flush().is_some())
+        };
+        for job in self.jobs.values() {
+            let engine = &job.params.engine;
+            if receiving.contains(engine) || !is_batch_api(engine) {
+                continue;
+            }
+            if job.may_receive_more() && self.has_free_slot_for(&job.params.expression) {
+                receiving.insert(engine.clone());
+            }
+        }
+        receiving
     }
 
     /// Whether `worker_id` has a slot free to start a queued run; false for

@@ -268,6 +268,14 @@ impl Scheduler {
         self.serving.get(expression).is_some_and(|&n| n > 0)
     }
 
+    /// Whether a worker serving `expression` has a slot free for a new
+    /// item. O(workers).
+    pub(super) fn has_free_slot_for(&self, expression: &str) -> bool {
+        self.workers
+            .values()
+            .any(|w| w.free_slots() > 0 && w.serves(expression))
+    }
+
     /// A worker stops counting as serving its expressions (it drains or
     /// leaves).
     fn stop_serving(&mut self, expressions: &[String]) {
