@@ -30,14 +30,14 @@
 //! `pub(crate)`.
 
 pub mod auth;
-pub mod batcher;
+pub(crate) mod batcher;
 pub(crate) mod cache;
 pub mod config;
 pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod pb;
-pub mod scheduler;
+pub(crate) mod scheduler;
 pub(crate) mod service;
 pub mod shutdown;
 pub mod telemetry;
