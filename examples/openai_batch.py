@@ -3,7 +3,9 @@
 Each item's `forward()` summarises its input, then judges the summary: two
 engine calls in a row. With the `openai-batch` engine, the items' first
 calls go in provider batches, then their second calls, at the batch price;
-the script prints the batches (`symbatcher status`'s list). Submitted batches are recorded in the cache directory,
+the script prints the summary with its cost and the batches (`symbatcher
+status`'s list), and with --compare-online the online engine's results and
+cost for the same items. Submitted batches are recorded in the cache directory,
 so a re-run (or a restarted server) waits for batches still in flight
 instead of submitting them again.
 
@@ -25,8 +27,8 @@ from pathlib import Path
 
 from symai import Expression, Symbol
 
-from symbatcher import BatchScheduler, OpenAIBatchEngine
-from symbatcher._status_cli import describe
+from symbatcher import BatchScheduler, OpenAIBatchEngine, OpenAIEngine
+from symbatcher.cli.status import describe
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 
@@ -42,21 +44,32 @@ def main() -> None:
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--fake", action="store_true", help="use the loopback fake batch API")
+    parser.add_argument(
+        "--compare-online",
+        action="store_true",
+        help="also run the items through the online engine and compare results and cost "
+        "(always on with --fake)",
+    )
     args = parser.parse_args()
 
-    fake = None
+    fakes: list = []
     cache = None
     poll = {}
+    online_url = args.base_url
     if args.fake:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "client-python" / "tests"))
+        from fake_openai import FakeOpenAI
         from fake_openai_batch import FakeOpenAIBatch
 
-        fake = FakeOpenAIBatch()
+        batch_fake, online_fake = FakeOpenAIBatch(), FakeOpenAI()
+        fakes = [batch_fake, online_fake]
         cache = tempfile.TemporaryDirectory()
         os.environ["SYMBATCHER_CACHE_DIR"] = cache.name
-        args.base_url = fake.base_url
+        args.base_url, online_url = batch_fake.base_url, online_fake.base_url
         poll = {"poll_interval_s": 0.01, "poll_max_interval_s": 0.05}
-    engine = OpenAIBatchEngine(args.base_url, args.model, api_key_env=None if fake else "OPENAI_API_KEY", **poll)
+        args.compare_online = True
+    key = None if args.fake else "OPENAI_API_KEY"
+    engine = OpenAIBatchEngine(args.base_url, args.model, api_key_env=key, **poll)
     items = [f"review {i}: the soup was {'cold' if i % 3 else 'lovely'}" for i in range(args.items)]
     try:
         with BatchScheduler(engine=engine) as scheduler:
@@ -64,15 +77,22 @@ def main() -> None:
             summary = scheduler.last_summary
             with scheduler.connection.channel(scheduler.address) as channel:
                 status = status_pb2_grpc.StatusServiceStub(channel).Status(status_pb2.StatusRequest())
-            print(results[0])
-            print(
-                f"{summary.items} items, {summary.engine_calls} engine calls, "
-                f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens"
-            )
-            print("\n".join(line for line in describe(status, "embedded").splitlines()
-                            if "batch" in line or line.startswith("  batch")))  # fmt: skip
+        print(f"{summary.items} items, {summary.engine_calls} engine calls, "
+              f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens, "
+              f"cost ${summary.cost_usd:.6f} at the batch price")  # fmt: skip
+        print("\n".join(line for line in describe(status, "embedded").splitlines()
+                        if line.startswith(("provider batches", "  batch"))))  # fmt: skip
+        if args.compare_online:
+            online = OpenAIEngine(online_url, args.model, api_key_env=key)
+            with BatchScheduler(engine=online, cache="off") as scheduler:
+                direct = scheduler(SummarizeThenJudge, 16, items)
+                online_summary = scheduler.last_summary
+            same = sum(a == b for a, b in zip(results, direct))
+            print(f"online engine: {same}/{len(items)} results the same, "
+                  f"cost ${online_summary.cost_usd:.6f} "
+                  f"(batch / online = {summary.cost_usd / online_summary.cost_usd:.2f})")  # fmt: skip
     finally:
-        if fake is not None:
+        for fake in fakes:
             fake.close()
         if cache is not None:
             cache.cleanup()

@@ -12,8 +12,10 @@ The token defaults to `$SYMBATCHER_AUTH_TOKEN`; `token=""` sends none.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +116,24 @@ class Connection:
             channel = grpc.aio.secure_channel(address, credentials, options=options)
         else:
             channel = grpc.aio.insecure_channel(address, options=options)
+        _aio_channels.add(channel)
         return _TokenAioChannel(channel, self._metadata()) if self.token else channel
+
+
+#: Every grpc.aio channel made here that is still alive.
+_aio_channels: weakref.WeakSet[grpc.aio.Channel] = weakref.WeakSet()
+
+
+def release_aio_channels() -> None:
+    """Frees the closed grpc.aio channels that reference cycles still hold
+    (a channel sits in one with the finished tasks that used it), so that
+    grpc.aio stops its poller thread once none is left. A young-generation
+    collection frees them in the common case at a small cost; a full one
+    (which walks the whole heap, a second or more with symai loaded) runs
+    only when a channel survived it."""
+    gc.collect(1)
+    if len(_aio_channels):
+        gc.collect()
 
 
 def make_channel(

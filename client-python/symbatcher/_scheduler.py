@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import inspect
 import json
 import os
@@ -15,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher._channel import register_connection, unregister_connection
+from symbatcher._channel import register_connection, release_aio_channels, unregister_connection
 from symbatcher._batch_engine import BatchEngine
 from symbatcher._engine_connection import EngineConnection
 from symbatcher._server_engines import ServerEngine
@@ -111,7 +110,7 @@ class _Owned:
         # grpc.aio stops its poller thread (and grpc its core threads) once
         # no channel object is left; the closed channels of jobs and local
         # workers sit in reference cycles with their finished tasks.
-        gc.collect()
+        release_aio_channels()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -192,7 +191,7 @@ class BatchScheduler:
       "use" (answer a request seen before from the cache, store new replies,
       send identical calls in flight once), "refresh" (send again and
       overwrite), "off"; default: "use" for engines that call a provider
-      (openai), "off" for echo and engine processes (`BatchEngine`s);
+      (openai, openai-batch), "off" for echo and engine processes (`BatchEngine`s);
     - `cache_dir`: directory of the embedded server's call cache (default:
       $SYMBATCHER_CACHE_DIR, else $XDG_CACHE_HOME/symbatcher, else
       ~/.cache/symbatcher);

@@ -227,6 +227,11 @@ class WorkerRuntime:
             for task in pending:
                 task.cancel()
         await self._slots.join(timeout)
+        # The connection is over: let go of the channel and the stream, so
+        # that the reference cycles of its finished tasks do not hold them
+        # (grpc.aio stops its poller thread once no channel is left).
+        self._call = None
+        self._channel = None
 
     # -- connection (on the loop) ------------------------------------------
 

@@ -189,7 +189,7 @@ impl Scheduler {
         let engine_wants_messages = engine.wants_messages();
         // Only engines that call a provider are cached unless the job asks.
         let cache_mode = params.cache.unwrap_or(match engine.engine {
-            Engine::OpenAi(_) => CacheMode::Use,
+            Engine::OpenAi(_) | Engine::OpenAiBatch(_) => CacheMode::Use,
             _ => CacheMode::Off,
         });
         let spend = JobSpend::new(params.max_cost_usd);

@@ -1,0 +1,39 @@
+"""The examples in examples/ as a user runs them: each one imports (its
+symbatcher names exist), and the batch-engine example runs against the
+loopback fakes and prints what the README quotes."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
+def test_every_example_imports(path, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # examples import each other (summarize)
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # runs nothing past the imports: main() is guarded
+
+
+def test_the_batch_engine_example_goes_in_one_batch_per_step_at_half_the_online_cost():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "openai_batch.py"), "--fake", "--items", "30"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("30 items, 60 engine calls, 600 prompt + 300 completion tokens, cost $"), lines
+    assert "provider batches (2)" in lines
+    assert [line.split("·")[1].strip() for line in lines if line.startswith("  batch-")] == ["30/30 done"] * 2
+    assert lines[-1].startswith("online engine: 30/30 results the same"), lines
+    assert lines[-1].endswith("(batch / online = 0.50)"), lines
