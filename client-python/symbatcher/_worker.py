@@ -271,19 +271,28 @@ class WorkerRuntime:
                         drain.unstarted_task_ids.extend(message.unstarted_task_ids)
                     else:
                         calls.append(message)
-                # Starts first: the server then never sees a slot's result
-                # before the start of the run that slot took next.
-                if started:
-                    runs = worker_pb2.RunsStarted(task_ids=started)
-                    await self._call.write(worker_pb2.WorkerMessage(started=runs))
+                # The server handles an update's started runs, then its calls,
+                # then its results: it never sees a slot's result before the
+                # start of the run that slot took next, nor a run's result
+                # before its calls. A drain goes after the starts it follows.
                 if drain is not None:
+                    if started:
+                        update = worker_pb2.WorkerUpdate(started_task_ids=started)
+                        await self._call.write(worker_pb2.WorkerMessage(update=update))
+                        started = []
                     await self._call.write(worker_pb2.WorkerMessage(drain=drain))
-                for part in _limits.split(calls):  # each below the message limit
-                    chunk = worker_pb2.WorkerEngineCallChunk(calls=part)
-                    await self._call.write(worker_pb2.WorkerMessage(engine_calls=chunk))
-                for part in _limits.split(results):
-                    chunk = worker_pb2.WorkResultChunk(results=part)
-                    await self._call.write(worker_pb2.WorkerMessage(results=chunk))
+                # Most often one message; several when the calls and results
+                # do not fit in one (each part below the message limit).
+                parts: list[list[Any]] = list(_limits.split([*calls, *results])) or [[]]
+                for part in parts:
+                    update = worker_pb2.WorkerUpdate(
+                        started_task_ids=started,
+                        calls=[m for m in part if isinstance(m, worker_pb2.WorkerEngineCall)],
+                        results=[m for m in part if isinstance(m, worker_pb2.WorkResult)],
+                    )
+                    started = []
+                    if update.started_task_ids or update.calls or update.results:
+                        await self._call.write(worker_pb2.WorkerMessage(update=update))
                 if stop:
                     await self._call.done_writing()
                     return

@@ -13,7 +13,7 @@ use super::Edge;
 use crate::config::MAX_WORKER_CONCURRENCY;
 use crate::error::Error;
 use crate::pb::v1::worker_service_server::WorkerService;
-use crate::pb::v1::{worker_message, RegisterWorker, WorkerCommand, WorkerMessage};
+use crate::pb::v1::{worker_message, RegisterWorker, WorkerCommand, WorkerMessage, WorkerUpdate};
 use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog};
 
 #[derive(Debug)]
@@ -129,6 +129,31 @@ impl WorkerService for WorkerApi {
     }
 }
 
+/// The scheduler commands of a `WorkerUpdate`, in its order: started runs,
+/// engine calls, results (none for an empty part).
+fn update_commands(worker_id: u64, update: WorkerUpdate) -> Vec<SchedulerCommand> {
+    let mut commands = Vec::with_capacity(3);
+    if !update.started_task_ids.is_empty() {
+        commands.push(SchedulerCommand::WorkerStarted {
+            worker_id,
+            task_ids: update.started_task_ids,
+        });
+    }
+    if !update.calls.is_empty() {
+        commands.push(SchedulerCommand::WorkerCalls {
+            worker_id,
+            calls: update.calls,
+        });
+    }
+    if !update.results.is_empty() {
+        commands.push(SchedulerCommand::WorkerResults {
+            worker_id,
+            results: update.results,
+        });
+    }
+    commands
+}
+
 /// Forwards a worker's results and engine calls to the scheduler until the
 /// worker disconnects; then reports it gone so its items are re-queued.
 async fn worker_inbound_task(
@@ -142,24 +167,25 @@ async fn worker_inbound_task(
             _ = cancel.cancelled() => return,
             message = inbound.message() => message,
         };
-        let command = match message {
+        let commands = match message {
             Ok(Some(WorkerMessage { kind: Some(kind) })) => match kind {
-                worker_message::Kind::Results(chunk) => SchedulerCommand::WorkerResults {
+                worker_message::Kind::Update(update) => update_commands(worker_id, update),
+                worker_message::Kind::Results(chunk) => vec![SchedulerCommand::WorkerResults {
                     worker_id,
                     results: chunk.results,
-                },
-                worker_message::Kind::EngineCalls(chunk) => SchedulerCommand::WorkerCalls {
+                }],
+                worker_message::Kind::EngineCalls(chunk) => vec![SchedulerCommand::WorkerCalls {
                     worker_id,
                     calls: chunk.calls,
-                },
-                worker_message::Kind::Started(started) => SchedulerCommand::WorkerStarted {
+                }],
+                worker_message::Kind::Started(started) => vec![SchedulerCommand::WorkerStarted {
                     worker_id,
                     task_ids: started.task_ids,
-                },
-                worker_message::Kind::Drain(drain) => SchedulerCommand::WorkerDrain {
+                }],
+                worker_message::Kind::Drain(drain) => vec![SchedulerCommand::WorkerDrain {
                     worker_id,
                     unstarted: drain.unstarted_task_ids,
-                },
+                }],
                 worker_message::Kind::Register(_) => {
                     tracing::warn!(worker_id, "ignoring a second RegisterWorker");
                     continue;
@@ -172,8 +198,10 @@ async fn worker_inbound_task(
                 break;
             }
         };
-        if scheduler.send(command).await.is_err() {
-            return;
+        for command in commands {
+            if scheduler.send(command).await.is_err() {
+                return;
+            }
         }
     }
     let _ = scheduler

@@ -8,18 +8,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "results", "engine_calls", "drain", "started")
+    __slots__ = ("register", "results", "engine_calls", "drain", "started", "update")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     results: WorkResultChunk
     engine_calls: WorkerEngineCallChunk
     drain: DrainWorker
     started: RunsStarted
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ..., started: _Optional[_Union[RunsStarted, _Mapping]] = ...) -> None: ...
+    update: WorkerUpdate
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ..., started: _Optional[_Union[RunsStarted, _Mapping]] = ..., update: _Optional[_Union[WorkerUpdate, _Mapping]] = ...) -> None: ...
+
+class WorkerUpdate(_message.Message):
+    __slots__ = ("started_task_ids", "calls", "results")
+    STARTED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    started_task_ids: _containers.RepeatedScalarFieldContainer[int]
+    calls: _containers.RepeatedCompositeFieldContainer[WorkerEngineCall]
+    results: _containers.RepeatedCompositeFieldContainer[WorkResult]
+    def __init__(self, started_task_ids: _Optional[_Iterable[int]] = ..., calls: _Optional[_Iterable[_Union[WorkerEngineCall, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[WorkResult, _Mapping]]] = ...) -> None: ...
 
 class RunsStarted(_message.Message):
     __slots__ = ("task_ids",)

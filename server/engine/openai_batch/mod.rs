@@ -209,6 +209,12 @@ impl OpenAiBatchEngine {
             let waits = self
                 .place(&pending, &requests, fresh_only, &by_key, &calls, &mut out)
                 .await;
+            // Before anything else: a run given up while its batch was being
+            // submitted must still count as waiting on it, or nobody cancels
+            // the batch on the provider.
+            for (watcher, _) in &waits {
+                watch_for_cancellation(watcher, &run_cancelled);
+            }
             let retry = tokio::select! {
                 _ = run_cancelled.cancelled() => {
                     for index in by_key.values().flatten() {
@@ -216,7 +222,7 @@ impl OpenAiBatchEngine {
                     }
                     return out.finish();
                 }
-                retry = self.collect(waits, &run_cancelled, &by_key, &calls, &mut out) => retry,
+                retry = self.collect(waits, &by_key, &calls, &mut out) => retry,
             };
             pending = retry.keys().cloned().collect();
             reasons = retry;
@@ -389,24 +395,12 @@ impl OpenAiBatchEngine {
     async fn collect(
         &self,
         waits: Vec<(Watcher, Vec<String>)>,
-        run_cancelled: &CancellationToken,
         by_key: &KeyCalls,
         calls: &[EngineCall],
         out: &mut Outbox,
     ) -> HashMap<String, String> {
         let mut set = JoinSet::new();
         for (watcher, keys) in waits {
-            watcher.interest.add(run_cancelled.clone());
-            // Wakes the watcher when this run is given up, so that it
-            // cancels the batch now rather than at its next poll.
-            let (cancelled, interest) = (run_cancelled.clone(), watcher.interest.clone());
-            let mut finished = watcher.result.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = cancelled.cancelled() => interest.changed.notify_one(),
-                    _ = finished.wait_for(Option::is_some) => {}
-                }
-            });
             let mut result = watcher.result;
             set.spawn(async move {
                 let finished = match result.wait_for(Option::is_some).await {
@@ -498,6 +492,21 @@ impl Inner {
             .expect("views lock")
             .insert(record.batch_id.clone(), record.clone());
     }
+}
+
+/// Counts the run behind `run_cancelled` as waiting on `watcher`'s batch,
+/// and wakes the watcher when the run is given up (at once if it already
+/// is), so that it cancels the batch now rather than at its next poll.
+fn watch_for_cancellation(watcher: &Watcher, run_cancelled: &CancellationToken) {
+    watcher.interest.add(run_cancelled.clone());
+    let (cancelled, interest) = (run_cancelled.clone(), watcher.interest.clone());
+    let mut finished = watcher.result.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = cancelled.cancelled() => interest.changed.notify_one(),
+            _ = finished.wait_for(Option::is_some) => {}
+        }
+    });
 }
 
 /// A token cancelled once every token of `cancels` is (never for none),
