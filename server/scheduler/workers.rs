@@ -242,18 +242,7 @@ impl Scheduler {
         };
         for expression in &worker.expressions {
             *self.serving.entry(expression.clone()).or_default() += 1;
-            let waiting: Vec<u64> = self
-                .jobs_by_expression
-                .get(expression)
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|id| {
-                    self.jobs
-                        .get(id)
-                        .is_some_and(|j| j.no_worker_since.is_some())
-                })
-                .collect();
+            let waiting = self.jobs_of_expression(expression, true);
             for job_id in waiting {
                 self.set_no_worker_since(job_id, None);
             }
@@ -266,6 +255,22 @@ impl Scheduler {
     /// `expression`. O(1).
     pub(super) fn served(&self, expression: &str) -> bool {
         self.serving.get(expression).is_some_and(|&n| n > 0)
+    }
+
+    /// The jobs of `expression` that wait for a worker (`waiting`), or that
+    /// do not.
+    fn jobs_of_expression(&self, expression: &str, waiting: bool) -> Vec<u64> {
+        self.jobs_by_expression
+            .get(expression)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| {
+                self.jobs
+                    .get(id)
+                    .is_some_and(|j| j.no_worker_since.is_some() == waiting)
+            })
+            .collect()
     }
 
     /// Whether a worker serving `expression` has a slot free for a new
@@ -550,18 +555,7 @@ impl Scheduler {
             if self.served(expression) {
                 continue;
             }
-            let unserved: Vec<u64> = self
-                .jobs_by_expression
-                .get(expression)
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|id| {
-                    self.jobs
-                        .get(id)
-                        .is_some_and(|j| j.no_worker_since.is_none())
-                })
-                .collect();
+            let unserved = self.jobs_of_expression(expression, false);
             for job_id in unserved {
                 self.set_no_worker_since(job_id, Some(now));
             }
