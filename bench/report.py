@@ -144,12 +144,13 @@ def capacity(quick: bool) -> list[Row]:
     rows = []
     for line in out.splitlines():
         r = json.loads(line)
+        think = f", each run works {r['think_ms']} ms before its call" if r.get("think_ms") else ""
         what = (
             f"capacity `{r['group']}`: {r['workers']} worker streams, {r['jobs']} job(s), "
-            f"{r['items']:,} items"
+            f"{r['items']:,} items{think}"
         )
         cpu = f"server CPU {r['server_cpu_us_per_item']:.1f} µs/item"
-        if r["group"] == "latency":
+        if r["paced"]:
             above = r["call_p99_ms"] - r["max_queue_delay_ms"]
             rows.append(Row(
                 what,

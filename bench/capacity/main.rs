@@ -17,6 +17,11 @@
 //!   batch flushes as "all parked": each flushes on its 5 ms deadline. A
 //!   call's round trip minus 5 ms is what scheduling, the codec and loopback
 //!   add (the p99 is a batch's oldest call, which waits the whole delay).
+//!   Every slot calls again as soon as its run ends, so the server runs
+//!   saturated and the round trip holds its queueing.
+//! - `latency-load`: as `latency`, but each run works `think ms` (40 µs
+//!   per stream) before its call, so the streams offer about half of what
+//!   the server takes: the round trip without saturation.
 //!
 //! ```text
 //! cargo run --release --example capacity -- [--quick] [--json] [--only GROUP]
@@ -48,7 +53,8 @@ struct Args {
     /// One JSON object per scenario instead of a markdown table.
     #[arg(long)]
     json: bool,
-    /// Only the scenarios of this group: items, calls, jobs or latency.
+    /// Only the scenarios of this group: items, calls, jobs, latency or
+    /// latency-load.
     #[arg(long)]
     only: Option<String>,
 }
@@ -73,7 +79,9 @@ fn main() -> ExitCode {
     if let Some(only) = &args.only {
         scenarios.retain(|s| s.group == only.as_str());
         if scenarios.is_empty() {
-            eprintln!("error: --only: no group {only:?} (items, calls, jobs, latency)");
+            eprintln!(
+                "error: --only: no group {only:?} (items, calls, jobs, latency, latency-load)"
+            );
             return ExitCode::from(2);
         }
     }
@@ -99,9 +107,9 @@ fn main() -> ExitCode {
 
 fn table_header() -> String {
     [
-        "| group | worker streams | jobs | items | items/s | engine calls/s | mean batch \
+        "| group | worker streams | jobs | items | think ms | items/s | engine calls/s | mean batch \
          | server CPU µs/item | load generator CPU s | call p50 ms | call p99 ms | p99 above delay ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     .join("\n")
 }
@@ -125,11 +133,12 @@ fn table_row(mut m: Measured) -> String {
         "-".to_string()
     };
     format!(
-        "| {} | {} | {} | {} | {:.0} | {:.0} | {} | {:.1} | {:.2} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {} | {:.1} | {:.2} | {} | {} | {} |",
         s.group,
         s.workers,
         s.jobs,
         m.items,
+        s.think_ms,
         m.items as f64 / secs,
         m.calls as f64 / secs,
         mean_batch,
@@ -160,6 +169,7 @@ fn json_row(mut m: Measured) -> String {
         "call_p50_ms": m.latencies.quantile_ms(0.5),
         "call_p99_ms": m.latencies.quantile_ms(0.99),
         "paced": s.paced,
+        "think_ms": s.think_ms,
     })
     .to_string()
 }

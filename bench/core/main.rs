@@ -45,6 +45,7 @@ fn start(runtime: &Runtime, calls_per_run: u32) -> Bench {
                 concurrency: SLOTS,
                 prefetch: 64,
                 calls_per_run,
+                think: Duration::ZERO,
             };
             let worker = Worker::connect(server.channel.clone(), plan)
                 .await

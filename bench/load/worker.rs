@@ -3,10 +3,11 @@
 //! it is assigned (a `forward()` that returns at once); otherwise each run
 //! makes that many engine calls, one after the other, and returns when the
 //! last is answered. Everything that arrives in one command is answered in
-//! one message of each kind, as a real worker gathers its slots' output.
+//! one `WorkerUpdate`, as the Python worker gathers its slots' output.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,8 +16,7 @@ use tonic::transport::Channel;
 use symbatcher::pb::v1::worker_service_client::WorkerServiceClient;
 use symbatcher::pb::v1::{
     engine_reply, outcome, worker_command, worker_message, EngineCall, EngineReply, Outcome,
-    RegisterWorker, RunsStarted, WorkResult, WorkResultChunk, WorkerEngineCall,
-    WorkerEngineCallChunk, WorkerMessage,
+    RegisterWorker, RunsStarted, WorkResult, WorkerEngineCall, WorkerMessage, WorkerUpdate,
 };
 
 use super::latency::Latencies;
@@ -34,6 +34,9 @@ pub struct WorkerPlan {
     pub prefetch: u32,
     /// Engine calls each run makes in turn (0: it returns at once).
     pub calls_per_run: u32,
+    /// How long a started run works before its first engine call (zero:
+    /// it calls at once); sets the load below what the server could take.
+    pub think: Duration,
 }
 
 /// What a worker saw, returned when its stream ends.
@@ -68,6 +71,9 @@ struct Slots {
     queued: VecDeque<u64>,
     /// Runs started and not finished.
     running: u32,
+    /// Started runs still working before their first call: when each
+    /// calls, and its task id, soonest first.
+    thinking: BinaryHeap<Reverse<(Instant, u64)>>,
     /// Runs waiting on an engine call, by call id.
     waiting: HashMap<u64, Run>,
     sent_at: HashMap<u64, Instant>,
@@ -87,10 +93,31 @@ impl Slots {
             self.report.runs += 1;
             if plan.calls_per_run == 0 {
                 turn.results.push(done(task_id));
-            } else {
+            } else if plan.think.is_zero() {
                 self.running += 1;
                 self.call(task_id, plan.calls_per_run - 1, Instant::now(), turn);
+            } else {
+                self.running += 1;
+                let at = Instant::now() + think_time(plan.think, task_id);
+                self.thinking.push(Reverse((at, task_id)));
             }
+        }
+    }
+
+    /// When the next thinking run makes its first call.
+    fn next_think_end(&self) -> Option<Instant> {
+        self.thinking.peek().map(|&Reverse((at, _))| at)
+    }
+
+    /// Thinking runs whose time is up make their first call.
+    fn thought(&mut self, plan: &WorkerPlan, turn: &mut Turn) {
+        let now = Instant::now();
+        while let Some(&Reverse((at, task_id))) = self.thinking.peek() {
+            if at > now {
+                return;
+            }
+            self.thinking.pop();
+            self.call(task_id, plan.calls_per_run - 1, now, turn);
         }
     }
 
@@ -130,6 +157,14 @@ impl Slots {
             }
         }
     }
+}
+
+/// How long run `task_id` works: spread evenly over 0.5 to 1.5 times
+/// `mean` by its id (Fibonacci hashing), so that streams do not call in
+/// step and their calls arrive spread over time, as independent clients'.
+fn think_time(mean: Duration, task_id: u64) -> Duration {
+    let spread = task_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) as f64 / u64::MAX as f64;
+    mean.mul_f64(0.5 + spread)
 }
 
 /// A registered worker stream.
@@ -187,8 +222,16 @@ impl Worker {
     pub async fn serve(mut self, mut stop: oneshot::Receiver<()>) -> WorkerReport {
         let mut slots = Slots::default();
         loop {
+            let think_end = slots.next_think_end();
+            let wake = tokio::time::sleep_until(think_end.unwrap_or_else(Instant::now).into());
             let command = tokio::select! {
                 _ = &mut stop => break,
+                _ = wake, if think_end.is_some() => {
+                    let mut turn = Turn::default();
+                    slots.thought(&self.plan, &mut turn);
+                    self.flush(turn).await;
+                    continue;
+                }
                 command = self.commands.message() => command,
             };
             let Ok(Some(command)) = command else { break };
@@ -208,26 +251,18 @@ impl Worker {
         slots.report
     }
 
-    /// Sends one turn's output: started runs before anything else.
+    /// Sends one turn's output in one `WorkerUpdate`, as the Python worker
+    /// does: started runs, then engine calls, then results.
     async fn flush(&self, turn: Turn) {
-        if !turn.started.is_empty() {
-            self.send(worker_message::Kind::Started(RunsStarted {
-                task_ids: turn.started,
-            }))
-            .await;
+        if turn.started.is_empty() && turn.calls.is_empty() && turn.results.is_empty() {
+            return;
         }
-        if !turn.calls.is_empty() {
-            self.send(worker_message::Kind::EngineCalls(WorkerEngineCallChunk {
-                calls: turn.calls,
-            }))
-            .await;
-        }
-        if !turn.results.is_empty() {
-            self.send(worker_message::Kind::Results(WorkResultChunk {
-                results: turn.results,
-            }))
-            .await;
-        }
+        self.send(worker_message::Kind::Update(WorkerUpdate {
+            started_task_ids: turn.started,
+            calls: turn.calls,
+            results: turn.results,
+        }))
+        .await;
     }
 
     async fn send(&self, kind: worker_message::Kind) {
@@ -260,6 +295,7 @@ pub async fn pace(
         concurrency: PACER_RUNS,
         prefetch: 0,
         calls_per_run: 0,
+        think: Duration::ZERO,
     };
     let mut worker = Worker::register(channel, plan, PACER_EXPRESSION).await?;
     Ok(tokio::spawn(async move {

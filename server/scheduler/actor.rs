@@ -13,6 +13,7 @@ use super::engines::EngineSlot;
 use super::jobs::Job;
 use super::reuse::CacheWrite;
 use super::timers::Deadlines;
+use super::worker_index::WorkerIndex;
 use super::workers::{Task, Worker};
 use super::SchedulerCommand;
 use crate::batcher::{Batcher, ParkedIndex, QueuedCall};
@@ -43,7 +44,7 @@ pub(super) struct Scheduler {
     pub(super) jobs_by_expression: HashMap<String, BTreeSet<u64>>,
     /// Connected workers not draining, per expression they serve.
     pub(super) serving: HashMap<String, usize>,
-    pub(super) workers: BTreeMap<u64, Worker>,
+    pub(super) workers: WorkerIndex,
     /// Item runs by task id; each job lists its own (`Job::runs`), each
     /// worker its own (`Worker::running`).
     pub(super) tasks: HashMap<u64, Task>,
@@ -104,7 +105,7 @@ impl Scheduler {
             job_order: Vec::new(),
             jobs_by_expression: HashMap::new(),
             serving: HashMap::new(),
-            workers: BTreeMap::new(),
+            workers: WorkerIndex::default(),
             tasks: HashMap::new(),
             batcher: Batcher::default(),
             parked: ParkedIndex::default(),

@@ -387,11 +387,7 @@ impl Scheduler {
     /// Sends every job's results and every worker's commands of this turn.
     pub(super) fn flush_outboxes(&mut self) {
         loop {
-            let too_slow: Vec<u64> = self
-                .workers
-                .values_mut()
-                .filter_map(|worker| (!worker.flush()).then_some(worker.id))
-                .collect();
+            let too_slow = self.workers.flush_touched();
             if too_slow.is_empty() {
                 break;
             }

@@ -6,6 +6,8 @@
 //! - `actor`: the task's loop and command dispatch;
 //! - `jobs`: jobs, their items, results and summaries;
 //! - `workers`: worker registry and item assignment;
+//! - `worker_index`: the connected workers, with the ones that may take an
+//!   item and the ones a turn changed;
 //! - `calls`: engine calls from workers, handed to the batcher and sent to
 //!   their engines when it forms batches (the flush policy is
 //!   [`crate::batcher`]'s);
@@ -41,9 +43,13 @@
 //! | next wake-up (`next_deadline`) | O(k) + O(1) per timer set |
 //! | forming batches, per turn | O(k log n), plus O(log n) per call that leaves |
 //!
-//! Item assignment still visits the jobs in turn and, per item, the workers
-//! after the last one served until one has a free slot and serves the job's
-//! expression: O(jobs + workers) per item handed out.
+//! Workers are indexed by whether they may take a new item and by whether
+//! the turn changed them (`worker_index`): item assignment visits the jobs
+//! in turn and, per item, only workers with a free slot, from the one after
+//! the last served until one serves the job's expression; the end of a turn
+//! sends the outboxes of the workers the turn changed, not of every worker.
+//! Per item handed out: O(jobs + log w), plus the free workers of other
+//! expressions skipped.
 
 mod actor;
 mod backlog;
@@ -56,6 +62,7 @@ mod reuse;
 mod spend;
 mod timeouts;
 mod timers;
+mod worker_index;
 mod workers;
 
 use std::time::Duration;

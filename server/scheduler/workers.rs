@@ -100,6 +100,11 @@ impl Worker {
             .saturating_sub(self.running.len() + self.cancelling.len())
     }
 
+    /// Whether it may take a new item: a free slot, and not draining.
+    pub fn may_take_item(&self) -> bool {
+        !self.draining && self.free_slots() > 0
+    }
+
     /// Whether a slot of this worker is free to start a queued run.
     pub fn has_free_slot_to_start(&self) -> bool {
         self.started + self.cancelling.len() < self.concurrency
@@ -247,7 +252,7 @@ impl Scheduler {
                 self.set_no_worker_since(job_id, None);
             }
         }
-        self.workers.insert(id, worker);
+        self.workers.insert(worker);
         id
     }
 
@@ -274,11 +279,9 @@ impl Scheduler {
     }
 
     /// Whether a worker serving `expression` has a slot free for a new
-    /// item. O(workers).
+    /// item. O(workers with a free slot).
     pub(super) fn has_free_slot_for(&self, expression: &str) -> bool {
-        self.workers
-            .values()
-            .any(|w| w.free_slots() > 0 && w.serves(expression))
+        self.workers.any_taking_items(|w| w.serves(expression))
     }
 
     /// A worker stops counting as serving its expressions (it drains or
@@ -300,6 +303,7 @@ impl Scheduler {
         if self.job_order.is_empty() {
             return;
         }
+        self.workers.refile();
         loop {
             let mut progressed = false;
             for i in 0..self.job_order.len() {
@@ -333,10 +337,8 @@ impl Scheduler {
         let last = self.last_assigned_worker;
         let Some(worker_id) = self
             .workers
-            .range(last + 1..)
-            .chain(self.workers.range(..=last))
-            .map(|(_, w)| w)
-            .filter(|w| w.free_slots() > 0 && w.serves(expression))
+            .taking_items_after(last)
+            .filter(|w| w.serves(expression))
             .find(|w| !local_only || w.is_local_to(token))
             .map(|w| w.id)
         else {
