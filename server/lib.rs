@@ -120,7 +120,10 @@ where
     let limits = config.limits.clone();
     let mut server = Server::builder()
         .http2_keepalive_interval(Some(limits.keepalive_interval()))
-        .http2_keepalive_timeout(Some(limits.keepalive_timeout()));
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout()))
+        .initial_stream_window_size(config::limits::STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(config::limits::CONNECTION_WINDOW_BYTES)
+        .max_concurrent_streams(config::limits::MAX_STREAMS_PER_CONNECTION);
     if let Some(tls) = &config.tls {
         server = server.tls_config(tls.server_config())?;
     }

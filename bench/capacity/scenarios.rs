@@ -14,7 +14,7 @@ use crate::load::EXPRESSION;
 use crate::server_process::{own_cpu_seconds, ServerProcess};
 
 /// Streams per HTTP/2 connection: below the server's limit of concurrent
-/// streams per connection (hyper's default, 200).
+/// streams per connection (`MAX_STREAMS_PER_CONNECTION`, 256).
 const STREAMS_PER_CONNECTION: usize = 100;
 
 /// Batches the echo engine runs at once: with no latency, enough that the

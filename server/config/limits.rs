@@ -20,6 +20,22 @@ pub const DEFAULT_KEEPALIVE_INTERVAL_MS: u64 = 5_000;
 /// Default of `--keepalive-timeout-ms`.
 pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 10_000;
 
+/// Bytes a peer may send on one HTTP/2 stream before the server reads them
+/// (the stream's flow-control window): 256 KiB.
+pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+/// Most concurrent streams on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
+/// The connection's flow-control window: every stream's window at once. A
+/// job stream whose window is full is not read (docs/protocol.md), and its
+/// unread bytes hold connection window until it is; with a connection
+/// window no larger than one stream's, as HTTP/2 servers have by default,
+/// one such stream stops every other stream of its connection, including
+/// the worker whose results would open that job's window. With room for
+/// every stream's window, no stream waits on another's unread bytes. It is
+/// a credit, not memory: what the server buffers per connection is still
+/// bounded by the streams' windows, 64 MiB at most.
+pub const CONNECTION_WINDOW_BYTES: u32 = STREAM_WINDOW_BYTES * MAX_STREAMS_PER_CONNECTION;
+
 /// Keepalive and message size flags.
 #[derive(Debug, Clone, Args)]
 pub struct LimitFlags {
