@@ -327,5 +327,9 @@ def test_a_draining_worker_gives_back_its_queued_items_without_using_an_attempt(
     failed = [r for r in results if isinstance(r, BaseException)]
     assert not failed, failed[:3]
     assert [r["input"] for r in results] == list(range(30))
-    # What it held queued went back (one more may have started meanwhile).
-    assert summary.requeued >= queued - 1, (queued, summary.describe())
+    # What it held queued went back. One more may have started meanwhile;
+    # with greenlet slots two: forward()'s time.sleep blocks the loop, and
+    # after each item the slot's next step is queued on the loop before the
+    # SIGTERM's handler, so the slot starts the next item first.
+    meanwhile = 2 if slots == "greenlet" else 1
+    assert summary.requeued >= queued - meanwhile, (queued, summary.describe())
