@@ -1,8 +1,10 @@
 //! The connected workers, indexed by what each turn needs: the workers that
 //! may take a new item (a free slot, not draining), in id order for round
 //! robin, and the workers a turn changed (their outboxes to send). Without
-//! them a turn visited every worker twice, to assign items and to flush
-//! outboxes, which at 500 worker streams was most of the scheduler's time.
+//! them every turn visited every worker twice, to assign items and to flush
+//! outboxes: O(workers) per turn, the scheduler's largest self-time symbols
+//! in a profile at 500 worker streams (BENCHMARKS.md, "What bounds the Rust
+//! core"), though not what bounds throughput there.
 //!
 //! One rule keeps both right: every mutable access to a worker goes through
 //! [`WorkerIndex::get_mut`], which records the worker as touched. Touched
