@@ -22,8 +22,7 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 10_000;
 
 /// Bytes a peer may send on one HTTP/2 stream before the server reads them
 /// (the stream's flow-control window): 256 KiB, so a stream moves at most
-/// 256 KiB per round trip towards the server (about 5 MB/s at 50 ms), far
-/// above what a worker's results or a job's items need.
+/// 256 KiB per round trip towards the server (about 5 MB/s at 50 ms).
 pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 /// Most concurrent streams on one connection.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
