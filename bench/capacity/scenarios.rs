@@ -119,8 +119,9 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         });
     }
     // The same below saturation: each run works 40 µs per stream before
-    // its call, so the streams together offer about half of what the
-    // server takes at 500 (9,000 to 21,000 calls/s from 100 to 1,000).
+    // its call, so the streams together offer about half of what `latency`
+    // reaches at 500 streams (BENCHMARKS.md: 9,864 to 19,597 calls/s from
+    // 100 to 1,000 streams, against 38,363 saturated at 500).
     for workers in [100, 500, 1000] {
         out.push(Scenario {
             group: "latency-load",
