@@ -20,6 +20,7 @@ connection fills when the server answers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -45,6 +46,10 @@ class ItemRunner(Protocol):
 
     def give_back(self, assignments: list[Any]) -> None:
         """Returns assignments the slots will not start to the server."""
+
+    def slots_waiting(self) -> None:
+        """Every slot now waits (for an engine reply or an item): what the
+        slots posted since the last write should go now (see `ThreadSlots`)."""
 
 
 class ReplyBox(ABC):
@@ -145,25 +150,45 @@ def make_slots(kind: str, runner: ItemRunner, count: int, name: str) -> Slots:
 
 
 class _QueueBox(ReplyBox):
-    __slots__ = ("_queue",)
+    """A thread's reply box; `slots` counts the wait when the thread is a
+    slot (not a thread that forward() started)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_queue", "_slots")
+
+    def __init__(self, slots: ThreadSlots | None) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._slots = slots
 
     def deliver(self, value: Any) -> None:
+        if self._slots is not None:
+            self._slots.woken()
         self._queue.put(value)
 
     def wait(self) -> Any:
+        if self._slots is not None:
+            self._slots.leave()
         return self._queue.get()
 
 
 class ThreadSlots(Slots):
+    """Slot threads, counted while they may run (`_busy`): a slot stops
+    counting when it waits for an engine reply or for an item, and counts
+    again from the moment its reply or item is handed to it (not from when
+    it gets the GIL back). When the count falls to zero the runner hears it
+    (`ItemRunner.slots_waiting`) and sends what the slots posted in one
+    message: the connection's loop does not take the GIL from running slots
+    for each post, and the engine calls of a round reach the server
+    together, as with greenlet slots.
+
+    So that the count is exact, queued assignments wait in `_backlog`, and
+    an assignment for a waiting slot goes into that slot's own queue: no
+    running slot can take an item handed to a waiting one."""
+
     on_loop = False
     can_replace = True
 
     def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
         super().__init__(runner, count, name)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         #: Slots given up on: each ends after its current forward() returns.
         self._retired: set[threading.Thread] = set()
@@ -172,14 +197,55 @@ class ThreadSlots(Slots):
         #: future `join` waits on until there are none.
         self._live = 0
         self._all_ended: asyncio.Future[None] | None = None
+        #: Under `_lock`: how many slots may run (see the class doc), the
+        #: assignments no slot has taken, and the queues of the slots that
+        #: wait for one.
+        self._busy = 0
+        self._backlog: collections.deque[Any] = collections.deque()
+        self._waiting: collections.deque[queue.SimpleQueue[Any]] = collections.deque()
+        self._lock = threading.Lock()
+        #: `slot` is set in slot threads.
+        self._local = threading.local()
+
+    def woken(self) -> None:
+        """A waiting slot is handed its engine reply."""
+        with self._lock:
+            self._busy += 1
+
+    def leave(self) -> None:
+        """The calling slot waits from now on (or ends); the last one to
+        wait tells the runner."""
+        with self._lock:
+            self._busy -= 1
+            last = self._busy == 0
+        if last:
+            self._runner.slots_waiting()
+
+    def _next(self, mine: queue.SimpleQueue[Any]) -> Any:
+        """The calling slot's next assignment: the oldest queued, or else
+        the next one assigned, handed to `mine`, its own queue."""
+        with self._lock:
+            if self._backlog:
+                return self._backlog.popleft()
+            self._waiting.append(mine)
+            self._busy -= 1
+            last = self._busy == 0
+        if last:
+            self._runner.slots_waiting()
+        return mine.get()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._all_ended = self._loop.create_future()
+        # Every slot counts before any runs, so that the first to wait is
+        # not taken for the last.
+        with self._lock:
+            self._busy += self._count
         for _ in range(self._count):
             self._start_one()
 
     def _start_one(self) -> None:
+        """Starts a slot thread, already counted in `_busy`."""
         n = len(self._threads)
         slot = threading.Thread(target=self._run_slot, name=f"{self._name}-slot-{n}", daemon=True)
         self._live += 1
@@ -190,6 +256,7 @@ class ThreadSlots(Slots):
         try:
             self._slot()
         finally:
+            self.leave()
             assert self._loop is not None
             if not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._slot_ended, threading.current_thread())
@@ -213,27 +280,31 @@ class ThreadSlots(Slots):
             return False
         self._retired.add(slot)
         self._live -= 1  # not waited for any more
+        with self._lock:
+            self._busy += 1
         self._start_one()
         return True
 
     def _enqueue(self, assignment: Any) -> None:
-        self._queue.put(assignment)
+        with self._lock:
+            if not self._waiting:
+                self._backlog.append(assignment)
+                return
+            slot_queue = self._waiting.popleft()
+            self._busy += 1
+        slot_queue.put(assignment)
 
     def reply_box(self) -> ReplyBox:
-        return _QueueBox()
+        return _QueueBox(self if getattr(self._local, "slot", False) else None)
 
     def _take_queued(self) -> list[Any]:
-        taken: list[Any] = []
-        while True:
-            try:
-                assignment = self._queue.get_nowait()
-            except queue.Empty:
-                return taken
-            if assignment is not _STOP:
-                taken.append(assignment)
+        with self._lock:
+            taken = [a for a in self._backlog if a is not _STOP]
+            self._backlog.clear()
+        return taken
 
     def _put_stop(self) -> None:
-        self._queue.put(_STOP)
+        self._enqueue(_STOP)
 
     async def join(self, timeout: float) -> None:
         # Slots given up on are not waited for: their run is already
@@ -250,8 +321,10 @@ class ThreadSlots(Slots):
 
     def _slot(self) -> None:
         install_in_context()
+        self._local.slot = True
+        mine: queue.SimpleQueue[Any] = queue.SimpleQueue()
         while True:
-            assignment = self._queue.get()
+            assignment = self._next(mine)
             if assignment is _STOP:
                 return
             if self._stopping:  # taken just as the queue was emptied

@@ -42,6 +42,10 @@ _STOP = object()
 #: slot gives up on it and a new thread takes its place.
 CANCEL_GRACE_S = 1.0
 
+#: The longest a thread slot's post (run started, engine call, result) waits
+#: for the other slots before it is sent anyway (see `WorkerRuntime._post`).
+FLUSH_AFTER_S = 0.02
+
 #: Builds the Expression instance that serves one job, from the job's kwargs.
 ExpressionFactory = Callable[[dict[str, Any]], Any]
 
@@ -122,6 +126,9 @@ class WorkerRuntime:
         self._outbox: collections.deque[Any] = collections.deque()
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
+        self._flush_armed = False
+        #: When the oldest post of a thread slot not yet written was made.
+        self._posted_at: float | None = None
         self._jobs: dict[int, _Job] = {}
         #: Engine calls waiting for their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
@@ -236,8 +243,29 @@ class WorkerRuntime:
     # -- connection (on the loop) ------------------------------------------
 
     def _post(self, message: Any) -> None:
-        """Queues a message for the writer; wakes it unless a wake is pending."""
+        """Queues a message for the writer and wakes it (unless a wake is
+        pending)."""
         self._outbox.append(message)
+        self._wake_writer()
+
+    def _post_from_slot(self, message: Any) -> None:
+        """Queues a slot's message. Greenlet slots wake the writer at once
+        (it runs when every slot waits anyway). A thread slot's message
+        waits until every slot waits (`slots_waiting`), or about
+        FLUSH_AFTER_S (`_flush_tick`) when some slot keeps running (a
+        forward() blocked on other I/O): each wake takes the GIL from the
+        running slots, and their calls of one round go out together."""
+        if self._posted_at is None:
+            self._posted_at = time.monotonic()
+        self._outbox.append(message)
+        if self._slots.on_loop:
+            self._wake_writer()
+
+    def slots_waiting(self) -> None:
+        if self._outbox and not self._closing:
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
         if not self._wake_pending:
             self._wake_pending = True
             assert self._loop is not None and self._wake is not None
@@ -246,6 +274,24 @@ class WorkerRuntime:
             else:
                 self._loop.call_soon_threadsafe(self._wake.set)
 
+    def _arm_flush_tick(self) -> None:
+        """On the loop: while thread slots have work, checks every half
+        FLUSH_AFTER_S for posts that waited longer than it."""
+        if not self._flush_armed and not self._slots.on_loop:
+            assert self._loop is not None
+            self._flush_armed = True
+            self._loop.call_later(FLUSH_AFTER_S / 2, self._flush_tick)
+
+    def _flush_tick(self) -> None:
+        self._flush_armed = False
+        if self._closing:
+            return
+        posted_at = self._posted_at
+        if posted_at is not None and time.monotonic() - posted_at >= FLUSH_AFTER_S:
+            self._wake_writer()
+        if self._assigned:
+            self._arm_flush_tick()
+
     async def _write_loop(self) -> None:
         assert self._wake is not None
         try:
@@ -253,6 +299,7 @@ class WorkerRuntime:
                 await self._wake.wait()
                 self._wake.clear()
                 self._wake_pending = False
+                self._posted_at = None
                 results: list[worker_pb2.WorkResult] = []
                 calls: list[worker_pb2.WorkerEngineCall] = []
                 started: list[int] = []
@@ -328,6 +375,7 @@ class WorkerRuntime:
             for assignment in command.assignments.assignments:
                 self._assigned.add(assignment.task_id)
                 self._slots.assign(assignment)
+            self._arm_flush_tick()
         elif kind == "replies":
             for reply in command.replies.replies:
                 entry = self._pending.pop(reply.call_id, None)
@@ -406,7 +454,7 @@ class WorkerRuntime:
         call_id = next(self._call_ids)
         box = self._slots.reply_box()
         self._pending[call_id] = (task_id, box)
-        self._post(
+        self._post_from_slot(
             worker_pb2.WorkerEngineCall(
                 task_id=task_id,
                 call=common_pb2.EngineCall(
@@ -434,7 +482,7 @@ class WorkerRuntime:
             return
         self._cancelled.discard(task_id)
         self._assigned.discard(task_id)
-        self._post(worker_pb2.WorkResult(task_id=task_id, outcome=outcome))
+        self._post_from_slot(worker_pb2.WorkResult(task_id=task_id, outcome=outcome))
 
     def give_back(self, assignments: list[worker_pb2.Assignment]) -> None:
         """Tells the server this worker is draining, returning `assignments`
@@ -458,7 +506,7 @@ class WorkerRuntime:
         if task_id in self._cancelled:
             return _cancelled_outcome(task_id)
         self._running[task_id] = self._slots.current()
-        self._post(task_id)
+        self._post_from_slot(task_id)
         try:
             return self._run(assignment)
         finally:

@@ -1,0 +1,119 @@
+"""Thread slots send what they post (run starts, engine calls, results) when
+the last running slot starts to wait, so that a round's engine calls leave in
+one message; a slot that keeps running (a forward() blocked on other I/O)
+holds the others' posts back for about `FLUSH_AFTER_S` at most."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from symai import Expression, Symbol
+
+from symbatcher import BatchScheduler
+from symbatcher._slots import ThreadSlots
+from symbatcher._worker import FLUSH_AFTER_S
+
+
+class _Round:
+    """An ItemRunner whose items each wait for one reply; `slots_waiting`
+    records how many replies were awaited each time the runner heard that
+    every slot waits, and a server thread then answers them all."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.boxes: list[Any] = []
+        self.heard: list[int] = []
+        self.answer = threading.Event()
+        self.slots: ThreadSlots | None = None
+
+    def run_item(self, assignment: Any) -> Any:
+        assert self.slots is not None
+        box = self.slots.reply_box()
+        with self.lock:
+            self.boxes.append(box)
+        return box.wait()
+
+    def post_result(self, task_id: int, outcome: Any) -> None:
+        pass
+
+    def give_back(self, assignments: list[Any]) -> None:
+        pass
+
+    def slots_waiting(self) -> None:
+        with self.lock:
+            self.heard.append(len(self.boxes))
+        self.answer.set()
+
+    def serve(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not self.answer.wait(0.05):
+                continue
+            self.answer.clear()
+            with self.lock:
+                boxes, self.boxes = self.boxes, []
+            for box in boxes:
+                box.deliver("reply")
+
+
+class _Assignment:
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
+
+
+def test_the_last_slot_to_wait_tells_the_runner_once_per_round():
+    runner = _Round()
+    stop = threading.Event()
+    server = threading.Thread(target=runner.serve, args=(stop,))
+    server.start()
+
+    async def main() -> None:
+        slots = ThreadSlots(runner, 4, "round")
+        runner.slots = slots
+        # Queued before the slots start: each slot takes one item, and the
+        # next four wait for their replies' round.
+        for task_id in range(8):
+            slots.assign(_Assignment(task_id))
+        slots.start()
+        deadline = time.monotonic() + 10
+        while len(runner.heard) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        slots.stop()
+        await slots.join(5)
+
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        server.join()
+    # Two rounds of four calls, each heard when its fourth slot waited (not
+    # when a slot woke by its reply had not run yet), then once more when
+    # every slot waited for an item; and never while a slot could run.
+    assert runner.heard[:3] == [4, 4, 0], runner.heard
+
+
+class _SleepOrAsk(Expression):
+    """Item 0 sleeps (no engine call) for `sleep` seconds; the others ask the
+    engine once."""
+
+    def forward(self, input, sleep=0.0, **kwargs):
+        if input == 0:
+            time.sleep(sleep)
+            return "slept"
+        return Symbol(str(input)).query("Tag this", **kwargs).value
+
+
+def test_a_slot_blocked_outside_the_engine_does_not_hold_the_others_calls():
+    sleep = 2.0
+    done: dict[int, float] = {}
+    with BatchScheduler(engine="echo", slots="thread") as scheduler:
+        start = time.monotonic()
+        for index, value in scheduler.stream(_SleepOrAsk, 4, range(4), batch_size=1, sleep=sleep):
+            assert not isinstance(value, BaseException), value
+            done[index] = time.monotonic() - start
+    assert done[0] >= sleep
+    # The asking items' calls went out on the flush tick while item 0 slept.
+    slowest = max(done[i] for i in (1, 2, 3))
+    assert slowest < 20 * FLUSH_AFTER_S + 0.5, done
