@@ -129,6 +129,11 @@ class WorkerRuntime:
         self._flush_armed = False
         #: When the oldest post of a thread slot not yet written was made.
         self._posted_at: float | None = None
+        #: Engine calls posted since the writer last woke, and how many of
+        #: them make a batch (the least `call_batch_size` of the jobs here).
+        self._unsent_calls = 0
+        self._batch_calls = 1
+        self._calls_lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}
         #: Engine calls waiting for their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
@@ -248,18 +253,27 @@ class WorkerRuntime:
         self._outbox.append(message)
         self._wake_writer()
 
-    def _post_from_slot(self, message: Any) -> None:
-        """Queues a slot's message. Greenlet slots wake the writer at once
-        (it runs when every slot waits anyway). A thread slot's message
-        waits until every slot waits (`slots_waiting`), or about
-        FLUSH_AFTER_S (`_flush_tick`) when some slot keeps running (a
-        forward() blocked on other I/O): each wake takes the GIL from the
-        running slots, and their calls of one round go out together."""
+    def _post_from_slot(self, message: Any, call: bool = False) -> None:
+        """Queues a slot's message (`call`: an engine call). Greenlet slots
+        wake the writer at once (it runs when every slot waits anyway). A
+        thread slot's message waits until every slot waits
+        (`slots_waiting`), until a batch's worth of engine calls waits
+        (`JobInfo.call_batch_size`, for processes with more slots than a
+        batch holds), or about FLUSH_AFTER_S (`_flush_tick`) when some slot
+        keeps running (a forward() blocked on other I/O): each wake takes
+        the GIL from the running slots, and the calls of one batch go out
+        together."""
         if self._posted_at is None:
             self._posted_at = time.monotonic()
         self._outbox.append(message)
         if self._slots.on_loop:
             self._wake_writer()
+        elif call:
+            with self._calls_lock:
+                self._unsent_calls += 1
+                full = self._unsent_calls >= self._batch_calls
+            if full:
+                self._wake_writer()
 
     def slots_waiting(self) -> None:
         if self._outbox and not self._closing:
@@ -300,6 +314,8 @@ class WorkerRuntime:
                 self._wake.clear()
                 self._wake_pending = False
                 self._posted_at = None
+                with self._calls_lock:
+                    self._unsent_calls = 0
                 results: list[worker_pb2.WorkResult] = []
                 calls: list[worker_pb2.WorkerEngineCall] = []
                 started: list[int] = []
@@ -386,10 +402,17 @@ class WorkerRuntime:
             local = HANDOFF.get((self._address, info.job_id))
             kwargs = local.kwargs if local is not None else json.loads(info.kwargs_json or "{}")
             self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs, local=local)
+            self._batch_calls = self._least_batch()
         elif kind == "job_finished":
             self._jobs.pop(command.job_finished.job_id, None)
+            self._batch_calls = self._least_batch()
         elif kind == "cancel":
             self._cancel(command.cancel.task_ids)
+
+    def _least_batch(self) -> int:
+        """How many engine calls make a batch for every job here (1 when a
+        job's server does not say)."""
+        return min((max(job.info.call_batch_size, 1) for job in self._jobs.values()), default=1)
 
     def _cancel(self, task_ids: Any) -> None:
         """The server ended these runs (their job ended, or they timed out):
@@ -464,7 +487,8 @@ class WorkerRuntime:
                     kwargs_json=kwargs_json,
                     local_ref=local_ref,
                 ),
-            )
+            ),
+            call=True,
         )
         reply = box.wait()
         if isinstance(reply, BaseException):

@@ -9,6 +9,7 @@ use super::actor::Scheduler;
 use super::reuse::budget_outcome;
 use super::spend::JobSpend;
 use super::{JobEvent, JobParams, JobRegistration};
+use crate::batcher::policy;
 use crate::cache::CacheMode;
 use crate::engine::{CallStats, Engine};
 use crate::error::Error;
@@ -34,6 +35,8 @@ pub(super) struct Job {
     pub params: JobParams,
     /// Whether the job's engine reads chat messages (sent in `JobInfo`).
     pub engine_wants_messages: bool,
+    /// How many of its calls a batch gathers (sent in `JobInfo`).
+    pub call_batch_size: usize,
     events_tx: mpsc::UnboundedSender<JobEvent>,
     pub queue: VecDeque<PendingItem>,
     /// Indices received and not yet answered (duplicate detection).
@@ -187,6 +190,8 @@ impl Scheduler {
             });
         };
         let engine_wants_messages = engine.wants_messages();
+        let call_batch_size =
+            policy::job_call_batch_size(params.batch_size, engine.max_batch_size, &engine.engine);
         // Only engines that call a provider are cached unless the job asks.
         let cache_mode = params.cache.unwrap_or(match engine.engine {
             Engine::OpenAi(_) | Engine::OpenAiBatch(_) => CacheMode::Use,
@@ -209,6 +214,7 @@ impl Scheduler {
                 id,
                 params,
                 engine_wants_messages,
+                call_batch_size,
                 events_tx,
                 queue: VecDeque::new(),
                 open_indices: HashSet::new(),

@@ -362,6 +362,7 @@ impl Scheduler {
                 kwargs_json: job.params.kwargs_json.clone(),
                 codec: job.params.codec as i32,
                 engine_wants_messages: job.engine_wants_messages,
+                call_batch_size: u32::try_from(job.call_batch_size).unwrap_or(u32::MAX),
             });
         }
         worker.outbox.assignments.push(Assignment {
