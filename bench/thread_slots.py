@@ -1,0 +1,228 @@
+"""Where a thread-slot job's time goes: the scenario-1 job of throughput.py
+(N items, 32 local slots, batch size 32, echo engine without latency), run
+once to warm up and once measured, with what the connection does per round
+of 32 items:
+
+- messages: worker updates written, assignment and reply messages read, and
+  result messages the job's stream read;
+- CPU seconds of the scheduler's event-loop thread, and of the process;
+- voluntary context switches of the process per item;
+- with thread slots (of a client that counts them), the idle gap of each
+  round: from the moment every slot
+  waits (the worker sends the round's calls) to the first reply handed to a
+  slot, summed over the run (the GIL is free for that long).
+
+It wraps grpc.aio's stream `write`/`read` and two worker internals to count;
+the figures are for comparing slot kinds and commits, not absolute speeds.
+
+`--floor` measures instead what thread hand-offs alone cost: the same
+Expression on 32 threads whose engine call waits for another thread's answer
+(every call waiting is answered at once, no server, no gRPC), alternated with
+the in-process pool of throughput.py, medians of `--repeat` runs.
+
+    python bench/thread_slots.py [--items 6000] [--slots thread|greenlet]
+    python bench/thread_slots.py --floor [--items 3000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import queue
+import resource
+import statistics
+import threading
+import time
+from typing import Any
+
+from grpc.aio import _call as aio_call
+
+from symai.backend.base import Engine
+from symai.context import CURRENT_ENGINE_VAR
+
+from symbatcher import BatchScheduler
+from symbatcher import _slots, _worker
+from throughput import BATCH, WORKERS, Summarize, baseline_in_process, symbatcher_run
+
+_COUNTS: collections.Counter[str] = collections.Counter()
+_MARKS: list[tuple[str, float]] = []
+
+
+def _instrument() -> None:
+    call = aio_call.StreamStreamCall
+    write, read = call.write, call.read
+
+    async def counted_write(self: Any, request: Any) -> None:
+        if type(request).__name__ == "WorkerMessage" and request.WhichOneof("kind") == "update":
+            _COUNTS["worker updates written"] += 1
+        return await write(self, request)
+
+    async def counted_read(self: Any) -> Any:
+        message = await read(self)
+        name = type(message).__name__
+        if name == "WorkerCommand" and message.WhichOneof("kind") in ("assignments", "replies"):
+            _COUNTS[f"worker {message.WhichOneof('kind')} messages read"] += 1
+        elif name == "BatchResponse" and message.WhichOneof("kind") == "results":
+            _COUNTS["job result messages read"] += 1
+        return message
+
+    call.write, call.read = counted_write, counted_read  # type: ignore[method-assign]
+
+    waiting = getattr(_worker.WorkerRuntime, "slots_waiting", None)
+    woken = getattr(_slots.ThreadSlots, "woken", None)
+    if waiting is None or woken is None:
+        return  # a client before thread slots were counted: no idle figure
+
+    def marked_waiting(self: Any) -> None:
+        _MARKS.append(("waiting", time.perf_counter()))
+        waiting(self)
+
+    def marked_woken(self: Any) -> None:
+        _MARKS.append(("woken", time.perf_counter()))
+        woken(self)
+
+    _worker.WorkerRuntime.slots_waiting = marked_waiting  # type: ignore[method-assign]
+    _slots.ThreadSlots.woken = marked_woken  # type: ignore[method-assign]
+
+
+def _thread_cpu(name: str) -> float:
+    for thread in threading.enumerate():
+        if thread.name == name and thread.native_id is not None:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def _idle_gaps() -> list[float]:
+    gaps, since = [], None
+    for kind, at in _MARKS:
+        if kind == "waiting":
+            since = at
+        elif since is not None:
+            gaps.append(at - since)
+            since = None
+    return gaps
+
+
+class _AnsweredByAThread(Engine):  # type: ignore[misc]
+    """An engine whose every call waits for the answering thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def id(self) -> str:
+        return "neurosymbolic"
+
+    def prepare(self, argument: Any) -> None:
+        argument.prop.prepared_input = argument.prop.processed_input
+
+    def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
+        box: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.calls.put((box, str(argument.prop.prepared_input)))
+        return [box.get()], {}
+
+    def answer(self) -> None:
+        while (first := self.calls.get()) is not None:
+            waiting = [first]
+            while True:
+                try:
+                    waiting.append(self.calls.get_nowait())
+                except queue.Empty:
+                    break
+            for box, prompt in waiting:
+                box.put("echo: " + prompt)
+
+
+def _floor_run(items: list[str]) -> float:
+    engine = _AnsweredByAThread()
+    work: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for item in items:
+        work.put(item)
+
+    def slot() -> None:
+        CURRENT_ENGINE_VAR.set(engine)
+        expression = Summarize()
+        while True:
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                return
+            expression.forward(input=item)
+
+    answering = threading.Thread(target=engine.answer)
+    answering.start()
+    start = time.perf_counter()
+    slots = [threading.Thread(target=slot) for _ in range(WORKERS)]
+    for thread in slots:
+        thread.start()
+    for thread in slots:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    engine.calls.put(None)
+    answering.join()
+    return elapsed
+
+
+def floor(n: int, repeat: int) -> None:
+    items = [f"item {i}" for i in range(n)]
+    _floor_run(items[:300])
+    baseline_in_process(items[:300])
+    ours, base = [], []
+    for _ in range(repeat):
+        ours.append(n / _floor_run(items))
+        base.append(n / baseline_in_process(items))
+    mo, mb = statistics.median(ours), statistics.median(base)
+    print(
+        f"thread hand-offs alone: N={n}, {WORKERS} threads, each engine call answered by "
+        f"another thread: median {mo:,.0f} items/s, in-process pool {mb:,.0f} items/s: {mo / mb:.2f}x"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=6000)
+    parser.add_argument("--slots", choices=("thread", "greenlet"), default="thread")
+    parser.add_argument("--floor", action="store_true", help="thread hand-offs alone, no server")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of --floor")
+    args = parser.parse_args()
+    if args.floor:
+        floor(args.items, args.repeat)
+        return 0
+    items = [f"item {i}" for i in range(args.items)]
+    _instrument()
+    with BatchScheduler(engine="echo", slots=args.slots) as scheduler:
+        symbatcher_run(scheduler, items[:300])
+        _COUNTS.clear()
+        _MARKS.clear()
+        loop_cpu = _thread_cpu("symbatcher-loop")
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        process_cpu = time.process_time()
+        wall = symbatcher_run(scheduler, items)
+        process_cpu = time.process_time() - process_cpu
+        loop_cpu = _thread_cpu("symbatcher-loop") - loop_cpu
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - usage.ru_nvcsw
+    rounds = args.items / BATCH
+    print(
+        f"{args.items} items, {WORKERS} {args.slots} slots, batch size {BATCH}: "
+        f"{args.items / wall:,.0f} items/s, {wall:.2f} s"
+    )
+    for what, count in sorted(_COUNTS.items()):
+        print(f"  {what}: {count} ({count / rounds:.2f} per round of {BATCH})")
+    print(f"  event-loop thread CPU: {loop_cpu:.2f} s ({loop_cpu / args.items * 1e6:.0f} µs/item)")
+    print(f"  process CPU: {process_cpu:.2f} s ({process_cpu / args.items * 1e6:.0f} µs/item)")
+    print(f"  voluntary context switches: {switches / args.items:.2f} per item")
+    gaps = _idle_gaps()
+    if gaps:
+        print(
+            f"  idle from 'every slot waits' to the first reply handed over: "
+            f"median {statistics.median(gaps) * 1e3:.2f} ms per round, "
+            f"{sum(gaps):.2f} s in all ({sum(gaps) / wall:.0%} of the run)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
