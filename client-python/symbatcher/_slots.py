@@ -182,7 +182,9 @@ class ThreadSlots(Slots):
 
     So that the count is exact, queued assignments wait in `_backlog`, and
     an assignment for a waiting slot goes into that slot's own queue: no
-    running slot can take an item handed to a waiting one."""
+    running slot can take an item handed to a waiting one. A slot given up
+    on (`replace`) counts until its thread ends; meanwhile the runner's
+    flush tick sends what the others post."""
 
     on_loop = False
     can_replace = True

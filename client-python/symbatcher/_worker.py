@@ -42,8 +42,9 @@ _STOP = object()
 #: slot gives up on it and a new thread takes its place.
 CANCEL_GRACE_S = 1.0
 
-#: The longest a thread slot's post (run started, engine call, result) waits
-#: for the other slots before it is sent anyway (see `WorkerRuntime._post`).
+#: How long a thread slot's post (run started, engine call, result) may wait
+#: for the other slots before it is sent anyway; checked every half of it, so
+#: a post waits at most about 1.5 times this (`WorkerRuntime._post_from_slot`).
 FLUSH_AFTER_S = 0.02
 
 #: Builds the Expression instance that serves one job, from the job's kwargs.
@@ -289,8 +290,9 @@ class WorkerRuntime:
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     def _arm_flush_tick(self) -> None:
-        """On the loop: while thread slots have work, checks every half
-        FLUSH_AFTER_S for posts that waited longer than it."""
+        """On the loop: while thread slots have work or posts not yet
+        written, checks every half FLUSH_AFTER_S for posts that waited
+        longer than it."""
         if not self._flush_armed and not self._slots.on_loop:
             assert self._loop is not None
             self._flush_armed = True
@@ -303,7 +305,10 @@ class WorkerRuntime:
         posted_at = self._posted_at
         if posted_at is not None and time.monotonic() - posted_at >= FLUSH_AFTER_S:
             self._wake_writer()
-        if self._assigned:
+        # Until the last post is written: a slot stuck in a forward() given
+        # up on counts as running, so the others' last results may wait for
+        # this tick alone.
+        if self._assigned or posted_at is not None:
             self._arm_flush_tick()
 
     async def _write_loop(self) -> None:

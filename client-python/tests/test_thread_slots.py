@@ -117,3 +117,38 @@ def test_a_slot_blocked_outside_the_engine_does_not_hold_the_others_calls():
     # The asking items' calls went out on the flush tick while item 0 slept.
     slowest = max(done[i] for i in (1, 2, 3))
     assert slowest < 20 * FLUSH_AFTER_S + 0.5, done
+
+
+class _Stuck(Expression):
+    """Sleeps `input` seconds ("stuck": STUCK_S, ignoring its cancellation)."""
+
+    def forward(self, input, **kwargs):
+        time.sleep(STUCK_S if input == "stuck" else float(input))
+        return input
+
+
+STUCK_S = 4.0
+
+
+def test_the_last_results_leave_while_a_slot_given_up_on_is_still_stuck():
+    # The stuck run times out (1 s) and its slot is given up on a second
+    # later; that thread still counts as running until its forward() returns
+    # at 4 s, so no "every slot waits" comes: the last results (at about
+    # 2.2 s) go out on the flush tick, which must keep ticking until they
+    # are written. Held back, they would wait for the stuck thread, or for
+    # the server to time them out (about 3.2 s).
+    items = ["stuck"] + [0.1] * 24
+    with BatchScheduler(engine="echo", slots="thread", item_timeout_s=1.0) as scheduler:
+        start = time.monotonic()
+        results = scheduler(_Stuck, 2, items, batch_size=2)
+        elapsed = time.monotonic() - start
+    try:
+        assert isinstance(results[0], TimeoutError), results[0]
+        assert results[1:] == items[1:]
+        assert elapsed < 2.9, f"the last results waited: {elapsed:.2f}s"
+    finally:
+        # Let the stuck thread end here, not in a later test's thread count.
+        deadline = time.monotonic() + STUCK_S + 2
+        while any(t.name.endswith("-slot-0") and t.is_alive() for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the stuck slot thread never ended"
+            time.sleep(0.05)
