@@ -15,10 +15,10 @@ of 32 items:
 It wraps grpc.aio's stream `write`/`read` and two worker internals to count;
 the figures are for comparing slot kinds and commits, not absolute speeds.
 
-`--floor` measures instead what thread hand-offs alone cost: the same
-Expression on 32 threads whose engine call waits for another thread's answer
-(every call waiting is answered at once, no server, no gRPC), alternated with
-the in-process pool of throughput.py, medians of `--repeat` runs.
+`--floor` measures instead what thread hand-offs alone cost: throughput.py's
+ideal in-process batcher with no latency (32 threads whose engine calls wait
+until a batch of 32 forms and a batcher thread answers it; no server, no
+gRPC), alternated with the in-process pool, medians of `--repeat` runs.
 
     python bench/thread_slots.py [--items 6000] [--slots thread|greenlet]
     python bench/thread_slots.py --floor [--items 3000] [--repeat 5]
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import queue
 import resource
 import statistics
 import threading
@@ -38,12 +37,15 @@ from typing import Any
 
 from grpc.aio import _call as aio_call
 
-from symai.backend.base import Engine
-from symai.context import CURRENT_ENGINE_VAR
-
 from symbatcher import BatchScheduler
 from symbatcher import _slots, _worker
-from throughput import BATCH, WORKERS, Summarize, baseline_in_process, symbatcher_run
+from throughput import (
+    BATCH,
+    WORKERS,
+    baseline_in_process,
+    in_process_batcher_run,
+    symbatcher_run,
+)
 
 _COUNTS: collections.Counter[str] = collections.Counter()
 _MARKS: list[tuple[str, float]] = []
@@ -106,78 +108,19 @@ def _idle_gaps() -> list[float]:
     return gaps
 
 
-class _AnsweredByAThread(Engine):  # type: ignore[misc]
-    """An engine whose every call waits for the answering thread."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    def id(self) -> str:
-        return "neurosymbolic"
-
-    def prepare(self, argument: Any) -> None:
-        argument.prop.prepared_input = argument.prop.processed_input
-
-    def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
-        box: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.calls.put((box, str(argument.prop.prepared_input)))
-        return [box.get()], {}
-
-    def answer(self) -> None:
-        while (first := self.calls.get()) is not None:
-            waiting = [first]
-            while True:
-                try:
-                    waiting.append(self.calls.get_nowait())
-                except queue.Empty:
-                    break
-            for box, prompt in waiting:
-                box.put("echo: " + prompt)
-
-
-def _floor_run(items: list[str]) -> float:
-    engine = _AnsweredByAThread()
-    work: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for item in items:
-        work.put(item)
-
-    def slot() -> None:
-        CURRENT_ENGINE_VAR.set(engine)
-        expression = Summarize()
-        while True:
-            try:
-                item = work.get_nowait()
-            except queue.Empty:
-                return
-            expression.forward(input=item)
-
-    answering = threading.Thread(target=engine.answer)
-    answering.start()
-    start = time.perf_counter()
-    slots = [threading.Thread(target=slot) for _ in range(WORKERS)]
-    for thread in slots:
-        thread.start()
-    for thread in slots:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    engine.calls.put(None)
-    answering.join()
-    return elapsed
-
-
 def floor(n: int, repeat: int) -> None:
     items = [f"item {i}" for i in range(n)]
-    _floor_run(items[:300])
+    in_process_batcher_run(items[:300], 0)
     baseline_in_process(items[:300])
     ours, base = [], []
     for _ in range(repeat):
-        ours.append(n / _floor_run(items))
+        ours.append(n / in_process_batcher_run(items, 0))
         base.append(n / baseline_in_process(items))
     mo, mb = statistics.median(ours), statistics.median(base)
     print(
-        f"thread hand-offs alone: N={n}, {WORKERS} threads, each engine call answered by "
-        f"another thread: median {mo:,.0f} items/s, in-process pool {mb:,.0f} items/s: {mo / mb:.2f}x"
+        f"thread hand-offs alone: N={n}, {WORKERS} threads whose engine calls wait for batches "
+        f"of {BATCH} answered by another thread: median {mo:,.0f} items/s, in-process pool "
+        f"{mb:,.0f} items/s: {mo / mb:.2f}x"
     )
 
 
