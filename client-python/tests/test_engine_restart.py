@@ -9,32 +9,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from conftest import QueryExpression
 from helpers import server_status, standalone_server, wait_until
-from symbatcher import BatchEngine, BatchScheduler
+from symbatcher import BatchScheduler
 
 TESTS_DIR = Path(__file__).resolve().parent
 ENGINE = "restartable"
-
-
-class SlowEcho(BatchEngine):
-    """Answers each batch after 20 ms."""
-
-    max_concurrency = 2
-
-    def forward(self, calls):
-        time.sleep(0.02)
-        return [f"slow: {call.prompt}" for call in calls]
 
 
 def _start_engine(address: str) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "symbatcher.cli", "engine", "test_engine_restart:SlowEcho",
+        [sys.executable, "-m", "symbatcher.cli", "engine", "remote_engines:SlowEcho",
          "--server", address, "--name", ENGINE, "--log-level", "WARNING"],
         env=env,
         stdout=subprocess.DEVNULL,
