@@ -264,12 +264,14 @@ class WorkerRuntime:
         keeps running (a forward() blocked on other I/O): each wake takes
         the GIL from the running slots, and the calls of one batch go out
         together."""
+        if self._slots.on_loop:
+            self._outbox.append(message)
+            self._wake_writer()
+            return
         if self._posted_at is None:
             self._posted_at = time.monotonic()
         self._outbox.append(message)
-        if self._slots.on_loop:
-            self._wake_writer()
-        elif call:
+        if call:
             with self._calls_lock:
                 self._unsent_calls += 1
                 full = self._unsent_calls >= self._batch_calls
@@ -277,6 +279,7 @@ class WorkerRuntime:
                 self._wake_writer()
 
     def slots_waiting(self) -> None:
+        """Every thread slot waits: sends what they posted."""
         if self._outbox and not self._closing:
             self._wake_writer()
 
