@@ -42,6 +42,7 @@ class JobRun:
         factory: Callable[[dict[str, Any]], Any],
         num_workers: int,
         slots: str,
+        pin_slots: bool = True,
         source: ItemSource,
         kwargs: dict[str, Any],
         kwargs_json: str,
@@ -57,6 +58,7 @@ class JobRun:
         self._factory = factory
         self._num_workers = num_workers
         self._slots = slots
+        self._pin_slots = pin_slots
         self._source = source
         self._kwargs = kwargs
         self._kwargs_json = kwargs_json
@@ -80,6 +82,7 @@ class JobRun:
                 concurrency=self._num_workers,
                 name=f"local-{os.getpid()}",
                 slots=self._slots,
+                pin_slots=self._pin_slots,
             )
             await self._worker.open()
         self._job = Job(

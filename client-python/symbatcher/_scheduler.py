@@ -187,6 +187,12 @@ class BatchScheduler:
       Python work and engine calls only; any other blocking call in forward()
       stalls all of them, and the loop with them; with `main_loop` that is
       the caller's loop);
+    - `pin_slots`: thread slots share one CPU (default True): they hold one
+      GIL, so only one runs Python code at a time, and hand-offs between
+      threads on one core are cheaper than across cores (about 15% more
+      items/s in BENCHMARKS.md). False lets them run on any CPU, for
+      forward()s whose native code releases the GIL for long (threads that
+      forward() starts share the slot's CPU too);
     - `cache`: how the jobs' engine calls use the server's call cache:
       "use" (answer a request seen before from the cache, store new replies,
       send identical calls in flight once), "refresh" (send again and
@@ -228,6 +234,7 @@ class BatchScheduler:
         window: int | None = None,
         worker_wait_ms: int | None = None,
         slots: str = "thread",
+        pin_slots: bool = True,
         item_timeout_s: float | None = None,
         cache: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -304,6 +311,7 @@ class BatchScheduler:
         self._options = JobOptions(**{**self._options.__dict__, "engine": engine_name})
         self._progress = progress
         self._slots = slots
+        self._pin_slots = bool(pin_slots)
         self.last_summary: JobSummary | None = None
         self._closed = False
 
@@ -589,6 +597,7 @@ class BatchScheduler:
             factory=factory,
             num_workers=num_workers,
             slots=self._slots,
+            pin_slots=self._pin_slots,
             source=source,
             kwargs=kwargs,
             kwargs_json=_kwargs_json(kwargs),

@@ -7,7 +7,8 @@ forward() waits for an engine reply, the slot waits on a reply box that the
 connection fills when the server answers.
 
 - `ThreadSlots` (the default): one OS thread per slot, as the original
-  library's thread pool. forward() may block on anything.
+  library's thread pool. forward() may block on anything. The slot threads
+  of a worker share one CPU unless told otherwise (see `_affinity`).
 - `GreenletSlots`: every slot is a greenlet on the connection's own event-loop
   thread. An engine call switches to the loop, which runs the other slots and
   the connection until the reply comes; no OS thread switch or GIL hand-off
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 
 import greenlet
 
+from symbatcher._affinity import pin_current_thread
 from symbatcher._errors import SymbatcherError
 from symbatcher._interceptor import install_in_context
 
@@ -140,10 +142,14 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def make_slots(kind: str, runner: ItemRunner, count: int, name: str) -> Slots:
+def make_slots(
+    kind: str, runner: ItemRunner, count: int, name: str, cpu: int | None = None
+) -> Slots:
+    """`cpu`: the CPU thread slots share (None: any); greenlets run on the
+    loop's thread and ignore it."""
     if check_kind(kind) == "greenlet":
         return GreenletSlots(runner, count, name)
-    return ThreadSlots(runner, count, name)
+    return ThreadSlots(runner, count, name, cpu)
 
 
 # -- threads -----------------------------------------------------------------
@@ -189,8 +195,10 @@ class ThreadSlots(Slots):
     on_loop = False
     can_replace = True
 
-    def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
+    def __init__(self, runner: ItemRunner, count: int, name: str, cpu: int | None = None) -> None:
         super().__init__(runner, count, name)
+        #: The CPU every slot thread confines itself to (None: any).
+        self.cpu = cpu
         self._threads: list[threading.Thread] = []
         #: Slots given up on: each ends after its current forward() returns.
         self._retired: set[threading.Thread] = set()
@@ -322,6 +330,8 @@ class ThreadSlots(Slots):
                 slot.join()  # past its last line already: returns at once
 
     def _slot(self) -> None:
+        if self.cpu is not None:
+            pin_current_thread(self.cpu)
         install_in_context()
         self._local.slot = True
         mine: queue.SimpleQueue[Any] = queue.SimpleQueue()

@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher import _codec, _limits
+from symbatcher import _affinity, _codec, _limits
 from symbatcher._channel import Connection, connection_for
 from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
@@ -89,7 +89,9 @@ class WorkerRuntime:
     pending, wake the writer.
 
     `slots` is "thread" (one OS thread per slot) or "greenlet" (every slot a
-    greenlet on the loop's thread; see `_slots`).
+    greenlet on the loop's thread; see `_slots`). Thread slots share one CPU
+    (`_affinity`) unless `pin_slots` is False: the `slot_cpu_index`-th of the
+    process's CPUs (a supervisor's child), else the one the process runs on.
 
     Each expression's factory is called once per job, with the job's kwargs,
     by the first slot that runs one of its items; the job's items in all the
@@ -108,6 +110,8 @@ class WorkerRuntime:
         slots: str = "thread",
         connection: Connection | None = None,
         allow_pickle: bool = False,
+        pin_slots: bool = True,
+        slot_cpu_index: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
@@ -122,7 +126,8 @@ class WorkerRuntime:
         self._expressions = dict(expressions)
         self._concurrency = concurrency
         self._name = name
-        self._slots: Slots = make_slots(slots, self, concurrency, name)
+        cpu = _affinity.slot_cpu(slot_cpu_index) if pin_slots else None
+        self._slots: Slots = make_slots(slots, self, concurrency, name, cpu)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: collections.deque[Any] = collections.deque()
         self._wake: asyncio.Event | None = None

@@ -31,6 +31,15 @@ class Paced(Expression):
         return {"input": input, "pid": os.getpid()}
 
 
+class SlotCpus(Expression):
+    """No engine call; reports the process and the CPUs its slot thread may
+    run on, after `delay` seconds (so that every process gets items)."""
+
+    def forward(self, input, delay=0.01, **kwargs):
+        time.sleep(delay)
+        return {"input": input, "pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0))}
+
+
 class Awkward(Expression):
     """Fails or returns non-JSON values for some inputs."""
 

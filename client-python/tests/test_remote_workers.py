@@ -19,7 +19,7 @@ from symai import Expression
 
 import remote_expressions
 from helpers import server_status, standalone_server, wait_until
-from remote_expressions import Awkward, Paced, Tagger
+from remote_expressions import Awkward, Paced, SlotCpus, Tagger
 from symbatcher import BatchScheduler, EncodingError, NoWorkerError, RemoteError
 from symbatcher.cli.main import main as cli_main
 from symbatcher._server import EmbeddedServer
@@ -74,6 +74,7 @@ def remote():
         "remote_expressions:Tagger",
         "remote_expressions:Paced",
         "remote_expressions:Awkward",
+        "remote_expressions:SlotCpus",
         "--processes", "2",
         "--concurrency", "4",
         "--name", "pool",
@@ -94,6 +95,25 @@ def remote():
             os.killpg(proc.pid, signal.SIGKILL)
         scheduler.cleanup()
         server.stop()
+
+
+def test_the_processes_of_a_supervisor_pin_their_slots_to_different_cpus(remote):
+    # `--processes 2`: child k's thread slots share the k-th CPU of the
+    # process's set, so the two GILs run on two cores.
+    scheduler, children = remote
+    results = scheduler(SlotCpus, 0, list(range(40)), batch_size=4)
+    cpus_by_pid: dict[int, set[tuple[int, ...]]] = {}
+    for result in results:
+        cpus_by_pid.setdefault(result["pid"], set()).add(tuple(result["cpus"]))
+    assert sorted(cpus_by_pid) == sorted(children), cpus_by_pid
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) >= 2:
+        # Each process on one CPU of its own: children 0 and 1 on the first two.
+        assert all(len(cpus) == 1 and len(next(iter(cpus))) == 1 for cpus in cpus_by_pid.values())
+        used = sorted(next(iter(cpus))[0] for cpus in cpus_by_pid.values())
+        assert used == allowed[:2], cpus_by_pid
+    else:  # a single CPU: nothing to pin
+        assert all(cpus == {tuple(allowed)} for cpus in cpus_by_pid.values()), cpus_by_pid
 
 
 def test_expressions_are_named_by_import_path():

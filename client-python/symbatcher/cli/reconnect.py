@@ -60,6 +60,8 @@ async def serve(args: argparse.Namespace, name: str, expressions: dict[str, Any]
             prefetch=args.prefetch,
             name=name,
             slots=args.slots,
+            pin_slots=args.pin_slots,
+            slot_cpu_index=args.slot_cpu_index,
             connection=args.connection,
             allow_pickle=args.allow_pickle,
         )

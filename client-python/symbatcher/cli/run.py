@@ -2,7 +2,8 @@
 
     symbatcher run mypkg.exprs:Summarize --input data.jsonl --output results.jsonl
                    [--server HOST:PORT] [--workers N] [--batch-size B] [--kwargs JSON]
-                   [--slots thread|greenlet] [--engine NAME] [--config symbatcher.toml]
+                   [--slots thread|greenlet] [--no-pin-slots] [--engine NAME]
+                   [--config symbatcher.toml]
                    [--cache use|refresh|off] [--cache-dir DIR] [--max-cost USD]
 
 Engines: with no --engine, the calls go where a `BatchScheduler()` sends them:
@@ -90,6 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slots", choices=SLOT_KINDS, default="thread",
         help="local slots: threads (default) or greenlets (see `symbatcher worker --help`)",
+    )
+    parser.add_argument(
+        "--no-pin-slots", dest="pin_slots", action="store_false",
+        help="let local thread slots run on any CPU (see `symbatcher worker --help`)",
     )
     parser.add_argument("--batch-size", type=int, default=5, metavar="B", help="engine batch size (default 5)")
     parser.add_argument(
@@ -395,6 +400,7 @@ async def _run(
             worker_wait_ms=args.worker_wait_ms,
             item_timeout_s=args.item_timeout,
             slots=args.slots,
+            pin_slots=args.pin_slots,
             cache=args.cache,
             cache_dir=args.cache_dir,
             max_cost_usd=args.max_cost,

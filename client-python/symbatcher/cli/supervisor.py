@@ -36,7 +36,10 @@ RESTART_STABLE_S = 60.0
 SUPERVISE_POLL_S = 0.1
 
 
-def _child_argv(args: argparse.Namespace, name: str) -> list[str]:
+def _child_argv(args: argparse.Namespace, name: str, index: int) -> list[str]:
+    """The command line of child `index`: its thread slots share the
+    `index`-th CPU (modulo their number), so the children spread over the
+    cores instead of each taking the CPU it happens to start on."""
     argv = [
         sys.executable, "-m", "symbatcher.cli", "worker", *args.expressions,
         "--server", args.server,
@@ -49,6 +52,7 @@ def _child_argv(args: argparse.Namespace, name: str) -> list[str]:
         "--connect-timeout", str(args.connect_timeout),
         "--log-level", str(args.log_level),
         "--exit-with-stdin",
+        *(["--slot-cpu-index", str(index)] if args.pin_slots else ["--no-pin-slots"]),
         *connect.child_argv(args),
         *(["--allow-pickle"] if args.allow_pickle else []),
     ]
@@ -63,6 +67,8 @@ class _Child:
     process died, when it starts again."""
 
     name: str
+    #: Which child it is (0..P-1), for its CPU (`_child_argv`).
+    index: int = 0
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     backoff: float = 0.0
@@ -85,11 +91,11 @@ def supervise(args: argparse.Namespace, name: str) -> int:
     them. Signals reach them through this process: the first drains them,
     the second kills them. If this process dies, their stdin pipes close and
     they drain by themselves."""
-    children = [_Child(name=f"{name}-{k}") for k in range(args.processes)]
+    children = [_Child(name=f"{name}-{k}", index=k) for k in range(args.processes)]
 
     def start(child: _Child) -> None:
         child.proc = subprocess.Popen(
-            _child_argv(args, child.name), stdin=subprocess.PIPE, start_new_session=True
+            _child_argv(args, child.name, child.index), stdin=subprocess.PIPE, start_new_session=True
         )
         child.started = time.monotonic()
         child.restart_at = None

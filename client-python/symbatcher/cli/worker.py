@@ -67,6 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--no-pin-slots", dest="pin_slots", action="store_false",
+        help=(
+            "let thread slots run on any CPU; by default the slots of a process share "
+            "one (they hold one GIL, and hand-offs on one core are cheaper), and the "
+            "processes of --processes spread over the CPUs; use it when forward() runs "
+            "native code that releases the GIL for long"
+        ),
+    )
+    parser.add_argument(
         "--processes", type=int, default=1, metavar="P",
         help="worker processes to start (default 1)",
     )
@@ -97,6 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     connect.add_arguments(parser)
     # Set by the supervisor for its children: stop when the supervisor's pipe closes.
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
+    # Set by the supervisor: which of the CPUs the child's thread slots share.
+    parser.add_argument("--slot-cpu-index", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
