@@ -20,7 +20,7 @@ ideal in-process batcher with no latency (32 threads whose engine calls wait
 until a batch of 32 forms and a batcher thread answers it; no server, no
 gRPC), alternated with the in-process pool, medians of `--repeat` runs.
 
-    python bench/thread_slots.py [--items 6000] [--slots thread|greenlet]
+    python bench/thread_slots.py [--items 6000] [--slots thread|greenlet] [--no-pin-slots]
     python bench/thread_slots.py --floor [--items 3000] [--repeat 5]
 """
 
@@ -128,6 +128,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=6000)
     parser.add_argument("--slots", choices=("thread", "greenlet"), default="thread")
+    parser.add_argument(
+        "--no-pin-slots", dest="pin_slots", action="store_false",
+        help="thread slots on any CPU (BatchScheduler(pin_slots=False))",
+    )
     parser.add_argument("--floor", action="store_true", help="thread hand-offs alone, no server")
     parser.add_argument("--repeat", type=int, default=5, help="runs of --floor")
     args = parser.parse_args()
@@ -136,7 +140,7 @@ def main() -> int:
         return 0
     items = [f"item {i}" for i in range(args.items)]
     _instrument()
-    with BatchScheduler(engine="echo", slots=args.slots) as scheduler:
+    with BatchScheduler(engine="echo", slots=args.slots, pin_slots=args.pin_slots) as scheduler:
         symbatcher_run(scheduler, items[:300])
         _COUNTS.clear()
         _MARKS.clear()
@@ -149,7 +153,8 @@ def main() -> int:
         switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - usage.ru_nvcsw
     rounds = args.items / BATCH
     print(
-        f"{args.items} items, {WORKERS} {args.slots} slots, batch size {BATCH}: "
+        f"{args.items} items, {WORKERS} {args.slots} slots"
+        f"{'' if args.pin_slots or args.slots != 'thread' else ' (not pinned)'}, batch size {BATCH}: "
         f"{args.items / wall:,.0f} items/s, {wall:.2f} s"
     )
     for what, count in sorted(_COUNTS.items()):

@@ -34,7 +34,9 @@ mod parked;
 pub(crate) mod policy;
 mod queue;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -118,7 +120,7 @@ pub struct Batcher {
     /// Queues with waiting calls, in key order (batches form in that order).
     queues: BTreeMap<Arc<BatchKey>, CallQueue>,
     /// Each waiting call's key and sequence number, by server call id.
-    located: HashMap<u64, (Arc<BatchKey>, u64)>,
+    located: FxHashMap<u64, (Arc<BatchKey>, u64)>,
     /// The next arrival sequence number.
     next_seq: u64,
 }

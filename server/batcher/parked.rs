@@ -14,6 +14,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use tokio::time::Instant;
 
 /// An engine's index in [`ParkedIndex::engines`].
@@ -27,7 +29,7 @@ pub(crate) struct ParkedIndex {
     /// Per engine slot: (silent at, run id) of its runs that may add a call.
     active: Vec<BTreeSet<(Instant, u64)>>,
     /// Each indexed run's engine slot and silence instant.
-    entries: HashMap<u64, (EngineSlot, Instant)>,
+    entries: FxHashMap<u64, (EngineSlot, Instant)>,
 }
 
 impl ParkedIndex {

@@ -1,6 +1,8 @@
 //! The scheduler actor: its state and its loop.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -47,7 +49,7 @@ pub(super) struct Scheduler {
     pub(super) workers: WorkerIndex,
     /// Item runs by task id; each job lists its own (`Job::runs`), each
     /// worker its own (`Worker::running`).
-    pub(super) tasks: HashMap<u64, Task>,
+    pub(super) tasks: FxHashMap<u64, Task>,
     pub(super) batcher: Batcher,
     /// Per engine, the runs that may still add a call (the all-parked trigger).
     pub(super) parked: ParkedIndex,
@@ -58,9 +60,9 @@ pub(super) struct Scheduler {
     /// When each disconnected engine's reconnection grace ends.
     pub(super) grace_deadlines: Deadlines<String>,
     /// Calls sent to an engine and not yet answered, by server call id.
-    pub(super) in_flight: HashMap<u64, CallRoute>,
+    pub(super) in_flight: FxHashMap<u64, CallRoute>,
     /// Jobs with calls in each batch in flight, by batch id.
-    pub(super) batch_jobs: HashMap<u64, Vec<u64>>,
+    pub(super) batch_jobs: FxHashMap<u64, Vec<u64>>,
     pub(super) engines: BTreeMap<String, EngineSlot>,
     pub(super) next_id: u64,
     pub(super) draining: bool,
@@ -78,7 +80,7 @@ pub(super) struct Scheduler {
     pub(super) coalescer: Coalescer<QueuedCall>,
     /// Replies to store before delivery, by the server call id of the call
     /// that leads its key.
-    pub(super) cache_writes: HashMap<u64, CacheWrite>,
+    pub(super) cache_writes: FxHashMap<u64, CacheWrite>,
     /// Prices of configured engines over the built-in table.
     pub(super) prices: PriceBook,
     /// Calls answered from the cache since the server started.
@@ -106,14 +108,14 @@ impl Scheduler {
             jobs_by_expression: HashMap::new(),
             serving: HashMap::new(),
             workers: WorkerIndex::default(),
-            tasks: HashMap::new(),
+            tasks: FxHashMap::default(),
             batcher: Batcher::default(),
             parked: ParkedIndex::default(),
             worker_wait_deadlines: Deadlines::default(),
             run_deadlines: Deadlines::default(),
             grace_deadlines: Deadlines::default(),
-            in_flight: HashMap::new(),
-            batch_jobs: HashMap::new(),
+            in_flight: FxHashMap::default(),
+            batch_jobs: FxHashMap::default(),
             engines: BTreeMap::new(),
             next_id: 1,
             draining: false,
@@ -123,7 +125,7 @@ impl Scheduler {
             last_assigned_worker: 0,
             cache: CallCache::default(),
             coalescer: Coalescer::default(),
-            cache_writes: HashMap::new(),
+            cache_writes: FxHashMap::default(),
             prices: PriceBook::default(),
             cache_hits: 0,
             coalesced: 0,

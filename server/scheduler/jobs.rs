@@ -2,6 +2,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use rustc_hash::FxHashSet;
+
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -58,9 +60,9 @@ pub(super) struct Job {
     /// Set while no worker serves the job's expression.
     pub no_worker_since: Option<Instant>,
     /// Workers that have been sent this job's `JobInfo`.
-    pub informed_workers: HashSet<u64>,
+    pub informed_workers: FxHashSet<u64>,
     /// Its runs (task ids) on workers.
-    pub runs: HashSet<u64>,
+    pub runs: FxHashSet<u64>,
     outbox: Vec<ItemResult>,
     /// How its calls use the call cache (resolved for its engine).
     pub cache_mode: CacheMode,
@@ -232,8 +234,8 @@ impl Scheduler {
                 calls: CallTotals::default(),
                 started: now,
                 no_worker_since: None,
-                informed_workers: HashSet::new(),
-                runs: HashSet::new(),
+                informed_workers: FxHashSet::default(),
+                runs: FxHashSet::default(),
                 outbox: Vec::new(),
                 cache_mode,
                 spend,

@@ -1,6 +1,8 @@
 //! Workers: registration, item assignment, results and disconnects.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
@@ -69,14 +71,14 @@ pub(super) struct Worker {
     /// Most unanswered engine calls it may have (`--max-calls-per-worker`).
     pub calls_limit: usize,
     /// Tasks assigned to this worker: running in a slot or queued in it.
-    pub running: HashSet<u64>,
+    pub running: FxHashSet<u64>,
     /// Sent DrainWorker: it finishes what it runs and gets nothing new.
     draining: bool,
     /// Assigned tasks its slots have started.
     pub started: usize,
     /// Cancelled runs not yet acknowledged with a WorkResult: they may still
     /// occupy a slot, so they count against it.
-    pub cancelling: HashSet<u64>,
+    pub cancelling: FxHashSet<u64>,
     /// The process the worker runs in (`RegisterWorker.process_token`).
     process_token: String,
     /// Its command stream; bounded, see `GuardFlags::worker_command_capacity`.
@@ -235,10 +237,10 @@ impl Scheduler {
             prefetch,
             calls: 0,
             calls_limit,
-            running: HashSet::new(),
+            running: FxHashSet::default(),
             draining: false,
             started: 0,
-            cancelling: HashSet::new(),
+            cancelling: FxHashSet::default(),
             process_token,
             command_tx,
             backlog,
