@@ -138,7 +138,7 @@ def test_a_server_refuses_pickle_unless_started_with_allow_pickle(scheduler, que
     assert refused.value.field == "codec"
     assert "--allow-pickle" in str(refused.value)
     # BatchScheduler(codec="pickle") starts its embedded server with --allow-pickle.
-    with BatchScheduler(codec="pickle") as own:
+    with BatchScheduler(engine="echo", codec="pickle") as own:
         results = own(query_expr_class, 1, ["pickled"])
         assert_echo(results[0], "pickled")
 
