@@ -189,7 +189,7 @@ class BatchScheduler:
       the caller's loop);
     - `pin_slots`: thread slots share one CPU (default True): they hold one
       GIL, so only one runs Python code at a time, and hand-offs between
-      threads on one core are cheaper than across cores (about 15% more
+      threads on one core are cheaper than across cores (about 20% more
       items/s in BENCHMARKS.md). False lets them run on any CPU, for
       forward()s whose native code releases the GIL for long (threads that
       forward() starts share the slot's CPU too);
