@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import greenlet
 
-from symbatcher._affinity import pin_current_thread
+from symbatcher._affinity import Placement
 from symbatcher._errors import SymbatcherError
 from symbatcher._interceptor import install_in_context
 
@@ -143,13 +143,13 @@ def check_kind(kind: str) -> str:
 
 
 def make_slots(
-    kind: str, runner: ItemRunner, count: int, name: str, cpu: int | None = None
+    kind: str, runner: ItemRunner, count: int, name: str, placement: Placement | None = None
 ) -> Slots:
-    """`cpu`: the CPU thread slots share (None: any); greenlets run on the
-    loop's thread and ignore it."""
+    """`placement`: the CPU thread slots share (None: any); greenlets run on
+    the loop's thread and ignore it."""
     if check_kind(kind) == "greenlet":
         return GreenletSlots(runner, count, name)
-    return ThreadSlots(runner, count, name, cpu)
+    return ThreadSlots(runner, count, name, placement)
 
 
 # -- threads -----------------------------------------------------------------
@@ -195,10 +195,12 @@ class ThreadSlots(Slots):
     on_loop = False
     can_replace = True
 
-    def __init__(self, runner: ItemRunner, count: int, name: str, cpu: int | None = None) -> None:
+    def __init__(
+        self, runner: ItemRunner, count: int, name: str, placement: Placement | None = None
+    ) -> None:
         super().__init__(runner, count, name)
         #: The CPU every slot thread confines itself to (None: any).
-        self.cpu = cpu
+        self.placement = placement
         self._threads: list[threading.Thread] = []
         #: Slots given up on: each ends after its current forward() returns.
         self._retired: set[threading.Thread] = set()
@@ -266,6 +268,8 @@ class ThreadSlots(Slots):
         try:
             self._slot()
         finally:
+            if self.placement is not None:
+                self.placement.forget_calling_thread()
             self.leave()
             assert self._loop is not None
             if not self._loop.is_closed():
@@ -330,8 +334,8 @@ class ThreadSlots(Slots):
                 slot.join()  # past its last line already: returns at once
 
     def _slot(self) -> None:
-        if self.cpu is not None:
-            pin_current_thread(self.cpu)
+        if self.placement is not None:
+            self.placement.pin_calling_thread()
         install_in_context()
         self._local.slot = True
         mine: queue.SimpleQueue[Any] = queue.SimpleQueue()

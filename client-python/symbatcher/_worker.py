@@ -9,6 +9,7 @@ import collections
 import itertools
 import json
 import logging
+import random
 import threading
 import time
 import traceback
@@ -126,8 +127,12 @@ class WorkerRuntime:
         self._expressions = dict(expressions)
         self._concurrency = concurrency
         self._name = name
-        cpu = _affinity.slot_cpu(slot_cpu_index) if pin_slots else None
-        self._slots: Slots = make_slots(slots, self, concurrency, name, cpu)
+        cpu = _affinity.slot_cpu(slot_cpu_index) if pin_slots and slots == "thread" else None
+        #: The CPU the thread slots share (None: not pinned), checked on the
+        #: loop every `_affinity.REBALANCE_S` or so (`_rebalance`).
+        self._placement = _affinity.Placement(cpu) if cpu is not None else None
+        self._rebalance_timer: asyncio.TimerHandle | None = None
+        self._slots: Slots = make_slots(slots, self, concurrency, name, self._placement)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: collections.deque[Any] = collections.deque()
         self._wake: asyncio.Event | None = None
@@ -190,6 +195,7 @@ class WorkerRuntime:
             raise
         self.worker_id = first.registered.worker_id
         self._slots.start()
+        self._rebalance()
         self._tasks = [
             self._loop.create_task(self._write_loop()),
             self._loop.create_task(self._read_loop()),
@@ -214,7 +220,19 @@ class WorkerRuntime:
         else:
             self._loop.call_soon_threadsafe(self._stop_on_loop)
 
+    def _rebalance(self) -> None:
+        """On the loop, until the connection closes: moves the pinned thread
+        slots off a CPU that other work keeps busy (`_affinity.Placement`)."""
+        if self._placement is None or self._closing:
+            return
+        self._placement.check()
+        assert self._loop is not None
+        delay = _affinity.REBALANCE_S * random.uniform(0.75, 1.25)
+        self._rebalance_timer = self._loop.call_later(delay, self._rebalance)
+
     def _stop_on_loop(self) -> None:
+        if self._rebalance_timer is not None:
+            self._rebalance_timer.cancel()
         self.give_back(self._slots.stop())
         self._fail_pending(SymbatcherError("worker stopped"))
         self._post(_STOP)

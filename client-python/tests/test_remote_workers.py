@@ -108,10 +108,11 @@ def test_the_processes_of_a_supervisor_pin_their_slots_to_different_cpus(remote)
     assert sorted(cpus_by_pid) == sorted(children), cpus_by_pid
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) >= 2:
-        # Each process on one CPU of its own: children 0 and 1 on the first two.
-        assert all(len(cpus) == 1 and len(next(iter(cpus))) == 1 for cpus in cpus_by_pid.values())
-        used = sorted(next(iter(cpus))[0] for cpus in cpus_by_pid.values())
-        assert used == allowed[:2], cpus_by_pid
+        # Every item on one CPU; children 0 and 1 start on the first two (a
+        # child may move later, off a CPU that other work keeps busy).
+        assert all(len(cpu_set) == 1 for cpus in cpus_by_pid.values() for cpu_set in cpus)
+        used = sorted({cpu_set[0] for cpus in cpus_by_pid.values() for cpu_set in cpus})
+        assert set(allowed[:2]) <= set(used), cpus_by_pid
     else:  # a single CPU: nothing to pin
         assert all(cpus == {tuple(allowed)} for cpus in cpus_by_pid.values()), cpus_by_pid
 

@@ -1,13 +1,18 @@
 """Thread slots share one CPU (`pin_slots`, on by default): every slot
 thread of a worker is confined to the same core, so the GIL passes between
 them without waking a thread on another core. Greenlet slots run on the
-loop's thread and are not pinned; `pin_slots=False` leaves thread slots free."""
+loop's thread and are not pinned; `pin_slots=False` leaves thread slots free.
+Slots whose CPU other work keeps busy move to a less busy one."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import time
 
+import pytest
 from symai import Expression
 
 from symbatcher import BatchScheduler, _affinity
@@ -64,3 +69,69 @@ def test_the_supervisor_gives_each_child_its_cpu_index_or_passes_the_opt_out():
     args.pin_slots = False
     argv = _child_argv(args, "w-1", 1)
     assert "--no-pin-slots" in argv and "--slot-cpu-index" not in argv
+
+
+class BusySlotCpus(Expression):
+    """Keeps its slot's CPU busy for `seconds`, then reports where it ran."""
+
+    def forward(self, input, seconds=0.05, **kwargs):
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+        return sorted(os.sched_getaffinity(0))
+
+
+def test_less_crowded_moves_only_off_a_cpu_that_others_keep_busy():
+    # Others use 0.5 of CPU 0 beside the slots' 0.5: CPU 1 at 0.1 is clearly less busy.
+    assert _affinity.less_crowded({0: 1.0, 1: 0.1}, ours=0.5, cpu=0) == 1
+    # The slots alone keep their CPU busy: they stay.
+    assert _affinity.less_crowded({0: 1.0, 1: 0.0}, ours=0.95, cpu=0) is None
+    # Others use 0.5 of CPU 0 but every other CPU is as busy: nowhere better.
+    assert _affinity.less_crowded({0: 1.0, 1: 0.45}, ours=0.5, cpu=0) is None
+    # The least busy of several CPUs.
+    assert _affinity.less_crowded({0: 0.9, 1: 0.5, 2: 0.0, 3: 0.2}, ours=0.2, cpu=0) == 2
+
+
+def test_a_placement_moves_only_after_two_crowded_checks_in_a_row(monkeypatch):
+    # Cumulative (busy, total) ticks of CPUs 0 and 1 at each check; the
+    # placement has no slot thread, so all of CPU 0's load is other work.
+    readings = iter([
+        {0: (0, 0), 1: (0, 0)},
+        {0: (100, 100), 1: (10, 100)},  # CPU 0 full, CPU 1 at 10%: crowded once
+        {0: (110, 200), 1: (20, 200)},  # CPU 0 at 10%: not crowded
+        {0: (210, 300), 1: (30, 300)},  # crowded once more
+        {0: (310, 400), 1: (40, 400)},  # and again: move to CPU 1
+    ])
+    monkeypatch.setattr(_affinity, "_cpu_ticks", lambda: next(readings))
+    monkeypatch.setattr(_affinity, "_allowed", lambda: [0, 1])
+    placement = _affinity.Placement(0)
+    assert [placement.check() for _ in range(5)] == [None, None, None, None, 1]
+    assert placement.cpu == 1
+
+
+@pytest.fixture
+def busy_cpu():
+    """Another process that keeps one allowed CPU busy: (that CPU, the process)."""
+    if len(ALLOWED) < 2:
+        pytest.fail("this test needs a process allowed on 2 CPUs or more")
+    cpu = ALLOWED[0]
+    hog = subprocess.Popen(
+        [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
+    )
+    try:
+        yield cpu
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_slots_move_off_a_cpu_another_process_keeps_busy(busy_cpu, monkeypatch):
+    # The slots start on the hog's CPU, and are checked every ~0.2 s.
+    monkeypatch.setattr(_affinity, "slot_cpu", lambda index=None: busy_cpu)
+    monkeypatch.setattr(_affinity, "REBALANCE_S", 0.2)
+    with BatchScheduler(engine="echo") as scheduler:
+        started = time.monotonic()
+        cpu_sets = scheduler(BusySlotCpus, 2, list(range(40)), batch_size=2)
+    assert cpu_sets[0] == [busy_cpu], cpu_sets[0]  # started pinned there
+    assert all(len(cpus) == 1 for cpus in cpu_sets), cpu_sets
+    assert cpu_sets[-1] != [busy_cpu], (cpu_sets, time.monotonic() - started)
