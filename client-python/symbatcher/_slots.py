@@ -199,7 +199,7 @@ class ThreadSlots(Slots):
         self, runner: ItemRunner, count: int, name: str, placement: Placement | None = None
     ) -> None:
         super().__init__(runner, count, name)
-        #: The CPU every slot thread confines itself to (None: any).
+        #: The CPU every slot thread pins itself to as it starts (None: any).
         self.placement = placement
         self._threads: list[threading.Thread] = []
         #: Slots given up on: each ends after its current forward() returns.

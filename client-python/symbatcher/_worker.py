@@ -92,7 +92,8 @@ class WorkerRuntime:
     `slots` is "thread" (one OS thread per slot) or "greenlet" (every slot a
     greenlet on the loop's thread; see `_slots`). Thread slots share one CPU
     (`_affinity`) unless `pin_slots` is False: the `slot_cpu_index`-th of the
-    process's CPUs (a supervisor's child), else the one the process runs on.
+    process's CPUs (a supervisor's child), else the one the process runs on,
+    until other work keeps it busy and they move to a less busy one.
 
     Each expression's factory is called once per job, with the job's kwargs,
     by the first slot that runs one of its items; the job's items in all the
