@@ -45,15 +45,22 @@ def _allowed() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def _current_cpu() -> int | None:
-    """The CPU the calling thread runs on now (Linux), else None."""
+def _stat_fields(path: str, *fields: int) -> list[int] | None:
+    """Fields (1-based, as in proc(5)) of a /proc .../stat file, read once,
+    or None when it cannot be read. Counted after the command name, which
+    may hold spaces and is closed by the last ')' (field 2)."""
     try:
-        with open("/proc/thread-self/stat") as stat:
-            # Field 39 (processor), counted after the command name, which may
-            # hold spaces and is closed by the last ')'.
-            return int(stat.read().rsplit(")", 1)[1].split()[36])
+        with open(path) as stat:
+            values = stat.read().rsplit(")", 1)[1].split()
+        return [int(values[field - 3]) for field in fields]
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _current_cpu() -> int | None:
+    """The CPU the calling thread runs on now (Linux), else None."""
+    processor = _stat_fields("/proc/thread-self/stat", 39)
+    return processor[0] if processor else None
 
 
 def slot_cpu(index: int | None = None) -> int | None:
@@ -89,12 +96,8 @@ def _cpu_ticks() -> dict[int, tuple[int, int]]:
 def _thread_ticks(native_id: int) -> int:
     """User + system clock ticks of one of this process's threads (0 once it
     ended)."""
-    try:
-        with open(f"/proc/self/task/{native_id}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, ValueError, IndexError):
-        return 0
+    times = _stat_fields(f"/proc/self/task/{native_id}/stat", 14, 15)  # utime, stime
+    return sum(times) if times else 0
 
 
 def less_crowded(busy: dict[int, float], ours: float, cpu: int) -> int | None:
