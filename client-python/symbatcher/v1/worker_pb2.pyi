@@ -110,20 +110,24 @@ class WorkerRegistered(_message.Message):
     def __init__(self, worker_id: _Optional[int] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "expression", "kwargs_json", "codec", "engine_wants_messages", "call_batch_size")
+    __slots__ = ("job_id", "expression", "kwargs_json", "codec", "engine_wants_messages", "call_batch_size", "max_queue_delay_ms", "replay_calls")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     KWARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     CODEC_FIELD_NUMBER: _ClassVar[int]
     ENGINE_WANTS_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     CALL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_CALLS_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     expression: str
     kwargs_json: str
     codec: _common_pb2.Codec
     engine_wants_messages: bool
     call_batch_size: int
-    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine_wants_messages: _Optional[bool] = ..., call_batch_size: _Optional[int] = ...) -> None: ...
+    max_queue_delay_ms: int
+    replay_calls: bool
+    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine_wants_messages: _Optional[bool] = ..., call_batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., replay_calls: _Optional[bool] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("task_id", "job_id", "index", "payload", "local_only")
