@@ -289,6 +289,7 @@ fn job_spec() -> impl Strategy<Value = JobSpec> {
                     process_token: String::new(),
                     cache: 0,
                     max_cost_usd: None,
+                    replay: None,
                 }
             },
         )

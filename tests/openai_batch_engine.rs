@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use common::fake_openai::{FakeOpenAi, FakeSettings};
 use common::fake_openai_batch::{FakeBatchApi, FakeBatchSettings};
-use common::two_step_worker::{expected_result, spawn_two_step_worker};
+use common::two_step_worker::{
+    expected_result, spawn_replaying_two_step_worker, spawn_two_step_worker,
+};
 use common::*;
 use symbatcher::config::{EngineKindSpec, EngineSpec};
 use symbatcher::cost::Pricing;
@@ -85,7 +87,22 @@ async fn run_items(
         workers.push(spawn_two_step_worker(channel, EXPRESSION, n).await);
         left -= n;
     }
-    let mut client = start_job(channel, job(engine, payloads.len() as u64)).await;
+    let spec = job(engine, payloads.len() as u64);
+    let output = run_job(channel, spec, payloads).await;
+    for worker in workers {
+        worker.abort();
+    }
+    output
+}
+
+/// Runs `payloads` as items of a job `spec` on the workers connected, and
+/// returns the results by index (text, or the error message).
+async fn run_job(
+    channel: &Channel,
+    spec: JobSpec,
+    payloads: &[String],
+) -> (HashMap<u64, Result<String, String>>, JobOutputSummary) {
+    let mut client = start_job(channel, spec).await;
     let items = payloads
         .iter()
         .enumerate()
@@ -98,9 +115,6 @@ async fn run_items(
     client.send_items(items).await;
     client.end().await;
     let output = client.collect().await.expect("job completes");
-    for worker in workers {
-        worker.abort();
-    }
     let results = output
         .results
         .iter()
@@ -217,6 +231,41 @@ async fn ten_thousand_two_step_items_go_in_one_batch_per_step_with_the_online_re
             "Status lists each batch with its state and counts"
         );
         assert_eq!(status.provider_batches[0].batch_id, batches[0].id);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_workers_send_one_batch_per_step_from_four_slots() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let server = spawn_server(config_with(batch_settings(&fake), cache.path())).await;
+        let n = 1000;
+        let items = payloads(n);
+        let worker = spawn_replaying_two_step_worker(&server.channel, EXPRESSION, 4).await;
+        // The window is left to the server: a replaying job on a batch API
+        // engine gets at least the engine's batch.
+        let spec = JobSpec {
+            engine: BATCH.to_string(),
+            ..spec(EXPRESSION, 64)
+        };
+        let (results, summary) = run_job(&server.channel, spec, &items).await;
+        worker.abort();
+
+        let sizes: Vec<usize> = fake.batches().iter().map(|b| b.custom_ids.len()).collect();
+        assert_eq!(
+            sizes,
+            [n, n],
+            "one batch per step of forward() from 4 slots"
+        );
+        assert_eq!(results.len(), n);
+        for (index, result) in &results {
+            assert_eq!(text_of(result), expected_result(&items[*index as usize]));
+        }
+        // Calls answered from the replies kept for a replay are not sent
+        // or counted again.
+        assert_eq!(summary.prompt_tokens, 10 * 2 * n as u64);
     })
     .await;
 }

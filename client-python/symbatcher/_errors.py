@@ -68,6 +68,14 @@ class RunCancelledError(SymbatcherError):
     job ended, or the item timed out); raised inside forward()."""
 
 
+class RunParked(BaseException):
+    """Raised inside forward() by an engine call that waits on a provider
+    batch, when the job replays: it unwinds forward() (a BaseException, so
+    `except Exception` lets it through), the slot takes its next item, and
+    the item runs again from the start once the call is answered. forward()
+    must let it propagate."""
+
+
 class ItemTimeoutError(SymbatcherError, TimeoutError):
     """The item ran longer than its job's item timeout (`item_timeout_s`)."""
 

@@ -77,6 +77,10 @@ class JobOptions:
     cache: str = ""
     #: Spend cap of the job in US dollars; None: no cap.
     max_cost_usd: float | None = None
+    #: Whether runs waiting on a provider batch give their slot back and
+    #: run again from the start once answered; None: the server's choice
+    #: (yes for batch API engines).
+    replay: bool | None = None
     #: Not sent: called on the job's loop with (index, ItemUsage) of each
     #: result whose calls reported usage, before the result is handed out.
     on_usage: Callable[[int, ItemUsage], None] | None = None
@@ -113,6 +117,10 @@ class JobOptions:
                     f"max_cost_usd: must be a number, got {type(self.max_cost_usd).__name__}"
                 )
             spec.max_cost_usd = float(self.max_cost_usd)
+        if self.replay is not None:
+            if not isinstance(self.replay, bool):
+                raise TypeError(f"replay: must be True, False or None, got {type(self.replay).__name__}")
+            spec.replay = self.replay
         return spec
 
 

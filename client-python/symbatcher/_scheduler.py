@@ -204,6 +204,15 @@ class BatchScheduler:
     - `max_cost_usd`: spend cap of each job in US dollars: once its
       requests have cost that much, none of its calls is sent any more and
       every item still waiting fails with `BudgetExceeded`; default: none;
+    - `replay`: with an engine that answers through a provider's batch API
+      (`OpenAIBatchEngine`), a run whose engine call waits on a provider
+      batch gives its slot back, and its item runs again from the start
+      once the call is answered, its earlier calls answered from the replies
+      the server kept; so each step of a multi-call forward() goes out as
+      one provider batch whatever `num_workers` is. forward() must then make
+      the same requests for the same answers, and its side effects may run
+      more than once. Default (None): on for batch API engines; False keeps
+      a slot per waiting run;
     - `token`: the bearer token sent with every call (default:
       $SYMBATCHER_AUTH_TOKEN); the embedded server requires it, or a random
       token of its own when none is set (`scheduler.token` tells it, for
@@ -239,6 +248,7 @@ class BatchScheduler:
         cache: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         max_cost_usd: float | None = None,
+        replay: bool | None = None,
         server_args: Iterable[str] = (),
         token: str | None = None,
         tls: bool | None = None,
@@ -256,6 +266,7 @@ class BatchScheduler:
             item_timeout_ms=_timeout_ms(item_timeout_s),
             cache=cache or "",
             max_cost_usd=max_cost_usd,
+            replay=replay,
         )
         self._options.spec()  # types and encodability; the server checks values
         engine_name = ""

@@ -26,6 +26,7 @@ from symbatcher._errors import (
     EncodingError,
     EngineError,
     RunCancelledError,
+    RunParked,
     SymbatcherError,
     call_error,
     from_item_error,
@@ -157,6 +158,9 @@ class WorkerRuntime:
         self._cancelled: set[int] = set()
         #: Runs given up on (their slot replaced): their result is not sent.
         self._abandoned: set[int] = set()
+        #: Runs the server parked (a call answered ERROR_KIND_PARKED): over
+        #: on the server, so whatever their forward() still returns is dropped.
+        self._parked: set[int] = set()
         self._call_ids = itertools.count(1)
         self._closing = False
         self._channel: grpc.aio.Channel | None = None
@@ -181,6 +185,7 @@ class WorkerRuntime:
             concurrency=self._concurrency,
             prefetch=self._prefetch,
             process_token=PROCESS_TOKEN,
+            replays=True,
         )
         try:
             try:
@@ -526,13 +531,26 @@ class WorkerRuntime:
         if isinstance(reply, BaseException):
             raise reply
         if reply.WhichOneof("outcome") == "error":
+            if reply.error.kind == common_pb2.ERROR_KIND_PARKED:
+                # The server ended the run; its item runs again once the
+                # call is answered.
+                self._parked.add(task_id)
+                raise RunParked(reply.error.message)
             raise from_item_error(reply.error)
         metadata = json.loads(reply.metadata_json) if reply.metadata_json else {}
         return reply.text, metadata
 
     # -- items (from slots) ----------------------------------------------
 
-    def post_result(self, task_id: int, outcome: common_pb2.Outcome) -> None:
+    def post_result(self, task_id: int, outcome: common_pb2.Outcome | None) -> None:
+        """Sends a run's outcome; None for a run that parked, which the
+        server ended already."""
+        if outcome is None:
+            self._parked.discard(task_id)
+            self._cancelled.discard(task_id)
+            self._assigned.discard(task_id)
+            self._abandoned.discard(task_id)
+            return
         if task_id in self._abandoned:
             self._abandoned.discard(task_id)  # acknowledged when given up on
             return
@@ -557,7 +575,8 @@ class WorkerRuntime:
 
     def run_item(self, assignment: worker_pb2.Assignment) -> Any:
         """Runs forward() for one assignment (telling the server it started);
-        returns its Outcome. A run cancelled while queued is not started."""
+        returns its Outcome, or None when the run parked (`RunParked`). A run
+        cancelled while queued is not started."""
         task_id = assignment.task_id
         if task_id in self._cancelled:
             return _cancelled_outcome(task_id)
@@ -585,7 +604,11 @@ class WorkerRuntime:
                 value = instance.forward(input=item, **job.kwargs)
             finally:
                 bind_slot(None)
+        except RunParked:
+            return None
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
+            if assignment.task_id in self._parked:
+                return None  # forward() caught RunParked and raised something else
             # Whatever forward() raises is its item's result; the slot lives on.
             kind = (
                 common_pb2.ERROR_KIND_ENGINE
@@ -597,6 +620,8 @@ class WorkerRuntime:
                 local.put_result(assignment.index, exc)
                 outcome.local_only = True
             return outcome
+        if assignment.task_id in self._parked:
+            return None  # forward() caught RunParked: the item runs again
         if local is not None:
             local.put_result(assignment.index, value)
             return common_pb2.Outcome(local_only=True)

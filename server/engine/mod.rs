@@ -46,6 +46,13 @@ pub enum EngineError {
     /// back) before the engine answered; nobody waits for the answer.
     #[error("the call's item run was cancelled before its engine answered")]
     Cancelled,
+    /// The call waits on a provider batch and its run gave its slot back
+    /// (replay): the item runs again once the call is answered.
+    #[error(
+        "the call waits on a provider batch: its run gave its slot back, and its item runs \
+         again from the start once the call is answered"
+    )]
+    Parked,
     /// The call would have put its run or its worker over its cap of
     /// unanswered engine calls; it was answered at once instead of queued.
     #[error(
@@ -69,6 +76,7 @@ impl EngineError {
             EngineError::Disconnected(_) => "engine_disconnected",
             EngineError::MissingReply { .. } => "engine_missing_reply",
             EngineError::Cancelled => "call_cancelled",
+            EngineError::Parked => "call_parked",
             EngineError::CallLimit { .. } => "call_limit",
         }
     }
@@ -78,10 +86,12 @@ impl EngineError {
         let type_name = match self {
             EngineError::Failed { type_name, .. } if !type_name.is_empty() => type_name.clone(),
             EngineError::Cancelled => "Cancelled".to_string(),
+            EngineError::Parked => "RunParked".to_string(),
             _ => "EngineError".to_string(),
         };
         let kind = match self {
             EngineError::Cancelled => ErrorKind::Cancelled,
+            EngineError::Parked => ErrorKind::Parked,
             _ => ErrorKind::Engine,
         };
         ItemError {

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::calls::CallRoute;
 use super::engines::EngineSlot;
 use super::jobs::Job;
+use super::replay::ParkedCall;
 use super::reuse::CacheWrite;
 use super::timers::Deadlines;
 use super::worker_index::WorkerIndex;
@@ -61,6 +62,9 @@ pub(super) struct Scheduler {
     pub(super) grace_deadlines: Deadlines<String>,
     /// Calls sent to an engine and not yet answered, by server call id.
     pub(super) in_flight: FxHashMap<u64, CallRoute>,
+    /// Calls of parked items (replay), by server call id: their replies go
+    /// to the item's replay log, not to a worker.
+    pub(super) parked_calls: FxHashMap<u64, ParkedCall>,
     /// Jobs with calls in each batch in flight, by batch id.
     pub(super) batch_jobs: FxHashMap<u64, Vec<u64>>,
     pub(super) engines: BTreeMap<String, EngineSlot>,
@@ -115,6 +119,7 @@ impl Scheduler {
             run_deadlines: Deadlines::default(),
             grace_deadlines: Deadlines::default(),
             in_flight: FxHashMap::default(),
+            parked_calls: FxHashMap::default(),
             batch_jobs: FxHashMap::default(),
             engines: BTreeMap::new(),
             next_id: 1,
@@ -156,6 +161,7 @@ impl Scheduler {
                 concurrency,
                 prefetch,
                 process_token,
+                replays,
                 command_tx,
                 backlog,
                 kick_tx,
@@ -164,9 +170,8 @@ impl Scheduler {
                 let id = self.register_worker(
                     name,
                     expressions,
-                    concurrency,
-                    prefetch,
-                    process_token,
+                    (concurrency, prefetch),
+                    (process_token, replays),
                     (command_tx, backlog, kick_tx),
                 );
                 let _ = reply.send(id);

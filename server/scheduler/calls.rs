@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::actor::Scheduler;
 use super::engines::EngineSlot;
+use super::replay::replay_key;
 use super::replies::{batch_task, CacheWriter};
 use super::SchedulerHandle;
 use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
@@ -43,6 +44,9 @@ pub(super) fn error_reply(call_id: u64, err: &EngineError) -> EngineReply {
 impl Scheduler {
     pub(super) fn worker_calls(&mut self, worker_id: u64, calls: Vec<WorkerEngineCall>) {
         let now = Instant::now();
+        // Runs of replaying jobs with a call not answered at once: they park
+        // once all of this message's calls are in.
+        let mut to_park = Vec::new();
         for WorkerEngineCall { task_id, call } in calls {
             let Some(mut call) = call else { continue };
             let Some(task) = self
@@ -60,6 +64,7 @@ impl Scheduler {
             };
             let job_id = task.job_id;
             let cancel = task.cancel.clone();
+            let replays = self.run_replays(task_id);
             if let Some(err) = self.call_limit(worker_id, task.calls.len()) {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.outbox.replies.push(error_reply(call.call_id, &err));
@@ -77,6 +82,7 @@ impl Scheduler {
                 }
                 continue;
             };
+            let replay = replays.then(|| replay_key(&slot.engine, &engine, &call));
             // A call to a batch API waits for a large batch (or for
             // all-parked) under its engine's flush; every other call under
             // its job's.
@@ -91,6 +97,11 @@ impl Scheduler {
                     ),
                 ),
             };
+            if let Some(key) = &replay {
+                if self.answer_replayed(worker_id, task_id, &call, key, now) {
+                    continue;
+                }
+            }
             let key = BatchKey::of_call(&engine, &call);
             let worker_call_id = call.call_id;
             let server_call_id = self.fresh_id();
@@ -113,12 +124,27 @@ impl Scheduler {
             if let Some(task) = self.tasks.get_mut(&task_id) {
                 task.calls.insert(server_call_id, worker_call_id);
                 task.last_activity = now;
+                if let Some(key) = replay {
+                    task.replay_keys.insert(server_call_id, key);
+                    to_park.push(task_id);
+                }
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.calls += 1;
                 }
             }
             self.reindex_run(task_id);
             self.route_call(key, queued);
+        }
+        to_park.dedup();
+        for task_id in to_park {
+            // Calls answered at once (cache, replay log) need no parking.
+            if self
+                .tasks
+                .get(&task_id)
+                .is_some_and(|t| !t.calls.is_empty())
+            {
+                self.park_run(task_id);
+            }
         }
     }
 

@@ -2,17 +2,19 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
+use super::replay::{ParkedItem, ReplayLog};
 use super::reuse::budget_outcome;
 use super::spend::JobSpend;
 use super::{JobEvent, JobParams, JobRegistration};
 use crate::batcher::policy;
 use crate::cache::CacheMode;
+use crate::config::MAX_WINDOW;
 use crate::engine::{CallStats, Engine};
 use crate::error::Error;
 use crate::pb::v1::{
@@ -28,6 +30,9 @@ pub(super) struct PendingItem {
     pub local_only: bool,
     /// Runs already started for this item.
     pub attempts: u32,
+    /// Replies to the calls of its earlier runs that parked (replay): its
+    /// next run's identical calls are answered from here.
+    pub replies: ReplayLog,
 }
 
 /// One job's state.
@@ -39,6 +44,10 @@ pub(super) struct Job {
     pub engine_wants_messages: bool,
     /// How many of its calls a batch gathers (sent in `JobInfo`).
     pub call_batch_size: usize,
+    /// Whether its runs park on calls to its batch API engine (replay).
+    pub replays: bool,
+    /// Its items whose runs parked, by index, until their calls are answered.
+    pub parked: FxHashMap<u64, ParkedItem>,
     events_tx: mpsc::UnboundedSender<JobEvent>,
     pub queue: VecDeque<PendingItem>,
     /// Indices received and not yet answered (duplicate detection).
@@ -98,6 +107,7 @@ impl Job {
             cost_usd: self.spend.cost_usd,
             max_cost_usd: self.spend.max_cost_usd.unwrap_or(0.0),
             saved: Some(self.spend.saved),
+            parked: self.parked.len() as u64,
         }
     }
 
@@ -154,7 +164,7 @@ impl Job {
     }
 
     fn is_done(&self) -> bool {
-        self.input_closed && self.queue.is_empty() && self.running == 0
+        self.input_closed && self.queue.is_empty() && self.running == 0 && self.parked.is_empty()
     }
 
     /// Sends the results gathered this turn.
@@ -181,7 +191,7 @@ pub(super) fn error_outcome(kind: ErrorKind, type_name: &str, message: String) -
 }
 
 impl Scheduler {
-    pub(super) fn submit_job(&mut self, params: JobParams) -> Result<JobRegistration, Error> {
+    pub(super) fn submit_job(&mut self, mut params: JobParams) -> Result<JobRegistration, Error> {
         if self.draining {
             return Err(Error::ShuttingDown);
         }
@@ -192,6 +202,7 @@ impl Scheduler {
             });
         };
         let engine_wants_messages = engine.wants_messages();
+        let batch_api = engine.engine.batch_api_flush();
         let call_batch_size =
             policy::job_call_batch_size(params.batch_size, engine.max_batch_size, &engine.engine);
         // Only engines that call a provider are cached unless the job asks.
@@ -204,7 +215,17 @@ impl Scheduler {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
         let served = self.served(&params.expression);
-        let window = params.window;
+        let replays = batch_api.is_some() && params.replay != Some(false);
+        // A step of a replaying job goes out as one provider batch only if
+        // the window holds that many items.
+        let window = match batch_api {
+            Some(flush) if replays && params.window_is_default => {
+                let batch = u32::try_from(flush.batch_size).unwrap_or(MAX_WINDOW);
+                params.window.max(batch).min(MAX_WINDOW)
+            }
+            _ => params.window,
+        };
+        params.window = window;
         params.span.record("id", id);
         params.span.in_scope(|| {
             tracing::info!(batch_size = params.batch_size, "job admitted");
@@ -217,6 +238,8 @@ impl Scheduler {
                 params,
                 engine_wants_messages,
                 call_batch_size,
+                replays,
+                parked: FxHashMap::default(),
                 events_tx,
                 queue: VecDeque::new(),
                 open_indices: HashSet::new(),
@@ -281,6 +304,7 @@ impl Scheduler {
                 payload: item.payload,
                 local_only: item.local_only,
                 attempts: 0,
+                replies: ReplayLog::default(),
             });
         }
     }
@@ -354,6 +378,7 @@ impl Scheduler {
         for &task_id in &job.runs {
             self.remove_task(task_id, true);
         }
+        self.drop_parked(job.parked);
         for worker_id in job.informed_workers {
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 worker.outbox.finished_jobs.push(job_id);

@@ -57,6 +57,7 @@ mod calls;
 mod engines;
 mod jobs;
 mod parking;
+mod replay;
 mod replies;
 mod reuse;
 mod spend;
@@ -101,6 +102,12 @@ pub struct JobParams {
     pub kwargs_json: String,
     pub codec: Codec,
     pub window: u32,
+    /// Whether `window` is the server's default (the job did not set one):
+    /// a job that replays on a batch API engine then gets a window of at
+    /// least the engine's batch, so a step fills one provider batch.
+    pub window_is_default: bool,
+    /// `JobSpec.replay`; None: replay where the engine is a batch API.
+    pub replay: Option<bool>,
     pub max_attempts: u32,
     pub worker_wait: Duration,
     /// Longest run of one item from its start; None: no limit.
@@ -163,6 +170,8 @@ pub enum SchedulerCommand {
         concurrency: usize,
         prefetch: usize,
         process_token: String,
+        /// `RegisterWorker.replays`: the worker gives a parked run's slot back.
+        replays: bool,
         /// Bounded by `GuardFlags::worker_command_capacity`, in messages
         /// and in entries (`backlog`): a worker that lets more pile up is
         /// disconnected.

@@ -43,7 +43,9 @@ impl Scheduler {
     /// The batch API engines with a job whose next items would start at
     /// once and may still come: its client has not ended its input, its
     /// window has room, nothing of it waits in the queue and a worker serving
-    /// it has a free slot. Their queues are not "all parked" yet: flushing
+    /// it has a free slot; or, for a job that replays, items of it wait in
+    /// the queue and a worker that parks runs serves it (its slots free up
+    /// as its runs park). Their queues are not "all parked" yet: flushing
     /// would leave those items' calls (one step of a `forward()` over the
     /// whole dataset) for a second provider batch, hours later. The engine's
     /// delay still bounds the wait. O(jobs + workers), and only while a batch
@@ -67,7 +69,15 @@ impl Scheduler {
             if receiving.contains(engine) || !is_batch_api(engine) {
                 continue;
             }
-            if job.may_receive_more() && self.has_free_slot_for(&job.params.expression) {
+            let expression = &job.params.expression;
+            let arriving = job.may_receive_more() && self.has_free_slot_for(expression);
+            let replaying = job.replays
+                && !job.queue.is_empty()
+                && self
+                    .workers
+                    .values()
+                    .any(|w| w.replays && w.serves(expression));
+            if arriving || replaying {
                 receiving.insert(engine.clone());
             }
         }

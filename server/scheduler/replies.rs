@@ -253,7 +253,8 @@ impl Scheduler {
         let owner = self
             .tasks
             .get(&route.task_id)
-            .map(|task| (task.job_id, task.item.index));
+            .map(|task| (task.job_id, task.item.index))
+            .or_else(|| self.parked_owner(server_call_id));
         let sent_ok = !is_error(&reply);
         let model = sent_ok.then(|| self.priced_model(engine, &reply));
         reply.call_id = route.worker_call_id;
@@ -288,6 +289,9 @@ impl Scheduler {
         server_call_id: u64,
         reply: EngineReply,
     ) -> Option<u64> {
+        if self.parked_calls.contains_key(&server_call_id) {
+            return self.parked_call_answered(server_call_id, reply);
+        }
         let task = self
             .tasks
             .get_mut(&task_id)

@@ -331,6 +331,7 @@ impl Scheduler {
         for task_id in stopped {
             self.stop_run_over_budget(task_id);
         }
+        self.stop_parked_over_budget(job_id);
         self.maybe_finish(job_id);
     }
 

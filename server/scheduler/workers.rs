@@ -13,6 +13,7 @@ use super::actor::Scheduler;
 use super::backlog::WorkerBacklog;
 use super::calls::error_reply;
 use super::jobs::{error_outcome, PendingItem};
+use crate::cache::CallKey;
 use crate::engine::EngineError;
 use crate::error::Error;
 use crate::pb::v1::{
@@ -45,6 +46,9 @@ pub(super) struct Task {
     /// When the run times out (its start plus its job's item timeout), if
     /// it has started and its job has one; its timer is set for that instant.
     pub timeout_at: Option<Instant>,
+    /// The replay key of each of its calls (server call id), for runs that
+    /// park (see `replay`).
+    pub replay_keys: HashMap<u64, CallKey>,
 }
 
 /// Commands for one worker gathered during a turn, sent as few messages.
@@ -81,6 +85,8 @@ pub(super) struct Worker {
     pub cancelling: FxHashSet<u64>,
     /// The process the worker runs in (`RegisterWorker.process_token`).
     process_token: String,
+    /// Whether it gives a parked run's slot back (`RegisterWorker.replays`).
+    pub replays: bool,
     /// Its command stream; bounded, see `GuardFlags::worker_command_capacity`.
     command_tx: mpsc::Sender<WorkerCommand>,
     /// Entries on `command_tx` its stream has not taken; at most the
@@ -93,7 +99,7 @@ pub(super) struct Worker {
 
 impl Worker {
     /// Whether new items of `expression` may go to this worker.
-    fn serves(&self, expression: &str) -> bool {
+    pub fn serves(&self, expression: &str) -> bool {
         !self.draining && self.expressions.iter().any(|e| e == expression)
     }
 
@@ -204,9 +210,8 @@ impl Scheduler {
         &mut self,
         name: String,
         expressions: Vec<String>,
-        concurrency: usize,
-        prefetch: usize,
-        process_token: String,
+        (concurrency, prefetch): (usize, usize),
+        (process_token, replays): (String, bool),
         (command_tx, backlog, kick_tx): (
             mpsc::Sender<WorkerCommand>,
             WorkerBacklog,
@@ -242,6 +247,7 @@ impl Scheduler {
             started: 0,
             cancelling: FxHashSet::default(),
             process_token,
+            replays,
             command_tx,
             backlog,
             kick_tx: Some(kick_tx),
@@ -367,7 +373,7 @@ impl Scheduler {
                 call_batch_size: u32::try_from(job.call_batch_size).unwrap_or(u32::MAX),
                 max_queue_delay_ms: u32::try_from(job.params.max_queue_delay.as_millis())
                     .unwrap_or(u32::MAX),
-                replay_calls: false,
+                replay_calls: job.replays && worker.replays,
             });
         }
         worker.outbox.assignments.push(Assignment {
@@ -391,6 +397,7 @@ impl Scheduler {
                 last_activity: Instant::now(),
                 cancel: CancellationToken::new(),
                 timeout_at: None,
+                replay_keys: HashMap::new(),
             },
         );
         self.reindex_run(task_id);
@@ -405,8 +412,33 @@ impl Scheduler {
     /// job ended, or it timed out), and the run keeps counting against the
     /// worker's slots until the worker acknowledges it.
     pub(super) fn remove_task(&mut self, task_id: u64, cancel_on_worker: bool) -> Option<Task> {
-        let task = self.tasks.remove(&task_id)?;
+        let task = self.detach_task(task_id, &EngineError::Cancelled, cancel_on_worker)?;
         task.cancel.cancel();
+        if !task.calls.is_empty() {
+            let unsent = self.batcher.remove_calls(task.calls.keys().copied());
+            for server_call_id in task.calls.keys() {
+                self.in_flight.remove(server_call_id);
+            }
+            // Identical calls that waited on an unsent one go on without it.
+            for queued in unsent {
+                self.leader_gone(queued.call.call_id);
+            }
+        }
+        Some(task)
+    }
+
+    /// Takes a run off its worker and job (indices, slot and call counts,
+    /// timers) and answers its worker `call_error` for each of its calls
+    /// still waiting; the calls themselves stay where they are (queued, or
+    /// at an engine) for the caller to give up (`remove_task`) or keep
+    /// (`park_run`).
+    pub(super) fn detach_task(
+        &mut self,
+        task_id: u64,
+        call_error: &EngineError,
+        cancel_on_worker: bool,
+    ) -> Option<Task> {
+        let task = self.tasks.remove(&task_id)?;
         self.parked.remove(task_id);
         if let Some(at) = task.timeout_at {
             self.run_deadlines.remove(at, task_id);
@@ -414,13 +446,6 @@ impl Scheduler {
         if let Some(job) = self.jobs.get_mut(&task.job_id) {
             job.running -= 1;
             job.runs.remove(&task_id);
-        }
-        let mut unsent = Vec::new();
-        if !task.calls.is_empty() {
-            unsent = self.batcher.remove_calls(task.calls.keys().copied());
-            for server_call_id in task.calls.keys() {
-                self.in_flight.remove(server_call_id);
-            }
         }
         let had_free = self.has_free_start_slot(task.worker_id);
         if let Some(worker) = self.workers.get_mut(&task.worker_id) {
@@ -433,7 +458,7 @@ impl Scheduler {
                 worker
                     .outbox
                     .replies
-                    .push(error_reply(worker_call_id, &EngineError::Cancelled));
+                    .push(error_reply(worker_call_id, call_error));
             }
             if cancel_on_worker {
                 worker.outbox.cancels.push(task_id);
@@ -441,10 +466,6 @@ impl Scheduler {
             }
         }
         self.worker_slots_changed(task.worker_id, had_free);
-        // Identical calls that waited on an unsent one go on without it.
-        for queued in unsent {
-            self.leader_gone(queued.call.call_id);
-        }
         Some(task)
     }
 

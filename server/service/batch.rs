@@ -99,7 +99,7 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
             ))
         }
     };
-    let window = in_range("window", spec.window, MAX_WINDOW)?.unwrap_or(config.window);
+    let window = in_range("window", spec.window, MAX_WINDOW)?;
     let max_attempts =
         in_range("max_attempts", spec.max_attempts, MAX_ATTEMPTS)?.unwrap_or(config.max_attempts);
     let item_timeout_ms = match spec.item_timeout_ms {
@@ -154,7 +154,9 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         max_queue_delay: Duration::from_millis(max_queue_delay_ms),
         kwargs_json,
         codec,
-        window,
+        window: window.unwrap_or(config.window),
+        window_is_default: window.is_none(),
+        replay: spec.replay,
         max_attempts,
         worker_wait: Duration::from_millis(worker_wait_ms),
         item_timeout: item_timeout_ms.map(Duration::from_millis),

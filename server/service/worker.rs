@@ -111,6 +111,7 @@ impl WorkerService for WorkerApi {
                 concurrency: register.concurrency as usize,
                 prefetch: register.prefetch as usize,
                 process_token: register.process_token,
+                replays: register.replays,
                 command_tx,
                 backlog: backlog.clone(),
                 kick_tx,

@@ -3,14 +3,17 @@
 //! `"summarize <payload>"`, then `"judge: <first reply>"`; the item's result
 //! is the second reply's text (a JSON string), or `"error: <message>"` when
 //! a call fails. It runs as a task until the server closes its stream.
+//! A replaying one (`spawn_replaying_two_step_worker`) registers `replays`
+//! and drops a run whose call is answered `ERROR_KIND_PARKED`: its item
+//! comes back as a new run, which makes both calls again from the start.
 
 use std::collections::HashMap;
 
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-use super::{connect_worker, ok_result, reply_text, FakeWorker};
-use symbatcher::pb::v1::{engine_reply, worker_command};
+use super::{connect_worker, ok_result, reply_text, try_connect_worker, FakeWorker};
+use symbatcher::pb::v1::{engine_reply, worker_command, ErrorKind, RegisterWorker};
 
 /// Starts the worker; it serves `expression` with `concurrency` slots.
 pub async fn spawn_two_step_worker(
@@ -19,6 +22,26 @@ pub async fn spawn_two_step_worker(
     concurrency: u32,
 ) -> JoinHandle<()> {
     let worker = connect_worker(channel, "two-step", &[expression], concurrency).await;
+    tokio::spawn(run(worker))
+}
+
+/// Starts a worker that registers `replays`: its runs give their slot back
+/// when their call waits on a provider batch.
+pub async fn spawn_replaying_two_step_worker(
+    channel: &Channel,
+    expression: &str,
+    concurrency: u32,
+) -> JoinHandle<()> {
+    let register = RegisterWorker {
+        name: "two-step-replaying".to_string(),
+        expressions: vec![expression.to_string()],
+        concurrency,
+        replays: true,
+        ..Default::default()
+    };
+    let worker = try_connect_worker(channel, register)
+        .await
+        .expect("worker registration accepted");
     tokio::spawn(run(worker))
 }
 
@@ -45,6 +68,13 @@ async fn run(mut worker: FakeWorker) {
                 let mut results = Vec::new();
                 for reply in &chunk.replies {
                     let task_id = reply.call_id / 2;
+                    if let Some(engine_reply::Outcome::Error(err)) = &reply.outcome {
+                        if err.kind == ErrorKind::Parked as i32 {
+                            // The server ended the run; no result.
+                            payloads.remove(&task_id);
+                            continue;
+                        }
+                    }
                     let text = match &reply.outcome {
                         Some(engine_reply::Outcome::Text(_)) => reply_text(reply).to_string(),
                         Some(engine_reply::Outcome::Error(err)) => {

@@ -5,6 +5,7 @@
                    [--slots thread|greenlet] [--no-pin-slots] [--engine NAME]
                    [--config symbatcher.toml]
                    [--cache use|refresh|off] [--cache-dir DIR] [--max-cost USD]
+                   [--no-replay]
 
 Engines: with no --engine, the calls go where a `BatchScheduler()` sends them:
 with --server, to that server's default engine; else to the --config file's
@@ -139,6 +140,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-cost", type=float, default=None, metavar="USD",
         help="spend cap of the job in US dollars; items still waiting past it fail with BudgetExceeded",
+    )
+    parser.add_argument(
+        "--no-replay", dest="replay", action="store_const", const=False, default=None,
+        help=(
+            "with a batch API engine, keep a slot per run waiting on a provider batch instead "
+            "of replaying the item from the start once it is answered (the default)"
+        ),
     )
     parser.add_argument("--ordered", action="store_true", help="write results in input order")
     parser.add_argument(
@@ -404,6 +412,7 @@ async def _run(
             cache=args.cache,
             cache_dir=args.cache_dir,
             max_cost_usd=args.max_cost,
+            replay=args.replay,
             **connect.scheduler_options(args),
         )
         scheduler._options = dataclasses.replace(

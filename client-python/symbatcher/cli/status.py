@@ -117,9 +117,10 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
     for j in status.jobs:
         engine = f" on {j.engine}" if j.engine else ""
         more = "" if j.input_closed else " (input still arriving)"
+        parked = f" · {j.parked:,} parked on a provider batch" if j.parked else ""
         lines.append(
             f"  job {j.job_id} {j.expression}{engine}: {j.completed:,} done ({j.failed:,} failed)"
-            f" · {j.running:,} running · {j.queued:,} queued · {j.received:,} received{more}"
+            f" · {j.running:,} running · {j.queued:,} queued{parked} · {j.received:,} received{more}"
         )
         spend = f"    cost ${j.cost_usd:.4f}"
         if j.max_cost_usd:

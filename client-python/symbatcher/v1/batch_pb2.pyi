@@ -18,7 +18,7 @@ class BatchRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., items: _Optional[_Union[ItemChunk, _Mapping]] = ..., end: _Optional[_Union[EndOfInput, _Mapping]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token", "cache", "max_cost_usd")
+    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token", "cache", "max_cost_usd", "replay")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class JobSpec(_message.Message):
     PROCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
     expression: str
     batch_size: int
     max_queue_delay_ms: int
@@ -45,7 +46,8 @@ class JobSpec(_message.Message):
     process_token: str
     cache: _common_pb2.CacheMode
     max_cost_usd: float
-    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ..., cache: _Optional[_Union[_common_pb2.CacheMode, str]] = ..., max_cost_usd: _Optional[float] = ...) -> None: ...
+    replay: bool
+    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ..., cache: _Optional[_Union[_common_pb2.CacheMode, str]] = ..., max_cost_usd: _Optional[float] = ..., replay: _Optional[bool] = ...) -> None: ...
 
 class Item(_message.Message):
     __slots__ = ("index", "payload", "local_only")

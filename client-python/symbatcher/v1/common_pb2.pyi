@@ -23,6 +23,7 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_KIND_NO_WORKER: _ClassVar[ErrorKind]
     ERROR_KIND_TIMEOUT: _ClassVar[ErrorKind]
     ERROR_KIND_BUDGET_EXCEEDED: _ClassVar[ErrorKind]
+    ERROR_KIND_PARKED: _ClassVar[ErrorKind]
 
 class CacheMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -42,6 +43,7 @@ ERROR_KIND_CANCELLED: ErrorKind
 ERROR_KIND_NO_WORKER: ErrorKind
 ERROR_KIND_TIMEOUT: ErrorKind
 ERROR_KIND_BUDGET_EXCEEDED: ErrorKind
+ERROR_KIND_PARKED: ErrorKind
 CACHE_MODE_UNSPECIFIED: CacheMode
 CACHE_MODE_USE: CacheMode
 CACHE_MODE_REFRESH: CacheMode

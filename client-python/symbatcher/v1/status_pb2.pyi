@@ -66,7 +66,7 @@ class ProviderBatchStatus(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., batch_id: _Optional[str] = ..., state: _Optional[str] = ..., total: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed", "cost_usd", "max_cost_usd", "saved")
+    __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed", "cost_usd", "max_cost_usd", "saved", "parked")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class JobStatus(_message.Message):
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     SAVED_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     expression: str
     engine: str
@@ -91,7 +92,8 @@ class JobStatus(_message.Message):
     cost_usd: float
     max_cost_usd: float
     saved: _common_pb2.Usage
-    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ..., cost_usd: _Optional[float] = ..., max_cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
+    parked: int
+    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ..., cost_usd: _Optional[float] = ..., max_cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., parked: _Optional[int] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
     __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining", "started", "cancelling", "prefetch", "engine_calls", "buffered")

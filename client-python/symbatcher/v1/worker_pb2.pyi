@@ -40,18 +40,20 @@ class RunsStarted(_message.Message):
     def __init__(self, task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("name", "expressions", "concurrency", "prefetch", "process_token")
+    __slots__ = ("name", "expressions", "concurrency", "prefetch", "process_token", "replays")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_FIELD_NUMBER: _ClassVar[int]
     PROCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REPLAYS_FIELD_NUMBER: _ClassVar[int]
     name: str
     expressions: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
     prefetch: int
     process_token: str
-    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ..., process_token: _Optional[str] = ...) -> None: ...
+    replays: bool
+    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ..., process_token: _Optional[str] = ..., replays: _Optional[bool] = ...) -> None: ...
 
 class WorkResult(_message.Message):
     __slots__ = ("task_id", "outcome")
