@@ -1,7 +1,7 @@
 """Runs every benchmark of bench/ and prints one markdown table: each scenario
 against its baseline, with the command that measured it and the machine.
 
-    python bench/report.py [--quick] [--only throughput,rate_limited,stream_memory,capacity,core]
+    python bench/report.py [--quick] [--only throughput,rate_limited,stream_memory,batch_scale,capacity,core]
 
 Each benchmark runs in its own process, one after the other, with the
 arguments shown in the table's command column; their own output goes to
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 CAPACITY = os.path.join(ROOT, "target", "release", "examples", "capacity")
-ALL = ["throughput", "rate_limited", "stream_memory", "capacity", "core"]
+ALL = ["throughput", "rate_limited", "stream_memory", "batch_scale", "capacity", "core"]
 
 
 @dataclass
@@ -130,6 +130,30 @@ def stream_memory(quick: bool) -> list[Row]:
         f"the same at N={small}",
         f"growth server {server_growth} MiB, client {client_growth} MiB "
         "(targets server <= 100 MiB, client <= 300 MiB, no growth)",
+        shown(cmd),
+    )]
+
+
+def batch_scale(quick: bool) -> list[Row]:
+    args = ["--items", "20000", "--max-requests-per-batch", "10000", "--baseline-items", "1000"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "batch_scale.py"), *args]
+    out = run(cmd)
+    head = out.splitlines()[0]
+    ours = grab(
+        r"replay: ([\d,]+) items in ([\d.]+) s, [\d,]+ answered, (\d+) failed; (\d+) provider batches "
+        r"\(([^)]*)\); peak RSS client (\d+) MiB, server (\d+) MiB",
+        out,
+    )
+    items, wall, failed, batches, _sizes, client, server = ours.groups()
+    base = grab(r"without replay (\d+) per step for ([\d,]+) items, ([\d,]+) per step at", out)
+    target = grab(r"provider batches: \d+ for [\d,]+ items \(target (\d+)\)", out).group(1)
+    return [Row(
+        f"batch_scale.py: {head}",
+        f"{batches} provider batches for {items} items ({failed} failed, {wall} s on the fake); "
+        f"peak RSS client {client} MiB, server {server} MiB",
+        f"replay=False: {base.group(1)} batches per step at {base.group(2)} items "
+        f"({base.group(3)} per step at {items})",
+        f"{batches} batches (target {target}); client and server < 1 GiB",
         shown(cmd),
     )]
 

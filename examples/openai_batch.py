@@ -73,7 +73,9 @@ def main() -> None:
     items = [f"review {i}: the soup was {'cold' if i % 3 else 'lovely'}" for i in range(args.items)]
     try:
         with BatchScheduler(engine=engine) as scheduler:
-            results = scheduler(SummarizeThenJudge, len(items), items)
+            # 16 slots whatever the item count: a run waiting on a provider
+            # batch gives its slot back and replays once it is answered.
+            results = scheduler(SummarizeThenJudge, 16, items)
             summary = scheduler.last_summary
             with scheduler.connection.channel(scheduler.address) as channel:
                 status = status_pb2_grpc.StatusServiceStub(channel).Status(status_pb2.StatusRequest())

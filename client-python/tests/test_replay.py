@@ -134,3 +134,29 @@ def test_parked_items_hold_no_slot_and_status_shows_them(cache_dir):
     assert not job.is_alive()
     assert [r.count("reply to: ") for r in done[0]] == [2] * 10
     assert [len(ids) for ids in fake.submitted] == [10, 10]
+
+
+class NewPromptEachRun(Expression):
+    """Puts a counter into its prompt: no run repeats the request of the last."""
+
+    runs = 0
+
+    def forward(self, input, **kwargs):
+        NewPromptEachRun.runs += 1
+        return Symbol(f"{input} run {NewPromptEachRun.runs}").query("Summarize", **kwargs).value
+
+
+def test_an_item_whose_requests_change_every_run_fails_after_100_runs(cache_dir):
+    from symbatcher import EngineError
+
+    with FakeOpenAIBatch() as fake:
+        engine = OpenAIBatchEngine(
+            fake.base_url, "fake-1", api_key_env=None, poll_interval_s=0.001, poll_max_interval_s=0.002
+        )
+        with BatchScheduler(engine=engine) as scheduler:
+            [result] = scheduler(NewPromptEachRun, 1, ["x"])
+    assert isinstance(result, EngineError), result
+    assert "ran 100 times" in str(result) and "replay=False" in str(result)
+    # A provider batch per run but the last, whose request is not sent.
+    assert len(fake.submitted) == 99
+    assert NewPromptEachRun.runs == 100

@@ -33,6 +33,8 @@ pub(super) struct PendingItem {
     /// Replies to the calls of its earlier runs that parked (replay): its
     /// next run's identical calls are answered from here.
     pub replies: ReplayLog,
+    /// Runs of it that parked (see `replay::MAX_PARKS_PER_ITEM`).
+    pub parks: u32,
 }
 
 /// One job's state.
@@ -305,6 +307,7 @@ impl Scheduler {
                 local_only: item.local_only,
                 attempts: 0,
                 replies: ReplayLog::default(),
+                parks: 0,
             });
         }
     }

@@ -17,11 +17,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
-use super::jobs::PendingItem;
+use super::jobs::{error_outcome, Job, PendingItem};
 use super::reuse::budget_outcome;
 use crate::cache::{call_key, CallKey};
 use crate::engine::{Engine, EngineError};
-use crate::pb::v1::{EngineCall, EngineReply};
+use crate::pb::v1::{EngineCall, EngineReply, ErrorKind, Outcome};
+
+/// Times an item may park before it fails: a `forward()` that makes a new
+/// request each time it runs (a timestamp in its prompt) would otherwise
+/// send a provider batch per run, for ever. A step per park, so this many
+/// steps of calls in a row is far beyond any real `forward()`.
+pub(super) const MAX_PARKS_PER_ITEM: u32 = 100;
 
 /// An item whose run parked, until the calls it waits for are answered.
 #[derive(Debug)]
@@ -102,6 +108,7 @@ impl Scheduler {
         };
         let mut item = task.item;
         item.attempts = item.attempts.saturating_sub(1);
+        item.parks += 1;
         let index = item.index;
         let mut waiting = FxHashSet::default();
         for &server_call_id in task.calls.keys() {
@@ -123,7 +130,11 @@ impl Scheduler {
             waiting,
             cancel: task.cancel,
         };
+        let parks = parked.item.parks;
         job.parked.insert(index, parked);
+        if parks >= MAX_PARKS_PER_ITEM {
+            self.stop_parked_items(task.job_id, vec![index], |_| too_many_parks(index));
+        }
     }
 
     /// Answers a call of a replaying run from its item's replay log, if an
@@ -215,19 +226,44 @@ impl Scheduler {
             .filter(|(_, p)| p.waiting.iter().any(|id| !self.in_flight.contains_key(id)))
             .map(|(&index, _)| index)
             .collect();
+        self.stop_parked_items(job_id, unsent, |job| {
+            job.spend.budget_exceeded_items += 1;
+            budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd)
+        });
+    }
+
+    /// Ends parked items of a job with the outcome `outcome` makes for each,
+    /// giving up their calls.
+    pub(super) fn stop_parked_items(
+        &mut self,
+        job_id: u64,
+        indices: Vec<u64>,
+        mut outcome: impl FnMut(&mut Job) -> Outcome,
+    ) {
         let mut stopped = FxHashMap::default();
         if let Some(job) = self.jobs.get_mut(&job_id) {
-            for index in unsent {
+            for index in indices {
                 if let Some(parked) = job.parked.remove(&index) {
-                    let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
-                    job.spend.budget_exceeded_items += 1;
-                    job.finish_item(index, outcome);
+                    let result = outcome(job);
+                    job.finish_item(index, result);
                     stopped.insert(index, parked);
                 }
             }
         }
         self.drop_parked(stopped);
+        self.maybe_finish(job_id);
     }
+}
+
+/// The outcome of an item that parked more than [`MAX_PARKS_PER_ITEM`] times.
+fn too_many_parks(index: u64) -> Outcome {
+    let message = format!(
+        "item {index} ran {MAX_PARKS_PER_ITEM} times, and each run made an engine request \
+         that no earlier run had made, to wait on a provider batch (replay needs the same \
+         requests for the same answers: no timestamp or random text in a prompt); its last \
+         request was not sent; run the job with replay=False"
+    );
+    error_outcome(ErrorKind::Engine, "EngineError", message)
 }
 
 #[cfg(test)]

@@ -68,7 +68,15 @@ impl Scheduler {
             return;
         };
         if job.spend.exceeded {
-            self.stop_run_over_budget(queued.task_id);
+            match self.parked_owner(queued.call.call_id) {
+                // A parked item's call sent on its way again (the identical
+                // call it waited on was given up): the item stops here.
+                Some((job_id, index)) => self.stop_parked_items(job_id, vec![index], |job| {
+                    job.spend.budget_exceeded_items += 1;
+                    budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd)
+                }),
+                None => self.stop_run_over_budget(queued.task_id),
+            }
             return;
         }
         let mode = job.cache_mode;
