@@ -13,7 +13,7 @@ import threading
 import pytest
 from fake_openai import FakeOpenAI
 from fake_openai_batch import FakeOpenAIBatch
-from helpers import server_status, wait_until
+from helpers import server_status, standalone_server, wait_until
 from symai import Expression, Symbol
 
 from symbatcher import BatchScheduler, OpenAIBatchEngine, OpenAIEngine
@@ -160,3 +160,31 @@ def test_an_item_whose_requests_change_every_run_fails_after_100_runs(cache_dir)
     # A provider batch per run but the last, whose request is not sent.
     assert len(fake.submitted) == 99
     assert NewPromptEachRun.runs == 100
+
+
+@pytest.mark.parametrize("slots", ["thread", "greenlet"])
+def test_remote_worker_processes_replay_items_they_did_not_start(cache_dir, slots):
+    # Two `symbatcher worker` processes of 2 slots each serve 60 items of a
+    # two-call forward(): items move between processes as they park and run
+    # again, and each step is still one provider batch.
+    from remote_expressions import TwoCalls
+    from test_remote_workers import start_workers, stop_workers
+
+    with FakeOpenAIBatch() as fake:
+        engine = batch_engine(fake)
+        with standalone_server("--config-toml", engine.engine_toml(), "--cache-dir", str(cache_dir)) as server:
+            workers = start_workers(
+                server.address, "remote_expressions:TwoCalls", "--concurrency", "2",
+                "--processes", "2", "--slots", slots,
+            )  # fmt: skip
+            try:
+                wait_until(lambda: len(server_status(server.address).workers) == 2, 30, "two workers")
+                with BatchScheduler(address=server.address, engine="openai-batch") as scheduler:
+                    results = scheduler(TwoCalls, 0, [f"i{n}" for n in range(60)])
+            finally:
+                assert stop_workers(workers) == 0
+    assert [len(ids) for ids in fake.submitted] == [60, 60]
+    for n, result in enumerate(results):
+        assert result["input"] == f"i{n}"
+        assert [r.count("reply to: ") for r in result["replies"]] == [1, 1], result
+        assert f"i{n}-a" in result["replies"][0] and f"i{n}-b" in result["replies"][1]
