@@ -15,7 +15,8 @@ connection fills when the server answers.
   per call, which makes a worker process noticeably faster when forward() is
   Python work plus engine calls. Anything else that blocks inside forward()
   (file or network I/O, time.sleep, engines symbatcher does not intercept)
-  blocks every slot of the process.
+  blocks every slot of the process; `symbatcher.sleep` waits on the loop
+  instead, as an engine call does.
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ class _QueueBox(ReplyBox):
 
 class ThreadSlots(Slots):
     """Slot threads, counted while they may run (`_running`): a slot stops
-    counting when it waits for an engine reply or for an item, and counts again from the moment its reply or item is
+    counting when it waits for an engine reply (or `symbatcher.sleep`) or
+    for an item, and counts again from the moment its reply or item is
     handed to it (not from when it gets the GIL back). When the last
     counted slot that may still post soon starts to wait, the runner hears
     it (`ItemRunner.slots_waiting`) and sends what the slots posted in one

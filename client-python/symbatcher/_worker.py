@@ -159,7 +159,8 @@ class WorkerRuntime:
         self._batch_calls = 1
         self._calls_lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}
-        #: Engine calls waiting for their reply: call id -> (run, box).
+        #: Engine calls (and `symbatcher.sleep`s, `pause`) waiting for
+        #: their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
         #: Runs in a slot now: task id -> the slot (see `Slots.current`).
         self._running: dict[int, Any] = {}
@@ -548,6 +549,34 @@ class WorkerRuntime:
             raise from_item_error(reply.error)
         metadata = json.loads(reply.metadata_json) if reply.metadata_json else {}
         return reply.text, metadata
+
+    def pause(self, task_id: int, seconds: float) -> None:
+        """`symbatcher.sleep` in a slot: waits `seconds` as for an engine
+        reply, delivered by a timer on the loop instead of the server. The
+        slot waits meanwhile (a thread slot holds back no post, a greenlet
+        slot lets the others run), and the run's cancellation ends the wait
+        with RunCancelledError."""
+        if self._closing:
+            raise SymbatcherError("worker stopped")
+        call_id = next(self._call_ids)
+        box = self._slots.reply_box()
+        self._pending[call_id] = (task_id, box)
+        if task_id in self._cancelled and self._pending.pop(call_id, None) is not None:
+            raise RunCancelledError(f"run {task_id} was cancelled by the server")
+        assert self._loop is not None
+        when = self._loop.time() + seconds
+        if self._slots.on_loop:
+            self._loop.call_at(when, self._end_pause, call_id)
+        else:
+            self._loop.call_soon_threadsafe(self._loop.call_at, when, self._end_pause, call_id)
+        reply = box.wait()
+        if isinstance(reply, BaseException):
+            raise reply
+
+    def _end_pause(self, call_id: int) -> None:
+        entry = self._pending.pop(call_id, None)
+        if entry is not None:
+            entry[1].deliver(None)
 
     # -- items (from slots) ----------------------------------------------
 

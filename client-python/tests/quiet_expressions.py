@@ -1,5 +1,6 @@
 """Expressions for test_long_items.py, served by `symbatcher worker`
-processes (which import them by path, `quiet_expressions:OnThreads`).
+processes (which import them by path, `quiet_expressions:OnThreads`,
+`quiet_expressions:OnGreenlets`).
 
 An item that is a dict is a long item: it runs without engine calls until
 the test lets it stop. Any other item asks the engine once and reports how
@@ -20,6 +21,7 @@ from typing import Any
 
 from symai import Expression, Symbol
 
+import symbatcher
 from symbatcher import _worker
 
 FLUSH_AFTER_S = 0.5
@@ -46,15 +48,22 @@ def _instrument() -> None:
     _worker.WorkerRuntime._flush_tick = counted_tick  # type: ignore[method-assign]
 
 
-def wait_for_stop(dir: str, limit_s: float = 15.0) -> str:
-    """Writes `started` in `dir`, then sleeps until `stop` appears there:
-    "stopped"; or "gave up" after `limit_s`."""
+def wait_for_stop(dir: str, cooperative: bool = False, limit_s: float = 15.0) -> str:
+    """Writes `started` in `dir`, then waits (`time.sleep`, or
+    `symbatcher.sleep` when `cooperative`) until `stop` appears there:
+    "stopped"; or "gave up" after `limit_s`. When a `symbatcher.sleep`
+    raises RunCancelledError, writes `cancelled` there first."""
+    nap = symbatcher.sleep if cooperative else time.sleep
     open(os.path.join(dir, "started"), "w").close()
     deadline = time.monotonic() + limit_s
     while not os.path.exists(os.path.join(dir, "stop")):
         if time.monotonic() > deadline:
             return "gave up"
-        time.sleep(0.02)
+        try:
+            nap(0.02)
+        except symbatcher.RunCancelledError:
+            open(os.path.join(dir, "cancelled"), "w").close()
+            raise
     return "stopped"
 
 
@@ -72,3 +81,7 @@ class LongOrAsk(Expression):
 
 class OnThreads(LongOrAsk):
     """Served by the tests' thread-slot worker only."""
+
+
+class OnGreenlets(LongOrAsk):
+    """Served by the tests' greenlet-slot worker only."""

@@ -3,9 +3,10 @@ process, the other slots' engine calls, run starts and results go to the
 server when the last other running slot waits, not on the flush tick
 (`FLUSH_AFTER_S`), once the long item has run for its job's
 max_queue_delay without a call, or once its slot was given up on after an
-item timeout.
+item timeout. Greenlet slots wait without stopping each other with
+`symbatcher.sleep`.
 
-The worker runs `quiet_expressions`, which lengthens their flush tick to
+The workers run `quiet_expressions`, which lengthens their flush tick to
 0.5 s and counts the writes it makes; each one-call item reports that count
 when it ends, so a job none of whose posts waited for the tick sees one
 count from its first item to its last (a held-back round would add one
@@ -18,15 +19,17 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+import symbatcher
 from helpers import server_status, standalone_server, wait_until
-from quiet_expressions import OnThreads
-from symbatcher import BatchScheduler
+from quiet_expressions import OnGreenlets, OnThreads
+from symbatcher import BatchScheduler, ItemTimeoutError
 from test_remote_workers import start_workers, worker_names
 
 SLOTS = 4
@@ -45,19 +48,24 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    """A server, and a worker process of 4 thread slots serving `OnThreads`."""
+    """A server, and two worker processes of 4 slots: threads serving
+    `OnThreads`, greenlets serving `OnGreenlets`."""
     with standalone_server() as server, BatchScheduler(address=server.address) as scheduler:
         procs = [
             start_workers(
                 scheduler.address, "quiet_expressions:OnThreads",
                 "--concurrency", str(SLOTS), "--slots", "thread", "--name", "quiet-thread",
             ),
+            start_workers(
+                scheduler.address, "quiet_expressions:OnGreenlets",
+                "--concurrency", str(SLOTS), "--slots", "greenlet", "--name", "quiet-green",
+            ),
         ]
         try:
             wait_until(
-                lambda: worker_names(scheduler.address) == ["quiet-thread"],
+                lambda: sorted(worker_names(scheduler.address)) == ["quiet-green", "quiet-thread"],
                 60,
-                "the worker to register",
+                "the two workers to register",
             )
             yield Served(scheduler, scheduler.address)
         finally:
@@ -73,11 +81,12 @@ class LongItem:
     ended, its result."""
 
     dir: str
+    cooperative: bool
     result: list[Any] = field(default_factory=list)
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {"dir": self.dir}
+        return {"dir": self.dir, "cooperative": self.cooperative}
 
     def wait_started(self) -> None:
         wait_until(lambda: os.path.exists(os.path.join(self.dir, "started")), 30, "the long item")
@@ -87,9 +96,9 @@ class LongItem:
 
 
 @contextlib.contextmanager
-def long_item() -> Iterator[LongItem]:
+def long_item(cooperative: bool = False) -> Iterator[LongItem]:
     with tempfile.TemporaryDirectory(prefix="long-item-") as directory:
-        item = LongItem(directory)
+        item = LongItem(directory, cooperative)
         try:
             yield item
         finally:
@@ -97,9 +106,9 @@ def long_item() -> Iterator[LongItem]:
 
 
 @contextlib.contextmanager
-def long_job(scheduler: BatchScheduler, expr: Any) -> Iterator[LongItem]:
+def long_job(scheduler: BatchScheduler, expr: Any, cooperative: bool = False) -> Iterator[LongItem]:
     """A job of one long item, running (started) until the block ends."""
-    with long_item() as item:
+    with long_item(cooperative) as item:
         job = threading.Thread(
             target=lambda: item.result.extend(scheduler(expr, 0, [item.spec], batch_size=BATCH))
         )
@@ -128,8 +137,9 @@ def assert_not_held_back(results: list[dict[str, Any]]) -> None:
     )
 
 
-def test_a_long_item_in_another_job_holds_back_no_thread_slot(served):
-    with long_job(served.scheduler, OnThreads) as long:
+@pytest.mark.parametrize("cooperative", [False, True], ids=["time.sleep", "symbatcher.sleep"])
+def test_a_long_item_in_another_job_holds_back_no_thread_slot(served, cooperative):
+    with long_job(served.scheduler, OnThreads, cooperative) as long:
         results = served.scheduler(OnThreads, 0, range(ITEMS), batch_size=BATCH)
     assert long.result == ["stopped"]
     assert_not_held_back(results)
@@ -171,3 +181,46 @@ def _cancelling(address: str, name: str) -> int:
     """The cancelled runs worker `name` has not acknowledged yet."""
     workers = [w for w in server_status(address).workers if w.name == name]
     return workers[0].cancelling if workers else -1
+
+
+def test_a_greenlet_item_in_symbatcher_sleep_holds_back_no_other_job(served):
+    with long_job(served.scheduler, OnGreenlets, cooperative=True) as long:
+        results = served.scheduler(OnGreenlets, 0, range(ITEMS), batch_size=BATCH)
+        # Every one-call item ended while the long item still waited.
+        assert not long.result
+    assert long.result == ["stopped"]
+    one_call_results(results)
+
+
+def test_a_greenlet_item_in_symbatcher_sleep_holds_back_nothing_of_its_job(served):
+    with long_item(cooperative=True) as long:
+        results: dict[int, Any] = {}
+        stream = served.scheduler.stream(OnGreenlets, 0, [long.spec, *range(ITEMS)], batch_size=BATCH)
+        for index, result in stream:
+            results[index] = result
+            if len(results) == ITEMS and 0 not in results:
+                long.stop()
+    assert results[0] == "stopped"
+    one_call_results([results[i + 1] for i in range(ITEMS)])
+
+
+@pytest.mark.parametrize("expr", [OnThreads, OnGreenlets], ids=["thread", "greenlet"])
+def test_symbatcher_sleep_ends_when_its_run_is_cancelled(served, expr):
+    with long_item(cooperative=True) as sleeper, BatchScheduler(
+        address=served.address, item_timeout_s=0.3
+    ) as strict:
+        [result] = strict(expr, 0, [sleeper.spec], batch_size=BATCH)
+        assert isinstance(result, ItemTimeoutError), result
+        # The sleep raised RunCancelledError when the worker heard of the
+        # timeout (a thread slot given up on instead would nap on).
+        wait_until(
+            lambda: os.path.exists(os.path.join(sleeper.dir, "cancelled")), 5, "the sleep to end"
+        )
+
+
+def test_symbatcher_sleep_outside_a_slot_is_time_sleep():
+    start = time.monotonic()
+    symbatcher.sleep(0.05)
+    assert time.monotonic() - start >= 0.05
+    with pytest.raises(ValueError):
+        symbatcher.sleep(-1)
