@@ -1,7 +1,7 @@
 """Runs every benchmark of bench/ and prints one markdown table: each scenario
 against its baseline, with the command that measured it and the machine.
 
-    python bench/report.py [--quick] [--only throughput,rate_limited,stream_memory,batch_scale,capacity,core]
+    python bench/report.py [--quick] [--only throughput,long_items,rate_limited,stream_memory,batch_scale,capacity,core]
 
 Each benchmark runs in its own process, one after the other, with the
 arguments shown in the table's command column; their own output goes to
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 CAPACITY = os.path.join(ROOT, "target", "release", "examples", "capacity")
-ALL = ["throughput", "rate_limited", "stream_memory", "batch_scale", "capacity", "core"]
+ALL = ["throughput", "long_items", "rate_limited", "stream_memory", "batch_scale", "capacity", "core"]
 
 
 @dataclass
@@ -93,6 +93,33 @@ def throughput(quick: bool) -> list[Row]:
                 f"{ours} s",
                 f"bound {bound} s (ideal in-process batcher {ideal} s)",
                 f"{ratio.group(1)} the bound (target {ratio.group(2)})",
+                shown(cmd),
+            ))
+    return rows
+
+
+def long_items(quick: bool) -> list[Row]:
+    args = ["--items", "1000", "--repeat", "3"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "long_items.py"), *args]
+    out = run(cmd)
+    rows = []
+    # One block per slot kind: a header, the job alone, then the job beside
+    # the long item in another job and in its own (a kind it skips has no
+    # figures).
+    blocks = re.split(r"^(?=\w+ slots: )", out, flags=re.MULTILINE)
+    for block in blocks:
+        head = block.splitlines()[0] if block else ""
+        if " slots: N=" not in head:
+            continue
+        alone = grab(r"^\s+alone\s+(\d+) items/s", block).group(1)
+        for where in ("another job", "the same job"):
+            m = grab(rf"^\s+long item in {where}\s+(\d+) items/s.*ratio ([\d.]+x) \(target ([^)]*)\)", block)
+            rows.append(Row(
+                f"long_items.py {head.split(', medians')[0]}; beside a long item without "
+                f"engine calls in {where}",
+                f"{int(m.group(1)):,} items/s",
+                f"{int(alone):,} items/s without the long item",
+                f"{m.group(2)} (target {m.group(3)})",
                 shown(cmd),
             ))
     return rows

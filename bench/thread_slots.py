@@ -80,9 +80,9 @@ def _instrument() -> None:
         _MARKS.append(("waiting", time.perf_counter()))
         waiting(self)
 
-    def marked_woken(self: Any) -> None:
+    def marked_woken(self: Any, *args: Any) -> None:
         _MARKS.append(("woken", time.perf_counter()))
-        woken(self)
+        woken(self, *args)
 
     _worker.WorkerRuntime.slots_waiting = marked_waiting  # type: ignore[method-assign]
     _slots.ThreadSlots.woken = marked_woken  # type: ignore[method-assign]

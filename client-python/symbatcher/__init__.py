@@ -23,6 +23,7 @@ from symbatcher._errors import (
     SymbatcherError,
     WorkerLostError,
 )
+from symbatcher._interceptor import sleep
 from symbatcher._scheduler import BatchScheduler
 from symbatcher._types import ItemUsage, JobSummary
 
@@ -56,4 +57,5 @@ __all__ = [
     "make_aio_channel",
     "make_channel",
     "serve_engine",
+    "sleep",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,6 +39,8 @@ class EngineCaller(Protocol):
         local_ref: str = "",
     ) -> tuple[str, dict[str, Any]]: ...
 
+    def pause(self, task_id: int, seconds: float) -> None: ...
+
 
 #: (caller, task_id, wants_messages) of the item the current slot runs. A
 #: context variable, so that it is private to each slot whether slots are
@@ -52,6 +55,23 @@ def bind_slot(caller: EngineCaller | None, task_id: int = 0, wants_messages: boo
     `caller` (None unbinds). `wants_messages` is false when the job's engine reads only the
     prompt, which saves rendering symai's system prompt per call."""
     _BINDING.set((caller, task_id, wants_messages))
+
+
+def sleep(seconds: float) -> None:
+    """Waits `seconds` inside forward() without holding up its worker's
+    other slots: a greenlet slot lets them run meanwhile (`time.sleep`
+    would stop every slot of its process), and a thread slot holds back
+    none of their engine calls. Like an engine call, it raises
+    `RunCancelledError` when the item's run is cancelled (job cancelled,
+    item timed out). Outside a worker slot (and in threads that forward()
+    starts) it is `time.sleep`."""
+    if seconds < 0:
+        raise ValueError(f"sleep length must be non-negative, got {seconds!r}")
+    caller, task_id, _ = _BINDING.get()
+    if caller is None:
+        time.sleep(seconds)
+    else:
+        caller.pause(task_id, seconds)
 
 
 class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped

@@ -15,15 +15,18 @@ connection fills when the server answers.
   per call, which makes a worker process noticeably faster when forward() is
   Python work plus engine calls. Anything else that blocks inside forward()
   (file or network I/O, time.sleep, engines symbatcher does not intercept)
-  blocks every slot of the process.
+  blocks every slot of the process; `symbatcher.sleep` waits on the loop
+  instead, as an engine call does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
@@ -50,8 +53,14 @@ class ItemRunner(Protocol):
         """Returns assignments the slots will not start to the server."""
 
     def slots_waiting(self) -> None:
-        """Every slot now waits (for an engine reply or an item): what the
-        slots posted since the last write should go now (see `ThreadSlots`)."""
+        """Every slot now waits (for an engine reply or an item), or runs
+        silent: what the slots posted since the last write should go now
+        (see `ThreadSlots`)."""
+
+    def silent_after(self, assignment: Any) -> float:
+        """Seconds a run of `assignment` may go without an engine call and
+        still hold back the other slots' posts: its job's max_queue_delay
+        (see `ThreadSlots`)."""
 
 
 class ReplyBox(ABC):
@@ -155,42 +164,67 @@ def make_slots(
 # -- threads -----------------------------------------------------------------
 
 
+class _Slot:
+    """One slot thread as `ThreadSlots` counts it (fields under its lock)."""
+
+    __slots__ = ("queue", "thread", "silent_after", "silent_at", "retired")
+
+    def __init__(self) -> None:
+        #: Where the slot, while it waits for an item, gets the next one.
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        #: Its item's job's max_queue_delay, in seconds
+        #: (`ItemRunner.silent_after`).
+        self.silent_after = 0.0
+        #: When it goes silent if it keeps running without a call (monotonic
+        #: time); a slot not started yet never does.
+        self.silent_at = math.inf
+        #: Given up on (`ThreadSlots.replace`): never counted again.
+        self.retired = False
+
+
 class _QueueBox(ReplyBox):
-    """A thread's reply box; `slots` counts the wait when the thread is a
+    """A thread's reply box; `owner` counts the wait when the thread is a
     slot (not a thread that forward() started)."""
 
-    __slots__ = ("_queue", "_slots")
+    __slots__ = ("_queue", "_owner")
 
-    def __init__(self, slots: ThreadSlots | None) -> None:
+    def __init__(self, owner: tuple[ThreadSlots, _Slot] | None) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._slots = slots
+        self._owner = owner
 
     def deliver(self, value: Any) -> None:
-        if self._slots is not None:
-            self._slots.woken()
+        if self._owner is not None:
+            self._owner[0].woken(self._owner[1])
         self._queue.put(value)
 
     def wait(self) -> Any:
-        if self._slots is not None:
-            self._slots.leave()
+        if self._owner is not None:
+            self._owner[0].leave(self._owner[1])
         return self._queue.get()
 
 
 class ThreadSlots(Slots):
-    """Slot threads, counted while they may run (`_busy`): a slot stops
-    counting when it waits for an engine reply or for an item, and counts
-    again from the moment its reply or item is handed to it (not from when
-    it gets the GIL back). When the count falls to zero the runner hears it
-    (`ItemRunner.slots_waiting`) and sends what the slots posted in one
+    """Slot threads, counted while they may run (`_running`): a slot stops
+    counting when it waits for an engine reply (or `symbatcher.sleep`) or
+    for an item, and counts again from the moment its reply or item is
+    handed to it (not from when it gets the GIL back). When the last
+    counted slot that may still post soon starts to wait, the runner hears
+    it (`ItemRunner.slots_waiting`) and sends what the slots posted in one
     message: the connection's loop does not take the GIL from running slots
     for each post, and the engine calls of a round reach the server
     together, as with greenlet slots.
 
+    A slot that has run for longer than its item's job's max_queue_delay
+    since it was last handed something (CPU work, a blocking sleep, a hang)
+    is silent: as on the server, which forms a batch without waiting for
+    such a run, it holds back nobody's posts, until it is handed its next
+    reply or item. Before that, the runner's flush tick sends what the
+    others posted. A slot given up on (`replace`) no longer counts at all.
+
     So that the count is exact, queued assignments wait in `_backlog`, and
     an assignment for a waiting slot goes into that slot's own queue: no
-    running slot can take an item handed to a waiting one. A slot given up
-    on (`replace`) counts until its thread ends; meanwhile the runner's
-    flush tick sends what the others post."""
+    running slot can take an item handed to a waiting one."""
 
     on_loop = False
     can_replace = True
@@ -209,94 +243,129 @@ class ThreadSlots(Slots):
         #: future `join` waits on until there are none.
         self._live = 0
         self._all_ended: asyncio.Future[None] | None = None
-        #: Under `_lock`: how many slots may run (see the class doc), the
-        #: assignments no slot has taken, and the queues of the slots that
-        #: wait for one.
-        self._busy = 0
+        #: Under `_lock`: the slots that may run (see the class doc), in the
+        #: order they were last handed an item or a reply; the assignments
+        #: no slot has taken; and the slots that wait for one.
+        self._running: dict[_Slot, None] = {}
         self._backlog: collections.deque[Any] = collections.deque()
-        self._waiting: collections.deque[queue.SimpleQueue[Any]] = collections.deque()
+        self._waiting: collections.deque[_Slot] = collections.deque()
         self._lock = threading.Lock()
-        #: `slot` is set in slot threads.
+        #: `slot` is set in slot threads: their `_Slot`.
         self._local = threading.local()
 
-    def woken(self) -> None:
+    def _hand(self, slot: _Slot, now: float) -> None:
+        """Under `_lock`: `slot` was handed an item or a reply at `now`: it
+        counts until it waits again, or goes silent."""
+        if slot.retired:
+            return
+        slot.silent_at = now + slot.silent_after
+        self._running.pop(slot, None)
+        self._running[slot] = None  # the most recently handed last
+
+    def _stop_counting(self, slot: _Slot) -> bool:
+        """Under `_lock`: `slot` waits (or ends) from now on; whether no
+        counted slot may post soon any more, so what was posted should go."""
+        self._running.pop(slot, None)
+        return not self._holds_back(time.monotonic())
+
+    def _holds_back(self, now: float) -> bool:
+        """Under `_lock`: whether some counted slot is not silent at `now`.
+        The most recently handed come first: in a round of slots that just
+        got their replies, the first answers."""
+        return any(slot.silent_at > now for slot in reversed(self._running))
+
+    def _silent_after(self, assignment: Any) -> float:
+        return 0.0 if assignment is _STOP else self._runner.silent_after(assignment)
+
+    def woken(self, slot: _Slot) -> None:
         """A waiting slot is handed its engine reply."""
         with self._lock:
-            self._busy += 1
+            self._hand(slot, time.monotonic())
 
-    def leave(self) -> None:
+    def leave(self, slot: _Slot) -> None:
         """The calling slot waits from now on (or ends); the last one to
-        wait tells the runner."""
+        wait (of those that may post soon) tells the runner."""
         with self._lock:
-            self._busy -= 1
-            last = self._busy == 0
+            last = self._stop_counting(slot)
         if last:
             self._runner.slots_waiting()
 
-    def _next(self, mine: queue.SimpleQueue[Any]) -> Any:
+    def _next(self, slot: _Slot) -> Any:
         """The calling slot's next assignment: the oldest queued, or else
-        the next one assigned, handed to `mine`, its own queue."""
+        the next one assigned, handed to its own queue."""
         with self._lock:
             if self._backlog:
-                return self._backlog.popleft()
-            self._waiting.append(mine)
-            self._busy -= 1
-            last = self._busy == 0
+                assignment = self._backlog.popleft()
+                slot.silent_after = self._silent_after(assignment)
+                self._hand(slot, time.monotonic())
+                return assignment
+            self._waiting.append(slot)
+            last = self._stop_counting(slot)
         if last:
             self._runner.slots_waiting()
-        return mine.get()
+        return slot.queue.get()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._all_ended = self._loop.create_future()
         # Every slot counts before any runs, so that the first to wait is
         # not taken for the last.
+        slots = [_Slot() for _ in range(self._count)]
         with self._lock:
-            self._busy += self._count
-        for _ in range(self._count):
-            self._start_one()
+            for slot in slots:
+                self._running[slot] = None
+        for slot in slots:
+            self._start_one(slot)
 
-    def _start_one(self) -> None:
-        """Starts a slot thread, already counted in `_busy`."""
+    def _start_one(self, slot: _Slot) -> None:
+        """Starts the thread of `slot`, already counted in `_running`."""
         n = len(self._threads)
-        slot = threading.Thread(target=self._run_slot, name=f"{self._name}-slot-{n}", daemon=True)
+        thread = threading.Thread(
+            target=self._run_slot, args=(slot,), name=f"{self._name}-slot-{n}", daemon=True
+        )
+        slot.thread = thread
         self._live += 1
-        slot.start()
-        self._threads.append(slot)
+        thread.start()
+        self._threads.append(thread)
 
-    def _run_slot(self) -> None:
+    def _run_slot(self, slot: _Slot) -> None:
         try:
-            self._slot()
+            self._slot(slot)
         finally:
             if self.placement is not None:
                 self.placement.forget_calling_thread()
-            self.leave()
+            self.leave(slot)
             assert self._loop is not None
             if not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._slot_ended, threading.current_thread())
 
-    def _slot_ended(self, slot: threading.Thread) -> None:
+    def _slot_ended(self, thread: threading.Thread) -> None:
         """On the loop: a slot thread returned (a retired one counts when
         it is given up on)."""
-        if slot in self._retired:
+        if thread in self._retired:
             return
         self._live -= 1
         if self._live == 0 and self._all_ended is not None and not self._all_ended.done():
             self._all_ended.set_result(None)
 
     def current(self) -> Any:
-        return threading.current_thread()
+        return getattr(self._local, "slot", None)
 
     def replace(self, slot: Any) -> bool:
         # A thread cannot be stopped from outside: it is left to finish its
-        # forward() and then exits; a new thread serves the queue meanwhile.
-        if slot in self._retired or self._stopping:
+        # forward() and then exits, counted no more; a new thread serves
+        # the queue meanwhile.
+        if not isinstance(slot, _Slot) or slot.retired or self._stopping:
             return False
-        self._retired.add(slot)
+        assert slot.thread is not None
+        self._retired.add(slot.thread)
         self._live -= 1  # not waited for any more
+        new = _Slot()
         with self._lock:
-            self._busy += 1
-        self._start_one()
+            slot.retired = True
+            self._running.pop(slot, None)
+            self._running[new] = None
+        self._start_one(new)
         return True
 
     def _enqueue(self, assignment: Any) -> None:
@@ -304,12 +373,14 @@ class ThreadSlots(Slots):
             if not self._waiting:
                 self._backlog.append(assignment)
                 return
-            slot_queue = self._waiting.popleft()
-            self._busy += 1
-        slot_queue.put(assignment)
+            slot = self._waiting.popleft()
+            slot.silent_after = self._silent_after(assignment)
+            self._hand(slot, time.monotonic())
+        slot.queue.put(assignment)
 
     def reply_box(self) -> ReplyBox:
-        return _QueueBox(self if getattr(self._local, "slot", False) else None)
+        slot = getattr(self._local, "slot", None)
+        return _QueueBox((self, slot) if slot is not None else None)
 
     def _take_queued(self) -> list[Any]:
         with self._lock:
@@ -329,18 +400,17 @@ class ThreadSlots(Slots):
             await asyncio.wait_for(asyncio.shield(self._all_ended), timeout)
         except asyncio.TimeoutError:
             return
-        for slot in self._threads:
-            if slot not in self._retired:
-                slot.join()  # past its last line already: returns at once
+        for thread in self._threads:
+            if thread not in self._retired:
+                thread.join()  # past its last line already: returns at once
 
-    def _slot(self) -> None:
+    def _slot(self, slot: _Slot) -> None:
         if self.placement is not None:
             self.placement.pin_calling_thread()
         install_in_context()
-        self._local.slot = True
-        mine: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._local.slot = slot
         while True:
-            assignment = self._next(mine)
+            assignment = self._next(slot)
             if assignment is _STOP:
                 return
             if self._stopping:  # taken just as the queue was emptied
@@ -348,7 +418,7 @@ class ThreadSlots(Slots):
                 return
             outcome = self._runner.run_item(assignment)
             self._runner.post_result(assignment.task_id, outcome)
-            if threading.current_thread() in self._retired:
+            if slot.retired:
                 return  # replaced while stuck; its replacement serves on
 
 

@@ -49,6 +49,12 @@ CANCEL_GRACE_S = 1.0
 #: a post waits at most about 1.5 times this (`WorkerRuntime._post_from_slot`).
 FLUSH_AFTER_S = 0.02
 
+#: The max_queue_delay of a job whose server does not send it
+#: (`JobInfo.max_queue_delay_ms` 0): the server's default. A thread slot
+#: that runs this long without an engine call holds back no other slot's
+#: posts (`_slots.ThreadSlots`).
+DEFAULT_MAX_QUEUE_DELAY_S = 0.05
+
 #: Builds the Expression instance that serves one job, from the job's kwargs.
 ExpressionFactory = Callable[[dict[str, Any]], Any]
 
@@ -65,6 +71,12 @@ class _Job:
     build_error: BaseException | None = None
     built: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def silent_after(self) -> float:
+        """Its max_queue_delay in seconds (the server's default when its
+        server does not say)."""
+        return self.info.max_queue_delay_ms / 1000 or DEFAULT_MAX_QUEUE_DELAY_S
 
     def expression(self, factory: ExpressionFactory) -> Any:
         """The job's instance, built by the first slot that needs it."""
@@ -148,7 +160,8 @@ class WorkerRuntime:
         self._batch_calls = 1
         self._calls_lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}
-        #: Engine calls waiting for their reply: call id -> (run, box).
+        #: Engine calls (and `symbatcher.sleep`s, `pause`) waiting for
+        #: their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
         #: Runs in a slot now: task id -> the slot (see `Slots.current`).
         self._running: dict[int, Any] = {}
@@ -286,11 +299,13 @@ class WorkerRuntime:
     def _post_from_slot(self, message: Any, call: bool = False) -> None:
         """Queues a slot's message (`call`: an engine call). Greenlet slots
         wake the writer at once (it runs when every slot waits anyway). A
-        thread slot's message waits until every slot waits
-        (`slots_waiting`), until a batch's worth of engine calls waits
-        (`JobInfo.call_batch_size`, for processes with more slots than a
-        batch holds), or about FLUSH_AFTER_S (`_flush_tick`) when some slot
-        keeps running (a forward() blocked on other I/O): each wake takes
+        thread slot's message waits until every slot waits or runs silent
+        (`slots_waiting`: a slot silent for longer than its job's
+        max_queue_delay holds nothing back, see `ThreadSlots`), until a
+        batch's worth of engine calls waits (`JobInfo.call_batch_size`, for
+        processes with more slots than a batch holds), or about
+        FLUSH_AFTER_S (`_flush_tick`) when some slot keeps running and is
+        not silent yet (a forward() blocked on other I/O): each wake takes
         the GIL from the running slots, and the calls of one batch go out
         together."""
         if self._slots.on_loop:
@@ -308,9 +323,14 @@ class WorkerRuntime:
                 self._wake_writer()
 
     def slots_waiting(self) -> None:
-        """Every thread slot waits: sends what they posted."""
+        """Every thread slot waits or runs silent: sends what they posted."""
         if self._outbox and not self._closing:
             self._wake_writer()
+
+    def silent_after(self, assignment: worker_pb2.Assignment) -> float:
+        """See `ItemRunner.silent_after`: its job's max_queue_delay."""
+        job = self._jobs.get(assignment.job_id)
+        return job.silent_after if job is not None else DEFAULT_MAX_QUEUE_DELAY_S
 
     def _wake_writer(self) -> None:
         if not self._wake_pending:
@@ -337,9 +357,9 @@ class WorkerRuntime:
         posted_at = self._posted_at
         if posted_at is not None and time.monotonic() - posted_at >= FLUSH_AFTER_S:
             self._wake_writer()
-        # Until the last post is written: a slot stuck in a forward() given
-        # up on counts as running, so the others' last results may wait for
-        # this tick alone.
+        # Until the last post is written: while a slot runs without an
+        # engine call and is not silent yet, the others' last results may
+        # wait for this tick alone.
         if self._assigned or posted_at is not None:
             self._arm_flush_tick()
 
@@ -539,6 +559,34 @@ class WorkerRuntime:
             raise from_item_error(reply.error)
         metadata = json.loads(reply.metadata_json) if reply.metadata_json else {}
         return reply.text, metadata
+
+    def pause(self, task_id: int, seconds: float) -> None:
+        """`symbatcher.sleep` in a slot: waits `seconds` as for an engine
+        reply, delivered by a timer on the loop instead of the server. The
+        slot waits meanwhile (a thread slot holds back no post, a greenlet
+        slot lets the others run), and the run's cancellation ends the wait
+        with RunCancelledError."""
+        if self._closing:
+            raise SymbatcherError("worker stopped")
+        call_id = next(self._call_ids)
+        box = self._slots.reply_box()
+        self._pending[call_id] = (task_id, box)
+        if task_id in self._cancelled and self._pending.pop(call_id, None) is not None:
+            raise RunCancelledError(f"run {task_id} was cancelled by the server")
+        assert self._loop is not None
+        when = self._loop.time() + seconds
+        if self._slots.on_loop:
+            self._loop.call_at(when, self._end_pause, call_id)
+        else:
+            self._loop.call_soon_threadsafe(self._loop.call_at, when, self._end_pause, call_id)
+        reply = box.wait()
+        if isinstance(reply, BaseException):
+            raise reply
+
+    def _end_pause(self, call_id: int) -> None:
+        entry = self._pending.pop(call_id, None)
+        if entry is not None:
+            entry[1].deliver(None)
 
     # -- items (from slots) ----------------------------------------------
 

@@ -1,7 +1,8 @@
 """Thread slots send what they post (run starts, engine calls, results) when
 the last running slot starts to wait, so that a round's engine calls leave in
 one message; a slot that keeps running (a forward() blocked on other I/O)
-holds the others' posts back for about `FLUSH_AFTER_S` at most."""
+holds the others' posts back for about `FLUSH_AFTER_S` at most, and not at
+all once it is silent (test_long_items.py)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ class _Round:
 
     def give_back(self, assignments: list[Any]) -> None:
         pass
+
+    def silent_after(self, assignment: Any) -> float:
+        return 60.0
 
     def slots_waiting(self) -> None:
         with self.lock:
@@ -132,11 +136,12 @@ STUCK_S = 4.0
 
 def test_the_last_results_leave_while_a_slot_given_up_on_is_still_stuck():
     # The stuck run times out (1 s) and its slot is given up on a second
-    # later; that thread still counts as running until its forward() returns
-    # at 4 s, so no "every slot waits" comes: the last results (at about
-    # 2.2 s) go out on the flush tick, which must keep ticking until they
-    # are written. Held back, they would wait for the stuck thread, or for
-    # the server to time them out (about 3.2 s).
+    # later; that thread sleeps on until its forward() returns at 4 s. The
+    # last results (at about 2.2 s) must not wait for it: the stuck slot
+    # went silent after its job's max_queue_delay and, given up on, counts
+    # no more, so they leave when the other slot waits (or on the flush
+    # tick). Held back, they would wait for the stuck thread, or for the
+    # server to time them out (about 3.2 s).
     items = ["stuck"] + [0.1] * 24
     with BatchScheduler(engine="echo", slots="thread", item_timeout_s=1.0) as scheduler:
         start = time.monotonic()
