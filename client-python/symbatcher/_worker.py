@@ -50,7 +50,7 @@ CANCEL_GRACE_S = 1.0
 FLUSH_AFTER_S = 0.02
 
 #: The max_queue_delay of a job whose server does not send it
-#: (`JobInfo.max_queue_delay_ms` 0): the server's default. A thread slot
+#: (`JobInfo.max_queue_delay_ms` unset): the server's default. A thread slot
 #: that runs this long without an engine call holds back no other slot's
 #: posts (`_slots.ThreadSlots`).
 DEFAULT_MAX_QUEUE_DELAY_S = 0.05
@@ -76,7 +76,9 @@ class _Job:
     def silent_after(self) -> float:
         """Its max_queue_delay in seconds (the server's default when its
         server does not say)."""
-        return self.info.max_queue_delay_ms / 1000 or DEFAULT_MAX_QUEUE_DELAY_S
+        if not self.info.HasField("max_queue_delay_ms"):
+            return DEFAULT_MAX_QUEUE_DELAY_S
+        return self.info.max_queue_delay_ms / 1000
 
     def expression(self, factory: ExpressionFactory) -> Any:
         """The job's instance, built by the first slot that needs it."""

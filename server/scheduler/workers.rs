@@ -371,8 +371,9 @@ impl Scheduler {
                 codec: job.params.codec as i32,
                 engine_wants_messages: job.engine_wants_messages,
                 call_batch_size: u32::try_from(job.call_batch_size).unwrap_or(u32::MAX),
-                max_queue_delay_ms: u32::try_from(job.params.max_queue_delay.as_millis())
-                    .unwrap_or(u32::MAX),
+                max_queue_delay_ms: Some(
+                    u32::try_from(job.params.max_queue_delay.as_millis()).unwrap_or(u32::MAX),
+                ),
                 replay_calls: job.replays && worker.replays,
             });
         }
