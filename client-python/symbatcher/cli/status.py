@@ -161,7 +161,8 @@ def _engine(e: Any) -> list[str]:
     lines = [head]
     if e.kind == "openai":
         lines.append(
-            f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit})"
+            # 0: no limit (no max_concurrency, and no 429 has set one).
+            f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit or 'unlimited'})"
             f" · waiting for the rate limit {e.requests_waiting} · retries {e.retries:,}"
             f" · 429s {e.rate_limited:,}"
         )
