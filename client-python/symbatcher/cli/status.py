@@ -152,9 +152,11 @@ def _engine(e: Any) -> list[str]:
         head += f", {e.rpm:,} rpm"
     if e.tpm:
         head += f", {e.tpm:,} tpm"
+    # 0: no cap; batches in flight follow the slots calling the engine.
+    cap = e.max_concurrency or "no cap"
     head += (
         f"): {e.calls:,} calls in {e.batches:,} batches · {e.failed_calls:,} failed calls"
-        f" · batches in flight {e.in_flight}/{e.max_concurrency}"
+        f" · batches in flight {e.in_flight}/{cap}"
     )
     if e.reconnecting:
         head += " · disconnected: its calls wait for it to register again"
