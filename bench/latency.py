@@ -13,7 +13,12 @@ workers W it runs, alternating, in this one invocation:
   symai's neurosymbolic engine (`EngineRepository.register`): `NetworkEngine`
   below, a plain symai `Engine` (no `allows_batching`) whose forward() sends
   one HTTP request to the same server per call. symbatcher serves it as a
-  `SymaiEngine` from this process;
+  `SymaiEngine` from this process. It sends the call's processed input as
+  the one user message (symai's chat engines would add their system message;
+  leaving it out makes the baseline's engine cheaper, so the comparison
+  stricter). (a)'s server also sends symai's system message, which the
+  loopback server ignores: it answers from the last message, so every
+  contender's results are the same;
 - the baseline both are measured against: the user's own
   `ThreadPoolExecutor(W)` running the same Expression's forward() over the
   same items, each call going through symai to the same registered
