@@ -29,7 +29,10 @@ each run's results must equal the baseline's for the same items, with none
 lost and exactly one request per item at the server. It prints items/s
 (medians of --repeat runs), the ratio ours/baseline (target >= 0.95x), and
 the most requests the server saw in flight at once (what caps concurrency
-shows there). Exits with 1 when a target is missed.
+shows there), and the CPU time this process spent per item (the slots, and
+for (b) and the baseline the engine's HTTP requests too: where it nears
+1000 / items-per-second, the GIL is what bounds the run). Exits with 1 when
+a target is missed.
 
 `NetworkEngine`'s HTTP client (--http): `http.client` (default; the standard
 library's client under urllib, one keep-alive connection per thread, the
@@ -187,6 +190,8 @@ class Series:
     name: str
     rates: list[float] = field(default_factory=list)
     peaks: list[int] = field(default_factory=list)
+    #: CPU time of this process (slots, engine, client) per item, in ms.
+    cpu_ms: list[float] = field(default_factory=list)
 
     def median(self) -> float:
         return statistics.median(self.rates)
@@ -194,7 +199,7 @@ class Series:
     def line(self) -> str:
         return (
             f"  {self.name:<48} median {self.median():8.1f} items/s  runs {[round(r, 1) for r in self.rates]}  "
-            f"peak in flight {self.peaks}"
+            f"peak in flight {self.peaks}  this process's CPU {statistics.median(self.cpu_ms):.2f} ms/item"
         )
 
 
@@ -210,9 +215,9 @@ def measure(series: Series, server: SlowServer, run: Callable[[], list[Any]], n:
     """One timed run; checks that no item is lost and that the server saw
     one request per item."""
     server.stats()  # resets the counters
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     results = run()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     stats = server.stats()
     lost = [r for r in results if isinstance(r, BaseException)]
     if len(results) != n or lost:
@@ -221,6 +226,7 @@ def measure(series: Series, server: SlowServer, run: Callable[[], list[Any]], n:
         raise SystemExit(f"{series.name}: the server saw {stats['requests']} requests for {n} items")
     series.rates.append(n / elapsed)
     series.peaks.append(stats["peak_in_flight"])
+    series.cpu_ms.append(cpu * 1000 / n)
     return results
 
 
