@@ -105,7 +105,7 @@ test-node: install
 ## printed as the markdown table of BENCHMARKS.md. `make bench QUICK=1` runs
 ## fewer items and repeats.
 bench: install
-	cargo build --release --locked --example capacity
+	cargo build --release --locked --example capacity --example slow_openai
 	$(VPY) bench/report.py $(if $(QUICK),--quick)
 
 fmt:

@@ -1,14 +1,14 @@
 """Runs every benchmark of bench/ and prints one markdown table: each scenario
 against its baseline, with the command that measured it and the machine.
 
-    python bench/report.py [--quick] [--only throughput,long_items,rate_limited,stream_memory,batch_scale,capacity,core]
+    python bench/report.py [--quick] [--only throughput,latency,long_items,rate_limited,stream_memory,batch_scale,capacity,core]
 
 Each benchmark runs in its own process, one after the other, with the
 arguments shown in the table's command column; their own output goes to
 stderr as they run. --quick runs fewer items and repeats (a few minutes
-instead of about ten). The capacity and core rows need the Rust targets
-built first (`make bench` does it): target/release/examples/capacity and
-`cargo bench --bench core`.
+instead of about ten). The latency, capacity and core rows need the Rust
+targets built first (`make bench` does it): target/release/examples/slow_openai,
+target/release/examples/capacity and `cargo bench --bench core`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 CAPACITY = os.path.join(ROOT, "target", "release", "examples", "capacity")
-ALL = ["throughput", "long_items", "rate_limited", "stream_memory", "batch_scale", "capacity", "core"]
+ALL = ["throughput", "latency", "long_items", "rate_limited", "stream_memory", "batch_scale", "capacity", "core"]
 
 
 @dataclass
@@ -93,6 +93,32 @@ def throughput(quick: bool) -> list[Row]:
                 f"{ours} s",
                 f"bound {bound} s (ideal in-process batcher {ideal} s)",
                 f"{ratio.group(1)} the bound (target {ratio.group(2)})",
+                shown(cmd),
+            ))
+    return rows
+
+
+def latency(quick: bool) -> list[Row]:
+    cmd = [sys.executable, os.path.join(BENCH, "latency.py"), *(["--quick"] if quick else [])]
+    out = run(cmd)
+    head = grab(r"^latency: (.*)$", out).group(1)
+    rows = []
+    # One block per number of workers: three medians and the two ratios.
+    for block in re.split(r"^(?=W=\d+:)", out, flags=re.MULTILINE)[1:]:
+        workers = grab(r"^W=(\d+): N=(\d+) items, ideal (\d+) items/s", block)
+        base = grab(r"baseline ThreadPoolExecutor\(\d+\)\s+median\s+([\d.]+) items/s", block).group(1)
+        ratios = grab(r"ratio \(a\) ([\d.]+x), \(b\) ([\d.]+x) \(target ([^)]*)\)", block)
+        for key, what, ratio in (
+            ("a", "`BatchScheduler(engine=OpenAIEngine(url, model))`, defaults", ratios.group(1)),
+            ("b", "`BatchScheduler()` with symai's registered network engine, defaults", ratios.group(2)),
+        ):
+            ours = grab(rf"^  \({key}\) .*?median\s+([\d.]+) items/s.*peak in flight (\[[\d, ]*\])", block)
+            rows.append(Row(
+                f"latency.py ({key}): {head}; {what}, num_workers={workers.group(1)}, N={workers.group(2)}",
+                f"{float(ours.group(1)):,.0f} items/s, at most {max(json.loads(ours.group(2)))} requests in flight",
+                f"{float(base):,.0f} items/s in-process ThreadPoolExecutor({workers.group(1)}), "
+                f"same engine called directly (ideal {int(workers.group(3)):,})",
+                f"{ratio} (target {ratios.group(3)})",
                 shown(cmd),
             ))
     return rows

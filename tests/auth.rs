@@ -128,7 +128,8 @@ async fn call(channel: &Channel, rpc: Rpc, header: Option<String>, n: u32) -> Re
             let register = EngineWorkerMessage {
                 kind: Some(engine_worker_message::Kind::Register(RegisterEngine {
                     name: format!("engine-{n}"),
-                    max_concurrency: 1,
+                    max_concurrency: Some(1),
+                    cache_by_default: false,
                 })),
             };
             let mut commands = EngineServiceClient::new(service)
@@ -228,7 +229,8 @@ async fn an_engine_name_is_first_come_while_its_engine_is_connected() {
     let register = |name: &str| EngineWorkerMessage {
         kind: Some(engine_worker_message::Kind::Register(RegisterEngine {
             name: name.to_string(),
-            max_concurrency: 1,
+            max_concurrency: Some(1),
+            cache_by_default: false,
         })),
     };
     let (first_tx, first_rx) = tokio::sync::mpsc::channel(4);

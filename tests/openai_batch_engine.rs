@@ -168,7 +168,7 @@ async fn ten_thousand_two_step_items_go_in_one_batch_per_step_with_the_online_re
         config.engines.push(EngineSpec::openai(
             ONLINE,
             OpenAiSettings {
-                max_concurrency: 64,
+                max_concurrency: Some(64),
                 ..OpenAiSettings::new(&online.base_url(), "m-1")
             },
         ));

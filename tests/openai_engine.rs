@@ -419,3 +419,54 @@ async fn a_retried_call_holds_back_no_other_reply_of_its_batch() {
     })
     .await;
 }
+
+/// Runs 64 calls (one per slot of a 64-slot worker, batch size 5) against
+/// the fake answering each after 300 ms; returns the most requests it held
+/// at once and the engine's `concurrency_limit` in Status afterwards.
+async fn peak_requests_with_64_slots(max_concurrency: Option<usize>) -> (usize, u32) {
+    let fake = FakeOpenAi::start(FakeSettings {
+        latency: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let settings = OpenAiSettings {
+        max_concurrency,
+        ..OpenAiSettings::new(&fake.base_url(), "m")
+    };
+    let server = spawn_server(config_with(settings)).await;
+    let calls: Vec<(String, String)> = (0..64)
+        .map(|i| (format!("item {i}"), String::new()))
+        .collect();
+    let (replies, _) = run_engine_job(&server, ENGINE, &calls, 5).await;
+    for (index, reply) in &replies {
+        assert_eq!(reply_text(reply), format!("reply to: item {index}"));
+    }
+    assert_eq!(fake.arrivals().len(), 64, "one request per call");
+    let status = server.status().await;
+    let engine = status
+        .engines
+        .iter()
+        .find(|e| e.name == ENGINE)
+        .expect("engine listed");
+    (fake.peak_in_flight(), engine.concurrency_limit)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_every_slot_has_its_request_in_flight() {
+    limited(async {
+        let (peak, limit) = peak_requests_with_64_slots(None).await;
+        assert_eq!(peak, 64, "all 64 slots' requests at once");
+        assert_eq!(limit, 0, "Status: no limit");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_max_concurrency_is_kept_exactly() {
+    limited(async {
+        let (peak, limit) = peak_requests_with_64_slots(Some(10)).await;
+        assert_eq!(peak, 10, "never more than the user's 10, and that many");
+        assert_eq!(limit, 10);
+    })
+    .await;
+}

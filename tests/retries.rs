@@ -100,7 +100,7 @@ async fn a_failed_request_gives_its_tokens_back() {
         // 10 tokens a second; a call below is estimated at 16 tokens.
         let settings = OpenAiSettings {
             tpm: Some(600),
-            max_concurrency: 1,
+            max_concurrency: Some(1),
             ..OpenAiSettings::new(&fake.base_url(), "m")
         };
         config.engines.push(EngineSpec::openai(ENGINE, settings));

@@ -290,11 +290,19 @@ async fn a_worker_must_register_first() {
 #[tokio::test(start_paused = true)]
 async fn invalid_engine_registrations_are_refused() {
     let server = spawn_server(config()).await;
-    let err = try_connect_engine(&server.channel, "py", 0)
-        .await
-        .err()
-        .expect("refused");
-    assert_invalid(&err, "max_concurrency");
+    // An explicit 0 is an error naming the field and its limit (unset is
+    // no cap), and so is a value above the limit.
+    for refused in [0, 1025] {
+        let err = try_connect_engine(&server.channel, "py", refused)
+            .await
+            .err()
+            .expect("refused");
+        assert_invalid(&err, "max_concurrency");
+        assert!(
+            err.message().contains("between 1 and 1024") && err.message().contains("unset"),
+            "{err:?}"
+        );
+    }
     let err = try_connect_engine(&server.channel, " ", 1)
         .await
         .err()
@@ -402,6 +410,7 @@ async fn status_lists_workers_engines_and_jobs() {
     let mut worker =
         connect_worker(&server.channel, "status-worker", &[EXPR, "tests:Other"], 7).await;
     let _engine = connect_engine(&server.channel, "py", 2).await;
+    let _uncapped = connect_engine(&server.channel, "py-uncapped", None).await;
     let job = start_job(&server.channel, spec(EXPR, 4)).await;
     job.send_items(items(0..9)).await;
     // Seven run, two wait in the job's queue.
@@ -432,6 +441,15 @@ async fn status_lists_workers_engines_and_jobs() {
         .expect("py listed");
     assert_eq!(py.kind, "python");
     assert_eq!(py.max_concurrency, 2);
+    let uncapped = status
+        .engines
+        .iter()
+        .find(|e| e.name == "py-uncapped")
+        .expect("py-uncapped listed");
+    assert_eq!(
+        uncapped.max_concurrency, 0,
+        "0: no cap, batches follow the slots"
+    );
 
     assert_eq!(status.jobs.len(), 1);
     let j = &status.jobs[0];

@@ -38,10 +38,16 @@ class BatchEngine(abc.ABC):
     `str`, a `(str, dict)` pair whose dict reaches symai as the call's
     metadata, or an `Exception` (that call fails). Raising fails the whole batch, and
     every item whose call was in it sees an `EngineError` with the message.
-    `max_concurrency` batches run at once, each on its own thread.
+
+    Each batch runs on a thread of its own. `max_concurrency` caps the batches
+    answered at once (1..1024); None, the default, caps nothing: the server
+    sends each batch as it forms, so batches in flight follow the worker slots
+    calling the engine. `cache_by_default = True` says the engine pays per call:
+    jobs on it then use the server's call cache unless they set `cache=`.
     """
 
-    max_concurrency: int = 1
+    max_concurrency: int | None = None
+    cache_by_default: bool = False
 
     @abc.abstractmethod
     def forward(self, calls: list[EngineCall]) -> Sequence[Reply]:

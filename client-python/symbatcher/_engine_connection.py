@@ -1,9 +1,10 @@
 """Serving a `BatchEngine` to a server: one `EngineService.Serve` stream on
 grpc's asyncio API, on the loop that opened it.
 
-The stream is read on the loop; each batch runs `engine.forward` on one of
-`max_concurrency` threads of the connection's own pool (forward() may block
-on anything), and its replies are written back on the loop. `stop()` ends
+The stream is read on the loop; each batch runs `engine.forward` on a thread
+of the connection's own pool (forward() may block on anything): at most the
+engine's `max_concurrency` threads, or, without one, a thread per batch in
+flight (`_pools`). Its replies are written back on the loop. `stop()` ends
 the stream and joins the pool's threads, so nothing outlives the connection.
 """
 
@@ -18,6 +19,7 @@ import grpc
 
 from symbatcher._batch_engine import BatchEngine, answer_batch
 from symbatcher._errors import SymbatcherError, call_error, from_rpc_error
+from symbatcher._pools import check_limit, thread_pool
 from symbatcher.v1 import engine_pb2, engine_pb2_grpc
 
 log = logging.getLogger("symbatcher.engine")
@@ -35,7 +37,7 @@ class EngineConnection:
         self._stub = engine_pb2_grpc.EngineServiceStub(channel)
         self.engine = engine
         self._name = name
-        self._concurrency = getattr(engine, "max_concurrency", 1)
+        self._concurrency: object = getattr(engine, "max_concurrency", None)
         self._pool: ThreadPoolExecutor | None = None
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -47,12 +49,15 @@ class EngineConnection:
     async def start(self, timeout: float = 30.0) -> None:
         """Registers the engine (the server checks its settings and answers
         with their field named), then serves batches in the background."""
-        if isinstance(self._concurrency, bool) or not isinstance(self._concurrency, int):
-            raise TypeError(
-                f"max_concurrency: must be an integer, got {type(self._concurrency).__name__}"
-            )
+        limit = check_limit("max_concurrency", self._concurrency)
         self._call = self._stub.Serve()
-        register = engine_pb2.RegisterEngine(name=self._name, max_concurrency=self._concurrency)
+        # Unset (None) lets batches follow the slots; a value is the server's
+        # to check, and a refused one fails the registration naming it.
+        register = engine_pb2.RegisterEngine(
+            name=self._name,
+            max_concurrency=limit,
+            cache_by_default=bool(getattr(self.engine, "cache_by_default", False)),
+        )
         try:
             try:
                 await self._call.write(engine_pb2.EngineWorkerMessage(register=register))
@@ -66,7 +71,7 @@ class EngineConnection:
         except BaseException:
             self._call.cancel()
             raise
-        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"engine-{self._name}")
+        self._pool = thread_pool(limit, f"engine-{self._name}")
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def finished(self) -> None:

@@ -197,7 +197,9 @@ class BatchScheduler:
       "use" (answer a request seen before from the cache, store new replies,
       send identical calls in flight once), "refresh" (send again and
       overwrite), "off"; default: "use" for engines that call a provider
-      (openai, openai-batch), "off" for echo and engine processes (`BatchEngine`s);
+      (openai, openai-batch, symai's own engine served as a `SymaiEngine`, any
+      `BatchEngine` with `cache_by_default`), "off" for echo and other
+      `BatchEngine`s;
     - `cache_dir`: directory of the embedded server's call cache (default:
       $SYMBATCHER_CACHE_DIR, else $XDG_CACHE_HOME/symbatcher, else
       ~/.cache/symbatcher);

@@ -59,9 +59,12 @@ class OpenAIEngine(ServerEngine):
     llama.cpp server, Ollama, OpenRouter, anything serving
     `POST {base_url}/chat/completions`.
 
-    Every engine call becomes one request, sent concurrently up to
-    `max_concurrency`, under limits the server enforces for all workers:
-    `rpm` requests and `tpm` tokens per minute (None: unlimited). 429s and
+    Every engine call becomes one request, sent at once: as many run
+    together as the worker slots make, unless `max_concurrency` caps them
+    (None, the default: no cap), and always under limits the server
+    enforces for all workers: `rpm` requests and `tpm` tokens per minute
+    (None: unlimited), and a concurrency limit that 429s set and successes
+    lift again (AIMD). 429s and
     5xx are retried (`max_retries`, exponential backoff with jitter, honouring
     `Retry-After`); `timeout_s` bounds each attempt. The API key is read by the
     server from the environment variable `api_key_env` (None: send no key).
@@ -74,7 +77,7 @@ class OpenAIEngine(ServerEngine):
     api_key_env: str | None = "OPENAI_API_KEY"
     rpm: int | None = None
     tpm: int | None = None
-    max_concurrency: int = 16
+    max_concurrency: int | None = None
     max_retries: int = 5
     timeout_s: float = 60
     strict: bool = False
@@ -88,7 +91,8 @@ class OpenAIEngine(ServerEngine):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name}: must be at least 1 (None for no limit), got {value}")
-        _check_int("max_concurrency", self.max_concurrency)
+        if self.max_concurrency is not None:
+            _check_int("max_concurrency", self.max_concurrency)
         _check_int("max_retries", self.max_retries)
         if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
             raise TypeError(f"timeout_s: must be a number, got {type(self.timeout_s).__name__}")
@@ -98,10 +102,11 @@ class OpenAIEngine(ServerEngine):
             "--openai-base-url", self.base_url,
             "--openai-model", self.model,
             "--openai-api-key-env", self.api_key_env or "",
-            f"--openai-max-concurrency={self.max_concurrency}",
             f"--openai-max-retries={self.max_retries}",
             f"--openai-timeout-s={self.timeout_s}",
         ]  # fmt: skip
+        if self.max_concurrency is not None:
+            args.append(f"--openai-max-concurrency={self.max_concurrency}")
         if self.rpm is not None:
             args.append(f"--openai-rpm={self.rpm}")
         if self.tpm is not None:

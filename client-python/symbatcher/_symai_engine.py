@@ -18,22 +18,33 @@ How a call reaches the engine:
   the engine sends what symai would have sent. Request kwargs reach the
   engine as symai kwargs (it keeps those it supports).
 
-The calls of a batch run concurrently on a thread pool shared by all batches
-(`concurrency` calls at once). An engine with `allows_batching = True` (the
-original library's batch engines) gets the whole batch at once:
-`engine.forward([argument, ...])` returning `(results, metadata_list)`.
-The reply's metadata carries the call's token `usage`.
+The calls of a batch run concurrently: the first on the batch's own thread,
+the others on a thread pool shared by all batches. By default nothing caps
+them, so as many calls run at once as the worker slots calling the engine
+make (the pool grows on demand, `_pools`); `concurrency` caps the calls
+running at once, `max_concurrency` the batches. An engine with
+`allows_batching = True` (the original library's batch engines) gets the
+whole batch at once: `engine.forward([argument, ...])` returning
+`(results, metadata_list)`. The reply's metadata carries the call's token
+`usage`.
+
+Jobs on it use the server's call cache by default (`cache_by_default`), as
+jobs on the server's own openai engines do: a re-run pays for no call twice.
+A call answered from the cache (or by an identical call in flight) gets the
+JSON form of what symai's engine returned: the text of its first result and
+its JSON-serialisable metadata, with `"cached": true`; objects that are not
+JSON (`raw_output`, the provider's response object) are not in it.
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from symbatcher._codec import is_json_value
 from symbatcher._batch_engine import BatchEngine, EngineCall
 from symbatcher._local_calls import LOCAL_CALLS, LocalCall
+from symbatcher._pools import check_limit, thread_pool
 
 Reply = tuple[str, dict[str, Any]] | Exception
 
@@ -41,22 +52,30 @@ Reply = tuple[str, dict[str, Any]] | Exception
 class SymaiEngine(BatchEngine):
     """Serves batches with symai's configured neurosymbolic engine.
 
-    `concurrency`: calls running at once (across batches); `max_concurrency`:
-    batches the server may send at once; `engine`: a symai `Engine` instance
-    to use instead of the configured one (resolved on first use, in a thread
-    that symbatcher does not intercept).
+    `concurrency`: calls running at once at most (across batches); None, the
+    default: no cap, as many as the slots calling the engine make.
+    `max_concurrency`: batches the server may send at once; None, the
+    default: no cap (they follow the slots). `engine`: a symai `Engine`
+    instance to use instead of the configured one (resolved on first use, in
+    a thread that symbatcher does not intercept).
     """
 
-    def __init__(self, *, concurrency: int = 8, max_concurrency: int = 4, engine: Any = None) -> None:
+    #: symai's engines call providers that charge per call.
+    cache_by_default = True
+
+    def __init__(
+        self, *, concurrency: int | None = None, max_concurrency: int | None = None, engine: Any = None
+    ) -> None:
         # `concurrency` sizes this process's own pool; `max_concurrency` is
         # checked by the server when the engine registers.
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency: must be an integer >= 1, got {concurrency!r}")
-        self.concurrency = concurrency
+        limit = check_limit("concurrency", concurrency)
+        if limit is not None and limit < 1:
+            raise ValueError(f"concurrency: must be at least 1 (None for no limit), got {limit}")
+        self.concurrency = limit
         self.max_concurrency = max_concurrency
         self._engine = engine
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="symai-engine")
+        self._pool = thread_pool(limit, "symai-engine")
 
     def engine(self) -> Any:
         """The symai engine calls go to (symai's configured one by default)."""
@@ -78,8 +97,14 @@ class SymaiEngine(BatchEngine):
         engine = self.engine()
         if getattr(engine, "allows_batching", False):
             return _batch(engine, calls)
-        futures = [self._pool.submit(_call, engine, call) for call in calls]
-        return [future.result() for future in futures]
+        if self.concurrency is not None:
+            # Every call on the pool, so that its size is the cap.
+            futures = [self._pool.submit(_call, engine, call) for call in calls]
+            return [future.result() for future in futures]
+        # No cap: the batch's own thread runs one call itself.
+        futures = [self._pool.submit(_call, engine, call) for call in calls[1:]]
+        first = [_call(engine, calls[0])] if calls else []
+        return first + [future.result() for future in futures]
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

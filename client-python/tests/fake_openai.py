@@ -12,7 +12,9 @@ choose another answer:
 
 `rate_limit_fraction` answers that fraction of all other requests with 429
 (seeded, so runs repeat). `GET /v1/models` lists one model, for symai's vLLM
-engine. Every request is recorded with its arrival time (`arrivals`).
+engine. Every request is recorded with its arrival time (`arrivals`), and
+`peak_in_flight` is the most chat requests it held at once (received, not
+yet answered).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class FakeOpenAI:
     retry_after_ms: int | None = 50
     seed: int = 7
     arrivals: list[Arrival] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -88,11 +92,17 @@ class FakeOpenAI:
                 arrival.status = status
                 with fake._lock:
                     fake.arrivals.append(arrival)
+                    fake.in_flight += 1
+                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
                 if status == 0:
                     time.sleep(3600)
                     return
-                if fake.latency_s:
-                    time.sleep(fake.latency_s)
+                try:
+                    if fake.latency_s:
+                        time.sleep(fake.latency_s)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
                 self._send(status, payload, headers)
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
@@ -108,7 +118,7 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -164,6 +174,13 @@ class FakeOpenAI:
             }],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections that a client
+    # opens together (each retried a second later): many slots' requests at
+    # once would reach the fake spread over seconds.
+    request_queue_size = 1024
 
 
 def _error(message: str, code: str) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """The call cache and in-flight coalescing, against the loopback fake OpenAI
 server (which records every request): a re-run sends nothing, repeated items
 are sent once, identical calls in flight share one request, echo is cached
-only when asked, and the summary counts hits, coalesced calls and savings."""
+only when asked, symai's own engine by default, and the summary counts hits,
+coalesced calls and savings."""
 
 from __future__ import annotations
 
 import pytest
 from fake_openai import FakeOpenAI
+from mock_symai_engines import MockEngine, registered
 from symai import Expression, Symbol
 
 from symbatcher import BatchScheduler, OpenAIEngine, make_channel
@@ -117,3 +119,29 @@ def test_echo_is_cached_only_when_asked(tmp_path):
 def test_a_bad_cache_mode_is_refused_naming_the_option():
     with pytest.raises(ValueError, match="cache: must be 'use', 'refresh' or 'off'"):
         BatchScheduler(engine="echo", cache="always")
+
+
+class AskWithMetadata(Expression):
+    def forward(self, input, **kwargs):
+        value, metadata = Symbol(input).query("Answer briefly", return_metadata=True, **kwargs).value
+        return value, metadata
+
+
+def test_symais_own_engine_uses_the_cache_by_default_and_a_hit_gets_its_json_form(tmp_path):
+    data = [f"question {i}" for i in range(8)]
+    with registered(MockEngine()) as engine:
+        # BatchScheduler() serves symai's registered engine as a SymaiEngine.
+        with BatchScheduler(cache_dir=tmp_path) as scheduler:
+            first = scheduler(AskWithMetadata, 4, data)
+        assert len(engine.inputs) == len(data)
+        # A re-run (a new scheduler and server, the same cache) pays nothing twice.
+        with BatchScheduler(cache_dir=tmp_path) as scheduler:
+            second = scheduler(AskWithMetadata, 4, data)
+            summary = scheduler.last_summary
+        assert len(engine.inputs) == len(data), "the re-run called the engine"
+    assert summary is not None and summary.cache_hits == len(data)
+    for (live_value, live_meta), (hit_value, hit_meta) in zip(first, second):
+        # The same text and token usage; the hit says it was cached.
+        assert hit_value == live_value
+        assert "cached" not in live_meta and hit_meta["cached"] is True
+        assert hit_meta["usage"] == live_meta["usage"]

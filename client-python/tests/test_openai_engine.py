@@ -168,3 +168,9 @@ def test_openai_engine_settings_become_the_servers_flags():
     args = OpenAIEngine("http://h/v1", "m", api_key_env=None, rpm=60, strict=True).server_args()
     assert args[args.index("--openai-api-key-env") + 1] == ""
     assert "--openai-strict" in args and "--openai-rpm=60" in args
+    # No cap unless one is set; a set one is passed on exactly.
+    assert not any(a.startswith("--openai-max-concurrency") for a in args)
+    capped = OpenAIEngine("http://h/v1", "m", max_concurrency=10).server_args()
+    assert "--openai-max-concurrency=10" in capped
+    with pytest.raises(TypeError, match="max_concurrency: must be an integer"):
+        OpenAIEngine("http://h/v1", "m", max_concurrency="10")

@@ -13,7 +13,7 @@
 //! api_key_env = "OPENAI_API_KEY"        # "" for a server without authentication
 //! rpm = 500
 //! tpm = 200000
-//! max_concurrency = 16
+//! max_concurrency = 16                 # leave it out: no cap (only 429s hold back)
 //! max_retries = 5
 //! timeout_s = 60
 //! max_batch_size = 64
@@ -59,8 +59,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 /// Default `api_key_env` of an openai engine.
 pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
-/// Default `max_concurrency` of an openai engine (requests at once).
-pub const DEFAULT_MAX_CONCURRENCY: u32 = 16;
 /// Default `max_retries` of an openai engine.
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Default `timeout_s` of an openai engine (per request).
@@ -102,7 +100,8 @@ pub(super) struct FileEngine {
     pub(super) rpm: Option<u32>,
     /// openai: tokens per minute (default unlimited).
     pub(super) tpm: Option<u64>,
-    /// openai: requests at once (default 16); echo: batches at once (default 1).
+    /// openai: requests at once (default: no cap, so as many as the slots
+    /// make, until 429s cut it); echo: batches at once (default 1).
     pub(super) max_concurrency: Option<u32>,
     /// openai: retries after 429, 5xx, timeouts, connection errors (default 5).
     pub(super) max_retries: Option<u32>,
@@ -287,13 +286,15 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
             ))
         }
     } as usize;
-    let max_concurrency = |default: u32| match engine.max_concurrency {
-        None => Ok(default as usize),
-        Some(n) if (1..=MAX_ENGINE_CONCURRENCY).contains(&n) => Ok(n as usize),
-        Some(n) => Err((
-            "max_concurrency",
-            range_reason(1, MAX_ENGINE_CONCURRENCY as u64, n as u64),
-        )),
+    let max_concurrency = match engine.max_concurrency {
+        None => None,
+        Some(n) if (1..=MAX_ENGINE_CONCURRENCY).contains(&n) => Some(n as usize),
+        Some(n) => {
+            return Err((
+                "max_concurrency",
+                range_reason(1, MAX_ENGINE_CONCURRENCY as u64, n as u64),
+            ))
+        }
     };
     let kind = match engine.kind {
         FileKind::OpenaiBatch => {
@@ -311,7 +312,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
             }
             EngineKindSpec::Echo {
                 latency: Duration::from_millis(latency_ms),
-                max_concurrency: max_concurrency(1)?,
+                max_concurrency: max_concurrency.unwrap_or(1),
             }
         }
         FileKind::Openai => {
@@ -322,10 +323,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
                     "is a setting of echo engines only".to_string(),
                 ));
             }
-            EngineKindSpec::OpenAi(openai_settings(
-                &engine,
-                max_concurrency(DEFAULT_MAX_CONCURRENCY)?,
-            )?)
+            EngineKindSpec::OpenAi(openai_settings(&engine, max_concurrency)?)
         }
     };
     let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
@@ -408,7 +406,7 @@ pub(super) fn endpoint(engine: &FileEngine) -> Result<Endpoint, FieldError> {
 
 fn openai_settings(
     engine: &FileEngine,
-    max_concurrency: usize,
+    max_concurrency: Option<usize>,
 ) -> Result<OpenAiSettings, FieldError> {
     let Endpoint {
         base_url,
@@ -522,10 +520,30 @@ mod tests {
         assert_eq!(s.base_url, "http://127.0.0.1:8000/v1");
         assert_eq!(
             (s.rpm, s.tpm, s.max_concurrency),
-            (Some(600), Some(100_000), 4)
+            (Some(600), Some(100_000), Some(4))
         );
         assert_eq!(s.timeout, Duration::from_millis(1500));
         assert!(s.strict);
+    }
+
+    #[test]
+    fn an_openai_engine_without_max_concurrency_has_no_cap_and_echo_keeps_one() {
+        let loaded = parse(
+            "f",
+            "default_engine = \"gpt\"\n[engines.gpt]\nkind = \"openai\"\napi_key_env = \"\"\n\
+             [engines.slow]\nkind = \"echo\"\n",
+        )
+        .expect("valid");
+        let kinds: Vec<&EngineKindSpec> = loaded.engines.iter().map(|e| &e.kind).collect();
+        for kind in kinds {
+            match kind {
+                EngineKindSpec::OpenAi(s) => assert_eq!(s.max_concurrency, None),
+                EngineKindSpec::Echo {
+                    max_concurrency, ..
+                } => assert_eq!(*max_concurrency, 1),
+                EngineKindSpec::OpenAiBatch(_) => panic!("no batch engine defined"),
+            }
+        }
     }
 
     #[test]

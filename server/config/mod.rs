@@ -206,9 +206,11 @@ pub struct OpenAiFlags {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub openai_tpm: Option<u64>,
 
-    /// Requests the `openai` engine runs at once (before 429s shrink it).
-    #[arg(long, default_value_t = file::DEFAULT_MAX_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=MAX_ENGINE_CONCURRENCY as i64))]
-    pub openai_max_concurrency: u32,
+    /// Requests the `openai` engine runs at once at most (before 429s shrink
+    /// it). Unset: no cap, so every call the worker slots make is sent at
+    /// once until the provider answers 429.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_ENGINE_CONCURRENCY as i64))]
+    pub openai_max_concurrency: Option<u32>,
 
     /// Retries of a request after a 429, a 5xx, a timeout or a connection error.
     #[arg(long, default_value_t = file::DEFAULT_MAX_RETRIES, value_parser = clap::value_parser!(u32).range(0..=100))]
@@ -436,7 +438,7 @@ impl OpenAiFlags {
             api_key,
             rpm: self.openai_rpm,
             tpm: self.openai_tpm,
-            max_concurrency: self.openai_max_concurrency as usize,
+            max_concurrency: self.openai_max_concurrency.map(|n| n as usize),
             max_retries: self.openai_max_retries,
             timeout,
             strict: self.openai_strict,
@@ -506,7 +508,31 @@ mod tests {
         };
         assert_eq!(settings.base_url, "http://127.0.0.1:9/v1");
         assert_eq!(settings.rpm, Some(600));
+        assert_eq!(settings.max_concurrency, None, "no cap unless one is given");
         assert!(settings.api_key.is_none());
+    }
+
+    #[test]
+    fn an_openai_max_concurrency_is_kept_and_zero_is_rejected() {
+        let flags = |n: &str| {
+            ServerConfig::try_parse_from([
+                "symbatcher-server",
+                "--openai-base-url",
+                "http://127.0.0.1:9/v1",
+                "--openai-api-key-env",
+                "",
+                "--openai-max-concurrency",
+                n,
+            ])
+        };
+        let err = flags("0").expect_err("0 is out of range");
+        assert!(err.to_string().contains("openai-max-concurrency"), "{err}");
+        let mut config = flags("10").expect("10 is in range");
+        config.resolve().expect("flags resolve");
+        let EngineKindSpec::OpenAi(settings) = &config.engines[0].kind else {
+            panic!("an openai engine");
+        };
+        assert_eq!(settings.max_concurrency, Some(10));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
 use super::{BatchOutcome, EngineError};
+use crate::config::MAX_ENGINE_CONCURRENCY;
 use crate::pb::v1::{
     engine_command, engine_worker_message, EngineBatch, EngineBatchResult, EngineCall,
     EngineCommand, EngineWorkerMessage,
@@ -33,21 +34,38 @@ struct AwaitedBatch {
 pub struct ConnectedEngine {
     name: String,
     batch_tx: mpsc::Sender<PendingBatch>,
+    /// Jobs on it use the call cache unless they say otherwise.
+    cache_by_default: bool,
 }
 
 impl ConnectedEngine {
     /// Creates the handle and the receiving end that [`connected_engine_task`] drains.
     /// `max_concurrency` bounds the channel: the scheduler never has more
-    /// batches in flight to one engine than that.
-    pub fn channel(name: &str, max_concurrency: usize) -> (Self, mpsc::Receiver<PendingBatch>) {
-        let (batch_tx, batch_rx) = mpsc::channel(max_concurrency.max(1));
+    /// batches in flight to one engine than that. Without one (batches
+    /// follow the slots), the bound is the most a capped engine may have
+    /// (1024): the task moves each batch on to the engine's stream at once,
+    /// so more wait here only while the engine process does not read it.
+    pub fn channel(
+        name: &str,
+        max_concurrency: Option<usize>,
+        cache_by_default: bool,
+    ) -> (Self, mpsc::Receiver<PendingBatch>) {
+        let bound = max_concurrency.unwrap_or(MAX_ENGINE_CONCURRENCY as usize);
+        let (batch_tx, batch_rx) = mpsc::channel(bound.max(1));
         (
             ConnectedEngine {
                 name: name.to_string(),
                 batch_tx,
+                cache_by_default,
             },
             batch_rx,
         )
+    }
+
+    /// Whether jobs on this engine use the call cache when they do not say
+    /// (`RegisterEngine.cache_by_default`).
+    pub fn cache_by_default(&self) -> bool {
+        self.cache_by_default
     }
 
     /// False once [`connected_engine_task`] has ended (the process disconnected).

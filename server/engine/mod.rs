@@ -196,6 +196,7 @@ pub struct EngineLimits {
     pub model: String,
     pub rpm: u32,
     pub tpm: u64,
+    /// Requests that may run at once now (the AIMD limit); 0: no limit.
     pub concurrency_limit: u32,
     pub requests_in_flight: u32,
     pub requests_waiting: u32,

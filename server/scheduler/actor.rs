@@ -263,7 +263,7 @@ impl Scheduler {
         &mut self,
         name: &str,
         engine: Engine,
-        max_concurrency: usize,
+        max_concurrency: Option<usize>,
         max_batch_size: usize,
     ) {
         let generation = self.fresh_id();

@@ -10,15 +10,17 @@ use crate::error::Error;
 use crate::pb::v1::EngineStatus;
 use crate::telemetry::CallTotals;
 
-/// An engine with its concurrency limit and counters.
+/// An engine with its batch concurrency limit and counters.
 #[derive(Debug)]
 pub(super) struct EngineSlot {
     pub engine: Engine,
     /// Distinguishes successive engines registered under one name, so that a
     /// late batch of a disconnected engine does not count against its successor.
     pub generation: u64,
-    /// Batches in flight at most.
-    max_concurrency: usize,
+    /// Batches in flight at most; None: no cap, so batches in flight follow
+    /// the slots (each batch holds at least one call of a running item, so
+    /// there are never more than the slots calling the engine).
+    max_concurrency: Option<usize>,
     /// Largest batch formed for this engine.
     pub max_batch_size: usize,
     pub in_flight: usize,
@@ -36,14 +38,14 @@ pub(super) struct EngineSlot {
 impl EngineSlot {
     pub fn new(
         engine: Engine,
-        max_concurrency: usize,
+        max_concurrency: Option<usize>,
         max_batch_size: usize,
         generation: u64,
     ) -> Self {
         EngineSlot {
             engine,
             generation,
-            max_concurrency: max_concurrency.max(1),
+            max_concurrency: max_concurrency.map(|n| n.max(1)),
             max_batch_size: max_batch_size.max(1),
             in_flight: 0,
             batches: 0,
@@ -59,13 +61,13 @@ impl EngineSlot {
     fn reconnect(
         &mut self,
         engine: Engine,
-        max_concurrency: usize,
+        max_concurrency: Option<usize>,
         max_batch_size: usize,
         generation: u64,
     ) {
         self.engine = engine;
         self.generation = generation;
-        self.max_concurrency = max_concurrency.max(1);
+        self.max_concurrency = max_concurrency.map(|n| n.max(1));
         self.max_batch_size = max_batch_size.max(1);
         // Batches of the old connection report under the old generation.
         self.in_flight = 0;
@@ -77,11 +79,11 @@ impl EngineSlot {
     }
 
     /// Whether a batch may leave for the engine now: it is connected and
-    /// below its concurrency.
+    /// below its concurrency, if it has a cap.
     pub fn has_free_slot(&self) -> bool {
         self.reconnect_deadline.is_none()
             && self.engine.is_connected()
-            && self.in_flight < self.max_concurrency
+            && self.max_concurrency.is_none_or(|max| self.in_flight < max)
     }
 
     pub fn try_reserve(&mut self) -> bool {
@@ -102,7 +104,8 @@ impl EngineSlot {
         EngineStatus {
             name: name.to_string(),
             kind: self.engine.kind().to_string(),
-            max_concurrency: self.max_concurrency as u32,
+            // 0: no cap (batches follow the slots).
+            max_concurrency: self.max_concurrency.map_or(0, |n| n as u32),
             in_flight: self.in_flight as u32,
             batches: self.batches,
             calls: self.calls,
@@ -130,7 +133,7 @@ impl Scheduler {
         &mut self,
         name: String,
         engine: Engine,
-        max_concurrency: usize,
+        max_concurrency: Option<usize>,
         max_batch_size: usize,
     ) -> Result<(), Error> {
         // A name is free again once its engine's connection has ended, even
@@ -143,7 +146,7 @@ impl Scheduler {
             Some(false) => return Err(Error::EngineNameTaken(name)),
             Some(true) => {
                 let generation = self.fresh_id();
-                tracing::info!(engine = %name, kind = engine.kind(), max_concurrency,
+                tracing::info!(engine = %name, kind = engine.kind(), ?max_concurrency,
                     "engine registered again within its grace; its waiting calls go to it");
                 if let Some(slot) = self.engines.get_mut(&name) {
                     if let Some(deadline) = slot.reconnect_deadline {
@@ -153,7 +156,7 @@ impl Scheduler {
                 }
             }
             None => {
-                tracing::info!(engine = %name, kind = engine.kind(), max_concurrency,
+                tracing::info!(engine = %name, kind = engine.kind(), ?max_concurrency,
                     "engine registered");
                 self.add_engine(&name, engine, max_concurrency, max_batch_size);
             }

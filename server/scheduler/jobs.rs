@@ -208,8 +208,9 @@ impl Scheduler {
         let call_batch_size =
             policy::job_call_batch_size(params.batch_size, engine.max_batch_size, &engine.engine);
         // Only engines that call a provider are cached unless the job asks.
-        let cache_mode = params.cache.unwrap_or(match engine.engine {
+        let cache_mode = params.cache.unwrap_or(match &engine.engine {
             Engine::OpenAi(_) | Engine::OpenAiBatch(_) => CacheMode::Use,
+            Engine::Connected(connected) if connected.cache_by_default() => CacheMode::Use,
             _ => CacheMode::Off,
         });
         let spend = JobSpend::new(params.max_cost_usd);

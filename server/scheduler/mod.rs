@@ -73,9 +73,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::{CacheMode, CallCache};
-use crate::config::{
-    EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY,
-};
+use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
 use crate::engine::openai_batch::OpenAiBatchSettings;
 use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
 use crate::error::Error;
@@ -207,7 +205,8 @@ pub enum SchedulerCommand {
     RegisterEngine {
         name: String,
         engine: Engine,
-        max_concurrency: usize,
+        /// Batches in flight at most; None: they follow the slots.
+        max_concurrency: Option<usize>,
         max_batch_size: usize,
         reply: oneshot::Sender<Result<(), Error>>,
     },
@@ -275,7 +274,7 @@ impl SchedulerHandle {
             Engine::Echo(EchoEngine::new(Duration::from_millis(
                 config.echo_latency_ms,
             ))),
-            config.echo_max_concurrency as usize,
+            Some(config.echo_max_concurrency as usize),
             MAX_BATCH_SIZE as usize,
         );
         // Batch engines last: their fallback engines exist by then.
@@ -286,7 +285,10 @@ impl SchedulerHandle {
                 EngineKindSpec::Echo {
                     latency,
                     max_concurrency,
-                } => (Engine::Echo(EchoEngine::new(*latency)), *max_concurrency),
+                } => (
+                    Engine::Echo(EchoEngine::new(*latency)),
+                    Some(*max_concurrency),
+                ),
                 EngineKindSpec::OpenAi(settings) => {
                     let engine =
                         OpenAiEngine::new(&spec.name, settings.clone(), cancel.clone(), tracker)
@@ -296,11 +298,11 @@ impl SchedulerHandle {
                             })?;
                     // Its limiter bounds the requests; batches are only
                     // groupings of calls and are not held back.
-                    (Engine::OpenAi(engine), MAX_ENGINE_CONCURRENCY as usize)
+                    (Engine::OpenAi(engine), None)
                 }
                 EngineKindSpec::OpenAiBatch(settings) => {
                     let engine = batch_engine(spec, settings, config, &actor, &cancel, tracker)?;
-                    (Engine::OpenAiBatch(engine), settings.max_concurrency)
+                    (Engine::OpenAiBatch(engine), Some(settings.max_concurrency))
                 }
             };
             tracing::info!(engine = %spec.name, kind = engine.kind(), "engine configured");

@@ -54,19 +54,23 @@ impl EngineService for EngineApi {
         if register.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty").into());
         }
-        if !(1..=MAX_ENGINE_CONCURRENCY).contains(&register.max_concurrency) {
-            return Err(Error::invalid(
-                "max_concurrency",
-                format!(
-                    "must be between 1 and {MAX_ENGINE_CONCURRENCY}, got {}",
-                    register.max_concurrency
-                ),
-            )
-            .into());
-        }
-        let max_concurrency = register.max_concurrency as usize;
+        let max_concurrency = match register.max_concurrency {
+            None => None,
+            Some(n) if (1..=MAX_ENGINE_CONCURRENCY).contains(&n) => Some(n as usize),
+            Some(n) => {
+                return Err(Error::invalid(
+                    "max_concurrency",
+                    format!(
+                        "must be between 1 and {MAX_ENGINE_CONCURRENCY}, got {n} (batches at \
+                         once; leave it unset for no cap: batches then follow the worker slots)"
+                    ),
+                )
+                .into())
+            }
+        };
         let name = register.name;
-        let (engine, batch_rx) = ConnectedEngine::channel(&name, max_concurrency);
+        let (engine, batch_rx) =
+            ConnectedEngine::channel(&name, max_concurrency, register.cache_by_default);
         self.edge
             .scheduler
             .request(|reply| SchedulerCommand::RegisterEngine {
@@ -78,8 +82,11 @@ impl EngineService for EngineApi {
             })
             .await??;
         // Bounded by the engine's concurrency (no more batches are in flight)
-        // plus the registration acknowledgement.
-        let (out_tx, out_rx) = mpsc::channel(max_concurrency + 1);
+        // plus the registration acknowledgement; without one, by as many
+        // batches as a capped engine may have: beyond that the engine
+        // process is not reading its stream, and the batches wait for it.
+        let bound = max_concurrency.unwrap_or(MAX_ENGINE_CONCURRENCY as usize);
+        let (out_tx, out_rx) = mpsc::channel(bound + 1);
         let registered = EngineCommand {
             kind: Some(engine_command::Kind::Registered(EngineRegistered {
                 name: name.clone(),

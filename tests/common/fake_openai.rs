@@ -13,7 +13,8 @@
 //! - `[hang]`: never answers.
 //!
 //! [`FakeSettings::rate_limit_every`] answers every n-th request with 429.
-//! Every request is recorded with its arrival time.
+//! Every request is recorded with its arrival time, and the fake counts the
+//! requests it holds at once ([`FakeOpenAi::peak_in_flight`]).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -64,6 +65,10 @@ struct State {
     arrivals: Vec<Arrival>,
     /// Contents already answered with their one-time failure.
     failed_once: HashSet<String>,
+    /// Requests received and not yet answered.
+    in_flight: usize,
+    /// The most requests ever in flight at once.
+    peak_in_flight: usize,
 }
 
 /// A running fake server; it stops with the test's runtime.
@@ -100,6 +105,12 @@ impl FakeOpenAi {
 
     pub fn arrivals(&self) -> Vec<Arrival> {
         self.state.lock().expect("fake state").arrivals.clone()
+    }
+
+    /// The most requests the fake has held at once (received, not yet
+    /// answered).
+    pub fn peak_in_flight(&self) -> usize {
+        self.state.lock().expect("fake state").peak_in_flight
     }
 
     /// Waits (real time, up to 10 s) until `n` requests have arrived.
@@ -140,11 +151,12 @@ impl FakeOpenAi {
         let content = arrival.content();
         let (status, headers, payload) = self.decide(&arrival, &content);
         arrival.status = status;
-        self.state
-            .lock()
-            .expect("fake state")
-            .arrivals
-            .push(arrival.clone());
+        {
+            let mut state = self.state.lock().expect("fake state");
+            state.arrivals.push(arrival.clone());
+            state.in_flight += 1;
+            state.peak_in_flight = state.peak_in_flight.max(state.in_flight);
+        }
         if status == 0 {
             // [hang]: hold the connection without answering.
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -152,6 +164,7 @@ impl FakeOpenAi {
         if !self.settings.latency.is_zero() {
             tokio::time::sleep(self.settings.latency).await;
         }
+        self.state.lock().expect("fake state").in_flight -= 1;
         http_response(status, &headers, &payload.to_string())
     }
 

@@ -374,17 +374,28 @@ pub struct FakeEngine {
     commands: Streaming<EngineCommand>,
 }
 
-/// Registers an engine named `name` accepting `max_concurrency` batches.
+/// Registers an engine named `name` accepting `max_concurrency` batches
+/// (None: no cap, batches follow the slots).
 pub async fn try_connect_engine(
     channel: &Channel,
     name: &str,
-    max_concurrency: u32,
+    max_concurrency: impl Into<Option<u32>>,
 ) -> Result<FakeEngine, Status> {
-    let (tx, rx) = mpsc::channel(64);
     let register = RegisterEngine {
         name: name.to_string(),
-        max_concurrency,
+        max_concurrency: max_concurrency.into(),
+        cache_by_default: false,
     };
+    try_register_engine(channel, register).await
+}
+
+/// Registers an engine with every field of `register` as given.
+pub async fn try_register_engine(
+    channel: &Channel,
+    register: RegisterEngine,
+) -> Result<FakeEngine, Status> {
+    let name = register.name.clone();
+    let (tx, rx) = mpsc::channel(64);
     tx.send(EngineWorkerMessage {
         kind: Some(engine_worker_message::Kind::Register(register)),
     })
@@ -404,7 +415,11 @@ pub async fn try_connect_engine(
     Ok(FakeEngine { tx, commands })
 }
 
-pub async fn connect_engine(channel: &Channel, name: &str, max_concurrency: u32) -> FakeEngine {
+pub async fn connect_engine(
+    channel: &Channel,
+    name: &str,
+    max_concurrency: impl Into<Option<u32>>,
+) -> FakeEngine {
     try_connect_engine(channel, name, max_concurrency)
         .await
         .expect("engine registration accepted")

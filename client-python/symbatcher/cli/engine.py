@@ -1,12 +1,15 @@
 """Serve an engine to a symbatcher server from this machine.
 
-    symbatcher engine --symai --server HOST:PORT [--name symai] [--concurrency 8]
+    symbatcher engine --symai --server HOST:PORT [--name symai] [--concurrency N] [--max-batches N]
     symbatcher engine mypkg.engines:MyEngine --server HOST:PORT [--name NAME]
 
 `--symai` answers batches with symai's own configured neurosymbolic engine
 (whatever symai.config.json selects: OpenAI, Anthropic, Gemini, a local
 llama.cpp or vLLM symserver, ...), with the calls of each batch running
-concurrently, `--concurrency` at once. `module:Class` serves a
+concurrently: by default as many at once as the worker slots calling the
+engine make; `--concurrency` caps the calls running at once and
+`--max-batches` the batches. Jobs on it use the server's call cache unless
+they set `cache`. `module:Class` serves a
 `symbatcher.BatchEngine` subclass (instantiated with no arguments).
 
 Jobs use the engine by its name: `BatchScheduler(address=HOST:PORT,
@@ -50,12 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="engine name jobs select (default: 'symai', or the class name)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=8, metavar="N",
-        help="--symai: engine calls running at once (default 8)",
+        "--concurrency", type=int, default=None, metavar="N",
+        help="--symai: engine calls running at once at most (default: no cap, as many as the slots make)",
     )
     parser.add_argument(
-        "--max-batches", type=int, default=4, metavar="N",
-        help="--symai: batches the server may send at once (default 4)",
+        "--max-batches", type=int, default=None, metavar="N",
+        help="--symai: batches the server may send at once (default: no cap, they follow the slots)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     connect.add_arguments(parser)

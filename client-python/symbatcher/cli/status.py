@@ -153,16 +153,19 @@ def _engine(e: Any) -> list[str]:
         head += f", {e.rpm:,} rpm"
     if e.tpm:
         head += f", {e.tpm:,} tpm"
+    # 0: no cap; batches in flight follow the slots calling the engine.
+    cap = e.max_concurrency or "no cap"
     head += (
         f"): {e.calls:,} calls in {e.batches:,} batches · {e.failed_calls:,} failed calls"
-        f" · batches in flight {e.in_flight}/{e.max_concurrency}"
+        f" · batches in flight {e.in_flight}/{cap}"
     )
     if e.reconnecting:
         head += " · disconnected: its calls wait for it to register again"
     lines = [head]
     if e.kind == "openai":
         lines.append(
-            f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit})"
+            # 0: no limit (no max_concurrency, and no 429 has set one).
+            f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit or 'unlimited'})"
             f" · waiting for the rate limit {e.requests_waiting} · retries {e.retries:,}"
             f" · 429s {e.rate_limited:,}"
         )

@@ -7,11 +7,13 @@
 //! request not yet sent: otherwise a retried call joins the back of the queue
 //! and, with a provider that refuses a fixed share of requests, can keep
 //! landing on a refused turn until it runs out of retries.
-//! - **concurrency**: fewer requests run than the current limit. The limit
-//!   starts at `max_concurrency`, halves after a 429 (at most once a second,
-//!   and only for requests sent after the previous cut, so one burst of 429s
-//!   counts once), and grows back by one per limit's worth of successes
-//!   (AIMD);
+//! - **concurrency**: fewer requests run than the current limit (AIMD). With
+//!   a `max_concurrency`, the limit starts there and never exceeds it;
+//!   without one there is no limit until the provider pushes back. A 429
+//!   cuts the limit to half of what was in flight (at most once a second, and
+//!   only for requests sent after the previous cut, so one burst of 429s
+//!   counts once); it then grows back by one per limit's worth of successes,
+//!   up to `max_concurrency` if there is one, else without end;
 //! - **rpm**: a token bucket refilled at `rpm / 60` requests per second;
 //! - **tpm**: a token bucket refilled at `tpm / 60` tokens per second,
 //!   charged the request's estimated tokens and corrected to its reported
@@ -38,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 /// How far ahead of real time a bucket may run (its burst).
 const BURST: Duration = Duration::from_millis(100);
-/// Factor applied to the concurrency limit after a 429.
+/// Share of the requests in flight that the concurrency limit keeps after a 429.
 const DECREASE: f64 = 0.5;
 /// Least time between two cuts of the concurrency limit.
 const MIN_DECREASE_INTERVAL: Duration = Duration::from_secs(1);
@@ -50,13 +52,15 @@ const MAX_COMMANDS_PER_TURN: usize = 256;
 pub struct LimiterSettings {
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
-    pub max_concurrency: usize,
+    /// Requests at once at most; None: no fixed cap (only 429s set one).
+    pub max_concurrency: Option<usize>,
 }
 
 /// Live state, for `Status`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimiterSnapshot {
-    pub concurrency_limit: u32,
+    /// The AIMD limit now; None: no limit (no cap set and no 429 yet).
+    pub concurrency_limit: Option<u32>,
     pub in_flight: u32,
     pub waiting: u32,
 }
@@ -232,9 +236,11 @@ struct Waiter {
 
 /// The limiter's state. Only [`limiter_task`] touches it.
 struct Limiter {
-    max_concurrency: f64,
-    /// The AIMD concurrency limit (fractional; its floor applies).
-    window: f64,
+    /// The user's cap; None: none.
+    max_concurrency: Option<f64>,
+    /// The AIMD concurrency limit (fractional; its floor applies); None: no
+    /// limit (no cap, and no 429 since the start).
+    window: Option<f64>,
     in_flight: usize,
     requests: Option<Bucket>,
     tokens: Option<Bucket>,
@@ -248,7 +254,7 @@ struct Limiter {
 
 impl Limiter {
     fn new(settings: LimiterSettings, now: Instant) -> Self {
-        let max = settings.max_concurrency.max(1) as f64;
+        let max = settings.max_concurrency.map(|max| max.max(1) as f64);
         Limiter {
             max_concurrency: max,
             window: max,
@@ -262,13 +268,16 @@ impl Limiter {
         }
     }
 
-    fn limit(&self) -> usize {
-        self.window.floor().max(1.0) as usize
+    /// Requests that may run at once now; None: no limit.
+    fn limit(&self) -> Option<usize> {
+        self.window.map(|window| window.floor().max(1.0) as usize)
     }
 
     fn snapshot(&self) -> LimiterSnapshot {
         LimiterSnapshot {
-            concurrency_limit: self.limit() as u32,
+            concurrency_limit: self
+                .limit()
+                .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX)),
             in_flight: self.in_flight as u32,
             waiting: (self.retries.len() + self.queue.len()) as u32,
         }
@@ -304,6 +313,7 @@ impl Limiter {
         pause_until: Option<Instant>,
         now: Instant,
     ) {
+        let was_in_flight = self.in_flight;
         self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(until) = pause_until {
             self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
@@ -313,16 +323,23 @@ impl Limiter {
                 if let (Some(bucket), Some(used)) = (&mut self.tokens, tokens) {
                     bucket.correct(used as i64 - estimate as i64);
                 }
-                self.window = (self.window + 1.0 / self.window).min(self.max_concurrency);
+                if let Some(window) = self.window {
+                    let grown = window + 1.0 / window;
+                    self.window = Some(self.max_concurrency.map_or(grown, |max| grown.min(max)));
+                }
             }
             Finish::RateLimited => {
                 let cut = self.last_decrease.is_none_or(|last| {
                     sent > last && now.duration_since(last) >= MIN_DECREASE_INTERVAL
                 });
                 if cut {
-                    self.window = (self.window * DECREASE).max(1.0);
+                    // What was in flight when the provider pushed back, no
+                    // more than the limit: the load it refused.
+                    let load = was_in_flight.max(1) as f64;
+                    let load = self.window.map_or(load, |window| window.min(load));
+                    self.window = Some((load * DECREASE).max(1.0));
                     self.last_decrease = Some(now);
-                    tracing::debug!(limit = self.limit(), "429: concurrency limit cut");
+                    tracing::debug!(limit = ?self.limit(), "429: concurrency limit cut");
                 }
             }
             Finish::Failed => {
@@ -348,7 +365,7 @@ impl Limiter {
                 queue.pop_front();
                 continue;
             }
-            if self.in_flight >= self.limit() {
+            if self.limit().is_some_and(|limit| self.in_flight >= limit) {
                 return None;
             }
             let mut ready = now;
@@ -425,7 +442,7 @@ async fn limiter_task(
 mod tests {
     use super::*;
 
-    fn spawn(rpm: Option<u32>, tpm: Option<u64>, max_concurrency: usize) -> LimiterHandle {
+    fn spawn(rpm: Option<u32>, tpm: Option<u64>, max_concurrency: Option<usize>) -> LimiterHandle {
         let settings = LimiterSettings {
             rpm,
             tpm,
@@ -449,7 +466,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rpm_spaces_requests_after_a_small_burst() {
-        let limiter = spawn(Some(600), None, 16); // one per 100 ms
+        let limiter = spawn(Some(600), None, Some(16)); // one per 100 ms
         let times = admit_sequentially(&limiter, 21, 1).await;
         // Burst: 100 ms worth (one request) plus the first.
         assert_eq!(times[1], Duration::ZERO);
@@ -462,7 +479,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn tpm_is_corrected_by_reported_usage() {
-        let limiter = spawn(None, Some(6000), 16); // 100 tokens per second
+        let limiter = spawn(None, Some(6000), Some(16)); // 100 tokens per second
         let start = Instant::now();
         let permit = limiter.acquire(500).await.expect("admitted");
         // The request used only 100 of its estimated 500 tokens.
@@ -478,23 +495,65 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrency_shrinks_after_429s_and_recovers() {
-        let limiter = spawn(None, None, 8);
+        let limiter = spawn(None, None, Some(8));
         let permits: Vec<Permit> = futures_all(&limiter, 8).await;
         assert_eq!(limiter_snapshot(&limiter).await.in_flight, 8);
         // A burst of 429s for requests sent together cuts the limit once.
         for permit in permits {
             permit.finish(Finish::RateLimited, None);
         }
-        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, 4);
+        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, Some(4));
         tokio::time::sleep(Duration::from_secs(2)).await;
-        // Recovery: one step per limit's worth of successes.
+        // Recovery: one step per limit's worth of successes, up to the cap.
         admit_sequentially(&limiter, 60, 1).await;
-        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, 8);
+        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, Some(8));
+        admit_sequentially(&limiter, 60, 1).await;
+        assert_eq!(limiter_snapshot(&limiter).await.concurrency_limit, Some(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_cap_every_request_runs_until_a_429_cuts_what_was_in_flight() {
+        let limiter = spawn(None, None, None);
+        let mut permits: Vec<Permit> = futures_all(&limiter, 300).await;
+        let snapshot = limiter_snapshot(&limiter).await;
+        assert_eq!(
+            (snapshot.in_flight, snapshot.concurrency_limit),
+            (300, None)
+        );
+        // The provider refuses one of the 300: the limit becomes half of them.
+        let refused = permits.pop().expect("300 permits");
+        refused.finish(Finish::RateLimited, None);
+        assert_eq!(
+            limiter_snapshot(&limiter).await.concurrency_limit,
+            Some(150)
+        );
+        // 299 still run, above the new limit: the next request waits.
+        let waiting = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(1).await.expect("admitted") }
+        });
+        assert_eq!(limiter_snapshot(&limiter).await.waiting, 1);
+        // It goes once fewer than 150 run.
+        for permit in permits.drain(..150) {
+            permit.finish(Finish::Succeeded { tokens: None }, None);
+        }
+        let next = waiting.await.expect("admitted once below the limit");
+        next.finish(Finish::Succeeded { tokens: None }, None);
+        drop(permits);
+        // And grows back without a ceiling: one step per limit's worth.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let before = limiter_snapshot(&limiter).await.concurrency_limit;
+        admit_sequentially(&limiter, 2 * 151, 1).await;
+        let after = limiter_snapshot(&limiter).await.concurrency_limit;
+        assert!(
+            after > before && after >= Some(151),
+            "{before:?} -> {after:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_exhausted_budget_pauses_every_request() {
-        let limiter = spawn(None, None, 8);
+        let limiter = spawn(None, None, Some(8));
         let start = Instant::now();
         let permit = limiter.acquire(1).await.expect("admitted");
         permit.finish(
@@ -507,7 +566,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_dropped_permit_frees_its_slot() {
-        let limiter = spawn(None, None, 1);
+        let limiter = spawn(None, None, Some(1));
         let permit = limiter.acquire(1).await.expect("admitted");
         drop(permit);
         let again = tokio::time::timeout(Duration::from_secs(1), limiter.acquire(1)).await;
@@ -516,7 +575,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_retry_goes_ahead_of_requests_not_yet_sent() {
-        let limiter = spawn(None, None, 1);
+        let limiter = spawn(None, None, Some(1));
         let running = limiter.acquire(1).await.expect("admitted");
         // Two first requests wait, then a retry arrives behind them.
         let (order_tx, mut order_rx) = mpsc::unbounded_channel();
@@ -546,7 +605,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_request_gives_its_tokens_back_and_a_refused_one_does_not() {
-        let limiter = spawn(None, Some(6000), 16); // 100 tokens per second
+        let limiter = spawn(None, Some(6000), Some(16)); // 100 tokens per second
         let start = Instant::now();
         let permit = limiter.acquire(500).await.expect("admitted");
         permit.finish(Finish::Failed, None);

@@ -89,9 +89,11 @@ pub struct OpenAiSettings {
     pub rpm: Option<u32>,
     /// Tokens per minute at most; None: unlimited.
     pub tpm: Option<u64>,
-    /// Requests at once (across all batches), before 429s shrink it. The
-    /// scheduler also lets this many batches be in flight.
-    pub max_concurrency: usize,
+    /// Requests at once at most (across all batches), before 429s shrink
+    /// it; None (the default): no fixed cap, so every call the slots make
+    /// is sent at once, until the provider pushes back (429s, see
+    /// [`limiter`]).
+    pub max_concurrency: Option<usize>,
     /// Retries of a request after a retryable failure.
     pub max_retries: u32,
     /// Time limit of one attempt.
@@ -109,7 +111,7 @@ impl OpenAiSettings {
             api_key: None,
             rpm: None,
             tpm: None,
-            max_concurrency: 16,
+            max_concurrency: None,
             max_retries: 5,
             timeout: Duration::from_secs(60),
             strict: false,
@@ -152,9 +154,13 @@ impl OpenAiEngine {
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Self, reqwest::Error> {
+        // Connections are kept for reuse, as many as requests can run at
+        // once (reqwest keeps any number by default). HTTP/2 is used where a
+        // TLS server offers it (ALPN), one connection carrying every request;
+        // plain http:// is HTTP/1.1, one connection per request in flight.
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
-            .pool_max_idle_per_host(settings.max_concurrency)
+            .pool_max_idle_per_host(settings.max_concurrency.unwrap_or(usize::MAX))
             .user_agent(concat!("symbatcher/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let limiter = LimiterHandle::spawn(
@@ -212,7 +218,7 @@ impl OpenAiEngine {
             model: settings.model.clone(),
             rpm: settings.rpm.unwrap_or(0),
             tpm: settings.tpm.unwrap_or(0),
-            concurrency_limit: snapshot.concurrency_limit,
+            concurrency_limit: snapshot.concurrency_limit.unwrap_or(0),
             requests_in_flight: snapshot.in_flight,
             requests_waiting: snapshot.waiting,
         }

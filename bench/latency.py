@@ -1,0 +1,321 @@
+"""Latency benchmark: symbatcher against the user's own thread pool when every
+engine call waits on a real-looking engine.
+
+A loopback OpenAI-compatible server (bench/slow_openai, a cargo example: one
+tokio thread, so its CPU cost stays small at 2,500 requests/s) answers each
+`/chat/completions` request after --latency-ms (200). Each item's forward()
+makes one call, `Symbol(input).query("Answer briefly")`. For each number of
+workers W it runs, alternating, in this one invocation:
+
+- (a) `BatchScheduler(engine=OpenAIEngine(url, model, api_key_env=""))`, all
+  defaults, `num_workers=W`: the server sends the requests;
+- (b) `BatchScheduler()`, all defaults, with a symai engine registered as
+  symai's neurosymbolic engine (`EngineRepository.register`): `NetworkEngine`
+  below, a plain symai `Engine` (no `allows_batching`) whose forward() sends
+  one HTTP request to the same server per call. symbatcher serves it as a
+  `SymaiEngine` from this process. It sends the call's processed input as
+  the one user message (symai's chat engines would add their system message;
+  leaving it out makes the baseline's engine cheaper, so the comparison
+  stricter). (a)'s server also sends symai's system message, which the
+  loopback server ignores: it answers from the last message, so every
+  contender's results are the same;
+- the baseline both are measured against: the user's own
+  `ThreadPoolExecutor(W)` running the same Expression's forward() over the
+  same items, each call going through symai to the same registered
+  `NetworkEngine` (the same HTTP requests, without symbatcher).
+
+Every run gets items of its own (so the call cache cannot answer any), and
+each run's results must equal the baseline's for the same items, with none
+lost and exactly one request per item at the server. It prints items/s
+(medians of --repeat runs), the ratio ours/baseline (target >= 0.95x), and
+the most requests the server saw in flight at once (what caps concurrency
+shows there), and the CPU time this process spent per item (the slots, and
+for (b) and the baseline the engine's HTTP requests too: where it nears
+1000 / items-per-second, the GIL is what bounds the run). Exits with 1 when
+a target is missed.
+
+`NetworkEngine`'s HTTP client (--http): `http.client` (default; the standard
+library's client under urllib, one keep-alive connection per thread, the
+cheapest in CPU), `requests` (a `requests.Session` per thread) or `httpx`
+(symai's own transport client, `symai.backend.transport.ENGINE_API_CLIENT`,
+which symai's built-in engines share). The more CPU the client costs per
+request, the sooner the baseline and (b) are bound by Python rather than by
+the latency.
+
+    python bench/latency.py [--workers 32,128,512] [--repeat 5] [--items-per-worker 8]
+                            [--latency-ms 200] [--http http.client|requests|httpx] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from symai import Expression, Symbol
+from symai.backend.base import Engine
+from symai.functional import EngineRepository
+
+from symbatcher import BatchScheduler, OpenAIEngine
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER = os.path.join(ROOT, "target", "release", "examples", "slow_openai")
+MODEL = "slow-model"
+TARGET = 0.95
+
+
+class Ask(Expression):
+    def forward(self, input, **kwargs):
+        return Symbol(input).query("Answer briefly", **kwargs).value
+
+
+class SlowServer:
+    """The loopback server process; it exits when this process closes its stdin."""
+
+    def __init__(self, latency_ms: int) -> None:
+        if not os.path.exists(SERVER):
+            raise SystemExit(f"{SERVER} is missing: run `cargo build --release --locked --example slow_openai`")
+        self.proc = subprocess.Popen(
+            [SERVER, "--latency-ms", str(latency_ms)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on "):
+            raise SystemExit(f"unexpected first line from {SERVER}: {line!r}")
+        self.host, port = line.split()[-1].rsplit(":", 1)
+        self.port = int(port)
+        self.base_url = f"http://{self.host}:{self.port}/v1"
+
+    def stats(self) -> dict[str, int]:
+        """Requests, peak in flight and new connections since the last call."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request("GET", "/stats")
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def http_client(kind: str, server: SlowServer) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function that POSTs a chat request to the server and returns its JSON."""
+    path = "/v1/chat/completions"
+    local = threading.local()
+    if kind == "http.client":
+
+        def post(body: dict[str, Any]) -> dict[str, Any]:
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+            conn.request("POST", path, json.dumps(body), {"content-type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
+            return json.loads(data)
+
+        return post
+    url = server.base_url + "/chat/completions"
+    if kind == "requests":
+        import requests
+
+        def post(body: dict[str, Any]) -> dict[str, Any]:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = requests.Session()
+            response = session.post(url, json=body, timeout=60)
+            response.raise_for_status()
+            return response.json()
+
+        return post
+    if kind == "httpx":
+        from symai.backend.transport import ENGINE_API_CLIENT
+
+        def post(body: dict[str, Any]) -> dict[str, Any]:
+            response = ENGINE_API_CLIENT.post(url, json=body)
+            response.raise_for_status()
+            return response.json()
+
+        return post
+    raise SystemExit(f"--http: unknown client {kind!r}")
+
+
+class NetworkEngine(Engine):
+    """symai's neurosymbolic engine here: one HTTP request per call, as a
+    symai user's own engine for an OpenAI-compatible server would send it."""
+
+    def __init__(self, post: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        super().__init__()
+        self.post = post
+
+    def id(self) -> str:
+        return "neurosymbolic"
+
+    def prepare(self, argument):
+        argument.prop.prepared_input = argument.prop.processed_input
+
+    def forward(self, argument):
+        body = {"model": MODEL, "messages": [{"role": "user", "content": str(argument.prop.prepared_input)}]}
+        reply = self.post(body)
+        return [reply["choices"][0]["message"]["content"]], {"usage": reply["usage"]}
+
+
+@dataclass
+class Series:
+    """Runs of one contender at one W."""
+
+    name: str
+    rates: list[float] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)
+    #: CPU time of this process (slots, engine, client) per item, in ms.
+    cpu_ms: list[float] = field(default_factory=list)
+
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+    def line(self) -> str:
+        return (
+            f"  {self.name:<48} median {self.median():8.1f} items/s  runs {[round(r, 1) for r in self.rates]}  "
+            f"peak in flight {self.peaks}  this process's CPU {statistics.median(self.cpu_ms):.2f} ms/item"
+        )
+
+
+def baseline_run(workers: int, items: list[str]) -> list[Any]:
+    """The user's own pool: forward() of one shared Expression per item, each
+    call going through symai to the registered engine."""
+    expr = Ask()
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda item: expr.forward(input=item), items))
+
+
+def measure(series: Series, server: SlowServer, run: Callable[[], list[Any]], n: int) -> list[Any]:
+    """One timed run; checks that no item is lost and that the server saw
+    one request per item."""
+    server.stats()  # resets the counters
+    start, cpu = time.perf_counter(), time.process_time()
+    results = run()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    stats = server.stats()
+    lost = [r for r in results if isinstance(r, BaseException)]
+    if len(results) != n or lost:
+        raise SystemExit(f"{series.name}: {len(results)} results for {n} items, {len(lost)} failed: {lost[:3]}")
+    if stats["requests"] != n:
+        raise SystemExit(f"{series.name}: the server saw {stats['requests']} requests for {n} items")
+    series.rates.append(n / elapsed)
+    series.peaks.append(stats["peak_in_flight"])
+    series.cpu_ms.append(cpu * 1000 / n)
+    return results
+
+
+def bench_workers(
+    workers: int,
+    args: argparse.Namespace,
+    server: SlowServer,
+    schedulers: dict[str, BatchScheduler],
+) -> tuple[Series, Series, Series]:
+    n = workers * args.items_per_worker
+    ours_a = Series("(a) BatchScheduler(engine=OpenAIEngine(...))")
+    ours_b = Series("(b) BatchScheduler(), symai's registered engine")
+    base = Series(f"baseline ThreadPoolExecutor({workers})")
+    contenders: dict[str, tuple[Series, Callable[[list[str]], list[Any]]]] = {
+        "a": (ours_a, lambda items: schedulers["a"](Ask, workers, items)),
+        "b": (ours_b, lambda items: schedulers["b"](Ask, workers, items)),
+        "base": (base, lambda items: baseline_run(workers, items)),
+    }
+    # Warm-up: every contender once at this W (threads, connections, imports).
+    for key, (_, run) in contenders.items():
+        run([f"warm-up {workers} {key} {i}" for i in range(workers)])
+    order = ["a", "base", "b"]
+    for r in range(args.repeat):
+        items = [f"question {workers}-{r}-{i}" for i in range(n)]
+        results = {}
+        # The order rotates, so that no contender always follows the same one.
+        for key in order[r % 3 :] + order[: r % 3]:
+            series, run = contenders[key]
+            results[key] = measure(series, server, lambda: run(items), n)
+        for key in ("a", "b"):
+            if results[key] != results["base"]:
+                i = next(i for i, (x, y) in enumerate(zip(results[key], results["base"])) if x != y)
+                raise SystemExit(
+                    f"{contenders[key][0].name}: result {i} differs from the baseline's: "
+                    f"{results[key][i]!r} != {results['base'][i]!r}"
+                )
+    return ours_a, ours_b, base
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default="32,128,512", help="comma-separated numbers of workers")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--items-per-worker", type=int, default=8)
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--http", default="http.client", choices=["http.client", "requests", "httpx"])
+    parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.items_per_worker = 3, 4
+    workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
+
+    server = SlowServer(args.latency_ms)
+    engine = NetworkEngine(http_client(args.http, server))
+    EngineRepository.register("neurosymbolic", engine, allow_engine_override=True)
+    missed = []
+    with tempfile.TemporaryDirectory(prefix="symbatcher-latency-") as cache_dir:
+        schedulers = {
+            "a": BatchScheduler(engine=OpenAIEngine(server.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
+            "b": BatchScheduler(cache_dir=cache_dir),
+        }
+        try:
+            print(
+                f"latency: loopback OpenAI-compatible server, {args.latency_ms} ms per request, one Symbol.query "
+                f"per item, symai engine over {args.http}, medians of {args.repeat} runs"
+            )
+            for workers in workers_list:
+                cpu_before = server.cpu_seconds()
+                ours_a, ours_b, base = bench_workers(workers, args, server, schedulers)
+                n = workers * args.items_per_worker
+                ideal = workers * 1000 / args.latency_ms
+                print(f"W={workers}: N={n} items, ideal {ideal:.0f} items/s (W / latency)")
+                for series in (ours_a, ours_b, base):
+                    print(series.line())
+                ratio_a, ratio_b = ours_a.median() / base.median(), ours_b.median() / base.median()
+                print(f"  ratio (a) {ratio_a:.2f}x, (b) {ratio_b:.2f}x (target >= {TARGET}x)")
+                print(f"  loopback server CPU during W={workers}: {server.cpu_seconds() - cpu_before:.2f} s")
+                if summary := schedulers["b"].last_summary:
+                    print(f"  (b) last run: {summary.describe()}")
+                missed += [f"(a) at W={workers}"] * (ratio_a < TARGET) + [f"(b) at W={workers}"] * (ratio_b < TARGET)
+        finally:
+            for scheduler in schedulers.values():
+                scheduler.cleanup()
+            server.close()
+    if missed:
+        print(f"missed the target: {', '.join(missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
