@@ -42,7 +42,9 @@ class BatchEngine(abc.ABC):
     Each batch runs on a thread of its own. `max_concurrency` caps the batches
     answered at once (1..1024); None, the default, caps nothing: the server
     sends each batch as it forms, so batches in flight follow the worker slots
-    calling the engine. `cache_by_default = True` says the engine pays per call:
+    calling the engine, and `forward` runs on several threads at once: set
+    `max_concurrency = 1` for a `forward` that is not thread-safe.
+    `cache_by_default = True` says the engine pays per call:
     jobs on it then use the server's call cache unless they set `cache=`.
     """
 
