@@ -336,9 +336,10 @@ class BatchScheduler:
         owned.channel = self.connection.aio_channel(self.address)
         if engine is None and embedded:
             engine = owned.own_engine = await self._default_engine(owned.channel)
-            if isinstance(engine, SymaiEngine):
-                # Its own server: a name that says what answers.
-                engine_name = engine.describe()
+        if isinstance(engine, SymaiEngine) and embedded and not engine_name:
+            # Its own server: a name that says what answers, the same on every
+            # run, so that a re-run finds its calls in the cache (keyed by it).
+            engine_name = engine.describe()
         if isinstance(engine, BatchEngine):
             engine_name = engine_name or f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
             connection = EngineConnection(owned.channel, engine, engine_name)

@@ -145,3 +145,17 @@ def test_symais_own_engine_uses_the_cache_by_default_and_a_hit_gets_its_json_for
         assert hit_value == live_value
         assert "cached" not in live_meta and hit_meta["cached"] is True
         assert hit_meta["usage"] == live_meta["usage"]
+
+
+def test_an_explicit_symai_engine_finds_its_calls_in_the_cache_on_a_rerun(tmp_path):
+    from symbatcher import SymaiEngine
+
+    data = [f"question {i}" for i in range(4)]
+    with registered(MockEngine()) as engine:
+        for _ in range(2):
+            with BatchScheduler(engine=SymaiEngine(), cache_dir=tmp_path) as scheduler:
+                scheduler(AskWithMetadata, 4, data)
+                summary = scheduler.last_summary
+        assert len(engine.inputs) == len(data), "the re-run called the engine"
+    assert summary is not None and summary.cache_hits == len(data)
+    assert summary.engine.startswith("symai:"), summary.engine
