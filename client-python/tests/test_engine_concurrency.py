@@ -33,10 +33,14 @@ class Ask(Expression):
 
 
 class Peak:
-    """Counts what runs at once and the most that ever did."""
+    """Counts what runs at once and the most that ever did. Each entry then
+    waits (up to 10 s) until `hold_for` run at once, or for LATENCY_S when
+    that many already did: a slow machine that starts the slots over more
+    than LATENCY_S cannot hide calls that the engine lets run together."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, hold_for: int) -> None:
+        self._lock = threading.Condition()
+        self.hold_for = hold_for
         self.now = 0
         self.peak = 0
 
@@ -44,6 +48,8 @@ class Peak:
         with self._lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
+            self._lock.notify_all()
+            self._lock.wait_for(lambda: self.peak >= self.hold_for, timeout=10)
 
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
@@ -52,11 +58,11 @@ class Peak:
 
 class SlowSymaiEngine(MockEngine):
     """A symai engine whose every call takes LATENCY_S, counting its
-    concurrent forward() calls."""
+    concurrent forward() calls (`Peak` holds each until `hold_for` ran)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_for: int = SLOTS) -> None:
         super().__init__()
-        self.running = Peak()
+        self.running = Peak(hold_for)
 
     def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
         with self.running:
@@ -70,7 +76,7 @@ class SlowBatchEngine(BatchEngine):
 
     def __init__(self, max_concurrency: int | None = None) -> None:
         self.max_concurrency = max_concurrency
-        self.running = Peak()
+        self.running = Peak(max_concurrency or SLOTS)
 
     def forward(self, calls):
         with self.running:
@@ -103,7 +109,7 @@ def test_symais_engine_runs_as_many_calls_at_once_as_there_are_slots():
 
 
 def test_a_symai_engines_caps_are_kept_exactly():
-    engine = SlowSymaiEngine()
+    engine = SlowSymaiEngine(hold_for=10)
     with BatchScheduler(engine=SymaiEngine(engine=engine, concurrency=10)) as scheduler:
         results = scheduler(Ask, SLOTS, items())
     assert not [r for r in results if isinstance(r, BaseException)]
