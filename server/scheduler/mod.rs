@@ -12,6 +12,8 @@
 //!   their engines when it forms batches (the flush policy is
 //!   [`crate::batcher`]'s);
 //! - `parking`: keeps the batcher's all-parked index in step with the runs;
+//! - `replay`: runs waiting on a provider batch give their slot back; their
+//!   items wait with their calls and run again with the replies kept;
 //! - `replies`: batches at their engines, and replies back to workers;
 //! - `engines`: engine slots, their counters, engine registration;
 //! - `timeouts`: item runs that exceed their job's item timeout;
