@@ -29,14 +29,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client-python" / "tests"))
 
-import psutil  # noqa: E402
 from fake_openai_batch import FakeOpenAIBatch  # noqa: E402
+from stream_memory import PeakRss  # noqa: E402
 from symai import Expression, Symbol  # noqa: E402
 
 from symbatcher import BatchScheduler, OpenAIBatchEngine  # noqa: E402
@@ -50,27 +49,6 @@ class SummarizeThenJudge(Expression):
         return Symbol(summary).query("Judge", **kwargs).value
 
 
-class PeakRss:
-    """Peak RSS of some processes, sampled on a thread."""
-
-    def __init__(self, pids: list[int], interval: float = 0.05) -> None:
-        self.procs = [psutil.Process(pid) for pid in pids]
-        self.peaks = [p.memory_info().rss for p in self.procs]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def _sample(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            for i, proc in enumerate(self.procs):
-                self.peaks[i] = max(self.peaks[i], proc.memory_info().rss)
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join()
-        return self.peaks
-
-
 def child(n: int, workers: int, per_batch: int, replay: bool) -> dict:
     items = (f"item-{i:07d}" for i in range(n))
     with tempfile.TemporaryDirectory() as cache, FakeOpenAIBatch() as fake:
@@ -79,7 +57,7 @@ def child(n: int, workers: int, per_batch: int, replay: bool) -> dict:
             poll_max_interval_s=0.02, max_requests_per_batch=per_batch,
         )  # fmt: skip
         with BatchScheduler(engine=engine, cache_dir=cache, replay=replay) as scheduler:
-            rss = PeakRss([os.getpid(), scheduler.server_pid])
+            rss = PeakRss([os.getpid(), scheduler.server_pid], interval=0.05)
             start = time.perf_counter()
             done = failed = 0
             for _index, result in scheduler.stream(SummarizeThenJudge, workers, items, batch_size=32):
