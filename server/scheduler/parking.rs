@@ -64,6 +64,9 @@ impl Scheduler {
                 .get(engine)
                 .is_some_and(|slot| slot.engine.batch_api_flush().is_some())
         };
+        // The expressions that workers parking runs serve, gathered once (on
+        // the first replaying job with queued items): O(workers).
+        let mut replayed: Option<HashSet<&str>> = None;
         for job in self.jobs.values() {
             let engine = &job.params.engine;
             if receiving.contains(engine) || !is_batch_api(engine) {
@@ -71,12 +74,16 @@ impl Scheduler {
             }
             let expression = &job.params.expression;
             let arriving = job.may_receive_more() && self.has_free_slot_for(expression);
-            let replaying = job.replays
-                && !job.queue.is_empty()
-                && self
-                    .workers
-                    .values()
-                    .any(|w| w.replays && w.serves(expression));
+            let replaying = job.replays && !job.queue.is_empty() && {
+                let served = replayed.get_or_insert_with(|| {
+                    self.workers
+                        .values()
+                        .filter(|w| w.replays)
+                        .flat_map(|w| w.serving())
+                        .collect()
+                });
+                served.contains(expression.as_str())
+            };
             if arriving || replaying {
                 receiving.insert(engine.clone());
             }

@@ -99,7 +99,17 @@ pub(super) struct Worker {
 
 impl Worker {
     /// Whether new items of `expression` may go to this worker.
-    pub fn serves(&self, expression: &str) -> bool {
+    /// The expressions new items of which may go to this worker.
+    pub fn serving(&self) -> impl Iterator<Item = &str> {
+        let expressions = if self.draining {
+            &[][..]
+        } else {
+            &self.expressions[..]
+        };
+        expressions.iter().map(String::as_str)
+    }
+
+    fn serves(&self, expression: &str) -> bool {
         !self.draining && self.expressions.iter().any(|e| e == expression)
     }
 
