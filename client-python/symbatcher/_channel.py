@@ -1,5 +1,5 @@
 """The one place that builds gRPC channels: message sizes, the bearer token,
-and TLS.
+and TLS (with a client certificate for servers that verify clients).
 
 `make_channel` / `make_aio_channel` (or a `Connection`'s `channel` /
 `aio_channel`) return channels whose every call carries
@@ -68,14 +68,21 @@ def read_token_file(path: str | os.PathLike[str]) -> str:
 @dataclass(frozen=True)
 class Connection:
     """How to reach a server: the token sent with every call (None: none) and
-    TLS (`tls_ca`: PEM root certificates; None with `tls` uses the system's)."""
+    TLS (`tls_ca`: PEM root certificates; None with `tls` uses the system's;
+    `tls_client_cert` / `tls_client_key`: the PEM certificate chain and key
+    this client presents to a server that verifies clients, mutual TLS)."""
 
     token: str | None = None
     tls: bool = False
     tls_ca: bytes | None = None
+    tls_client_cert: bytes | None = None
+    tls_client_key: bytes | None = None
 
-    def __repr__(self) -> str:  # never show the token
-        return f"Connection(token={'set' if self.token else None}, tls={self.tls})"
+    def __repr__(self) -> str:  # never show the token or the key
+        return (
+            f"Connection(token={'set' if self.token else None}, tls={self.tls}, "
+            f"client_cert={self.tls_client_cert is not None})"
+        )
 
     @classmethod
     def create(
@@ -84,18 +91,39 @@ class Connection:
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tls_client_cert: str | os.PathLike[str] | None = None,
+        tls_client_key: str | os.PathLike[str] | None = None,
     ) -> Connection:
         """`token` None reads $SYMBATCHER_AUTH_TOKEN ("" sends none); `tls_ca`
-        (a PEM file) implies `tls`."""
+        (a PEM file) implies `tls`, and so do `tls_client_cert` and
+        `tls_client_key` (PEM files, given together). ValueError naming the
+        option for a file that cannot be read."""
         if token is None:
             token = os.environ.get(TOKEN_ENV, "").strip()
-        ca = None
-        if tls_ca is not None:
-            try:
-                ca = Path(tls_ca).read_bytes()
-            except OSError as exc:
-                raise ValueError(f"tls_ca: cannot read {os.fspath(tls_ca)}: {exc.strerror}") from None
-        return cls(token=token or None, tls=bool(tls) or ca is not None, tls_ca=ca)
+        if (tls_client_cert is None) != (tls_client_key is None):
+            given, missing = (
+                ("tls_client_cert", "tls_client_key")
+                if tls_client_cert is not None
+                else ("tls_client_key", "tls_client_cert")
+            )
+            raise ValueError(f"{given}: needs {missing} too (the client certificate and its key)")
+        ca = _read_pem("tls_ca", tls_ca)
+        cert = _read_pem("tls_client_cert", tls_client_cert)
+        key = _read_pem("tls_client_key", tls_client_key)
+        return cls(
+            token=token or None,
+            tls=bool(tls) or ca is not None or cert is not None,
+            tls_ca=ca,
+            tls_client_cert=cert,
+            tls_client_key=key,
+        )
+
+    def _credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.tls_ca,
+            private_key=self.tls_client_key,
+            certificate_chain=self.tls_client_cert,
+        )
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
@@ -103,8 +131,7 @@ class Connection:
     def channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
         options = CHANNEL_OPTIONS if options is None else options
         if self.tls:
-            credentials = grpc.ssl_channel_credentials(root_certificates=self.tls_ca)
-            channel = grpc.secure_channel(address, credentials, options=options)
+            channel = grpc.secure_channel(address, self._credentials(), options=options)
         else:
             channel = grpc.insecure_channel(address, options=options)
         return _TokenChannel(channel, self._metadata()) if self.token else channel
@@ -112,12 +139,20 @@ class Connection:
     def aio_channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
         options = CHANNEL_OPTIONS if options is None else options
         if self.tls:
-            credentials = grpc.ssl_channel_credentials(root_certificates=self.tls_ca)
-            channel = grpc.aio.secure_channel(address, credentials, options=options)
+            channel = grpc.aio.secure_channel(address, self._credentials(), options=options)
         else:
             channel = grpc.aio.insecure_channel(address, options=options)
         _aio_channels.add(channel)
         return _TokenAioChannel(channel, self._metadata()) if self.token else channel
+
+
+def _read_pem(option: str, path: str | os.PathLike[str] | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot read {os.fspath(path)}: {exc.strerror}") from None
 
 
 #: Every grpc.aio channel made here that is still alive.
@@ -142,9 +177,14 @@ def make_channel(
     token: str | None = None,
     tls: bool | None = None,
     tls_ca: str | os.PathLike[str] | None = None,
+    tls_client_cert: str | os.PathLike[str] | None = None,
+    tls_client_key: str | os.PathLike[str] | None = None,
 ) -> grpc.Channel:
     """A blocking channel to `address` (see `Connection.create` for the options)."""
-    return Connection.create(token=token, tls=tls, tls_ca=tls_ca).channel(address)
+    return Connection.create(
+        token=token, tls=tls, tls_ca=tls_ca,
+        tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
+    ).channel(address)
 
 
 def make_aio_channel(
@@ -153,9 +193,14 @@ def make_aio_channel(
     token: str | None = None,
     tls: bool | None = None,
     tls_ca: str | os.PathLike[str] | None = None,
+    tls_client_cert: str | os.PathLike[str] | None = None,
+    tls_client_key: str | os.PathLike[str] | None = None,
 ) -> grpc.aio.Channel:
     """A grpc.aio channel to `address` (see `Connection.create` for the options)."""
-    return Connection.create(token=token, tls=tls, tls_ca=tls_ca).aio_channel(address)
+    return Connection.create(
+        token=token, tls=tls, tls_ca=tls_ca,
+        tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
+    ).aio_channel(address)
 
 
 # -- connections by address -------------------------------------------------

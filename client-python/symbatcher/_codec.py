@@ -36,6 +36,10 @@ def encode(value: Any, codec: int) -> bytes:
         ).encode()
     except (TypeError, ValueError) as exc:
         raise EncodingError(f"{type(value).__name__} is not JSON-serializable: {exc}") from exc
+    except RecursionError:
+        raise EncodingError(
+            f"{type(value).__name__} is nested too deeply to encode as JSON"
+        ) from None
 
 
 def json_default(value: Any) -> Any:
@@ -72,11 +76,14 @@ PICKLE_REFUSED = (
 )
 
 
-def decode(payload: bytes, codec: int, *, allow_pickle: bool = True) -> Any:
-    """Decodes a payload; a pickled one only with `allow_pickle`."""
+def decode(
+    payload: bytes, codec: int, *, allow_pickle: bool = False, refused: str = PICKLE_REFUSED
+) -> Any:
+    """Decodes a payload; a pickled one only with `allow_pickle` (else an
+    EncodingError saying `refused`)."""
     if codec == PICKLE:
         if not allow_pickle:
-            raise EncodingError(PICKLE_REFUSED)
+            raise EncodingError(refused)
         return pickle.loads(payload)
     try:
         return json.loads(payload)

@@ -18,7 +18,13 @@ from typing import Any
 import grpc
 
 from symbatcher._batch_engine import BatchEngine, answer_batch
-from symbatcher._errors import SymbatcherError, call_error, from_rpc_error
+from symbatcher._errors import (
+    JobError,
+    ServerUnavailableError,
+    SymbatcherError,
+    call_error,
+    from_rpc_error,
+)
 from symbatcher._pools import check_limit, thread_pool
 from symbatcher.v1 import engine_pb2, engine_pb2_grpc
 
@@ -65,7 +71,10 @@ class EngineConnection:
             except grpc.RpcError as err:
                 raise from_rpc_error(await call_error(self._call, err)) from None
             except asyncio.TimeoutError:
-                raise SymbatcherError(f"engine {self._name!r} registration timed out") from None
+                raise ServerUnavailableError(
+                    f"engine {self._name!r}: the server did not answer its registration "
+                    f"within {timeout:.0f} s"
+                ) from None
             if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
                 raise SymbatcherError(f"server closed engine {self._name!r} before registering it")
         except BaseException:
@@ -79,9 +88,10 @@ class EngineConnection:
         if self._reader is not None:
             await asyncio.shield(self._reader)
 
-    async def stop(self) -> None:
-        """Ends the stream; waits (up to STOP_GRACE_S) for running batches,
-        then joins the pool's threads."""
+    async def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Ends the stream; waits (up to `grace` seconds) for running
+        batches, then joins the pool's threads (those of batches still
+        running end on their own once forward() returns)."""
         if self._closing:
             return
         self._closing = True
@@ -91,7 +101,7 @@ class EngineConnection:
             await asyncio.gather(self._reader, return_exceptions=True)
         idle = True
         if self._batches:
-            _, pending = await asyncio.wait(self._batches, timeout=STOP_GRACE_S)
+            _, pending = await asyncio.wait(self._batches, timeout=max(grace, 0.001))
             idle = not pending
         if self._pool is not None:
             # Idle threads exit at once; a forward() that never returns keeps
@@ -127,25 +137,74 @@ class EngineConnection:
             pass  # the stream or the pool ended first; the reader says why
 
 
-def serve_engine(engine: BatchEngine, *, server: str, name: str, connection: Any = None) -> None:
+#: Reconnection backoff of `serve_engine`: first wait, growth factor,
+#: longest wait (seconds); the same as `symbatcher worker`'s.
+BACKOFF_FIRST_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 0.2, 2.0, 5.0
+#: How long `serve_engine` keeps trying a name the server still holds: the
+#: server frees it once it sees the previous connection end (a frozen
+#: server sees that only when it runs again).
+NAME_TAKEN_RETRY_S = 60.0
+
+
+def serve_engine(
+    engine: BatchEngine,
+    *,
+    server: str,
+    name: str,
+    connection: Any = None,
+    connect_timeout: float = 0.0,
+) -> None:
     """Serves `engine` under `name` to the symbatcher server at `server`
-    (host:port) until the connection ends or the process is interrupted.
-    Jobs select it with `BatchScheduler(address=server, engine=name)`."""
+    (host:port) until the process is interrupted. Jobs select it with
+    `BatchScheduler(address=server, engine=name)`.
+
+    Like `symbatcher worker`, it waits for a server that is not there yet
+    and reconnects with backoff whenever the connection is lost (a server
+    restart, or a freeze that keepalive detects): within the server's
+    `--engine-reconnect-grace-ms` the server keeps the engine's waiting
+    calls and sends the batches it had not answered again, so no call
+    fails. Raises ServerUnavailableError once the server stayed unreachable
+    for `connect_timeout` seconds (0: keep trying), and the server's error
+    when it refuses the engine (a bad setting, a name another live engine
+    holds for longer than NAME_TAKEN_RETRY_S)."""
     from symbatcher._channel import Connection
 
     async def serve() -> None:
-        channel = (connection or Connection.create()).aio_channel(server)
-        try:
+        backoff = BACKOFF_FIRST_S
+        failing_since: float | None = None
+        while True:
+            channel = (connection or Connection.create()).aio_channel(server)
             engine_connection = EngineConnection(channel, engine, name)
-            await engine_connection.start()
-            log.info("serving engine %r to %s", name, server)
             try:
-                await engine_connection.finished()
+                try:
+                    await engine_connection.start()
+                except (ServerUnavailableError, JobError) as err:
+                    taken = isinstance(err, JobError) and err.kind == "engine_name_taken"
+                    if isinstance(err, JobError) and not taken:
+                        raise
+                    now = asyncio.get_running_loop().time()
+                    if failing_since is None:
+                        failing_since = now
+                        log.warning("engine %r: waiting for the server: %s", name, err)
+                    limit = NAME_TAKEN_RETRY_S if taken else connect_timeout
+                    if limit and now - failing_since >= limit:
+                        raise
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * BACKOFF_FACTOR, BACKOFF_MAX_S)
+                    continue
+                failing_since, backoff = None, BACKOFF_FIRST_S
+                log.info("serving engine %r to %s", name, server)
+                try:
+                    await engine_connection.finished()
+                finally:
+                    # Batches cut off here go to this engine again once it
+                    # registers: no need to wait for their forward().
+                    await engine_connection.stop(grace=0.0)
+                log.warning(
+                    "engine %r lost the server (%s); reconnecting",
+                    name, engine_connection.error or "stream closed",
+                )
             finally:
-                await engine_connection.stop()
-            if engine_connection.error is not None:
-                raise engine_connection.error
-        finally:
-            await channel.close()
+                await channel.close()
 
     asyncio.run(serve())

@@ -44,7 +44,9 @@ class JobError(SymbatcherError):
 class InvalidArgumentError(JobError, ValueError):
     """The server refused a request field (INVALID_ARGUMENT): `field` names
     it, and the message says the limit and the value it got. The server is
-    the one place that checks values; this process checks only types."""
+    the one place that checks values; this process checks only types, and
+    the nesting depth of kwargs (`_limits.MAX_KWARGS_DEPTH`), which it must
+    encode before anything is sent."""
 
 
 class NoWorkerError(JobError):

@@ -40,6 +40,13 @@ from symbatcher._source import ItemSource
 from symbatcher._types import ItemUsage, JobSummary
 from symbatcher.v1 import batch_pb2, batch_pb2_grpc, common_pb2
 
+#: Why a client refuses a pickled result (only a JobOptions built without
+#: BatchScheduler can ask it to).
+PICKLE_REFUSED_HERE = (
+    "the result is pickled, and this client unpickles only with allow_pickle=True "
+    "(BatchScheduler(codec='pickle', allow_pickle=True)): unpickling runs code"
+)
+
 #: Items per ItemChunk, and the payload bytes after which a chunk is split.
 CHUNK_ITEMS = 256
 CHUNK_BYTES = 1 << 20
@@ -81,6 +88,9 @@ class JobOptions:
     #: run again from the start once answered; None: the server's choice
     #: (yes for batch API engines).
     replay: bool | None = None
+    #: Not sent: whether results of the pickle codec are unpickled here
+    #: (`BatchScheduler(allow_pickle=True)`); else they fail with EncodingError.
+    allow_pickle: bool = False
     #: Not sent: called on the job's loop with (index, ItemUsage) of each
     #: result whose calls reported usage, before the result is handed out.
     on_usage: Callable[[int, ItemUsage], None] | None = None
@@ -133,6 +143,16 @@ CACHE_MODES = {
 }
 
 
+def unsendable(index: int, exc: EncodingError, codec: int) -> str:
+    """The message of an item that cannot be encoded, in a job without
+    local slots."""
+    fix = "pass picklable items" if codec == _codec.PICKLE else "pass JSON items (str, number, bool, None, list, dict)"
+    return (
+        f"item {index} cannot be sent to a remote worker: {exc}; {fix}, "
+        "or run the job with local workers (num_workers > 0), which run such items in this process"
+    )
+
+
 class Job:
     """One job's stream. `await start()`, then `await take()` until it returns
     None (the job is done and `summary` is set); `await close()` always, which
@@ -150,11 +170,15 @@ class Job:
         address: str = "",
         ordered: bool = False,
         local_only: bool = False,
+        local_slots: bool = True,
     ) -> None:
         self._stub = stub
         #: Every item runs in this process's slots only (kwargs that are not
         #: JSON reach no other process).
         self._local_only = local_only
+        #: Whether this process serves the job with slots of its own: only
+        #: they can run an item that cannot be encoded for other processes.
+        self._local_slots = local_slots
         self._expression = expression
         self._source = source
         self._kwargs = kwargs
@@ -292,7 +316,9 @@ class Job:
 
     def _encode(self, items: list[Any]) -> Iterator[list[batch_pb2.Item]]:
         """`items` as ItemChunks below the message limit. An item whose payload
-        alone is over it is not sent: an EncodingError takes its place."""
+        alone is over it is not sent: an EncodingError takes its place. So
+        does an item that cannot be encoded at all when no slot of this
+        process serves the job (with local slots, it runs in one of them)."""
         assert self._local is not None
         limit = _limits.payload_limit()
         chunk: list[batch_pb2.Item] = []
@@ -306,7 +332,12 @@ class Job:
                 continue
             try:
                 payload = _codec.encode(item, self._codec)
-            except EncodingError:
+            except EncodingError as exc:
+                if not self._local_slots:
+                    # No worker could ever run it: it fails now, alone,
+                    # instead of waiting in the server's queue.
+                    self._fail_unsent(index, unsendable(index, exc, self._codec))
+                    continue
                 # Only a worker in this process can run it; others report why.
                 self._local.put_item(index, item)
                 chunk.append(batch_pb2.Item(index=index, local_only=True))
@@ -383,6 +414,9 @@ class Job:
         if outcome.local_only:
             return EncodingError(f"result of item {result.index} stayed in its worker's process")
         try:
-            return _codec.decode(outcome.payload, self._codec)
+            return _codec.decode(
+                outcome.payload, self._codec, allow_pickle=self._options.allow_pickle,
+                refused=PICKLE_REFUSED_HERE,
+            )
         except Exception as exc:
             return EncodingError(f"result of item {result.index}: {exc}")

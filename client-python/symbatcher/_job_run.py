@@ -95,6 +95,7 @@ class JobRun:
             address=self._address,
             ordered=self._ordered,
             local_only=self._local_only,
+            local_slots=self._num_workers > 0,
         )
         await self._job.start()
         self._bar = _ProgressBar(

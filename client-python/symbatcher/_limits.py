@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from symbatcher.v1 import common_pb2
 
@@ -101,3 +101,31 @@ def split(messages: Sequence[M]) -> Iterator[list[M]]:
         size += cost
     if run:
         yield run
+
+
+#: Deepest nesting of containers (dicts, lists, tuples, sets) in a job's
+#: kwargs: deeper ones are refused before anything is sent (JSON encoders and
+#: decoders on every side recurse per level).
+MAX_KWARGS_DEPTH = 64
+
+
+def kwargs_depth_error(kwargs: dict[str, Any]) -> str:
+    """"" when no kwarg nests deeper than MAX_KWARGS_DEPTH, else the message
+    that names the kwarg and the limit. Walks without recursion."""
+    for name, value in kwargs.items():
+        stack: list[tuple[Any, int]] = [(value, 1)]
+        while stack:
+            current, depth = stack.pop()
+            if isinstance(current, dict):
+                children: Any = current.values()
+            elif isinstance(current, (list, tuple, set, frozenset)):
+                children = current
+            else:
+                continue
+            if depth > MAX_KWARGS_DEPTH:
+                return (
+                    f"kwargs[{name!r}]: nested deeper than {MAX_KWARGS_DEPTH} levels "
+                    f"(the limit for kwargs); pass a flatter value"
+                )
+            stack.extend((child, depth + 1) for child in children)
+    return ""

@@ -19,9 +19,10 @@ from symbatcher._batch_engine import BatchEngine
 from symbatcher._engine_connection import EngineConnection
 from symbatcher._server_engines import ServerEngine
 from symbatcher._engine_choice import symai_engine, warn_echo_fallback
-from symbatcher._errors import SchedulerClosedError, SymbatcherError
+from symbatcher._errors import InvalidArgumentError, SchedulerClosedError, SymbatcherError
 from symbatcher._imports import build_expression, expression_name
 from symbatcher._job import JobOptions
+from symbatcher._limits import kwargs_depth_error
 from symbatcher._server import EmbeddedServer, open_server
 from symbatcher._slots import check_kind as check_slot_kind
 from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
@@ -170,7 +171,12 @@ class BatchScheduler:
     - `progress`: show a tqdm progress bar;
     - `max_queue_delay_ms`: longest wait of an engine call for its batch to fill;
     - `codec`: "json" (default) or "pickle" (trusted networks only) for
-      payloads that cross process boundaries;
+      payloads that cross process boundaries; "pickle" needs
+      `allow_pickle=True`, since this process then unpickles the results
+      that workers send (unpickling runs code: any worker could run code
+      here);
+    - `allow_pickle`: must be True with `codec="pickle"` (see `codec`);
+      no effect with "json";
     - `window`: most items of a job in flight at once (sent and not yet
       returned); bounds the server's and this process's memory per job and
       the reorder buffer of `stream(..., ordered=True)`; default: the
@@ -220,7 +226,11 @@ class BatchScheduler:
       token of its own when none is set (`scheduler.token` tells it, for
       workers started against that server);
     - `tls`, `tls_ca`: reach the server at `address` over TLS, verified
-      against the system's CAs or the PEM file `tls_ca`.
+      against the system's CAs or the PEM file `tls_ca`;
+    - `tls_client_cert`, `tls_client_key`: PEM files of the certificate
+      (chain) and key this client presents to a server that verifies
+      clients (`symbatcher-server --tls-client-ca`, mutual TLS); they imply
+      `tls`. The local slots of its jobs connect with them too.
 
     Calls: `forward` (and calling the scheduler) returns a list in dataset
     order; `stream` yields `(index, result)` as items finish, from any
@@ -255,10 +265,20 @@ class BatchScheduler:
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | None = None,
+        tls_client_cert: str | None = None,
+        tls_client_key: str | None = None,
+        allow_pickle: bool = False,
     ) -> None:
         self._closed = True
         if codec not in ("json", "pickle"):
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
+        if codec == "pickle" and allow_pickle is not True:
+            raise ValueError(
+                "codec='pickle' needs allow_pickle=True: this client then unpickles the results "
+                "workers send, and unpickling runs code, so any holder of a worker token could "
+                "run code here; pass allow_pickle=True only where every worker of the server is "
+                "trusted, else use codec='json'"
+            )
         check_slot_kind(slots)
         self._options = JobOptions(
             max_queue_delay_ms=max_queue_delay_ms,
@@ -269,6 +289,7 @@ class BatchScheduler:
             cache=cache or "",
             max_cost_usd=max_cost_usd,
             replay=replay,
+            allow_pickle=codec == "pickle",
         )
         self._options.spec()  # types and encodability; the server checks values
         engine_name = ""
@@ -294,7 +315,8 @@ class BatchScheduler:
             server_argv += ["--cache-dir", os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()]
         server_argv += ["--allow-pickle"] if codec == "pickle" else []
         server, address, self.connection = open_server(
-            address, server_argv, token=token, tls=tls, tls_ca=tls_ca
+            address, server_argv, token=token, tls=tls, tls_ca=tls_ca,
+            tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
         )
         self.address = address
         register_connection(address, self.connection)
@@ -587,6 +609,9 @@ class BatchScheduler:
         total: int | None = None,
     ) -> JobRun:
         name = expression_name(expr)
+        too_deep = kwargs_depth_error(kwargs)
+        if too_deep:
+            raise InvalidArgumentError(too_deep, kind="invalid_argument", field="kwargs")
         local_only = _local_only_kwargs(kwargs, num_workers)
         if inspect.isclass(expr):
             # One instance per call, built with the call's kwargs and shared

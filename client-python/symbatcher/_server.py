@@ -216,13 +216,21 @@ def open_server(
     token: str | None,
     tls: bool | None,
     tls_ca: str | os.PathLike[str] | None,
+    tls_client_cert: str | os.PathLike[str] | None = None,
+    tls_client_key: str | os.PathLike[str] | None = None,
 ) -> tuple[EmbeddedServer | None, str, Connection]:
     """The server a BatchScheduler uses: the one at `address` (reached with
     `token`, default $SYMBATCHER_AUTH_TOKEN, and TLS as asked), or, with no
     address, an embedded one on loopback with a token of its own."""
     if address is not None:
-        return None, address, Connection.create(token=token, tls=tls, tls_ca=tls_ca)
-    if tls or tls_ca is not None:
-        raise ValueError("tls, tls_ca: apply to a server given by address; the embedded server is on loopback")
+        return None, address, Connection.create(
+            token=token, tls=tls, tls_ca=tls_ca,
+            tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
+        )
+    if tls or tls_ca is not None or tls_client_cert is not None or tls_client_key is not None:
+        raise ValueError(
+            "tls, tls_ca, tls_client_cert, tls_client_key: apply to a server given by address; "
+            "the embedded server is on loopback"
+        )
     server = EmbeddedServer(server_args, token=token)
     return server, server.address, Connection(token=server.token)

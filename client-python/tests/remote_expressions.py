@@ -119,3 +119,11 @@ class Poison(Expression):
             os._exit(13)
         time.sleep(0.05)
         return {"input": input, "pid": os.getpid()}
+
+
+class LoneSurrogate(Expression):
+    """No engine call; returns its input, but a string holding a lone
+    surrogate (which no UTF-8 output can hold) for the input "bad"."""
+
+    def forward(self, input, **kwargs):
+        return "bad \udcff" if input == "bad" else input

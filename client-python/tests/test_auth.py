@@ -1,6 +1,6 @@
 """Tokens and roles from Python: the embedded server's own token, a server
 with role tokens serving a `symbatcher worker` process, the `status` CLI, and
-pickle refused by the server and by workers unless allowed."""
+pickle refused by the server, by workers and by clients unless allowed."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from remote_expressions import Tagger
 from symbatcher import AuthenticationError, BatchScheduler, EncodingError, JobError, make_channel
 from symbatcher._channel import TOKEN_ENV
 from symbatcher.cli.main import main as cli_main
+from symbatcher._handoff import LocalJob
+from symbatcher._job import Job, JobOptions
 from symbatcher._server import find_server_binary
 from symbatcher._worker import WorkerRuntime, _Job
-from symbatcher.v1 import common_pb2, status_pb2, status_pb2_grpc, worker_pb2
+from symbatcher.v1 import batch_pb2, common_pb2, status_pb2, status_pb2_grpc, worker_pb2
 from test_remote_workers import start_workers, stop_workers
 
 ROLE_ENVS = {
@@ -132,13 +134,13 @@ def test_each_role_may_do_its_part_only(role_server, monkeypatch, capsys):
 
 
 def test_a_server_refuses_pickle_unless_started_with_allow_pickle(scheduler, query_expr_class, assert_echo):
-    with BatchScheduler(address=scheduler.address, codec="pickle") as client:
+    with BatchScheduler(address=scheduler.address, codec="pickle", allow_pickle=True) as client:
         with pytest.raises(JobError) as refused:
             client(query_expr_class, 1, ["a"])
     assert refused.value.field == "codec"
     assert "--allow-pickle" in str(refused.value)
     # BatchScheduler(codec="pickle") starts its embedded server with --allow-pickle.
-    with BatchScheduler(engine="echo", codec="pickle") as own:
+    with BatchScheduler(engine="echo", codec="pickle", allow_pickle=True) as own:
         results = own(query_expr_class, 1, ["pickled"])
         assert_echo(results[0], "pickled")
 
@@ -164,10 +166,43 @@ def test_a_worker_process_without_allow_pickle_fails_pickled_items():
                 lambda: any(w.name == "careful" for w in _status(address, os.environ[TOKEN_ENV]).workers),
                 60, "the worker to register",
             )
-            with BatchScheduler(address=address, codec="pickle") as scheduler:
+            with BatchScheduler(address=address, codec="pickle", allow_pickle=True) as scheduler:
                 results = scheduler(Tagger, 0, ["p", "q"])
         finally:
             assert stop_workers(workers) == 0
     for result in results:
         assert isinstance(result, EncodingError), result
         assert "--allow-pickle" in str(result)
+
+
+_UNPICKLED: list[str] = []
+
+
+def _mark(text: str) -> None:
+    _UNPICKLED.append(text)
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (_mark, ("code ran",))
+
+
+def test_a_pickle_client_needs_allow_pickle_and_never_unpickles_without_it():
+    with pytest.raises(ValueError) as refused:
+        BatchScheduler(engine="echo", codec="pickle")
+    assert "allow_pickle=True" in str(refused.value) and "runs code" in str(refused.value)
+    # A job whose options do not allow pickle turns a pickled result into an
+    # EncodingError, without running what the payload holds.
+    payload = __import__("pickle").dumps(_RunsCodeWhenUnpickled())
+    job = Job(None, expression="m:E", source=None, kwargs={}, kwargs_json="",
+              options=JobOptions(codec="pickle"))
+    job._local = LocalJob({})
+    result = batch_pb2.ItemResult(index=0, outcome=common_pb2.Outcome(payload=payload))
+    value = job._value(result)
+    assert isinstance(value, EncodingError) and "allow_pickle=True" in str(value)
+    assert _UNPICKLED == []
+    allowed = Job(None, expression="m:E", source=None, kwargs={}, kwargs_json="",
+                  options=JobOptions(codec="pickle", allow_pickle=True))
+    allowed._local = LocalJob({})
+    allowed._value(result)
+    assert _UNPICKLED == ["code ran"]

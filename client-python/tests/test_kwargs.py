@@ -1,6 +1,8 @@
 """Job kwargs that are not JSON are never dropped silently: a job with such
 kwargs runs only in this process's slots (which get the original objects),
-and with no local slot (num_workers=0) it is a ValueError naming the kwarg."""
+and with no local slot (num_workers=0) it is a ValueError naming the kwarg.
+Kwargs nested deeper than the limit are refused, naming the kwarg and the
+limit."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from symai import Expression
 
 from helpers import standalone_server, wait_until
 from remote_expressions import Paced
-from symbatcher import BatchScheduler
+from symbatcher import BatchScheduler, InvalidArgumentError
+from symbatcher._limits import MAX_KWARGS_DEPTH
+from symbatcher.cli.main import main as cli_main
 from test_remote_workers import start_workers, stop_workers, worker_names
 
 
@@ -61,3 +65,32 @@ def test_a_job_with_non_json_kwargs_stays_off_remote_workers():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_kwargs_nested_too_deep_are_refused_naming_the_kwarg_and_the_limit(scheduler, tmp_path, capsys):
+    for call in (scheduler.forward, scheduler.stream):
+        with pytest.raises(InvalidArgumentError) as err:
+            call(SeesKwarg, 1, [1], deep=_nested(10_000))
+        assert err.value.field == "kwargs"
+        assert "kwargs['deep']" in str(err.value) and "64 levels" in str(err.value)
+    # The limit itself is accepted, and reaches forward() whole.
+    results = scheduler(SeesKwarg, 1, ["x"], deep=_nested(MAX_KWARGS_DEPTH))
+    assert results[0]["input"] == "x"
+    # The runner refuses a --kwargs nested too deep before it starts anything.
+    data = tmp_path / "in.jsonl"
+    data.write_text('"a"\n')
+    argv = ["run", "remote_expressions:Paced", "--input", str(data),
+            "--output", str(tmp_path / "out.jsonl"), "--kwargs",
+            '{"deep": ' + "[" * 10_000 + "]" * 10_000 + "}"]
+    capsys.readouterr()
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--kwargs" in err and "64 levels" in err, err
+    assert not (tmp_path / "out.jsonl").exists()

@@ -25,9 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 
-def _certificates(directory) -> tuple[str, str, str]:
+def _certificates(directory, keep_ca_key: bool = False) -> tuple[str, str, str]:
     """A CA and a server certificate for localhost / 127.0.0.1 signed by it,
-    written as PEM files; returns (ca, cert, key) paths."""
+    written as PEM files; returns (ca, cert, key) paths. `keep_ca_key` also
+    writes the CA's key (ca-key.pem), to sign client certificates with."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "symbatcher test CA")])
@@ -68,6 +69,14 @@ def _certificates(directory) -> tuple[str, str, str]:
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    if keep_ca_key:
+        (directory / "ca-key.pem").write_bytes(
+            ca_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     paths = (directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -1,6 +1,6 @@
 """Connection options shared by every `symbatcher` subcommand: the token
 (`$SYMBATCHER_AUTH_TOKEN` by default, or `--token-file`) and TLS (`--tls`,
-`--tls-ca`)."""
+`--tls-ca`, and a client certificate: `--tls-client-cert`, `--tls-client-key`)."""
 
 from __future__ import annotations
 
@@ -24,15 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tls-ca", default=None, metavar="PATH",
         help="connect with TLS, verifying the server against this PEM CA certificate",
     )
+    group.add_argument(
+        "--tls-client-cert", default=None, metavar="PATH",
+        help=(
+            "present this PEM client certificate (chain) to a server that verifies "
+            "clients (its --tls-client-ca); needs --tls-client-key; implies --tls"
+        ),
+    )
+    group.add_argument(
+        "--tls-client-key", default=None, metavar="PATH",
+        help="PEM private key of --tls-client-cert",
+    )
 
 
 def connection(args: argparse.Namespace) -> Connection:
     """The Connection the options describe; ValueError naming the option."""
     token = read_token_file(args.token_file) if args.token_file else None
     try:
-        return Connection.create(token=token, tls=args.tls, tls_ca=args.tls_ca)
+        return Connection.create(
+            token=token, tls=args.tls, tls_ca=args.tls_ca,
+            tls_client_cert=args.tls_client_cert, tls_client_key=args.tls_client_key,
+        )
     except ValueError as exc:
-        raise ValueError(f"--tls-ca: {exc}") from None
+        # The message names the keyword: name the option instead.
+        option, _, rest = str(exc).partition(": ")
+        raise ValueError(f"--{option.replace('_', '-')}: {rest}") from None
 
 
 def child_argv(args: argparse.Namespace) -> list[str]:
@@ -42,6 +58,10 @@ def child_argv(args: argparse.Namespace) -> list[str]:
         argv.append("--tls")
     if args.tls_ca:
         argv += ["--tls-ca", args.tls_ca]
+    if args.tls_client_cert:
+        argv += ["--tls-client-cert", args.tls_client_cert]
+    if args.tls_client_key:
+        argv += ["--tls-client-key", args.tls_client_key]
     return argv
 
 
@@ -51,4 +71,6 @@ def scheduler_options(args: argparse.Namespace) -> dict[str, Any]:
         "token": read_token_file(args.token_file) if args.token_file else None,
         "tls": args.tls or None,
         "tls_ca": args.tls_ca,
+        "tls_client_cert": args.tls_client_cert,
+        "tls_client_key": args.tls_client_key,
     }

@@ -14,7 +14,16 @@ they set `cache`. `module:Class` serves a
 
 Jobs use the engine by its name: `BatchScheduler(address=HOST:PORT,
 engine="symai")`, or start the server with `--default-engine symai`. The
-engine stays registered until this process ends.
+engine stays registered until this process ends. Like `symbatcher worker`, it
+waits for a server that is not up yet and reconnects with backoff when it
+loses the server (a restart, or a freeze that keepalive detects after
+$SYMBATCHER_KEEPALIVE_INTERVAL_MS + $SYMBATCHER_KEEPALIVE_TIMEOUT_MS): a
+server that is still the same process keeps the engine's calls for its
+--engine-reconnect-grace-ms (default 30 s) and sends it the batches it had
+not answered again, so no call fails.
+
+Exit status: 0 on SIGINT, 2 for invalid arguments, 3 when the server refuses
+the engine or stays unreachable past --connect-timeout.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from symbatcher._batch_engine import BatchEngine
 from symbatcher._engine_connection import serve_engine
 from symbatcher._imports import add_app_dir, import_expression
 from symbatcher._errors import SymbatcherError
+from symbatcher.cli.reconnect import EXIT_GAVE_UP
 
 log = logging.getLogger("symbatcher.engine")
 
@@ -60,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-batches", type=int, default=None, metavar="N",
         help="--symai: batches the server may send at once (default: no cap, they follow the slots)",
     )
+    parser.add_argument(
+        "--connect-timeout", type=float, default=0.0, metavar="SECONDS",
+        help="give up when the server stays unreachable this long (default 0: keep trying)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     connect.add_arguments(parser)
 
@@ -79,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.server:
         print("symbatcher engine: --server HOST:PORT is required", file=sys.stderr)
         return 2
+    if not args.connect_timeout >= 0:
+        print(f"symbatcher engine: --connect-timeout: must be >= 0, got {args.connect_timeout}", file=sys.stderr)
+        return 2
     try:
         connection = connect.connection(args)
         if args.symai:
@@ -96,10 +113,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"symbatcher engine: {exc}", file=sys.stderr)
         return 2
     try:
-        serve_engine(engine, server=args.server, name=name, connection=connection)
+        serve_engine(
+            engine, server=args.server, name=name, connection=connection,
+            connect_timeout=args.connect_timeout,
+        )
     except KeyboardInterrupt:
         return 0
     except SymbatcherError as exc:
         print(f"symbatcher engine: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_GAVE_UP
     return 0

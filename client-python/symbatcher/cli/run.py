@@ -20,9 +20,14 @@ forward(input=obj["input"]); any other value (a string, a number, an object
 without "input", ...) is the input itself. An object's "id" is echoed back.
 Blank lines are skipped.
 
-Output: one JSON object per line, written as items finish (completion order):
+Output: one JSON object per line, written as items finish (completion order;
+a finished line reaches the file within a second):
   {"index": 7, "id": "a1", "result": ...}
   {"index": 9, "error": {"type": "ValueError", "message": "..."}}
+A result that cannot be written as UTF-8 JSON (a set, a string with a lone
+surrogate) gets an error line of type "EncodingError". So does an input that
+cannot be sent to a remote worker (e.g. a lone surrogate) when --workers 0
+leaves the job to remote workers.
 Lines of items whose engine calls reported usage also carry
   "usage": {"prompt_tokens": 20, "completion_tokens": 10, "calls": 2, "cache_hits": 0, ...}
   "cost": 0.000009
@@ -65,11 +70,13 @@ from symbatcher.cli import connect
 from symbatcher._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._imports import add_app_dir, import_expression
+from symbatcher._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
 from symbatcher._slots import SLOT_KINDS
 from symbatcher._types import ItemUsage
 
-#: Output lines are written in one write() per this many lines (or per flush
-#: interval), always whole lines.
+#: Output lines are written in one write() per this many lines, or once the
+#: flush interval has passed since the last write (checked every half of
+#: it, so a finished line reaches the file within 1 s), always whole lines.
 FLUSH_LINES = 512
 FLUSH_INTERVAL_S = 0.5
 EXIT_INTERRUPTED = 130
@@ -203,8 +210,15 @@ def _parse_kwargs(text: str) -> dict[str, Any]:
         kwargs = json.loads(text)
     except ValueError as exc:
         raise ValueError(f"--kwargs: not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(
+            f"--kwargs: nested deeper than {MAX_KWARGS_DEPTH} levels (the limit for kwargs)"
+        ) from None
     if not isinstance(kwargs, dict):
         raise ValueError("--kwargs: must be a JSON object")
+    too_deep = kwargs_depth_error(kwargs)
+    if too_deep:
+        raise ValueError(f"--kwargs: {too_deep}")
     return kwargs
 
 
@@ -335,17 +349,27 @@ class _Output:
         self.written = 0
 
     def add(self, record: dict[str, Any]) -> None:
+        """Queues `record` as a line. A result that cannot be written as
+        UTF-8 JSON (a set, a string with a lone surrogate, ...) becomes an
+        error line in its place: a result never stops the run."""
         try:
-            line = json.dumps(record, ensure_ascii=False, default=json_default)
-        except (TypeError, ValueError) as exc:
+            line = json.dumps(record, ensure_ascii=False, default=json_default).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
             value = record.pop("result", None)
             record["error"] = {
                 "type": "EncodingError",
-                "message": f"result ({type(value).__name__}) is not JSON-serializable: {exc}",
+                "message": f"result ({type(value).__name__}) cannot be written as JSON: {exc}",
             }
-            line = json.dumps(record, ensure_ascii=False)
-        self._lines.append(line.encode() + b"\n")
+            # ASCII escapes: whatever else the record holds (an id read
+            # from the input with a lone surrogate) cannot fail again.
+            line = json.dumps(record).encode()
+        self._lines.append(line + b"\n")
         if len(self._lines) >= FLUSH_LINES or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush_due(self) -> None:
+        """Writes the queued lines if the oldest has waited FLUSH_INTERVAL_S."""
+        if self._lines and time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
@@ -396,6 +420,9 @@ async def _run(
             bar.set_postfix_str(spent.describe(failed), refresh=False)
 
     interrupted = _install_interrupt(output)
+    # Finished lines reach the file within about FLUSH_INTERVAL_S even when
+    # no further result arrives to trigger a write.
+    flusher = asyncio.get_running_loop().create_task(_flush_every(output, FLUSH_INTERVAL_S / 2))
     status = 0
     scheduler = None
     usage_by_index: dict[int, ItemUsage] = {}
@@ -452,6 +479,7 @@ async def _run(
         bar.write(f"symbatcher run: {type(exc).__name__}: {exc}", file=sys.stderr)
         status = 1
     finally:
+        flusher.cancel()
         report_malformed()
         output.close()
         bar.close()
@@ -476,6 +504,12 @@ async def _run(
             file=sys.stderr,
         )
     return status
+
+
+async def _flush_every(output: _Output, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        output.flush_due()
 
 
 def _usage_record(usage: ItemUsage) -> dict[str, int]:
