@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as codec from "./codec";
 import { CancelledError, SymbatcherError, fromItemError, fromServiceError, isServiceError } from "./errors";
 import type { BatchRequest, BatchResponse, ItemResult, JobAccepted, JobSpec, JobSummary, StatusResponse } from "./messages";
-import { clientOptions } from "./auth";
+import { channelCredentials, clientOptions, type ConnectionOptions } from "./auth";
 import { services } from "./proto";
 import { Notifier, settlesNow } from "./signal";
 
@@ -47,11 +47,15 @@ export class Client {
   private readonly batch: grpc.Client;
   private readonly statusClient: grpc.Client;
 
-  /** `token`: the bearer token the server requires (default: $SYMBATCHER_AUTH_TOKEN). */
-  constructor(address: string, options: { token?: string } = {}) {
+  /**
+   * `token`: the bearer token the server requires (default: $SYMBATCHER_AUTH_TOKEN);
+   * `tls`, `tlsCa`, `tlsClientCert`, `tlsClientKey`: TLS, and the client
+   * certificate for a server that verifies clients (see ConnectionOptions).
+   */
+  constructor(address: string, options: ConnectionOptions = {}) {
     this.address = address;
     const { BatchService, StatusService } = services();
-    const credentials = grpc.credentials.createInsecure();
+    const credentials = channelCredentials(options);
     this.batch = new BatchService(address, credentials, clientOptions(options.token));
     this.statusClient = new StatusService(address, credentials, clientOptions(options.token));
   }

@@ -24,5 +24,5 @@ export {
   fromServiceError,
 } from "./errors";
 export { EmbeddedServer, type ServerOptions, serverBinary } from "./server";
-export { TOKEN_ENV } from "./auth";
+export { TOKEN_ENV, type ConnectionOptions, channelCredentials } from "./auth";
 export type * from "./messages";

@@ -19,7 +19,7 @@ import {
 } from "./errors";
 import type { Assignment, EngineReply, JobInfo, Outcome, WorkerCommand, WorkerMessage } from "./messages";
 import { Outbox } from "./outbox";
-import { clientOptions } from "./auth";
+import { channelCredentials, clientOptions } from "./auth";
 import { services } from "./proto";
 import { Notifier } from "./signal";
 
@@ -68,6 +68,11 @@ export interface WorkerOptions {
   name?: string;
   /** Bearer token the server requires of workers (default: $SYMBATCHER_AUTH_TOKEN). */
   token?: string;
+  /** TLS, as for a Client (see ConnectionOptions). */
+  tls?: boolean;
+  tlsCa?: string;
+  tlsClientCert?: string;
+  tlsClientKey?: string;
 }
 
 /** What this worker has done so far. */
@@ -140,7 +145,7 @@ export class Worker {
       throw new RangeError(`prefetch: must be an integer of at least 0, got ${this.prefetch}`);
     }
     const { WorkerService } = services();
-    this.client = new WorkerService(address, grpc.credentials.createInsecure(), clientOptions(options.token));
+    this.client = new WorkerService(address, channelCredentials(options), clientOptions(options.token));
   }
 
   /** Connects and registers; resolves with the worker id the server gave. */
