@@ -127,3 +127,12 @@ class LoneSurrogate(Expression):
 
     def forward(self, input, **kwargs):
         return "bad \udcff" if input == "bad" else input
+
+
+class Stamped(Expression):
+    """No engine call; sleeps `input` seconds and reports when it finished
+    (time.time())."""
+
+    def forward(self, input, **kwargs):
+        time.sleep(float(input))
+        return {"input": input, "done_at": time.time()}
