@@ -152,13 +152,19 @@ def check_kind(kind: str) -> str:
 
 
 def make_slots(
-    kind: str, runner: ItemRunner, count: int, name: str, placement: Placement | None = None
+    kind: str,
+    runner: ItemRunner,
+    count: int,
+    name: str,
+    placement: Placement | None = None,
+    max_stuck: int | None = None,
 ) -> Slots:
     """`placement`: the CPU thread slots share (None: any); greenlets run on
-    the loop's thread and ignore it."""
+    the loop's thread and ignore it, as they do `max_stuck` (see
+    `ThreadSlots`)."""
     if check_kind(kind) == "greenlet":
         return GreenletSlots(runner, count, name)
-    return ThreadSlots(runner, count, name, placement)
+    return ThreadSlots(runner, count, name, placement, max_stuck)
 
 
 # -- threads -----------------------------------------------------------------
@@ -222,6 +228,13 @@ class ThreadSlots(Slots):
     reply or item. Before that, the runner's flush tick sends what the
     others posted. A slot given up on (`replace`) no longer counts at all.
 
+    The threads of slots given up on are bounded: at most `max_stuck` may
+    be left running at once (default: as many as the slots). Past it,
+    `replace` refuses and sets `exhausted`: the stuck slot keeps its place
+    (its run stays unacknowledged, so the server counts that slot busy), and
+    a worker process under a supervisor is replaced as a whole
+    (`WorkerRuntime(replace_when_stuck=True)`), which ends every thread.
+
     So that the count is exact, queued assignments wait in `_backlog`, and
     an assignment for a waiting slot goes into that slot's own queue: no
     running slot can take an item handed to a waiting one."""
@@ -230,11 +243,24 @@ class ThreadSlots(Slots):
     can_replace = True
 
     def __init__(
-        self, runner: ItemRunner, count: int, name: str, placement: Placement | None = None
+        self,
+        runner: ItemRunner,
+        count: int,
+        name: str,
+        placement: Placement | None = None,
+        max_stuck: int | None = None,
     ) -> None:
         super().__init__(runner, count, name)
         #: The CPU every slot thread pins itself to as it starts (None: any).
         self.placement = placement
+        #: Most threads of slots given up on that may still run at once.
+        self.max_stuck = count if max_stuck is None else max_stuck
+        if self.max_stuck < 0:
+            raise ValueError(f"max_stuck: must be >= 0, got {self.max_stuck}")
+        #: Threads of slots given up on that still run (on the loop).
+        self.stuck = 0
+        #: Set once `replace` refused for want of room under `max_stuck`.
+        self.exhausted = False
         self._threads: list[threading.Thread] = []
         #: Slots given up on: each ends after its current forward() returns.
         self._retired: set[threading.Thread] = set()
@@ -326,6 +352,9 @@ class ThreadSlots(Slots):
         slot.thread = thread
         self._live += 1
         thread.start()
+        # Threads that ended need no join: the list stays as long as the
+        # threads that still run.
+        self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
 
     def _run_slot(self, slot: _Slot) -> None:
@@ -343,6 +372,8 @@ class ThreadSlots(Slots):
         """On the loop: a slot thread returned (a retired one counts when
         it is given up on)."""
         if thread in self._retired:
+            self._retired.discard(thread)
+            self.stuck -= 1
             return
         self._live -= 1
         if self._live == 0 and self._all_ended is not None and not self._all_ended.done():
@@ -357,7 +388,11 @@ class ThreadSlots(Slots):
         # the queue meanwhile.
         if not isinstance(slot, _Slot) or slot.retired or self._stopping:
             return False
+        if self.stuck >= self.max_stuck:
+            self.exhausted = True
+            return False
         assert slot.thread is not None
+        self.stuck += 1
         self._retired.add(slot.thread)
         self._live -= 1  # not waited for any more
         new = _Slot()

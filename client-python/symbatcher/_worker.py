@@ -129,6 +129,8 @@ class WorkerRuntime:
         allow_pickle: bool = False,
         pin_slots: bool = True,
         slot_cpu_index: int | None = None,
+        max_stuck_threads: int | None = None,
+        replace_when_stuck: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
@@ -148,7 +150,14 @@ class WorkerRuntime:
         #: loop every `_affinity.REBALANCE_S` or so (`_rebalance`).
         self._placement = _affinity.Placement(cpu) if cpu is not None else None
         self._rebalance_timer: asyncio.TimerHandle | None = None
-        self._slots: Slots = make_slots(slots, self, concurrency, name, self._placement)
+        self._slots: Slots = make_slots(
+            slots, self, concurrency, name, self._placement, max_stuck_threads
+        )
+        #: At the cap of stuck threads (`_slots.ThreadSlots`): disconnect,
+        #: so that the process's supervisor replaces it (`exhausted`).
+        self._replace_when_stuck = replace_when_stuck
+        #: Set when thread slots stuck in forward() reached their cap.
+        self.exhausted = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: collections.deque[Any] = collections.deque()
         self._wake: asyncio.Event | None = None
@@ -497,8 +506,13 @@ class WorkerRuntime:
         replaced and the run acknowledged now; the stuck thread ends when
         its forward() returns, and its result is dropped."""
         slot = self._running.get(task_id)
-        if slot is None or self._closing or not self._slots.replace(slot):
+        if slot is None or self._closing:
             return
+        if not self._slots.replace(slot):
+            if getattr(self._slots, "exhausted", False) and not self.exhausted:
+                self._stuck_cap_reached(task_id)
+            return
+        self._running.pop(task_id, None)  # not this slot's run any more
         self.slots_replaced += 1
         log.warning(
             "run %d ignored its cancellation for %.1f s: its slot was replaced "
@@ -509,6 +523,22 @@ class WorkerRuntime:
         self._cancelled.discard(task_id)
         self._assigned.discard(task_id)
         self._post(worker_pb2.WorkResult(task_id=task_id, outcome=_cancelled_outcome(task_id)))
+
+    def _stuck_cap_reached(self, task_id: int) -> None:
+        """Too many threads are stuck in forward()s given up on: no more
+        are left behind. With `replace_when_stuck` the worker disconnects
+        (the server re-queues its runs) so that its process is replaced,
+        which ends them all; else this slot stays stuck with its run."""
+        self.exhausted = True
+        log.error(
+            "run %d ignored its cancellation, and %d threads of slots given up on still run "
+            "(the cap): %s",
+            task_id, getattr(self._slots, "stuck", 0),
+            "this worker process disconnects to be replaced" if self._replace_when_stuck
+            else "its slot stays stuck until its forward() returns",
+        )
+        if self._replace_when_stuck:
+            self.stop()
 
     def _fail_pending(self, err: BaseException) -> None:
         for call_id in list(self._pending):

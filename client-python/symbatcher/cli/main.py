@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    #: The command line again, for a process that runs itself anew.
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     return int(args._run(args) or 0)
 
 

@@ -28,6 +28,10 @@ BACKOFF_FIRST_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 0.2, 2.0, 5.0
 #: Exit status of a worker that gave up: the server refused it, or stayed
 #: unreachable past --connect-timeout. Starting it again would not help.
 EXIT_GAVE_UP = 3
+#: Exit status of a worker whose thread slots left too many threads stuck
+#: in forward()s given up on (--max-stuck-threads): a new process ends them,
+#: so its supervisor starts it again (a lone worker runs itself again).
+EXIT_STUCK = 4
 
 
 class _Stop:
@@ -64,6 +68,8 @@ async def serve(args: argparse.Namespace, name: str, expressions: dict[str, Any]
             slot_cpu_index=args.slot_cpu_index,
             connection=args.connection,
             allow_pickle=args.allow_pickle,
+            max_stuck_threads=args.max_stuck_threads,
+            replace_when_stuck=True,
         )
         try:
             await runtime.open()
@@ -95,6 +101,10 @@ async def serve(args: argparse.Namespace, name: str, expressions: dict[str, Any]
             await _drain(runtime, stop, args.grace)
             finished.cancel()
             return 0
+        if runtime.exhausted:
+            await runtime.closed(timeout=2.0)
+            log.error("too many threads stuck in forward(): this process is replaced")
+            return EXIT_STUCK
         log.warning("lost the server (%s); reconnecting", runtime.error or "stream closed")
     return 0
 

@@ -1,6 +1,7 @@
 """`symbatcher worker --processes P`: starts P worker processes (one GIL
 each) and supervises them. A worker process that dies (killed by a signal,
-or exits with a status other than 0, 2 or 3) is started again, after 0.5 s,
+or exits with a status other than 0, 2 or 3, e.g. 4: too many threads stuck
+in forward()s given up on) is started again, after 0.5 s,
 then waits that double up to 30 s while it keeps dying within a minute.
 Signals reach the workers through the supervisor: the first drains them, the
 second kills them. If the supervisor dies, their stdin pipes close and they
@@ -51,6 +52,7 @@ def _child_argv(args: argparse.Namespace, name: str, index: int) -> list[str]:
         "--grace", str(args.grace),
         "--connect-timeout", str(args.connect_timeout),
         "--log-level", str(args.log_level),
+        *(["--max-stuck-threads", str(args.max_stuck_threads)] if args.max_stuck_threads is not None else []),
         "--exit-with-stdin",
         *(["--slot-cpu-index", str(index)] if args.pin_slots else ["--no-pin-slots"]),
         *connect.child_argv(args),

@@ -20,6 +20,14 @@ unreachable server and reconnects after losing it. SIGINT/SIGTERM drains:
 running items finish and are reported, queued ones go back to the server; a
 second signal stops at once.
 
+A thread slot whose run was cancelled (its job ended, or it timed out) and
+whose forward() does not return within a second is given up on: a new thread
+takes its place, and the stuck one ends when its forward() returns. At most
+--max-stuck-threads such threads (default: --concurrency) may run at once;
+past that, the worker process disconnects (the server re-queues its runs)
+and exits with status 4, and its supervisor starts a new one, which ends
+every stuck thread (a lone worker, without --processes, runs itself again).
+
 Exit status: 0 after a drain, 2 for invalid arguments, 3 when the server
 refuses the worker or stays unreachable past --connect-timeout.
 """
@@ -39,7 +47,7 @@ from typing import Any
 from symbatcher._imports import add_app_dir, build_expression, import_expression, registered_names
 from symbatcher._slots import SLOT_KINDS
 from symbatcher.cli import connect
-from symbatcher.cli.reconnect import serve
+from symbatcher.cli.reconnect import EXIT_STUCK, serve
 from symbatcher.cli.supervisor import supervise
 
 
@@ -102,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run items of jobs that use the pickle codec (unpickling runs code: only where "
         "this worker trusts every client of the server); without it they fail with EncodingError",
     )
+    parser.add_argument(
+        "--max-stuck-threads", type=int, default=None, metavar="N",
+        help="threads of slots given up on (forward() ignoring a cancellation) that may run "
+        "at once in a process; past it the process is replaced (default: --concurrency)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     connect.add_arguments(parser)
     # Set by the supervisor for its children: stop when the supervisor's pipe closes.
@@ -136,7 +149,15 @@ def run(args: argparse.Namespace) -> int:
     # the garbage collector's full passes, which symai's per-call objects
     # trigger often (a few percent of a worker's time).
     gc.freeze()
-    return asyncio.run(serve(args, name, expressions))
+    status = asyncio.run(serve(args, name, expressions))
+    if status == EXIT_STUCK and not args.exit_with_stdin:
+        # No supervisor to start a new process: this one runs itself again,
+        # which ends its stuck threads.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "symbatcher.cli", *args._argv])
+    return status
 
 
 def _check(args: argparse.Namespace) -> str:
@@ -149,6 +170,8 @@ def _check(args: argparse.Namespace) -> str:
         return f"--processes: must be at least 1, got {args.processes}"
     if args.prefetch is not None and args.prefetch < 0:
         return f"--prefetch: must be at least 0, got {args.prefetch}"
+    if args.max_stuck_threads is not None and args.max_stuck_threads < 0:
+        return f"--max-stuck-threads: must be at least 0, got {args.max_stuck_threads}"
     if args.grace < 0 or args.connect_timeout < 0:
         return "--grace and --connect-timeout must be >= 0"
     try:
