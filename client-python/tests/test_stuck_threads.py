@@ -5,7 +5,6 @@ supervisor, or by running itself again), which ends them all."""
 
 from __future__ import annotations
 
-
 from helpers import server_status, standalone_server, wait_until
 from remote_expressions import Sleepy
 from symbatcher import BatchScheduler, ItemTimeoutError
