@@ -355,13 +355,15 @@ class _Output:
         try:
             line = json.dumps(record, ensure_ascii=False, default=json_default).encode()
         except (TypeError, ValueError, RecursionError) as exc:
-            value = record.pop("result", None)
-            record["error"] = {
-                "type": "EncodingError",
-                "message": f"result ({type(value).__name__}) cannot be written as JSON: {exc}",
-            }
-            # ASCII escapes: whatever else the record holds (an id read
-            # from the input with a lone surrogate) cannot fail again.
+            if "result" in record:
+                value = record.pop("result")
+                record["error"] = {
+                    "type": "EncodingError",
+                    "message": f"result ({type(value).__name__}) cannot be written as JSON: {exc}",
+                }
+            # ASCII escapes: whatever else the record holds (an id read from
+            # the input, an error message, with a lone surrogate) cannot fail
+            # again.
             line = json.dumps(record).encode()
         self._lines.append(line + b"\n")
         if len(self._lines) >= FLUSH_LINES or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
