@@ -85,6 +85,10 @@ def test_the_runner_on_remote_workers_writes_an_error_line_for_a_lone_surrogate_
 def test_the_runner_writes_an_error_line_for_a_result_it_cannot_write_and_finishes(tmp_path):
     data, out = tmp_path / "data.jsonl", tmp_path / "out.jsonl"
     _write_lines(data, 2000, 1500, json.dumps({"input": "bad", "id": "x\udcff"}))
+    # Another line whose id (not its result) holds a lone surrogate.
+    lines = data.read_text().splitlines()
+    lines[1600] = json.dumps({"input": "fine", "id": "y\udcff"})
+    data.write_text("\n".join(lines) + "\n")
     command = runner_command(
         "remote_expressions:LoneSurrogate", "--input", str(data), "--output", str(out),
         "--workers", "4", "--engine", "echo", "--app-dir", str(TESTS_DIR), "--no-progress",
@@ -96,6 +100,8 @@ def test_the_runner_writes_an_error_line_for_a_result_it_cannot_write_and_finish
     [bad] = [line for line in lines if "error" in line]
     assert bad["index"] == 1500 and bad["id"] == "x\udcff"
     assert bad["error"]["type"] == "EncodingError" and "str" in bad["error"]["message"]
+    [odd_id] = [line for line in lines if line["index"] == 1600]
+    assert odd_id == {"index": 1600, "id": "y\udcff", "result": "fine"}
     # A re-run finds every line written: nothing to do.
     again = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "nothing to do" in again.stderr, again.stderr

@@ -353,18 +353,20 @@ class _Output:
         UTF-8 JSON (a set, a string with a lone surrogate, ...) becomes an
         error line in its place: a result never stops the run."""
         try:
-            line = json.dumps(record, ensure_ascii=False, default=json_default).encode()
-        except (TypeError, ValueError, RecursionError) as exc:
+            line = _utf8_json(record)
+        except (TypeError, ValueError, RecursionError):
             if "result" in record:
-                value = record.pop("result")
-                record["error"] = {
-                    "type": "EncodingError",
-                    "message": f"result ({type(value).__name__}) cannot be written as JSON: {exc}",
-                }
-            # ASCII escapes: whatever else the record holds (an id read from
-            # the input, an error message, with a lone surrogate) cannot fail
-            # again.
-            line = json.dumps(record).encode()
+                try:
+                    _utf8_json(record["result"])
+                except (TypeError, ValueError, RecursionError) as exc:
+                    value = record.pop("result")
+                    record["error"] = {
+                        "type": "EncodingError",
+                        "message": f"result ({type(value).__name__}) cannot be written as JSON: {exc}",
+                    }
+            # ASCII escapes: what else the record holds (an id read from the
+            # input, an error message, with a lone surrogate) cannot fail.
+            line = json.dumps(record, default=json_default).encode()
         self._lines.append(line + b"\n")
         if len(self._lines) >= FLUSH_LINES or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
             self.flush()
@@ -390,6 +392,10 @@ class _Output:
         self.flush()
         if self._file is not None:
             self._file.close()
+
+
+def _utf8_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, default=json_default).encode()
 
 
 def _error(exc: BaseException) -> dict[str, str]:
