@@ -62,7 +62,8 @@ def test_the_supervisor_gives_each_child_its_cpu_index_or_passes_the_opt_out():
     args = argparse.Namespace(
         expressions=["m:E"], server="h:1", concurrency=4, slots="thread", app_dir=".",
         grace=30.0, connect_timeout=0.0, log_level="INFO", allow_pickle=False, prefetch=None,
-        pin_slots=True, token_file=None, tls=False, tls_ca=None,
+        pin_slots=True, token_file=None, tls=False, tls_ca=None, tls_client_cert=None,
+        tls_client_key=None, max_stuck_threads=None,
     )
     argv = _child_argv(args, "w-1", 1)
     assert argv[argv.index("--slot-cpu-index") + 1] == "1"
