@@ -79,7 +79,10 @@ class RunParked(BaseException):
 
 
 class ItemTimeoutError(SymbatcherError, TimeoutError):
-    """The item ran longer than its job's item timeout (`item_timeout_s`)."""
+    """The item ran longer than its job's item timeout (`item_timeout_s`),
+    counted from its start, or from its assignment (plus a 1 s grace) when
+    its worker never reported the start (e.g. a greenlet slot blocked the
+    worker's loop)."""
 
 
 class BudgetExceeded(SymbatcherError):

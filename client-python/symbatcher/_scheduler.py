@@ -184,15 +184,17 @@ class BatchScheduler:
     - `worker_wait_ms`: how long a job waits for a worker serving its
       expression before it fails with `NoWorkerError`; default: the server's
       (30 s);
-    - `item_timeout_s`: longest run of one item, from its start; a longer
-      run's result is an `ItemTimeoutError` (a `TimeoutError`) and its
-      worker is told to cancel it; default: the server's (no limit);
+    - `item_timeout_s`: longest run of one item, from its start (until its
+      worker reports the start, from its assignment plus a 1 s grace); a
+      longer run's result is an `ItemTimeoutError` (a `TimeoutError`) and
+      its worker is told to cancel it; default: the server's (no limit);
     - `slots`: what runs each local item: "thread" (default; one thread per
       worker, as the original library) or "greenlet" (every local worker a
       greenlet on the scheduler's loop thread: faster when forward() does
       Python work and engine calls only; any other blocking call in forward()
       stalls all of them, and the loop with them; with `main_loop` that is
-      the caller's loop);
+      the caller's loop; a loop blocked for 2 s is a stalled worker, whose
+      items the server hands to other workers);
     - `pin_slots`: thread slots share one CPU (default True): they hold one
       GIL, so only one runs Python code at a time, and hand-offs between
       threads on one core are cheaper than across cores (about 20% more

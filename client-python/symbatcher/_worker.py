@@ -39,6 +39,14 @@ from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 log = logging.getLogger("symbatcher.worker")
 
 _STOP = object()
+_HEARTBEAT = object()
+
+#: How often the worker's loop sends a message to the server (a Heartbeat
+#: when it has nothing else to send), declared at registration. A loop that
+#: sends nothing for four intervals (2 s) is stalled on the server: a greenlet
+#: slot whose forward() blocks the loop that long (time.sleep, CPU work, I/O
+#: that does not yield) loses every run this worker holds to other workers.
+HEARTBEAT_INTERVAL_S = 0.5
 
 #: How long a cancelled run's forward() may take to return before a thread
 #: slot gives up on it and a new thread takes its place.
@@ -150,6 +158,9 @@ class WorkerRuntime:
         #: loop every `_affinity.REBALANCE_S` or so (`_rebalance`).
         self._placement = _affinity.Placement(cpu) if cpu is not None else None
         self._rebalance_timer: asyncio.TimerHandle | None = None
+        self._heartbeat_timer: asyncio.TimerHandle | None = None
+        #: When the writer last wrote a message (loop time.monotonic()).
+        self._last_write = 0.0
         self._slots: Slots = make_slots(
             slots, self, concurrency, name, self._placement, max_stuck_threads
         )
@@ -210,6 +221,7 @@ class WorkerRuntime:
             prefetch=self._prefetch,
             process_token=PROCESS_TOKEN,
             replays=True,
+            heartbeat_interval_ms=round(HEARTBEAT_INTERVAL_S * 1000),
         )
         try:
             try:
@@ -224,8 +236,10 @@ class WorkerRuntime:
             await self._channel.close()
             raise
         self.worker_id = first.registered.worker_id
+        self._last_write = time.monotonic()
         self._slots.start()
         self._rebalance()
+        self._heartbeat()
         self._tasks = [
             self._loop.create_task(self._write_loop()),
             self._loop.create_task(self._read_loop()),
@@ -260,7 +274,21 @@ class WorkerRuntime:
         delay = _affinity.REBALANCE_S * random.uniform(0.75, 1.25)
         self._rebalance_timer = self._loop.call_later(delay, self._rebalance)
 
+    def _heartbeat(self) -> None:
+        """On the loop, until the connection closes: every
+        HEARTBEAT_INTERVAL_S, has the writer send a Heartbeat unless it wrote
+        something in the last half interval. It runs only while the loop
+        does, which is what the server learns from it."""
+        if self._closing:
+            return
+        if time.monotonic() - self._last_write >= HEARTBEAT_INTERVAL_S / 2:
+            self._post(_HEARTBEAT)
+        assert self._loop is not None
+        self._heartbeat_timer = self._loop.call_later(HEARTBEAT_INTERVAL_S, self._heartbeat)
+
     def _stop_on_loop(self) -> None:
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
         if self._rebalance_timer is not None:
             self._rebalance_timer.cancel()
         self.give_back(self._slots.stop())
@@ -389,10 +417,13 @@ class WorkerRuntime:
                 started: list[int] = []
                 drain: worker_pb2.DrainWorker | None = None
                 stop = False
+                heartbeat = False
                 while self._outbox:
                     message = self._outbox.popleft()
                     if message is _STOP:
                         stop = True
+                    elif message is _HEARTBEAT:
+                        heartbeat = True
                     elif isinstance(message, int):
                         started.append(message)
                     elif isinstance(message, worker_pb2.WorkResult):
@@ -424,6 +455,10 @@ class WorkerRuntime:
                     started = []
                     if update.started_task_ids or update.calls or update.results:
                         await self._call.write(worker_pb2.WorkerMessage(update=update))
+                        heartbeat = False
+                if heartbeat and drain is None:
+                    await self._call.write(worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat()))
+                self._last_write = time.monotonic()
                 if stop:
                     await self._call.done_writing()
                     return

@@ -121,8 +121,9 @@ pub struct ServerConfig {
     pub max_attempts: u32,
 
     /// Default longest run of one item, in ms, counted from the moment its
-    /// worker starts it; a longer run fails with a TimeoutError and its
-    /// worker is told to cancel it. Unset: no limit (a job's
+    /// worker starts it (until the worker reports the start, from the
+    /// item's assignment plus a 1 s grace); a longer run fails with a
+    /// TimeoutError and its worker is told to cancel it. Unset: no limit (a job's
     /// `item_timeout_ms` sets one).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_ITEM_TIMEOUT_MS))]
     pub item_timeout_ms: Option<u64>,

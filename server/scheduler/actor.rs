@@ -56,7 +56,7 @@ pub(super) struct Scheduler {
     pub(super) parked: ParkedIndex,
     /// When each job without a worker gives up waiting for one.
     pub(super) worker_wait_deadlines: Deadlines<u64>,
-    /// When each started run with an item timeout times out.
+    /// When each run with an item timeout times out.
     pub(super) run_deadlines: Deadlines<u64>,
     /// When each disconnected engine's reconnection grace ends.
     pub(super) grace_deadlines: Deadlines<String>,
@@ -191,6 +191,10 @@ impl Scheduler {
                 unstarted,
             } => self.worker_drain(worker_id, unstarted),
             SchedulerCommand::WorkerGone { worker_id } => self.worker_gone(worker_id),
+            SchedulerCommand::WorkerStalled { worker_id, silent } => {
+                self.worker_stalled(worker_id, silent)
+            }
+            SchedulerCommand::WorkerResumed { worker_id } => self.worker_resumed(worker_id),
             SchedulerCommand::RegisterEngine {
                 name,
                 engine,

@@ -35,6 +35,9 @@ pub(super) struct PendingItem {
     pub replies: ReplayLog,
     /// Runs of it that parked (see `replay::MAX_PARKS_PER_ITEM`).
     pub parks: u32,
+    /// The deadline of a run of it that a stalled worker held: its next runs
+    /// end by then too (see `timeouts`).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// One job's state.
@@ -309,6 +312,7 @@ impl Scheduler {
                 attempts: 0,
                 replies: ReplayLog::default(),
                 parks: 0,
+                deadline: None,
             });
         }
     }

@@ -16,7 +16,8 @@
 //!   items wait with their calls and run again with the replies kept;
 //! - `replies`: batches at their engines, and replies back to workers;
 //! - `engines`: engine slots, their counters, engine registration;
-//! - `timeouts`: item runs that exceed their job's item timeout;
+//! - `timeouts`: run deadlines (from assignment, then from start), and
+//!   workers whose loop stalls (no heartbeat);
 //! - `reuse`: the call cache, coalescing and the spend cap at the scheduler;
 //! - `spend`: a job's cost, savings, item usage and cap;
 //! - `timers`: ordered deadline sets (worker waits, item timeouts, engine
@@ -81,6 +82,7 @@ use crate::engine::{BatchAnswer, CallAnswer, EchoEngine, Engine, OpenAiBatchEngi
 use crate::error::Error;
 use crate::telemetry::Metrics;
 pub use backlog::WorkerBacklog;
+pub use timeouts::STALL_AFTER_INTERVALS;
 
 use crate::pb::v1::{
     Codec, Item, ItemResult, JobSummary, StatusResponse, WorkResult, WorkerCommand,
@@ -110,7 +112,8 @@ pub struct JobParams {
     pub replay: Option<bool>,
     pub max_attempts: u32,
     pub worker_wait: Duration,
-    /// Longest run of one item from its start; None: no limit.
+    /// Longest run of one item from its start (from its assignment, plus
+    /// `timeouts::START_GRACE`, until its start is reported); None: no limit.
     pub item_timeout: Option<Duration>,
     /// The client's process token: its `local_only` items go only to
     /// workers registered with the same token.
@@ -202,6 +205,16 @@ pub enum SchedulerCommand {
         unstarted: Vec<u64>,
     },
     WorkerGone {
+        worker_id: u64,
+    },
+    /// The worker declared heartbeats and has sent nothing for `silent`:
+    /// its loop is blocked, its runs go elsewhere.
+    WorkerStalled {
+        worker_id: u64,
+        silent: Duration,
+    },
+    /// A stalled worker sent a message again.
+    WorkerResumed {
         worker_id: u64,
     },
     RegisterEngine {

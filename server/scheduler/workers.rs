@@ -43,8 +43,9 @@ pub(super) struct Task {
     /// at an engine that answers per call (waiting for a rate limit, or
     /// being retried) are then given up instead of sent.
     pub cancel: CancellationToken,
-    /// When the run times out (its start plus its job's item timeout), if
-    /// it has started and its job has one; its timer is set for that instant.
+    /// When the run times out, if its job has an item timeout: from its
+    /// assignment, then from its start (see `timeouts`); its timer is set
+    /// for that instant.
     pub timeout_at: Option<Instant>,
     /// The replay key of each of its calls (server call id), for runs that
     /// park (see `replay`).
@@ -78,6 +79,9 @@ pub(super) struct Worker {
     pub running: FxHashSet<u64>,
     /// Sent DrainWorker: it finishes what it runs and gets nothing new.
     draining: bool,
+    /// Silent past its heartbeat interval (see `timeouts`): it gets nothing
+    /// new until it sends again.
+    pub stalled: bool,
     /// Assigned tasks its slots have started.
     pub started: usize,
     /// Cancelled runs not yet acknowledged with a WorkResult: they may still
@@ -120,7 +124,7 @@ impl Worker {
 
     /// Whether it may take a new item: a free slot, and not draining.
     pub fn may_take_item(&self) -> bool {
-        !self.draining && self.free_slots() > 0
+        !self.draining && !self.stalled && self.free_slots() > 0
     }
 
     /// Whether a slot of this worker is free to start a queued run.
@@ -254,6 +258,7 @@ impl Scheduler {
             calls_limit,
             running: FxHashSet::default(),
             draining: false,
+            stalled: false,
             started: 0,
             cancelling: FxHashSet::default(),
             process_token,
@@ -397,6 +402,8 @@ impl Scheduler {
         worker.running.insert(task_id);
         job.running += 1;
         job.runs.insert(task_id);
+        let now = Instant::now();
+        let deadline = self.run_deadline(job_id, item.deadline, now, true);
         self.tasks.insert(
             task_id,
             Task {
@@ -405,12 +412,13 @@ impl Scheduler {
                 item,
                 calls: HashMap::new(),
                 started: None,
-                last_activity: Instant::now(),
+                last_activity: now,
                 cancel: CancellationToken::new(),
                 timeout_at: None,
                 replay_keys: HashMap::new(),
             },
         );
+        self.set_run_deadline(task_id, deadline);
         self.reindex_run(task_id);
         true
     }
@@ -494,14 +502,9 @@ impl Scheduler {
             };
             task.started = Some(now);
             task.last_activity = now;
-            let timeout = self
-                .jobs
-                .get(&task.job_id)
-                .and_then(|job| job.params.item_timeout);
-            if let Some(limit) = timeout {
-                task.timeout_at = Some(now + limit);
-                self.run_deadlines.insert(now + limit, task_id);
-            }
+            let (job_id, carried) = (task.job_id, task.item.deadline);
+            let deadline = self.run_deadline(job_id, carried, now, false);
+            self.set_run_deadline(task_id, deadline);
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 worker.started += 1;
             }

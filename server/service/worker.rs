@@ -3,6 +3,7 @@
 //! and cancels.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
@@ -14,7 +15,10 @@ use crate::config::MAX_WORKER_CONCURRENCY;
 use crate::error::Error;
 use crate::pb::v1::worker_service_server::WorkerService;
 use crate::pb::v1::{worker_message, RegisterWorker, WorkerCommand, WorkerMessage, WorkerUpdate};
-use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog};
+use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog, STALL_AFTER_INTERVALS};
+
+/// Accepted `RegisterWorker.heartbeat_interval_ms` (0: no heartbeats).
+const HEARTBEAT_INTERVAL_MS: std::ops::RangeInclusive<u32> = 100..=60_000;
 
 #[derive(Debug)]
 pub struct WorkerApi {
@@ -63,7 +67,26 @@ fn validate_register(register: &RegisterWorker) -> Result<(), Error> {
             ),
         ));
     }
+    let interval = register.heartbeat_interval_ms;
+    if interval != 0 && !HEARTBEAT_INTERVAL_MS.contains(&interval) {
+        return Err(Error::invalid(
+            "heartbeat_interval_ms",
+            format!(
+                "must be 0 (no heartbeats) or between {} and {}, got {interval}",
+                HEARTBEAT_INTERVAL_MS.start(),
+                HEARTBEAT_INTERVAL_MS.end()
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// How long a worker that declared heartbeats may send nothing before it is
+/// stalled; None without heartbeats.
+fn stall_after(register: &RegisterWorker) -> Option<Duration> {
+    (register.heartbeat_interval_ms > 0).then(|| {
+        Duration::from_millis(u64::from(register.heartbeat_interval_ms)) * STALL_AFTER_INTERVALS
+    })
 }
 
 #[tonic::async_trait]
@@ -97,6 +120,7 @@ impl WorkerService for WorkerApi {
         let (command_tx, command_rx) = mpsc::channel(capacity);
         let backlog = WorkerBacklog::default();
         let (kick_tx, kick_rx) = oneshot::channel();
+        let stall_after = stall_after(&register);
         let name = if register.name.is_empty() {
             "worker".to_string()
         } else {
@@ -121,6 +145,7 @@ impl WorkerService for WorkerApi {
         self.edge.tracker.spawn(worker_inbound_task(
             worker_id,
             inbound,
+            stall_after,
             self.edge.scheduler.clone(),
             self.edge.cancel.clone(),
         ));
@@ -156,18 +181,44 @@ fn update_commands(worker_id: u64, update: WorkerUpdate) -> Vec<SchedulerCommand
 }
 
 /// Forwards a worker's results and engine calls to the scheduler until the
-/// worker disconnects; then reports it gone so its items are re-queued.
+/// worker disconnects; then reports it gone so its items are re-queued. A
+/// worker that declared heartbeats and sends nothing for `stall_after` is
+/// reported stalled, and resumed when it sends again.
 async fn worker_inbound_task(
     worker_id: u64,
     mut inbound: Streaming<WorkerMessage>,
+    stall_after: Option<Duration>,
     scheduler: SchedulerHandle,
     cancel: tokio_util::sync::CancellationToken,
 ) {
+    let mut stalled = false;
     loop {
+        let silence = async {
+            match stall_after {
+                Some(after) if !stalled => tokio::time::sleep(after).await,
+                _ => std::future::pending().await,
+            }
+        };
         let message = tokio::select! {
             _ = cancel.cancelled() => return,
             message = inbound.message() => message,
+            () = silence => {
+                stalled = true;
+                let silent = stall_after.unwrap_or_default();
+                let command = SchedulerCommand::WorkerStalled { worker_id, silent };
+                if scheduler.send(command).await.is_err() {
+                    return;
+                }
+                continue;
+            }
         };
+        if stalled && matches!(message, Ok(Some(_))) {
+            stalled = false;
+            let command = SchedulerCommand::WorkerResumed { worker_id };
+            if scheduler.send(command).await.is_err() {
+                return;
+            }
+        }
         let commands = match message {
             Ok(Some(WorkerMessage { kind: Some(kind) })) => match kind {
                 worker_message::Kind::Update(update) => update_commands(worker_id, update),
@@ -187,6 +238,8 @@ async fn worker_inbound_task(
                     worker_id,
                     unstarted: drain.unstarted_task_ids,
                 }],
+                // Its arrival was the point (it restarted the stall timer).
+                worker_message::Kind::Heartbeat(_) => continue,
                 worker_message::Kind::Register(_) => {
                     tracing::warn!(worker_id, "ignoring a second RegisterWorker");
                     continue;

@@ -8,20 +8,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("register", "results", "engine_calls", "drain", "started", "update")
+    __slots__ = ("register", "results", "engine_calls", "drain", "started", "update", "heartbeat")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_CALLS_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     results: WorkResultChunk
     engine_calls: WorkerEngineCallChunk
     drain: DrainWorker
     started: RunsStarted
     update: WorkerUpdate
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ..., started: _Optional[_Union[RunsStarted, _Mapping]] = ..., update: _Optional[_Union[WorkerUpdate, _Mapping]] = ...) -> None: ...
+    heartbeat: Heartbeat
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., results: _Optional[_Union[WorkResultChunk, _Mapping]] = ..., engine_calls: _Optional[_Union[WorkerEngineCallChunk, _Mapping]] = ..., drain: _Optional[_Union[DrainWorker, _Mapping]] = ..., started: _Optional[_Union[RunsStarted, _Mapping]] = ..., update: _Optional[_Union[WorkerUpdate, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class WorkerUpdate(_message.Message):
     __slots__ = ("started_task_ids", "calls", "results")
@@ -40,20 +46,22 @@ class RunsStarted(_message.Message):
     def __init__(self, task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("name", "expressions", "concurrency", "prefetch", "process_token", "replays")
+    __slots__ = ("name", "expressions", "concurrency", "prefetch", "process_token", "replays", "heartbeat_interval_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_FIELD_NUMBER: _ClassVar[int]
     PROCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     REPLAYS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     expressions: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
     prefetch: int
     process_token: str
     replays: bool
-    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ..., process_token: _Optional[str] = ..., replays: _Optional[bool] = ...) -> None: ...
+    heartbeat_interval_ms: int
+    def __init__(self, name: _Optional[str] = ..., expressions: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., prefetch: _Optional[int] = ..., process_token: _Optional[str] = ..., replays: _Optional[bool] = ..., heartbeat_interval_ms: _Optional[int] = ...) -> None: ...
 
 class WorkResult(_message.Message):
     __slots__ = ("task_id", "outcome")
