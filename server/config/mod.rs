@@ -418,6 +418,19 @@ impl ServerConfig {
         }
     }
 
+    /// The secrets no log line may hold: the engines' API keys and the
+    /// auth tokens (after [`Self::resolve`]).
+    pub fn log_secrets(&self) -> Vec<String> {
+        let keys = self.engines.iter().filter_map(|spec| match &spec.kind {
+            EngineKindSpec::OpenAi(settings) => settings.api_key.as_ref(),
+            EngineKindSpec::OpenAiBatch(settings) => settings.api_key.as_ref(),
+            EngineKindSpec::Echo { .. } => None,
+        });
+        keys.map(|key| key.expose().to_string())
+            .chain(self.auth.secrets().map(str::to_string))
+            .collect()
+    }
+
     /// The engine of jobs that name none.
     pub fn default_engine(&self) -> &str {
         self.default_engine.as_deref().unwrap_or(ECHO_ENGINE)
