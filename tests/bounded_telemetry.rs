@@ -17,11 +17,14 @@ use tonic::Code;
 
 use common::server_process::ServerProcess;
 use common::{
-    config, connect_worker, ok_result, spawn_server, spec, start_job, try_connect_engine, try_connect_worker,
-    try_start_job,
+    config, connect_worker, ok_result, spawn_server, spec, start_job, try_connect_engine,
+    try_connect_worker, try_start_job,
 };
 use symbatcher::pb::v1::status_service_client::StatusServiceClient;
-use symbatcher::pb::v1::{Item, JobSpec, RegisterWorker, StatusRequest};
+use symbatcher::pb::v1::{
+    engine_reply, worker_message, EngineCall, Item, JobSpec, RegisterWorker, StatusRequest,
+    WorkerEngineCall, WorkerEngineCallChunk, WorkerMessage,
+};
 
 fn field(status: &tonic::Status) -> &str {
     status
@@ -56,7 +59,10 @@ async fn names_over_the_limit_or_with_control_characters_are_refused_naming_the_
         engine: "echo\nINFO forged line".into(),
         ..spec("m:E", 4)
     };
-    let err = try_start_job(&server.channel, injected).await.err().expect("refused");
+    let err = try_start_job(&server.channel, injected)
+        .await
+        .err()
+        .expect("refused");
     assert_eq!((err.code(), field(&err)), (Code::InvalidArgument, "engine"));
     assert!(err.message().contains("U+000A"), "{}", err.message());
 
@@ -66,7 +72,10 @@ async fn names_over_the_limit_or_with_control_characters_are_refused_naming_the_
         concurrency: 1,
         ..Default::default()
     };
-    let err = try_connect_worker(&server.channel, worker).await.err().expect("refused");
+    let err = try_connect_worker(&server.channel, worker)
+        .await
+        .err()
+        .expect("refused");
     assert_eq!((err.code(), field(&err)), (Code::InvalidArgument, "name"));
 
     for (name, why) in [("ECHO", "only in case"), ("py\0thon", "U+0000")] {
@@ -103,8 +112,57 @@ async fn kwargs_nested_deeper_than_the_limit_are_refused_naming_the_limit() {
     .await
     .err()
     .expect("refused");
-    assert_eq!((err.code(), field(&err)), (Code::InvalidArgument, "kwargs_json"));
+    assert_eq!(
+        (err.code(), field(&err)),
+        (Code::InvalidArgument, "kwargs_json")
+    );
     assert!(err.message().contains("limit of 64"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn an_engine_call_with_kwargs_nested_too_deep_fails_alone_naming_the_limit() {
+    let server = spawn_server(config()).await;
+    let mut worker = connect_worker(&server.channel, "w", &["m:Deep"], 2).await;
+    let mut job = start_job(&server.channel, spec("m:Deep", 2)).await;
+    job.send_items(common::items(0..2)).await;
+    job.end().await;
+    let tasks = worker.assignments(2).await;
+    worker.start(&tasks).await;
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(64), "]".repeat(64));
+    let calls = vec![
+        WorkerEngineCall {
+            task_id: tasks[0].task_id,
+            call: Some(EngineCall {
+                kwargs_json: deep,
+                ..common::engine_call(1, "deep")
+            }),
+        },
+        WorkerEngineCall {
+            task_id: tasks[1].task_id,
+            call: Some(common::engine_call(2, "fine")),
+        },
+    ];
+    worker
+        .send(WorkerMessage {
+            kind: Some(worker_message::Kind::EngineCalls(WorkerEngineCallChunk {
+                calls,
+            })),
+        })
+        .await;
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        replies.extend(worker.next_replies().await);
+    }
+    replies.sort_by_key(|r| r.call_id);
+    let Some(engine_reply::Outcome::Error(err)) = &replies[0].outcome else {
+        panic!("the deep call fails: {:?}", replies[0]);
+    };
+    assert!(
+        err.message.contains("kwargs_json") && err.message.contains("limit of 64"),
+        "{}",
+        err.message
+    );
+    assert_eq!(common::reply_text(&replies[1]), "echo: fine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +199,9 @@ async fn metrics_stay_bounded_after_many_jobs_with_distinct_names() {
         let mut worker = connect_worker(&channel, "distinct", &[name], 1).await;
         let job = run(name.clone()).await;
         let task = worker.assignments(1).await.remove(0);
-        worker.send_results(vec![ok_result(task.task_id, b"1")]).await;
+        worker
+            .send_results(vec![ok_result(task.task_id, b"1")])
+            .await;
         let output = job.collect().await.expect("job completes");
         assert_eq!(output.summary.succeeded, 1);
         worker.disconnect();
@@ -225,5 +285,9 @@ async fn idle_sockets_beyond_the_metrics_connection_cap_leave_grpc_answering() {
         .text()
         .await
         .expect("text");
-    assert!(text.contains("symbatcher_engine_batches"), "{}", &text[..text.len().min(200)]);
+    assert!(
+        text.contains("symbatcher_engine_batches"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
 }

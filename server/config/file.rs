@@ -203,10 +203,16 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
     let mut engines = Vec::with_capacity(file.engines.len());
     for (name, engine) in file.engines {
         let name = names::check_name(&name).map_err(|reason| {
-            invalid(&format!("engines.{}", name.escape_debug()), format!("name {reason}"))
+            invalid(
+                &format!("engines.{}", name.escape_debug()),
+                format!("name {reason}"),
+            )
         })?;
         let same = |other: &str| other == name || names::differ_only_in_case(other, &name);
-        let taken = engines.iter().map(|e: &EngineSpec| e.name.as_str()).find(|o| same(o));
+        let taken = engines
+            .iter()
+            .map(|e: &EngineSpec| e.name.as_str())
+            .find(|o| same(o));
         let echo = names::differ_only_in_case(ECHO_ENGINE, &name).then_some(ECHO_ENGINE);
         if let Some(other) = taken.or(echo) {
             return Err(invalid(
@@ -497,6 +503,22 @@ mod tests {
         parse("symbatcher.toml", text)
             .expect_err("the file is invalid")
             .to_string()
+    }
+
+    #[test]
+    fn engine_names_differing_only_in_case_or_holding_control_characters_are_refused() {
+        let err = error_of(
+            "default_engine = \"a\"\n[engines.GPT]\nkind = \"echo\"\n[engines.gpt]\nkind = \"echo\"\n\
+             [engines.a]\nkind = \"echo\"",
+        );
+        assert!(err.contains("but for case"), "{err}");
+        let err = error_of("[engines.ECHO]\nkind = \"echo\"");
+        assert!(err.contains("\"echo\" but for case"), "{err}");
+        let err = error_of("[engines.\"a\\nb\"]\nkind = \"echo\"");
+        assert!(err.contains("U+000A"), "{err}");
+        let long = "x".repeat(300);
+        let err = error_of(&format!("[engines.{long}]\nkind = \"echo\""));
+        assert!(err.contains("limit of 256"), "{err}");
     }
 
     #[test]

@@ -340,7 +340,10 @@ impl ServerConfig {
                 if let Some(other) = name_clash(&self.engines, &spec.name) {
                     return Err(ConfigError::flag(
                         "--config-toml",
-                        format!("engine {:?} is also defined in the config file (as {other:?})", spec.name),
+                        format!(
+                            "engine {:?} is also defined in the config file (as {other:?})",
+                            spec.name
+                        ),
                     ));
                 }
             }
@@ -353,15 +356,19 @@ impl ServerConfig {
             if let Some(other) = name_clash(&self.engines, &spec.name) {
                 return Err(ConfigError::flag(
                     "--openai-base-url",
-                    format!("engine {:?} is also defined in the config file (as {other:?})", spec.name),
+                    format!(
+                        "engine {:?} is also defined in the config file (as {other:?})",
+                        spec.name
+                    ),
                 ));
             }
             flag_engine = Some(spec.name.clone());
             self.engines.push(spec);
         }
         if let Some(name) = &self.default_engine {
-            let name = names::check_name(name)
-                .map_err(|reason| ConfigError::flag("--default-engine", format!("engine name {reason}")))?;
+            let name = names::check_name(name).map_err(|reason| {
+                ConfigError::flag("--default-engine", format!("engine name {reason}"))
+            })?;
             self.default_engine = Some(name);
         }
         self.default_engine_source = if self.default_engine.is_some() {
@@ -571,6 +578,34 @@ mod tests {
             panic!("an openai engine");
         };
         assert_eq!(settings.max_concurrency, Some(10));
+    }
+
+    #[test]
+    fn flags_with_a_protocol_counterpart_have_its_range() {
+        for (flag, over, max) in [
+            ("--max-queue-delay-ms", "4294967295", "60000"),
+            ("--max-queue-delay-ms", "60001", "60000"),
+            ("--worker-wait-ms", "4294967296", "4294967295"),
+            ("--echo-latency-ms", "3600001", "3600000"),
+        ] {
+            let err = ServerConfig::try_parse_from(["symbatcher-server", flag, over])
+                .expect_err("over the protocol's range");
+            let text = err.to_string();
+            assert!(text.contains(flag) && text.contains(max), "{text}");
+            ServerConfig::try_parse_from(["symbatcher-server", flag, max]).expect("at the limit");
+        }
+    }
+
+    #[test]
+    fn a_default_engine_flag_with_a_control_character_is_refused() {
+        let mut config =
+            ServerConfig::try_parse_from(["symbatcher-server", "--default-engine", "gpt\nx"])
+                .expect("parses");
+        let err = config.resolve().expect_err("refused").to_string();
+        assert!(
+            err.contains("--default-engine") && err.contains("U+000A"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_bounded() {
         assert_eq!(check_name("  echo \t").as_deref(), Ok("echo"));
-        assert_eq!(check_name(&"x".repeat(MAX_NAME_CHARS)).map(|n| n.len()), Ok(256));
+        assert_eq!(
+            check_name(&"x".repeat(MAX_NAME_CHARS)).map(|n| n.len()),
+            Ok(256)
+        );
         let err = check_name(&"x".repeat(MAX_NAME_CHARS + 1)).unwrap_err();
         assert!(err.contains("limit of 256"), "{err}");
         assert_eq!(check_name("   ").unwrap_err(), "must not be empty");
@@ -117,7 +120,13 @@ mod tests {
 
     #[test]
     fn control_and_invisible_characters_are_refused() {
-        for bad in ["ec\nho", "echo\r\nINFO forged", "a\0b", "a\u{202E}b", "a\u{200B}b"] {
+        for bad in [
+            "ec\nho",
+            "echo\r\nINFO forged",
+            "a\0b",
+            "a\u{202E}b",
+            "a\u{200B}b",
+        ] {
             let err = check_name(bad).unwrap_err();
             assert!(err.contains("U+"), "{bad:?}: {err}");
         }
@@ -140,6 +149,8 @@ mod tests {
         assert!(!json_depth_over(&ok, 64));
         let quoted = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(100), "{".repeat(100));
         assert!(!json_depth_over(&quoted, 64));
-        assert!(check_kwargs_depth(&deep).unwrap_err().contains("limit of 64"));
+        assert!(check_kwargs_depth(&deep)
+            .unwrap_err()
+            .contains("limit of 64"));
     }
 }

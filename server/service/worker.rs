@@ -14,9 +14,8 @@ use crate::config::{names, MAX_WORKER_CONCURRENCY};
 use crate::error::Error;
 use crate::pb::v1::worker_service_server::WorkerService;
 use crate::pb::v1::{
-    engine_reply, worker_command, worker_message, EngineReply, EngineReplyChunk,
-    ErrorKind, ItemError, RegisterWorker, WorkerCommand, WorkerEngineCall, WorkerMessage,
-    WorkerUpdate,
+    engine_reply, worker_command, worker_message, EngineReply, EngineReplyChunk, ErrorKind,
+    ItemError, RegisterWorker, WorkerCommand, WorkerEngineCall, WorkerMessage, WorkerUpdate,
 };
 use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog};
 

@@ -59,7 +59,7 @@ pub fn init_logging(format: LogFormat, secrets: Vec<String>) {
 
 /// Makes a writer per log line that buffers the line and writes it to the
 /// sink with every secret replaced by [`REDACTED`]: as it is, JSON-escaped
-/// (the json format) and Debug-escaped (`?field`).
+/// (the json format), Debug-escaped (`?field`), and both.
 #[derive(Clone)]
 pub struct ScrubbingWriter<M> {
     needles: Arc<Vec<String>>,
@@ -70,13 +70,20 @@ impl<M> ScrubbingWriter<M> {
     pub fn new(secrets: Vec<String>, sink: M) -> Self {
         let mut needles = Vec::new();
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            let json = serde_json::to_string(secret).unwrap_or_default();
-            let debug = format!("{secret:?}");
-            for needle in [
-                secret.as_str(),
-                json.trim_matches('"'),
-                debug.trim_matches('"'),
-            ] {
+            let unquote = |quoted: String, text: &str| {
+                let inner = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+                inner.unwrap_or(text).to_string()
+            };
+            let escape_json =
+                |text: &str| unquote(serde_json::to_string(text).unwrap_or_default(), text);
+            let debug = unquote(format!("{secret:?}"), secret);
+            let forms = [
+                secret.clone(),
+                escape_json(secret),
+                escape_json(&debug),
+                debug,
+            ];
+            for needle in forms.iter().map(String::as_str) {
                 if !needle.is_empty() && !needles.iter().any(|n| n == needle) {
                     needles.push(needle.to_string());
                 }

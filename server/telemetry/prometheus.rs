@@ -710,7 +710,10 @@ mod tests {
         let text = metrics.render(&StatusResponse::default());
         assert!(!text.contains("m:E0\""), "the oldest idle set left");
         assert!(!text.contains("m:E9\""));
-        assert!(text.contains(&format!("m:E{}\"", total - 1)), "the newest stays");
+        assert!(
+            text.contains(&format!("m:E{}\"", total - 1)),
+            "the newest stays"
+        );
         assert!(text.contains("m:Running\""), "a running job's set stays");
         let evicted = "{expression=\"(evicted)\",engine=\"(evicted)\"";
         assert_eq!(
