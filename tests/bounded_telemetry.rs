@@ -5,7 +5,7 @@
 //!
 //! The full-size figures (3,000 jobs, 20,000 sockets) come from the same
 //! tests with `SYMBATCHER_TELEMETRY_JOBS=3000` and
-//! `SYMBATCHER_IDLE_SOCKETS=20000` (see docs/telemetry.md).
+//! `SYMBATCHER_IDLE_SOCKETS=20000 SYMBATCHER_IDLE_CAP=64`, printed with `--nocapture`.
 
 mod common;
 
