@@ -15,10 +15,11 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tonic::Code;
 
+use common::fake_openai::{FakeOpenAi, FakeSettings};
 use common::server_process::ServerProcess;
 use common::{
-    config, connect_worker, ok_result, spawn_server, spec, start_job, try_connect_engine,
-    try_connect_worker, try_start_job,
+    config, connect_worker, ok_result, run_engine_job_on, spawn_server, spec, start_job,
+    try_connect_engine, try_connect_worker, try_start_job,
 };
 use symbatcher::pb::v1::status_service_client::StatusServiceClient;
 use symbatcher::pb::v1::{
@@ -290,4 +291,32 @@ async fn idle_sockets_beyond_the_metrics_connection_cap_leave_grpc_answering() {
         "{}",
         &text[..text.len().min(200)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_echoed_back_as_the_model_is_scrubbed_from_every_log_line() {
+    let key = "sk-test-4f1c9a7e2b";
+    let fake = FakeOpenAi::start(FakeSettings::default()).await;
+    let config = format!(
+        "[engines.gpt]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"H1_TEST_KEY\"",
+        fake.base_url()
+    );
+    let server =
+        ServerProcess::start_with_env(&["--config-toml", &config], &[("H1_TEST_KEY", key)]);
+    let channel = server.channel().await;
+    // The provider answers with the request's model: here the key itself,
+    // which has no price, so the server warns about that "model".
+    let kwargs = format!("{{\"model\": \"{key}\"}}");
+    let calls = vec![("hello".to_string(), kwargs)];
+    let (replies, _) = run_engine_job_on(&channel, "Scrub", "gpt", &calls, 1).await;
+    assert_eq!(replies.len(), 1);
+    drop(channel);
+    let lines = server.stop();
+    let warned = lines
+        .iter()
+        .find(|l| l.contains("model has no price"))
+        .unwrap_or_else(|| panic!("no unpriced-model WARN in {lines:#?}"));
+    assert!(warned.contains("[redacted]"), "{warned}");
+    let leaked: Vec<&String> = lines.iter().filter(|l| l.contains(key)).collect();
+    assert!(leaked.is_empty(), "the key reached: {leaked:#?}");
 }

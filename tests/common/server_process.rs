@@ -18,17 +18,25 @@ pub struct ServerProcess {
     stdin: Option<ChildStdin>,
     pub grpc: SocketAddr,
     lines: mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    seen: Vec<String>,
 }
 
 impl ServerProcess {
     /// Starts the server with `extra` flags; `--exit-with-stdin` stops it
     /// with the test.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// Like [`Self::start`], with extra environment variables.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_symbatcher-server"))
             .args(["--listen", "127.0.0.1:0", "--exit-with-stdin"])
             .args(["--log-format", "json", "--shutdown-grace-ms", "500"])
             .args(extra)
             .env("SYMBATCHER_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -58,6 +66,7 @@ impl ServerProcess {
             stdin,
             grpc,
             lines,
+            seen: Vec::new(),
         }
     }
 
@@ -76,6 +85,7 @@ impl ServerProcess {
                 .lines
                 .recv_timeout(LINE_WAIT)
                 .unwrap_or_else(|_| panic!("no log line {message:?}"));
+            self.seen.push(line.clone());
             let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
@@ -93,6 +103,16 @@ impl ServerProcess {
             .expect("an addr field")
             .parse()
             .expect("an address")
+    }
+
+    /// Closes stdin (the server shuts down) and returns every stderr line.
+    pub fn stop(mut self) -> Vec<String> {
+        drop(self.stdin.take());
+        while let Ok(line) = self.lines.recv_timeout(LINE_WAIT) {
+            self.seen.push(line);
+        }
+        let _ = self.child.wait();
+        std::mem::take(&mut self.seen)
     }
 
     /// Resident memory of the server process, in bytes (Linux).
