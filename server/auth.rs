@@ -95,6 +95,11 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// Every token, for the log writer that scrubs them from every line.
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().map(|(_, token)| token.0.as_str())
+    }
+
     /// Adds the token of `role`; a token may hold one role only, so that a
     /// role's token never opens another role's services.
     pub fn add(&mut self, role: Role, token: Token) -> Result<(), String> {

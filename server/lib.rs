@@ -111,6 +111,7 @@ where
         tracing::info!(%addr, "metrics endpoint listening on /metrics");
         tracker.spawn(telemetry::http::metrics_task(
             listener,
+            config.limits.metrics_connections(),
             metrics.clone(),
             scheduler.clone(),
             cancel.clone(),

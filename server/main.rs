@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
         eprintln!("error: {err}");
         return ExitCode::from(2);
     }
-    init_logging(config.log_format);
+    init_logging(config.log_format, config.log_secrets());
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,

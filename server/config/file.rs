@@ -45,6 +45,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::batch_file;
+use super::names;
 use super::{
     read_api_key, ConfigError, EngineKindSpec, EngineSpec, ECHO_ENGINE, MAX_BATCH_SIZE,
     MAX_ENGINE_CONCURRENCY,
@@ -66,7 +67,7 @@ pub const DEFAULT_TIMEOUT_S: f64 = 60.0;
 /// Longest `timeout_s`.
 const MAX_TIMEOUT_S: f64 = 3600.0;
 /// Longest `latency_ms` of an echo engine.
-const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
+pub const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -201,12 +202,34 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
 
     let mut engines = Vec::with_capacity(file.engines.len());
     for (name, engine) in file.engines {
+        let name = names::check_name(&name).map_err(|reason| {
+            invalid(
+                &format!("engines.{}", name.escape_debug()),
+                format!("name {reason}"),
+            )
+        })?;
+        let same = |other: &str| other == name || names::differ_only_in_case(other, &name);
+        let taken = engines
+            .iter()
+            .map(|e: &EngineSpec| e.name.as_str())
+            .find(|o| same(o));
+        let echo = names::differ_only_in_case(ECHO_ENGINE, &name).then_some(ECHO_ENGINE);
+        if let Some(other) = taken.or(echo) {
+            return Err(invalid(
+                &format!("engines.{name}"),
+                format!("name is the same as {other:?} but for case or surrounding whitespace"),
+            ));
+        }
         engines.push(
             check_engine(&name, engine)
                 .map_err(|(field, reason)| invalid(&format!("engines.{name}.{field}"), reason))?,
         );
     }
-    let default_engine = match file.default_engine {
+    let default_engine = file
+        .default_engine
+        .map(|name| names::check_name(&name).map_err(|reason| invalid("default_engine", reason)))
+        .transpose()?;
+    let default_engine = match default_engine {
         Some(name) if name == ECHO_ENGINE || engines.iter().any(|e| e.name == name) => Some(name),
         Some(name) => {
             let known: Vec<&str> = engines.iter().map(|e| e.name.as_str()).collect();
@@ -480,6 +503,22 @@ mod tests {
         parse("symbatcher.toml", text)
             .expect_err("the file is invalid")
             .to_string()
+    }
+
+    #[test]
+    fn engine_names_differing_only_in_case_or_holding_control_characters_are_refused() {
+        let err = error_of(
+            "default_engine = \"a\"\n[engines.GPT]\nkind = \"echo\"\n[engines.gpt]\nkind = \"echo\"\n\
+             [engines.a]\nkind = \"echo\"",
+        );
+        assert!(err.contains("but for case"), "{err}");
+        let err = error_of("[engines.ECHO]\nkind = \"echo\"");
+        assert!(err.contains("\"echo\" but for case"), "{err}");
+        let err = error_of("[engines.\"a\\nb\"]\nkind = \"echo\"");
+        assert!(err.contains("U+000A"), "{err}");
+        let long = "x".repeat(300);
+        let err = error_of(&format!("[engines.{long}]\nkind = \"echo\""));
+        assert!(err.contains("limit of 256"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 64 * 1024 * 1024;
 pub const MIN_MAX_MESSAGE_BYTES: u32 = 16 * 1024;
 /// Largest `--max-message-bytes`: gRPC's own ceiling (a signed 32-bit length).
 pub const MAX_MAX_MESSAGE_BYTES: u32 = i32::MAX as u32;
+/// Default of `--metrics-max-connections`.
+pub const DEFAULT_METRICS_MAX_CONNECTIONS: u32 = 64;
+/// Largest `--metrics-max-connections`.
+pub const MAX_METRICS_MAX_CONNECTIONS: u32 = 4096;
+/// Default of `--metrics-idle-timeout-ms`.
+pub const DEFAULT_METRICS_IDLE_TIMEOUT_MS: u64 = 10_000;
 /// Default of `--keepalive-interval-ms`.
 pub const DEFAULT_KEEPALIVE_INTERVAL_MS: u64 = 5_000;
 /// Default of `--keepalive-timeout-ms`.
@@ -61,6 +67,19 @@ pub struct LimitFlags {
     #[arg(long, env = "SYMBATCHER_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES,
           value_parser = clap::value_parser!(u32).range(MIN_MAX_MESSAGE_BYTES as i64..=MAX_MAX_MESSAGE_BYTES as i64))]
     pub max_message_bytes: u32,
+
+    /// Most connections the metrics endpoint (--metrics-listen) holds at
+    /// once; one more is accepted and closed at once, so idle sockets there
+    /// cannot use up the file descriptors the gRPC listener needs.
+    #[arg(long, env = "SYMBATCHER_METRICS_MAX_CONNECTIONS", default_value_t = DEFAULT_METRICS_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_METRICS_MAX_CONNECTIONS as i64))]
+    pub metrics_max_connections: u32,
+
+    /// Close a metrics endpoint connection that has moved no byte either way
+    /// for this many ms.
+    #[arg(long, env = "SYMBATCHER_METRICS_IDLE_TIMEOUT_MS", default_value_t = DEFAULT_METRICS_IDLE_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub metrics_idle_timeout_ms: u64,
 }
 
 impl LimitFlags {
@@ -74,6 +93,14 @@ impl LimitFlags {
 
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes as usize
+    }
+
+    /// The metrics endpoint's connection cap and idle timeout.
+    pub fn metrics_connections(&self) -> crate::telemetry::http::ConnectionLimits {
+        crate::telemetry::http::ConnectionLimits {
+            max_connections: self.metrics_max_connections as usize,
+            idle_timeout: Duration::from_millis(self.metrics_idle_timeout_ms),
+        }
     }
 }
 

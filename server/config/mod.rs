@@ -11,6 +11,7 @@ pub mod cache;
 pub mod file;
 pub mod guards;
 pub mod limits;
+pub mod names;
 pub mod security;
 
 use std::net::SocketAddr;
@@ -36,6 +37,12 @@ pub const MAX_WINDOW: u32 = 1_000_000;
 pub const MAX_ENGINE_CONCURRENCY: u32 = 1024;
 /// Upper bound of an item timeout (`JobSpec.item_timeout_ms`): one day.
 pub const MAX_ITEM_TIMEOUT_MS: u64 = 86_400_000;
+/// Upper bound of a max queue delay (`JobSpec.max_queue_delay_ms`,
+/// `--max-queue-delay-ms`): one minute.
+pub const MAX_QUEUE_DELAY_MS: u32 = 60_000;
+/// Upper bound of a job's wait for a worker (`--worker-wait-ms`; a
+/// `JobSpec.worker_wait_ms` is a uint32): about 49.7 days.
+pub const MAX_WORKER_WAIT_MS: u64 = u32::MAX as u64;
 /// Name of the built-in echo engine.
 pub const ECHO_ENGINE: &str = "echo";
 
@@ -91,7 +98,8 @@ pub struct ServerConfig {
     pub default_engine: Option<String>,
 
     /// Simulated latency of the built-in `echo` engine, per batch, in ms.
-    #[arg(long, default_value_t = 0)]
+    /// 0..=3600000, as the config file's `latency_ms`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=file::MAX_ECHO_LATENCY_MS))]
     pub echo_latency_ms: u64,
 
     /// Batches the `echo` engine runs at once.
@@ -107,7 +115,8 @@ pub struct ServerConfig {
     /// (a job's `max_queue_delay_ms` overrides it). It matters only while
     /// some running item is busy with something other than an engine call:
     /// a full batch, or every running item waiting, sends a batch at once.
-    #[arg(long, default_value_t = 50)]
+    /// 0..=60000, as a job's own.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=MAX_QUEUE_DELAY_MS as u64))]
     pub max_queue_delay_ms: u64,
 
     /// Default number of items the server holds per job at once (sent by the
@@ -129,7 +138,8 @@ pub struct ServerConfig {
     pub item_timeout_ms: Option<u64>,
 
     /// Default time a job waits for a worker serving its expression, in ms.
-    #[arg(long, default_value_t = 30_000)]
+    /// 0..=4294967295, as a job's own (`JobSpec.worker_wait_ms`).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(0..=MAX_WORKER_WAIT_MS))]
     pub worker_wait_ms: u64,
 
     /// Grace period for running jobs to finish after SIGINT/SIGTERM, in ms.
@@ -328,10 +338,13 @@ impl ServerConfig {
         if let Some(text) = &self.config_toml {
             let loaded = file::parse("--config-toml", text)?;
             for spec in &loaded.engines {
-                if self.engines.iter().any(|e| e.name == spec.name) {
+                if let Some(other) = name_clash(&self.engines, &spec.name) {
                     return Err(ConfigError::flag(
                         "--config-toml",
-                        format!("engine {:?} is also defined in the config file", spec.name),
+                        format!(
+                            "engine {:?} is also defined in the config file (as {other:?})",
+                            spec.name
+                        ),
                     ));
                 }
             }
@@ -341,14 +354,23 @@ impl ServerConfig {
         let mut flag_engine = None;
         if let Some(base_url) = &self.openai.openai_base_url {
             let spec = self.openai.to_spec(base_url)?;
-            if self.engines.iter().any(|e| e.name == spec.name) {
+            if let Some(other) = name_clash(&self.engines, &spec.name) {
                 return Err(ConfigError::flag(
                     "--openai-base-url",
-                    format!("engine {:?} is also defined in the config file", spec.name),
+                    format!(
+                        "engine {:?} is also defined in the config file (as {other:?})",
+                        spec.name
+                    ),
                 ));
             }
             flag_engine = Some(spec.name.clone());
             self.engines.push(spec);
+        }
+        if let Some(name) = &self.default_engine {
+            let name = names::check_name(name).map_err(|reason| {
+                ConfigError::flag("--default-engine", format!("engine name {reason}"))
+            })?;
+            self.default_engine = Some(name);
         }
         self.default_engine_source = if self.default_engine.is_some() {
             "flag"
@@ -404,6 +426,19 @@ impl ServerConfig {
         }
     }
 
+    /// The secrets no log line may hold: the engines' API keys and the
+    /// auth tokens (after [`Self::resolve`]).
+    pub fn log_secrets(&self) -> Vec<String> {
+        let keys = self.engines.iter().filter_map(|spec| match &spec.kind {
+            EngineKindSpec::OpenAi(settings) => settings.api_key.as_ref(),
+            EngineKindSpec::OpenAiBatch(settings) => settings.api_key.as_ref(),
+            EngineKindSpec::Echo { .. } => None,
+        });
+        keys.map(|key| key.expose().to_string())
+            .chain(self.auth.secrets().map(str::to_string))
+            .collect()
+    }
+
     /// The engine of jobs that name none.
     pub fn default_engine(&self) -> &str {
         self.default_engine.as_deref().unwrap_or(ECHO_ENGINE)
@@ -452,6 +487,16 @@ impl OpenAiFlags {
 }
 
 /// The API key in environment variable `var` (none when `var` is empty).
+/// The engine of `engines` (or the built-in echo) whose name is `name`, or
+/// differs from it only in case.
+fn name_clash<'a>(engines: &'a [EngineSpec], name: &str) -> Option<&'a str> {
+    engines
+        .iter()
+        .map(|e| e.name.as_str())
+        .chain([ECHO_ENGINE])
+        .find(|other| *other == name || names::differ_only_in_case(other, name))
+}
+
 pub(crate) fn read_api_key(var: &str) -> Result<Option<ApiKey>, String> {
     let var = var.trim();
     if var.is_empty() {
@@ -534,6 +579,34 @@ mod tests {
             panic!("an openai engine");
         };
         assert_eq!(settings.max_concurrency, Some(10));
+    }
+
+    #[test]
+    fn flags_with_a_protocol_counterpart_have_its_range() {
+        for (flag, over, max) in [
+            ("--max-queue-delay-ms", "4294967295", "60000"),
+            ("--max-queue-delay-ms", "60001", "60000"),
+            ("--worker-wait-ms", "4294967296", "4294967295"),
+            ("--echo-latency-ms", "3600001", "3600000"),
+        ] {
+            let err = ServerConfig::try_parse_from(["symbatcher-server", flag, over])
+                .expect_err("over the protocol's range");
+            let text = err.to_string();
+            assert!(text.contains(flag) && text.contains(max), "{text}");
+            ServerConfig::try_parse_from(["symbatcher-server", flag, max]).expect("at the limit");
+        }
+    }
+
+    #[test]
+    fn a_default_engine_flag_with_a_control_character_is_refused() {
+        let mut config =
+            ServerConfig::try_parse_from(["symbatcher-server", "--default-engine", "gpt\nx"])
+                .expect("parses");
+        let err = config.resolve().expect_err("refused").to_string();
+        assert!(
+            err.contains("--default-engine") && err.contains("U+000A"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ use tonic::{Request, Response, Status, Streaming};
 use super::limits::{inbound_error, split_results};
 use super::Edge;
 use crate::cache;
-use crate::config::{ServerConfig, MAX_BATCH_SIZE, MAX_ITEM_TIMEOUT_MS, MAX_WINDOW};
+use crate::config::{
+    names, ServerConfig, MAX_BATCH_SIZE, MAX_ITEM_TIMEOUT_MS, MAX_QUEUE_DELAY_MS, MAX_WINDOW,
+};
 use crate::error::Error;
 use crate::pb::v1::batch_service_server::BatchService;
 use crate::pb::v1::CacheMode as PbCacheMode;
@@ -34,8 +36,6 @@ use crate::telemetry::logging::job_span;
 use crate::telemetry::JobRecorder;
 use tracing::Instrument;
 
-/// Longest `max_queue_delay_ms` a job may ask for.
-const MAX_QUEUE_DELAY_MS: u32 = 60_000;
 /// Why a pickle job is refused by default.
 const PICKLE_REFUSED: &str = "pickle is refused: this server was not started with \
     --allow-pickle (unpickling runs code; use the json codec, or start the server with \
@@ -56,10 +56,8 @@ impl BatchApi {
 
 /// Checks a JobSpec and fills its defaults. Every error names the field.
 pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, Error> {
-    let expression = spec.expression.trim().to_string();
-    if expression.is_empty() {
-        return Err(Error::invalid("expression", "must not be empty"));
-    }
+    let expression = names::check_name(&spec.expression)
+        .map_err(|reason| Error::invalid("expression", reason))?;
     if !(1..=MAX_BATCH_SIZE).contains(&spec.batch_size) {
         return Err(Error::invalid(
             "batch_size",
@@ -82,6 +80,8 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
     let kwargs_json = if spec.kwargs_json.trim().is_empty() {
         "{}".to_string()
     } else {
+        names::check_kwargs_depth(&spec.kwargs_json)
+            .map_err(|reason| Error::invalid("kwargs_json", reason))?;
         match serde_json::from_str::<serde_json::Value>(&spec.kwargs_json) {
             Ok(serde_json::Value::Object(_)) => spec.kwargs_json,
             Ok(_) => return Err(Error::invalid("kwargs_json", "must be a JSON object")),
@@ -141,10 +141,10 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         }
         cap => cap,
     };
-    let engine = if spec.engine.is_empty() {
+    let engine = if spec.engine.trim().is_empty() {
         config.default_engine().to_string()
     } else {
-        spec.engine
+        names::check_name(&spec.engine).map_err(|reason| Error::invalid("engine", reason))?
     };
     Ok(JobParams {
         span: job_span(&expression, &engine),

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::limits::inbound_error;
 use super::Edge;
-use crate::config::{MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
+use crate::config::{names, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
 use crate::engine::connected::connected_engine_task;
 use crate::engine::{ConnectedEngine, Engine};
 use crate::error::Error;
@@ -28,6 +28,35 @@ pub struct EngineApi {
 impl EngineApi {
     pub fn new(edge: Edge) -> Self {
         EngineApi { edge }
+    }
+
+    /// Refuses `name` when it differs only in case from a configured or
+    /// connected engine (or echo): `ECHO` is never a second `echo`. The same
+    /// name is left to the scheduler (a restart within the reconnect grace
+    /// takes its place; else ALREADY_EXISTS).
+    async fn refuse_case_variant(&self, name: &str) -> Result<(), Error> {
+        let status = self
+            .edge
+            .scheduler
+            .request(|reply| SchedulerCommand::Status { reply })
+            .await?;
+        let clash = status
+            .engines
+            .iter()
+            .map(|e| e.name.as_str())
+            .chain([ECHO_ENGINE])
+            .find(|other| names::differ_only_in_case(other, name))
+            .map(str::to_string);
+        match clash {
+            Some(other) => Err(Error::invalid(
+                "name",
+                format!(
+                    "{name:?} differs from the engine {other:?} only in case; engine names \
+                     that differ only in case are refused"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -51,9 +80,9 @@ impl EngineService for EngineApi {
                 .into())
             }
         };
-        if register.name.trim().is_empty() {
-            return Err(Error::invalid("name", "must not be empty").into());
-        }
+        let name =
+            names::check_name(&register.name).map_err(|reason| Error::invalid("name", reason))?;
+        self.refuse_case_variant(&name).await?;
         let max_concurrency = match register.max_concurrency {
             None => None,
             Some(n) if (1..=MAX_ENGINE_CONCURRENCY).contains(&n) => Some(n as usize),
@@ -68,7 +97,6 @@ impl EngineService for EngineApi {
                 .into())
             }
         };
-        let name = register.name;
         let (engine, batch_rx) =
             ConnectedEngine::channel(&name, max_concurrency, register.cache_by_default);
         self.edge

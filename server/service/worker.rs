@@ -11,10 +11,13 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::limits::{inbound_error, WorkerCommandStream};
 use super::Edge;
-use crate::config::MAX_WORKER_CONCURRENCY;
+use crate::config::{names, MAX_WORKER_CONCURRENCY};
 use crate::error::Error;
 use crate::pb::v1::worker_service_server::WorkerService;
-use crate::pb::v1::{worker_message, RegisterWorker, WorkerCommand, WorkerMessage, WorkerUpdate};
+use crate::pb::v1::{
+    engine_reply, worker_command, worker_message, EngineReply, EngineReplyChunk, ErrorKind,
+    ItemError, RegisterWorker, WorkerCommand, WorkerEngineCall, WorkerMessage, WorkerUpdate,
+};
 use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog, STALL_AFTER_INTERVALS};
 
 /// Accepted `RegisterWorker.heartbeat_interval_ms` (0: no heartbeats).
@@ -31,23 +34,21 @@ impl WorkerApi {
     }
 }
 
-/// Checks a `RegisterWorker` message.
-fn validate_register(register: &RegisterWorker) -> Result<(), Error> {
+/// Checks a `RegisterWorker` message, trimming its names.
+fn validate_register(register: &mut RegisterWorker) -> Result<(), Error> {
     if register.expressions.is_empty() {
         return Err(Error::invalid(
             "expressions",
             "must name at least one expression",
         ));
     }
-    if let Some(pos) = register
-        .expressions
-        .iter()
-        .position(|e| e.trim().is_empty())
-    {
-        return Err(Error::invalid(
-            "expressions",
-            format!("entry {pos} is empty"),
-        ));
+    for (pos, expression) in register.expressions.iter_mut().enumerate() {
+        *expression = names::check_name(expression)
+            .map_err(|reason| Error::invalid("expressions", format!("entry {pos} {reason}")))?;
+    }
+    if !register.name.trim().is_empty() {
+        register.name =
+            names::check_name(&register.name).map_err(|reason| Error::invalid("name", reason))?;
     }
     if !(1..=MAX_WORKER_CONCURRENCY).contains(&register.concurrency) {
         return Err(Error::invalid(
@@ -98,7 +99,7 @@ impl WorkerService for WorkerApi {
         request: Request<Streaming<WorkerMessage>>,
     ) -> Result<Response<Self::WorkStream>, Status> {
         let mut inbound = request.into_inner();
-        let register = match inbound.message().await.map_err(inbound_error)? {
+        let mut register = match inbound.message().await.map_err(inbound_error)? {
             Some(WorkerMessage {
                 kind: Some(worker_message::Kind::Register(register)),
             }) => register,
@@ -109,7 +110,7 @@ impl WorkerService for WorkerApi {
                 .into())
             }
         };
-        validate_register(&register)?;
+        validate_register(&mut register)?;
         // Bounded: a worker that does not read its stream is disconnected
         // when it is full (see `GuardFlags::worker_command_capacity`).
         let capacity = self
@@ -118,10 +119,12 @@ impl WorkerService for WorkerApi {
             .guards
             .worker_command_capacity(register.concurrency as usize, register.prefetch as usize);
         let (command_tx, command_rx) = mpsc::channel(capacity);
+        // The edge answers calls it refuses on the same stream.
+        let refusals_tx = command_tx.clone();
         let backlog = WorkerBacklog::default();
         let (kick_tx, kick_rx) = oneshot::channel();
         let stall_after = stall_after(&register);
-        let name = if register.name.is_empty() {
+        let name = if register.name.trim().is_empty() {
             "worker".to_string()
         } else {
             register.name
@@ -146,6 +149,7 @@ impl WorkerService for WorkerApi {
             worker_id,
             inbound,
             stall_after,
+            refusals_tx,
             self.edge.scheduler.clone(),
             self.edge.cancel.clone(),
         ));
@@ -153,6 +157,31 @@ impl WorkerService for WorkerApi {
         let stream = WorkerCommandStream::new(command_rx, backlog, kick_rx, limit);
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// Splits `calls` into those the scheduler gets and the error replies to
+/// those whose `kwargs_json` nests deeper than the limit: such a call fails
+/// alone, at once, and its run goes on.
+fn refuse_deep_calls(calls: Vec<WorkerEngineCall>) -> (Vec<WorkerEngineCall>, Vec<EngineReply>) {
+    let mut kept = Vec::with_capacity(calls.len());
+    let mut refused = Vec::new();
+    for call in calls {
+        let kwargs = call.call.as_ref().map_or("", |c| c.kwargs_json.as_str());
+        match names::check_kwargs_depth(kwargs) {
+            Ok(()) => kept.push(call),
+            Err(reason) => refused.push(EngineReply {
+                call_id: call.call.as_ref().map_or(0, |c| c.call_id),
+                outcome: Some(engine_reply::Outcome::Error(ItemError {
+                    kind: ErrorKind::Encoding as i32,
+                    r#type: "EncodingError".to_string(),
+                    message: format!("kwargs_json: {reason}"),
+                    traceback: String::new(),
+                })),
+                metadata_json: String::new(),
+            }),
+        }
+    }
+    (kept, refused)
 }
 
 /// The scheduler commands of a `WorkerUpdate`, in its order: started runs,
@@ -188,6 +217,7 @@ async fn worker_inbound_task(
     worker_id: u64,
     mut inbound: Streaming<WorkerMessage>,
     stall_after: Option<Duration>,
+    refusals_tx: mpsc::Sender<WorkerCommand>,
     scheduler: SchedulerHandle,
     cancel: tokio_util::sync::CancellationToken,
 ) {
@@ -253,6 +283,26 @@ async fn worker_inbound_task(
             }
         };
         for command in commands {
+            let command = match command {
+                SchedulerCommand::WorkerCalls { worker_id, calls } => {
+                    let (calls, refused) = refuse_deep_calls(calls);
+                    if !refused.is_empty() {
+                        let replies = WorkerCommand {
+                            kind: Some(worker_command::Kind::Replies(EngineReplyChunk {
+                                replies: refused,
+                            })),
+                        };
+                        if refusals_tx.send(replies).await.is_err() {
+                            return;
+                        }
+                    }
+                    if calls.is_empty() {
+                        continue;
+                    }
+                    SchedulerCommand::WorkerCalls { worker_id, calls }
+                }
+                other => other,
+            };
             if scheduler.send(command).await.is_err() {
                 return;
             }

@@ -8,7 +8,15 @@
 //! calls come back, [`JobRecorder`] where a job's results and summary go to
 //! its client. Gauges come from the `Status` snapshot at scrape time
 //! ([`super::gauges`]).
+//!
+//! Job counters are labelled by (expression, engine), never by job. So that
+//! many distinct expression names cannot grow the registry without bound,
+//! the series of at most [`MAX_IDLE_LABEL_SETS`] label sets without a running
+//! job are kept (the most recently finished); older ones leave the registry
+//! and their counts move to the label set `expression="(evicted)",
+//! engine="(evicted)"`, so sums over every label stay monotonic.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +34,12 @@ use crate::pb::v1::{outcome, ItemResult, JobSummary, StatusResponse};
 
 /// Batch-size buckets: 1, 2, 4, ..., 4096 calls (the largest batch).
 const BATCH_SIZE_BUCKETS: u16 = MAX_BATCH_SIZE.ilog2() as u16 + 1;
+/// Most (expression, engine) label sets without a running job whose job
+/// series stay in the registry; the least recently finished go first.
+pub const MAX_IDLE_LABEL_SETS: usize = 64;
+/// Label value of the series that hold the counts of evicted label sets.
+pub const EVICTED: &str = "(evicted)";
+
 /// Latency buckets: 1 ms doubling to about 65 s.
 const LATENCY_BUCKETS: u16 = 17;
 const LATENCY_FIRST_BUCKET_S: f64 = 0.001;
@@ -99,6 +113,126 @@ struct Inner {
     cost_saved_usd: Family<JobLabels, Counter<f64, AtomicU64>>,
     /// Set from the snapshot, then encoded, one scrape at a time.
     gauges: Mutex<Gauges>,
+    /// Which job label sets have running jobs, and which are idle.
+    retention: Mutex<Retention>,
+}
+
+/// Job label sets with running jobs (and how many), and the idle ones in
+/// the order they went idle.
+#[derive(Debug, Default)]
+struct Retention {
+    live: HashMap<JobLabels, usize>,
+    idle: VecDeque<JobLabels>,
+}
+
+impl Inner {
+    fn retention(&self) -> std::sync::MutexGuard<'_, Retention> {
+        self.retention
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A job of `labels` starts.
+    fn lease(&self, labels: &JobLabels) {
+        let mut retention = self.retention();
+        *retention.live.entry(labels.clone()).or_default() += 1;
+        retention.idle.retain(|idle| idle != labels);
+    }
+
+    /// A job of `labels` ended (its recorder is gone). The last one makes
+    /// the label set idle, and evicts the oldest idle sets over the limit.
+    fn release(&self, labels: &JobLabels) {
+        let mut retention = self.retention();
+        let Some(live) = retention.live.get_mut(labels) else {
+            return;
+        };
+        *live -= 1;
+        if *live > 0 {
+            return;
+        }
+        retention.live.remove(labels);
+        if labels.expression == EVICTED && labels.engine == EVICTED {
+            return;
+        }
+        retention.idle.push_back(labels.clone());
+        while retention.idle.len() > MAX_IDLE_LABEL_SETS {
+            if let Some(oldest) = retention.idle.pop_front() {
+                self.evict(&oldest);
+            }
+        }
+    }
+
+    /// Removes the job series of `labels`, adding their counts to the
+    /// evicted label set.
+    fn evict(&self, labels: &JobLabels) {
+        let bucket = JobLabels {
+            expression: EVICTED.to_string(),
+            engine: EVICTED.to_string(),
+        };
+        let with = |labels: &JobLabels, extra: &str| OutcomeLabels {
+            expression: labels.expression.clone(),
+            engine: labels.engine.clone(),
+            outcome: extra.to_string(),
+        };
+        for outcome in ["succeeded", "failed"] {
+            fold(&self.items, &with(labels, outcome), &with(&bucket, outcome));
+        }
+        for outcome in ["completed", "failed", "cancelled"] {
+            fold(
+                &self.jobs_finished,
+                &with(labels, outcome),
+                &with(&bucket, outcome),
+            );
+        }
+        for how in ["cache", "coalesced"] {
+            let saved = |labels: &JobLabels| SavedLabels {
+                expression: labels.expression.clone(),
+                engine: labels.engine.clone(),
+                how: how.to_string(),
+            };
+            fold(&self.calls_saved, &saved(labels), &saved(&bucket));
+        }
+        fold(&self.requeued, labels, &bucket);
+        fold_f64(&self.cost_usd, labels, &bucket);
+        fold_f64(&self.cost_saved_usd, labels, &bucket);
+    }
+}
+
+/// Moves the count of `from` to `to`, and removes `from`.
+fn fold<L>(family: &Family<L, Counter>, from: &L, to: &L)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    let count = family.get(from).map(|c| c.get());
+    if let Some(count) = count {
+        family.remove(from);
+        family.get_or_create(to).inc_by(count);
+    }
+}
+
+/// [`fold`] for the counters in US dollars.
+fn fold_f64<L>(family: &Family<L, Counter<f64, AtomicU64>>, from: &L, to: &L)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    let amount = family.get(from).map(|c| c.get());
+    if let Some(amount) = amount {
+        family.remove(from);
+        family.get_or_create(to).inc_by(amount);
+    }
+}
+
+/// Marks its job's label set live while any clone of the job's recorder is.
+#[derive(Debug)]
+struct JobLease {
+    inner: Arc<Inner>,
+    labels: JobLabels,
+}
+
+impl Drop for JobLease {
+    fn drop(&mut self) {
+        self.inner.release(&self.labels);
+    }
 }
 
 #[derive(Debug)]
@@ -252,6 +386,7 @@ impl Metrics {
                 calls_saved,
                 cost_saved_usd,
                 gauges: Mutex::new(gauges),
+                retention: Mutex::new(Retention::default()),
             }),
         }
     }
@@ -304,7 +439,14 @@ impl Metrics {
                 how: how.to_string(),
             })
         };
+        // Live before its series exist, so no eviction removes them under it.
+        inner.lease(&job);
+        let lease = Arc::new(JobLease {
+            inner: Arc::clone(&self.inner),
+            labels: job.clone(),
+        });
         JobRecorder {
+            _lease: lease,
             cost_usd: inner.cost_usd.get_or_create_owned(&job),
             cache_hits: saved("cache"),
             coalesced: saved("coalesced"),
@@ -314,10 +456,7 @@ impl Metrics {
             completed: outcome(&inner.jobs_finished, "completed"),
             job_failed: outcome(&inner.jobs_finished, "failed"),
             cancelled: outcome(&inner.jobs_finished, "cancelled"),
-            requeued: inner.requeued.get_or_create_owned(&JobLabels {
-                expression: expression.to_string(),
-                engine: engine.to_string(),
-            }),
+            requeued: inner.requeued.get_or_create_owned(&job),
         }
     }
 
@@ -389,6 +528,8 @@ impl EngineRecorder {
 /// One job's counters.
 #[derive(Debug, Clone)]
 pub struct JobRecorder {
+    /// Keeps the job's label set live; the last clone's drop releases it.
+    _lease: Arc<JobLease>,
     succeeded: Counter,
     failed: Counter,
     completed: Counter,
@@ -552,5 +693,40 @@ mod tests {
         };
         assert_eq!(saved("cache"), 14.0);
         assert_eq!(saved("coalesced"), 6.0);
+    }
+
+    #[test]
+    fn idle_label_sets_over_the_limit_leave_with_their_counts_kept_as_evicted() {
+        let metrics = Metrics::new();
+        let running = metrics.job("m:Running", "echo");
+        let total = MAX_IDLE_LABEL_SETS + 10;
+        for i in 0..total {
+            let job = metrics.job(&format!("m:E{i}"), "echo");
+            job.completed(&JobSummary {
+                cost_usd: 1.0,
+                ..Default::default()
+            });
+        }
+        let text = metrics.render(&StatusResponse::default());
+        assert!(!text.contains("m:E0\""), "the oldest idle set left");
+        assert!(!text.contains("m:E9\""));
+        assert!(
+            text.contains(&format!("m:E{}\"", total - 1)),
+            "the newest stays"
+        );
+        assert!(text.contains("m:Running\""), "a running job's set stays");
+        let evicted = "{expression=\"(evicted)\",engine=\"(evicted)\"";
+        assert_eq!(
+            sample(&text, &format!("symbatcher_cost_usd_total{evicted}}}")),
+            10.0
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &format!("symbatcher_jobs_finished_total{evicted},outcome=\"completed\"}}")
+            ),
+            10.0
+        );
+        drop(running);
     }
 }

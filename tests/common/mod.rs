@@ -12,6 +12,7 @@
 pub mod fake_openai;
 pub mod fake_openai_batch;
 pub mod protocol_worker;
+pub mod server_process;
 pub mod two_step_worker;
 
 use std::collections::{BTreeMap, VecDeque};

@@ -60,6 +60,11 @@ impl ApiKey {
         Some(value)
     }
 
+    /// The key itself, for the log writer that scrubs it from every line.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// `text` with every occurrence of the key replaced.
     pub(crate) fn scrub(&self, text: &str) -> String {
         if self.0.is_empty() {

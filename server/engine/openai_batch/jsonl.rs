@@ -97,14 +97,30 @@ pub(crate) enum Outcome {
     Retry(String),
 }
 
-/// Reads output and error files into one outcome per custom id. `host`
-/// names the provider in messages; `scrub` removes secrets from them.
+/// Custom ids that came back more than once, across the output and error
+/// files: the first line of an id is its outcome, every later one is
+/// counted here and reported, never taken silently.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Duplicates {
+    /// Lines whose custom id was seen before.
+    pub count: u64,
+    /// The first few such ids, for the report.
+    pub examples: Vec<String>,
+}
+
+/// Ids of duplicates a report names at most.
+const DUPLICATE_EXAMPLES: usize = 5;
+
+/// Reads output and error files into one outcome per custom id (the first
+/// line of an id), and the duplicate lines. `host` names the provider in
+/// messages; `scrub` removes secrets from them.
 pub(crate) fn parse_results(
     files: &[&[u8]],
     host: &str,
     scrub: impl Fn(&str) -> String,
-) -> HashMap<String, Outcome> {
+) -> (HashMap<String, Outcome>, Duplicates) {
     let mut out = HashMap::new();
+    let mut duplicates = Duplicates::default();
     for file in files {
         for line in file.split(|b| *b == b'\n') {
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -117,10 +133,19 @@ pub(crate) fn parse_results(
             let Some(custom_id) = value["custom_id"].as_str() else {
                 continue;
             };
+            if out.contains_key(custom_id) {
+                duplicates.count += 1;
+                if duplicates.examples.len() < DUPLICATE_EXAMPLES
+                    && !duplicates.examples.iter().any(|id| id == custom_id)
+                {
+                    duplicates.examples.push(custom_id.to_string());
+                }
+                continue;
+            }
             out.insert(custom_id.to_string(), outcome_of(&value, host, &scrub));
         }
     }
-    out
+    (out, duplicates)
 }
 
 fn outcome_of(value: &Value, host: &str, scrub: &impl Fn(&str) -> String) -> Outcome {
@@ -203,7 +228,8 @@ mod tests {
 {"custom_id": "c", "response": {"status_code": 500, "body": {"error": {"message": "oops"}}}, "error": null}"#;
         let errors = br#"{"custom_id": "d", "response": null, "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}}"#;
         let scrub = |t: &str| t.replace("sk-1", "[redacted]");
-        let results = parse_results(&[output, errors], "h", scrub);
+        let (results, duplicates) = parse_results(&[output, errors], "h", scrub);
+        assert_eq!(duplicates, Duplicates::default());
         let Outcome::Answered(c) = &results["a"] else {
             panic!("a answered")
         };
@@ -217,5 +243,21 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 400 from h: bad [redacted]");
         assert!(matches!(&results["c"], Outcome::Retry(r) if r.contains("500")));
         assert!(matches!(&results["d"], Outcome::Retry(r) if r.starts_with("batch_expired")));
+    }
+
+    #[test]
+    fn duplicate_custom_ids_are_counted_and_the_first_line_kept() {
+        let output = br#"{"custom_id": "a", "response": {"status_code": 200, "body": {"choices": [{"message": {"content": "first"}}]}}}
+{"custom_id": "a", "response": {"status_code": 200, "body": {"choices": [{"message": {"content": "forged"}}]}}}
+{"custom_id": "b", "response": {"status_code": 200, "body": {"choices": [{"message": {"content": "b"}}]}}}"#;
+        let errors = br#"{"custom_id": "a", "response": null, "error": {"code": "batch_expired", "message": "late"}}"#;
+        let (results, duplicates) = parse_results(&[output, errors], "h", |t: &str| t.to_string());
+        assert_eq!(duplicates.count, 2);
+        assert_eq!(duplicates.examples, ["a"]);
+        let Outcome::Answered(c) = &results["a"] else {
+            panic!("a answered")
+        };
+        assert_eq!(c.text, "first");
+        assert_eq!(results.len(), 2);
     }
 }

@@ -164,7 +164,13 @@ async fn download(inner: &Inner, record: &BatchRecord) -> Finished {
         }
     }
     let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    let outcomes = parse_results(&slices, &inner.api.host, |t| inner.api.scrub(t));
+    let (outcomes, duplicates) = parse_results(&slices, &inner.api.host, |t| inner.api.scrub(t));
+    if duplicates.count > 0 {
+        tracing::warn!(engine = %inner.name, batch = %record.batch_id,
+            duplicates = duplicates.count, examples = ?duplicates.examples,
+            "batch result files hold more than one line for some custom_ids; the first line \
+             of each is used, the others are ignored");
+    }
     Finished {
         note: format!(
             "batch {} ended {} without a result for the request",
