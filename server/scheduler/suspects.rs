@@ -86,8 +86,9 @@ impl Scheduler {
     }
 
     /// Sets aside for the job's suspects the worker that may run its next
-    /// one and holds the fewest runs (it is free for them the soonest).
-    /// O(workers).
+    /// one and holds the fewest runs (it is free for them the soonest),
+    /// one outside the client's own process if there is one (a suspect may
+    /// kill the process that runs it). O(workers).
     fn set_aside_worker(&mut self, job_id: u64) -> Option<u64> {
         let job = self.jobs.get(&job_id)?;
         let next = job.queue.front(Line::Suspects)?;
@@ -98,7 +99,7 @@ impl Scheduler {
             .values()
             .filter(|w| w.isolating.is_none() && w.serves(expression))
             .filter(|w| !next.local_only || w.is_local_to(token))
-            .min_by_key(|w| (w.held(), w.id))
+            .min_by_key(|w| (w.is_local_to(token), w.held(), w.id))
             .map(|w| w.id)?;
         if let Some(worker) = self.workers.get_mut(&worker_id) {
             worker.isolating = Some(job_id);
