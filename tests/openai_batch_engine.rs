@@ -21,6 +21,7 @@ use common::two_step_worker::{
     expected_result, spawn_replaying_two_step_worker, spawn_two_step_worker,
 };
 use common::*;
+use symbatcher::config::guards::DEFAULT_MAX_WORKER_SLOTS;
 use symbatcher::config::{EngineKindSpec, EngineSpec};
 use symbatcher::cost::Pricing;
 use symbatcher::engine::openai::OpenAiSettings;
@@ -80,7 +81,8 @@ async fn run_items(
     slots: u32,
 ) -> (HashMap<u64, Result<String, String>>, JobOutputSummary) {
     let mut workers = Vec::new();
-    let per_worker = 4000;
+    // Workers of at most the slots the server counts for one.
+    let per_worker = DEFAULT_MAX_WORKER_SLOTS;
     let mut left = slots;
     while left > 0 {
         let n = left.min(per_worker);

@@ -114,10 +114,12 @@ class Sleepy(Expression):
 class Poison(Expression):
     """Kills its own process on "poison" (a crash no exception handler sees)."""
 
+    delay = 0.05
+
     def forward(self, input, **kwargs):
         if input == "poison":
             os._exit(13)
-        time.sleep(0.05)
+        time.sleep(self.delay)
         return {"input": input, "pid": os.getpid()}
 
 
@@ -136,3 +138,9 @@ class Stamped(Expression):
     def forward(self, input, **kwargs):
         time.sleep(float(input))
         return {"input": input, "done_at": time.time()}
+
+
+class QuickPoison(Poison):
+    """`Poison` with 2 ms items, for jobs of thousands."""
+
+    delay = 0.002

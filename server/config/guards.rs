@@ -1,7 +1,7 @@
 //! Guards that keep one peer from hurting the others: the grace an engine
 //! process gets to come back after it disconnects, the engine calls a run and
-//! a worker may have unanswered, and the items a worker may hold queued
-//! beyond its slots.
+//! a worker may have unanswered, and the slots and queued items a worker may
+//! hold.
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_CALLS_PER_RUN: u32 = 64;
 pub const MAX_CALLS_LIMIT: u32 = 1_000_000;
 /// Default of `--max-prefetch`.
 pub const DEFAULT_MAX_PREFETCH: u32 = 64;
+/// Default of `--max-worker-slots`.
+pub const DEFAULT_MAX_WORKER_SLOTS: u32 = 1024;
 /// Without `--max-calls-per-worker`, a worker may have this many unanswered
 /// engine calls per item it may hold (concurrency + prefetch).
 pub const CALLS_PER_WORKER_ITEM: usize = 4;
@@ -27,7 +29,7 @@ pub const CALLS_PER_WORKER_ITEM: usize = 4;
 /// it can have in flight: job infos and job-finished notices.
 const WORKER_COMMAND_SLACK: usize = 256;
 
-/// Engine reconnection, engine-call caps and the prefetch cap.
+/// Engine reconnection, engine-call caps and the slot and prefetch caps.
 #[derive(Debug, Clone, Args)]
 pub struct GuardFlags {
     /// How long, in ms, the engine calls of an engine process that
@@ -60,6 +62,15 @@ pub struct GuardFlags {
     #[arg(long, default_value_t = DEFAULT_MAX_PREFETCH,
           value_parser = clap::value_parser!(u32).range(0..=MAX_WORKER_CONCURRENCY as i64))]
     pub max_prefetch: u32,
+
+    /// Most slots (concurrency) the server counts for one worker: a larger
+    /// registered concurrency is lowered to this (logged, and shown in
+    /// Status), so that a worker that claims many slots holds at most this
+    /// many running items, plus its capped prefetch. Items are spread over
+    /// the workers of an expression in proportion to their (capped) slots.
+    #[arg(long, default_value_t = DEFAULT_MAX_WORKER_SLOTS,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_WORKER_CONCURRENCY as i64))]
+    pub max_worker_slots: u32,
 }
 
 impl GuardFlags {
@@ -71,6 +82,12 @@ impl GuardFlags {
     /// `--max-prefetch`.
     pub fn prefetch_for(&self, prefetch: usize) -> usize {
         prefetch.min(self.max_prefetch as usize)
+    }
+
+    /// The slots a worker gets: its registered concurrency, capped at
+    /// `--max-worker-slots`.
+    pub fn slots_for(&self, concurrency: usize) -> usize {
+        concurrency.min(self.max_worker_slots as usize)
     }
 
     /// Most unanswered engine calls of one run.
@@ -97,6 +114,7 @@ impl GuardFlags {
     /// its stream (frozen, or slower than the server sends), and is
     /// disconnected rather than let the server's memory grow without bound.
     pub fn worker_command_capacity(&self, concurrency: usize, prefetch: usize) -> usize {
+        let concurrency = self.slots_for(concurrency);
         let prefetch = self.prefetch_for(prefetch);
         let items = concurrency + prefetch;
         3 * items + 2 * self.calls_per_worker(concurrency, prefetch) + WORKER_COMMAND_SLACK
@@ -117,6 +135,8 @@ mod tests {
         assert_eq!(guards.calls_per_run(), 64);
         assert_eq!(guards.prefetch_for(4096), 64);
         assert_eq!(guards.prefetch_for(8), 8);
+        assert_eq!(guards.slots_for(4096), 1024);
+        assert_eq!(guards.slots_for(16), 16);
         // 4 per item, at least the per-run cap.
         assert_eq!(guards.calls_per_worker(8, 8), 64);
         assert_eq!(guards.calls_per_worker(32, 0), 128);
@@ -133,12 +153,21 @@ mod tests {
             "10",
             "--max-prefetch",
             "0",
+            "--max-worker-slots",
+            "32",
         ]);
+        assert_eq!(config.guards.slots_for(4096), 32);
         assert!(config.guards.engine_reconnect_grace().is_zero());
         assert_eq!(config.guards.calls_per_worker(8, 8), 10);
         assert_eq!(config.guards.prefetch_for(8), 0);
         let err = ServerConfig::try_parse_from(["symbatcher-server", "--max-calls-per-run", "0"])
             .expect_err("0 is out of range");
         assert!(err.to_string().contains("--max-calls-per-run"), "{err}");
+        for bad in ["0", "4097"] {
+            let err =
+                ServerConfig::try_parse_from(["symbatcher-server", "--max-worker-slots", bad])
+                    .expect_err("out of range");
+            assert!(err.to_string().contains("--max-worker-slots"), "{err}");
+        }
     }
 }

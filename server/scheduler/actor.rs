@@ -47,6 +47,8 @@ pub(super) struct Scheduler {
     pub(super) jobs_by_expression: HashMap<String, BTreeSet<u64>>,
     /// Connected workers not draining, per expression they serve.
     pub(super) serving: HashMap<String, usize>,
+    /// The same, per process token (of workers that name their process).
+    pub(super) local_serving: HashMap<String, HashMap<String, usize>>,
     pub(super) workers: WorkerIndex,
     /// Item runs by task id; each job lists its own (`Job::runs`), each
     /// worker its own (`Worker::running`).
@@ -58,6 +60,9 @@ pub(super) struct Scheduler {
     pub(super) worker_wait_deadlines: Deadlines<u64>,
     /// When each run with an item timeout times out.
     pub(super) run_deadlines: Deadlines<u64>,
+    /// When each job's items that only its client's process may take give
+    /// up waiting for a worker there.
+    pub(super) local_wait_deadlines: Deadlines<u64>,
     /// When each disconnected engine's reconnection grace ends.
     pub(super) grace_deadlines: Deadlines<String>,
     /// Calls sent to an engine and not yet answered, by server call id.
@@ -74,10 +79,6 @@ pub(super) struct Scheduler {
     pub(super) started: Instant,
     /// Engine reconnection grace, engine-call caps, prefetch cap.
     pub(super) guards: GuardFlags,
-    /// The worker that got the last assignment: the next one goes to the
-    /// next eligible worker after it, so a job's items spread over its
-    /// workers.
-    pub(super) last_assigned_worker: u64,
     /// The call cache on disk (none without --cache-dir).
     pub(super) cache: CallCache,
     /// Calls in flight by cache key, with the identical calls waiting on them.
@@ -111,12 +112,14 @@ impl Scheduler {
             job_order: Vec::new(),
             jobs_by_expression: HashMap::new(),
             serving: HashMap::new(),
+            local_serving: HashMap::new(),
             workers: WorkerIndex::default(),
             tasks: FxHashMap::default(),
             batcher: Batcher::default(),
             parked: ParkedIndex::default(),
             worker_wait_deadlines: Deadlines::default(),
             run_deadlines: Deadlines::default(),
+            local_wait_deadlines: Deadlines::default(),
             grace_deadlines: Deadlines::default(),
             in_flight: FxHashMap::default(),
             parked_calls: FxHashMap::default(),
@@ -127,7 +130,6 @@ impl Scheduler {
             drain_waiters: Vec::new(),
             started: Instant::now(),
             guards,
-            last_assigned_worker: 0,
             cache: CallCache::default(),
             coalescer: Coalescer::default(),
             cache_writes: FxHashMap::default(),
@@ -236,6 +238,7 @@ impl Scheduler {
         self.assign_items();
         self.flush_batches(now);
         self.expire_waiting_jobs(now);
+        self.expire_local_items(now);
         self.expire_runs(now);
         self.expire_engines(now);
         self.flush_outboxes();
@@ -255,6 +258,7 @@ impl Scheduler {
         [
             batch,
             self.worker_wait_deadlines.next(),
+            self.local_wait_deadlines.next(),
             self.run_deadlines.next(),
             self.grace_deadlines.next(),
         ]

@@ -1,6 +1,6 @@
 //! Jobs: admission, items, results, completion and summaries.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
+use super::queue::ItemQueue;
 use super::replay::{ParkedItem, ReplayLog};
 use super::reuse::budget_outcome;
 use super::spend::JobSpend;
@@ -28,8 +29,13 @@ pub(super) struct PendingItem {
     pub index: u64,
     pub payload: Vec<u8>,
     pub local_only: bool,
-    /// Runs already started for this item.
-    pub attempts: u32,
+    /// Runs of it that were in progress alone on a worker that disconnected
+    /// (see `suspects`); it fails with WorkerLostError at its job's
+    /// `max_attempts`.
+    pub charged: u32,
+    /// A run of it was in progress on a worker that disconnected: it runs
+    /// alone on a worker until it ends (see `suspects`).
+    pub suspect: bool,
     /// Replies to the calls of its earlier runs that parked (replay): its
     /// next run's identical calls are answered from here.
     pub replies: ReplayLog,
@@ -54,7 +60,13 @@ pub(super) struct Job {
     /// Its items whose runs parked, by index, until their calls are answered.
     pub parked: FxHashMap<u64, ParkedItem>,
     events_tx: mpsc::UnboundedSender<JobEvent>,
-    pub queue: VecDeque<PendingItem>,
+    /// Its items waiting for a worker.
+    pub queue: ItemQueue,
+    /// The worker set aside to run its suspects one at a time, alone.
+    pub isolation: Option<u64>,
+    /// Since when an item only a worker of its client's process may take
+    /// waits with no such worker connected (see `suspects`).
+    pub local_wait_since: Option<Instant>,
     /// Indices received and not yet answered (duplicate detection).
     open_indices: HashSet<u64>,
     pub running: usize,
@@ -247,7 +259,9 @@ impl Scheduler {
                 replays,
                 parked: FxHashMap::default(),
                 events_tx,
-                queue: VecDeque::new(),
+                queue: ItemQueue::default(),
+                isolation: None,
+                local_wait_since: None,
                 open_indices: HashSet::new(),
                 running: 0,
                 input_closed: false,
@@ -309,7 +323,8 @@ impl Scheduler {
                 index: item.index,
                 payload: item.payload,
                 local_only: item.local_only,
-                attempts: 0,
+                charged: 0,
+                suspect: false,
                 replies: ReplayLog::default(),
                 parks: 0,
                 deadline: None,
@@ -377,6 +392,7 @@ impl Scheduler {
             self.worker_wait_deadlines
                 .remove(since + job.params.worker_wait, job_id);
         }
+        self.release_job_waits(&job);
         if let Some(ids) = self.jobs_by_expression.get_mut(&job.params.expression) {
             ids.remove(&job_id);
             if ids.is_empty() {

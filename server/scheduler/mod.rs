@@ -6,6 +6,11 @@
 //! - `actor`: the task's loop and command dispatch;
 //! - `jobs`: jobs, their items, results and summaries;
 //! - `workers`: worker registry and item assignment;
+//! - `queue`: a job's waiting items, in lines by who may take them;
+//! - `suspects`: runs of a worker that died with several in progress run
+//!   again alone, so that only the one that kills its worker is charged;
+//! - `local_wait`: items only the client's process may take wait for a
+//!   worker there, and fail alone when none comes;
 //! - `worker_index`: the connected workers, with the ones that may take an
 //!   item and the ones a turn changed;
 //! - `calls`: engine calls from workers, handed to the batcher and sent to
@@ -46,24 +51,30 @@
 //! | next wake-up (`next_deadline`) | O(k) + O(1) per timer set |
 //! | forming batches, per turn | O(k log n), plus O(log n) per call that leaves |
 //!
-//! Workers are indexed by whether they may take a new item and by whether
-//! the turn changed them (`worker_index`): item assignment visits the jobs
-//! in turn and, per item, only workers with a free slot, from the one after
-//! the last served until one serves the job's expression; the end of a turn
-//! sends the outboxes of the workers the turn changed, not of every worker.
-//! Per item handed out: O(jobs + log w), plus the free workers of other
-//! expressions skipped.
+//! Workers are indexed by whether they may take a new item, ordered by how
+//! full they are relative to their (capped) slots, and by whether the turn
+//! changed them (`worker_index`): item assignment visits the jobs in turn
+//! and, per item, only workers with a free slot, the least full first,
+//! until one serves the job's expression (so each worker's share of a
+//! job's items follows its slots); the end of a turn sends the outboxes of
+//! the workers the turn changed, not of every worker. Per item handed out:
+//! O(jobs + log w), plus the free workers of other expressions skipped.
+//! Jobs with suspects (`suspects`) or local items waiting (`local_wait`)
+//! add O(jobs) per turn, and O(workers) when a worker is set aside.
 
 mod actor;
 mod backlog;
 mod calls;
 mod engines;
 mod jobs;
+mod local_wait;
 mod parking;
+mod queue;
 mod replay;
 mod replies;
 mod reuse;
 mod spend;
+mod suspects;
 mod timeouts;
 mod timers;
 mod worker_index;

@@ -100,14 +100,13 @@ impl Scheduler {
 
     /// Parks run `task_id`, whose calls wait on a provider batch: the worker
     /// is answered `Parked` for each, its slot is free, and the item waits
-    /// here for the calls' replies. An item is not charged an attempt for a
-    /// run that parked.
+    /// here for the calls' replies. A run that parked is not charged an
+    /// attempt (only runs lost alone with their worker are, see `suspects`).
     pub(super) fn park_run(&mut self, task_id: u64) {
         let Some(task) = self.detach_task(task_id, &EngineError::Parked, false) else {
             return;
         };
         let mut item = task.item;
-        item.attempts = item.attempts.saturating_sub(1);
         item.parks += 1;
         let index = item.index;
         let mut waiting = FxHashSet::default();

@@ -320,7 +320,7 @@ impl Scheduler {
         job.spend.exceeded = true;
         tracing::warn!(job_id, cost_usd = job.spend.cost_usd, max_cost_usd = ?job.spend.max_cost_usd,
             "job reached its spend cap; none of its calls is sent any more");
-        let waiting: Vec<u64> = job.queue.drain(..).map(|item| item.index).collect();
+        let waiting: Vec<u64> = job.queue.take_all().iter().map(|item| item.index).collect();
         for index in waiting {
             let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
             job.spend.budget_exceeded_items += 1;

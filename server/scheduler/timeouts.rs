@@ -169,14 +169,15 @@ impl Scheduler {
             if has_deadline {
                 task.item.deadline = task.timeout_at;
             }
-            if has_deadline || task.started.is_none() {
-                task.item.attempts = task.item.attempts.saturating_sub(1);
+            // Without a deadline to bound it, a started run is charged.
+            if !has_deadline && task.started.is_some() {
+                task.item.charged += 1;
             }
-            if task.item.attempts >= job.params.max_attempts {
+            if task.item.charged >= job.params.max_attempts {
                 let message = format!(
                     "item {} was started {} times and its worker stalled or disconnected \
                      each time",
-                    task.item.index, task.item.attempts
+                    task.item.index, task.item.charged
                 );
                 job.finish_item(
                     task.item.index,

@@ -1,6 +1,8 @@
 //! The connected workers, indexed by what each turn needs: the workers that
-//! may take a new item (a free slot, not draining), in id order for round
-//! robin, and the workers a turn changed (their outboxes to send). Without
+//! may take a new item (a free slot, not draining), ordered by how full they
+//! are relative to their slots (so each worker's
+//! share of the items follows its slots), and the workers a turn changed
+//! (their outboxes to send). Without
 //! them every turn visited every worker twice, to assign items and to flush
 //! outboxes: O(workers) per turn, the scheduler's largest self-time symbols
 //! in a profile at 500 worker streams (BENCHMARKS.md, "What bounds the Rust
@@ -13,14 +15,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashMap;
+
 use super::workers::Worker;
 
 #[derive(Debug, Default)]
 pub(super) struct WorkerIndex {
     all: BTreeMap<u64, Worker>,
-    /// Every worker that may take a new item, and perhaps some that filled
-    /// up since they were last re-filed (scans skip those).
-    free: BTreeSet<u64>,
+    /// Every worker that may take a new item, by (`Worker::fill_key`, id)
+    /// as of when it was last re-filed, and perhaps some that filled up
+    /// since (scans skip those).
+    free: BTreeSet<(u64, u64)>,
+    /// The key each worker in `free` is filed under.
+    filed: FxHashMap<u64, u64>,
     /// Workers borrowed mutably and not yet re-filed (ids may repeat).
     touched: Vec<u64>,
     /// Re-filed workers whose outboxes the next flush sends.
@@ -47,7 +54,9 @@ impl WorkerIndex {
     }
 
     pub fn remove(&mut self, id: &u64) -> Option<Worker> {
-        self.free.remove(id);
+        if let Some(key) = self.filed.remove(id) {
+            self.free.remove(&(key, *id));
+        }
         self.all.remove(id)
     }
 
@@ -55,14 +64,13 @@ impl WorkerIndex {
         self.all.values()
     }
 
-    /// The workers that may take a new item, in id order starting after
-    /// `last` and wrapping around. O(log w) to start, then O(1) per worker
-    /// visited; call [`Self::refile`] first.
-    pub fn taking_items_after(&self, last: u64) -> impl Iterator<Item = &Worker> {
+    /// The workers that may take a new item, the least full relative to
+    /// its slots first (ties in id order). O(log w) to start, then O(1) per
+    /// worker visited; call [`Self::refile`] first.
+    pub fn taking_items(&self) -> impl Iterator<Item = &Worker> {
         self.free
-            .range(last.saturating_add(1)..)
-            .chain(self.free.range(..=last))
-            .filter_map(|id| self.all.get(id))
+            .iter()
+            .filter_map(|(_, id)| self.all.get(id))
             .filter(|worker| worker.may_take_item())
     }
 
@@ -72,6 +80,7 @@ impl WorkerIndex {
     pub fn any_taking_items(&self, pred: impl Fn(&Worker) -> bool) -> bool {
         self.free
             .iter()
+            .map(|(_, id)| id)
             .chain(&self.touched)
             .filter_map(|id| self.all.get(id))
             .any(|worker| worker.may_take_item() && pred(worker))
@@ -81,23 +90,30 @@ impl WorkerIndex {
     /// touched since the last call.
     pub fn refile(&mut self) {
         for id in self.touched.drain(..) {
-            match self.all.get(&id) {
-                Some(worker) if worker.may_take_item() => {
-                    self.free.insert(id);
-                }
-                Some(_) => {
-                    self.free.remove(&id);
-                }
-                None => continue,
+            let Some(worker) = self.all.get(&id) else {
+                continue;
+            };
+            if let Some(key) = self.filed.remove(&id) {
+                self.free.remove(&(key, id));
+            }
+            if worker.may_take_item() {
+                let key = worker.fill_key();
+                self.free.insert((key, id));
+                self.filed.insert(id, key);
             }
             self.to_flush.push(id);
         }
+    }
+
+    /// Checks (in debug builds) that every worker that may take an item is
+    /// filed under its current key.
+    fn debug_check(&self) {
         debug_assert!(
             self.all
                 .values()
                 .filter(|worker| worker.may_take_item())
-                .all(|worker| self.free.contains(&worker.id)),
-            "a worker that may take an item is missing from the free set"
+                .all(|worker| self.free.contains(&(worker.fill_key(), worker.id))),
+            "a worker that may take an item is missing from the free set, or filed stale"
         );
     }
 
@@ -106,6 +122,7 @@ impl WorkerIndex {
     /// the workers whose command stream was full (`Worker::flush`).
     pub fn flush_touched(&mut self) -> Vec<u64> {
         self.refile();
+        self.debug_check();
         let mut ids = std::mem::take(&mut self.to_flush);
         ids.sort_unstable();
         ids.dedup();

@@ -13,6 +13,7 @@ use super::actor::Scheduler;
 use super::backlog::WorkerBacklog;
 use super::calls::error_reply;
 use super::jobs::{error_outcome, PendingItem};
+use super::queue::Line;
 use crate::cache::CallKey;
 use crate::engine::EngineError;
 use crate::error::Error;
@@ -68,6 +69,7 @@ pub(super) struct Worker {
     pub id: u64,
     name: String,
     expressions: Vec<String>,
+    /// Its registered concurrency, capped (`GuardFlags::slots_for`).
     concurrency: usize,
     /// Its registered prefetch, capped (`GuardFlags::prefetch_for`).
     prefetch: usize,
@@ -91,6 +93,9 @@ pub(super) struct Worker {
     process_token: String,
     /// Whether it gives a parked run's slot back (`RegisterWorker.replays`).
     pub replays: bool,
+    /// The job whose suspects it runs, one at a time and alone: it takes
+    /// no other item meanwhile (see `suspects`).
+    pub isolating: Option<u64>,
     /// Its command stream; bounded, see `GuardFlags::worker_command_capacity`.
     command_tx: mpsc::Sender<WorkerCommand>,
     /// Entries on `command_tx` its stream has not taken; at most the
@@ -102,7 +107,6 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// Whether new items of `expression` may go to this worker.
     /// The expressions new items of which may go to this worker.
     pub fn serving(&self) -> impl Iterator<Item = &str> {
         let expressions = if self.draining {
@@ -113,18 +117,41 @@ impl Worker {
         expressions.iter().map(String::as_str)
     }
 
-    fn serves(&self, expression: &str) -> bool {
+    pub(super) fn serves(&self, expression: &str) -> bool {
         !self.draining && self.expressions.iter().any(|e| e == expression)
     }
 
-    fn free_slots(&self) -> usize {
-        (self.concurrency + self.prefetch)
-            .saturating_sub(self.running.len() + self.cancelling.len())
+    /// Runs it holds: running, queued in it, or cancelled and not yet
+    /// acknowledged.
+    pub(super) fn held(&self) -> usize {
+        self.running.len() + self.cancelling.len()
     }
 
-    /// Whether it may take a new item: a free slot, and not draining.
+    fn free_slots(&self) -> usize {
+        (self.concurrency + self.prefetch).saturating_sub(self.held())
+    }
+
+    /// Whether it holds no run at all.
+    pub(super) fn is_idle(&self) -> bool {
+        self.held() == 0
+    }
+
+    pub(super) fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Whether it may take a new item: a free slot, not draining, and not
+    /// set aside for suspects.
     pub fn may_take_item(&self) -> bool {
-        !self.draining && !self.stalled && self.free_slots() > 0
+        !self.draining && !self.stalled && self.isolating.is_none() && self.free_slots() > 0
+    }
+
+    /// How full it is relative to its slots (a fixed-point fraction):
+    /// items go to the worker this is lowest for, so that each worker's
+    /// share of the items follows its slots, and an idle worker gets an item
+    /// at once.
+    pub fn fill_key(&self) -> u64 {
+        ((self.held() as u64) << 32) / self.concurrency.max(1) as u64
     }
 
     /// Whether a slot of this worker is free to start a queued run.
@@ -134,7 +161,7 @@ impl Worker {
 
     /// Whether this worker may run an item that only its client's process
     /// can read.
-    fn is_local_to(&self, process_token: &str) -> bool {
+    pub(super) fn is_local_to(&self, process_token: &str) -> bool {
         !process_token.is_empty() && self.process_token == process_token
     }
 
@@ -233,11 +260,16 @@ impl Scheduler {
         ),
     ) -> u64 {
         let id = self.fresh_id();
-        let asked = prefetch;
+        let (asked_slots, asked) = (concurrency, prefetch);
+        let concurrency = self.guards.slots_for(concurrency);
         let prefetch = self.guards.prefetch_for(prefetch);
         let calls_limit = self.guards.calls_per_worker(concurrency, prefetch);
         tracing::info!(worker_id = id, %name, ?expressions, concurrency, prefetch, asked_prefetch = asked,
             calls_limit, "worker registered");
+        if concurrency < asked_slots {
+            tracing::warn!(worker_id = id, %name, asked = asked_slots, slots = concurrency,
+                "worker concurrency lowered to --max-worker-slots");
+        }
         // First on the worker's stream, before any assignment; the stream
         // has room for it (its capacity is far above one).
         let registered = WorkerCommand {
@@ -263,13 +295,14 @@ impl Scheduler {
             cancelling: FxHashSet::default(),
             process_token,
             replays,
+            isolating: None,
             command_tx,
             backlog,
             kick_tx: Some(kick_tx),
             outbox: WorkerOutbox::default(),
         };
+        self.count_serving(&worker.expressions, &worker.process_token, 1);
         for expression in &worker.expressions {
-            *self.serving.entry(expression.clone()).or_default() += 1;
             let waiting = self.jobs_of_expression(expression, true);
             for job_id in waiting {
                 self.set_no_worker_since(job_id, None);
@@ -307,25 +340,49 @@ impl Scheduler {
         self.workers.any_taking_items(|w| w.serves(expression))
     }
 
-    /// A worker stops counting as serving its expressions (it drains or
-    /// leaves).
-    fn stop_serving(&mut self, expressions: &[String]) {
+    /// Counts a worker in (`delta` 1) or out (-1, when it drains or
+    /// leaves) of the workers serving its expressions, and of those local to
+    /// its process.
+    fn count_serving(&mut self, expressions: &[String], process_token: &str, delta: isize) {
+        fn add(counts: &mut HashMap<String, usize>, key: &str, delta: isize) {
+            let n = counts.entry(key.to_string()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                counts.remove(key);
+            }
+        }
         for expression in expressions {
-            if let Some(n) = self.serving.get_mut(expression) {
-                *n -= 1;
-                if *n == 0 {
-                    self.serving.remove(expression);
+            add(&mut self.serving, expression, delta);
+            if !process_token.is_empty() {
+                let local = self
+                    .local_serving
+                    .entry(process_token.to_string())
+                    .or_default();
+                add(local, expression, delta);
+                if local.is_empty() {
+                    self.local_serving.remove(process_token);
                 }
             }
         }
     }
 
+    /// True if some connected worker of the process `process_token` that is
+    /// not draining serves `expression`. O(1).
+    pub(super) fn served_locally(&self, process_token: &str, expression: &str) -> bool {
+        self.local_serving
+            .get(process_token)
+            .and_then(|counts| counts.get(expression))
+            .is_some_and(|&n| n > 0)
+    }
+
     /// Hands queued items to free worker slots, one item per job in turn so
-    /// that jobs sharing workers progress together.
+    /// that jobs sharing workers progress together. Suspects go first, to the
+    /// workers set aside for them (`run_suspects`).
     pub(super) fn assign_items(&mut self) {
         if self.job_order.is_empty() {
             return;
         }
+        self.run_suspects();
         self.workers.refile();
         loop {
             let mut progressed = false;
@@ -343,41 +400,63 @@ impl Scheduler {
         self.job_order.rotate_left(1);
     }
 
+    /// Hands one of the job's waiting items to a worker: the front of the
+    /// line (any worker, or local only) whose front came first in the job,
+    /// or else of the other line, so that an item no connected worker can
+    /// take does not hold back the others.
     fn assign_one(&mut self, job_id: u64) -> bool {
         let Some(job) = self.jobs.get(&job_id) else {
             return false;
         };
-        let Some(next) = job.queue.front() else {
-            return false;
+        let index = |line| job.queue.front(line).map(|item| item.index);
+        let lines = match (index(Line::Any), index(Line::Local)) {
+            (Some(any), Some(local)) if local < any => [Line::Local, Line::Any],
+            _ => [Line::Any, Line::Local],
         };
-        let expression = &job.params.expression;
-        // An item only its client's process can read goes to that process.
-        let local_only = next.local_only;
-        let token = &job.params.process_token;
-        // Round robin: the first eligible worker after the last one served,
-        // so that every worker of the job gets items in turn, whatever the
-        // slots it registered.
-        let last = self.last_assigned_worker;
-        let Some(worker_id) = self
-            .workers
-            .taking_items_after(last)
+        for line in lines {
+            if job.queue.front(line).is_none() {
+                continue;
+            }
+            let token = (line == Line::Local).then_some(job.params.process_token.as_str());
+            let Some(worker_id) = self.least_filled_worker(&job.params.expression, token) else {
+                continue;
+            };
+            let Some(item) = self
+                .jobs
+                .get_mut(&job_id)
+                .and_then(|job| job.queue.pop_front(line))
+            else {
+                return false;
+            };
+            self.hand_out(job_id, worker_id, item);
+            // Its fill changed: file it again before the next item.
+            self.workers.refile();
+            return true;
+        }
+        false
+    }
+
+    /// The worker that may take an item of `expression` (only a worker of
+    /// the process `local_to`, when set) and is the least full relative to
+    /// its slots. O(log w), plus the free workers of other
+    /// expressions skipped.
+    fn least_filled_worker(&self, expression: &str, local_to: Option<&str>) -> Option<u64> {
+        self.workers
+            .taking_items()
             .filter(|w| w.serves(expression))
-            .find(|w| !local_only || w.is_local_to(token))
+            .find(|w| local_to.is_none_or(|token| w.is_local_to(token)))
             .map(|w| w.id)
-        else {
-            return false;
-        };
-        self.last_assigned_worker = worker_id;
+    }
+
+    /// Sends `item` of the job to the worker as a new run: the job's
+    /// `JobInfo` first if the worker has not had it.
+    pub(super) fn hand_out(&mut self, job_id: u64, worker_id: u64, item: PendingItem) {
         let task_id = self.fresh_id();
         let (Some(job), Some(worker)) =
             (self.jobs.get_mut(&job_id), self.workers.get_mut(&worker_id))
         else {
-            return false;
+            return;
         };
-        let Some(mut item) = job.queue.pop_front() else {
-            return false;
-        };
-        item.attempts += 1;
         if job.informed_workers.insert(worker_id) {
             worker.outbox.jobs.push(JobInfo {
                 job_id,
@@ -420,7 +499,6 @@ impl Scheduler {
         );
         self.set_run_deadline(task_id, deadline);
         self.reindex_run(task_id);
-        true
     }
 
     /// Removes a task from every index: worker, job, parked and started
@@ -550,8 +628,7 @@ impl Scheduler {
     }
 
     /// A worker is stopping: it gets no new items, and the runs it lists as
-    /// not started go back to the front of their jobs' queues with their
-    /// attempt undone (they never ran). Ids of other workers' runs, of runs
+    /// not started go back to the front of their jobs' queues. Ids of other workers' runs, of runs
     /// already gone, or of runs that made engine calls (so started) are
     /// ignored.
     pub(super) fn worker_drain(&mut self, worker_id: u64, unstarted: Vec<u64>) {
@@ -562,7 +639,8 @@ impl Scheduler {
             worker.draining = true;
             tracing::info!(worker_id, running = worker.running.len(), "worker draining");
             let expressions = worker.expressions.clone();
-            self.stop_serving(&expressions);
+            let token = worker.process_token.clone();
+            self.count_serving(&expressions, &token, -1);
         }
         for task_id in unstarted {
             let returnable = self
@@ -577,11 +655,10 @@ impl Scheduler {
                 );
                 continue;
             }
-            let Some(mut task) = self.remove_task(task_id, false) else {
+            let Some(task) = self.remove_task(task_id, false) else {
                 continue;
             };
             if let Some(job) = self.jobs.get_mut(&task.job_id) {
-                task.item.attempts = task.item.attempts.saturating_sub(1);
                 job.requeued += 1;
                 job.queue.push_front(task.item);
             }
@@ -606,9 +683,13 @@ impl Scheduler {
     }
 
     /// A worker disconnected: its runs go back to the front of their jobs'
-    /// queues, or fail once an item has used up its attempts. Only runs its
-    /// slots had started are charged an attempt: a poison item that kills
-    /// its worker is the one charged, not the items queued behind it.
+    /// queues. Runs that were surely still queued in it go back as they
+    /// were. Runs that may have been in progress (started, or perhaps
+    /// started) go back as suspects when there were several: none of them is
+    /// charged, and each runs again alone (`suspects`), so that the one that
+    /// kills its worker is found. A run that was in progress alone is
+    /// charged one of its job's `max_attempts`, and runs again alone, or
+    /// fails with WorkerLostError once it has used them up.
     pub(super) fn worker_gone(&mut self, worker_id: u64) {
         let Some(worker) = self.workers.get(&worker_id) else {
             return;
@@ -618,55 +699,103 @@ impl Scheduler {
         // A worker that dies right after starting a run may not have told us:
         // its slots take runs in assignment order (task ids grow), so the
         // oldest unreported runs, as many as it had idle slots, may have
-        // started and are charged too. The rest were surely still queued. A
-        // draining worker stopped starting runs and closed in order, having
-        // reported every run it started: its unreported runs (assignments it
-        // read after it closed its side) never started.
+        // started. The rest were surely still queued. A draining worker
+        // stopped starting runs and closed in order, having reported every
+        // run it started: its unreported runs (assignments it read after it
+        // closed its side) never started.
         task_ids.sort_unstable();
         let mut maybe_started = if worker.draining {
             0
         } else {
             worker.concurrency.saturating_sub(worker.started)
         };
-        let mut touched = Vec::new();
+        let mut in_progress = Vec::new();
+        let mut queued = Vec::new();
         for task_id in task_ids {
-            let Some(mut task) = self.remove_task(task_id, false) else {
-                continue;
-            };
-            let Some(job) = self.jobs.get_mut(&task.job_id) else {
-                continue;
-            };
-            touched.push(task.job_id);
-            if task.started.is_none() {
-                if maybe_started > 0 {
+            let started = self
+                .tasks
+                .get(&task_id)
+                .is_some_and(|t| t.started.is_some());
+            if started || maybe_started > 0 {
+                if !started {
                     maybe_started -= 1;
-                } else {
-                    task.item.attempts = task.item.attempts.saturating_sub(1);
                 }
-            }
-            if task.item.attempts >= job.params.max_attempts {
-                let message = format!(
-                    "item {} was started {} times and its worker disconnected each time",
-                    task.item.index, task.item.attempts
-                );
-                job.finish_item(
-                    task.item.index,
-                    error_outcome(ErrorKind::WorkerLost, "WorkerLostError", message),
-                );
+                in_progress.push(task_id);
             } else {
-                job.requeued += 1;
-                job.queue.push_front(task.item);
+                queued.push(task_id);
+            }
+        }
+        let alone = in_progress.len() == 1;
+        if in_progress.len() > 1 {
+            tracing::warn!(
+                worker_id,
+                suspects = in_progress.len(),
+                "worker disconnected with several runs in progress; each runs again alone \
+                 to find the one that ends its worker"
+            );
+        }
+        // Back to the fronts of the queues in reverse, so the oldest leads.
+        let mut touched = Vec::new();
+        for task_id in queued.into_iter().rev() {
+            if let Some(job_id) = self.requeue_lost_run(task_id, false, false) {
+                touched.push(job_id);
+            }
+        }
+        for task_id in in_progress.into_iter().rev() {
+            if let Some(job_id) = self.requeue_lost_run(task_id, true, alone) {
+                touched.push(job_id);
             }
         }
         if let Some(worker) = self.workers.remove(&worker_id) {
             if !worker.draining {
-                self.stop_serving(&worker.expressions);
+                self.count_serving(&worker.expressions, &worker.process_token, -1);
             }
             self.start_waiting_for_workers(&worker.expressions);
+            if let Some(job) = worker.isolating.and_then(|id| self.jobs.get_mut(&id)) {
+                job.isolation = None;
+            }
         }
         for job_id in touched {
             self.maybe_finish(job_id);
         }
+    }
+
+    /// Puts a run of a worker that disconnected back in its job's queue:
+    /// as a suspect if it may have been in progress (`in_progress`), charged
+    /// if it was in progress alone (`charge`); or fails it with
+    /// WorkerLostError once it has been charged `max_attempts` times.
+    /// Returns its job.
+    fn requeue_lost_run(&mut self, task_id: u64, in_progress: bool, charge: bool) -> Option<u64> {
+        let mut task = self.remove_task(task_id, false)?;
+        let job = self.jobs.get_mut(&task.job_id)?;
+        let item = &mut task.item;
+        item.suspect |= in_progress;
+        if charge {
+            item.charged += 1;
+            job.params.span.in_scope(|| {
+                tracing::warn!(
+                    index = item.index,
+                    charged = item.charged,
+                    max_attempts = job.params.max_attempts,
+                    "a run in progress alone on its worker was lost with it"
+                )
+            });
+        }
+        if item.charged >= job.params.max_attempts {
+            let message = format!(
+                "item {} was lost with its worker {} times while it ran alone there \
+                 (max_attempts {})",
+                item.index, item.charged, job.params.max_attempts
+            );
+            job.finish_item(
+                item.index,
+                error_outcome(ErrorKind::WorkerLost, "WorkerLostError", message),
+            );
+        } else {
+            job.requeued += 1;
+            job.queue.push_front(task.item);
+        }
+        Some(task.job_id)
     }
 
     /// Disconnects a worker whose command stream is full: it does not read
