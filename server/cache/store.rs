@@ -109,18 +109,16 @@ pub(crate) enum StoreError {
 
 impl StoreError {
     /// True when the file itself is damaged or redb's state is in doubt (a
-    /// panic, a corrupted page, an I/O failure that redb now repeats): the
-    /// store must be moved aside, not used again.
+    /// panic, a corrupted page, an earlier I/O failure redb now repeats):
+    /// the store must be moved aside, not used again. A plain I/O error (a
+    /// full disk) is not: the write is skipped, the store kept.
     pub fn is_damage(&self) -> bool {
         match self {
             StoreError::Dir { .. } => false,
             StoreError::Panicked { .. } => true,
             StoreError::Db { source, .. } => matches!(
                 **source,
-                redb::Error::Corrupted(_)
-                    | redb::Error::PreviousIo
-                    | redb::Error::LockPoisoned(_)
-                    | redb::Error::Io(_)
+                redb::Error::Corrupted(_) | redb::Error::PreviousIo | redb::Error::LockPoisoned(_)
             ),
         }
     }
@@ -155,6 +153,29 @@ impl Store {
     /// Opens (creating if needed) `dir/calls.redb`; a damaged file is moved
     /// aside and replaced (`disk::open_or_replace`).
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, StoreError> {
+        let store = Self::open_file(dir, max_bytes)?;
+        // Create the tables, so that reads never meet a missing one. A file
+        // whose pages are intact but whose tables are not ours (another
+        // program's, another layout) fails here: it is moved aside too.
+        match store.write(|_, _, _| Ok(())) {
+            Ok(()) => Ok(store),
+            Err(err) => {
+                let path = store.path.clone();
+                drop(store);
+                let aside = disk::move_aside(&path).map_err(|source| StoreError::Dir {
+                    dir: dir.to_path_buf(),
+                    source,
+                })?;
+                tracing::warn!(path = %path.display(), aside = %aside.display(), %err,
+                    "call cache tables cannot be used; moved the store aside and started a fresh one");
+                let store = Self::open_file(dir, max_bytes)?;
+                store.write(|_, _, _| Ok(()))?;
+                Ok(store)
+            }
+        }
+    }
+
+    fn open_file(dir: &Path, max_bytes: u64) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);
         let db = disk::open_or_replace(&path).map_err(|err| match err {
             OpenError::Locked { path } => StoreError::Db {
@@ -166,14 +187,11 @@ impl Store {
                 source: std::io::Error::other(message),
             },
         })?;
-        let store = Store {
+        Ok(Store {
             db,
             path,
             max_bytes,
-        };
-        // Create the tables, so that reads never meet a missing one.
-        store.write(|_, _, _| Ok(()))?;
-        Ok(store)
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -505,6 +523,24 @@ mod tests {
         store.put_many(&[(key, reply("fresh"))]).expect("put");
         store.remove_damaged(&key).expect("remove");
         assert_eq!(hit(store.get(&key).expect("get")).text, "fresh");
+    }
+
+    #[test]
+    fn a_database_with_tables_of_another_layout_is_moved_aside() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let db = redb::Database::create(dir.path().join(FILE_NAME)).expect("create");
+            let other: TableDefinition<u64, u64> = TableDefinition::new("replies");
+            let txn = db.begin_write().expect("write");
+            txn.open_table(other)
+                .expect("table")
+                .insert(1, 2)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let store = Store::open(dir.path(), 1 << 20).expect("replaced");
+        assert_eq!(store.get(&[1; 32]).expect("get"), Lookup::Miss);
+        assert!(dir.path().join("calls.redb.damaged").exists());
     }
 
     #[test]
