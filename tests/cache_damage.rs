@@ -39,7 +39,8 @@ impl Drop for Server {
 /// its exit status and stderr when it exits without saying it listens.
 fn try_start(cache_dir: &Path, extra: &[&str]) -> Result<Server, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_symbatcher-server"))
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .args(["--listen", "127.0.0.1:0", "--shutdown-grace-ms", "100"])
+        .arg("--cache-dir")
         .arg(cache_dir)
         .args(extra)
         .stdin(Stdio::null())
@@ -79,6 +80,19 @@ fn start(cache_dir: &Path) -> Server {
 }
 
 impl Server {
+    /// Stops the server with SIGTERM, as an operator would, so that redb
+    /// closes its file cleanly (a killed server's file is checked by redb's
+    /// own recovery on the next start; a cleanly closed one is not).
+    fn stop(mut self) {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success());
+        let status = self.child.wait().expect("reaped");
+        assert!(status.success(), "the server exited with {status}");
+    }
+
     async fn channel(&self) -> Channel {
         Endpoint::from_shared(format!("http://{}", self.addr))
             .expect("endpoint")
@@ -173,16 +187,37 @@ async fn run_and_check(server: &mut Server) -> u64 {
     summary.saved.map(|s| s.cache_hits).unwrap_or(0)
 }
 
-/// Flips `flips` bits of `path` at places drawn from `seed` (xorshift64).
+/// Where `needle` starts in `bytes`.
+fn find(bytes: &[u8], needle: &[u8]) -> Option<usize> {
+    bytes.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The byte range of `calls.redb` that holds the cached replies (most of
+/// the file is free space, where flips change nothing).
+fn records_region(bytes: &[u8]) -> std::ops::Range<usize> {
+    let marker = b"echo: question ";
+    let offsets: Vec<usize> = (0..bytes.len().saturating_sub(marker.len()))
+        .filter(|&i| bytes[i] == b'e' && bytes[i..].starts_with(marker))
+        .collect();
+    assert!(offsets.len() >= ITEMS, "every reply is in the file");
+    let low = offsets.iter().min().expect("offsets").saturating_sub(4096);
+    let high = (offsets.iter().max().expect("offsets") + 4096).min(bytes.len());
+    low..high
+}
+
+/// Flips `flips` bits of `path` in the records' region, at places drawn
+/// from `seed` (xorshift64).
 fn flip_bits(path: &Path, seed: u64, flips: usize) {
     let mut bytes = std::fs::read(path).expect("read the store");
+    let region = records_region(&bytes);
+    let bits = (region.len() * 8) as u64;
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     for _ in 0..flips {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let bit = (state % (bytes.len() as u64 * 8)) as usize;
-        bytes[bit / 8] ^= 1 << (bit % 8);
+        let bit = (state % bits) as usize;
+        bytes[region.start + bit / 8] ^= 1 << (bit % 8);
     }
     std::fs::write(path, bytes).expect("write the store");
 }
@@ -194,7 +229,7 @@ async fn filled_cache() -> tempfile::TempDir {
     let mut server = start(dir.path());
     assert_eq!(run_and_check(&mut server).await, 0, "a fresh cache");
     assert_eq!(run_and_check(&mut server).await, ITEMS as u64, "all hits");
-    drop(server);
+    server.stop();
     dir
 }
 
@@ -222,6 +257,26 @@ async fn bit_flips_in_the_call_cache_never_serve_a_wrong_reply() {
         served_hits > 0,
         "no run after damage was served from the cache"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_letter_in_a_cached_reply_is_never_served() {
+    let dir = filled_cache().await;
+    let path = dir.path().join("calls.redb");
+    let mut bytes = std::fs::read(&path).expect("read");
+    // "question 7 ..." becomes "puestion 7 ...": still valid text and JSON.
+    // Every copy (copy-on-write leaves older ones in free pages).
+    let needle = live_answer(7);
+    let mut from = 0;
+    while let Some(at) = find(&bytes[from..], needle.as_bytes()) {
+        bytes[from + at + "echo: ".len()] ^= 0x01;
+        from += at + needle.len();
+    }
+    assert!(from > 0, "reply 7 is in the file");
+    std::fs::write(&path, bytes).expect("write");
+    let mut server = start(dir.path());
+    run_and_check(&mut server).await;
+    assert_eq!(run_and_check(&mut server).await, ITEMS as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
