@@ -4,17 +4,21 @@ same cache directory, and count the replies that differ from the live
 engine's answers (wrong replies served), the cache hits, the stores moved
 aside, and whether every run finished with its server alive.
 
-    python bench/cache_damage.py [--items 500] [--flips 2000] [--seeds 5] [--per-run 2000]
+    python bench/cache_damage.py [--items 500] [--flips 2000] [--seeds 5] [--per-run 2000] [--records-only]
 
 `--per-run N` flips the bits N at a time with a re-run after each N (the file
 is refilled by each re-run), so that small damage, which redb's page
 checksums may not see at open, is tried as often as large damage.
+`--records-only` aims the flips at the part of the file that holds the replies
+(from 4 KiB before the first stored reply to 4 KiB after the last); most of a
+fresh file is free space, where a flip changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -42,11 +46,16 @@ def run(cache_dir: Path, items: list[str]) -> tuple[list[str], int]:
     return results, summary.cache_hits
 
 
-def flip(path: Path, rng: random.Random, flips: int) -> None:
+def flip(path: Path, rng: random.Random, flips: int, records_only: bool) -> None:
     data = bytearray(path.read_bytes())
+    low, high = 0, len(data)
+    if records_only:
+        marks = [m.start() for m in re.finditer(rb"echo: ", data)]
+        if marks:
+            low, high = max(0, min(marks) - 4096), min(len(data), max(marks) + 4096)
     for _ in range(flips):
-        bit = rng.randrange(len(data) * 8)
-        data[bit // 8] ^= 1 << (bit % 8)
+        bit = rng.randrange((high - low) * 8)
+        data[low + bit // 8] ^= 1 << (bit % 8)
     path.write_bytes(bytes(data))
 
 
@@ -56,6 +65,7 @@ def main() -> None:
     parser.add_argument("--flips", type=int, default=2000, help="bits flipped per seed")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--per-run", type=int, default=0, help="bits flipped per re-run (0: all at once)")
+    parser.add_argument("--records-only", action="store_true", help="flip only where the replies are")
     args = parser.parse_args()
     per_run = args.per_run or args.flips
     items = [f"question {i} of the damaged cache" for i in range(args.items)]
@@ -71,7 +81,7 @@ def main() -> None:
             done = 0
             while done < args.flips:
                 n = min(per_run, args.flips - done)
-                flip(cache / "calls.redb", rng, n)
+                flip(cache / "calls.redb", rng, n, args.records_only)
                 done += n
                 results, hits = run(cache, items)
                 aside = cache / "calls.redb.damaged"
