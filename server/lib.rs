@@ -22,7 +22,11 @@
 //!   for summaries and `Status`.
 //!
 //! [`run`] serves on a TCP listener; [`serve`] on any stream of connections
-//! (tests use in-memory pipes).
+//! (tests use in-memory pipes). Their `_announced` forms call back once the
+//! server is ready, after its stores are open and locked (`calls.redb`,
+//! `batches.redb`) and its engines are set up: the binary prints
+//! `listening on` then, so a server that cannot take its stores never says
+//! it listens.
 //!
 //! Public are what `main.rs`, the integration tests and the benchmarks use:
 //! the entry points, configuration, the protocol types, and the scheduler's
@@ -73,8 +77,20 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    run_announced(listener, config, shutdown, || {}).await
+}
+
+/// Like [`run`], calling `ready` once the stores are open and the engines
+/// set up, right before serving. A failure before then returns the error
+/// without calling it.
+pub async fn run_announced(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+    ready: impl FnOnce(),
+) -> Result<(), Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    serve(incoming, config, shutdown).await
+    serve_announced(incoming, config, shutdown, ready).await
 }
 
 /// Like [`run`], on any stream of connections.
@@ -82,6 +98,21 @@ pub async fn serve<I, IO, IE>(
     incoming: I,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error>
+where
+    I: Stream<Item = Result<IO, IE>>,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_announced(incoming, config, shutdown, || {}).await
+}
+
+/// Like [`run_announced`], on any stream of connections.
+pub async fn serve_announced<I, IO, IE>(
+    incoming: I,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+    ready: impl FnOnce(),
 ) -> Result<(), Error>
 where
     I: Stream<Item = Result<IO, IE>>,
@@ -169,6 +200,7 @@ where
         }
     };
 
+    ready();
     let result = server
         .add_routes(service::routes(edge))
         .add_service(health_service)

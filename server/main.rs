@@ -31,13 +31,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The embedding client reads this line to learn the port.
-    println!("listening on {addr}");
-    let _ = std::io::stdout().flush();
-    tracing::info!(%addr, default_engine = %config.default_engine(), "symbatcher-server started");
+    let default_engine = config.default_engine().to_string();
+    // Printed once the stores are open and locked and the engines set up:
+    // a server that cannot take them exits with an error instead, before
+    // any client is told it listens. The embedding client reads this line
+    // to learn the port.
+    let ready = move || {
+        println!("listening on {addr}");
+        let _ = std::io::stdout().flush();
+        tracing::info!(%addr, %default_engine, "symbatcher-server started");
+    };
 
     let shutdown = shutdown::signal(config.exit_with_stdin);
-    match symbatcher::run(listener, config, shutdown).await {
+    match symbatcher::run_announced(listener, config, shutdown, ready).await {
         Ok(()) => {
             tracing::info!("symbatcher-server stopped");
             ExitCode::SUCCESS

@@ -7,11 +7,21 @@
 //! its requests, in one transaction; so a restarted server (or a re-run job)
 //! finds the batch that holds a call and waits for it instead of submitting
 //! the call again. redb commits are durable (fsync) and crash-safe.
+//!
+//! The file is opened as the call cache's is (`cache::disk`): every page's
+//! checksum verified, a damaged file moved aside to `batches.redb.damaged`
+//! and replaced (the batches it named are submitted again when their calls
+//! come back: a cost, never a wrong reply), and every redb call guarded, so
+//! a panic inside redb fails the batch at hand instead of its engine task.
+//! A file another server holds is refused with a clear error at startup,
+//! before the server says it listens.
 
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+
+use crate::cache::disk::{self, OpenError};
 
 const BATCHES: TableDefinition<&str, &str> = TableDefinition::new("batches");
 const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
@@ -75,13 +85,12 @@ impl BatchStore {
             path: path.display().to_string(),
             message,
         };
-        std::fs::create_dir_all(dir).map_err(|err| open_error(err.to_string()))?;
-        let db = Database::create(&path).map_err(|err| {
+        let db = disk::open_or_replace(&path).map_err(|err| {
             open_error(match err {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
+                OpenError::Locked { .. } => {
                     "another server has it open (give each server its own --cache-dir)".into()
                 }
-                other => other.to_string(),
+                OpenError::Unusable { message, .. } => message,
             })
         })?;
         let created = BatchStore {
@@ -108,13 +117,20 @@ impl BatchStore {
             &mut redb::Table<&str, &str>,
         ) -> Result<(), redb::StorageError>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
-        {
-            let mut batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
-            let mut keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
-            change(&mut batches, &mut keys).map_err(|e| self.io(e))?;
-        }
-        txn.commit().map_err(|e| self.io(e))
+        self.guarded(|| {
+            let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+            {
+                let mut batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
+                let mut keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
+                change(&mut batches, &mut keys).map_err(|e| self.io(e))?;
+            }
+            txn.commit().map_err(|e| self.io(e))
+        })
+    }
+
+    /// Runs redb calls; a panic inside them is an error of this store.
+    fn guarded<T>(&self, body: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        disk::guarded(body).unwrap_or_else(|panic| Err(self.io(format!("redb panicked: {panic}"))))
     }
 
     /// Records a batch the provider accepted and the keys of its requests
@@ -150,21 +166,27 @@ impl BatchStore {
         engine: &str,
         key: &str,
     ) -> Result<Option<BatchRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
-        let Some(batch_id) = keys.get(key).map_err(|e| self.io(e))? else {
-            return Ok(None);
-        };
-        let batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
-        let Some(json) = batches.get(batch_id.value()).map_err(|e| self.io(e))? else {
-            return Ok(None);
-        };
-        let record: BatchRecord = serde_json::from_str(json.value()).map_err(|e| self.io(e))?;
-        Ok((record.engine == engine && !record.is_dead()).then_some(record))
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+            let keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
+            let Some(batch_id) = keys.get(key).map_err(|e| self.io(e))? else {
+                return Ok(None);
+            };
+            let batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
+            let Some(json) = batches.get(batch_id.value()).map_err(|e| self.io(e))? else {
+                return Ok(None);
+            };
+            let record: BatchRecord = serde_json::from_str(json.value()).map_err(|e| self.io(e))?;
+            Ok((record.engine == engine && !record.is_dead()).then_some(record))
+        })
     }
 
     /// Every recorded batch of `engine`, oldest first.
     pub fn batches_of(&self, engine: &str) -> Result<Vec<BatchRecord>, StoreError> {
+        self.guarded(|| self.read_batches_of(engine))
+    }
+
+    fn read_batches_of(&self, engine: &str) -> Result<Vec<BatchRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
         let batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
         let mut out = Vec::new();
@@ -242,5 +264,14 @@ mod tests {
         let _first = BatchStore::open(dir.path()).expect("open");
         let err = BatchStore::open(dir.path()).expect_err("locked");
         assert!(err.to_string().contains("--cache-dir"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_store_is_moved_aside_and_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(STORE_FILE), b"not a database").expect("write");
+        let store = BatchStore::open(dir.path()).expect("replaced");
+        assert_eq!(store.batches_of("b").expect("read"), vec![]);
+        assert!(dir.path().join("batches.redb.damaged").exists());
     }
 }
