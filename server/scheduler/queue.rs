@@ -125,6 +125,7 @@ mod tests {
             suspect,
             replies: Default::default(),
             parks: 0,
+            deadline: None,
         }
     }
 
