@@ -102,7 +102,7 @@ async fn names_over_the_limit_or_with_control_characters_are_refused_naming_the_
 #[tokio::test]
 async fn kwargs_nested_deeper_than_the_limit_are_refused_naming_the_limit() {
     let server = spawn_server(config()).await;
-    let deep = format!("{{\"a\":{}{}}}", "[".repeat(64), "]".repeat(64));
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(65), "]".repeat(65));
     let err = try_start_job(
         &server.channel,
         JobSpec {
@@ -129,7 +129,7 @@ async fn an_engine_call_with_kwargs_nested_too_deep_fails_alone_naming_the_limit
     job.end().await;
     let tasks = worker.assignments(2).await;
     worker.start(&tasks).await;
-    let deep = format!("{{\"a\":{}{}}}", "[".repeat(64), "]".repeat(64));
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(65), "]".repeat(65));
     let calls = vec![
         WorkerEngineCall {
             task_id: tasks[0].task_id,

@@ -17,8 +17,10 @@
 
 /// Most characters of a name, after trimming.
 pub const MAX_NAME_CHARS: usize = 256;
-/// Deepest nesting of arrays and objects in a kwargs JSON (`JobSpec` and
-/// engine-call `kwargs_json`); the top-level object is depth 1.
+/// Deepest nesting of arrays and objects in one kwarg's value (`JobSpec`
+/// and engine-call `kwargs_json`): a list is depth 1. The object that holds
+/// the kwargs is not counted, so the JSON may nest one level more; the
+/// Python client counts the same way.
 pub const MAX_KWARGS_DEPTH: usize = 64;
 
 /// Invisible formatting characters refused in names: zero-width ones,
@@ -94,9 +96,9 @@ pub fn json_depth_over(text: &str, limit: usize) -> bool {
 
 /// Why a kwargs JSON is refused for its nesting, if it is.
 pub fn check_kwargs_depth(text: &str) -> Result<(), String> {
-    if json_depth_over(text, MAX_KWARGS_DEPTH) {
+    if json_depth_over(text, MAX_KWARGS_DEPTH + 1) {
         return Err(format!(
-            "nests arrays and objects deeper than the limit of {MAX_KWARGS_DEPTH} levels"
+            "a kwarg nests arrays and objects deeper than the limit of {MAX_KWARGS_DEPTH} levels"
         ));
     }
     Ok(())
@@ -143,8 +145,11 @@ mod tests {
 
     #[test]
     fn kwargs_depth_counts_brackets_outside_strings() {
-        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
-        assert!(json_depth_over(&deep, 64));
+        let deep = format!("{}{}", "[".repeat(66), "]".repeat(66));
+        assert!(json_depth_over(&deep, 65));
+        // A kwarg nested exactly the limit is accepted.
+        let at_limit = format!("{{\"a\":{}{}}}", "[".repeat(64), "]".repeat(64));
+        assert!(check_kwargs_depth(&at_limit).is_ok());
         let ok = format!("{{\"a\":{}{}}}", "[".repeat(63), "]".repeat(63));
         assert!(!json_depth_over(&ok, 64));
         let quoted = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(100), "{".repeat(100));
