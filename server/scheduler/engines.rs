@@ -220,6 +220,7 @@ impl Scheduler {
         if self.engines.remove(name).is_none() {
             return;
         }
+        self.metrics.forget_engine(name);
         let err = EngineError::Disconnected(name.to_string());
         for queued in self.batcher.remove_engine(name) {
             let reply = super::calls::error_reply(queued.worker_call_id, &err);

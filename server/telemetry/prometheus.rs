@@ -418,6 +418,33 @@ impl Metrics {
         }
     }
 
+    /// Removes the series of an engine gone for good (an engine process
+    /// that did not register again within its grace): engine names of
+    /// processes that come and go (`python-<Class>-<id>`) leave no series
+    /// behind. A batch of it still in flight counts into handles that no
+    /// longer render.
+    pub fn forget_engine(&self, engine: &str) {
+        let families = &self.inner.engine;
+        let labels = EngineLabels {
+            engine: engine.to_string(),
+        };
+        families.batches.remove(&labels);
+        families.calls.remove(&labels);
+        families.batch_size.remove(&labels);
+        families.call_latency.remove(&labels);
+        families.batch_duration.remove(&labels);
+        families.failed_batches.remove(&labels);
+        families.failed_calls.remove(&labels);
+        families.retries.remove(&labels);
+        families.rate_limited.remove(&labels);
+        for kind in ["prompt", "completion"] {
+            families.tokens.remove(&TokenLabels {
+                engine: engine.to_string(),
+                kind: kind.to_string(),
+            });
+        }
+    }
+
     /// Handles to one job's counters (creating their series, at 0).
     pub fn job(&self, expression: &str, engine: &str) -> JobRecorder {
         let outcome = |family: &Family<OutcomeLabels, Counter>, outcome: &str| {
@@ -592,6 +619,23 @@ mod tests {
             .trim()
             .parse()
             .expect("a number")
+    }
+
+    #[test]
+    fn an_engine_gone_for_good_leaves_no_series() {
+        let metrics = Metrics::new();
+        let gone = metrics.engine("python-Gone-1");
+        gone.batch_sent(2);
+        metrics.engine("echo").batch_sent(1);
+        assert!(metrics
+            .render(&StatusResponse::default())
+            .contains("engine=\"python-Gone-1\""));
+        metrics.forget_engine("python-Gone-1");
+        // A batch still in flight counts into a handle that no longer renders.
+        gone.batch_sent(1);
+        let text = metrics.render(&StatusResponse::default());
+        assert!(!text.contains("python-Gone-1"), "{text}");
+        assert!(text.contains("engine=\"echo\""));
     }
 
     #[test]
