@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use symbatcher::pb::v1::{outcome, Assignment, ErrorKind, ItemResult, JobSpec};
+use symbatcher::pb::v1::{outcome, Assignment, ErrorKind, ItemResult, JobSpec, RegisterWorker};
 
 const EXPR: &str = "tests.suspects:Expr";
 
@@ -174,4 +174,53 @@ async fn other_items_go_on_while_a_worker_is_set_aside_for_suspects() {
     let out = job.collect().await.expect("job succeeds");
     assert_eq!(out.summary.succeeded, 8);
     assert_eq!(out.summary.failed, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn suspects_leave_a_set_aside_worker_that_stalls_for_another() {
+    let server = spawn_server(config()).await;
+    let mut a = connect_worker(&server.channel, "a", &[EXPR], 4).await;
+    let mut job = start_job(&server.channel, spec(EXPR, 8)).await;
+    job.send_items(items(0..2)).await;
+    job.end().await;
+    let lost = a.assignments(2).await;
+    a.start(&lost).await;
+    a.disconnect();
+
+    // B is set aside for the suspects, takes the first, then its loop
+    // blocks: it declared heartbeats and goes silent (stalled after four
+    // intervals).
+    let mut b = try_connect_worker(
+        &server.channel,
+        RegisterWorker {
+            name: "b".into(),
+            expressions: vec![EXPR.into()],
+            concurrency: 4,
+            heartbeat_interval_ms: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("registered");
+    let first = b.assignments(1).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // The suspects go to C, each alone, instead of waiting for B.
+    let mut c = connect_worker(&server.channel, "c", &[EXPR], 4).await;
+    let mut done = Vec::new();
+    for _ in 0..2 {
+        let task = tokio::time::timeout(Duration::from_secs(5), c.assignments(1))
+            .await
+            .expect("a suspect reaches the worker that is not stalled")
+            .remove(0);
+        c.start(std::slice::from_ref(&task)).await;
+        no_assignment_for(&mut c, "a suspect ran beside another run").await;
+        finish(&c, &task).await;
+        done.push(task.index);
+    }
+    done.sort_unstable();
+    assert_eq!(done, vec![0, 1]);
+    assert!(lost.iter().any(|t| t.index == first.index));
+    let out = job.collect().await.expect("job ends normally");
+    assert_eq!((out.summary.succeeded, out.summary.failed), (2, 0));
 }

@@ -46,13 +46,14 @@ impl Scheduler {
                 let usable = self
                     .workers
                     .get(&worker_id)
-                    .is_some_and(|w| !w.is_draining());
+                    .is_some_and(|w| !w.is_draining() && !w.stalled);
                 if usable && has_suspect {
                     worker_id
                 } else {
-                    // Draining (its suspect, if it runs one, ends there
-                    // alone), or no suspect left: it goes back to the other
-                    // items once it is done with the job's suspects.
+                    // Draining or stalled (its suspect, if it runs one,
+                    // ends there alone), or no suspect left: it goes back
+                    // to the other items once it is done with the job's
+                    // suspects.
                     let idle = self.workers.get(&worker_id).is_none_or(|w| w.is_idle());
                     if usable && !idle {
                         return;
@@ -97,7 +98,7 @@ impl Scheduler {
         let worker_id = self
             .workers
             .values()
-            .filter(|w| w.isolating.is_none() && w.serves(expression))
+            .filter(|w| w.isolating.is_none() && !w.stalled && w.serves(expression))
             .filter(|w| !next.local_only || w.is_local_to(token))
             .min_by_key(|w| (w.is_local_to(token), w.held(), w.id))
             .map(|w| w.id)?;
