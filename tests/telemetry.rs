@@ -6,127 +6,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tonic::transport::{Channel, Endpoint};
 
+use common::server_process::{ServerProcess, LINE_WAIT};
 use common::{connect_worker, items, run_engine_job_on, spec, start_job};
 use symbatcher::pb::v1::JobSummary;
-
-/// Longest wait for a line of the server process.
-const LINE_WAIT: Duration = Duration::from_secs(60);
-
-/// `symbatcher-server` on free ports, logging JSON; its stderr lines are
-/// read by a thread and handed over on `lines`.
-struct ServerProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    grpc: SocketAddr,
-    lines: mpsc::Receiver<String>,
-    /// Every stderr line read so far.
-    seen: Vec<String>,
-}
-
-impl ServerProcess {
-    fn start(extra: &[&str], log_filter: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_symbatcher-server"))
-            .args(["--listen", "127.0.0.1:0", "--exit-with-stdin"])
-            .args(["--log-format", "json", "--shutdown-grace-ms", "2000"])
-            .args(extra)
-            .env("SYMBATCHER_LOG", log_filter)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server binary runs");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout
-            .read_line(&mut first)
-            .expect("read the listening line");
-        let grpc = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first stdout line: {first:?}"))
-            .parse()
-            .expect("an address");
-        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        ServerProcess {
-            child,
-            stdin,
-            grpc,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.grpc))
-            .expect("a URI")
-            .connect()
-            .await
-            .expect("connects to the server process")
-    }
-
-    /// Reads stderr until a JSON line whose message is `message`; returns it.
-    fn wait_for(&mut self, message: &str) -> Value {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(LINE_WAIT)
-                .unwrap_or_else(|_| panic!("no log line {message:?}; lines: {:#?}", self.seen));
-            self.seen.push(line.clone());
-            let Ok(value) = serde_json::from_str::<Value>(&line) else {
-                continue; // checked by the test that wants JSON
-            };
-            if value["fields"]["message"] == message {
-                return value;
-            }
-        }
-    }
-
-    /// The metrics endpoint's address, from its startup log line.
-    fn metrics_addr(&mut self) -> SocketAddr {
-        let line = self.wait_for("metrics endpoint listening on /metrics");
-        line["fields"]["addr"]
-            .as_str()
-            .expect("an addr field")
-            .parse()
-            .expect("an address")
-    }
-
-    /// Closes stdin (the server shuts down) and returns every stderr line.
-    fn stop(mut self) -> Vec<String> {
-        drop(self.stdin.take());
-        while let Ok(line) = self.lines.recv_timeout(LINE_WAIT) {
-            self.seen.push(line);
-        }
-        let status = self.child.wait().expect("the server exits");
-        assert!(status.success(), "server exit: {status}");
-        std::mem::take(&mut self.seen)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Ten items, one echo call each, in batches of at most 4.
 async fn run_job(server: &ServerProcess) -> JobSummary {
@@ -174,7 +61,7 @@ fn sample(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_after_a_job_match_its_summary() {
-    let mut server = ServerProcess::start(&["--metrics-listen", "127.0.0.1:0"], "info");
+    let mut server = ServerProcess::start(&["--metrics-listen", "127.0.0.1:0"]);
     let metrics = server.metrics_addr();
     let summary = run_job(&server).await;
     assert_eq!(summary.succeeded, 10);
@@ -250,7 +137,8 @@ async fn metrics_after_a_job_match_its_summary() {
         sample(&s, "symbatcher_engine_batches_in_flight{engine=\"echo\"}"),
         0.0
     );
-    server.stop();
+    let (_, status) = server.stop_with_status();
+    assert!(status.success(), "server exit: {status}");
 }
 
 /// Sample names a scrape can hold: gauges as named, counters with
@@ -320,15 +208,12 @@ async fn the_grafana_dashboard_uses_only_exported_metrics() {
     // A job with an item waiting and two running, whose calls wait behind
     // a slow echo batch: every family has a series (the job's counters from
     // its admission, the engines' from the snapshot).
-    let mut server = ServerProcess::start(
-        &[
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--echo-latency-ms",
-            "600000",
-        ],
-        "info",
-    );
+    let mut server = ServerProcess::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--echo-latency-ms",
+        "600000",
+    ]);
     let metrics = server.metrics_addr();
     let channel = server.channel().await;
     let expression = "tests.telemetry:Dashboard";
@@ -375,10 +260,12 @@ fn span<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_job_span_on_every_line_of_the_job() {
-    let mut server = ServerProcess::start(&[], "info,symbatcher=debug");
+    let mut server =
+        ServerProcess::start_with_env(&[], &[("SYMBATCHER_LOG", "info,symbatcher=debug")]);
     let summary = run_job(&server).await;
     server.wait_for("job finished");
-    let lines = server.stop();
+    let (lines, status) = server.stop_with_status();
+    assert!(status.success(), "server exit: {status}");
 
     let parsed: Vec<Value> = lines
         .iter()

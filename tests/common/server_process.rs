@@ -4,14 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
 /// Longest wait for a line of the server process.
-const LINE_WAIT: Duration = Duration::from_secs(60);
+pub const LINE_WAIT: Duration = Duration::from_secs(60);
 
 pub struct ServerProcess {
     child: Child,
@@ -84,7 +84,7 @@ impl ServerProcess {
             let line = self
                 .lines
                 .recv_timeout(LINE_WAIT)
-                .unwrap_or_else(|_| panic!("no log line {message:?}"));
+                .unwrap_or_else(|_| panic!("no log line {message:?}; lines: {:#?}", self.seen));
             self.seen.push(line.clone());
             let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
@@ -106,13 +106,18 @@ impl ServerProcess {
     }
 
     /// Closes stdin (the server shuts down) and returns every stderr line.
-    pub fn stop(mut self) -> Vec<String> {
+    pub fn stop(self) -> Vec<String> {
+        self.stop_with_status().0
+    }
+
+    /// Like [`Self::stop`], with how the server exited.
+    pub fn stop_with_status(mut self) -> (Vec<String>, ExitStatus) {
         drop(self.stdin.take());
         while let Ok(line) = self.lines.recv_timeout(LINE_WAIT) {
             self.seen.push(line);
         }
-        let _ = self.child.wait();
-        std::mem::take(&mut self.seen)
+        let status = self.child.wait().expect("the server exits");
+        (std::mem::take(&mut self.seen), status)
     }
 
     /// Resident memory of the server process, in bytes (Linux).
