@@ -67,6 +67,7 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         ("tpm", engine.tpm.is_some()),
         ("latency_ms", engine.latency_ms.is_some()),
         ("max_batch_size", engine.max_batch_size.is_some()),
+        ("max_tokens", engine.max_tokens.is_some()),
     ];
     if let Some((field, _)) = not_here.iter().find(|(_, set)| *set) {
         let reason = if *field == "max_batch_size" {

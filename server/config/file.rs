@@ -32,6 +32,15 @@
 //! kind = "openai-batch"                 # see batch_file
 //! model = "gpt-4o-mini"
 //! fallback = "gpt"
+//!
+//! [engines.claude]
+//! kind = "anthropic"                    # Anthropic's Messages API
+//! base_url = "https://api.anthropic.com"
+//! model = "claude-sonnet-4-5"
+//! api_key_env = "ANTHROPIC_API_KEY"
+//! rpm = 50                              # rpm, tpm, max_concurrency, max_retries,
+//! max_tokens = 4096                     # timeout_s as for openai; max_tokens: the
+//!                                       # default of a call that sets none
 //! ```
 //!
 //! Unknown fields are errors, so a misspelt limit cannot be silently ignored.
@@ -52,7 +61,8 @@ use super::{
 };
 use crate::cost::pricing::DEFAULT_BATCH_DISCOUNT;
 use crate::cost::Pricing;
-use crate::engine::openai::OpenAiSettings;
+use crate::engine::anthropic::{self, AnthropicSettings};
+use crate::engine::http::per_call::PerCallSettings;
 
 /// Default `base_url` of an openai engine.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -127,6 +137,8 @@ pub(super) struct FileEngine {
     /// openai-batch: longest wait of a call for its batch to fill, in ms,
     /// unless every running item is parked sooner (default 600000).
     pub(super) max_queue_delay_ms: Option<u64>,
+    /// anthropic: `max_tokens` of a call that sets none (default 4096).
+    pub(super) max_tokens: Option<u32>,
     /// openai-batch: an openai engine for requests that expired or failed
     /// for a passing reason (default: none, they go into the next batch).
     pub(super) fallback: Option<String>,
@@ -154,6 +166,7 @@ pub(super) enum FileKind {
     Echo,
     #[serde(rename = "openai-batch")]
     OpenaiBatch,
+    Anthropic,
 }
 
 /// What a config file defines.
@@ -326,6 +339,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
         FileKind::Echo => {
             reject_unless_openai(&engine)?;
             batch_file::reject_batch_fields(&engine)?;
+            reject_max_tokens(&engine)?;
             let latency_ms = engine.latency_ms.unwrap_or(0);
             if latency_ms > MAX_ECHO_LATENCY_MS {
                 return Err((
@@ -338,7 +352,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
                 max_concurrency: max_concurrency.unwrap_or(1),
             }
         }
-        FileKind::Openai => {
+        FileKind::Openai | FileKind::Anthropic => {
             batch_file::reject_batch_fields(&engine)?;
             if engine.latency_ms.is_some() {
                 return Err((
@@ -346,7 +360,13 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
                     "is a setting of echo engines only".to_string(),
                 ));
             }
-            EngineKindSpec::OpenAi(openai_settings(&engine, max_concurrency)?)
+            if engine.kind == FileKind::Anthropic {
+                EngineKindSpec::Anthropic(anthropic_settings(&engine, max_concurrency)?)
+            } else {
+                reject_max_tokens(&engine)?;
+                let defaults = [DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_API_KEY_ENV];
+                EngineKindSpec::OpenAi(per_call_settings(&engine, max_concurrency, defaults)?)
+            }
         }
     };
     let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
@@ -407,18 +427,26 @@ pub(super) struct Endpoint {
     pub api_key: Option<crate::engine::openai::ApiKey>,
 }
 
-/// Reads and checks `base_url`, `model` and `api_key_env` of an engine table.
+/// Reads and checks `base_url`, `model` and `api_key_env` of an engine table
+/// of an OpenAI kind.
 pub(super) fn endpoint(engine: &FileEngine) -> Result<Endpoint, FieldError> {
-    let base_url = check_base_url(engine.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
+    endpoint_or(
+        engine,
+        [DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_API_KEY_ENV],
+    )
+}
+
+/// [`endpoint`] with the kind's defaults of `base_url`, `model` and
+/// `api_key_env`.
+fn endpoint_or(engine: &FileEngine, defaults: [&str; 3]) -> Result<Endpoint, FieldError> {
+    let [base_url, model, api_key_env] = defaults;
+    let base_url = check_base_url(engine.base_url.as_deref().unwrap_or(base_url))
         .map_err(|r| ("base_url", r))?;
-    let model = engine
-        .model
-        .clone()
-        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let model = engine.model.clone().unwrap_or_else(|| model.to_string());
     if model.trim().is_empty() {
         return Err(("model", "must not be empty".to_string()));
     }
-    let api_key = read_api_key(engine.api_key_env.as_deref().unwrap_or(DEFAULT_API_KEY_ENV))
+    let api_key = read_api_key(engine.api_key_env.as_deref().unwrap_or(api_key_env))
         .map_err(|r| ("api_key_env", r))?;
     Ok(Endpoint {
         base_url,
@@ -427,15 +455,19 @@ pub(super) fn endpoint(engine: &FileEngine) -> Result<Endpoint, FieldError> {
     })
 }
 
-fn openai_settings(
+/// Reads and checks the settings of a per-call engine table (openai,
+/// anthropic), with the kind's `defaults` of `base_url`, `model` and
+/// `api_key_env`.
+fn per_call_settings(
     engine: &FileEngine,
     max_concurrency: Option<usize>,
-) -> Result<OpenAiSettings, FieldError> {
+    defaults: [&str; 3],
+) -> Result<PerCallSettings, FieldError> {
     let Endpoint {
         base_url,
         model,
         api_key,
-    } = endpoint(engine)?;
+    } = endpoint_or(engine, defaults)?;
     if engine.rpm == Some(0) {
         return Err((
             "rpm",
@@ -454,7 +486,7 @@ fn openai_settings(
     }
     let timeout = check_timeout(engine.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S))
         .map_err(|r| ("timeout_s", r))?;
-    Ok(OpenAiSettings {
+    Ok(PerCallSettings {
         base_url,
         model,
         api_key,
@@ -465,6 +497,34 @@ fn openai_settings(
         timeout,
         strict: engine.strict.unwrap_or(false),
     })
+}
+
+fn anthropic_settings(
+    engine: &FileEngine,
+    max_concurrency: Option<usize>,
+) -> Result<AnthropicSettings, FieldError> {
+    let defaults = [
+        anthropic::DEFAULT_BASE_URL,
+        anthropic::DEFAULT_MODEL,
+        anthropic::DEFAULT_API_KEY_ENV,
+    ];
+    let http = per_call_settings(engine, max_concurrency, defaults)?;
+    let max_tokens = engine.max_tokens.unwrap_or(anthropic::DEFAULT_MAX_TOKENS);
+    if max_tokens == 0 {
+        return Err(("max_tokens", "must be at least 1".to_string()));
+    }
+    Ok(AnthropicSettings { http, max_tokens })
+}
+
+/// `max_tokens` is a setting of anthropic engines only.
+pub(super) fn reject_max_tokens(engine: &FileEngine) -> Result<(), FieldError> {
+    match engine.max_tokens {
+        Some(_) => Err((
+            "max_tokens",
+            "is a setting of anthropic engines only (give it per call as a kwarg)".to_string(),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn range_reason(min: u64, max: u64, got: u64) -> String {
@@ -580,9 +640,62 @@ mod tests {
                 EngineKindSpec::Echo {
                     max_concurrency, ..
                 } => assert_eq!(*max_concurrency, 1),
-                EngineKindSpec::OpenAiBatch(_) => panic!("no batch engine defined"),
+                EngineKindSpec::OpenAiBatch(_) | EngineKindSpec::Anthropic(_) => {
+                    panic!("no batch or anthropic engine defined")
+                }
             }
         }
+    }
+
+    #[test]
+    fn an_anthropic_table_resolves_with_its_own_defaults() {
+        let loaded = parse(
+            "f",
+            "[engines.claude]\nkind = \"anthropic\"\napi_key_env = \"\"\nrpm = 50\n\
+             tpm = 40000\nmax_concurrency = 4\nmax_retries = 3\ntimeout_s = 30\nmax_tokens = 512\n",
+        )
+        .expect("valid");
+        let EngineKindSpec::Anthropic(a) = &loaded.engines[0].kind else {
+            panic!("anthropic")
+        };
+        let s = &a.http;
+        assert_eq!(s.base_url, "https://api.anthropic.com");
+        assert_eq!(s.model, "claude-sonnet-4-5");
+        assert_eq!(
+            (s.rpm, s.tpm, s.max_concurrency, s.max_retries),
+            (Some(50), Some(40_000), Some(4), 3)
+        );
+        assert_eq!((s.timeout, a.max_tokens), (Duration::from_secs(30), 512));
+        let defaults = parse(
+            "f",
+            "[engines.c]\nkind = \"anthropic\"\napi_key_env = \"\"\n",
+        )
+        .expect("valid");
+        let EngineKindSpec::Anthropic(a) = &defaults.engines[0].kind else {
+            panic!("anthropic")
+        };
+        assert_eq!((a.max_tokens, a.http.max_retries), (4096, 5));
+    }
+
+    #[test]
+    fn anthropic_tables_refuse_unknown_and_foreign_fields() {
+        let base = "[engines.c]\nkind = \"anthropic\"\napi_key_env = \"\"\n";
+        let err = error_of(&format!("{base}max_token = 5\n"));
+        assert!(err.contains("unknown field `max_token`"), "{err}");
+        let err = error_of(&format!("{base}fallback = \"x\"\n"));
+        assert!(err.contains("engines.c.fallback"), "{err}");
+        let err = error_of(&format!("{base}max_tokens = 0\n"));
+        assert!(
+            err.contains("engines.c.max_tokens: must be at least 1"),
+            "{err}"
+        );
+        let err = error_of("[engines.g]\nkind = \"openai\"\napi_key_env = \"\"\nmax_tokens = 5\n");
+        assert!(
+            err.contains("engines.g.max_tokens: is a setting of anthropic"),
+            "{err}"
+        );
+        let err = error_of("[engines.e]\nkind = \"echo\"\nmax_tokens = 5\n");
+        assert!(err.contains("engines.e.max_tokens"), "{err}");
     }
 
     #[test]

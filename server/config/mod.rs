@@ -21,6 +21,7 @@ use std::time::Duration;
 use clap::{Args, Parser};
 
 use crate::auth::AuthConfig;
+use crate::engine::anthropic::AnthropicSettings;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
 use crate::engine::openai_batch::OpenAiBatchSettings;
 use crate::telemetry::LogFormat;
@@ -265,6 +266,8 @@ pub enum EngineKindSpec {
     OpenAi(OpenAiSettings),
     /// OpenAI's Files + Batches API.
     OpenAiBatch(OpenAiBatchSettings),
+    /// Anthropic's Messages API.
+    Anthropic(AnthropicSettings),
 }
 
 impl EngineSpec {
@@ -274,6 +277,13 @@ impl EngineSpec {
             max_batch_size: MAX_BATCH_SIZE as usize,
             kind: EngineKindSpec::OpenAi(settings),
             pricing: None,
+        }
+    }
+
+    pub fn anthropic(name: &str, settings: AnthropicSettings) -> Self {
+        EngineSpec {
+            kind: EngineKindSpec::Anthropic(settings),
+            ..Self::openai(name, OpenAiSettings::new("http://unused", "unused"))
         }
     }
 }
@@ -432,6 +442,7 @@ impl ServerConfig {
         let keys = self.engines.iter().filter_map(|spec| match &spec.kind {
             EngineKindSpec::OpenAi(settings) => settings.api_key.as_ref(),
             EngineKindSpec::OpenAiBatch(settings) => settings.api_key.as_ref(),
+            EngineKindSpec::Anthropic(settings) => settings.http.api_key.as_ref(),
             EngineKindSpec::Echo { .. } => None,
         });
         keys.map(|key| key.expose().to_string())

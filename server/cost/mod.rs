@@ -1,7 +1,7 @@
 //! Cost: prices per model and the cost of a call.
 //!
 //! A call's price comes from its engine's `[engines.NAME.pricing]` when the
-//! config gives one, else from the built-in table of common OpenAI models
+//! config gives one, else from the built-in table of common OpenAI and Anthropic models
 //! ([`pricing::builtin`]). A model in neither has no price: its calls are
 //! counted as unpriced and cost nothing in the figures, which say so.
 

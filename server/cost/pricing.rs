@@ -34,9 +34,11 @@ impl Pricing {
     }
 }
 
-/// OpenAI's standard prices (US dollars per million input and output
-/// tokens) for common models. A config's `[engines.NAME.pricing]` overrides
-/// them; prices change, so check them against the provider's page.
+/// OpenAI's and Anthropic's standard prices (US dollars per million input
+/// and output tokens) for common models. A config's
+/// `[engines.NAME.pricing]` overrides them; prices change, so check them
+/// against the provider's page. A name that another one starts with comes
+/// after it (`claude-opus-4-1` before `claude-opus-4`).
 const TABLE: &[(&str, f64, f64)] = &[
     ("gpt-4o-mini", 0.15, 0.60),
     ("gpt-4o", 2.50, 10.00),
@@ -47,18 +49,44 @@ const TABLE: &[(&str, f64, f64)] = &[
     ("o4-mini", 1.10, 4.40),
     ("o3-mini", 1.10, 4.40),
     ("o3", 2.00, 8.00),
+    // Anthropic (docs.anthropic.com/en/docs/about-claude/pricing; batch: half).
+    ("claude-opus-4-6", 5.00, 25.00),
+    ("claude-opus-4-5", 5.00, 25.00),
+    ("claude-opus-4-1", 15.00, 75.00),
+    ("claude-opus-4", 15.00, 75.00),
+    ("claude-sonnet-4-6", 3.00, 15.00),
+    ("claude-sonnet-4-5", 3.00, 15.00),
+    ("claude-sonnet-4", 3.00, 15.00),
+    ("claude-3-7-sonnet", 3.00, 15.00),
+    ("claude-haiku-4-5", 1.00, 5.00),
+    ("claude-3-5-haiku", 0.80, 4.00),
+    ("claude-3-haiku", 0.25, 1.25),
 ];
 
 /// The built-in price of `model`: an exact name of the table, or one
-/// followed by a dated snapshot suffix (`gpt-4o-mini-2024-07-18`).
+/// followed by a dated snapshot suffix (`gpt-4o-mini-2024-07-18`,
+/// `claude-sonnet-4-20250514`) or Anthropic's `-latest` alias.
 pub fn builtin(model: &str) -> Option<Pricing> {
     TABLE.iter().find_map(|&(name, input, output)| {
         let rest = model.strip_prefix(name)?;
         let dated = rest
             .strip_prefix('-')
             .is_some_and(|date| date.starts_with(|c: char| c.is_ascii_digit()));
-        (rest.is_empty() || dated).then_some(Pricing::new(input, output, DEFAULT_BATCH_DISCOUNT))
+        let dated = dated && !is_version_step(name, rest);
+        (rest.is_empty() || dated || rest == "-latest").then_some(Pricing::new(
+            input,
+            output,
+            DEFAULT_BATCH_DISCOUNT,
+        ))
     })
+}
+
+/// True when `rest` after a Claude name is a minor version, not a date
+/// (`claude-opus-4` + `-7`: another model, whose price the table does not
+/// know); dates have at least four digits.
+fn is_version_step(name: &str, rest: &str) -> bool {
+    let digits = rest[1..].chars().take_while(char::is_ascii_digit).count();
+    name.starts_with("claude-") && digits < 4
 }
 
 #[cfg(test)]
@@ -74,6 +102,26 @@ mod tests {
         assert_eq!(builtin("gpt-4o").expect("priced").input_per_million, 2.50);
         assert_eq!(builtin("gpt-4o-audio-preview"), None);
         assert_eq!(builtin("fake-model"), None);
+    }
+
+    #[test]
+    fn claude_models_are_priced_by_family_snapshot_and_alias() {
+        let price =
+            |model: &str| builtin(model).map(|p| (p.input_per_million, p.output_per_million));
+        assert_eq!(price("claude-sonnet-4-20250514"), Some((3.0, 15.0)));
+        assert_eq!(price("claude-sonnet-4-5"), Some((3.0, 15.0)));
+        assert_eq!(price("claude-opus-4-1-20250805"), Some((15.0, 75.0)));
+        assert_eq!(price("claude-opus-4-5-20251101"), Some((5.0, 25.0)));
+        assert_eq!(price("claude-opus-4-20250514"), Some((15.0, 75.0)));
+        assert_eq!(price("claude-haiku-4-5-20251001"), Some((1.0, 5.0)));
+        assert_eq!(price("claude-3-5-haiku-20241022"), Some((0.8, 4.0)));
+        assert_eq!(price("claude-3-5-haiku-latest"), Some((0.8, 4.0)));
+        // A later minor version is another model, not a snapshot.
+        assert_eq!(price("claude-opus-4-9"), None);
+        assert_eq!(
+            builtin("gpt-3.5-turbo-0125").map(|p| p.input_per_million),
+            Some(0.5)
+        );
     }
 
     #[test]

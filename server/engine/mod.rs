@@ -6,11 +6,17 @@
 //!   reports its kind as `python`, the label clients know it by.
 //! - [`openai`]: an OpenAI-compatible HTTP API, one request per call, under
 //!   central rate limits.
+//! - [`anthropic`]: Anthropic's Messages API, one request per call, under
+//!   central rate limits (the same per-call engine as `openai`).
+//! - [`http`]: what the engines calling a provider's HTTP API one request
+//!   per call share (limiter, retries, token estimate, errors, the engine).
 //! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
 //!   batch of calls, at the batch price.
 
+pub mod anthropic;
 pub mod connected;
 pub mod echo;
+pub mod http;
 pub mod openai;
 pub mod openai_batch;
 
@@ -25,6 +31,7 @@ use crate::pb::v1::{
     engine_reply, EngineCall, EngineReply, ErrorKind, ItemError, ProviderBatchStatus,
 };
 
+pub use anthropic::AnthropicEngine;
 pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
@@ -246,6 +253,7 @@ pub enum Engine {
     Connected(ConnectedEngine),
     OpenAi(OpenAiEngine),
     OpenAiBatch(OpenAiBatchEngine),
+    Anthropic(AnthropicEngine),
 }
 
 /// How calls to an engine that answers through a batch API wait for their
@@ -268,6 +276,7 @@ impl Engine {
             Engine::Connected(_) => "python",
             Engine::OpenAi(_) => "openai",
             Engine::OpenAiBatch(_) => "openai-batch",
+            Engine::Anthropic(_) => "anthropic",
         }
     }
 
@@ -298,10 +307,10 @@ impl Engine {
     }
 
     /// True for engines that send every call as a request of its own
-    /// (openai): a call gains nothing by waiting for its batch to fill, and
-    /// its reply goes back as soon as its request is answered.
+    /// (openai, anthropic): a call gains nothing by waiting for its batch to
+    /// fill, and its reply goes back as soon as its request is answered.
     pub fn answers_per_call(&self) -> bool {
-        matches!(self, Engine::OpenAi(_))
+        matches!(self, Engine::OpenAi(_) | Engine::Anthropic(_))
     }
 
     /// True for engines in a process of their own (connected), which may
@@ -328,6 +337,7 @@ impl Engine {
     pub fn cache_request(&self, name: &str, call: &EngineCall) -> Option<CacheRequest> {
         match self {
             Engine::OpenAi(engine) => engine.cache_request(call),
+            Engine::Anthropic(engine) => engine.cache_request(call),
             Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
             Engine::Connected(_) => generic_cache_request(format!("python:{name}"), call),
             Engine::OpenAiBatch(_) => generic_cache_request(format!("openai-batch:{name}"), call),
@@ -338,6 +348,7 @@ impl Engine {
     pub fn limits(&self) -> EngineLimits {
         match self {
             Engine::OpenAi(engine) => engine.limits(),
+            Engine::Anthropic(engine) => engine.limits(),
             Engine::OpenAiBatch(engine) => EngineLimits {
                 model: engine.settings().model.clone(),
                 ..Default::default()
@@ -360,6 +371,7 @@ impl Engine {
         let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
         let outcome = match self {
             Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
+            Engine::Anthropic(engine) => return engine.run(calls, cancels, answers).await,
             Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Connected(engine) => engine.run(calls).await,

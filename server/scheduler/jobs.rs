@@ -224,7 +224,7 @@ impl Scheduler {
             policy::job_call_batch_size(params.batch_size, engine.max_batch_size, &engine.engine);
         // Only engines that call a provider are cached unless the job asks.
         let cache_mode = params.cache.unwrap_or(match &engine.engine {
-            Engine::OpenAi(_) | Engine::OpenAiBatch(_) => CacheMode::Use,
+            Engine::OpenAi(_) | Engine::OpenAiBatch(_) | Engine::Anthropic(_) => CacheMode::Use,
             Engine::Connected(connected) if connected.cache_by_default() => CacheMode::Use,
             _ => CacheMode::Off,
         });

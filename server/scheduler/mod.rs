@@ -326,6 +326,19 @@ impl SchedulerHandle {
                     // groupings of calls and are not held back.
                     (Engine::OpenAi(engine), None)
                 }
+                EngineKindSpec::Anthropic(settings) => {
+                    let engine = crate::engine::AnthropicEngine::new(
+                        &spec.name,
+                        settings.clone(),
+                        cancel.clone(),
+                        tracker,
+                    )
+                    .map_err(|err| Error::EngineSetup {
+                        name: spec.name.clone(),
+                        reason: err.to_string(),
+                    })?;
+                    (Engine::Anthropic(engine), None)
+                }
                 EngineKindSpec::OpenAiBatch(settings) => {
                     let engine = batch_engine(spec, settings, config, &actor, &cancel, tracker)?;
                     (Engine::OpenAiBatch(engine), Some(settings.max_concurrency))

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_anthropic;
 pub mod fake_openai;
 pub mod fake_openai_batch;
 pub mod protocol_worker;
@@ -706,6 +707,28 @@ pub async fn run_engine_job_on(
     calls: &[(String, String)],
     batch_size: u32,
 ) -> (BTreeMap<u64, EngineReply>, JobSummary) {
+    let calls: Vec<EngineCall> = calls
+        .iter()
+        .map(|(prompt, kwargs)| EngineCall {
+            prompt: prompt.clone(),
+            kwargs_json: kwargs.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let (replies, out) = run_engine_calls_on(channel, name, engine, &calls, batch_size).await;
+    (replies, out.summary)
+}
+
+/// Like [`run_engine_job_on`], for calls with messages (their `call_id`s
+/// are set here), returning the job's whole output (results with their
+/// usage, and the summary).
+pub async fn run_engine_calls_on(
+    channel: &Channel,
+    name: &str,
+    engine: &str,
+    calls: &[EngineCall],
+    batch_size: u32,
+) -> (BTreeMap<u64, EngineReply>, JobOutput) {
     let n = calls.len();
     let expression = format!("tests.engine_job:{name}");
     let mut worker = connect_worker(channel, "engine-job", &[&expression], n as u32).await;
@@ -726,18 +749,12 @@ pub async fn run_engine_job_on(
         .collect();
     let engine_calls = tasks
         .iter()
-        .map(|t| {
-            let (prompt, kwargs) = &calls[t.index as usize];
-            WorkerEngineCall {
-                task_id: t.task_id,
-                call: Some(EngineCall {
-                    call_id: 10_000 + t.index,
-                    prompt: prompt.clone(),
-                    messages_json: String::new(),
-                    kwargs_json: kwargs.clone(),
-                    ..Default::default()
-                }),
-            }
+        .map(|t| WorkerEngineCall {
+            task_id: t.task_id,
+            call: Some(EngineCall {
+                call_id: 10_000 + t.index,
+                ..calls[t.index as usize].clone()
+            }),
         })
         .collect();
     worker
@@ -767,7 +784,7 @@ pub async fn run_engine_job_on(
         worker.send_results(results).await;
     }
     let out = job.collect().await.expect("job finishes");
-    (replies, out.summary)
+    (replies, out)
 }
 
 /// The error of a failed engine reply.

@@ -1,16 +1,15 @@
 //! Chat-completions requests and responses: an `EngineCall` becomes a request
 //! body, a response body becomes the reply text and its metadata.
 //!
-//! Request kwargs: `model` selects the model; the parameters in
-//! [`PASSED_ON`] go into the body as they are; `extra_body` (an object) is
-//! merged into the body last, for provider-specific parameters (vLLM's
-//! `top_k`, ...). Any other kwarg is dropped, and listed in the reply's
-//! metadata as `dropped_kwargs`, unless the engine is `strict`: then the call
-//! fails naming it.
+//! Request kwargs (see `http::request`): `model`, the parameters in
+//! [`PASSED_ON`], and `extra_body` (vLLM's `top_k`, ...).
 
 use serde_json::{Map, Value};
 
-use super::error::OpenAiError;
+use crate::engine::http::error::CallError;
+use crate::engine::http::request::json_body;
+use crate::engine::http::request::{apply_kwargs, KwargRules};
+pub use crate::engine::http::request::{error_message, Completion, Prepared};
 use crate::pb::v1::EngineCall;
 
 /// Request kwargs passed on to the request body unchanged.
@@ -35,13 +34,11 @@ pub const PASSED_ON: &[&str] = &[
     "service_tier",
 ];
 
-/// A call turned into a request body.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub body: Map<String, Value>,
-    /// Kwargs dropped (not strict).
-    pub dropped: Vec<String>,
-}
+/// How the openai engine takes a call's kwargs.
+const RULES: KwargRules = KwargRules {
+    passed_on: PASSED_ON,
+    renamed: &[],
+};
 
 /// Builds the request body of `call` for the engine `engine` whose default
 /// model is `model`.
@@ -50,82 +47,23 @@ pub fn prepare(
     engine: &str,
     model: &str,
     strict: bool,
-) -> Result<Prepared, OpenAiError> {
+) -> Result<Prepared, CallError> {
     let messages = messages_of(call)?;
-    let kwargs = match call.kwargs_json.trim() {
-        "" => Map::new(),
-        text => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Err(OpenAiError::InvalidCall {
-                    field: "kwargs_json",
-                    reason: "must be a JSON object".into(),
-                })
-            }
-        },
-    };
     let mut body = Map::new();
     body.insert("model".into(), Value::String(model.to_string()));
     body.insert("messages".into(), Value::Array(messages));
-    let mut extra = None;
-    let mut dropped = Vec::new();
-    for (key, value) in kwargs {
-        if value.is_null() {
-            continue;
-        }
-        match key.as_str() {
-            "model" => match value {
-                Value::String(m) if !m.is_empty() => {
-                    body.insert(key, Value::String(m));
-                }
-                _ => {
-                    return Err(OpenAiError::InvalidCall {
-                        field: "model",
-                        reason: "must be a non-empty string".into(),
-                    })
-                }
-            },
-            "extra_body" => match value {
-                Value::Object(map) => extra = Some(map),
-                _ => {
-                    return Err(OpenAiError::InvalidCall {
-                        field: "extra_body",
-                        reason: "must be a JSON object".into(),
-                    })
-                }
-            },
-            k if PASSED_ON.contains(&k) => {
-                body.insert(key, value);
-            }
-            _ if strict => {
-                return Err(OpenAiError::UnknownKwarg {
-                    engine: engine.to_string(),
-                    kwarg: key,
-                    known: PASSED_ON.join(", "),
-                })
-            }
-            _ => dropped.push(key),
-        }
-    }
-    if let Some(extra) = extra {
-        for (key, value) in extra {
-            if key != "messages" && key != "stream" {
-                body.insert(key, value);
-            }
-        }
-    }
-    dropped.sort();
+    let dropped = apply_kwargs(&mut body, call, engine, strict, &RULES)?;
     Ok(Prepared { body, dropped })
 }
 
 /// The call's chat messages, or one user message holding its prompt.
-fn messages_of(call: &EngineCall) -> Result<Vec<Value>, OpenAiError> {
+fn messages_of(call: &EngineCall) -> Result<Vec<Value>, CallError> {
     if !call.messages_json.trim().is_empty() {
         match serde_json::from_str::<Value>(&call.messages_json) {
             Ok(Value::Array(messages)) if !messages.is_empty() => return Ok(messages),
             Ok(Value::Array(_)) => {}
             _ => {
-                return Err(OpenAiError::InvalidCall {
+                return Err(CallError::InvalidCall {
                     field: "messages_json",
                     reason: "must be a JSON list of chat messages".into(),
                 })
@@ -138,20 +76,9 @@ fn messages_of(call: &EngineCall) -> Result<Vec<Value>, OpenAiError> {
     Ok(vec![Value::Object(user)])
 }
 
-/// What a successful response holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
-    pub text: String,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// `usage`, `model`, `id`, `finish_reason` and `tool_calls` of the response.
-    pub metadata: Map<String, Value>,
-}
-
 /// Reads a chat-completions response body; the error is a description.
 pub fn parse_completion(body: &[u8]) -> Result<Completion, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|err| format!("body is not JSON: {err}"))?;
+    let value = json_body(body)?;
     let choice = value
         .get("choices")
         .and_then(Value::as_array)
@@ -166,9 +93,6 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, String> {
         Some(other) => other.to_string(),
     };
     let mut metadata = Map::new();
-    let usage = value.get("usage").cloned().unwrap_or(Value::Null);
-    let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-    let (prompt_tokens, completion_tokens) = (count("prompt_tokens"), count("completion_tokens"));
     for key in ["model", "id"] {
         if let Some(v) = value.get(key) {
             metadata.insert(key.into(), v.clone());
@@ -180,57 +104,9 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, String> {
     if let Some(calls) = message.get("tool_calls").filter(|c| !c.is_null()) {
         metadata.insert("tool_calls".into(), calls.clone());
     }
-    if !usage.is_null() {
-        metadata.insert("usage".into(), usage);
-    }
-    Ok(Completion {
-        text,
-        prompt_tokens,
-        completion_tokens,
-        metadata,
-    })
-}
-
-/// Longest provider error message kept, in bytes.
-const MAX_MESSAGE_BYTES: usize = 2000;
-
-/// The provider's own message in an error response body: `error.message`,
-/// `error` (a string), `message` or `detail`; else the body's text. `scrub`
-/// removes secrets (the API key) from the whole message before it is cut to
-/// [`MAX_MESSAGE_BYTES`], so that no part of a secret straddling the cut
-/// survives.
-pub fn error_message(body: &[u8], scrub: impl Fn(&str) -> String) -> String {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        let found = value
-            .pointer("/error/message")
-            .or_else(|| value.get("error").filter(|e| e.is_string()))
-            .or_else(|| value.get("message"))
-            .or_else(|| value.get("detail"));
-        if let Some(found) = found {
-            return truncate(scrub(&match found {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            }));
-        }
-    }
-    let text = String::from_utf8_lossy(body).trim().to_string();
-    if text.is_empty() {
-        "(empty response body)".to_string()
-    } else {
-        truncate(scrub(&text))
-    }
-}
-
-fn truncate(mut text: String) -> String {
-    if text.len() > MAX_MESSAGE_BYTES {
-        let mut end = MAX_MESSAGE_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
+    let usage = value.get("usage").cloned().unwrap_or(Value::Null);
+    let keys = ["prompt_tokens", "completion_tokens"];
+    Ok(Completion::counted(text, metadata, usage, keys))
 }
 
 #[cfg(test)]
@@ -301,20 +177,5 @@ mod tests {
         );
         assert_eq!(c.metadata["usage"]["total_tokens"], json!(11));
         assert_eq!(c.metadata["finish_reason"], json!("stop"));
-    }
-
-    #[test]
-    fn provider_messages_are_found_in_common_shapes() {
-        assert_eq!(
-            error_message(br#"{"error": {"message": "bad model"}}"#, str::to_string),
-            "bad model"
-        );
-        assert_eq!(
-            error_message(br#"{"error": "nope"}"#, str::to_string),
-            "nope"
-        );
-        assert_eq!(error_message(br#"{"detail": "x"}"#, str::to_string), "x");
-        assert_eq!(error_message(b"plain text", str::to_string), "plain text");
-        assert_eq!(error_message(b"", str::to_string), "(empty response body)");
     }
 }

@@ -1,6 +1,6 @@
 //! When to send a failed request again: the provider's hints (`Retry-After`,
-//! `retry-after-ms`, `x-ratelimit-reset-*`) and exponential backoff with
-//! jitter.
+//! `retry-after-ms`, the reset times of its rate-limit headers) and
+//! exponential backoff with jitter.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -16,7 +16,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Longest wait a provider hint may ask for; longer hints are capped.
 const HINT_MAX: Duration = Duration::from_secs(600);
 
-/// The rate-limit headers of a response.
+/// The rate-limit headers of a response, whatever the provider's names
+/// for them. [`RateLimitHeaders::from_headers`] reads the `x-ratelimit-*`
+/// names of OpenAI-compatible APIs; the anthropic engine reads its own
+/// (`anthropic::headers`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RateLimitHeaders {
     /// `retry-after-ms`, else `retry-after` (seconds, or an HTTP date).
@@ -28,6 +31,8 @@ pub struct RateLimitHeaders {
 }
 
 impl RateLimitHeaders {
+    /// The `x-ratelimit-*` headers (OpenAI's names, which vLLM, OpenRouter
+    /// and others reuse) and `retry-after`.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         Self::from_headers_at(headers, SystemTime::now())
     }
@@ -36,13 +41,9 @@ impl RateLimitHeaders {
     /// given as an HTTP date.
     pub fn from_headers_at(headers: &HeaderMap, now: SystemTime) -> Self {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let retry_after = text("retry-after-ms")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .and_then(|ms| secs(ms / 1000.0))
-            .or_else(|| text("retry-after").and_then(|v| parse_retry_after(v, now)));
         let number = |name: &str| text(name).and_then(|v| v.trim().parse::<u64>().ok());
         RateLimitHeaders {
-            retry_after,
+            retry_after: retry_after_at(headers, now),
             remaining_requests: number("x-ratelimit-remaining-requests"),
             remaining_tokens: number("x-ratelimit-remaining-tokens"),
             reset_requests: text("x-ratelimit-reset-requests").and_then(parse_duration),
@@ -71,6 +72,16 @@ impl RateLimitHeaders {
             .or_else(|| self.reset_requests.max(self.reset_tokens))
             .map(|d| d.min(HINT_MAX))
     }
+}
+
+/// The wait a response asks for: `retry-after-ms`, else `retry-after`
+/// (seconds, or an HTTP date read against `now`).
+pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    text("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|ms| secs(ms / 1000.0))
+        .or_else(|| text("retry-after").and_then(|v| parse_retry_after(v, now)))
 }
 
 /// `Retry-After`: delay-seconds, or an HTTP date (a date in the past means
@@ -149,7 +160,6 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     #[test]
     fn reset_durations_parse_in_openai_formats() {
@@ -165,13 +175,7 @@ mod tests {
         assert_eq!(parse_duration("5x"), None);
     }
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
+    use super::super::tests::headers;
 
     #[test]
     fn retry_after_ms_wins_over_seconds() {

@@ -1,6 +1,7 @@
-//! The rate limiter of one openai engine: an actor that every call of every
-//! batch asks for a permit before each request. One limiter per engine holds
-//! the limits for all jobs, workers and machines that use the engine.
+//! The rate limiter of one HTTP engine (openai, anthropic): an actor that
+//! every call of every engine batch asks for a permit before each request.
+//! One limiter per engine holds the limits for all jobs, workers and
+//! machines that use the engine.
 //!
 //! A request is admitted when all of these hold, in arrival order, except
 //! that a request sent again after a failure (a retry) goes ahead of every
@@ -14,13 +15,16 @@
 //!   only for requests sent after the previous cut, so one burst of 429s
 //!   counts once); it then grows back by one per limit's worth of successes,
 //!   up to `max_concurrency` if there is one, else without end;
-//! - **rpm**: a token bucket refilled at `rpm / 60` requests per second;
+//! - **rpm**: a token bucket refilled at `rpm / 60` requests per second,
+//!   and never more than `rpm` requests sent within any [`MINUTE`] (the
+//!   bucket's burst would otherwise let a minute that starts with it hold
+//!   a few more);
 //! - **tpm**: a token bucket refilled at `tpm / 60` tokens per second,
 //!   charged the request's estimated tokens and corrected to its reported
 //!   usage afterwards;
 //! - **pause**: the provider has not said that its budget is exhausted (a
-//!   response with `x-ratelimit-remaining-*: 0` pauses admission until the
-//!   matching reset).
+//!   response whose rate-limit headers say 0 remaining, `x-ratelimit-*` or
+//!   `anthropic-ratelimit-*`, pauses admission until the matching reset).
 //!
 //! Both buckets are kept as a GCRA "theoretical arrival time" and may run
 //! ahead of real time by at most [`BURST`], so a burst holds at most 100 ms
@@ -46,6 +50,10 @@ const DECREASE: f64 = 0.5;
 const MIN_DECREASE_INTERVAL: Duration = Duration::from_secs(1);
 /// Commands handled per loop turn before admitting.
 const MAX_COMMANDS_PER_TURN: usize = 256;
+/// The window that holds at most `rpm` requests: a minute, and 100 ms more
+/// so that network jitter cannot make the provider see one too many within
+/// its own minute.
+pub const MINUTE: Duration = Duration::from_millis(60_100);
 
 /// What a limiter enforces.
 #[derive(Debug, Clone, Copy)]
@@ -243,6 +251,9 @@ struct Limiter {
     window: Option<f64>,
     in_flight: usize,
     requests: Option<Bucket>,
+    /// With an rpm: when the requests of the last [`MINUTE`] were sent, at
+    /// most `rpm` of them.
+    sent: Option<(usize, VecDeque<Instant>)>,
     tokens: Option<Bucket>,
     paused_until: Option<Instant>,
     last_decrease: Option<Instant>,
@@ -260,6 +271,9 @@ impl Limiter {
             window: max,
             in_flight: 0,
             requests: settings.rpm.map(|rpm| Bucket::new(rpm as u64, now)),
+            sent: settings
+                .rpm
+                .map(|rpm| (rpm.max(1) as usize, VecDeque::new())),
             tokens: settings.tpm.map(|tpm| Bucket::new(tpm, now)),
             paused_until: None,
             last_decrease: None,
@@ -379,6 +393,14 @@ impl Limiter {
             if let Some(bucket) = &self.requests {
                 ready = ready.max(bucket.ready_at(now));
             }
+            if let Some((rpm, sent)) = &mut self.sent {
+                while sent.front().is_some_and(|&at| at + MINUTE <= now) {
+                    sent.pop_front();
+                }
+                if sent.len() >= *rpm {
+                    ready = ready.max(sent[sent.len() - *rpm] + MINUTE);
+                }
+            }
             if let Some(bucket) = &self.tokens {
                 ready = ready.max(bucket.ready_at(now));
             }
@@ -395,6 +417,9 @@ impl Limiter {
                 self.in_flight += 1;
                 if let Some(bucket) = &mut self.requests {
                     bucket.charge(now, 1);
+                }
+                if let Some((_, sent)) = &mut self.sent {
+                    sent.push_back(now);
                 }
                 if let Some(bucket) = &mut self.tokens {
                     bucket.charge(now, waiter.tokens);
@@ -475,6 +500,21 @@ mod tests {
             last >= Duration::from_millis(1900) && last <= Duration::from_millis(2000),
             "{last:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_minute_holds_more_than_rpm_requests_burst_included() {
+        let limiter = spawn(Some(120), None, Some(64)); // one per 500 ms
+        let times = admit_sequentially(&limiter, 300, 1).await;
+        for (i, start) in times.iter().enumerate() {
+            let within = times[i..].iter().filter(|t| **t < *start + MINUTE).count();
+            assert!(
+                within <= 120,
+                "{within} requests in the minute from {start:?}"
+            );
+        }
+        // The bucket still spaces them: 300 take about 150 s.
+        assert!(times[299] >= Duration::from_secs(149), "{:?}", times[299]);
     }
 
     #[tokio::test(start_paused = true)]

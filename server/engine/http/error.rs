@@ -1,5 +1,6 @@
-//! Why one call to an OpenAI-compatible API failed. Each failure fails only
-//! its own call; its text reaches the item's exception.
+//! Why one call to a provider's HTTP API (OpenAI-compatible, Anthropic)
+//! failed. Each failure fails only its own call; its text reaches the
+//! item's exception.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use crate::pb::v1::{ErrorKind, ItemError};
 /// A failed call. Messages never contain the API key (provider messages are
 /// scrubbed of it before they get here).
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum OpenAiError {
+pub enum CallError {
     /// The call's kwargs hold a parameter the engine does not pass on, and
     /// the engine is strict.
     #[error(
@@ -36,6 +37,8 @@ pub enum OpenAiError {
     #[error("{field}: {reason}")]
     InvalidCall { field: &'static str, reason: String },
     /// The provider answered with an error status; `message` is its own.
+    /// `host` is the engine's target as it names it in messages: the host,
+    /// with the method and path where the engine adds them.
     #[error("HTTP {status} from {host}: {message}")]
     Status {
         status: u16,
@@ -63,44 +66,44 @@ pub enum OpenAiError {
     Internal(String),
 }
 
-impl OpenAiError {
+impl CallError {
     /// A stable label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            OpenAiError::UnknownKwarg { .. } => "unknown_kwarg",
-            OpenAiError::InvalidCall { .. } => "invalid_call",
-            OpenAiError::ExceedsTpm { .. } => "exceeds_tpm",
-            OpenAiError::Status { status: 429, .. } => "rate_limited",
-            OpenAiError::Status { status, .. } if *status >= 500 => "server_error",
-            OpenAiError::Status { .. } => "client_error",
-            OpenAiError::Timeout { .. } => "timeout",
-            OpenAiError::Connection { .. } => "connection",
-            OpenAiError::BadResponse { .. } => "bad_response",
-            OpenAiError::ShuttingDown => "shutting_down",
-            OpenAiError::Cancelled => "cancelled",
-            OpenAiError::Internal(_) => "internal",
+            CallError::UnknownKwarg { .. } => "unknown_kwarg",
+            CallError::InvalidCall { .. } => "invalid_call",
+            CallError::ExceedsTpm { .. } => "exceeds_tpm",
+            CallError::Status { status: 429, .. } => "rate_limited",
+            CallError::Status { status, .. } if *status >= 500 => "server_error",
+            CallError::Status { .. } => "client_error",
+            CallError::Timeout { .. } => "timeout",
+            CallError::Connection { .. } => "connection",
+            CallError::BadResponse { .. } => "bad_response",
+            CallError::ShuttingDown => "shutting_down",
+            CallError::Cancelled => "cancelled",
+            CallError::Internal(_) => "internal",
         }
     }
 
-    /// True when sending the request again may succeed: 408, 409, 429, 5xx,
-    /// timeouts and connection errors (as the OpenAI SDKs retry).
+    /// True when sending the request again may succeed: 408, 409, 429, 5xx
+    /// (Anthropic's 529 included), timeouts and connection errors (as the
+    /// OpenAI and Anthropic SDKs retry).
     pub fn is_retryable(&self) -> bool {
         match self {
-            OpenAiError::Status { status, .. } => {
-                matches!(status, 408 | 409 | 429) || *status >= 500
-            }
-            OpenAiError::Timeout { .. } | OpenAiError::Connection { .. } => true,
+            CallError::Status { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
+            CallError::Timeout { .. } | CallError::Connection { .. } => true,
             _ => false,
         }
     }
 
-    /// The exception type name the item sees, after the OpenAI SDK's names.
+    /// The exception type name the item sees, after the OpenAI and Anthropic
+    /// SDKs' names (they agree but for Anthropic's 529).
     fn type_name(&self) -> &'static str {
         match self {
-            OpenAiError::UnknownKwarg { .. }
-            | OpenAiError::InvalidCall { .. }
-            | OpenAiError::ExceedsTpm { .. } => "InvalidRequestError",
-            OpenAiError::Status { status, .. } => match status {
+            CallError::UnknownKwarg { .. }
+            | CallError::InvalidCall { .. }
+            | CallError::ExceedsTpm { .. } => "InvalidRequestError",
+            CallError::Status { status, .. } => match status {
                 400 => "BadRequestError",
                 401 => "AuthenticationError",
                 403 => "PermissionDeniedError",
@@ -108,13 +111,14 @@ impl OpenAiError {
                 409 => "ConflictError",
                 422 => "UnprocessableEntityError",
                 429 => "RateLimitError",
+                529 => "OverloadedError",
                 s if *s >= 500 => "InternalServerError",
                 _ => "APIStatusError",
             },
-            OpenAiError::Timeout { .. } => "APITimeoutError",
-            OpenAiError::Connection { .. } => "APIConnectionError",
-            OpenAiError::BadResponse { .. } => "APIResponseValidationError",
-            OpenAiError::ShuttingDown | OpenAiError::Cancelled | OpenAiError::Internal(_) => {
+            CallError::Timeout { .. } => "APITimeoutError",
+            CallError::Connection { .. } => "APIConnectionError",
+            CallError::BadResponse { .. } => "APIResponseValidationError",
+            CallError::ShuttingDown | CallError::Cancelled | CallError::Internal(_) => {
                 "EngineError"
             }
         }
@@ -140,8 +144,8 @@ impl OpenAiError {
 mod tests {
     use super::*;
 
-    fn status(status: u16) -> OpenAiError {
-        OpenAiError::Status {
+    fn status(status: u16) -> CallError {
+        CallError::Status {
             status,
             host: "h".into(),
             message: "m".into(),
@@ -150,7 +154,7 @@ mod tests {
 
     #[test]
     fn retryable_statuses_follow_the_sdks() {
-        for s in [408, 409, 429, 500, 502, 503] {
+        for s in [408, 409, 429, 500, 502, 503, 529] {
             assert!(status(s).is_retryable(), "{s}");
         }
         for s in [400, 401, 403, 404, 422] {
