@@ -184,12 +184,13 @@ async fn refusals_429_and_529_are_retried_after_retry_after_none_lost_and_rpm_he
                 "{content}"
             );
         }
-        // The rate over every window of a second (refused requests count):
-        // 50, plus the limiter's burst of 100 ms of the rate and the first.
-        // (No minute holds more than rpm: the limiter's own test, and the
-        // full-size run of bench/anthropic_refusals.py.)
-        let peak = fake.peak_in(Duration::from_secs(1));
-        let allowed = (rpm / 60) as usize + (rpm as usize / 600).max(1) + 1;
+        // The rate over every window of 2 s (refused requests count): 100,
+        // plus the limiter's burst of 100 ms of the rate and the first, plus
+        // 3 for the jitter of arrival times. (No minute holds more than rpm:
+        // the limiter's own test, and bench/anthropic_refusals.py at full
+        // size.)
+        let peak = fake.peak_in(Duration::from_secs(2));
+        let allowed = 2 * (rpm / 60) as usize + (rpm as usize / 600).max(1) + 1 + 3;
         assert!(
             peak <= allowed,
             "{peak} requests in a second, over {allowed}"

@@ -5,6 +5,7 @@ from symbatcher._channel import Connection, make_aio_channel, make_channel
 from symbatcher._batch_engine import BatchEngine, EngineCall
 from symbatcher._engine_connection import serve_engine
 from symbatcher._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
+from symbatcher._anthropic_engine import AnthropicEngine
 from symbatcher._symai_engine import SymaiEngine
 from symbatcher._errors import (
     AuthenticationError,
@@ -28,6 +29,7 @@ from symbatcher._scheduler import BatchScheduler
 from symbatcher._types import ItemUsage, JobSummary
 
 __all__ = [
+    "AnthropicEngine",
     "AuthenticationError",
     "BatchEngine",
     "BatchScheduler",

@@ -162,7 +162,7 @@ def _engine(e: Any) -> list[str]:
     if e.reconnecting:
         head += " · disconnected: its calls wait for it to register again"
     lines = [head]
-    if e.kind == "openai":
+    if e.kind in ("openai", "anthropic"):
         lines.append(
             # 0: no limit (no max_concurrency, and no 429 has set one).
             f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit or 'unlimited'})"
