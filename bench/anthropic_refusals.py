@@ -1,7 +1,7 @@
 """Bench: the anthropic engine at full size under refusals (issue 24's
 acceptance).
 
-Runs N items (one `Symbol.query` each, so one engine call with symai's system
+Runs N items (one query each, so one engine call with symai's system
 message) through `BatchScheduler(engine=AnthropicEngine(rpm=...))` against
 the loopback fake of Anthropic's Messages API
 (client-python/tests/fake_anthropic.py), which refuses every 5th request,
@@ -24,14 +24,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client-python" / "tests"))
 
 from fake_anthropic import FakeAnthropic  # noqa: E402
-from symai import Expression, Symbol  # noqa: E402
+from symai import Expression  # noqa: E402
 
 from symbatcher import AnthropicEngine, BatchScheduler, ItemUsage  # noqa: E402
 
 
 class Ask(Expression):
+    @property
+    def static_context(self) -> str:
+        # symai renders it into the system message, which goes into `system`.
+        return "You answer in one word."
+
     def forward(self, input, **kwargs):
-        return Symbol(input).query("Answer briefly", **kwargs).value
+        return self.query(f"Answer briefly: {input}", **kwargs).value
 
 
 def main() -> None:
