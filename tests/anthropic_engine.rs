@@ -26,15 +26,6 @@ use symbatcher::ServerConfig;
 const ENGINE: &str = "claude";
 const MODEL: &str = "claude-sonnet-4-5";
 
-/// Each test gets this long before it fails instead of hanging.
-const TEST_LIMIT: Duration = Duration::from_secs(90);
-
-async fn limited<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_LIMIT, fut)
-        .await
-        .expect("test finished in time")
-}
-
 fn config_with(settings: AnthropicSettings) -> ServerConfig {
     let mut config = config();
     config.engines.push(EngineSpec::anthropic(ENGINE, settings));
@@ -58,16 +49,9 @@ fn chat_call(system: &str, user: &str, kwargs: &str) -> EngineCall {
     }
 }
 
-fn prompts(texts: &[&str]) -> Vec<(String, String)> {
-    texts
-        .iter()
-        .map(|t| (t.to_string(), String::new()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_system_message_goes_into_system_with_the_headers_usage_and_cost() {
-    limited(async {
+    within("the test", async {
         let key = "sk-ant-test-DO-NOT-LEAK-4242";
         let fake = FakeAnthropic::start(FakeSettings {
             api_key: Some(key.to_string()),
@@ -134,7 +118,7 @@ async fn the_system_message_goes_into_system_with_the_headers_usage_and_cost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_429_and_529_are_retried_after_retry_after_none_lost_and_rpm_held() {
-    limited(async {
+    within("the test", async {
         // 200 items, every 5th request refused (429 and 529 in turn) with
         // `retry-after: 1`, under rpm 3,000 (50 a second).
         let fake = FakeAnthropic::start(FakeSettings {
@@ -201,10 +185,10 @@ async fn refusals_429_and_529_are_retried_after_retry_after_none_lost_and_rpm_he
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_requests_budget_pauses_until_its_reset_instant() {
-    limited(async {
+    within("the test", async {
         let fake = FakeAnthropic::start(FakeSettings::default()).await;
         let server = spawn_server(config_with(settings(&fake))).await;
-        let calls = prompts(&["a [exhausted-once]", "b [529-once]"]);
+        let calls = prompt_calls(&["a [exhausted-once]", "b [529-once]"]);
         let (replies, summary) = run_engine_job(&server, ENGINE, &calls, 2).await;
         assert!(replies
             .values()
@@ -225,13 +209,13 @@ async fn an_exhausted_requests_budget_pauses_until_its_reset_instant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_4xx_fails_only_its_call_naming_method_path_status_and_message_never_the_key() {
-    limited(async {
+    within("the test", async {
         let key = "sk-ant-test-SECRET-777";
         let fake = FakeAnthropic::start(FakeSettings::default()).await;
         let mut settings = settings(&fake);
         settings.http.api_key = Some(ApiKey::new(key));
         let server = spawn_server(config_with(settings)).await;
-        let calls = prompts(&["fine", "broken [400]", "who [401-key]"]);
+        let calls = prompt_calls(&["fine", "broken [400]", "who [401-key]"]);
         let (replies, summary) = run_engine_job(&server, ENGINE, &calls, 4).await;
 
         assert_eq!(reply_text(&replies[&0]), "reply to: fine");
@@ -262,7 +246,7 @@ async fn a_4xx_fails_only_its_call_naming_method_path_status_and_message_never_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_cache_answers_a_repeated_request_without_sending_it() {
-    limited(async {
+    within("the test", async {
         let fake = FakeAnthropic::start(FakeSettings::default()).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = config_with(settings(&fake));

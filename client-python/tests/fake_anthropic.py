@@ -23,10 +23,9 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from fake_openai import _Server
+from fake_openai import LoopbackServer, QuietHandler, send_json
 
 
 @dataclass
@@ -51,7 +50,7 @@ def error(kind: str, message: str) -> dict[str, Any]:
 
 
 @dataclass
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     api_key: str | None = None
     refuse_every: int = 0
     retry_after_s: int | None = 1
@@ -63,12 +62,7 @@ class FakeAnthropic:
         self._refusals = 0
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 try:
@@ -77,36 +71,13 @@ class FakeAnthropic:
                     body = {}
                 request = Request(time.monotonic(), self.path, body, {k.lower(): v for k, v in self.headers.items()})
                 status, headers, payload = fake._answer(request)
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                send_json(self, status, payload, headers)
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(Handler)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeAnthropic:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def peak_in(self, window_s: float) -> int:
         """The most requests that arrived within any `window_s` seconds."""

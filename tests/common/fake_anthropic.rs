@@ -26,10 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 
-use super::fake_openai::{header, http_response, read_request};
+use super::fake_openai::{header, http_response, loopback, serve};
 
 /// How the fake behaves.
 #[derive(Debug, Clone, Default)]
@@ -89,28 +87,28 @@ struct State {
 #[derive(Clone)]
 pub struct FakeAnthropic {
     pub addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+/// What the fake's connections share.
+struct Inner {
     settings: FakeSettings,
-    state: Arc<Mutex<State>>,
+    state: Mutex<State>,
 }
 
 impl FakeAnthropic {
     pub async fn start(settings: FakeSettings) -> FakeAnthropic {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let fake = FakeAnthropic {
-            addr: listener.local_addr().expect("local addr"),
+        let (listener, addr) = loopback().await;
+        let inner = Arc::new(Inner {
             settings,
-            state: Arc::default(),
-        };
-        let server = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let server = server.clone();
-                tokio::spawn(async move { server.connection(stream).await });
-            }
+            state: Mutex::default(),
         });
-        fake
+        let shared = Arc::clone(&inner);
+        serve(listener, move |head, body| {
+            let inner = Arc::clone(&shared);
+            async move { inner.answer(&head, &body).await }
+        });
+        FakeAnthropic { addr, inner }
     }
 
     /// The base URL (before `/v1/messages`).
@@ -119,7 +117,12 @@ impl FakeAnthropic {
     }
 
     pub fn arrivals(&self) -> Vec<Arrival> {
-        self.state.lock().expect("fake state").arrivals.clone()
+        self.inner
+            .state
+            .lock()
+            .expect("fake state")
+            .arrivals
+            .clone()
     }
 
     /// The most requests that arrived within any `window`.
@@ -135,20 +138,9 @@ impl FakeAnthropic {
         }
         peak
     }
+}
 
-    async fn connection(&self, mut stream: TcpStream) {
-        let mut buffer = Vec::new();
-        loop {
-            let Some((head, body)) = read_request(&mut stream, &mut buffer).await else {
-                return;
-            };
-            let response = self.answer(&head, &body).await;
-            if stream.write_all(&response).await.is_err() {
-                return;
-            }
-        }
-    }
-
+impl Inner {
     async fn answer(&self, head: &str, body: &[u8]) -> Vec<u8> {
         let mut arrival = Arrival {
             at: Instant::now(),

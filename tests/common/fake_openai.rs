@@ -90,11 +90,9 @@ impl FakeOpenAi {
             state: Arc::default(),
         };
         let server = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let server = server.clone();
-                tokio::spawn(async move { server.connection(stream).await });
-            }
+        serve(listener, move |head, body| {
+            let server = server.clone();
+            async move { server.answer(&head, &body).await }
         });
         fake
     }
@@ -122,19 +120,6 @@ impl FakeOpenAi {
                 return arrivals;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    async fn connection(&self, mut stream: TcpStream) {
-        let mut buffer = Vec::new();
-        loop {
-            let Some((head, body)) = read_request(&mut stream, &mut buffer).await else {
-                return;
-            };
-            let response = self.answer(&head, &body).await;
-            if stream.write_all(&response).await.is_err() {
-                return;
-            }
         }
     }
 
@@ -278,6 +263,38 @@ pub fn http_response(status: u16, headers: &[(String, String)], body: &str) -> V
     out.push_str("\r\n");
     out.push_str(body);
     out.into_bytes()
+}
+
+/// A listener on a free port of 127.0.0.1, and its address.
+pub async fn loopback() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+/// Serves keep-alive HTTP/1.1 connections on `listener` (until the test's
+/// runtime ends): every request, as (head, body), is answered with the
+/// bytes `answer` returns.
+pub fn serve<A, F>(listener: TcpListener, answer: A)
+where
+    A: Fn(String, Vec<u8>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Vec<u8>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                while let Some((head, body)) = read_request(&mut stream, &mut buffer).await {
+                    if stream.write_all(&answer(head, body).await).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// Reads one request (head and body) from a keep-alive connection.

@@ -787,6 +787,14 @@ pub async fn run_engine_calls_on(
     (replies, out)
 }
 
+/// Calls of `run_engine_job` with these prompts and no kwargs.
+pub fn prompt_calls(texts: &[&str]) -> Vec<(String, String)> {
+    texts
+        .iter()
+        .map(|t| (t.to_string(), String::new()))
+        .collect()
+}
+
 /// The error of a failed engine reply.
 pub fn reply_error(reply: &EngineReply) -> &ItemError {
     match &reply.outcome {
