@@ -11,8 +11,11 @@ STAMP  := $(VENV)/.installed
 # virtualenv of their own (deploy/tools/requirements.txt).
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# mkdocs and mkdocs-material, in a virtualenv of their own (docs/requirements.txt).
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
 
-.PHONY: all build install demo test test-rust lint-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
+.PHONY: all build install demo test test-rust lint-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy docs bench fmt clean
 
 all: install
 
@@ -55,14 +58,24 @@ test-deploy: $(TOOLS_STAMP)
 	$(TOOLS)/bin/hadolint deploy/docker/server.Dockerfile deploy/docker/worker.Dockerfile
 	$(TOOLS)/bin/python deploy/tools/check_manifests.py deploy/k8s
 
+$(DOCS_STAMP): docs/requirements.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet -r docs/requirements.txt
+	touch $(DOCS_STAMP)
+
+## The documentation site (mkdocs.yml, docs/) into site/, strictly: a broken
+## link, a missing anchor or a page left out of the navigation fails.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
 ## Run the quick-start example: a real batch on the embedded echo engine.
 demo: install
 	$(VPY) examples/quickstart.py
 
 ## Every test: Rust lints, Rust unit and integration tests, stub drift, Python
 ## tests, the Python package's types, the installed wheel, the deployment
-## files, Node tests.
-test: install lint-rust test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node
+## files, Node tests, the documentation site.
+test: install lint-rust test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node docs
 
 ## Rust lints: formatting and clippy (every target, warnings are errors).
 lint-rust:
@@ -113,4 +126,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(TOOLS) dist
+	rm -rf $(VENV) $(TOOLS) $(DOCS_VENV) dist site
