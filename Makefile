@@ -52,9 +52,11 @@ wheel: build $(TOOLS_STAMP)
 test-wheel: wheel $(STAMP)
 	cd client-python && SYMBATCHER_WHEEL_DIR=$(CURDIR)/dist ../$(VPY) -m pytest -q tests_wheel
 
-## Lint the Dockerfiles (hadolint); render deploy/k8s with kustomize and
-## validate it against the Kubernetes schemas (deploy/tools/check_manifests.py).
+## Lint the Dockerfiles (hadolint) and the release workflow (actionlint);
+## render deploy/k8s with kustomize and validate it against the Kubernetes
+## schemas (deploy/tools/check_manifests.py).
 test-deploy: $(TOOLS_STAMP)
+	$(TOOLS)/bin/actionlint .github/workflows/*.yml
 	$(TOOLS)/bin/hadolint deploy/docker/server.Dockerfile deploy/docker/worker.Dockerfile
 	$(TOOLS)/bin/python deploy/tools/check_manifests.py deploy/k8s
 
