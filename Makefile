@@ -7,10 +7,15 @@ VPY    := $(VENV)/bin/python
 SERVER := target/release/symbatcher-server
 NODE   := clients/node
 STAMP  := $(VENV)/.installed
-# maturin, hadolint, kubectl (kustomize) and kubernetes-validate, in a
+# hadolint, actionlint, kubectl (kustomize) and kubernetes-validate, in a
 # virtualenv of their own (deploy/tools/requirements.txt).
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# maturin and zig, for `make wheel` only (client-python/requirements-wheel.txt).
+WHEEL_VENV := .venv-wheel
+WHEEL_STAMP := $(WHEEL_VENV)/.installed
+# The Linux wheels: manylinux2014 (glibc 2.17), built with zig as the linker.
+WHEEL_TARGETS := x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu
 # mkdocs and mkdocs-material, in a virtualenv of their own (docs/requirements.txt).
 DOCS_VENV := .venv-docs
 DOCS_STAMP := $(DOCS_VENV)/.installed
@@ -38,14 +43,28 @@ $(TOOLS_STAMP): deploy/tools/requirements.txt
 	$(TOOLS)/bin/pip install --quiet -r deploy/tools/requirements.txt
 	touch $(TOOLS_STAMP)
 
-## The platform wheel (the Python package plus the stripped server binary)
-## and the sdist (which builds the server from source) into dist/. maturin
-## builds the binary in target/release with the release profile, reusing
-## what `make build` compiled.
-wheel: build $(TOOLS_STAMP)
+$(WHEEL_STAMP): client-python/requirements-wheel.txt
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet -r client-python/requirements-wheel.txt
+	touch $(WHEEL_STAMP)
+
+## The Linux wheels (the Python package plus the stripped server binary),
+## tagged manylinux2014 (glibc 2.17) for x86_64 and aarch64, and the sdist
+## (which builds the server from source) into dist/. zig links against
+## glibc 2.17's symbols whatever the build machine's glibc; each target
+## builds into target/<triple>/release. The aarch64 standard library comes
+## from rustup (`rustup target add`), once.
+wheel: $(WHEEL_STAMP)
+	@for target in $(WHEEL_TARGETS); do \
+		rustup target list --installed | grep -qx "$$target" || rustup target add "$$target" || { \
+			echo "make wheel: cannot add the Rust target $$target with rustup (it downloads the target's standard library)" >&2; exit 1; }; \
+	done
 	rm -f dist/symbatcher-*.whl dist/symbatcher-*.tar.gz
-	cd client-python && ../$(TOOLS)/bin/maturin build --release --locked --strip --out ../dist
-	cd client-python && ../$(TOOLS)/bin/maturin sdist --out ../dist
+	cd client-python && for target in $(WHEEL_TARGETS); do \
+		PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" maturin build --release --locked --strip \
+			--zig --compatibility manylinux2014 --target "$$target" --out ../dist || exit 1; \
+	done
+	cd client-python && ../$(WHEEL_VENV)/bin/maturin sdist --out ../dist
 
 ## Install the wheel into a fresh virtualenv in a temp dir, as a user would,
 ## and run a job and `symbatcher status` with it (client-python/tests_wheel).
@@ -128,4 +147,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(TOOLS) $(DOCS_VENV) dist site
+	rm -rf $(VENV) $(TOOLS) $(WHEEL_VENV) $(DOCS_VENV) dist site
