@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 SERVER := target/release/symbatcher-server
-NODE   := clients/node
+NODE   := client-node
 STAMP  := $(VENV)/.installed
 # maturin, hadolint, kubectl (kustomize) and kubernetes-validate, in a
 # virtualenv of their own (deploy/tools/requirements.txt).

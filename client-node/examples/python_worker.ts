@@ -13,7 +13,7 @@ import type { Client } from "../src";
 export function pythonWorkerCommand(): string {
   return (
     process.env.SYMBATCHER_PYTHON_WORKER ||
-    path.resolve(__dirname, "..", "..", "..", "..", ".venv", "bin", "symbatcher")
+    path.resolve(__dirname, "..", "..", "..", ".venv", "bin", "symbatcher")
   );
 }
 

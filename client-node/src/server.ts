@@ -14,7 +14,7 @@ import { ServerStartError } from "./errors";
 export function serverBinary(): string {
   return (
     process.env.SYMBATCHER_SERVER_BIN ||
-    path.resolve(__dirname, "..", "..", "..", "..", "target", "release", "symbatcher-server")
+    path.resolve(__dirname, "..", "..", "..", "target", "release", "symbatcher-server")
   );
 }
 

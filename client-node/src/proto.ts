@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
 /** The repository's `proto/` directory (this file is `dist/src/proto.js`). */
-export const DEFAULT_PROTO_DIR = path.resolve(__dirname, "..", "..", "..", "..", "proto");
+export const DEFAULT_PROTO_DIR = path.resolve(__dirname, "..", "..", "..", "proto");
 
 const FILES = ["batch.proto", "worker.proto", "engine.proto", "status.proto"].map(
   (name) => `symbatcher/v1/${name}`,

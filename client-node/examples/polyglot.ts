@@ -4,7 +4,7 @@
  * registered under the same name, through one server that batches both
  * workers' engine calls together.
  *
- *     make install && cd clients/node && npm ci && npm run build
+ *     make install && cd client-node && npm ci && npm run build
  *     node dist/examples/polyglot.js [--server HOST:PORT] [--items 64]
  *
  * Without --server it starts target/release/symbatcher-server (echo engine,
