@@ -83,14 +83,17 @@ test-python: install
 typecheck-python: $(STAMP)
 	cd client-python && ../$(VPY) -m mypy
 
-## The Node.js client and worker: install from the lockfile, compile, run its tests
-## against the server binary (and a Python worker from .venv); then `buf lint`
-## the protos (buf.yaml), with buf from the same lockfile. Skipped where node
-## or npm is missing, unless SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
+## The Node.js client and worker: install from the lockfile, check that the
+## message types in src/generated/ match proto/ (`npm run gen:types` rewrites
+## them), compile, run its tests against the server binary (and a Python worker
+## from .venv); then `buf lint` the protos (buf.yaml), with buf from the same
+## lockfile. Skipped where node or npm is missing, unless
+## SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
 test-node: install
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 		set -e; cd $(NODE); \
 		npm ci --no-audit --no-fund --loglevel=error; \
+		npm run --silent check:generated; \
 		rm -rf dist; npm run --silent build; \
 		npm test --silent; \
 		npm run --silent lint:proto; \

@@ -9,6 +9,8 @@ import * as codec from "./codec";
 import { CancelledError, SymbatcherError, fromItemError, fromServiceError, isServiceError } from "./errors";
 import type { BatchRequest, BatchResponse, ItemResult, JobAccepted, JobSpec, JobSummary, StatusResponse } from "./messages";
 import { channelCredentials, clientOptions, type ConnectionOptions } from "./auth";
+import type { BatchServiceClient } from "./generated/symbatcher/v1/BatchService";
+import type { StatusServiceClient } from "./generated/symbatcher/v1/StatusService";
 import { services } from "./proto";
 import { Notifier, settlesNow } from "./signal";
 
@@ -44,8 +46,8 @@ type BatchCall = grpc.ClientDuplexStream<BatchRequest, BatchResponse>;
 /** A connection to a symbatcher server, for jobs and status. */
 export class Client {
   readonly address: string;
-  private readonly batch: grpc.Client;
-  private readonly statusClient: grpc.Client;
+  private readonly batch: BatchServiceClient;
+  private readonly statusClient: StatusServiceClient;
 
   /**
    * `token`: the bearer token the server requires (default: $SYMBATCHER_AUTH_TOKEN);
@@ -62,7 +64,7 @@ export class Client {
 
   /** Starts a job over `items` (indices 0, 1, ... in iteration order); iterate the Job for results. */
   submit(options: JobOptions, items: Iterable<unknown> | AsyncIterable<unknown>): Job {
-    const call = (this.batch as unknown as { Batch(): BatchCall }).Batch();
+    const call = this.batch.Batch();
     return new Job(call, options, items, this.address);
   }
 
@@ -82,11 +84,8 @@ export class Client {
   /** A snapshot of the server: jobs, workers, queues, engines. */
   status(): Promise<StatusResponse> {
     return new Promise((resolve, reject) => {
-      const client = this.statusClient as unknown as {
-        Status(request: object, callback: (err: grpc.ServiceError | null, res: StatusResponse) => void): void;
-      };
-      client.Status({}, (err, response) =>
-        err ? reject(fromServiceError(err, this.address)) : resolve(response),
+      this.statusClient.Status({}, (err, response) =>
+        err ? reject(fromServiceError(err, this.address)) : resolve(response!),
       );
     });
   }

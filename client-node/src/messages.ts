@@ -1,185 +1,47 @@
 /**
- * TypeScript shapes of the protocol messages this package reads and writes,
- * as `proto.ts` loads them: proto field names, 64-bit integers as numbers,
- * enums as names, and `kind`/`value`/`outcome` naming the oneof member set.
- * See proto/symbatcher/v1/ and docs/protocol.md for what each field means.
+ * The protocol messages this package reads and writes, under their proto
+ * names. Every type comes from src/generated/ (`npm run gen:types`, from
+ * proto/symbatcher/v1/ with the load options of proto.ts: proto field names,
+ * 64-bit integers as numbers, enums as names, and `kind`/`value`/`outcome`
+ * naming the oneof member set); nothing is written here by hand.
+ *
+ * A message this package receives is the decoded shape (`__Output`: every
+ * field present); one it sends is the shape it may be written in (fields
+ * optional). See proto/symbatcher/v1/ and docs/protocol.md for what each
+ * field means.
  */
 
-export type Codec = "CODEC_UNSPECIFIED" | "CODEC_JSON" | "CODEC_PICKLE";
+// -- common ---------------------------------------------------------------
 
-export type ErrorKind =
-  | "ERROR_KIND_UNSPECIFIED"
-  | "ERROR_KIND_USER"
-  | "ERROR_KIND_ENGINE"
-  | "ERROR_KIND_WORKER_LOST"
-  | "ERROR_KIND_ENCODING"
-  | "ERROR_KIND_CANCELLED"
-  | "ERROR_KIND_NO_WORKER"
-  | "ERROR_KIND_TIMEOUT";
-
-export interface ItemError {
-  kind: ErrorKind;
-  type: string;
-  message: string;
-  traceback: string;
-}
-
-export interface Outcome {
-  payload?: Buffer;
-  error?: ItemError | null;
-  local_only?: boolean;
-  value?: "payload" | "error";
-}
-
-export interface EngineCall {
-  call_id: number;
-  prompt: string;
-  messages_json: string;
-  kwargs_json: string;
-}
-
-export interface EngineReply {
-  call_id: number;
-  text?: string;
-  error?: ItemError | null;
-  metadata_json: string;
-  outcome?: "text" | "error";
-}
-
-export interface LatencyPercentiles {
-  count: number;
-  p50_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  max_ms: number;
-}
+export type { Codec__Output as Codec } from "./generated/symbatcher/v1/Codec";
+export type { ErrorKind__Output as ErrorKind } from "./generated/symbatcher/v1/ErrorKind";
+export type { ItemError__Output as ItemError } from "./generated/symbatcher/v1/ItemError";
+export type { Outcome } from "./generated/symbatcher/v1/Outcome";
+export type { EngineCall } from "./generated/symbatcher/v1/EngineCall";
+export type { EngineReply__Output as EngineReply } from "./generated/symbatcher/v1/EngineReply";
+export type { LatencyPercentiles__Output as LatencyPercentiles } from "./generated/symbatcher/v1/LatencyPercentiles";
 
 // -- BatchService ---------------------------------------------------------
 
-export interface JobSpec {
-  expression: string;
-  batch_size: number;
-  max_queue_delay_ms?: number;
-  kwargs_json?: string;
-  codec?: Codec;
-  engine?: string;
-  window?: number;
-  max_attempts?: number;
-  worker_wait_ms?: number;
-}
-
-export interface Item {
-  index: number;
-  payload: Buffer;
-  local_only?: boolean;
-}
-
-export type BatchRequest =
-  | { spec: JobSpec }
-  | { items: { items: Item[] } }
-  | { end: Record<string, never> };
-
-export interface JobAccepted {
-  job_id: number;
-  window: number;
-}
-
-export interface ItemResult {
-  index: number;
-  outcome: Outcome | null;
-}
-
-export interface JobSummary {
-  items: number;
-  succeeded: number;
-  failed: number;
-  engine_calls: number;
-  engine_batches: number;
-  mean_batch_size: number;
-  requeued: number;
-  wall_seconds: number;
-  engine_seconds: number;
-  mean_queue_wait_ms: number;
-  retries: number;
-  rate_limited: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  failed_engine_calls: number;
-  engine_latency: LatencyPercentiles | null;
-}
-
-export interface BatchResponse {
-  kind?: "accepted" | "results" | "summary";
-  accepted?: JobAccepted | null;
-  results?: { results: ItemResult[] } | null;
-  summary?: JobSummary | null;
-}
+export type { JobSpec } from "./generated/symbatcher/v1/JobSpec";
+export type { Item } from "./generated/symbatcher/v1/Item";
+export type { BatchRequest } from "./generated/symbatcher/v1/BatchRequest";
+export type { JobAccepted__Output as JobAccepted } from "./generated/symbatcher/v1/JobAccepted";
+export type { ItemResult__Output as ItemResult } from "./generated/symbatcher/v1/ItemResult";
+export type { JobSummary__Output as JobSummary } from "./generated/symbatcher/v1/JobSummary";
+export type { BatchResponse__Output as BatchResponse } from "./generated/symbatcher/v1/BatchResponse";
 
 // -- WorkerService --------------------------------------------------------
 
-export interface RegisterWorker {
-  name: string;
-  expressions: string[];
-  concurrency: number;
-  prefetch: number;
-}
-
-export interface WorkResult {
-  task_id: number;
-  outcome: Outcome;
-}
-
-export interface WorkerEngineCall {
-  task_id: number;
-  call: EngineCall;
-}
-
-export type WorkerMessage =
-  | { register: RegisterWorker }
-  | { results: { results: WorkResult[] } }
-  | { engine_calls: { calls: WorkerEngineCall[] } }
-  | { drain: { unstarted_task_ids: number[] } }
-  | { started: { task_ids: number[] } };
-
-export interface JobInfo {
-  job_id: number;
-  expression: string;
-  kwargs_json: string;
-  codec: Codec;
-  engine_wants_messages: boolean;
-}
-
-export interface Assignment {
-  task_id: number;
-  job_id: number;
-  index: number;
-  payload: Buffer;
-  local_only: boolean;
-}
-
-export interface WorkerCommand {
-  kind?: "registered" | "job" | "assignments" | "replies" | "cancel" | "job_finished";
-  registered?: { worker_id: number } | null;
-  job?: JobInfo | null;
-  assignments?: { assignments: Assignment[] } | null;
-  replies?: { replies: EngineReply[] } | null;
-  cancel?: { task_ids: number[] } | null;
-  job_finished?: { job_id: number } | null;
-}
+export type { RegisterWorker } from "./generated/symbatcher/v1/RegisterWorker";
+export type { WorkResult } from "./generated/symbatcher/v1/WorkResult";
+export type { WorkerEngineCall } from "./generated/symbatcher/v1/WorkerEngineCall";
+export type { WorkerMessage } from "./generated/symbatcher/v1/WorkerMessage";
+export type { JobInfo__Output as JobInfo } from "./generated/symbatcher/v1/JobInfo";
+export type { Assignment__Output as Assignment } from "./generated/symbatcher/v1/Assignment";
+export type { WorkerCommand__Output as WorkerCommand } from "./generated/symbatcher/v1/WorkerCommand";
 
 // -- StatusService --------------------------------------------------------
 
-export interface WorkerStatus {
-  worker_id: number;
-  name: string;
-  expressions: string[];
-  concurrency: number;
-  running: number;
-  draining: boolean;
-}
-
-export interface StatusResponse {
-  jobs: Array<{ job_id: number; expression: string; engine: string; running: number }>;
-  workers: WorkerStatus[];
-  uptime_seconds: number;
-}
+export type { WorkerStatus__Output as WorkerStatus } from "./generated/symbatcher/v1/WorkerStatus";
+export type { StatusResponse__Output as StatusResponse } from "./generated/symbatcher/v1/StatusResponse";

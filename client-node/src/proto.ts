@@ -11,6 +11,11 @@ import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
+import type { ProtoGrpcType as BatchProto } from "./generated/batch";
+import type { ProtoGrpcType as EngineProto } from "./generated/engine";
+import type { ProtoGrpcType as StatusProto } from "./generated/status";
+import type { ProtoGrpcType as WorkerProto } from "./generated/worker";
+
 /** The repository's `proto/` directory (this file is `dist/src/proto.js`). */
 export const DEFAULT_PROTO_DIR = path.resolve(__dirname, "..", "..", "..", "proto");
 
@@ -27,14 +32,17 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
 };
 
-type ServiceClient = grpc.ServiceClientConstructor;
+type V1 = BatchProto["symbatcher"]["v1"] &
+  WorkerProto["symbatcher"]["v1"] &
+  EngineProto["symbatcher"]["v1"] &
+  StatusProto["symbatcher"]["v1"];
 
-/** The symbatcher services' client constructors. */
+/** The symbatcher services' client constructors, typed by src/generated/. */
 export interface Services {
-  BatchService: ServiceClient;
-  WorkerService: ServiceClient;
-  EngineService: ServiceClient;
-  StatusService: ServiceClient;
+  BatchService: V1["BatchService"];
+  WorkerService: V1["WorkerService"];
+  EngineService: V1["EngineService"];
+  StatusService: V1["StatusService"];
 }
 
 let loaded: Services | undefined;
@@ -63,9 +71,7 @@ function load(protoDir: string): Services {
     defaults: true,
     oneofs: true,
   });
-  const root = grpc.loadPackageDefinition(definition) as unknown as {
-    symbatcher: { v1: Services };
-  };
+  const root = grpc.loadPackageDefinition(definition) as unknown as { symbatcher: { v1: V1 } };
   const v1 = root.symbatcher.v1;
   return {
     BatchService: v1.BatchService,

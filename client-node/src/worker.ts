@@ -18,6 +18,7 @@ import {
   isServiceError,
 } from "./errors";
 import type { Assignment, EngineReply, JobInfo, Outcome, WorkerCommand, WorkerMessage } from "./messages";
+import type { WorkerServiceClient } from "./generated/symbatcher/v1/WorkerService";
 import { Outbox } from "./outbox";
 import { channelCredentials, clientOptions } from "./auth";
 import { services } from "./proto";
@@ -115,7 +116,7 @@ export class Worker {
   error: Error | undefined;
 
   private readonly expressions: Map<string, Expression>;
-  private readonly client: grpc.Client;
+  private readonly client: WorkerServiceClient;
   private call: WorkCall | undefined;
   private outbox: Outbox | undefined;
   private readonly jobs = new Map<number, { info: JobInfo; kwargs: Record<string, unknown> }>();
@@ -150,7 +151,7 @@ export class Worker {
 
   /** Connects and registers; resolves with the worker id the server gave. */
   async start(): Promise<number> {
-    const call = (this.client as unknown as { Work(): WorkCall }).Work();
+    const call = this.client.Work();
     this.call = call;
     this.outbox = new Outbox(call);
     const registered = new Promise<number>((resolve, reject) => {
