@@ -1,6 +1,7 @@
 /**
- * Loads the protocol from the repository's `proto/` directory at run time
- * (no copies of the .proto files) and exposes the service clients.
+ * Loads the protocol at run time from the package's own `proto/` (a copy of
+ * the repository's `proto/` that `npm run build` makes and the package
+ * ships) and exposes the service clients.
  *
  * Messages are plain objects with the proto's own field names (snake_case),
  * 64-bit integers as JavaScript numbers, enums as their names and oneofs
@@ -16,8 +17,8 @@ import type { ProtoGrpcType as EngineProto } from "./generated/engine";
 import type { ProtoGrpcType as StatusProto } from "./generated/status";
 import type { ProtoGrpcType as WorkerProto } from "./generated/worker";
 
-/** The repository's `proto/` directory (this file is `dist/src/proto.js`). */
-export const DEFAULT_PROTO_DIR = path.resolve(__dirname, "..", "..", "..", "proto");
+/** The package's `proto/` directory (this file is `dist/src/proto.js`). */
+export const DEFAULT_PROTO_DIR = path.resolve(__dirname, "..", "..", "proto");
 
 const FILES = ["batch.proto", "worker.proto", "engine.proto", "status.proto"].map(
   (name) => `symbatcher/v1/${name}`,
@@ -47,7 +48,7 @@ export interface Services {
 
 let loaded: Services | undefined;
 
-/** The services, loaded once from `$SYMBATCHER_PROTO_DIR` or the repository's `proto/`. */
+/** The services, loaded once from `$SYMBATCHER_PROTO_DIR` or the package's `proto/`. */
 export function services(): Services {
   if (loaded === undefined) {
     loaded = load(process.env.SYMBATCHER_PROTO_DIR || DEFAULT_PROTO_DIR);
@@ -59,8 +60,8 @@ function load(protoDir: string): Services {
   const missing = FILES.find((file) => !fs.existsSync(path.join(protoDir, file)));
   if (missing !== undefined) {
     throw new Error(
-      `proto: ${path.join(protoDir, missing)} not found; set SYMBATCHER_PROTO_DIR to the ` +
-        "repository's proto/ directory",
+      `proto: ${path.join(protoDir, missing)} not found; in the repository, \`npm run build\` ` +
+        "copies proto/ into the package; or set SYMBATCHER_PROTO_DIR to a directory holding symbatcher/v1/*.proto",
     );
   }
   const definition = protoLoader.loadSync(FILES, {
