@@ -5,7 +5,9 @@
  *
  * Messages are plain objects with the proto's own field names (snake_case),
  * 64-bit integers as JavaScript numbers, enums as their names and oneofs
- * with a virtual `kind` field naming the member that is set.
+ * with a virtual `kind` field naming the member that is set. The types in
+ * src/generated/ describe exactly these objects: scripts/gen-types.js passes
+ * proto-loader-gen-types the same options as `load()` below.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
