@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 SERVER := target/release/symbatcher-server
-NODE   := clients/node
+NODE   := client-node
 STAMP  := $(VENV)/.installed
 # hadolint, actionlint, kubectl (kustomize) and kubernetes-validate, in a
 # virtualenv of their own (deploy/tools/requirements.txt).
@@ -117,16 +117,22 @@ test-python: install
 typecheck-python: $(STAMP)
 	cd client-python && ../$(VPY) -m mypy
 
-## The Node.js client and worker: install from the lockfile, compile, run its tests
-## against the server binary (and a Python worker from .venv); then `buf lint`
-## the protos (buf.yaml), with buf from the same lockfile. Skipped where node
-## or npm is missing, unless SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
+## The Node.js client and worker: install from the lockfile (its `prepare`
+## script copies proto/ into the package and compiles), check that the message
+## types in src/generated/ match proto/ (`npm run gen:types` rewrites them),
+## run its tests against the server binary (and a Python worker from .venv),
+## then `npm pack` it, install the tarball in a temp dir and run a job from
+## there (test/packed/); then `buf lint` the protos (buf.yaml), with buf from
+## the same lockfile. Skipped where node or npm is missing, unless
+## SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
 test-node: install
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 		set -e; cd $(NODE); \
+		rm -rf dist proto; \
 		npm ci --no-audit --no-fund --loglevel=error; \
-		rm -rf dist; npm run --silent build; \
+		npm run --silent check:generated; \
 		npm test --silent; \
+		npm run --silent test:packed; \
 		npm run --silent lint:proto; \
 	elif [ -n "$$SYMBATCHER_REQUIRE_NODE" ]; then \
 		echo "test-node: node and npm are not on PATH, and SYMBATCHER_REQUIRE_NODE is set: install Node.js 20 or newer" >&2; \
