@@ -38,7 +38,7 @@ from typing import Any
 from grpc.aio import _call as aio_call
 
 from symbatcher import BatchScheduler
-from symbatcher import _slots, _worker
+from symbatcher.worker import _slots, _runtime as _worker
 from throughput import (
     BATCH,
     WORKERS,

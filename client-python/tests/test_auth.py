@@ -17,12 +17,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import wait_until
 from remote_expressions import Tagger
 from symbatcher import AuthenticationError, BatchScheduler, EncodingError, JobError, make_channel
-from symbatcher._channel import TOKEN_ENV
+from symbatcher.wire._channel import TOKEN_ENV
 from symbatcher.cli.main import main as cli_main
-from symbatcher._handoff import LocalJob
-from symbatcher._job import Job, JobOptions
-from symbatcher._server import find_server_binary
-from symbatcher._worker import WorkerRuntime, _Job
+from symbatcher.worker._handoff import LocalJob
+from symbatcher.client._job_stream import Job, JobOptions
+from symbatcher.client._embedded_server import find_server_binary
+from symbatcher.worker._runtime import WorkerRuntime, _Job
 from symbatcher.v1 import batch_pb2, common_pb2, status_pb2, status_pb2_grpc, worker_pb2
 from test_remote_workers import start_workers, stop_workers
 

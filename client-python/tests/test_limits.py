@@ -18,8 +18,8 @@ import pytest
 from helpers import server_status, wait_until
 from limits_expressions import Prompted, Sized
 from symbatcher import BatchScheduler, EncodingError
-from symbatcher import _channel
-from symbatcher._server import EmbeddedServer
+from symbatcher.wire import _channel
+from symbatcher.client._embedded_server import EmbeddedServer
 from test_remote_workers import stop_workers, worker_command
 
 LIMIT = 65536

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from symbatcher._channel import TOKEN_ENV, Connection, read_token_file
+from symbatcher.wire._channel import TOKEN_ENV, Connection, read_token_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
-from symbatcher._worker import WorkerRuntime
+from symbatcher.worker._runtime import WorkerRuntime
 
 log = logging.getLogger("symbatcher.worker")
 

@@ -67,12 +67,12 @@ from typing import Any, BinaryIO
 from tqdm.auto import tqdm
 
 from symbatcher.cli import connect
-from symbatcher._codec import json_default
+from symbatcher.wire._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
-from symbatcher._imports import add_app_dir, import_expression
-from symbatcher._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
-from symbatcher._slots import SLOT_KINDS
-from symbatcher._types import ItemUsage
+from symbatcher._expressions import add_app_dir, import_expression
+from symbatcher.wire._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
+from symbatcher.worker._slots import SLOT_KINDS
+from symbatcher.client._summary import ItemUsage
 
 #: Output lines are written in one write() per this many lines, or once the
 #: flush interval has passed since the last write (checked every half of
@@ -407,7 +407,7 @@ def _error(exc: BaseException) -> dict[str, str]:
 async def _run(
     args: argparse.Namespace, expr: type, kwargs: dict[str, Any], done: IndexSet, pending: int
 ) -> int:
-    from symbatcher._scheduler import BatchScheduler
+    from symbatcher.client._scheduler import BatchScheduler
 
     reader = _InputReader(args.input, done)
     output = _Output(args.output)

@@ -26,8 +26,8 @@ from typing import Any
 
 import grpc
 
-from symbatcher import _codec, _limits
-from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
+from symbatcher.wire import _codec, _limits
+from symbatcher.worker._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
     EncodingError,
     JobError,
@@ -36,8 +36,8 @@ from symbatcher._errors import (
     from_item_error,
     from_rpc_error,
 )
-from symbatcher._source import ItemSource
-from symbatcher._types import ItemUsage, JobSummary
+from symbatcher.client._sources import ItemSource
+from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.v1 import batch_pb2, batch_pb2_grpc, common_pb2
 
 #: Why a client refuses a pickled result (only a JobOptions built without

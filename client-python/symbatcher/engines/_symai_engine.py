@@ -41,10 +41,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from symbatcher._codec import is_json_value
-from symbatcher._batch_engine import BatchEngine, EngineCall
-from symbatcher._local_calls import LOCAL_CALLS, LocalCall
-from symbatcher._pools import check_limit, thread_pool
+from symbatcher.wire._codec import is_json_value
+from symbatcher.engines._batch_engine import BatchEngine, EngineCall
+from symbatcher.engines._local_calls import LOCAL_CALLS, LocalCall
+from symbatcher.engines._thread_pools import check_limit, thread_pool
 
 Reply = tuple[str, dict[str, Any]] | Exception
 

@@ -32,9 +32,9 @@ from typing import Any, Protocol
 
 import greenlet
 
-from symbatcher._affinity import Placement
+from symbatcher.worker._affinity import Placement
 from symbatcher._errors import SymbatcherError
-from symbatcher._interceptor import install_in_context
+from symbatcher.worker._interceptor import install_in_context
 
 #: The kinds `slots=` accepts.
 SLOT_KINDS = ("thread", "greenlet")

@@ -16,10 +16,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from symbatcher._job import Job, JobOptions
-from symbatcher._source import ItemSource
-from symbatcher._types import JobSummary
-from symbatcher._worker import WorkerRuntime
+from symbatcher.client._job_stream import Job, JobOptions
+from symbatcher.client._sources import ItemSource
+from symbatcher.client._summary import JobSummary
+from symbatcher.worker._runtime import WorkerRuntime
 from symbatcher.v1 import batch_pb2_grpc
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher._limits import env_int
+from symbatcher.wire._limits import env_int
 
 #: Largest gRPC message either side sends or receives (item and result
 #: chunks). The server's `--max-message-bytes` reads the same variable.

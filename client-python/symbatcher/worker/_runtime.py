@@ -19,9 +19,10 @@ from typing import Any
 
 import grpc
 
-from symbatcher import _affinity, _codec, _limits
-from symbatcher._channel import Connection, connection_for
-from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
+from symbatcher.worker import _affinity
+from symbatcher.wire import _codec, _limits
+from symbatcher.wire._channel import Connection, connection_for
+from symbatcher.worker._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
     EncodingError,
     EngineError,
@@ -32,8 +33,8 @@ from symbatcher._errors import (
     from_item_error,
     from_rpc_error,
 )
-from symbatcher._interceptor import bind_slot
-from symbatcher._slots import ReplyBox, Slots, make_slots
+from symbatcher.worker._interceptor import bind_slot
+from symbatcher.worker._slots import ReplyBox, Slots, make_slots
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("symbatcher.worker")

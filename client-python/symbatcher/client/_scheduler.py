@@ -14,23 +14,23 @@ from typing import Any
 
 import grpc
 
-from symbatcher._channel import register_connection, release_aio_channels, unregister_connection
-from symbatcher._batch_engine import BatchEngine
-from symbatcher._engine_connection import EngineConnection
-from symbatcher._server_engines import ServerEngine
-from symbatcher._engine_choice import symai_engine, warn_echo_fallback
+from symbatcher.wire._channel import register_connection, release_aio_channels, unregister_connection
+from symbatcher.engines._batch_engine import BatchEngine
+from symbatcher.engines._engine_connection import EngineConnection
+from symbatcher.engines._server_engines import ServerEngine
+from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
 from symbatcher._errors import InvalidArgumentError, SchedulerClosedError, SymbatcherError
-from symbatcher._imports import build_expression, expression_name
-from symbatcher._job import JobOptions
-from symbatcher._limits import kwargs_depth_error
-from symbatcher._server import EmbeddedServer, open_server
-from symbatcher._slots import check_kind as check_slot_kind
-from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
-from symbatcher._job_run import JobRun
-from symbatcher._types import JobSummary
-from symbatcher._symai_engine import SymaiEngine
+from symbatcher._expressions import build_expression, expression_name
+from symbatcher.client._job_stream import JobOptions
+from symbatcher.wire._limits import kwargs_depth_error
+from symbatcher.client._embedded_server import EmbeddedServer, open_server
+from symbatcher.worker._slots import check_kind as check_slot_kind
+from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
+from symbatcher.client._job_handle import JobRun
+from symbatcher.client._summary import JobSummary
+from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
-from symbatcher._codec import is_json_value
+from symbatcher.wire._codec import is_json_value
 
 
 #: How long the embedded server may take to answer the Status call that

@@ -21,9 +21,9 @@ from symai.backend.base import Engine
 from symai.context import CURRENT_ENGINE_VAR
 
 from symbatcher._errors import SymbatcherError
-from symbatcher._codec import is_json_value
-from symbatcher._local_calls import LOCAL_CALLS
-from symbatcher._system_prompt import render_system
+from symbatcher.wire._codec import is_json_value
+from symbatcher.engines._local_calls import LOCAL_CALLS
+from symbatcher.engines._system_prompt import render_system
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

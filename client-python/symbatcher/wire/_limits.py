@@ -41,7 +41,7 @@ def env_int(name: str, default: int, low: int, high: int) -> int:
 
 
 def message_limit() -> int:
-    from symbatcher import _channel
+    from symbatcher.wire import _channel
 
     return _channel.MAX_MESSAGE_BYTES
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher._batch_engine import BatchEngine, answer_batch
+from symbatcher.engines._batch_engine import BatchEngine, answer_batch
 from symbatcher._errors import (
     JobError,
     ServerUnavailableError,
@@ -25,7 +25,7 @@ from symbatcher._errors import (
     call_error,
     from_rpc_error,
 )
-from symbatcher._pools import check_limit, thread_pool
+from symbatcher.engines._thread_pools import check_limit, thread_pool
 from symbatcher.v1 import engine_pb2, engine_pb2_grpc
 
 log = logging.getLogger("symbatcher.engine")
@@ -167,7 +167,7 @@ def serve_engine(
     for `connect_timeout` seconds (0: keep trying), and the server's error
     when it refuses the engine (a bad setting, a name another live engine
     holds for longer than NAME_TAKEN_RETRY_S)."""
-    from symbatcher._channel import Connection
+    from symbatcher.wire._channel import Connection
 
     async def serve() -> None:
         backoff = BACKOFF_FIRST_S

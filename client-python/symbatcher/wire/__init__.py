@@ -1,0 +1,9 @@
+"""The wire: what travels between processes, and how (private modules).
+
+- `_channel`: gRPC channels, the token, TLS (`Connection`);
+- `_codec`: payload encoding (JSON, or pickle opt-in);
+- `_limits`: message size limits on the client side.
+
+The generated protocol stubs stay in `symbatcher/v1` (where the proto
+package puts them and `scripts/gen_proto.py --check` compares them).
+"""
