@@ -2,7 +2,8 @@
 
 - `_channel`: gRPC channels, the token, TLS (`Connection`);
 - `_codec`: payload encoding (JSON, or pickle opt-in);
-- `_limits`: message size limits on the client side.
+- `_limits`: message size limits on the client side;
+- `_settings`: the message size and keepalive settings from the environment.
 
 The generated protocol stubs stay in `symbatcher/v1` (where the proto
 package puts them and `scripts/gen_proto.py --check` compares them).

@@ -22,17 +22,11 @@ from typing import Any
 
 import grpc
 
-from symbatcher.wire._limits import env_int
-
-#: Largest gRPC message either side sends or receives (item and result
-#: chunks). The server's `--max-message-bytes` reads the same variable.
-MAX_MESSAGE_BYTES = env_int("SYMBATCHER_MAX_MESSAGE_BYTES", 64 * 1024 * 1024, 16 * 1024, 2**31 - 1)
-#: HTTP/2 keepalive: a PING after this many ms, and the connection is dead
-#: when its ack does not come within the timeout, so a frozen server is
-#: noticed (ServerUnavailableError) within interval + timeout. The server's
-#: `--keepalive-interval-ms` and `--keepalive-timeout-ms` read the same variables.
-KEEPALIVE_INTERVAL_MS = env_int("SYMBATCHER_KEEPALIVE_INTERVAL_MS", 5_000, 10, 3_600_000)
-KEEPALIVE_TIMEOUT_MS = env_int("SYMBATCHER_KEEPALIVE_TIMEOUT_MS", 10_000, 10, 3_600_000)
+from symbatcher.wire._settings import (
+    KEEPALIVE_INTERVAL_MS,
+    KEEPALIVE_TIMEOUT_MS,
+    MAX_MESSAGE_BYTES,
+)
 
 #: Large messages (item and result chunks); keepalive pings, also on idle
 #: connections (the server, tonic, accepts any ping rate); no HTTP proxy for
