@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from symbatcher.client._job_stream import Job, JobOptions
 from symbatcher.client._sources import ItemSource
 from symbatcher.client._summary import JobSummary
+from symbatcher.wire._channel import Connection
 from symbatcher.worker._runtime import WorkerRuntime
 from symbatcher.v1 import batch_pb2_grpc
 
@@ -37,6 +38,7 @@ class JobRun:
         self,
         *,
         address: str,
+        connection: Connection,
         stub: Callable[[], batch_pb2_grpc.BatchServiceStub],
         expression: str,
         factory: Callable[[dict[str, Any]], Any],
@@ -53,6 +55,7 @@ class JobRun:
         local_only: bool = False,
     ) -> None:
         self._address = address
+        self._connection = connection
         self._stub = stub
         self._expression = expression
         self._factory = factory
@@ -83,6 +86,7 @@ class JobRun:
                 name=f"local-{os.getpid()}",
                 slots=self._slots,
                 pin_slots=self._pin_slots,
+                connection=self._connection,
             )
             await self._worker.open()
         self._job = Job(

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from symbatcher.wire._channel import register_connection, release_aio_channels, unregister_connection
+from symbatcher.wire._channel import release_aio_channels
 from symbatcher.engines._batch_engine import BatchEngine
 from symbatcher.engines._engine_connection import EngineConnection
 from symbatcher.engines._server_engines import ServerEngine
@@ -103,7 +103,6 @@ class _Owned:
         self.channel = self.engine_connection = None
         if self.own_engine is not None:
             self.own_engine.close()
-        unregister_connection(self.address)
         if self.loop_thread is not None and loop is not None:
             BatchScheduler.close_loop(loop, self.loop_thread)
         if self.server is not None:
@@ -321,7 +320,6 @@ class BatchScheduler:
             tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
         )
         self.address = address
-        register_connection(address, self.connection)
         self._owned = owned = _Owned(address)
         owned.server = server
         # Released when cleaned up, or when the scheduler is collected.
@@ -633,6 +631,7 @@ class BatchScheduler:
         factory = lambda _kwargs: instance  # noqa: E731
         return JobRun(
             address=self.address,
+            connection=self.connection,
             stub=self._batch_stub,
             expression=name,
             factory=factory,

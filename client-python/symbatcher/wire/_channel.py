@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,39 +194,6 @@ def make_aio_channel(
         token=token, tls=tls, tls_ca=tls_ca,
         tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
     ).aio_channel(address)
-
-
-# -- connections by address -------------------------------------------------
-
-_lock = threading.Lock()
-_by_address: dict[str, tuple[Connection, int]] = {}
-
-
-def register_connection(address: str, connection: Connection) -> None:
-    """Records how this process reaches `address` (a BatchScheduler does, so
-    that the local worker slots it starts connect the same way)."""
-    with _lock:
-        _, count = _by_address.get(address, (connection, 0))
-        _by_address[address] = (connection, count + 1)
-
-
-def unregister_connection(address: str) -> None:
-    with _lock:
-        found = _by_address.get(address)
-        if found is None:
-            return
-        if found[1] <= 1:
-            del _by_address[address]
-        else:
-            _by_address[address] = (found[0], found[1] - 1)
-
-
-def connection_for(address: str) -> Connection:
-    """The connection registered for `address`, else the defaults from the
-    environment."""
-    with _lock:
-        found = _by_address.get(address)
-    return found[0] if found is not None else Connection.create()
 
 
 # -- channels that add the token to every call -------------------------------

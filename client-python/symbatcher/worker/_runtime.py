@@ -21,7 +21,7 @@ import grpc
 
 from symbatcher.worker import _affinity
 from symbatcher.wire import _codec, _limits
-from symbatcher.wire._channel import Connection, connection_for
+from symbatcher.wire._channel import Connection
 from symbatcher.worker._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
 from symbatcher._errors import (
     EncodingError,
@@ -105,7 +105,10 @@ class _Job:
 
 class WorkerRuntime:
     """Serves `expressions` (name -> factory of an Expression instance) with
-    `concurrency` slots over one connection to the server at `address`.
+    `concurrency` slots over one connection to the server at `address`,
+    reached as `connection` says (token, TLS): whoever starts the worker
+    builds it and passes it in (a BatchScheduler passes its own to its local
+    slots); None takes the defaults from the environment (`Connection.create`).
 
     The connection runs on the asyncio loop that calls `open()`: one
     task reads assignments and engine replies, one writes results and engine
@@ -149,7 +152,7 @@ class WorkerRuntime:
         if self._prefetch < 0:
             raise ValueError(f"prefetch: must be >= 0, got {self._prefetch}")
         self._address = address
-        self._connection = connection or connection_for(address)
+        self._connection = connection if connection is not None else Connection.create()
         self._allow_pickle = allow_pickle
         self._expressions = dict(expressions)
         self._concurrency = concurrency
