@@ -1,7 +1,7 @@
 """One call of a `BatchScheduler` (forward, stream, aforward, astream): the
 job, the local worker slots that serve it, and its progress bar.
 
-A `JobRun` lives on the scheduler's event loop. The scheduler's call forms
+A `JobHandle` lives on the scheduler's event loop. The scheduler's call forms
 drive it from wherever the caller is: `forward` and `stream` from a thread
 (one loop round trip per chunk of results, not per item), `aforward` and
 `astream` from a coroutine on any loop, which awaits the scheduler's loop
@@ -16,7 +16,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from symbatcher.client._job_stream import Job, JobOptions
+from symbatcher.client._job_options import JobOptions
+from symbatcher.client._job_stream import JobStream
 from symbatcher.client._sources import ItemSource
 from symbatcher.client._summary import JobSummary
 from symbatcher.wire._channel import Connection
@@ -30,8 +31,11 @@ class _ProgressBar(tqdm):  # type: ignore[misc]
     monitor_interval = 0
 
 
-class JobRun:
-    """Runs `expression` (served by `factory` in `num_workers` local slots of
+class JobHandle:
+    """What one call of a BatchScheduler drives: the job's stream
+    (`JobStream`), the local worker slots that serve it, its progress bar.
+
+    Runs `expression` (served by `factory` in `num_workers` local slots of
     kind `slots`, and by any remote worker registered under the same name) over `source`."""
 
     def __init__(
@@ -71,7 +75,7 @@ class JobRun:
         self._progress = progress
         self._total = total
         self._worker: WorkerRuntime | None = None
-        self._job: Job | None = None
+        self._job: JobStream | None = None
         self._bar: Any = None
         self.failed = 0
         self.summary: JobSummary | None = None
@@ -89,7 +93,7 @@ class JobRun:
                 connection=self._connection,
             )
             await self._worker.open()
-        self._job = Job(
+        self._job = JobStream(
             self._stub(),
             expression=self._expression,
             source=self._source,
@@ -110,7 +114,7 @@ class JobRun:
         )
 
     async def take(self) -> list[tuple[int, Any]] | None:
-        """The next results (see `Job.take`); None when the job is done."""
+        """The next results (see `JobStream.take`); None when the job is done."""
         assert self._job is not None, "start() first"
         chunk = await self._job.take()
         if chunk is None:

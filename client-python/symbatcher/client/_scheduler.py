@@ -21,12 +21,12 @@ from symbatcher.engines._server_engines import ServerEngine
 from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
 from symbatcher._errors import InvalidArgumentError, SchedulerClosedError, SymbatcherError
 from symbatcher._expressions import build_expression, expression_name
-from symbatcher.client._job_stream import JobOptions
+from symbatcher.client._job_options import JobOptions
 from symbatcher.wire._limits import kwargs_depth_error
 from symbatcher.client._embedded_server import EmbeddedServer, open_server
 from symbatcher.worker._slots import check_kind as check_slot_kind
 from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
-from symbatcher.client._job_handle import JobRun
+from symbatcher.client._job_handle import JobHandle
 from symbatcher.client._summary import JobSummary
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
@@ -391,13 +391,13 @@ class BatchScheduler:
         self._check_call(num_workers, batch_size)
         items = list(dataset)
         results: list[Any] = [None] * len(items)
-        run = self._job_run(
+        handle = self._job_handle(
             expr, num_workers, SequenceSource(items), batch_size, kwargs, total=len(items)
         )
         try:
-            self._run_on_loop(run.collect(results), "forward", "aforward")
+            self._run_on_loop(handle.collect(results), "forward", "aforward")
         finally:
-            self.last_summary = run.summary
+            self.last_summary = handle.summary
         return results
 
     # -- streaming and asyncio -------------------------------------------
@@ -429,10 +429,10 @@ class BatchScheduler:
         self._check_open()
         self._check_call(num_workers, batch_size)
         source = source_for(dataset)
-        run = self._job_run(
+        handle = self._job_handle(
             expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
         )
-        return self._iterate(run)
+        return self._iterate(handle)
 
     async def aforward(
         self, expr: Any, num_workers: int, dataset: Any, batch_size: int = 5, **kwargs: Any
@@ -446,13 +446,13 @@ class BatchScheduler:
         results: list[Any] = [None] * (_length(dataset) or 0)
         # Building the expression runs user code (and symai's first-use
         # set-up): off the running loop, so it never stalls the caller's loop.
-        run = await asyncio.to_thread(
-            self._job_run, expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
+        handle = await asyncio.to_thread(
+            self._job_handle, expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
         )
         try:
-            await self._on_loop(run.collect(results))
+            await self._on_loop(handle.collect(results))
         finally:
-            self.last_summary = run.summary
+            self.last_summary = handle.summary
         return results
 
     def astream(
@@ -473,10 +473,10 @@ class BatchScheduler:
         self._check_open()
         self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
-        run = self._job_run(
+        handle = self._job_handle(
             expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
         )
-        return self._aiterate(run, source)
+        return self._aiterate(handle, source)
 
     def cleanup(self) -> None:
         """Stops the engine connection, the embedded server and the scheduler's
@@ -556,27 +556,27 @@ class BatchScheduler:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    def _iterate(self, run: JobRun) -> Iterator[tuple[int, Any]]:
+    def _iterate(self, handle: JobHandle) -> Iterator[tuple[int, Any]]:
         try:
-            self._run_on_loop(run.start(), "stream", "astream")
-            while (chunk := self._run_on_loop(run.take(), "stream", "astream")) is not None:
+            self._run_on_loop(handle.start(), "stream", "astream")
+            while (chunk := self._run_on_loop(handle.take(), "stream", "astream")) is not None:
                 yield from chunk
         finally:
             if not self._loop.is_closed():
-                self._run_on_loop(run.close(), "stream", "astream")
-            self.last_summary = run.summary
+                self._run_on_loop(handle.close(), "stream", "astream")
+            self.last_summary = handle.summary
 
-    async def _aiterate(self, run: JobRun, source: ItemSource) -> AsyncIterator[tuple[int, Any]]:
+    async def _aiterate(self, handle: JobHandle, source: ItemSource) -> AsyncIterator[tuple[int, Any]]:
         _bind_owner(source)
         try:
-            await self._on_loop(run.start())
-            while (chunk := await self._on_loop(run.take())) is not None:
+            await self._on_loop(handle.start())
+            while (chunk := await self._on_loop(handle.take())) is not None:
                 for pair in chunk:
                     yield pair
         finally:
             if not self._loop.is_closed():
-                await self._on_loop(run.close())
-            self.last_summary = run.summary
+                await self._on_loop(handle.close())
+            self.last_summary = handle.summary
 
     async def _default_engine(self, channel: grpc.aio.Channel) -> SymaiEngine | None:
         """The engine of an embedded server's jobs when none is named (see
@@ -597,7 +597,7 @@ class BatchScheduler:
         assert self._owned.channel is not None, "connected in __init__"
         return batch_pb2_grpc.BatchServiceStub(self._owned.channel)
 
-    def _job_run(
+    def _job_handle(
         self,
         expr: Any,
         num_workers: int,
@@ -607,7 +607,7 @@ class BatchScheduler:
         *,
         ordered: bool = False,
         total: int | None = None,
-    ) -> JobRun:
+    ) -> JobHandle:
         name = expression_name(expr)
         too_deep = kwargs_depth_error(kwargs)
         if too_deep:
@@ -629,7 +629,7 @@ class BatchScheduler:
             name = f"{name}#{uuid.uuid4().hex[:8]}"
             instance = expr
         factory = lambda _kwargs: instance  # noqa: E731
-        return JobRun(
+        return JobHandle(
             address=self.address,
             connection=self.connection,
             stub=self._batch_stub,

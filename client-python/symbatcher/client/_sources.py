@@ -1,7 +1,7 @@
 """Where a job's items come from.
 
 A job never materialises its dataset: its writer asks the source for the next
-chunk only when the job has room for more items (see `Job`'s credit), so a
+chunk only when the job has room for more items (see `JobStream`'s credit), so a
 generator of ten million items is read a chunk at a time, as fast as the job
 advances. Reading happens off the job's event loop (a plain iterable is read
 on a thread of its own, an async iterable on the loop that owns it), so a slow

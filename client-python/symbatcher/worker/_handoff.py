@@ -17,8 +17,8 @@ from typing import Any
 JobKey = tuple[str, int]
 
 
-class LocalJob:
-    """Objects of one job whose client runs in this process. Items live from
+class JobObjects:
+    """The Python objects of one job whose client runs in this process. Items live from
     the client's send to the client's receipt of their result; results from
     the worker's finish to that receipt."""
 
@@ -51,10 +51,10 @@ class Handoff:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[JobKey, LocalJob] = {}
+        self._jobs: dict[JobKey, JobObjects] = {}
 
-    def open(self, key: JobKey, kwargs: dict[str, Any]) -> LocalJob:
-        job = LocalJob(kwargs)
+    def open(self, key: JobKey, kwargs: dict[str, Any]) -> JobObjects:
+        job = JobObjects(kwargs)
         with self._lock:
             self._jobs[key] = job
         return job
@@ -63,7 +63,7 @@ class Handoff:
         with self._lock:
             self._jobs.pop(key, None)
 
-    def get(self, key: JobKey) -> LocalJob | None:
+    def get(self, key: JobKey) -> JobObjects | None:
         return self._jobs.get(key)
 
 

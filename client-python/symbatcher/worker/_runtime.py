@@ -13,8 +13,6 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -22,7 +20,7 @@ import grpc
 from symbatcher.worker import _affinity
 from symbatcher.wire import _codec, _limits
 from symbatcher.wire._channel import Connection
-from symbatcher.worker._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
+from symbatcher.worker._handoff import HANDOFF, PROCESS_TOKEN
 from symbatcher._errors import (
     EncodingError,
     EngineError,
@@ -34,6 +32,11 @@ from symbatcher._errors import (
     from_rpc_error,
 )
 from symbatcher.worker._interceptor import bind_slot
+from symbatcher.worker._served_job import (
+    DEFAULT_MAX_QUEUE_DELAY_S,
+    ExpressionFactory,
+    ServedJob,
+)
 from symbatcher.worker._slots import ReplyBox, Slots, make_slots
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
@@ -57,51 +60,6 @@ CANCEL_GRACE_S = 1.0
 #: for the other slots before it is sent anyway; checked every half of it, so
 #: a post waits at most about 1.5 times this (`WorkerRuntime._post_from_slot`).
 FLUSH_AFTER_S = 0.02
-
-#: The max_queue_delay of a job whose server does not send it
-#: (`JobInfo.max_queue_delay_ms` unset): the server's default. A thread slot
-#: that runs this long without an engine call holds back no other slot's
-#: posts (`_slots.ThreadSlots`).
-DEFAULT_MAX_QUEUE_DELAY_S = 0.05
-
-#: Builds the Expression instance that serves one job, from the job's kwargs.
-ExpressionFactory = Callable[[dict[str, Any]], Any]
-
-
-@dataclass
-class _Job:
-    info: worker_pb2.JobInfo
-    kwargs: dict[str, Any]
-    #: Set when the job's client runs in this process.
-    local: LocalJob | None
-    #: The job's one Expression instance in this process, shared by the slots.
-    instance: Any = None
-    #: Why building it failed; every item of the job fails with it.
-    build_error: BaseException | None = None
-    built: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def silent_after(self) -> float:
-        """Its max_queue_delay in seconds (the server's default when its
-        server does not say)."""
-        if not self.info.HasField("max_queue_delay_ms"):
-            return DEFAULT_MAX_QUEUE_DELAY_S
-        return self.info.max_queue_delay_ms / 1000
-
-    def expression(self, factory: ExpressionFactory) -> Any:
-        """The job's instance, built by the first slot that needs it."""
-        with self.lock:
-            if not self.built:
-                try:
-                    self.instance = factory(self.kwargs)
-                except Exception as exc:  # noqa: BLE001 - reported per item
-                    self.build_error = exc
-                self.built = True
-        if self.build_error is not None:
-            raise self.build_error
-        return self.instance
-
 
 class WorkerRuntime:
     """Serves `expressions` (name -> factory of an Expression instance) with
@@ -185,7 +143,7 @@ class WorkerRuntime:
         self._unsent_calls = 0
         self._batch_calls = 1
         self._calls_lock = threading.Lock()
-        self._jobs: dict[int, _Job] = {}
+        self._jobs: dict[int, ServedJob] = {}
         #: Engine calls (and `symbatcher.sleep`s, `pause`) waiting for
         #: their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
@@ -508,7 +466,7 @@ class WorkerRuntime:
             info = command.job
             local = HANDOFF.get((self._address, info.job_id))
             kwargs = local.kwargs if local is not None else json.loads(info.kwargs_json or "{}")
-            self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs, local=local)
+            self._jobs[info.job_id] = ServedJob(info=info, kwargs=kwargs, local=local)
             self._batch_calls = self._least_batch()
         elif kind == "job_finished":
             self._jobs.pop(command.job_finished.job_id, None)
@@ -755,7 +713,7 @@ class WorkerRuntime:
             err = EncodingError(f"result of item {assignment.index} cannot be sent: {exc}; {hint}")
             return _error_outcome(err, common_pb2.ERROR_KIND_ENCODING)
 
-    def _item(self, assignment: worker_pb2.Assignment, job: _Job) -> Any:
+    def _item(self, assignment: worker_pb2.Assignment, job: ServedJob) -> Any:
         if job.local is not None:
             found, item = job.local.item(assignment.index)
             if found:
