@@ -35,7 +35,7 @@ from symbatcher._errors import (
 from symbatcher.client._scheduler import BatchScheduler
 from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.engines._batch_engine import BatchEngine, EngineCall
-from symbatcher.engines._engine_connection import serve_engine
+from symbatcher.engines._serve_engine import serve_engine
 from symbatcher.engines._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.wire._channel import Connection, make_aio_channel, make_channel

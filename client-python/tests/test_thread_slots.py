@@ -14,7 +14,7 @@ from typing import Any
 from symai import Expression, Symbol
 
 from symbatcher import BatchScheduler
-from symbatcher.worker._slots import ThreadSlots
+from symbatcher.worker._thread_slots import ThreadSlots
 from symbatcher.worker._runtime import FLUSH_AFTER_S
 
 

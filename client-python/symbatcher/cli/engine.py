@@ -35,7 +35,7 @@ import sys
 
 from symbatcher.cli import connect
 from symbatcher.engines._batch_engine import BatchEngine
-from symbatcher.engines._engine_connection import serve_engine
+from symbatcher.engines._serve_engine import serve_engine
 from symbatcher._expressions import add_app_dir, import_expression
 from symbatcher._errors import SymbatcherError
 from symbatcher.cli.reconnect import EXIT_GAVE_UP

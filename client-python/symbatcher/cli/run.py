@@ -71,7 +71,7 @@ from symbatcher.wire._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
 from symbatcher._expressions import add_app_dir, import_expression
 from symbatcher.wire._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
-from symbatcher.worker._slots import SLOT_KINDS
+from symbatcher.worker._slot_kinds import SLOT_KINDS
 from symbatcher.client._summary import ItemUsage
 
 #: Output lines are written in one write() per this many lines, or once the

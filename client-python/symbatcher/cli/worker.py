@@ -45,7 +45,7 @@ import sys
 from typing import Any
 
 from symbatcher._expressions import add_app_dir, build_expression, import_expression, registered_names
-from symbatcher.worker._slots import SLOT_KINDS
+from symbatcher.worker._slot_kinds import SLOT_KINDS
 from symbatcher.cli import connect
 from symbatcher.cli.reconnect import EXIT_STUCK, serve
 from symbatcher.cli.supervisor import supervise

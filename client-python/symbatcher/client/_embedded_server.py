@@ -211,6 +211,16 @@ class EmbeddedServer:
         return "\n".join(self._stderr_tail)
 
 
+def default_cache_dir() -> str:
+    """The embedded server's call cache: $SYMBATCHER_CACHE_DIR, else
+    $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher."""
+    explicit = os.environ.get("SYMBATCHER_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "symbatcher")
+
+
 def open_server(
     address: str | None,
     server_args: list[str],

@@ -27,14 +27,8 @@ import grpc
 
 from symbatcher.wire import _codec, _limits
 from symbatcher.worker._handoff import HANDOFF, JobObjects
-from symbatcher._errors import (
-    EncodingError,
-    JobError,
-    SymbatcherError,
-    call_error,
-    from_item_error,
-    from_rpc_error,
-)
+from symbatcher._errors import EncodingError, JobError, SymbatcherError
+from symbatcher.wire._rpc_errors import call_error, from_item_error, from_rpc_error
 from symbatcher.client._job_options import JobOptions
 from symbatcher.client._sources import ItemSource
 from symbatcher.client._summary import ItemUsage, JobSummary

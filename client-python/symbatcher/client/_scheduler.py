@@ -4,124 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Sized
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import grpc
 
-from symbatcher.wire._channel import release_aio_channels
-from symbatcher.engines._batch_engine import BatchEngine
-from symbatcher.engines._engine_connection import EngineConnection
-from symbatcher.engines._server_engines import ServerEngine
-from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
 from symbatcher._errors import InvalidArgumentError, SchedulerClosedError, SymbatcherError
 from symbatcher._expressions import build_expression, expression_name
-from symbatcher.client._job_options import JobOptions
-from symbatcher.wire._limits import kwargs_depth_error
-from symbatcher.client._embedded_server import EmbeddedServer, open_server
-from symbatcher.worker._slots import check_kind as check_slot_kind
-from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
+from symbatcher.client._call_arguments import (
+    check_call,
+    kwargs_json,
+    length,
+    local_only_kwargs,
+    timeout_ms,
+)
+from symbatcher.client._embedded_server import default_cache_dir, open_server
+from symbatcher.client._event_loops import close_loop, running_loop, start_loop
 from symbatcher.client._job_handle import JobHandle
+from symbatcher.client._job_options import JobOptions
+from symbatcher.client._scheduler_resources import SchedulerResources
+from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
 from symbatcher.client._summary import JobSummary
+from symbatcher.engines._batch_engine import BatchEngine
+from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
+from symbatcher.engines._engine_connection import EngineConnection
+from symbatcher.engines._server_engines import ServerEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
-from symbatcher.wire._codec import is_json_value
-
-
-#: How long the embedded server may take to answer the Status call that
-#: settles the default engine.
-STATUS_TIMEOUT_S = 10.0
-
-
-def default_cache_dir() -> str:
-    """The embedded server's call cache: $SYMBATCHER_CACHE_DIR, else
-    $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher."""
-    explicit = os.environ.get("SYMBATCHER_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "symbatcher")
-
-
-def _timeout_ms(item_timeout_s: Any) -> int | None:
-    """`item_timeout_s` in whole milliseconds (at least 1); None stays None."""
-    if item_timeout_s is None:
-        return None
-    if isinstance(item_timeout_s, bool) or not isinstance(item_timeout_s, (int, float)) or not item_timeout_s > 0:
-        raise ValueError(
-            f"item_timeout_s: must be a number of seconds > 0 (or None for the server's "
-            f"default), got {item_timeout_s!r}"
-        )
-    return max(1, round(item_timeout_s * 1000))
-
-
-def _check_call(num_workers: Any, batch_size: Any) -> None:
-    # num_workers is this process's own count of slots; batch_size is
-    # checked by the server (its error names the field).
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size: must be an integer, got {type(batch_size).__name__}")
-
-
-class _Owned:
-    """What a BatchScheduler owns and releases: its embedded server, its own
-    loop and thread, the grpc.aio channel on its loop, and the engine
-    connection served from this process. Kept apart from the scheduler so
-    that `weakref.finalize` can release it without keeping the scheduler
-    alive."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.server: EmbeddedServer | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.loop_thread: threading.Thread | None = None
-        self.channel: grpc.aio.Channel | None = None
-        self.engine_connection: EngineConnection | None = None
-        #: The SymaiEngine chosen by default (closed with the scheduler).
-        self.own_engine: SymaiEngine | None = None
-
-    async def _close_on_loop(self) -> None:
-        if self.engine_connection is not None:
-            await self.engine_connection.stop()
-        if self.channel is not None:
-            await self.channel.close()
-
-    def release(self) -> None:
-        loop = self.loop
-        if loop is not None and not loop.is_closed() and loop.is_running():
-            closing = self._close_on_loop()
-            if _running_loop() is loop:
-                loop.create_task(closing)  # cannot wait on the loop we run on
-            else:
-                asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=30)
-        self.channel = self.engine_connection = None
-        if self.own_engine is not None:
-            self.own_engine.close()
-        if self.loop_thread is not None and loop is not None:
-            BatchScheduler.close_loop(loop, self.loop_thread)
-        if self.server is not None:
-            self.server.stop()
-        # grpc.aio stops its poller thread (and grpc its core threads) once
-        # no channel object is left; the closed channels of jobs and local
-        # workers sit in reference cycles with their finished tasks.
-        release_aio_channels()
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _length(dataset: Any) -> int | None:
-    return len(dataset) if isinstance(dataset, Sized) else None
+from symbatcher.wire._limits import kwargs_depth_error
+from symbatcher.worker._slot_kinds import check_kind as check_slot_kind
 
 
 def _bind_owner(source: ItemSource) -> None:
@@ -130,32 +45,9 @@ def _bind_owner(source: ItemSource) -> None:
         source.owner = asyncio.get_running_loop()
 
 
-def _kwargs_json(kwargs: dict[str, Any]) -> str:
-    """Job kwargs as JSON for workers in other processes. A job with kwargs
-    that are not JSON never reaches them (`_local_only_kwargs`): its local
-    slots get the original objects, and the JSON ones are sent for the record."""
-    return json.dumps(
-        {k: v for k, v in kwargs.items() if is_json_value(v)}, ensure_ascii=False
-    )
-
-
-def _local_only_kwargs(kwargs: dict[str, Any], num_workers: int) -> bool:
-    """True when the job's kwargs include values that are not JSON: only
-    this process's slots can receive them, so its items run there alone.
-    With no local slot (num_workers=0) no one could run it: ValueError
-    naming the kwargs."""
-    names = [name for name, value in kwargs.items() if not is_json_value(value)]
-    if not names:
-        return False
-    if num_workers == 0:
-        listed = ", ".join(f"{name}={type(kwargs[name]).__name__}" for name in names)
-        raise ValueError(
-            f"kwargs: {listed} not JSON, so no remote worker can receive "
-            f"{'it' if len(names) == 1 else 'them'}: pass JSON values (str, number, bool, "
-            f"None, list, dict), or run the job with local workers (num_workers > 0), "
-            f"whose slots alone then run its items"
-        )
-    return True
+#: How long the embedded server may take to answer the Status call that
+#: settles the default engine.
+STATUS_TIMEOUT_S = 10.0
 
 
 class BatchScheduler:
@@ -286,7 +178,7 @@ class BatchScheduler:
             codec=codec,
             window=window,
             worker_wait_ms=worker_wait_ms,
-            item_timeout_ms=_timeout_ms(item_timeout_s),
+            item_timeout_ms=timeout_ms(item_timeout_s),
             cache=cache or "",
             max_cost_usd=max_cost_usd,
             replay=replay,
@@ -320,7 +212,7 @@ class BatchScheduler:
             tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
         )
         self.address = address
-        self._owned = owned = _Owned(address)
+        self._owned = owned = SchedulerResources()
         owned.server = server
         # Released when cleaned up, or when the scheduler is collected.
         self._finalizer = weakref.finalize(self, owned.release)
@@ -332,7 +224,7 @@ class BatchScheduler:
             owned.loop_thread.start()
         owned.loop = self._loop = main_loop
         try:
-            if _running_loop() is main_loop:
+            if running_loop() is main_loop:
                 raise SymbatcherError(
                     "BatchScheduler(main_loop=loop) connects on that loop and waits for it: "
                     "create it from another thread than the loop's"
@@ -430,7 +322,7 @@ class BatchScheduler:
         self._check_call(num_workers, batch_size)
         source = source_for(dataset)
         handle = self._job_handle(
-            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
+            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=length(dataset)
         )
         return self._iterate(handle)
 
@@ -443,11 +335,11 @@ class BatchScheduler:
         self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
         _bind_owner(source)
-        results: list[Any] = [None] * (_length(dataset) or 0)
+        results: list[Any] = [None] * (length(dataset) or 0)
         # Building the expression runs user code (and symai's first-use
         # set-up): off the running loop, so it never stalls the caller's loop.
         handle = await asyncio.to_thread(
-            self._job_handle, expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
+            self._job_handle, expr, num_workers, source, batch_size, kwargs, total=length(dataset)
         )
         try:
             await self._on_loop(handle.collect(results))
@@ -474,7 +366,7 @@ class BatchScheduler:
         self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
         handle = self._job_handle(
-            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
+            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=length(dataset)
         )
         return self._aiterate(handle, source)
 
@@ -497,16 +389,12 @@ class BatchScheduler:
     def start_loop(loop: asyncio.AbstractEventLoop) -> None:
         """Runs `loop` forever in the calling thread (a Thread target); once
         stopped, ends the threads of its default executor."""
-        asyncio.set_event_loop(loop)
-        loop.run_forever()
-        loop.run_until_complete(loop.shutdown_default_executor())
+        start_loop(loop)
 
     @staticmethod
     def close_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
         """Stops a loop started with `start_loop`, joins its thread, closes it."""
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+        close_loop(loop, thread)
 
     @property
     def server_pid(self) -> int | None:
@@ -518,7 +406,7 @@ class BatchScheduler:
 
     def _check_call(self, num_workers: Any, batch_size: Any) -> None:
         self._check_open()
-        _check_call(num_workers, batch_size)
+        check_call(num_workers, batch_size)
         if num_workers == 0 and self._owned.server is not None:
             raise ValueError(
                 "num_workers: 0 leaves the job to remote workers, but this scheduler's server "
@@ -612,7 +500,7 @@ class BatchScheduler:
         too_deep = kwargs_depth_error(kwargs)
         if too_deep:
             raise InvalidArgumentError(too_deep, kind="invalid_argument", field="kwargs")
-        local_only = _local_only_kwargs(kwargs, num_workers)
+        local_only = local_only_kwargs(kwargs, num_workers)
         if inspect.isclass(expr):
             # One instance per call, built with the call's kwargs and shared
             # by its local slots, as the original library did. Remote workers
@@ -640,7 +528,7 @@ class BatchScheduler:
             pin_slots=self._pin_slots,
             source=source,
             kwargs=kwargs,
-            kwargs_json=_kwargs_json(kwargs),
+            kwargs_json=kwargs_json(kwargs),
             local_only=local_only,
             options=JobOptions(**{**self._options.__dict__, "batch_size": batch_size}),
             ordered=ordered,

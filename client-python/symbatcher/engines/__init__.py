@@ -3,7 +3,10 @@ own (private modules).
 
 - `_batch_engine`: `BatchEngine` and `EngineCall`, and running one engine
   batch through it;
-- `_engine_connection`: serving a `BatchEngine` over `EngineService.Serve`;
+- `_engine_connection`: `EngineConnection`, one `EngineService.Serve` stream
+  serving a `BatchEngine`;
+- `_serve_engine`: `serve_engine`, which keeps one connected (waits for the
+  server, reconnects with backoff);
 - `_symai_engine`: `SymaiEngine`, symai's own engine as a `BatchEngine`;
 - `_server_engines`: settings of the embedded server's engines (echo,
   OpenAI, OpenAI Batch API) as its flags;

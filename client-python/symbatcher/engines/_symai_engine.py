@@ -21,7 +21,7 @@ How a call reaches the engine:
 The calls of a batch run concurrently: the first on the batch's own thread,
 the others on a thread pool shared by all batches. By default nothing caps
 them, so as many calls run at once as the worker slots calling the engine
-make (the pool grows on demand, `_pools`); `concurrency` caps the calls
+make (the pool grows on demand, `_thread_pools`); `concurrency` caps the calls
 running at once, `max_concurrency` the batches. An engine with
 `allows_batching = True` (the original library's batch engines) gets the
 whole batch at once: `engine.forward([argument, ...])` returning

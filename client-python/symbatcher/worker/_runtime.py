@@ -27,17 +27,16 @@ from symbatcher._errors import (
     RunCancelledError,
     RunParked,
     SymbatcherError,
-    call_error,
-    from_item_error,
-    from_rpc_error,
 )
+from symbatcher.wire._rpc_errors import call_error, from_item_error, from_rpc_error
 from symbatcher.worker._interceptor import bind_slot
 from symbatcher.worker._served_job import (
     DEFAULT_MAX_QUEUE_DELAY_S,
     ExpressionFactory,
     ServedJob,
 )
-from symbatcher.worker._slots import ReplyBox, Slots, make_slots
+from symbatcher.worker._slot_kinds import make_slots
+from symbatcher.worker._slots import ReplyBox, Slots
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("symbatcher.worker")
@@ -126,7 +125,7 @@ class WorkerRuntime:
         self._slots: Slots = make_slots(
             slots, self, concurrency, name, self._placement, max_stuck_threads
         )
-        #: At the cap of stuck threads (`_slots.ThreadSlots`): disconnect,
+        #: At the cap of stuck threads (`_thread_slots.ThreadSlots`): disconnect,
         #: so that the process's supervisor replaces it (`exhausted`).
         self._replace_when_stuck = replace_when_stuck
         #: Set when thread slots stuck in forward() reached their cap.
@@ -579,6 +578,7 @@ class WorkerRuntime:
         reply = box.wait()
         if isinstance(reply, BaseException):
             raise reply
+        assert reply is not None, "an engine call's box gets its reply or an error"
         if reply.WhichOneof("outcome") == "error":
             if reply.error.kind == common_pb2.ERROR_KIND_PARKED:
                 # The server ended the run; its item runs again once the

@@ -13,7 +13,7 @@ from symbatcher.worker._handoff import JobObjects
 #: The max_queue_delay of a job whose server does not send it
 #: (`JobInfo.max_queue_delay_ms` unset): the server's default. A thread slot
 #: that runs this long without an engine call holds back no other slot's
-#: posts (`_slots.ThreadSlots`).
+#: posts (`_thread_slots.ThreadSlots`).
 DEFAULT_MAX_QUEUE_DELAY_S = 0.05
 
 #: Builds the Expression instance that serves one job, from the job's kwargs.

@@ -1,55 +1,56 @@
-"""How a worker runs its items: slot threads, or greenlets on the connection's
-loop.
+"""How a worker runs its items: the slots' common frame.
 
 A slot takes the next assignment, runs it with `ItemRunner.run_item` (which
 calls forward()), and hands the outcome to `ItemRunner.post_result`. While
 forward() waits for an engine reply, the slot waits on a reply box that the
 connection fills when the server answers.
 
-- `ThreadSlots` (the default): one OS thread per slot, as the original
-  library's thread pool. forward() may block on anything. The slot threads
-  of a worker share one CPU unless told otherwise (see `_affinity`).
-- `GreenletSlots`: every slot is a greenlet on the connection's own event-loop
-  thread. An engine call switches to the loop, which runs the other slots and
-  the connection until the reply comes; no OS thread switch or GIL hand-off
-  per call, which makes a worker process noticeably faster when forward() is
-  Python work plus engine calls. Anything else that blocks inside forward()
-  (file or network I/O, time.sleep, engines symbatcher does not intercept)
-  blocks every slot of the process; `symbatcher.sleep` waits on the loop
-  instead, as an engine call does.
-"""
+Two kinds (`_slot_kinds.make_slots`):
 
+- `ThreadSlots` (`_thread_slots`, the default): one OS thread per slot, as
+  the original library's thread pool. forward() may block on anything. The
+  slot threads of a worker share one CPU unless told otherwise (see
+  `_affinity`).
+- `GreenletSlots` (`_greenlet_slots`): every slot is a greenlet on the
+  connection's own event-loop thread. An engine call switches to the loop,
+  which runs the other slots and the connection until the reply comes; no
+  OS thread switch or GIL hand-off per call, which makes a worker process
+  noticeably faster when forward() is Python work plus engine calls.
+  Anything else that blocks inside forward() (file or network I/O,
+  time.sleep, engines symbatcher does not intercept) blocks every slot of
+  the process; `symbatcher.sleep` waits on the loop instead, as an engine
+  call does.
+"""
 from __future__ import annotations
 
-import asyncio
-import collections
-import math
-import queue
-import threading
-import time
+import enum
 from abc import ABC, abstractmethod
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
-import greenlet
+from symbatcher.v1 import common_pb2, worker_pb2
 
-from symbatcher.worker._affinity import Placement
-from symbatcher._errors import SymbatcherError
-from symbatcher.worker._interceptor import install_in_context
 
-#: The kinds `slots=` accepts.
-SLOT_KINDS = ("thread", "greenlet")
+class _Signal(enum.Enum):
+    STOP = "stop"
 
-_STOP = object()
+
+#: A slot's stop signal, queued behind the assignments.
+STOP: Literal[_Signal.STOP] = _Signal.STOP
+#: What a slot takes from its queue: an item to run, or its stop signal.
+Queued = worker_pb2.Assignment | Literal[_Signal.STOP]
+#: What lands in a reply box: an engine call's reply, the error that
+#: replaces it, or None (the end of a `symbatcher.sleep`).
+Reply = common_pb2.EngineReply | BaseException | None
 
 
 class ItemRunner(Protocol):
     """What slots need from the worker connection."""
 
-    def run_item(self, assignment: Any) -> Any: ...
+    def run_item(self, assignment: worker_pb2.Assignment) -> common_pb2.Outcome | None: ...
 
-    def post_result(self, task_id: int, outcome: Any) -> None: ...
+    def post_result(self, task_id: int, outcome: common_pb2.Outcome | None) -> None: ...
 
-    def give_back(self, assignments: list[Any]) -> None:
+    def give_back(self, assignments: list[worker_pb2.Assignment]) -> None:
         """Returns assignments the slots will not start to the server."""
 
     def slots_waiting(self) -> None:
@@ -57,7 +58,7 @@ class ItemRunner(Protocol):
         silent: what the slots posted since the last write should go now
         (see `ThreadSlots`)."""
 
-    def silent_after(self, assignment: Any) -> float:
+    def silent_after(self, assignment: worker_pb2.Assignment) -> float:
         """Seconds a run of `assignment` may go without an engine call and
         still hold back the other slots' posts: its job's max_queue_delay
         (see `ThreadSlots`)."""
@@ -67,11 +68,11 @@ class ReplyBox(ABC):
     """Where one engine call's reply (or the error that replaces it) lands."""
 
     @abstractmethod
-    def deliver(self, value: Any) -> None:
+    def deliver(self, value: Reply) -> None:
         """Called on the connection's loop."""
 
     @abstractmethod
-    def wait(self) -> Any:
+    def wait(self) -> Reply:
         """Called by the slot that made the call; returns what was delivered."""
 
 
@@ -93,7 +94,7 @@ class Slots(ABC):
     def start(self) -> None:
         """Starts the slots (on the connection's loop)."""
 
-    def assign(self, assignment: Any) -> None:
+    def assign(self, assignment: worker_pb2.Assignment) -> None:
         """Queues an item (on the connection's loop); once stopping, gives
         it back instead."""
         if self._stopping:
@@ -102,13 +103,13 @@ class Slots(ABC):
             self._enqueue(assignment)
 
     @abstractmethod
-    def _enqueue(self, assignment: Any) -> None: ...
+    def _enqueue(self, assignment: Queued) -> None: ...
 
     @abstractmethod
     def reply_box(self) -> ReplyBox:
         """A box for one engine call, made by the slot that calls."""
 
-    def stop(self) -> list[Any]:
+    def stop(self) -> list[worker_pb2.Assignment]:
         """Each slot stops after its current item; returns the queued
         assignments, which no slot will start (one that a slot takes while
         stopping is handed to `ItemRunner.give_back`). Called on the
@@ -122,7 +123,7 @@ class Slots(ABC):
         return unstarted
 
     @abstractmethod
-    def _take_queued(self) -> list[Any]:
+    def _take_queued(self) -> list[worker_pb2.Assignment]:
         """Empties the assignment queue."""
 
     @abstractmethod
@@ -133,423 +134,12 @@ class Slots(ABC):
     async def join(self, timeout: float) -> None:
         """Waits (on the loop) up to `timeout` seconds for the slots to stop."""
 
-    def current(self) -> Any:
+    def current(self) -> object:
         """The slot the caller runs in (what `replace` takes)."""
         return None
 
-    def replace(self, slot: Any) -> bool:
+    def replace(self, slot: object) -> bool:
         """Gives up on `slot`, stuck in a forward() that ignores its
         cancellation: it stops after that forward() returns, and a new slot
         takes its place. False where the slot kind cannot do that."""
         return False
-
-
-def check_kind(kind: str) -> str:
-    """`kind` if it names a kind of slots; else a ValueError naming `slots`."""
-    if kind not in SLOT_KINDS:
-        raise ValueError(f"slots: must be one of {', '.join(map(repr, SLOT_KINDS))}, got {kind!r}")
-    return kind
-
-
-def make_slots(
-    kind: str,
-    runner: ItemRunner,
-    count: int,
-    name: str,
-    placement: Placement | None = None,
-    max_stuck: int | None = None,
-) -> Slots:
-    """`placement`: the CPU thread slots share (None: any); greenlets run on
-    the loop's thread and ignore it, as they do `max_stuck` (see
-    `ThreadSlots`)."""
-    if check_kind(kind) == "greenlet":
-        return GreenletSlots(runner, count, name)
-    return ThreadSlots(runner, count, name, placement, max_stuck)
-
-
-# -- threads -----------------------------------------------------------------
-
-
-class _Slot:
-    """One slot thread as `ThreadSlots` counts it (fields under its lock)."""
-
-    __slots__ = ("queue", "thread", "silent_after", "silent_at", "retired")
-
-    def __init__(self) -> None:
-        #: Where the slot, while it waits for an item, gets the next one.
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
-        #: Its item's job's max_queue_delay, in seconds
-        #: (`ItemRunner.silent_after`).
-        self.silent_after = 0.0
-        #: When it goes silent if it keeps running without a call (monotonic
-        #: time); a slot not started yet never does.
-        self.silent_at = math.inf
-        #: Given up on (`ThreadSlots.replace`): never counted again.
-        self.retired = False
-
-
-class _QueueBox(ReplyBox):
-    """A thread's reply box; `owner` counts the wait when the thread is a
-    slot (not a thread that forward() started)."""
-
-    __slots__ = ("_queue", "_owner")
-
-    def __init__(self, owner: tuple[ThreadSlots, _Slot] | None) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._owner = owner
-
-    def deliver(self, value: Any) -> None:
-        if self._owner is not None:
-            self._owner[0].woken(self._owner[1])
-        self._queue.put(value)
-
-    def wait(self) -> Any:
-        if self._owner is not None:
-            self._owner[0].leave(self._owner[1])
-        return self._queue.get()
-
-
-class ThreadSlots(Slots):
-    """Slot threads, counted while they may run (`_running`): a slot stops
-    counting when it waits for an engine reply (or `symbatcher.sleep`) or
-    for an item, and counts again from the moment its reply or item is
-    handed to it (not from when it gets the GIL back). When the last
-    counted slot that may still post soon starts to wait, the runner hears
-    it (`ItemRunner.slots_waiting`) and sends what the slots posted in one
-    message: the connection's loop does not take the GIL from running slots
-    for each post, and the engine calls of a round reach the server
-    together, as with greenlet slots.
-
-    A slot that has run for longer than its item's job's max_queue_delay
-    since it was last handed something (CPU work, a blocking sleep, a hang)
-    is silent: as on the server, which forms a batch without waiting for
-    such a run, it holds back nobody's posts, until it is handed its next
-    reply or item. Before that, the runner's flush tick sends what the
-    others posted. A slot given up on (`replace`) no longer counts at all.
-
-    The threads of slots given up on are bounded: at most `max_stuck` may
-    be left running at once (default: as many as the slots). Past it,
-    `replace` refuses and sets `exhausted`: the stuck slot keeps its place
-    (its run stays unacknowledged, so the server counts that slot busy), and
-    a worker process under a supervisor is replaced as a whole
-    (`WorkerRuntime(replace_when_stuck=True)`), which ends every thread.
-
-    So that the count is exact, queued assignments wait in `_backlog`, and
-    an assignment for a waiting slot goes into that slot's own queue: no
-    running slot can take an item handed to a waiting one."""
-
-    on_loop = False
-    can_replace = True
-
-    def __init__(
-        self,
-        runner: ItemRunner,
-        count: int,
-        name: str,
-        placement: Placement | None = None,
-        max_stuck: int | None = None,
-    ) -> None:
-        super().__init__(runner, count, name)
-        #: The CPU every slot thread pins itself to as it starts (None: any).
-        self.placement = placement
-        #: Most threads of slots given up on that may still run at once.
-        self.max_stuck = count if max_stuck is None else max_stuck
-        if self.max_stuck < 0:
-            raise ValueError(f"max_stuck: must be >= 0, got {self.max_stuck}")
-        #: Threads of slots given up on that still run (on the loop).
-        self.stuck = 0
-        #: Set once `replace` refused for want of room under `max_stuck`.
-        self.exhausted = False
-        self._threads: list[threading.Thread] = []
-        #: Slots given up on: each ends after its current forward() returns.
-        self._retired: set[threading.Thread] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        #: Slot threads (not given up on) that have not ended yet, and the
-        #: future `join` waits on until there are none.
-        self._live = 0
-        self._all_ended: asyncio.Future[None] | None = None
-        #: Under `_lock`: the slots that may run (see the class doc), in the
-        #: order they were last handed an item or a reply; the assignments
-        #: no slot has taken; and the slots that wait for one.
-        self._running: dict[_Slot, None] = {}
-        self._backlog: collections.deque[Any] = collections.deque()
-        self._waiting: collections.deque[_Slot] = collections.deque()
-        self._lock = threading.Lock()
-        #: `slot` is set in slot threads: their `_Slot`.
-        self._local = threading.local()
-
-    def _hand(self, slot: _Slot, now: float) -> None:
-        """Under `_lock`: `slot` was handed an item or a reply at `now`: it
-        counts until it waits again, or goes silent."""
-        if slot.retired:
-            return
-        slot.silent_at = now + slot.silent_after
-        self._running.pop(slot, None)
-        self._running[slot] = None  # the most recently handed last
-
-    def _stop_counting(self, slot: _Slot) -> bool:
-        """Under `_lock`: `slot` waits (or ends) from now on; whether no
-        counted slot may post soon any more, so what was posted should go."""
-        self._running.pop(slot, None)
-        return not self._holds_back(time.monotonic())
-
-    def _holds_back(self, now: float) -> bool:
-        """Under `_lock`: whether some counted slot is not silent at `now`.
-        The most recently handed come first: in a round of slots that just
-        got their replies, the first answers."""
-        return any(slot.silent_at > now for slot in reversed(self._running))
-
-    def _silent_after(self, assignment: Any) -> float:
-        return 0.0 if assignment is _STOP else self._runner.silent_after(assignment)
-
-    def woken(self, slot: _Slot) -> None:
-        """A waiting slot is handed its engine reply."""
-        with self._lock:
-            self._hand(slot, time.monotonic())
-
-    def leave(self, slot: _Slot) -> None:
-        """The calling slot waits from now on (or ends); the last one to
-        wait (of those that may post soon) tells the runner."""
-        with self._lock:
-            last = self._stop_counting(slot)
-        if last:
-            self._runner.slots_waiting()
-
-    def _next(self, slot: _Slot) -> Any:
-        """The calling slot's next assignment: the oldest queued, or else
-        the next one assigned, handed to its own queue."""
-        with self._lock:
-            if self._backlog:
-                assignment = self._backlog.popleft()
-                slot.silent_after = self._silent_after(assignment)
-                self._hand(slot, time.monotonic())
-                return assignment
-            self._waiting.append(slot)
-            last = self._stop_counting(slot)
-        if last:
-            self._runner.slots_waiting()
-        return slot.queue.get()
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._all_ended = self._loop.create_future()
-        # Every slot counts before any runs, so that the first to wait is
-        # not taken for the last.
-        slots = [_Slot() for _ in range(self._count)]
-        with self._lock:
-            for slot in slots:
-                self._running[slot] = None
-        for slot in slots:
-            self._start_one(slot)
-
-    def _start_one(self, slot: _Slot) -> None:
-        """Starts the thread of `slot`, already counted in `_running`."""
-        n = len(self._threads)
-        thread = threading.Thread(
-            target=self._run_slot, args=(slot,), name=f"{self._name}-slot-{n}", daemon=True
-        )
-        slot.thread = thread
-        self._live += 1
-        thread.start()
-        # Threads that ended need no join: the list stays as long as the
-        # threads that still run.
-        self._threads = [t for t in self._threads if t.is_alive()]
-        self._threads.append(thread)
-
-    def _run_slot(self, slot: _Slot) -> None:
-        try:
-            self._slot(slot)
-        finally:
-            if self.placement is not None:
-                self.placement.forget_calling_thread()
-            self.leave(slot)
-            assert self._loop is not None
-            if not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._slot_ended, threading.current_thread())
-
-    def _slot_ended(self, thread: threading.Thread) -> None:
-        """On the loop: a slot thread returned (a retired one counts when
-        it is given up on)."""
-        if thread in self._retired:
-            self._retired.discard(thread)
-            self.stuck -= 1
-            return
-        self._live -= 1
-        if self._live == 0 and self._all_ended is not None and not self._all_ended.done():
-            self._all_ended.set_result(None)
-
-    def current(self) -> Any:
-        return getattr(self._local, "slot", None)
-
-    def replace(self, slot: Any) -> bool:
-        # A thread cannot be stopped from outside: it is left to finish its
-        # forward() and then exits, counted no more; a new thread serves
-        # the queue meanwhile.
-        if not isinstance(slot, _Slot) or slot.retired or self._stopping:
-            return False
-        if self.stuck >= self.max_stuck:
-            self.exhausted = True
-            return False
-        assert slot.thread is not None
-        self.stuck += 1
-        self._retired.add(slot.thread)
-        self._live -= 1  # not waited for any more
-        new = _Slot()
-        with self._lock:
-            slot.retired = True
-            self._running.pop(slot, None)
-            self._running[new] = None
-        self._start_one(new)
-        return True
-
-    def _enqueue(self, assignment: Any) -> None:
-        with self._lock:
-            if not self._waiting:
-                self._backlog.append(assignment)
-                return
-            slot = self._waiting.popleft()
-            slot.silent_after = self._silent_after(assignment)
-            self._hand(slot, time.monotonic())
-        slot.queue.put(assignment)
-
-    def reply_box(self) -> ReplyBox:
-        slot = getattr(self._local, "slot", None)
-        return _QueueBox((self, slot) if slot is not None else None)
-
-    def _take_queued(self) -> list[Any]:
-        with self._lock:
-            taken = [a for a in self._backlog if a is not _STOP]
-            self._backlog.clear()
-        return taken
-
-    def _put_stop(self) -> None:
-        self._enqueue(_STOP)
-
-    async def join(self, timeout: float) -> None:
-        # Slots given up on are not waited for: their run is already
-        # acknowledged, and their forward() may never return.
-        if self._all_ended is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._all_ended), timeout)
-        except asyncio.TimeoutError:
-            return
-        for thread in self._threads:
-            if thread not in self._retired:
-                thread.join()  # past its last line already: returns at once
-
-    def _slot(self, slot: _Slot) -> None:
-        if self.placement is not None:
-            self.placement.pin_calling_thread()
-        install_in_context()
-        self._local.slot = slot
-        while True:
-            assignment = self._next(slot)
-            if assignment is _STOP:
-                return
-            if self._stopping:  # taken just as the queue was emptied
-                self._runner.give_back([assignment])
-                return
-            outcome = self._runner.run_item(assignment)
-            self._runner.post_result(assignment.task_id, outcome)
-            if slot.retired:
-                return  # replaced while stuck; its replacement serves on
-
-
-# -- greenlets ---------------------------------------------------------------
-
-
-class _FutureBox(ReplyBox):
-    __slots__ = ("_future",)
-
-    def __init__(self, future: asyncio.Future[Any]) -> None:
-        self._future = future
-
-    def deliver(self, value: Any) -> None:
-        if not self._future.done():
-            self._future.set_result(value)
-
-    def wait(self) -> Any:
-        # Back to the slot's task, which awaits the future and switches
-        # here again with its result.
-        return greenlet.getcurrent().parent.switch(self._future)
-
-
-class GreenletSlots(Slots):
-    on_loop = True
-
-    def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
-        super().__init__(runner, count, name)
-        self._queue: asyncio.Queue[Any] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        self._tasks = [
-            self._loop.create_task(self._slot(), name=f"{self._name}-slot-{n}")
-            for n in range(self._count)
-        ]
-
-    def _enqueue(self, assignment: Any) -> None:
-        assert self._queue is not None, "start() first"
-        self._queue.put_nowait(assignment)
-
-    def reply_box(self) -> ReplyBox:
-        assert self._loop is not None, "start() first"
-        if greenlet.getcurrent().parent is None:
-            # Not a slot's greenlet: a thread that forward() started.
-            raise SymbatcherError(
-                "with greenlet slots, engine calls must be made by forward() itself, "
-                "not by threads it starts; use thread slots for that"
-            )
-        return _FutureBox(self._loop.create_future())
-
-    def _take_queued(self) -> list[Any]:
-        taken: list[Any] = []
-        while self._queue is not None and not self._queue.empty():
-            assignment = self._queue.get_nowait()
-            if assignment is not _STOP:
-                taken.append(assignment)
-        return taken
-
-    def _put_stop(self) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(_STOP)
-
-    async def join(self, timeout: float) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=max(timeout, 0.001))
-
-    async def _slot(self) -> None:
-        assert self._queue is not None
-
-        def run(assignment: Any) -> Any:
-            # A new greenlet starts in an empty context: route its engine
-            # calls first.
-            install_in_context()
-            return self._runner.run_item(assignment)
-
-        while True:
-            assignment = await self._queue.get()
-            if assignment is _STOP:
-                return
-            item_run = greenlet.greenlet(run)
-            value = item_run.switch(assignment)
-            # Until forward() returns, what the greenlet hands back is a
-            # future it waits for.
-            while not item_run.dead:
-                try:
-                    reply = await value
-                except asyncio.CancelledError:
-                    item_run.throw(asyncio.CancelledError())  # unwinds forward()
-                    raise
-                value = item_run.switch(reply)
-            self._runner.post_result(assignment.task_id, value)
-            # Let the loop run between items even when the queue is full and
-            # forward() made no engine call: the connection (results out,
-            # replies in) and signal handlers must not wait for the queue to
-            # empty.
-            await asyncio.sleep(0)
