@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sized
-from typing import Any
-
 from symbatcher.wire._codec import is_json_value
 
 
-def timeout_ms(item_timeout_s: Any) -> int | None:
+def timeout_ms(item_timeout_s: object) -> int | None:
     """`item_timeout_s` in whole milliseconds (at least 1); None stays None."""
     if item_timeout_s is None:
         return None
@@ -23,7 +21,7 @@ def timeout_ms(item_timeout_s: Any) -> int | None:
     return max(1, round(item_timeout_s * 1000))
 
 
-def check_call(num_workers: Any, batch_size: Any) -> None:
+def check_call(num_workers: object, batch_size: object) -> None:
     # num_workers is this process's own count of slots; batch_size is
     # checked by the server (its error names the field).
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -32,11 +30,11 @@ def check_call(num_workers: Any, batch_size: Any) -> None:
         raise TypeError(f"batch_size: must be an integer, got {type(batch_size).__name__}")
 
 
-def length(dataset: Any) -> int | None:
+def length(dataset: object) -> int | None:
     return len(dataset) if isinstance(dataset, Sized) else None
 
 
-def kwargs_json(kwargs: dict[str, Any]) -> str:
+def kwargs_json(kwargs: dict[str, object]) -> str:
     """Job kwargs as JSON for workers in other processes. A job with kwargs
     that are not JSON never reaches them (`local_only_kwargs`): its local
     slots get the original objects, and the JSON ones are sent for the record."""
@@ -45,7 +43,7 @@ def kwargs_json(kwargs: dict[str, Any]) -> str:
     )
 
 
-def local_only_kwargs(kwargs: dict[str, Any], num_workers: int) -> bool:
+def local_only_kwargs(kwargs: dict[str, object], num_workers: int) -> bool:
     """True when the job's kwargs include values that are not JSON: only
     this process's slots can receive them, so its items run there alone.
     With no local slot (num_workers=0) no one could run it: ValueError

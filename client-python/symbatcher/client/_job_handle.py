@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
-
 from tqdm.auto import tqdm
 
 from symbatcher.client._job_options import JobOptions
@@ -22,6 +20,7 @@ from symbatcher.client._sources import ItemSource
 from symbatcher.client._summary import JobSummary
 from symbatcher.wire._channel import Connection
 from symbatcher.worker._runtime import WorkerRuntime
+from symbatcher.worker._served_job import ExpressionFactory
 from symbatcher.v1 import batch_pb2_grpc
 
 
@@ -45,12 +44,12 @@ class JobHandle:
         connection: Connection,
         stub: Callable[[], batch_pb2_grpc.BatchServiceStub],
         expression: str,
-        factory: Callable[[dict[str, Any]], Any],
+        factory: ExpressionFactory,
         num_workers: int,
         slots: str,
         pin_slots: bool = True,
         source: ItemSource,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, object],
         kwargs_json: str,
         options: JobOptions,
         ordered: bool,
@@ -76,7 +75,7 @@ class JobHandle:
         self._total = total
         self._worker: WorkerRuntime | None = None
         self._job: JobStream | None = None
-        self._bar: Any = None
+        self._bar: _ProgressBar | None = None
         self.failed = 0
         self.summary: JobSummary | None = None
 
@@ -113,9 +112,9 @@ class JobHandle:
             desc=self._expression.split(":")[-1].split("#")[0],
         )
 
-    async def take(self) -> list[tuple[int, Any]] | None:
+    async def take(self) -> list[tuple[int, object]] | None:
         """The next results (see `JobStream.take`); None when the job is done."""
-        assert self._job is not None, "start() first"
+        assert self._job is not None and self._bar is not None, "start() first"
         chunk = await self._job.take()
         if chunk is None:
             self.summary = self._job.summary
@@ -127,7 +126,7 @@ class JobHandle:
         self._bar.update(len(chunk))
         return chunk
 
-    async def collect(self, results: list[Any]) -> None:
+    async def collect(self, results: list[object]) -> None:
         """Runs the whole job, placing each result at its index in `results`
         (grown as needed), then closes."""
         try:

@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Iterator
-from typing import Any
-
 import grpc
 
 from symbatcher.wire import _codec, _limits
@@ -67,7 +65,7 @@ class JobStream:
         *,
         expression: str,
         source: ItemSource,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, object],
         options: JobOptions,
         kwargs_json: str,
         address: str = "",
@@ -90,13 +88,13 @@ class JobStream:
         self._codec = _codec.codec_from_name(options.codec)
         self._address = address
         self._ordered = ordered
-        self._call: Any = None
+        self._call: grpc.aio.StreamStreamCall = None
         self._local: JobObjects | None = None
         self._tasks: list[asyncio.Task[None]] = []
         #: Results ready for the consumer, in the order they will be taken.
-        self._ready: collections.deque[tuple[int, Any]] = collections.deque()
+        self._ready: collections.deque[tuple[int, object]] = collections.deque()
         #: ordered: results waiting for an earlier index.
-        self._held: dict[int, Any] = {}
+        self._held: dict[int, object] = {}
         self._next_index = 0
         self._delivered = 0
         self._taken = 0
@@ -135,7 +133,7 @@ class JobStream:
             loop.create_task(self._read_results(), name=f"symbatcher-job-{self.job_id}-reader"),
         ]
 
-    async def take(self) -> list[tuple[int, Any]] | None:
+    async def take(self) -> list[tuple[int, object]] | None:
         """The results ready now (waiting for at least one), as `(index,
         value)` pairs; None once the job is done. Raises the job's error after
         the results that arrived before it.
@@ -217,7 +215,7 @@ class JobStream:
             self._fail(exc)
             self._call.cancel()
 
-    def _encode(self, items: list[Any]) -> Iterator[list[batch_pb2.Item]]:
+    def _encode(self, items: list[object]) -> Iterator[list[batch_pb2.Item]]:
         """`items` as ItemChunks below the message limit. An item whose payload
         alone is over it is not sent: an EncodingError takes its place. So
         does an item that cannot be encoded at all when no slot of this
@@ -297,7 +295,7 @@ class JobStream:
             self._finished = True
             self._results_changed.set()
 
-    def _accept(self, index: int, value: Any) -> None:
+    def _accept(self, index: int, value: object) -> None:
         if not self._ordered:
             self._ready.append((index, value))
             return
@@ -306,7 +304,7 @@ class JobStream:
             self._ready.append((self._next_index, self._held.pop(self._next_index)))
             self._next_index += 1
 
-    def _value(self, result: batch_pb2.ItemResult) -> Any:
+    def _value(self, result: batch_pb2.ItemResult) -> object:
         assert self._local is not None
         found, value = self._local.take_result(result.index)
         if found:

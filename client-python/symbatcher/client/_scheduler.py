@@ -8,8 +8,8 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -36,7 +36,11 @@ from symbatcher.engines._server_engines import ServerEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
 from symbatcher.wire._limits import kwargs_depth_error
+from symbatcher.worker._served_job import ExpressionFactory, ServedExpression
 from symbatcher.worker._slot_kinds import check_kind as check_slot_kind
+
+
+T = TypeVar("T")
 
 
 def _bind_owner(source: ItemSource) -> None:
@@ -242,7 +246,9 @@ class BatchScheduler:
         self.last_summary: JobSummary | None = None
         self._closed = False
 
-    async def _connect(self, engine: Any, engine_name: str, embedded: bool) -> str:
+    async def _connect(
+        self, engine: ServerEngine | BatchEngine | str | None, engine_name: str, embedded: bool
+    ) -> str:
         """On the loop: opens the grpc.aio channel every call of this
         scheduler uses, picks the default engine, and connects a BatchEngine
         served from here. Returns the name jobs select their engine by."""
@@ -269,12 +275,12 @@ class BatchScheduler:
     # -- the original API --------------------------------------------------
 
     def __call__(
-        self, expr: Any, num_workers: int, dataset: Iterable[Any], batch_size: int = 5, **kwargs: Any
+        self, expr: object, num_workers: int, dataset: Iterable[object], batch_size: int = 5, **kwargs: object
     ) -> list[Any]:
         return self.forward(expr, num_workers, dataset, batch_size, **kwargs)
 
     def forward(
-        self, expr: Any, num_workers: int, dataset: Iterable[Any], batch_size: int = 5, **kwargs: Any
+        self, expr: object, num_workers: int, dataset: Iterable[object], batch_size: int = 5, **kwargs: object
     ) -> list[Any]:
         """Runs `expr.forward(input=item, **kwargs)` for every item with
         `num_workers` local worker slots (0: remote workers only) and returns
@@ -296,13 +302,13 @@ class BatchScheduler:
 
     def stream(
         self,
-        expr: Any,
+        expr: object,
         num_workers: int,
-        dataset: Iterable[Any],
+        dataset: Iterable[object],
         batch_size: int = 5,
         *,
         ordered: bool = False,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> Iterator[tuple[int, Any]]:
         """Like `forward`, but yields `(index, result)` pairs as items finish.
 
@@ -327,7 +333,7 @@ class BatchScheduler:
         return self._iterate(handle)
 
     async def aforward(
-        self, expr: Any, num_workers: int, dataset: Any, batch_size: int = 5, **kwargs: Any
+        self, expr: object, num_workers: int, dataset: object, batch_size: int = 5, **kwargs: object
     ) -> list[Any]:
         """`forward` for coroutines: awaits the results without blocking the
         running event loop. `dataset` may also be an async iterable."""
@@ -349,13 +355,13 @@ class BatchScheduler:
 
     def astream(
         self,
-        expr: Any,
+        expr: object,
         num_workers: int,
-        dataset: Any,
+        dataset: object,
         batch_size: int = 5,
         *,
         ordered: bool = False,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> AsyncIterator[tuple[int, Any]]:
         """`stream` for coroutines: `async for index, result in
         scheduler.astream(...)`, without blocking the running event loop.
@@ -382,7 +388,7 @@ class BatchScheduler:
         self._check_open()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.cleanup()
 
     @staticmethod
@@ -404,7 +410,7 @@ class BatchScheduler:
 
     # -- internals -------------------------------------------------------
 
-    def _check_call(self, num_workers: Any, batch_size: Any) -> None:
+    def _check_call(self, num_workers: object, batch_size: object) -> None:
         self._check_open()
         check_call(num_workers, batch_size)
         if num_workers == 0 and self._owned.server is not None:
@@ -419,7 +425,9 @@ class BatchScheduler:
         if self._closed:
             raise SchedulerClosedError("this BatchScheduler was cleaned up; create a new one")
 
-    def _run_on_loop(self, coro: Any, name: str = "forward", async_name: str = "aforward") -> Any:
+    def _run_on_loop(
+        self, coro: Coroutine[object, object, T], name: str = "forward", async_name: str = "aforward"
+    ) -> T:
         """Runs `coro` on the scheduler's loop and blocks until it is done."""
         try:
             running = asyncio.get_running_loop()
@@ -438,7 +446,7 @@ class BatchScheduler:
             future.cancel()
             raise
 
-    async def _on_loop(self, coro: Any) -> Any:
+    async def _on_loop(self, coro: Coroutine[object, object, T]) -> T:
         """Awaits `coro` on the scheduler's loop from any running loop."""
         if asyncio.get_running_loop() is self._loop:
             return await coro
@@ -468,7 +476,7 @@ class BatchScheduler:
 
     async def _default_engine(self, channel: grpc.aio.Channel) -> SymaiEngine | None:
         """The engine of an embedded server's jobs when none is named (see
-        `_engine_choice`): the server's configured default, else symai's own
+        `engines/_default_engine`): the server's configured default, else symai's own
         engine served from here, else echo (with a warning)."""
         status = await status_pb2_grpc.StatusServiceStub(channel).Status(
             status_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_S
@@ -487,11 +495,11 @@ class BatchScheduler:
 
     def _job_handle(
         self,
-        expr: Any,
+        expr: object,
         num_workers: int,
         source: ItemSource,
         batch_size: int,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, object],
         *,
         ordered: bool = False,
         total: int | None = None,
@@ -516,7 +524,8 @@ class BatchScheduler:
                 )
             name = f"{name}#{uuid.uuid4().hex[:8]}"
             instance = expr
-        factory = lambda _kwargs: instance  # noqa: E731
+        # Served as given: forward() is looked up on it per item.
+        factory: ExpressionFactory = lambda _kwargs: cast(ServedExpression, instance)  # noqa: E731
         return JobHandle(
             address=self.address,
             connection=self.connection,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 import grpc
 
 from symbatcher.engines._batch_engine import BatchEngine, answer_batch
@@ -40,7 +38,7 @@ class EngineConnection:
         self._name = name
         self._concurrency: object = getattr(engine, "max_concurrency", None)
         self._pool: ThreadPoolExecutor | None = None
-        self._call: Any = None
+        self._call: grpc.aio.StreamStreamCall = None
         self._reader: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._write_lock = asyncio.Lock()

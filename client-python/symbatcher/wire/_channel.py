@@ -15,9 +15,9 @@ from __future__ import annotations
 import gc
 import os
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 
@@ -28,10 +28,13 @@ from symbatcher.wire._settings import (
     MAX_MESSAGE_BYTES,
 )
 
+#: gRPC channel options: (name, value) pairs.
+ChannelOptions = Sequence[tuple[str, int | str]]
+
 #: Large messages (item and result chunks); keepalive pings, also on idle
 #: connections (the server, tonic, accepts any ping rate); no HTTP proxy for
 #: the scheduler.
-CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS: ChannelOptions = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", KEEPALIVE_INTERVAL_MS),
@@ -122,7 +125,7 @@ class Connection:
     def _metadata(self) -> Metadata:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
-    def channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+    def channel(self, address: str, options: ChannelOptions | None = None) -> grpc.Channel:
         options = CHANNEL_OPTIONS if options is None else options
         if self.tls:
             channel = grpc.secure_channel(address, self._credentials(), options=options)
@@ -130,7 +133,7 @@ class Connection:
             channel = grpc.insecure_channel(address, options=options)
         return TokenChannel(channel, self._metadata()) if self.token else channel
 
-    def aio_channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    def aio_channel(self, address: str, options: ChannelOptions | None = None) -> grpc.aio.Channel:
         options = CHANNEL_OPTIONS if options is None else options
         if self.tls:
             channel = grpc.aio.secure_channel(address, self._credentials(), options=options)

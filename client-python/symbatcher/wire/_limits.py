@@ -9,8 +9,8 @@ read when a check runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from symbatcher._errors import EncodingError
 from symbatcher.v1 import common_pb2
@@ -92,15 +92,15 @@ def split(messages: Sequence[M]) -> Iterator[list[M]]:
 MAX_KWARGS_DEPTH = 64
 
 
-def kwargs_depth_error(kwargs: dict[str, Any]) -> str:
+def kwargs_depth_error(kwargs: dict[str, object]) -> str:
     """"" when no kwarg nests deeper than MAX_KWARGS_DEPTH, else the message
     that names the kwarg and the limit. Walks without recursion."""
     for name, value in kwargs.items():
-        stack: list[tuple[Any, int]] = [(value, 1)]
+        stack: list[tuple[object, int]] = [(value, 1)]
         while stack:
             current, depth = stack.pop()
             if isinstance(current, dict):
-                children: Any = current.values()
+                children: Iterable[object] = current.values()
             elif isinstance(current, (list, tuple, set, frozenset)):
                 children = current
             else:

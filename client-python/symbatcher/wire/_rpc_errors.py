@@ -4,8 +4,6 @@ exceptions (`symbatcher._errors`)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
 import grpc
 
 from symbatcher._errors import (
@@ -97,7 +95,7 @@ def from_item_error(err: common_pb2.ItemError) -> Exception:
     return RemoteError(err.type, err.message, err.traceback)
 
 
-async def call_error(call: Any, err: grpc.RpcError) -> grpc.RpcError:
+async def call_error(call: grpc.aio.Call, err: grpc.RpcError) -> grpc.RpcError:
     """The error of a grpc.aio stream call that failed on `write`: when the
     server ended the call before reading (an authentication refusal), grpc may
     report the write as INTERNAL; the call's own status, which arrives with

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import itertools
 import json
 import logging
@@ -13,7 +14,8 @@ import random
 import threading
 import time
 import traceback
-from typing import Any
+from collections.abc import Iterable
+from typing import Final
 
 import grpc
 
@@ -41,8 +43,20 @@ from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("symbatcher.worker")
 
-_STOP = object()
-_HEARTBEAT = object()
+
+
+class _Signal(enum.Enum):
+    """What the writer is told besides messages to send."""
+
+    STOP = "stop"
+    HEARTBEAT = "heartbeat"
+
+
+_STOP: Final = _Signal.STOP
+_HEARTBEAT: Final = _Signal.HEARTBEAT
+#: What the writer sends: a run's result, an engine call, a drain, the id
+#: of a run that started, or a signal.
+_Outgoing = worker_pb2.WorkResult | worker_pb2.WorkerEngineCall | worker_pb2.DrainWorker | int | _Signal
 
 #: How often the worker's loop sends a message to the server (a Heartbeat
 #: when it has nothing else to send), declared at registration. A loop that
@@ -131,7 +145,7 @@ class WorkerRuntime:
         #: Set when thread slots stuck in forward() reached their cap.
         self.exhausted = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outbox: collections.deque[Any] = collections.deque()
+        self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
         self._flush_armed = False
@@ -147,7 +161,7 @@ class WorkerRuntime:
         #: their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
         #: Runs in a slot now: task id -> the slot (see `Slots.current`).
-        self._running: dict[int, Any] = {}
+        self._running: dict[int, object] = {}
         #: Runs assigned here whose result has not been sent yet.
         self._assigned: set[int] = set()
         #: Runs the server cancelled that have not been acknowledged yet.
@@ -160,7 +174,7 @@ class WorkerRuntime:
         self._call_ids = itertools.count(1)
         self._closing = False
         self._channel: grpc.aio.Channel | None = None
-        self._call: Any = None
+        self._call: grpc.aio.StreamStreamCall = None
         self._tasks: list[asyncio.Task[None]] = []
         self.worker_id = 0
         #: Thread slots replaced because their forward() ignored a cancellation.
@@ -290,13 +304,13 @@ class WorkerRuntime:
 
     # -- connection (on the loop) ------------------------------------------
 
-    def _post(self, message: Any) -> None:
+    def _post(self, message: _Outgoing) -> None:
         """Queues a message for the writer and wakes it (unless a wake is
         pending)."""
         self._outbox.append(message)
         self._wake_writer()
 
-    def _post_from_slot(self, message: Any, call: bool = False) -> None:
+    def _post_from_slot(self, message: _Outgoing, call: bool = False) -> None:
         """Queues a slot's message (`call`: an engine call). Greenlet slots
         wake the writer at once (it runs when every slot waits anyway). A
         thread slot's message waits until every slot waits or runs silent
@@ -406,7 +420,9 @@ class WorkerRuntime:
                     await self._call.write(worker_pb2.WorkerMessage(drain=drain))
                 # Most often one message; several when the calls and results
                 # do not fit in one (each part below the message limit).
-                parts: list[list[Any]] = list(_limits.split([*calls, *results])) or [[]]
+                parts: list[list[worker_pb2.WorkerEngineCall | worker_pb2.WorkResult]] = (
+                    list(_limits.split([*calls, *results])) or [[]]
+                )
                 for part in parts:
                     update = worker_pb2.WorkerUpdate(
                         started_task_ids=started,
@@ -478,7 +494,7 @@ class WorkerRuntime:
         job's server does not say)."""
         return min((max(job.info.call_batch_size, 1) for job in self._jobs.values()), default=1)
 
-    def _cancel(self, task_ids: Any) -> None:
+    def _cancel(self, task_ids: Iterable[int]) -> None:
         """The server ended these runs (their job ended, or they timed out):
         their engine calls fail at once, so a forward() waiting on one
         returns; a run still queued is never started. Either way each run is
@@ -548,10 +564,10 @@ class WorkerRuntime:
         self,
         task_id: int,
         prompt: str,
-        messages: list[dict[str, Any]],
-        kwargs: dict[str, Any],
+        messages: list[dict[str, object]],
+        kwargs: dict[str, object],
         local_ref: str = "",
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, dict[str, object]]:
         if self._closing:
             raise SymbatcherError("worker stopped")
         if task_id in self._cancelled:
@@ -650,7 +666,7 @@ class WorkerRuntime:
                 task_ids.append(assignment.task_id)
         self._post(worker_pb2.DrainWorker(unstarted_task_ids=task_ids))
 
-    def run_item(self, assignment: worker_pb2.Assignment) -> Any:
+    def run_item(self, assignment: worker_pb2.Assignment) -> common_pb2.Outcome | None:
         """Runs forward() for one assignment (telling the server it started);
         returns its Outcome, or None when the run parked (`RunParked`). A run
         cancelled while queued is not started."""
@@ -664,7 +680,7 @@ class WorkerRuntime:
         finally:
             self._running.pop(task_id, None)
 
-    def _run(self, assignment: worker_pb2.Assignment) -> Any:
+    def _run(self, assignment: worker_pb2.Assignment) -> common_pb2.Outcome | None:
         job = self._jobs.get(assignment.job_id)
         if job is None:
             err = SymbatcherError(f"no JobInfo for job {assignment.job_id}")
@@ -713,7 +729,7 @@ class WorkerRuntime:
             err = EncodingError(f"result of item {assignment.index} cannot be sent: {exc}; {hint}")
             return _error_outcome(err, common_pb2.ERROR_KIND_ENCODING)
 
-    def _item(self, assignment: worker_pb2.Assignment, job: ServedJob) -> Any:
+    def _item(self, assignment: worker_pb2.Assignment, job: ServedJob) -> object:
         if job.local is not None:
             found, item = job.local.item(assignment.index)
             if found:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, cast
 
 from symbatcher.v1 import worker_pb2
 from symbatcher.worker._handoff import JobObjects
@@ -16,8 +16,15 @@ from symbatcher.worker._handoff import JobObjects
 #: posts (`_thread_slots.ThreadSlots`).
 DEFAULT_MAX_QUEUE_DELAY_S = 0.05
 
+
+class ServedExpression(Protocol):
+    """What a worker needs of an Expression instance: its forward()."""
+
+    def forward(self, *, input: object, **kwargs: object) -> object: ...
+
+
 #: Builds the Expression instance that serves one job, from the job's kwargs.
-ExpressionFactory = Callable[[dict[str, Any]], Any]
+ExpressionFactory = Callable[[dict[str, object]], ServedExpression]
 
 
 @dataclass
@@ -26,11 +33,11 @@ class ServedJob:
     Expression instance its slots in this process share."""
 
     info: worker_pb2.JobInfo
-    kwargs: dict[str, Any]
+    kwargs: dict[str, object]
     #: Set when the job's client runs in this process.
     local: JobObjects | None
     #: The job's one Expression instance in this process, shared by the slots.
-    instance: Any = None
+    instance: ServedExpression | None = None
     #: Why building it failed; every item of the job fails with it.
     build_error: BaseException | None = None
     built: bool = False
@@ -44,7 +51,7 @@ class ServedJob:
             return DEFAULT_MAX_QUEUE_DELAY_S
         return self.info.max_queue_delay_ms / 1000
 
-    def expression(self, factory: ExpressionFactory) -> Any:
+    def expression(self, factory: ExpressionFactory) -> ServedExpression:
         """The job's instance, built by the first slot that needs it."""
         with self.lock:
             if not self.built:
@@ -55,4 +62,6 @@ class ServedJob:
                 self.built = True
         if self.build_error is not None:
             raise self.build_error
-        return self.instance
+        # Served as the factory built it: a factory that returned None fails
+        # each item when forward() is looked up on it.
+        return cast(ServedExpression, self.instance)
