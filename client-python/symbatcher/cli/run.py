@@ -62,17 +62,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
 from symbatcher.cli import connect
-from symbatcher._codec import json_default
+from symbatcher.wire._codec import json_default
 from symbatcher._errors import RemoteError, SymbatcherError
-from symbatcher._imports import add_app_dir, import_expression
-from symbatcher._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
-from symbatcher._slots import SLOT_KINDS
-from symbatcher._types import ItemUsage
+from symbatcher._expressions import add_app_dir, import_expression
+from symbatcher.wire._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
+from symbatcher.worker._slot_kinds import SLOT_KINDS
+from symbatcher.client._summary import ItemUsage
 
 #: Output lines are written in one write() per this many lines, or once the
 #: flush interval has passed since the last write (checked every half of
@@ -205,9 +205,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-def _parse_kwargs(text: str) -> dict[str, Any]:
+def _parse_kwargs(text: str) -> dict[str, object]:
     try:
-        kwargs = json.loads(text)
+        kwargs: object = json.loads(text)
     except ValueError as exc:
         raise ValueError(f"--kwargs: not JSON: {exc}") from None
     except RecursionError:
@@ -301,7 +301,7 @@ class _Input:
     """What the reader thread learned about one submitted item."""
 
     line_index: int
-    id: Any
+    id: object
 
 
 class _InputReader:
@@ -315,7 +315,7 @@ class _InputReader:
         self.inputs: dict[int, _Input] = {}
         self.malformed: collections.deque[tuple[int, str]] = collections.deque()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[object]:
         submitted = 0
         with open(self._path, "rb") as f:
             for line_index, raw in enumerate(f):
@@ -348,7 +348,7 @@ class _Output:
         self._last_flush = time.monotonic()
         self.written = 0
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, object]) -> None:
         """Queues `record` as a line. A result that cannot be written as
         UTF-8 JSON (a set, a string with a lone surrogate, ...) becomes an
         error line in its place: a result never stops the run."""
@@ -394,7 +394,7 @@ class _Output:
             self._file.close()
 
 
-def _utf8_json(value: Any) -> bytes:
+def _utf8_json(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, default=json_default).encode()
 
 
@@ -405,9 +405,9 @@ def _error(exc: BaseException) -> dict[str, str]:
 
 
 async def _run(
-    args: argparse.Namespace, expr: type, kwargs: dict[str, Any], done: IndexSet, pending: int
+    args: argparse.Namespace, expr: type, kwargs: dict[str, object], done: IndexSet, pending: int
 ) -> int:
-    from symbatcher._scheduler import BatchScheduler
+    from symbatcher.client._scheduler import BatchScheduler
 
     reader = _InputReader(args.input, done)
     output = _Output(args.output)
@@ -458,7 +458,7 @@ async def _run(
         )
         async for job_index, value in stream:
             info = reader.inputs.pop(job_index)
-            record: dict[str, Any] = {"index": info.line_index}
+            record: dict[str, object] = {"index": info.line_index}
             if info.id is not _NO_ID:
                 record["id"] = info.id
             if isinstance(value, BaseException):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import itertools
 import json
 import logging
@@ -13,33 +14,49 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from typing import Final
 
 import grpc
 
-from symbatcher import _affinity, _codec, _limits
-from symbatcher._channel import Connection, connection_for
-from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
+from symbatcher.worker import _affinity
+from symbatcher.wire import _codec, _limits
+from symbatcher.wire._channel import Connection
+from symbatcher.worker._handoff import HANDOFF, PROCESS_TOKEN
 from symbatcher._errors import (
     EncodingError,
     EngineError,
     RunCancelledError,
     RunParked,
     SymbatcherError,
-    call_error,
-    from_item_error,
-    from_rpc_error,
 )
-from symbatcher._interceptor import bind_slot
-from symbatcher._slots import ReplyBox, Slots, make_slots
+from symbatcher.wire._rpc_errors import call_error, from_item_error, from_rpc_error
+from symbatcher.worker._interceptor import bind_slot
+from symbatcher.worker._served_job import (
+    DEFAULT_MAX_QUEUE_DELAY_S,
+    ExpressionFactory,
+    ServedJob,
+)
+from symbatcher.worker._slot_kinds import make_slots
+from symbatcher.worker._slots import ReplyBox, Slots
 from symbatcher.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("symbatcher.worker")
 
-_STOP = object()
-_HEARTBEAT = object()
+
+
+class _Signal(enum.Enum):
+    """What the writer is told besides messages to send."""
+
+    STOP = "stop"
+    HEARTBEAT = "heartbeat"
+
+
+_STOP: Final = _Signal.STOP
+_HEARTBEAT: Final = _Signal.HEARTBEAT
+#: What the writer sends: a run's result, an engine call, a drain, the id
+#: of a run that started, or a signal.
+_Outgoing = worker_pb2.WorkResult | worker_pb2.WorkerEngineCall | worker_pb2.DrainWorker | int | _Signal
 
 #: How often the worker's loop sends a message to the server (a Heartbeat
 #: when it has nothing else to send), declared at registration. A loop that
@@ -57,54 +74,12 @@ CANCEL_GRACE_S = 1.0
 #: a post waits at most about 1.5 times this (`WorkerRuntime._post_from_slot`).
 FLUSH_AFTER_S = 0.02
 
-#: The max_queue_delay of a job whose server does not send it
-#: (`JobInfo.max_queue_delay_ms` unset): the server's default. A thread slot
-#: that runs this long without an engine call holds back no other slot's
-#: posts (`_slots.ThreadSlots`).
-DEFAULT_MAX_QUEUE_DELAY_S = 0.05
-
-#: Builds the Expression instance that serves one job, from the job's kwargs.
-ExpressionFactory = Callable[[dict[str, Any]], Any]
-
-
-@dataclass
-class _Job:
-    info: worker_pb2.JobInfo
-    kwargs: dict[str, Any]
-    #: Set when the job's client runs in this process.
-    local: LocalJob | None
-    #: The job's one Expression instance in this process, shared by the slots.
-    instance: Any = None
-    #: Why building it failed; every item of the job fails with it.
-    build_error: BaseException | None = None
-    built: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def silent_after(self) -> float:
-        """Its max_queue_delay in seconds (the server's default when its
-        server does not say)."""
-        if not self.info.HasField("max_queue_delay_ms"):
-            return DEFAULT_MAX_QUEUE_DELAY_S
-        return self.info.max_queue_delay_ms / 1000
-
-    def expression(self, factory: ExpressionFactory) -> Any:
-        """The job's instance, built by the first slot that needs it."""
-        with self.lock:
-            if not self.built:
-                try:
-                    self.instance = factory(self.kwargs)
-                except Exception as exc:  # noqa: BLE001 - reported per item
-                    self.build_error = exc
-                self.built = True
-        if self.build_error is not None:
-            raise self.build_error
-        return self.instance
-
-
 class WorkerRuntime:
     """Serves `expressions` (name -> factory of an Expression instance) with
-    `concurrency` slots over one connection to the server at `address`.
+    `concurrency` slots over one connection to the server at `address`,
+    reached as `connection` says (token, TLS): whoever starts the worker
+    builds it and passes it in (a BatchScheduler passes its own to its local
+    slots); None takes the defaults from the environment (`Connection.create`).
 
     The connection runs on the asyncio loop that calls `open()`: one
     task reads assignments and engine replies, one writes results and engine
@@ -148,7 +123,7 @@ class WorkerRuntime:
         if self._prefetch < 0:
             raise ValueError(f"prefetch: must be >= 0, got {self._prefetch}")
         self._address = address
-        self._connection = connection or connection_for(address)
+        self._connection = connection if connection is not None else Connection.create()
         self._allow_pickle = allow_pickle
         self._expressions = dict(expressions)
         self._concurrency = concurrency
@@ -164,13 +139,13 @@ class WorkerRuntime:
         self._slots: Slots = make_slots(
             slots, self, concurrency, name, self._placement, max_stuck_threads
         )
-        #: At the cap of stuck threads (`_slots.ThreadSlots`): disconnect,
+        #: At the cap of stuck threads (`_thread_slots.ThreadSlots`): disconnect,
         #: so that the process's supervisor replaces it (`exhausted`).
         self._replace_when_stuck = replace_when_stuck
         #: Set when thread slots stuck in forward() reached their cap.
         self.exhausted = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outbox: collections.deque[Any] = collections.deque()
+        self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
         self._flush_armed = False
@@ -181,12 +156,12 @@ class WorkerRuntime:
         self._unsent_calls = 0
         self._batch_calls = 1
         self._calls_lock = threading.Lock()
-        self._jobs: dict[int, _Job] = {}
+        self._jobs: dict[int, ServedJob] = {}
         #: Engine calls (and `symbatcher.sleep`s, `pause`) waiting for
         #: their reply: call id -> (run, box).
         self._pending: dict[int, tuple[int, ReplyBox]] = {}
         #: Runs in a slot now: task id -> the slot (see `Slots.current`).
-        self._running: dict[int, Any] = {}
+        self._running: dict[int, object] = {}
         #: Runs assigned here whose result has not been sent yet.
         self._assigned: set[int] = set()
         #: Runs the server cancelled that have not been acknowledged yet.
@@ -199,7 +174,7 @@ class WorkerRuntime:
         self._call_ids = itertools.count(1)
         self._closing = False
         self._channel: grpc.aio.Channel | None = None
-        self._call: Any = None
+        self._call: grpc.aio.StreamStreamCall = None
         self._tasks: list[asyncio.Task[None]] = []
         self.worker_id = 0
         #: Thread slots replaced because their forward() ignored a cancellation.
@@ -329,13 +304,13 @@ class WorkerRuntime:
 
     # -- connection (on the loop) ------------------------------------------
 
-    def _post(self, message: Any) -> None:
+    def _post(self, message: _Outgoing) -> None:
         """Queues a message for the writer and wakes it (unless a wake is
         pending)."""
         self._outbox.append(message)
         self._wake_writer()
 
-    def _post_from_slot(self, message: Any, call: bool = False) -> None:
+    def _post_from_slot(self, message: _Outgoing, call: bool = False) -> None:
         """Queues a slot's message (`call`: an engine call). Greenlet slots
         wake the writer at once (it runs when every slot waits anyway). A
         thread slot's message waits until every slot waits or runs silent
@@ -445,7 +420,9 @@ class WorkerRuntime:
                     await self._call.write(worker_pb2.WorkerMessage(drain=drain))
                 # Most often one message; several when the calls and results
                 # do not fit in one (each part below the message limit).
-                parts: list[list[Any]] = list(_limits.split([*calls, *results])) or [[]]
+                parts: list[list[worker_pb2.WorkerEngineCall | worker_pb2.WorkResult]] = (
+                    list(_limits.split([*calls, *results])) or [[]]
+                )
                 for part in parts:
                     update = worker_pb2.WorkerUpdate(
                         started_task_ids=started,
@@ -504,7 +481,7 @@ class WorkerRuntime:
             info = command.job
             local = HANDOFF.get((self._address, info.job_id))
             kwargs = local.kwargs if local is not None else json.loads(info.kwargs_json or "{}")
-            self._jobs[info.job_id] = _Job(info=info, kwargs=kwargs, local=local)
+            self._jobs[info.job_id] = ServedJob(info=info, kwargs=kwargs, local=local)
             self._batch_calls = self._least_batch()
         elif kind == "job_finished":
             self._jobs.pop(command.job_finished.job_id, None)
@@ -517,7 +494,7 @@ class WorkerRuntime:
         job's server does not say)."""
         return min((max(job.info.call_batch_size, 1) for job in self._jobs.values()), default=1)
 
-    def _cancel(self, task_ids: Any) -> None:
+    def _cancel(self, task_ids: Iterable[int]) -> None:
         """The server ended these runs (their job ended, or they timed out):
         their engine calls fail at once, so a forward() waiting on one
         returns; a run still queued is never started. Either way each run is
@@ -587,10 +564,10 @@ class WorkerRuntime:
         self,
         task_id: int,
         prompt: str,
-        messages: list[dict[str, Any]],
-        kwargs: dict[str, Any],
+        messages: list[dict[str, object]],
+        kwargs: dict[str, object],
         local_ref: str = "",
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, dict[str, object]]:
         if self._closing:
             raise SymbatcherError("worker stopped")
         if task_id in self._cancelled:
@@ -617,6 +594,7 @@ class WorkerRuntime:
         reply = box.wait()
         if isinstance(reply, BaseException):
             raise reply
+        assert reply is not None, "an engine call's box gets its reply or an error"
         if reply.WhichOneof("outcome") == "error":
             if reply.error.kind == common_pb2.ERROR_KIND_PARKED:
                 # The server ended the run; its item runs again once the
@@ -688,7 +666,7 @@ class WorkerRuntime:
                 task_ids.append(assignment.task_id)
         self._post(worker_pb2.DrainWorker(unstarted_task_ids=task_ids))
 
-    def run_item(self, assignment: worker_pb2.Assignment) -> Any:
+    def run_item(self, assignment: worker_pb2.Assignment) -> common_pb2.Outcome | None:
         """Runs forward() for one assignment (telling the server it started);
         returns its Outcome, or None when the run parked (`RunParked`). A run
         cancelled while queued is not started."""
@@ -702,7 +680,7 @@ class WorkerRuntime:
         finally:
             self._running.pop(task_id, None)
 
-    def _run(self, assignment: worker_pb2.Assignment) -> Any:
+    def _run(self, assignment: worker_pb2.Assignment) -> common_pb2.Outcome | None:
         job = self._jobs.get(assignment.job_id)
         if job is None:
             err = SymbatcherError(f"no JobInfo for job {assignment.job_id}")
@@ -751,7 +729,7 @@ class WorkerRuntime:
             err = EncodingError(f"result of item {assignment.index} cannot be sent: {exc}; {hint}")
             return _error_outcome(err, common_pb2.ERROR_KIND_ENCODING)
 
-    def _item(self, assignment: worker_pb2.Assignment, job: _Job) -> Any:
+    def _item(self, assignment: worker_pb2.Assignment, job: ServedJob) -> object:
         if job.local is not None:
             found, item = job.local.item(assignment.index)
             if found:

@@ -4,125 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Sized
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar, cast
 
 import grpc
 
-from symbatcher._channel import register_connection, release_aio_channels, unregister_connection
-from symbatcher._batch_engine import BatchEngine
-from symbatcher._engine_connection import EngineConnection
-from symbatcher._server_engines import ServerEngine
-from symbatcher._engine_choice import symai_engine, warn_echo_fallback
 from symbatcher._errors import InvalidArgumentError, SchedulerClosedError, SymbatcherError
-from symbatcher._imports import build_expression, expression_name
-from symbatcher._job import JobOptions
-from symbatcher._limits import kwargs_depth_error
-from symbatcher._server import EmbeddedServer, open_server
-from symbatcher._slots import check_kind as check_slot_kind
-from symbatcher._source import AsyncIteratorSource, ItemSource, SequenceSource, source_for
-from symbatcher._job_run import JobRun
-from symbatcher._types import JobSummary
-from symbatcher._symai_engine import SymaiEngine
+from symbatcher._expressions import build_expression, expression_name
+from symbatcher.client._call_arguments import (
+    check_call,
+    kwargs_json,
+    length,
+    local_only_kwargs,
+    timeout_ms,
+)
+from symbatcher.client._embedded_server import default_cache_dir, open_server
+from symbatcher.client._event_loops import close_loop, running_loop, start_loop
+from symbatcher.client._job_handle import JobHandle
+from symbatcher.client._job_options import JobOptions
+from symbatcher.client._scheduler_resources import SchedulerResources
+from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
+from symbatcher.client._summary import JobSummary
+from symbatcher.engines._batch_engine import BatchEngine
+from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
+from symbatcher.engines._engine_connection import EngineConnection
+from symbatcher.engines._server_engines import ServerEngine
+from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
-from symbatcher._codec import is_json_value
+from symbatcher.wire._limits import kwargs_depth_error
+from symbatcher.worker._served_job import ExpressionFactory, ServedExpression
+from symbatcher.worker._slot_kinds import check_kind as check_slot_kind
 
 
-#: How long the embedded server may take to answer the Status call that
-#: settles the default engine.
-STATUS_TIMEOUT_S = 10.0
-
-
-def default_cache_dir() -> str:
-    """The embedded server's call cache: $SYMBATCHER_CACHE_DIR, else
-    $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher."""
-    explicit = os.environ.get("SYMBATCHER_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "symbatcher")
-
-
-def _timeout_ms(item_timeout_s: Any) -> int | None:
-    """`item_timeout_s` in whole milliseconds (at least 1); None stays None."""
-    if item_timeout_s is None:
-        return None
-    if isinstance(item_timeout_s, bool) or not isinstance(item_timeout_s, (int, float)) or not item_timeout_s > 0:
-        raise ValueError(
-            f"item_timeout_s: must be a number of seconds > 0 (or None for the server's "
-            f"default), got {item_timeout_s!r}"
-        )
-    return max(1, round(item_timeout_s * 1000))
-
-
-def _check_call(num_workers: Any, batch_size: Any) -> None:
-    # num_workers is this process's own count of slots; batch_size is
-    # checked by the server (its error names the field).
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers: must be an integer >= 0, got {num_workers!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size: must be an integer, got {type(batch_size).__name__}")
-
-
-class _Owned:
-    """What a BatchScheduler owns and releases: its embedded server, its own
-    loop and thread, the grpc.aio channel on its loop, and the engine
-    connection served from this process. Kept apart from the scheduler so
-    that `weakref.finalize` can release it without keeping the scheduler
-    alive."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.server: EmbeddedServer | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.loop_thread: threading.Thread | None = None
-        self.channel: grpc.aio.Channel | None = None
-        self.engine_connection: EngineConnection | None = None
-        #: The SymaiEngine chosen by default (closed with the scheduler).
-        self.own_engine: SymaiEngine | None = None
-
-    async def _close_on_loop(self) -> None:
-        if self.engine_connection is not None:
-            await self.engine_connection.stop()
-        if self.channel is not None:
-            await self.channel.close()
-
-    def release(self) -> None:
-        loop = self.loop
-        if loop is not None and not loop.is_closed() and loop.is_running():
-            closing = self._close_on_loop()
-            if _running_loop() is loop:
-                loop.create_task(closing)  # cannot wait on the loop we run on
-            else:
-                asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=30)
-        self.channel = self.engine_connection = None
-        if self.own_engine is not None:
-            self.own_engine.close()
-        unregister_connection(self.address)
-        if self.loop_thread is not None and loop is not None:
-            BatchScheduler.close_loop(loop, self.loop_thread)
-        if self.server is not None:
-            self.server.stop()
-        # grpc.aio stops its poller thread (and grpc its core threads) once
-        # no channel object is left; the closed channels of jobs and local
-        # workers sit in reference cycles with their finished tasks.
-        release_aio_channels()
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _length(dataset: Any) -> int | None:
-    return len(dataset) if isinstance(dataset, Sized) else None
+T = TypeVar("T")
 
 
 def _bind_owner(source: ItemSource) -> None:
@@ -131,32 +49,9 @@ def _bind_owner(source: ItemSource) -> None:
         source.owner = asyncio.get_running_loop()
 
 
-def _kwargs_json(kwargs: dict[str, Any]) -> str:
-    """Job kwargs as JSON for workers in other processes. A job with kwargs
-    that are not JSON never reaches them (`_local_only_kwargs`): its local
-    slots get the original objects, and the JSON ones are sent for the record."""
-    return json.dumps(
-        {k: v for k, v in kwargs.items() if is_json_value(v)}, ensure_ascii=False
-    )
-
-
-def _local_only_kwargs(kwargs: dict[str, Any], num_workers: int) -> bool:
-    """True when the job's kwargs include values that are not JSON: only
-    this process's slots can receive them, so its items run there alone.
-    With no local slot (num_workers=0) no one could run it: ValueError
-    naming the kwargs."""
-    names = [name for name, value in kwargs.items() if not is_json_value(value)]
-    if not names:
-        return False
-    if num_workers == 0:
-        listed = ", ".join(f"{name}={type(kwargs[name]).__name__}" for name in names)
-        raise ValueError(
-            f"kwargs: {listed} not JSON, so no remote worker can receive "
-            f"{'it' if len(names) == 1 else 'them'}: pass JSON values (str, number, bool, "
-            f"None, list, dict), or run the job with local workers (num_workers > 0), "
-            f"whose slots alone then run its items"
-        )
-    return True
+#: How long the embedded server may take to answer the Status call that
+#: settles the default engine.
+STATUS_TIMEOUT_S = 10.0
 
 
 class BatchScheduler:
@@ -287,7 +182,7 @@ class BatchScheduler:
             codec=codec,
             window=window,
             worker_wait_ms=worker_wait_ms,
-            item_timeout_ms=_timeout_ms(item_timeout_s),
+            item_timeout_ms=timeout_ms(item_timeout_s),
             cache=cache or "",
             max_cost_usd=max_cost_usd,
             replay=replay,
@@ -321,8 +216,7 @@ class BatchScheduler:
             tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
         )
         self.address = address
-        register_connection(address, self.connection)
-        self._owned = owned = _Owned(address)
+        self._owned = owned = SchedulerResources()
         owned.server = server
         # Released when cleaned up, or when the scheduler is collected.
         self._finalizer = weakref.finalize(self, owned.release)
@@ -334,7 +228,7 @@ class BatchScheduler:
             owned.loop_thread.start()
         owned.loop = self._loop = main_loop
         try:
-            if _running_loop() is main_loop:
+            if running_loop() is main_loop:
                 raise SymbatcherError(
                     "BatchScheduler(main_loop=loop) connects on that loop and waits for it: "
                     "create it from another thread than the loop's"
@@ -352,7 +246,9 @@ class BatchScheduler:
         self.last_summary: JobSummary | None = None
         self._closed = False
 
-    async def _connect(self, engine: Any, engine_name: str, embedded: bool) -> str:
+    async def _connect(
+        self, engine: ServerEngine | BatchEngine | str | None, engine_name: str, embedded: bool
+    ) -> str:
         """On the loop: opens the grpc.aio channel every call of this
         scheduler uses, picks the default engine, and connects a BatchEngine
         served from here. Returns the name jobs select their engine by."""
@@ -379,12 +275,12 @@ class BatchScheduler:
     # -- the original API --------------------------------------------------
 
     def __call__(
-        self, expr: Any, num_workers: int, dataset: Iterable[Any], batch_size: int = 5, **kwargs: Any
+        self, expr: object, num_workers: int, dataset: Iterable[object], batch_size: int = 5, **kwargs: object
     ) -> list[Any]:
         return self.forward(expr, num_workers, dataset, batch_size, **kwargs)
 
     def forward(
-        self, expr: Any, num_workers: int, dataset: Iterable[Any], batch_size: int = 5, **kwargs: Any
+        self, expr: object, num_workers: int, dataset: Iterable[object], batch_size: int = 5, **kwargs: object
     ) -> list[Any]:
         """Runs `expr.forward(input=item, **kwargs)` for every item with
         `num_workers` local worker slots (0: remote workers only) and returns
@@ -393,26 +289,26 @@ class BatchScheduler:
         self._check_call(num_workers, batch_size)
         items = list(dataset)
         results: list[Any] = [None] * len(items)
-        run = self._job_run(
+        handle = self._job_handle(
             expr, num_workers, SequenceSource(items), batch_size, kwargs, total=len(items)
         )
         try:
-            self._run_on_loop(run.collect(results), "forward", "aforward")
+            self._run_on_loop(handle.collect(results), "forward", "aforward")
         finally:
-            self.last_summary = run.summary
+            self.last_summary = handle.summary
         return results
 
     # -- streaming and asyncio -------------------------------------------
 
     def stream(
         self,
-        expr: Any,
+        expr: object,
         num_workers: int,
-        dataset: Iterable[Any],
+        dataset: Iterable[object],
         batch_size: int = 5,
         *,
         ordered: bool = False,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> Iterator[tuple[int, Any]]:
         """Like `forward`, but yields `(index, result)` pairs as items finish.
 
@@ -431,13 +327,13 @@ class BatchScheduler:
         self._check_open()
         self._check_call(num_workers, batch_size)
         source = source_for(dataset)
-        run = self._job_run(
-            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
+        handle = self._job_handle(
+            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=length(dataset)
         )
-        return self._iterate(run)
+        return self._iterate(handle)
 
     async def aforward(
-        self, expr: Any, num_workers: int, dataset: Any, batch_size: int = 5, **kwargs: Any
+        self, expr: object, num_workers: int, dataset: object, batch_size: int = 5, **kwargs: object
     ) -> list[Any]:
         """`forward` for coroutines: awaits the results without blocking the
         running event loop. `dataset` may also be an async iterable."""
@@ -445,27 +341,27 @@ class BatchScheduler:
         self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
         _bind_owner(source)
-        results: list[Any] = [None] * (_length(dataset) or 0)
+        results: list[Any] = [None] * (length(dataset) or 0)
         # Building the expression runs user code (and symai's first-use
         # set-up): off the running loop, so it never stalls the caller's loop.
-        run = await asyncio.to_thread(
-            self._job_run, expr, num_workers, source, batch_size, kwargs, total=_length(dataset)
+        handle = await asyncio.to_thread(
+            self._job_handle, expr, num_workers, source, batch_size, kwargs, total=length(dataset)
         )
         try:
-            await self._on_loop(run.collect(results))
+            await self._on_loop(handle.collect(results))
         finally:
-            self.last_summary = run.summary
+            self.last_summary = handle.summary
         return results
 
     def astream(
         self,
-        expr: Any,
+        expr: object,
         num_workers: int,
-        dataset: Any,
+        dataset: object,
         batch_size: int = 5,
         *,
         ordered: bool = False,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> AsyncIterator[tuple[int, Any]]:
         """`stream` for coroutines: `async for index, result in
         scheduler.astream(...)`, without blocking the running event loop.
@@ -475,10 +371,10 @@ class BatchScheduler:
         self._check_open()
         self._check_call(num_workers, batch_size)
         source = source_for(dataset, async_ok=True)
-        run = self._job_run(
-            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=_length(dataset)
+        handle = self._job_handle(
+            expr, num_workers, source, batch_size, kwargs, ordered=ordered, total=length(dataset)
         )
-        return self._aiterate(run, source)
+        return self._aiterate(handle, source)
 
     def cleanup(self) -> None:
         """Stops the engine connection, the embedded server and the scheduler's
@@ -492,23 +388,19 @@ class BatchScheduler:
         self._check_open()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.cleanup()
 
     @staticmethod
     def start_loop(loop: asyncio.AbstractEventLoop) -> None:
         """Runs `loop` forever in the calling thread (a Thread target); once
         stopped, ends the threads of its default executor."""
-        asyncio.set_event_loop(loop)
-        loop.run_forever()
-        loop.run_until_complete(loop.shutdown_default_executor())
+        start_loop(loop)
 
     @staticmethod
     def close_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
         """Stops a loop started with `start_loop`, joins its thread, closes it."""
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+        close_loop(loop, thread)
 
     @property
     def server_pid(self) -> int | None:
@@ -518,9 +410,9 @@ class BatchScheduler:
 
     # -- internals -------------------------------------------------------
 
-    def _check_call(self, num_workers: Any, batch_size: Any) -> None:
+    def _check_call(self, num_workers: object, batch_size: object) -> None:
         self._check_open()
-        _check_call(num_workers, batch_size)
+        check_call(num_workers, batch_size)
         if num_workers == 0 and self._owned.server is not None:
             raise ValueError(
                 "num_workers: 0 leaves the job to remote workers, but this scheduler's server "
@@ -533,7 +425,9 @@ class BatchScheduler:
         if self._closed:
             raise SchedulerClosedError("this BatchScheduler was cleaned up; create a new one")
 
-    def _run_on_loop(self, coro: Any, name: str = "forward", async_name: str = "aforward") -> Any:
+    def _run_on_loop(
+        self, coro: Coroutine[object, object, T], name: str = "forward", async_name: str = "aforward"
+    ) -> T:
         """Runs `coro` on the scheduler's loop and blocks until it is done."""
         try:
             running = asyncio.get_running_loop()
@@ -552,37 +446,37 @@ class BatchScheduler:
             future.cancel()
             raise
 
-    async def _on_loop(self, coro: Any) -> Any:
+    async def _on_loop(self, coro: Coroutine[object, object, T]) -> T:
         """Awaits `coro` on the scheduler's loop from any running loop."""
         if asyncio.get_running_loop() is self._loop:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    def _iterate(self, run: JobRun) -> Iterator[tuple[int, Any]]:
+    def _iterate(self, handle: JobHandle) -> Iterator[tuple[int, Any]]:
         try:
-            self._run_on_loop(run.start(), "stream", "astream")
-            while (chunk := self._run_on_loop(run.take(), "stream", "astream")) is not None:
+            self._run_on_loop(handle.start(), "stream", "astream")
+            while (chunk := self._run_on_loop(handle.take(), "stream", "astream")) is not None:
                 yield from chunk
         finally:
             if not self._loop.is_closed():
-                self._run_on_loop(run.close(), "stream", "astream")
-            self.last_summary = run.summary
+                self._run_on_loop(handle.close(), "stream", "astream")
+            self.last_summary = handle.summary
 
-    async def _aiterate(self, run: JobRun, source: ItemSource) -> AsyncIterator[tuple[int, Any]]:
+    async def _aiterate(self, handle: JobHandle, source: ItemSource) -> AsyncIterator[tuple[int, Any]]:
         _bind_owner(source)
         try:
-            await self._on_loop(run.start())
-            while (chunk := await self._on_loop(run.take())) is not None:
+            await self._on_loop(handle.start())
+            while (chunk := await self._on_loop(handle.take())) is not None:
                 for pair in chunk:
                     yield pair
         finally:
             if not self._loop.is_closed():
-                await self._on_loop(run.close())
-            self.last_summary = run.summary
+                await self._on_loop(handle.close())
+            self.last_summary = handle.summary
 
     async def _default_engine(self, channel: grpc.aio.Channel) -> SymaiEngine | None:
         """The engine of an embedded server's jobs when none is named (see
-        `_engine_choice`): the server's configured default, else symai's own
+        `engines/_default_engine`): the server's configured default, else symai's own
         engine served from here, else echo (with a warning)."""
         status = await status_pb2_grpc.StatusServiceStub(channel).Status(
             status_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_S
@@ -599,22 +493,22 @@ class BatchScheduler:
         assert self._owned.channel is not None, "connected in __init__"
         return batch_pb2_grpc.BatchServiceStub(self._owned.channel)
 
-    def _job_run(
+    def _job_handle(
         self,
-        expr: Any,
+        expr: object,
         num_workers: int,
         source: ItemSource,
         batch_size: int,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, object],
         *,
         ordered: bool = False,
         total: int | None = None,
-    ) -> JobRun:
+    ) -> JobHandle:
         name = expression_name(expr)
         too_deep = kwargs_depth_error(kwargs)
         if too_deep:
             raise InvalidArgumentError(too_deep, kind="invalid_argument", field="kwargs")
-        local_only = _local_only_kwargs(kwargs, num_workers)
+        local_only = local_only_kwargs(kwargs, num_workers)
         if inspect.isclass(expr):
             # One instance per call, built with the call's kwargs and shared
             # by its local slots, as the original library did. Remote workers
@@ -630,9 +524,11 @@ class BatchScheduler:
                 )
             name = f"{name}#{uuid.uuid4().hex[:8]}"
             instance = expr
-        factory = lambda _kwargs: instance  # noqa: E731
-        return JobRun(
+        # Served as given: forward() is looked up on it per item.
+        factory: ExpressionFactory = lambda _kwargs: cast(ServedExpression, instance)  # noqa: E731
+        return JobHandle(
             address=self.address,
+            connection=self.connection,
             stub=self._batch_stub,
             expression=name,
             factory=factory,
@@ -641,7 +537,7 @@ class BatchScheduler:
             pin_slots=self._pin_slots,
             source=source,
             kwargs=kwargs,
-            kwargs_json=_kwargs_json(kwargs),
+            kwargs_json=kwargs_json(kwargs),
             local_only=local_only,
             options=JobOptions(**{**self._options.__dict__, "batch_size": batch_size}),
             ordered=ordered,

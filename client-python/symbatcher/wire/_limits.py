@@ -4,16 +4,17 @@ limit, instead of breaking the stream it would travel on (and with it every
 other item of the job or the worker). Chunks of several items, results or
 calls are split below the limit.
 
-The limit itself is `_channel.MAX_MESSAGE_BYTES` (`SYMBATCHER_MAX_MESSAGE_BYTES`),
+The limit itself is `_settings.MAX_MESSAGE_BYTES` (`SYMBATCHER_MAX_MESSAGE_BYTES`),
 read when a check runs."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
+from symbatcher._errors import EncodingError
 from symbatcher.v1 import common_pb2
+from symbatcher.wire import _settings
 
 #: Bytes of a message that are not the payload of its one item, result or
 #: call (envelope, ids, flags); a payload may take the rest.
@@ -26,24 +27,8 @@ LIMIT_SETTING = "SYMBATCHER_MAX_MESSAGE_BYTES, the server's --max-message-bytes"
 M = TypeVar("M")
 
 
-def env_int(name: str, default: int, low: int, high: int) -> int:
-    """An integer setting from the environment, `default` when unset."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}: must be an integer, got {text!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name}: must be between {low} and {high}, got {value}")
-    return value
-
-
 def message_limit() -> int:
-    from symbatcher import _channel
-
-    return _channel.MAX_MESSAGE_BYTES
+    return _settings.MAX_MESSAGE_BYTES
 
 
 def payload_limit() -> int:
@@ -76,8 +61,6 @@ def result_outcome(payload: bytes, index: int) -> common_pb2.Outcome:
 
 def check_call(prompt: str, messages_json: str, kwargs_json: str) -> None:
     """Raises EncodingError when an engine call cannot fit in a message."""
-    from symbatcher._errors import EncodingError
-
     limit = payload_limit()
     chars = len(prompt) + len(messages_json) + len(kwargs_json)
     if chars * 4 <= limit:  # a character is at most 4 bytes of UTF-8
@@ -109,15 +92,15 @@ def split(messages: Sequence[M]) -> Iterator[list[M]]:
 MAX_KWARGS_DEPTH = 64
 
 
-def kwargs_depth_error(kwargs: dict[str, Any]) -> str:
+def kwargs_depth_error(kwargs: dict[str, object]) -> str:
     """"" when no kwarg nests deeper than MAX_KWARGS_DEPTH, else the message
     that names the kwarg and the limit. Walks without recursion."""
     for name, value in kwargs.items():
-        stack: list[tuple[Any, int]] = [(value, 1)]
+        stack: list[tuple[object, int]] = [(value, 1)]
         while stack:
             current, depth = stack.pop()
             if isinstance(current, dict):
-                children: Any = current.values()
+                children: Iterable[object] = current.values()
             elif isinstance(current, (list, tuple, set, frozenset)):
                 children = current
             else:

@@ -8,7 +8,7 @@ the window the server accepted the job with. So, whatever the dataset's length:
 
 - the source is asked for a chunk only when there is credit for it, and
   nothing reads the dataset ahead of the job;
-- the in-process handoff (`LocalJob`) holds at most `window` items;
+- the in-process handoff (`JobObjects`) holds at most `window` items;
 - with `ordered=True`, the reorder buffer holds at most `window` results: a
   slow item lets the job run at most `window` items past it, then the writer
   waits until that item finishes and is delivered;
@@ -20,25 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
-
+from collections.abc import Iterator
 import grpc
 
-from symbatcher import _codec, _limits
-from symbatcher._handoff import HANDOFF, PROCESS_TOKEN, LocalJob
-from symbatcher._errors import (
-    EncodingError,
-    JobError,
-    SymbatcherError,
-    call_error,
-    from_item_error,
-    from_rpc_error,
-)
-from symbatcher._source import ItemSource
-from symbatcher._types import ItemUsage, JobSummary
-from symbatcher.v1 import batch_pb2, batch_pb2_grpc, common_pb2
+from symbatcher.wire import _codec, _limits
+from symbatcher.worker._handoff import HANDOFF, JobObjects
+from symbatcher._errors import EncodingError, JobError, SymbatcherError
+from symbatcher.wire._rpc_errors import call_error, from_item_error, from_rpc_error
+from symbatcher.client._job_options import JobOptions
+from symbatcher.client._sources import ItemSource
+from symbatcher.client._summary import ItemUsage, JobSummary
+from symbatcher.v1 import batch_pb2, batch_pb2_grpc
 
 #: Why a client refuses a pickled result (only a JobOptions built without
 #: BatchScheduler can ask it to).
@@ -52,97 +44,6 @@ CHUNK_ITEMS = 256
 CHUNK_BYTES = 1 << 20
 
 
-#: The JobSpec fields that are numbers: None leaves them unset, which takes
-#: the server's default; the server checks every value set.
-NUMBER_FIELDS = (
-    "batch_size",
-    "max_queue_delay_ms",
-    "window",
-    "worker_wait_ms",
-    "max_attempts",
-    "item_timeout_ms",
-)
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """Per-job settings sent in the JobSpec. None (and "" for `engine`)
-    leaves a field unset: the server's default applies. Values are checked
-    by the server alone; `spec()` checks only that they are integers that a
-    JobSpec can carry."""
-
-    batch_size: int = 5
-    max_queue_delay_ms: int | None = None
-    engine: str = ""
-    codec: str = "json"
-    window: int | None = None
-    worker_wait_ms: int | None = None
-    max_attempts: int | None = None
-    #: Longest run of one item in ms.
-    item_timeout_ms: int | None = None
-    #: "use", "refresh" or "off"; "": the server's choice for the engine.
-    cache: str = ""
-    #: Spend cap of the job in US dollars; None: no cap.
-    max_cost_usd: float | None = None
-    #: Whether runs waiting on a provider batch give their slot back and
-    #: run again from the start once answered; None: the server's choice
-    #: (yes for batch API engines).
-    replay: bool | None = None
-    #: Not sent: whether results of the pickle codec are unpickled here
-    #: (`BatchScheduler(allow_pickle=True)`); else they fail with EncodingError.
-    allow_pickle: bool = False
-    #: Not sent: called on the job's loop with (index, ItemUsage) of each
-    #: result whose calls reported usage, before the result is handed out.
-    on_usage: Callable[[int, ItemUsage], None] | None = None
-
-    def spec(self, expression: str = "", kwargs_json: str = "") -> batch_pb2.JobSpec:
-        """The JobSpec carrying these options. TypeError naming the field
-        for a value that is not an integer; ValueError naming it for one a
-        JobSpec cannot carry (e.g. below 0)."""
-        spec = batch_pb2.JobSpec(
-            expression=expression,
-            kwargs_json=kwargs_json,
-            codec=_codec.codec_from_name(self.codec),
-            engine=self.engine,
-            process_token=PROCESS_TOKEN,
-        )
-        for name in NUMBER_FIELDS:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name}: must be an integer, got {type(value).__name__}")
-            try:
-                setattr(spec, name, value)
-            except ValueError:
-                raise ValueError(
-                    f"{name}: must be an integer from 0 to {2**32 - 1}, got {value}"
-                ) from None
-        if self.cache not in CACHE_MODES:
-            raise ValueError(f"cache: must be 'use', 'refresh' or 'off', got {self.cache!r}")
-        spec.cache = CACHE_MODES[self.cache]
-        if self.max_cost_usd is not None:
-            if isinstance(self.max_cost_usd, bool) or not isinstance(self.max_cost_usd, (int, float)):
-                raise TypeError(
-                    f"max_cost_usd: must be a number, got {type(self.max_cost_usd).__name__}"
-                )
-            spec.max_cost_usd = float(self.max_cost_usd)
-        if self.replay is not None:
-            if not isinstance(self.replay, bool):
-                raise TypeError(f"replay: must be True, False or None, got {type(self.replay).__name__}")
-            spec.replay = self.replay
-        return spec
-
-
-#: `JobOptions.cache` as the protocol's CacheMode.
-CACHE_MODES = {
-    "": common_pb2.CACHE_MODE_UNSPECIFIED,
-    "use": common_pb2.CACHE_MODE_USE,
-    "refresh": common_pb2.CACHE_MODE_REFRESH,
-    "off": common_pb2.CACHE_MODE_OFF,
-}
-
-
 def unsendable(index: int, exc: EncodingError, codec: int) -> str:
     """The message of an item that cannot be encoded, in a job without
     local slots."""
@@ -153,8 +54,8 @@ def unsendable(index: int, exc: EncodingError, codec: int) -> str:
     )
 
 
-class Job:
-    """One job's stream. `await start()`, then `await take()` until it returns
+class JobStream:
+    """The client's side of one job: its `BatchService.Batch` stream. `await start()`, then `await take()` until it returns
     None (the job is done and `summary` is set); `await close()` always, which
     cancels the job if it has not finished. All methods run on one loop."""
 
@@ -164,7 +65,7 @@ class Job:
         *,
         expression: str,
         source: ItemSource,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, object],
         options: JobOptions,
         kwargs_json: str,
         address: str = "",
@@ -187,13 +88,13 @@ class Job:
         self._codec = _codec.codec_from_name(options.codec)
         self._address = address
         self._ordered = ordered
-        self._call: Any = None
-        self._local: LocalJob | None = None
+        self._call: grpc.aio.StreamStreamCall = None
+        self._local: JobObjects | None = None
         self._tasks: list[asyncio.Task[None]] = []
         #: Results ready for the consumer, in the order they will be taken.
-        self._ready: collections.deque[tuple[int, Any]] = collections.deque()
+        self._ready: collections.deque[tuple[int, object]] = collections.deque()
         #: ordered: results waiting for an earlier index.
-        self._held: dict[int, Any] = {}
+        self._held: dict[int, object] = {}
         self._next_index = 0
         self._delivered = 0
         self._taken = 0
@@ -232,7 +133,7 @@ class Job:
             loop.create_task(self._read_results(), name=f"symbatcher-job-{self.job_id}-reader"),
         ]
 
-    async def take(self) -> list[tuple[int, Any]] | None:
+    async def take(self) -> list[tuple[int, object]] | None:
         """The results ready now (waiting for at least one), as `(index,
         value)` pairs; None once the job is done. Raises the job's error after
         the results that arrived before it.
@@ -314,7 +215,7 @@ class Job:
             self._fail(exc)
             self._call.cancel()
 
-    def _encode(self, items: list[Any]) -> Iterator[list[batch_pb2.Item]]:
+    def _encode(self, items: list[object]) -> Iterator[list[batch_pb2.Item]]:
         """`items` as ItemChunks below the message limit. An item whose payload
         alone is over it is not sent: an EncodingError takes its place. So
         does an item that cannot be encoded at all when no slot of this
@@ -394,7 +295,7 @@ class Job:
             self._finished = True
             self._results_changed.set()
 
-    def _accept(self, index: int, value: Any) -> None:
+    def _accept(self, index: int, value: object) -> None:
         if not self._ordered:
             self._ready.append((index, value))
             return
@@ -403,7 +304,7 @@ class Job:
             self._ready.append((self._next_index, self._held.pop(self._next_index)))
             self._next_index += 1
 
-    def _value(self, result: batch_pb2.ItemResult) -> Any:
+    def _value(self, result: batch_pb2.ItemResult) -> object:
         assert self._local is not None
         found, value = self._local.take_result(result.index)
         if found:

@@ -11,34 +11,33 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
 
 #: A job as seen from one process: (server address, job id).
 JobKey = tuple[str, int]
 
 
-class LocalJob:
-    """Objects of one job whose client runs in this process. Items live from
-    the client's send to the client's receipt of their result; results from
-    the worker's finish to that receipt."""
+class JobObjects:
+    """The Python objects of one job whose client runs in this process.
+    Items live from the client's send to the client's receipt of their
+    result; results from the worker's finish to that receipt."""
 
-    def __init__(self, kwargs: dict[str, Any]) -> None:
+    def __init__(self, kwargs: dict[str, object]) -> None:
         self.kwargs = kwargs
-        self._items: dict[int, Any] = {}
-        self._results: dict[int, Any] = {}
+        self._items: dict[int, object] = {}
+        self._results: dict[int, object] = {}
 
-    def put_item(self, index: int, item: Any) -> None:
+    def put_item(self, index: int, item: object) -> None:
         self._items[index] = item
 
-    def item(self, index: int) -> tuple[bool, Any]:
+    def item(self, index: int) -> tuple[bool, object]:
         if index in self._items:
             return True, self._items[index]
         return False, None
 
-    def put_result(self, index: int, value: Any) -> None:
+    def put_result(self, index: int, value: object) -> None:
         self._results[index] = value
 
-    def take_result(self, index: int) -> tuple[bool, Any]:
+    def take_result(self, index: int) -> tuple[bool, object]:
         self._items.pop(index, None)
         if index in self._results:
             return True, self._results.pop(index)
@@ -51,10 +50,10 @@ class Handoff:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[JobKey, LocalJob] = {}
+        self._jobs: dict[JobKey, JobObjects] = {}
 
-    def open(self, key: JobKey, kwargs: dict[str, Any]) -> LocalJob:
-        job = LocalJob(kwargs)
+    def open(self, key: JobKey, kwargs: dict[str, object]) -> JobObjects:
+        job = JobObjects(kwargs)
         with self._lock:
             self._jobs[key] = job
         return job
@@ -63,7 +62,7 @@ class Handoff:
         with self._lock:
             self._jobs.pop(key, None)
 
-    def get(self, key: JobKey) -> LocalJob | None:
+    def get(self, key: JobKey) -> JobObjects | None:
         return self._jobs.get(key)
 
 

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 
-def expression_name(expr: Any) -> str:
+def expression_name(expr: object) -> str:
     """The name an expression class is registered and submitted under:
     `module:QualName` (an instance: its class's name)."""
     cls = expr if inspect.isclass(expr) else type(expr)
@@ -56,7 +56,7 @@ def import_expression(spec: str) -> type:
     if not sep or not module_name or not qualname:
         raise ValueError(f"{spec!r}: expected an import path module:Class, e.g. mypkg.exprs:Summarize")
     try:
-        target: Any = importlib.import_module(module_name)
+        target: object = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(
             f"{spec!r}: cannot import module {module_name!r}: {exc} "

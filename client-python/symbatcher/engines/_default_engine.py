@@ -20,7 +20,10 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from symai.backend.base import Engine
 
 log = logging.getLogger("symbatcher")
 
@@ -41,7 +44,7 @@ ECHO_FALLBACK_MESSAGE = (
 )
 
 
-def symai_engine() -> Any | None:
+def symai_engine() -> Engine | None:
     """The neurosymbolic engine symai would use here, or None if it has none.
 
     Looks it up the way symai's own query path does (`EngineRepository.get`),

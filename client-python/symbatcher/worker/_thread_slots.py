@@ -1,23 +1,6 @@
-"""How a worker runs its items: slot threads, or greenlets on the connection's
-loop.
-
-A slot takes the next assignment, runs it with `ItemRunner.run_item` (which
-calls forward()), and hands the outcome to `ItemRunner.post_result`. While
-forward() waits for an engine reply, the slot waits on a reply box that the
-connection fills when the server answers.
-
-- `ThreadSlots` (the default): one OS thread per slot, as the original
-  library's thread pool. forward() may block on anything. The slot threads
-  of a worker share one CPU unless told otherwise (see `_affinity`).
-- `GreenletSlots`: every slot is a greenlet on the connection's own event-loop
-  thread. An engine call switches to the loop, which runs the other slots and
-  the connection until the reply comes; no OS thread switch or GIL hand-off
-  per call, which makes a worker process noticeably faster when forward() is
-  Python work plus engine calls. Anything else that blocks inside forward()
-  (file or network I/O, time.sleep, engines symbatcher does not intercept)
-  blocks every slot of the process; `symbatcher.sleep` waits on the loop
-  instead, as an engine call does.
-"""
+"""Thread slots: one OS thread per slot, as the original library's thread
+pool; forward() may block on anything. The slot threads of a worker share
+one CPU unless told otherwise (see `_affinity`)."""
 
 from __future__ import annotations
 
@@ -27,147 +10,11 @@ import math
 import queue
 import threading
 import time
-from abc import ABC, abstractmethod
-from typing import Any, Protocol
 
-import greenlet
-
-from symbatcher._affinity import Placement
-from symbatcher._errors import SymbatcherError
-from symbatcher._interceptor import install_in_context
-
-#: The kinds `slots=` accepts.
-SLOT_KINDS = ("thread", "greenlet")
-
-_STOP = object()
-
-
-class ItemRunner(Protocol):
-    """What slots need from the worker connection."""
-
-    def run_item(self, assignment: Any) -> Any: ...
-
-    def post_result(self, task_id: int, outcome: Any) -> None: ...
-
-    def give_back(self, assignments: list[Any]) -> None:
-        """Returns assignments the slots will not start to the server."""
-
-    def slots_waiting(self) -> None:
-        """Every slot now waits (for an engine reply or an item), or runs
-        silent: what the slots posted since the last write should go now
-        (see `ThreadSlots`)."""
-
-    def silent_after(self, assignment: Any) -> float:
-        """Seconds a run of `assignment` may go without an engine call and
-        still hold back the other slots' posts: its job's max_queue_delay
-        (see `ThreadSlots`)."""
-
-
-class ReplyBox(ABC):
-    """Where one engine call's reply (or the error that replaces it) lands."""
-
-    @abstractmethod
-    def deliver(self, value: Any) -> None:
-        """Called on the connection's loop."""
-
-    @abstractmethod
-    def wait(self) -> Any:
-        """Called by the slot that made the call; returns what was delivered."""
-
-
-class Slots(ABC):
-    """A worker's slots and the queue of items assigned to them."""
-
-    #: Whether slots run on the connection's loop thread.
-    on_loop: bool
-    #: Whether a slot stuck in a forward() can be replaced (`replace`).
-    can_replace: bool = False
-
-    def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
-        self._runner = runner
-        self._count = count
-        self._name = name
-        self._stopping = False
-
-    @abstractmethod
-    def start(self) -> None:
-        """Starts the slots (on the connection's loop)."""
-
-    def assign(self, assignment: Any) -> None:
-        """Queues an item (on the connection's loop); once stopping, gives
-        it back instead."""
-        if self._stopping:
-            self._runner.give_back([assignment])
-        else:
-            self._enqueue(assignment)
-
-    @abstractmethod
-    def _enqueue(self, assignment: Any) -> None: ...
-
-    @abstractmethod
-    def reply_box(self) -> ReplyBox:
-        """A box for one engine call, made by the slot that calls."""
-
-    def stop(self) -> list[Any]:
-        """Each slot stops after its current item; returns the queued
-        assignments, which no slot will start (one that a slot takes while
-        stopping is handed to `ItemRunner.give_back`). Called on the
-        connection's loop, or before it runs; later calls return []."""
-        if self._stopping:
-            return []
-        self._stopping = True
-        unstarted = self._take_queued()
-        for _ in range(self._count):
-            self._put_stop()
-        return unstarted
-
-    @abstractmethod
-    def _take_queued(self) -> list[Any]:
-        """Empties the assignment queue."""
-
-    @abstractmethod
-    def _put_stop(self) -> None:
-        """Queues one slot's stop signal."""
-
-    @abstractmethod
-    async def join(self, timeout: float) -> None:
-        """Waits (on the loop) up to `timeout` seconds for the slots to stop."""
-
-    def current(self) -> Any:
-        """The slot the caller runs in (what `replace` takes)."""
-        return None
-
-    def replace(self, slot: Any) -> bool:
-        """Gives up on `slot`, stuck in a forward() that ignores its
-        cancellation: it stops after that forward() returns, and a new slot
-        takes its place. False where the slot kind cannot do that."""
-        return False
-
-
-def check_kind(kind: str) -> str:
-    """`kind` if it names a kind of slots; else a ValueError naming `slots`."""
-    if kind not in SLOT_KINDS:
-        raise ValueError(f"slots: must be one of {', '.join(map(repr, SLOT_KINDS))}, got {kind!r}")
-    return kind
-
-
-def make_slots(
-    kind: str,
-    runner: ItemRunner,
-    count: int,
-    name: str,
-    placement: Placement | None = None,
-    max_stuck: int | None = None,
-) -> Slots:
-    """`placement`: the CPU thread slots share (None: any); greenlets run on
-    the loop's thread and ignore it, as they do `max_stuck` (see
-    `ThreadSlots`)."""
-    if check_kind(kind) == "greenlet":
-        return GreenletSlots(runner, count, name)
-    return ThreadSlots(runner, count, name, placement, max_stuck)
-
-
-# -- threads -----------------------------------------------------------------
+from symbatcher.v1 import worker_pb2
+from symbatcher.worker._affinity import Placement
+from symbatcher.worker._interceptor import install_in_context
+from symbatcher.worker._slots import STOP, ItemRunner, Queued, Reply, ReplyBox, Slots
 
 
 class _Slot:
@@ -177,7 +24,7 @@ class _Slot:
 
     def __init__(self) -> None:
         #: Where the slot, while it waits for an item, gets the next one.
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[Queued] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         #: Its item's job's max_queue_delay, in seconds
         #: (`ItemRunner.silent_after`).
@@ -196,15 +43,15 @@ class _QueueBox(ReplyBox):
     __slots__ = ("_queue", "_owner")
 
     def __init__(self, owner: tuple[ThreadSlots, _Slot] | None) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Reply] = queue.SimpleQueue()
         self._owner = owner
 
-    def deliver(self, value: Any) -> None:
+    def deliver(self, value: Reply) -> None:
         if self._owner is not None:
             self._owner[0].woken(self._owner[1])
         self._queue.put(value)
 
-    def wait(self) -> Any:
+    def wait(self) -> Reply:
         if self._owner is not None:
             self._owner[0].leave(self._owner[1])
         return self._queue.get()
@@ -273,7 +120,7 @@ class ThreadSlots(Slots):
         #: order they were last handed an item or a reply; the assignments
         #: no slot has taken; and the slots that wait for one.
         self._running: dict[_Slot, None] = {}
-        self._backlog: collections.deque[Any] = collections.deque()
+        self._backlog: collections.deque[Queued] = collections.deque()
         self._waiting: collections.deque[_Slot] = collections.deque()
         self._lock = threading.Lock()
         #: `slot` is set in slot threads: their `_Slot`.
@@ -300,8 +147,8 @@ class ThreadSlots(Slots):
         got their replies, the first answers."""
         return any(slot.silent_at > now for slot in reversed(self._running))
 
-    def _silent_after(self, assignment: Any) -> float:
-        return 0.0 if assignment is _STOP else self._runner.silent_after(assignment)
+    def _silent_after(self, assignment: Queued) -> float:
+        return 0.0 if assignment is STOP else self._runner.silent_after(assignment)
 
     def woken(self, slot: _Slot) -> None:
         """A waiting slot is handed its engine reply."""
@@ -316,7 +163,7 @@ class ThreadSlots(Slots):
         if last:
             self._runner.slots_waiting()
 
-    def _next(self, slot: _Slot) -> Any:
+    def _next(self, slot: _Slot) -> Queued:
         """The calling slot's next assignment: the oldest queued, or else
         the next one assigned, handed to its own queue."""
         with self._lock:
@@ -379,10 +226,10 @@ class ThreadSlots(Slots):
         if self._live == 0 and self._all_ended is not None and not self._all_ended.done():
             self._all_ended.set_result(None)
 
-    def current(self) -> Any:
+    def current(self) -> object:
         return getattr(self._local, "slot", None)
 
-    def replace(self, slot: Any) -> bool:
+    def replace(self, slot: object) -> bool:
         # A thread cannot be stopped from outside: it is left to finish its
         # forward() and then exits, counted no more; a new thread serves
         # the queue meanwhile.
@@ -403,7 +250,7 @@ class ThreadSlots(Slots):
         self._start_one(new)
         return True
 
-    def _enqueue(self, assignment: Any) -> None:
+    def _enqueue(self, assignment: Queued) -> None:
         with self._lock:
             if not self._waiting:
                 self._backlog.append(assignment)
@@ -417,14 +264,14 @@ class ThreadSlots(Slots):
         slot = getattr(self._local, "slot", None)
         return _QueueBox((self, slot) if slot is not None else None)
 
-    def _take_queued(self) -> list[Any]:
+    def _take_queued(self) -> list[worker_pb2.Assignment]:
         with self._lock:
-            taken = [a for a in self._backlog if a is not _STOP]
+            taken = [a for a in self._backlog if a is not STOP]
             self._backlog.clear()
         return taken
 
     def _put_stop(self) -> None:
-        self._enqueue(_STOP)
+        self._enqueue(STOP)
 
     async def join(self, timeout: float) -> None:
         # Slots given up on are not waited for: their run is already
@@ -446,7 +293,7 @@ class ThreadSlots(Slots):
         self._local.slot = slot
         while True:
             assignment = self._next(slot)
-            if assignment is _STOP:
+            if assignment is STOP:
                 return
             if self._stopping:  # taken just as the queue was emptied
                 self._runner.give_back([assignment])
@@ -455,101 +302,3 @@ class ThreadSlots(Slots):
             self._runner.post_result(assignment.task_id, outcome)
             if slot.retired:
                 return  # replaced while stuck; its replacement serves on
-
-
-# -- greenlets ---------------------------------------------------------------
-
-
-class _FutureBox(ReplyBox):
-    __slots__ = ("_future",)
-
-    def __init__(self, future: asyncio.Future[Any]) -> None:
-        self._future = future
-
-    def deliver(self, value: Any) -> None:
-        if not self._future.done():
-            self._future.set_result(value)
-
-    def wait(self) -> Any:
-        # Back to the slot's task, which awaits the future and switches
-        # here again with its result.
-        return greenlet.getcurrent().parent.switch(self._future)
-
-
-class GreenletSlots(Slots):
-    on_loop = True
-
-    def __init__(self, runner: ItemRunner, count: int, name: str) -> None:
-        super().__init__(runner, count, name)
-        self._queue: asyncio.Queue[Any] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        self._tasks = [
-            self._loop.create_task(self._slot(), name=f"{self._name}-slot-{n}")
-            for n in range(self._count)
-        ]
-
-    def _enqueue(self, assignment: Any) -> None:
-        assert self._queue is not None, "start() first"
-        self._queue.put_nowait(assignment)
-
-    def reply_box(self) -> ReplyBox:
-        assert self._loop is not None, "start() first"
-        if greenlet.getcurrent().parent is None:
-            # Not a slot's greenlet: a thread that forward() started.
-            raise SymbatcherError(
-                "with greenlet slots, engine calls must be made by forward() itself, "
-                "not by threads it starts; use thread slots for that"
-            )
-        return _FutureBox(self._loop.create_future())
-
-    def _take_queued(self) -> list[Any]:
-        taken: list[Any] = []
-        while self._queue is not None and not self._queue.empty():
-            assignment = self._queue.get_nowait()
-            if assignment is not _STOP:
-                taken.append(assignment)
-        return taken
-
-    def _put_stop(self) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(_STOP)
-
-    async def join(self, timeout: float) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=max(timeout, 0.001))
-
-    async def _slot(self) -> None:
-        assert self._queue is not None
-
-        def run(assignment: Any) -> Any:
-            # A new greenlet starts in an empty context: route its engine
-            # calls first.
-            install_in_context()
-            return self._runner.run_item(assignment)
-
-        while True:
-            assignment = await self._queue.get()
-            if assignment is _STOP:
-                return
-            item_run = greenlet.greenlet(run)
-            value = item_run.switch(assignment)
-            # Until forward() returns, what the greenlet hands back is a
-            # future it waits for.
-            while not item_run.dead:
-                try:
-                    reply = await value
-                except asyncio.CancelledError:
-                    item_run.throw(asyncio.CancelledError())  # unwinds forward()
-                    raise
-                value = item_run.switch(reply)
-            self._runner.post_result(assignment.task_id, value)
-            # Let the loop run between items even when the queue is full and
-            # forward() made no engine call: the connection (results out,
-            # replies in) and signal handlers must not wait for the queue to
-            # empty.
-            await asyncio.sleep(0)

@@ -14,30 +14,27 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 
-from symbatcher._limits import env_int
+from symbatcher.wire._token_channel import Metadata, TokenAioChannel, TokenChannel
+from symbatcher.wire._settings import (
+    KEEPALIVE_INTERVAL_MS,
+    KEEPALIVE_TIMEOUT_MS,
+    MAX_MESSAGE_BYTES,
+)
 
-#: Largest gRPC message either side sends or receives (item and result
-#: chunks). The server's `--max-message-bytes` reads the same variable.
-MAX_MESSAGE_BYTES = env_int("SYMBATCHER_MAX_MESSAGE_BYTES", 64 * 1024 * 1024, 16 * 1024, 2**31 - 1)
-#: HTTP/2 keepalive: a PING after this many ms, and the connection is dead
-#: when its ack does not come within the timeout, so a frozen server is
-#: noticed (ServerUnavailableError) within interval + timeout. The server's
-#: `--keepalive-interval-ms` and `--keepalive-timeout-ms` read the same variables.
-KEEPALIVE_INTERVAL_MS = env_int("SYMBATCHER_KEEPALIVE_INTERVAL_MS", 5_000, 10, 3_600_000)
-KEEPALIVE_TIMEOUT_MS = env_int("SYMBATCHER_KEEPALIVE_TIMEOUT_MS", 10_000, 10, 3_600_000)
+#: gRPC channel options: (name, value) pairs.
+ChannelOptions = Sequence[tuple[str, int | str]]
 
 #: Large messages (item and result chunks); keepalive pings, also on idle
 #: connections (the server, tonic, accepts any ping rate); no HTTP proxy for
 #: the scheduler.
-CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS: ChannelOptions = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", KEEPALIVE_INTERVAL_MS),
@@ -125,25 +122,25 @@ class Connection:
             certificate_chain=self.tls_client_cert,
         )
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
+    def _metadata(self) -> Metadata:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
-    def channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+    def channel(self, address: str, options: ChannelOptions | None = None) -> grpc.Channel:
         options = CHANNEL_OPTIONS if options is None else options
         if self.tls:
             channel = grpc.secure_channel(address, self._credentials(), options=options)
         else:
             channel = grpc.insecure_channel(address, options=options)
-        return _TokenChannel(channel, self._metadata()) if self.token else channel
+        return TokenChannel(channel, self._metadata()) if self.token else channel
 
-    def aio_channel(self, address: str, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    def aio_channel(self, address: str, options: ChannelOptions | None = None) -> grpc.aio.Channel:
         options = CHANNEL_OPTIONS if options is None else options
         if self.tls:
             channel = grpc.aio.secure_channel(address, self._credentials(), options=options)
         else:
             channel = grpc.aio.insecure_channel(address, options=options)
         _aio_channels.add(channel)
-        return _TokenAioChannel(channel, self._metadata()) if self.token else channel
+        return TokenAioChannel(channel, self._metadata()) if self.token else channel
 
 
 def _read_pem(option: str, path: str | os.PathLike[str] | None) -> bytes | None:
@@ -201,129 +198,3 @@ def make_aio_channel(
         token=token, tls=tls, tls_ca=tls_ca,
         tls_client_cert=tls_client_cert, tls_client_key=tls_client_key,
     ).aio_channel(address)
-
-
-# -- connections by address -------------------------------------------------
-
-_lock = threading.Lock()
-_by_address: dict[str, tuple[Connection, int]] = {}
-
-
-def register_connection(address: str, connection: Connection) -> None:
-    """Records how this process reaches `address` (a BatchScheduler does, so
-    that the local worker slots it starts connect the same way)."""
-    with _lock:
-        _, count = _by_address.get(address, (connection, 0))
-        _by_address[address] = (connection, count + 1)
-
-
-def unregister_connection(address: str) -> None:
-    with _lock:
-        found = _by_address.get(address)
-        if found is None:
-            return
-        if found[1] <= 1:
-            del _by_address[address]
-        else:
-            _by_address[address] = (found[0], found[1] - 1)
-
-
-def connection_for(address: str) -> Connection:
-    """The connection registered for `address`, else the defaults from the
-    environment."""
-    with _lock:
-        found = _by_address.get(address)
-    return found[0] if found is not None else Connection.create()
-
-
-# -- channels that add the token to every call -------------------------------
-
-
-def _with_metadata(extra: tuple[tuple[str, str], ...], metadata: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(metadata or ()) + extra
-
-
-class _TokenCallable:
-    """A multi-callable that adds `extra` metadata to each call."""
-
-    def __init__(self, inner: Any, extra: tuple[tuple[str, str], ...]) -> None:
-        self._inner = inner
-        self._extra = extra
-
-    def __call__(self, *args: Any, metadata: Any = None, **kwargs: Any) -> Any:
-        return self._inner(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
-
-    def with_call(self, *args: Any, metadata: Any = None, **kwargs: Any) -> Any:
-        return self._inner.with_call(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
-
-    def future(self, *args: Any, metadata: Any = None, **kwargs: Any) -> Any:
-        return self._inner.future(*args, metadata=_with_metadata(self._extra, metadata), **kwargs)
-
-
-class _TokenMethods:
-    """The call factories of a channel whose calls carry the token."""
-
-    _channel: Any
-    _extra: tuple[tuple[str, str], ...]
-
-    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.unary_unary(method, *args, **kwargs), self._extra)
-
-    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.unary_stream(method, *args, **kwargs), self._extra)
-
-    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.stream_unary(method, *args, **kwargs), self._extra)
-
-    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _TokenCallable(self._channel.stream_stream(method, *args, **kwargs), self._extra)
-
-
-class _TokenChannel(_TokenMethods, grpc.Channel):  # type: ignore[misc]  # grpc is untyped
-    """A blocking channel whose calls carry the token."""
-
-    def __init__(self, channel: grpc.Channel, extra: tuple[tuple[str, str], ...]) -> None:
-        self._channel = channel
-        self._extra = extra
-
-    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
-        self._channel.subscribe(callback, try_to_connect)
-
-    def unsubscribe(self, callback: Any) -> None:
-        self._channel.unsubscribe(callback)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> _TokenChannel:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._channel.close()
-
-
-class _TokenAioChannel(_TokenMethods, grpc.aio.Channel):  # type: ignore[misc]  # grpc is untyped
-    """A grpc.aio channel whose calls carry the token."""
-
-    def __init__(self, channel: grpc.aio.Channel, extra: tuple[tuple[str, str], ...]) -> None:
-        self._channel = channel
-        self._extra = extra
-
-    async def __aenter__(self) -> _TokenAioChannel:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._channel.close()
-
-    async def close(self, grace: float | None = None) -> None:
-        await self._channel.close(grace)
-
-    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
-        return self._channel.get_state(try_to_connect)
-
-    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
-        await self._channel.wait_for_state_change(last_observed_state)
-
-    async def channel_ready(self) -> None:
-        await self._channel.channel_ready()
-

@@ -23,7 +23,7 @@ def codec_from_name(name: str) -> common_pb2.Codec:
         raise ValueError(f"codec: must be one of {sorted(_CODECS)}, got {name!r}") from None
 
 
-def encode(value: Any, codec: int) -> bytes:
+def encode(value: object, codec: int) -> bytes:
     """Encodes a value; raises EncodingError naming the type that failed."""
     if codec == PICKLE:
         try:
@@ -42,7 +42,7 @@ def encode(value: Any, codec: int) -> bytes:
         ) from None
 
 
-def json_default(value: Any) -> Any:
+def json_default(value: object) -> object:
     """JSON for the one non-JSON type that results commonly are: a symai
     `Symbol` travels as its `.value`. Anything else is not JSON."""
     symbol = _symbol_type()
@@ -51,7 +51,7 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _symbol_type() -> Any:
+def _symbol_type() -> Any:  # symai's Symbol class (symai is untyped)
     try:
         from symai import Symbol
     except ImportError:  # pragma: no cover - symai is a dependency
@@ -59,7 +59,7 @@ def _symbol_type() -> Any:
     return Symbol
 
 
-def is_json_value(value: Any) -> bool:
+def is_json_value(value: object) -> bool:
     """True if `value` can be encoded as JSON."""
     try:
         json.dumps(value)
@@ -78,7 +78,7 @@ PICKLE_REFUSED = (
 
 def decode(
     payload: bytes, codec: int, *, allow_pickle: bool = False, refused: str = PICKLE_REFUSED
-) -> Any:
+) -> object:
     """Decodes a payload; a pickled one only with `allow_pickle` (else an
     EncodingError saying `refused`)."""
     if codec == PICKLE:

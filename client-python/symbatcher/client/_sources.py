@@ -1,7 +1,7 @@
 """Where a job's items come from.
 
 A job never materialises its dataset: its writer asks the source for the next
-chunk only when the job has room for more items (see `Job`'s credit), so a
+chunk only when the job has room for more items (see `JobStream`'s credit), so a
 generator of ten million items is read a chunk at a time, as fast as the job
 advances. Reading happens off the job's event loop (a plain iterable is read
 on a thread of its own, an async iterable on the loop that owns it), so a slow
@@ -15,7 +15,7 @@ import itertools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Protocol
 
 #: A chunk is returned early once reading it has taken this long, so that a
 #: slow dataset (one item per network round trip) still starts the job at once.
@@ -25,7 +25,7 @@ CHUNK_TIME_BUDGET_S = 0.02
 class ItemSource(Protocol):
     """The dataset of one job, read in order."""
 
-    async def next_chunk(self, limit: int) -> list[Any]:
+    async def next_chunk(self, limit: int) -> list[object]:
         """Up to `limit` (>= 1) next items; an empty list once exhausted.
         Raises what the dataset raised."""
         ...
@@ -38,14 +38,14 @@ class ItemSource(Protocol):
 class SequenceSource:
     """A list, tuple or range: sliced on the loop (no reading cost)."""
 
-    def __init__(self, items: Sequence[Any]) -> None:
+    def __init__(self, items: Sequence[object]) -> None:
         self._items = items
         self._position = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
-    async def next_chunk(self, limit: int) -> list[Any]:
+    async def next_chunk(self, limit: int) -> list[object]:
         start = self._position
         chunk = list(self._items[start : start + limit])
         self._position += len(chunk)
@@ -58,12 +58,12 @@ class SequenceSource:
 class IteratorSource:
     """Any iterable, read a chunk at a time on one thread of its own."""
 
-    def __init__(self, iterable: Iterable[Any]) -> None:
-        self._iterator: Iterator[Any] = iter(iterable)
+    def __init__(self, iterable: Iterable[object]) -> None:
+        self._iterator: Iterator[object] = iter(iterable)
         self._executor: ThreadPoolExecutor | None = None
         self._exhausted = False
 
-    async def next_chunk(self, limit: int) -> list[Any]:
+    async def next_chunk(self, limit: int) -> list[object]:
         if self._exhausted:
             return []
         if self._executor is None:
@@ -74,9 +74,9 @@ class IteratorSource:
             self._exhausted = True
         return chunk
 
-    def _read(self, limit: int) -> list[Any]:
+    def _read(self, limit: int) -> list[object]:
         deadline = time.monotonic() + CHUNK_TIME_BUDGET_S
-        chunk: list[Any] = []
+        chunk: list[object] = []
         for item in self._iterator:
             chunk.append(item)
             if len(chunk) >= limit or time.monotonic() >= deadline:
@@ -95,12 +95,12 @@ class AsyncIteratorSource:
     when the async form starts on the caller's loop, which may be another loop
     than the job's (the scheduler's own)."""
 
-    def __init__(self, iterable: AsyncIterable[Any]) -> None:
-        self._iterator: AsyncIterator[Any] = aiter(iterable)
+    def __init__(self, iterable: AsyncIterable[object]) -> None:
+        self._iterator: AsyncIterator[object] = aiter(iterable)
         self.owner: asyncio.AbstractEventLoop | None = None
         self._exhausted = False
 
-    async def next_chunk(self, limit: int) -> list[Any]:
+    async def next_chunk(self, limit: int) -> list[object]:
         if self._exhausted:
             return []
         owner = self.owner
@@ -113,9 +113,9 @@ class AsyncIteratorSource:
             self._exhausted = True
         return chunk
 
-    async def _read(self, limit: int) -> list[Any]:
+    async def _read(self, limit: int) -> list[object]:
         deadline = time.monotonic() + CHUNK_TIME_BUDGET_S
-        chunk: list[Any] = []
+        chunk: list[object] = []
         async for item in _take(self._iterator, limit):
             chunk.append(item)
             if time.monotonic() >= deadline:
@@ -126,7 +126,7 @@ class AsyncIteratorSource:
         pass
 
 
-async def _take(iterator: AsyncIterator[Any], limit: int) -> AsyncIterator[Any]:
+async def _take(iterator: AsyncIterator[object], limit: int) -> AsyncIterator[object]:
     for _ in itertools.repeat(None, limit):
         try:
             yield await anext(iterator)
@@ -134,7 +134,7 @@ async def _take(iterator: AsyncIterator[Any], limit: int) -> AsyncIterator[Any]:
             return
 
 
-def source_for(dataset: Any, *, async_ok: bool = False) -> ItemSource:
+def source_for(dataset: object, *, async_ok: bool = False) -> ItemSource:
     """The source reading `dataset`: a sequence, any iterable, or (for the
     async forms) an async iterable."""
     if isinstance(dataset, (list, tuple, range)):

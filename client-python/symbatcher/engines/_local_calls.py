@@ -14,7 +14,10 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from symai.core import Argument
 
 
 @dataclass
@@ -22,8 +25,8 @@ class LocalCall:
     """One intercepted call: its symai Argument and, once an engine in this
     process answered it, that engine's `(result, metadata)`."""
 
-    argument: Any
-    answer: tuple[Any, dict[str, Any]] | None = None
+    argument: Argument
+    answer: tuple[object, dict[str, object]] | None = None
 
 
 class LocalCalls:
@@ -35,7 +38,7 @@ class LocalCalls:
         self._ids = itertools.count(1)
         self._calls: dict[str, LocalCall] = {}
 
-    def put(self, argument: Any) -> str:
+    def put(self, argument: Argument) -> str:
         ref = f"{self._prefix}{next(self._ids)}"
         self._calls[ref] = LocalCall(argument)
         return ref

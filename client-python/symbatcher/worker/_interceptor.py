@@ -15,18 +15,20 @@ import json
 import threading
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from symai.backend.base import Engine
 from symai.context import CURRENT_ENGINE_VAR
 
 from symbatcher._errors import SymbatcherError
-from symbatcher._codec import is_json_value
-from symbatcher._local_calls import LOCAL_CALLS
-from symbatcher._system_prompt import render_system
+from symbatcher.wire._codec import is_json_value
+from symbatcher.engines._local_calls import LOCAL_CALLS
+from symbatcher.engines._system_prompt import render_system
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from symai.core import Argument
 
 
 class EngineCaller(Protocol):
@@ -34,10 +36,10 @@ class EngineCaller(Protocol):
         self,
         task_id: int,
         prompt: str,
-        messages: list[dict[str, Any]],
-        kwargs: dict[str, Any],
+        messages: list[dict[str, object]],
+        kwargs: dict[str, object],
         local_ref: str = "",
-    ) -> tuple[str, dict[str, Any]]: ...
+    ) -> tuple[str, dict[str, object]]: ...
 
     def pause(self, task_id: int, seconds: float) -> None: ...
 
@@ -86,10 +88,10 @@ class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
     def id(self) -> str:
         return "neurosymbolic"
 
-    def prepare(self, argument: Any) -> None:
+    def prepare(self, argument: Argument) -> None:
         argument.prop.prepared_input = argument.prop.processed_input
 
-    def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
+    def forward(self, argument: Argument) -> tuple[object, dict[str, object]]:
         caller, task_id, wants_messages = _BINDING.get()
         if caller is None:
             raise SymbatcherError("engine call outside a symbatcher item run")
@@ -108,8 +110,8 @@ class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
         return [text], metadata
 
     def _prompt_and_messages(
-        self, argument: Any, wants_messages: bool
-    ) -> tuple[str, list[dict[str, Any]]]:
+        self, argument: Argument, wants_messages: bool
+    ) -> tuple[str, list[dict[str, object]]]:
         processed = argument.prop.processed_input
         if isinstance(processed, list):
             chat = [m for m in processed if isinstance(m, dict)]
@@ -118,7 +120,7 @@ class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
         if isinstance(processed, dict):
             return str(processed.get("content", "")), [processed]
         prompt = "" if processed is None else str(processed)
-        messages: list[dict[str, Any]] = []
+        messages: list[dict[str, object]] = []
         if not wants_messages:
             return prompt, messages
         if not argument.prop.raw_input:
@@ -128,7 +130,7 @@ class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
         messages.append({"role": "user", "content": prompt})
         return prompt, messages
 
-    def _request_kwargs(self, items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    def _request_kwargs(self, items: Iterable[tuple[str, object]]) -> dict[str, object]:
         return {
             key: value
             for key, value in items

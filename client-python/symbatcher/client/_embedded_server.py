@@ -27,7 +27,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from symbatcher._channel import TOKEN_ENV, Connection
+from symbatcher.wire._channel import TOKEN_ENV, Connection
 from symbatcher._errors import ServerStartError
 
 log = logging.getLogger("symbatcher.server")
@@ -39,6 +39,8 @@ _DISTRIBUTION = "symbatcher"
 #: Role tokens of the server's own configuration; the embedded server has
 #: the main token only.
 _ROLE_TOKEN_ENVS = ("SYMBATCHER_CLIENT_TOKEN", "SYMBATCHER_WORKER_TOKEN", "SYMBATCHER_STATUS_TOKEN")
+#: The `symbatcher` package directory (this module is in its `client/`).
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def find_server_binary() -> str:
@@ -58,7 +60,7 @@ def find_server_binary() -> str:
     found = shutil.which(BINARY_NAME)
     if found:
         return found
-    checkout = Path(__file__).resolve().parents[2] / "target" / "release" / BINARY_NAME
+    checkout = _PACKAGE_DIR.parents[1] / "target" / "release" / BINARY_NAME
     if checkout.is_file():
         return str(checkout)
     raise ServerStartError(
@@ -79,7 +81,7 @@ def bundled_server_binary() -> str | None:
     except importlib.metadata.PackageNotFoundError:
         return None
     files = dist.files or []
-    here = Path(__file__).resolve().parent
+    here = _PACKAGE_DIR
     for file in files:
         # A regular (not editable) install records the package's files: make
         # sure they are the ones running, not another copy on sys.path.
@@ -207,6 +209,16 @@ class EmbeddedServer:
     @property
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr_tail)
+
+
+def default_cache_dir() -> str:
+    """The embedded server's call cache: $SYMBATCHER_CACHE_DIR, else
+    $XDG_CACHE_HOME/symbatcher, else ~/.cache/symbatcher."""
+    explicit = os.environ.get("SYMBATCHER_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "symbatcher")
 
 
 def open_server(

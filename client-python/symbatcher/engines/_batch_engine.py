@@ -9,7 +9,6 @@ import json
 import traceback
 from dataclasses import dataclass, field
 from collections.abc import Sequence
-from typing import Any
 
 from symbatcher._errors import SymbatcherError
 from symbatcher.v1 import common_pb2, engine_pb2
@@ -17,7 +16,7 @@ from symbatcher.v1 import common_pb2, engine_pb2
 
 #: One reply of a BatchEngine: the text, the text with metadata for symai, or
 #: the exception that fails its call.
-Reply = str | tuple[str, dict[str, Any]] | Exception
+Reply = str | tuple[str, dict[str, object]] | Exception
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,8 @@ class EngineCall:
     """One engine call of a batch, as a `BatchEngine` receives it."""
 
     prompt: str
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, object]] = field(default_factory=list)
+    kwargs: dict[str, object] = field(default_factory=dict)
     #: Set when the call's symai Argument is in this process (`_local_calls`).
     local_ref: str = ""
 

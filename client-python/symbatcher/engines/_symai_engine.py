@@ -3,7 +3,7 @@ neurosymbolic engine, so that every provider symai supports (OpenAI,
 Anthropic, Gemini, Groq, DeepSeek, OpenRouter, a local llama.cpp or vLLM
 `symserver`, an engine registered with `EngineRepository.register`, ...)
 works through symbatcher. It is what `BatchScheduler()` uses when no engine
-is named and symai has one (see `_engine_choice`).
+is named and symai has one (see `engines/_default_engine`).
 
 How a call reaches the engine:
 
@@ -21,7 +21,7 @@ How a call reaches the engine:
 The calls of a batch run concurrently: the first on the batch's own thread,
 the others on a thread pool shared by all batches. By default nothing caps
 them, so as many calls run at once as the worker slots calling the engine
-make (the pool grows on demand, `_pools`); `concurrency` caps the calls
+make (the pool grows on demand, `_thread_pools`); `concurrency` caps the calls
 running at once, `max_concurrency` the batches. An engine with
 `allows_batching = True` (the original library's batch engines) gets the
 whole batch at once: `engine.forward([argument, ...])` returning
@@ -39,14 +39,18 @@ JSON (`raw_output`, the provider's response object) are not in it.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
-from symbatcher._codec import is_json_value
-from symbatcher._batch_engine import BatchEngine, EngineCall
-from symbatcher._local_calls import LOCAL_CALLS, LocalCall
-from symbatcher._pools import check_limit, thread_pool
+from symbatcher.wire._codec import is_json_value
+from symbatcher.engines._batch_engine import BatchEngine, EngineCall
+from symbatcher.engines._local_calls import LOCAL_CALLS, LocalCall
+from symbatcher.engines._thread_pools import check_limit, thread_pool
 
-Reply = tuple[str, dict[str, Any]] | Exception
+if TYPE_CHECKING:
+    from symai.backend.base import Engine
+    from symai.core import Argument
+
+Reply = tuple[str, dict[str, object]] | Exception
 
 
 class SymaiEngine(BatchEngine):
@@ -64,7 +68,7 @@ class SymaiEngine(BatchEngine):
     cache_by_default = True
 
     def __init__(
-        self, *, concurrency: int | None = None, max_concurrency: int | None = None, engine: Any = None
+        self, *, concurrency: int | None = None, max_concurrency: int | None = None, engine: Engine | None = None
     ) -> None:
         # `concurrency` sizes this process's own pool; `max_concurrency` is
         # checked by the server when the engine registers.
@@ -77,7 +81,7 @@ class SymaiEngine(BatchEngine):
         self._lock = threading.Lock()
         self._pool = thread_pool(limit, "symai-engine")
 
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         """The symai engine calls go to (symai's configured one by default)."""
         with self._lock:
             if self._engine is None:
@@ -110,7 +114,7 @@ class SymaiEngine(BatchEngine):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _argument(call: EngineCall) -> tuple[Any, LocalCall | None]:
+def _argument(call: EngineCall) -> tuple[Argument, LocalCall | None]:
     """The symai Argument of a call: the original one when it is in this
     process, else one rebuilt from the call's messages (or prompt)."""
     local = LOCAL_CALLS.get(call.local_ref)
@@ -123,7 +127,7 @@ def _argument(call: EngineCall) -> tuple[Any, LocalCall | None]:
     return argument, None
 
 
-def _call(engine: Any, call: EngineCall) -> Reply:
+def _call(engine: Engine, call: EngineCall) -> Reply:
     """One call through symai's engine; an exception fails only this call."""
     try:
         argument, local = _argument(call)
@@ -134,7 +138,7 @@ def _call(engine: Any, call: EngineCall) -> Reply:
     return _reply(engine, local, result, metadata or {})
 
 
-def _batch(engine: Any, calls: list[EngineCall]) -> list[Reply]:
+def _batch(engine: Engine, calls: list[EngineCall]) -> list[Reply]:
     """A batch through an engine that takes a list of Arguments; raising
     fails the whole batch."""
     pairs = [_argument(call) for call in calls]
@@ -151,7 +155,7 @@ def _batch(engine: Any, calls: list[EngineCall]) -> list[Reply]:
     ]
 
 
-def _reply(engine: Any, local: LocalCall | None, result: Any, metadata: dict[str, Any]) -> Reply:
+def _reply(engine: Engine, local: LocalCall | None, result: object, metadata: dict[str, object]) -> Reply:
     """The wire reply (text and JSON metadata); a local call also keeps the
     engine's own return values for its slot (with the call's token `usage`
     added when the engine's metadata has none, as every engine reports it)."""
@@ -164,7 +168,7 @@ def _reply(engine: Any, local: LocalCall | None, result: Any, metadata: dict[str
     return ("" if text is None else str(text)), wire
 
 
-def _metadata(engine: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+def _metadata(engine: Engine, metadata: dict[str, object]) -> dict[str, object]:
     """The JSON part of symai's metadata, with the call's token usage."""
     out = {key: value for key, value in metadata.items() if key != "raw_output" and is_json_value(value)}
     try:

@@ -1,7 +1,7 @@
 """One call of a `BatchScheduler` (forward, stream, aforward, astream): the
 job, the local worker slots that serve it, and its progress bar.
 
-A `JobRun` lives on the scheduler's event loop. The scheduler's call forms
+A `JobHandle` lives on the scheduler's event loop. The scheduler's call forms
 drive it from wherever the caller is: `forward` and `stream` from a thread
 (one loop round trip per chunk of results, not per item), `aforward` and
 `astream` from a coroutine on any loop, which awaits the scheduler's loop
@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
-
 from tqdm.auto import tqdm
 
-from symbatcher._job import Job, JobOptions
-from symbatcher._source import ItemSource
-from symbatcher._types import JobSummary
-from symbatcher._worker import WorkerRuntime
+from symbatcher.client._job_options import JobOptions
+from symbatcher.client._job_stream import JobStream
+from symbatcher.client._sources import ItemSource
+from symbatcher.client._summary import JobSummary
+from symbatcher.wire._channel import Connection
+from symbatcher.worker._runtime import WorkerRuntime
+from symbatcher.worker._served_job import ExpressionFactory
 from symbatcher.v1 import batch_pb2_grpc
 
 
@@ -29,22 +30,26 @@ class _ProgressBar(tqdm):  # type: ignore[misc]
     monitor_interval = 0
 
 
-class JobRun:
-    """Runs `expression` (served by `factory` in `num_workers` local slots of
+class JobHandle:
+    """What one call of a BatchScheduler drives: the job's stream
+    (`JobStream`), the local worker slots that serve it, its progress bar.
+
+    Runs `expression` (served by `factory` in `num_workers` local slots of
     kind `slots`, and by any remote worker registered under the same name) over `source`."""
 
     def __init__(
         self,
         *,
         address: str,
+        connection: Connection,
         stub: Callable[[], batch_pb2_grpc.BatchServiceStub],
         expression: str,
-        factory: Callable[[dict[str, Any]], Any],
+        factory: ExpressionFactory,
         num_workers: int,
         slots: str,
         pin_slots: bool = True,
         source: ItemSource,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, object],
         kwargs_json: str,
         options: JobOptions,
         ordered: bool,
@@ -53,6 +58,7 @@ class JobRun:
         local_only: bool = False,
     ) -> None:
         self._address = address
+        self._connection = connection
         self._stub = stub
         self._expression = expression
         self._factory = factory
@@ -68,8 +74,8 @@ class JobRun:
         self._progress = progress
         self._total = total
         self._worker: WorkerRuntime | None = None
-        self._job: Job | None = None
-        self._bar: Any = None
+        self._job: JobStream | None = None
+        self._bar: _ProgressBar | None = None
         self.failed = 0
         self.summary: JobSummary | None = None
 
@@ -83,9 +89,10 @@ class JobRun:
                 name=f"local-{os.getpid()}",
                 slots=self._slots,
                 pin_slots=self._pin_slots,
+                connection=self._connection,
             )
             await self._worker.open()
-        self._job = Job(
+        self._job = JobStream(
             self._stub(),
             expression=self._expression,
             source=self._source,
@@ -105,9 +112,9 @@ class JobRun:
             desc=self._expression.split(":")[-1].split("#")[0],
         )
 
-    async def take(self) -> list[tuple[int, Any]] | None:
-        """The next results (see `Job.take`); None when the job is done."""
-        assert self._job is not None, "start() first"
+    async def take(self) -> list[tuple[int, object]] | None:
+        """The next results (see `JobStream.take`); None when the job is done."""
+        assert self._job is not None and self._bar is not None, "start() first"
         chunk = await self._job.take()
         if chunk is None:
             self.summary = self._job.summary
@@ -119,7 +126,7 @@ class JobRun:
         self._bar.update(len(chunk))
         return chunk
 
-    async def collect(self, results: list[Any]) -> None:
+    async def collect(self, results: list[object]) -> None:
         """Runs the whole job, placing each result at its index in `results`
         (grown as needed), then closes."""
         try:

@@ -4,7 +4,7 @@ grpc's asyncio API, on the loop that opened it.
 The stream is read on the loop; each batch runs `engine.forward` on a thread
 of the connection's own pool (forward() may block on anything): at most the
 engine's `max_concurrency` threads, or, without one, a thread per batch in
-flight (`_pools`). Its replies are written back on the loop. `stop()` ends
+flight (`_thread_pools`). Its replies are written back on the loop. `stop()` ends
 the stream and joins the pool's threads, so nothing outlives the connection.
 """
 
@@ -13,19 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 import grpc
 
-from symbatcher._batch_engine import BatchEngine, answer_batch
-from symbatcher._errors import (
-    JobError,
-    ServerUnavailableError,
-    SymbatcherError,
-    call_error,
-    from_rpc_error,
-)
-from symbatcher._pools import check_limit, thread_pool
+from symbatcher.engines._batch_engine import BatchEngine, answer_batch
+from symbatcher._errors import ServerUnavailableError, SymbatcherError
+from symbatcher.wire._rpc_errors import call_error, from_rpc_error
+from symbatcher.engines._thread_pools import check_limit, thread_pool
 from symbatcher.v1 import engine_pb2, engine_pb2_grpc
 
 log = logging.getLogger("symbatcher.engine")
@@ -45,7 +38,7 @@ class EngineConnection:
         self._name = name
         self._concurrency: object = getattr(engine, "max_concurrency", None)
         self._pool: ThreadPoolExecutor | None = None
-        self._call: Any = None
+        self._call: grpc.aio.StreamStreamCall = None
         self._reader: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._write_lock = asyncio.Lock()
@@ -135,76 +128,3 @@ class EngineConnection:
                 await self._call.write(engine_pb2.EngineWorkerMessage(result=result))
         except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
             pass  # the stream or the pool ended first; the reader says why
-
-
-#: Reconnection backoff of `serve_engine`: first wait, growth factor,
-#: longest wait (seconds); the same as `symbatcher worker`'s.
-BACKOFF_FIRST_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 0.2, 2.0, 5.0
-#: How long `serve_engine` keeps trying a name the server still holds: the
-#: server frees it once it sees the previous connection end (a frozen
-#: server sees that only when it runs again).
-NAME_TAKEN_RETRY_S = 60.0
-
-
-def serve_engine(
-    engine: BatchEngine,
-    *,
-    server: str,
-    name: str,
-    connection: Any = None,
-    connect_timeout: float = 0.0,
-) -> None:
-    """Serves `engine` under `name` to the symbatcher server at `server`
-    (host:port) until the process is interrupted. Jobs select it with
-    `BatchScheduler(address=server, engine=name)`.
-
-    Like `symbatcher worker`, it waits for a server that is not there yet
-    and reconnects with backoff whenever the connection is lost (a server
-    restart, or a freeze that keepalive detects): within the server's
-    `--engine-reconnect-grace-ms` the server keeps the engine's waiting
-    calls and sends the batches it had not answered again, so no call
-    fails. Raises ServerUnavailableError once the server stayed unreachable
-    for `connect_timeout` seconds (0: keep trying), and the server's error
-    when it refuses the engine (a bad setting, a name another live engine
-    holds for longer than NAME_TAKEN_RETRY_S)."""
-    from symbatcher._channel import Connection
-
-    async def serve() -> None:
-        backoff = BACKOFF_FIRST_S
-        failing_since: float | None = None
-        while True:
-            channel = (connection or Connection.create()).aio_channel(server)
-            engine_connection = EngineConnection(channel, engine, name)
-            try:
-                try:
-                    await engine_connection.start()
-                except (ServerUnavailableError, JobError) as err:
-                    taken = isinstance(err, JobError) and err.kind == "engine_name_taken"
-                    if isinstance(err, JobError) and not taken:
-                        raise
-                    now = asyncio.get_running_loop().time()
-                    if failing_since is None:
-                        failing_since = now
-                        log.warning("engine %r: waiting for the server: %s", name, err)
-                    limit = NAME_TAKEN_RETRY_S if taken else connect_timeout
-                    if limit and now - failing_since >= limit:
-                        raise
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * BACKOFF_FACTOR, BACKOFF_MAX_S)
-                    continue
-                failing_since, backoff = None, BACKOFF_FIRST_S
-                log.info("serving engine %r to %s", name, server)
-                try:
-                    await engine_connection.finished()
-                finally:
-                    # Batches cut off here go to this engine again once it
-                    # registers: no need to wait for their forward().
-                    await engine_connection.stop(grace=0.0)
-                log.warning(
-                    "engine %r lost the server (%s); reconnecting",
-                    name, engine_connection.error or "stream closed",
-                )
-            finally:
-                await channel.close()
-
-    asyncio.run(serve())
