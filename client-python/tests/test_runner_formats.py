@@ -127,6 +127,16 @@ def test_the_input_column_is_chosen_or_the_columns_are_listed(tmp_path, capsys):
     assert len(read_table(out3)) == 2
 
 
+def test_a_jsonl_input_column_and_id_column(tmp_path):
+    data, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    data.write_text('{"text": "a", "key": 1}\n{"input": "b"}\n"c"\n')
+    assert cli_main(argv(data, out, "--input-column", "text", "--id-column", "key")) == 0
+    records = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda r: r["index"])
+    assert records[0]["id"] == 1 and "\na\n" in records[0]["result"]
+    assert records[1]["error"] == {"type": "InputError", "message": "line 2: no key 'text' (--input-column)"}
+    assert records[2]["error"]["type"] == "InputError" and "not an object" in records[2]["error"]["message"]
+
+
 def test_retry_failed_with_a_csv_output(tmp_path):
     n = 12
     data, out = tmp_path / "in.parquet", tmp_path / "out.csv"

@@ -31,6 +31,7 @@ nothing is written twice, whatever stops it:
 
 from __future__ import annotations
 
+import array
 import csv
 import heapq
 import json
@@ -140,10 +141,33 @@ class ParquetRows:
 
     def write(self, rows: list[Row]) -> None:
         if rows:
-            self._writer.write_table(self._pa.Table.from_pylist(rows, schema=self._schema))
+            pa = self._pa
+            columns = [_arrow_column(pa, field.type, [row[field.name] for row in rows]) for field in self._schema]
+            self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self._schema))
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _arrow_column(pa: Any, kind: Any, values: list[Any]) -> Any:
+    """An Arrow array of int64, float64 or string values (None: null), made
+    from its buffers: `pa.array(list)` would import pandas (some 60 MiB of
+    resident memory) when it is installed."""
+    validity = bytearray((len(values) + 7) // 8)
+    for i, value in enumerate(values):
+        if value is not None:
+            validity[i >> 3] |= 1 << (i & 7)
+    if kind == pa.string():
+        offsets, data = array.array("i", [0]), bytearray()
+        for value in values:
+            if value is not None:
+                data += str(value).encode()
+            offsets.append(len(data))
+        buffers = [pa.py_buffer(offsets), pa.py_buffer(data)]
+    else:
+        typecode, cast = ("q", int) if kind == pa.int64() else ("d", float)
+        buffers = [pa.py_buffer(array.array(typecode, [cast(v) if v is not None else 0 for v in values]))]
+    return pa.Array.from_buffers(kind, len(values), [pa.py_buffer(validity), *buffers])
 
 
 def table_writer(path: str, fmt: str) -> CsvRows | ParquetRows:
