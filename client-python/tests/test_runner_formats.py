@@ -107,6 +107,13 @@ def test_the_input_column_is_chosen_or_the_columns_are_listed(tmp_path, capsys):
     assert "no column 'nope'" in capsys.readouterr().err
     assert cli_main(argv(data, out, "--input-column", "text", "--id-column", "nope")) == 2
     assert not out.exists()
+    # The only column besides the id: it is the input.
+    pair = tmp_path / "pair.csv"
+    pair.write_text("id,body\nx1,hello\n")
+    out_pair = tmp_path / "pair.jsonl"
+    assert cli_main(argv(pair, out_pair)) == 0
+    [record] = [json.loads(line) for line in out_pair.read_text().splitlines()]
+    assert record["id"] == "x1" and "\nhello\n" in record["result"]
     # One column: it is the input. A column named "input": it is the input.
     single = tmp_path / "single.csv"
     single.write_text("body\nhello\nboom\n")

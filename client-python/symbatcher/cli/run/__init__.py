@@ -21,7 +21,8 @@ JSON lines, .csv a CSV file with a header row, .parquet a Parquet file (read
 a record batch at a time), a directory a Hugging Face dataset saved with
 `save_to_disk` (needs `pip install 'symbatcher[datasets]'`). A CSV, Parquet
 or dataset row runs its input column: --input-column NAME, else "input",
-else the only column (else the command lists the columns and stops); its id
+else the only column besides the id column (else the command lists the
+columns and stops); its id
 column (--id-column, else "id" when there is one) is echoed. A JSON line: an
 object with an "input" key (or the --input-column key) is run as
 forward(input=obj["input"]); any other value (a string, a number, an object

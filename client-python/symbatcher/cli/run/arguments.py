@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--input-column", default=None, metavar="NAME",
-        help="the column (JSONL: the key) run as the input (default: 'input', else the only column)",
+        help="the column (JSONL: the key) run as the input (default: 'input', else the only column but the id)",
     )
     parser.add_argument(
         "--id-column", default=None, metavar="NAME",

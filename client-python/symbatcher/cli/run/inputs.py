@@ -242,9 +242,11 @@ class DatasetReader(InputReader):
 def choose_columns(
     path: str, columns: Sequence[str], input_column: str | None, id_column: str | None
 ) -> tuple[str, str | None]:
-    """The input column (`input_column`, else "input", else the only one)
-    and the id column (`id_column`, else "id" when there is one)."""
+    """The input column (`input_column`, else "input", else the only one
+    but the id column) and the id column (`id_column`, else "id" when there
+    is one)."""
     listed = ", ".join(repr(c) for c in columns)
+    others = [c for c in columns if c != (id_column or "id")]
     if input_column is not None:
         if input_column not in columns:
             raise ValueError(f"--input-column: {path} has no column {input_column!r}; its columns: {listed}")
@@ -253,6 +255,8 @@ def choose_columns(
         chosen = "input"
     elif len(columns) == 1:
         chosen = columns[0]
+    elif len(others) == 1:
+        chosen = others[0]
     else:
         raise ValueError(
             f"--input: {path} has the columns {listed} and none is named 'input': "
