@@ -63,7 +63,7 @@ pub use config::ServerConfig;
 pub use error::Error;
 
 use auth::AuthLayer;
-use scheduler::{SchedulerCommand, SchedulerHandle};
+use scheduler::SchedulerHandle;
 use service::Edge;
 use telemetry::Metrics;
 
@@ -192,7 +192,7 @@ where
                 grace_ms = grace.as_millis() as u64,
                 "shutting down: draining running jobs"
             );
-            let drain = scheduler.request(|reply| SchedulerCommand::Drain { reply });
+            let drain = scheduler.drain();
             if tokio::time::timeout(grace, drain).await.is_err() {
                 tracing::warn!("grace period over; cancelling the jobs still running");
             }

@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
-use crate::scheduler::{SchedulerCommand, SchedulerHandle};
+use crate::scheduler::SchedulerHandle;
 
 /// Content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -75,11 +75,7 @@ pub(crate) async fn metrics_task(
 }
 
 async fn scrape(State(scrape): State<Scrape>) -> Response {
-    match scrape
-        .scheduler
-        .request(|reply| SchedulerCommand::Status { reply })
-        .await
-    {
+    match scrape.scheduler.status().await {
         Ok(status) => (
             [(header::CONTENT_TYPE, OPENMETRICS)],
             scrape.metrics.render(&status),
