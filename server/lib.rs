@@ -63,12 +63,35 @@ pub use config::ServerConfig;
 pub use error::Error;
 
 use auth::AuthLayer;
+use cache::CallCache;
 use scheduler::SchedulerHandle;
 use service::Edge;
 use telemetry::Metrics;
 
 /// How long background tasks get to finish after the server stopped.
 const TASK_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the call cache, then builds the engines of `config`
+/// (`engine::assemble`), and starts the scheduler with both.
+fn start_scheduler(
+    config: &ServerConfig,
+    metrics: Metrics,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<SchedulerHandle, Error> {
+    let cache =
+        CallCache::open_unshared(config.cache.cache_dir.as_deref(), config.cache.max_bytes())
+            .map_err(|err| Error::CacheSetup(err.to_string()))?;
+    let engines = engine::assemble::configured_engines(config, cancel, tracker)?;
+    Ok(SchedulerHandle::spawn(
+        config,
+        cache,
+        engines,
+        metrics,
+        cancel.clone(),
+        tracker,
+    ))
+}
 
 /// Serves symbatcher on `listener` until `shutdown` resolves, then drains
 /// running jobs for the configured grace period and stops.
@@ -136,7 +159,7 @@ where
         None => None,
     };
     let metrics = Metrics::new();
-    let scheduler = SchedulerHandle::spawn(&config, metrics.clone(), cancel.clone(), &tracker)?;
+    let scheduler = start_scheduler(&config, metrics.clone(), &cancel, &tracker)?;
     if let Some(listener) = metrics_listener {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "metrics endpoint listening on /metrics");

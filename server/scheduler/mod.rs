@@ -83,17 +83,13 @@ mod timers;
 mod worker_index;
 mod workers;
 
-use std::time::Duration;
-
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::CallCache;
-use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
-use crate::engine::openai_batch::OpenAiBatchSettings;
-use crate::engine::{EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
-use crate::error::Error;
+use crate::config::ServerConfig;
+use crate::engine::assemble::ConfiguredEngine;
 use crate::telemetry::Metrics;
 pub use backlog::WorkerBacklog;
 use handle::SchedulerCommand;
@@ -106,14 +102,17 @@ pub use timeouts::STALL_AFTER_INTERVALS;
 const COMMAND_CHANNEL_CAPACITY: usize = 1024;
 
 impl SchedulerHandle {
-    /// Starts the actor with the built-in `echo` engine configured from
-    /// `config` and the engines of `config.engines`.
+    /// Starts the actor with `cache` and `engines` (the built-in `echo`
+    /// engine first; see `crate::engine::assemble`), the prices and guards
+    /// of `config`.
     pub fn spawn(
         config: &ServerConfig,
+        cache: CallCache,
+        engines: Vec<ConfiguredEngine>,
         metrics: Metrics,
         cancel: CancellationToken,
         tracker: &TaskTracker,
-    ) -> Result<Self, Error> {
+    ) -> Self {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let mut actor = actor::Scheduler::new(
             tx.downgrade(),
@@ -122,108 +121,41 @@ impl SchedulerHandle {
             metrics,
         );
         let handle = SchedulerHandle { tx };
-        actor.cache = open_cache(config)?;
+        actor.cache = cache;
         for spec in &config.engines {
             if let Some(pricing) = spec.pricing {
                 actor.prices.set(&spec.name, pricing);
             }
         }
-        actor.add_engine(
-            ECHO_ENGINE,
-            Engine::Echo(EchoEngine::new(Duration::from_millis(
-                config.echo_latency_ms,
-            ))),
-            Some(config.echo_max_concurrency as usize),
-            MAX_BATCH_SIZE as usize,
-        );
-        // Batch engines last: their fallback engines exist by then.
-        let mut specs: Vec<&EngineSpec> = config.engines.iter().collect();
-        specs.sort_by_key(|spec| matches!(spec.kind, EngineKindSpec::OpenAiBatch(_)));
-        for spec in specs {
-            let (engine, max_batches) = match &spec.kind {
-                EngineKindSpec::Echo {
-                    latency,
-                    max_concurrency,
-                } => (
-                    Engine::Echo(EchoEngine::new(*latency)),
-                    Some(*max_concurrency),
-                ),
-                EngineKindSpec::OpenAi(settings) => {
-                    let engine =
-                        OpenAiEngine::new(&spec.name, settings.clone(), cancel.clone(), tracker)
-                            .map_err(|err| Error::EngineSetup {
-                                name: spec.name.clone(),
-                                reason: err.to_string(),
-                            })?;
-                    // Its limiter bounds the requests; batches are only
-                    // groupings of calls and are not held back.
-                    (Engine::OpenAi(engine), None)
-                }
-                EngineKindSpec::OpenAiBatch(settings) => {
-                    let engine = batch_engine(spec, settings, config, &actor, &cancel, tracker)?;
-                    (Engine::OpenAiBatch(engine), Some(settings.max_concurrency))
-                }
-            };
-            tracing::info!(engine = %spec.name, kind = engine.kind(), "engine configured");
-            actor.add_engine(&spec.name, engine, max_batches, spec.max_batch_size);
+        for engine in engines {
+            actor.add_engine(
+                &engine.name,
+                engine.engine,
+                engine.max_concurrency,
+                engine.max_batch_size,
+            );
         }
         tracker.spawn(actor::scheduler_task(actor, rx, cancel));
-        Ok(handle)
-    }
-}
-
-/// Builds an openai-batch engine with its store in the cache directory and
-/// its fallback (an openai engine added before it).
-fn batch_engine(
-    spec: &EngineSpec,
-    settings: &OpenAiBatchSettings,
-    config: &ServerConfig,
-    actor: &actor::Scheduler,
-    cancel: &CancellationToken,
-    tracker: &TaskTracker,
-) -> Result<OpenAiBatchEngine, Error> {
-    let fallback = settings.fallback.as_ref().and_then(|name| {
-        match actor.engines.get(name).map(|slot| &slot.engine) {
-            Some(Engine::OpenAi(engine)) => Some(engine.clone()),
-            _ => None,
-        }
-    });
-    OpenAiBatchEngine::new(
-        &spec.name,
-        settings.clone(),
-        &config.cache_dir(),
-        fallback,
-        cancel.clone(),
-        tracker,
-    )
-    .map_err(|err| Error::EngineSetup {
-        name: spec.name.clone(),
-        reason: err.to_string(),
-    })
-}
-
-/// Opens the call cache of `--cache-dir` (or the config file's
-/// `cache_dir`). A database held by another running server is not shared:
-/// this one then keeps no cache on disk, and says so.
-fn open_cache(config: &ServerConfig) -> Result<CallCache, Error> {
-    let dir = config.cache.cache_dir.as_deref();
-    match CallCache::open(dir, config.cache.max_bytes()) {
-        Ok(cache) => Ok(cache),
-        Err(crate::cache::StoreError::Db { source, path })
-            if matches!(*source, redb::Error::DatabaseAlreadyOpen) =>
-        {
-            tracing::warn!(path = %path.display(),
-                "call cache is open in another server; this one keeps no cache on disk \
-                 (identical calls in flight are still sent once)");
-            Ok(CallCache::default())
-        }
-        Err(err) => Err(Error::CacheSetup(err.to_string())),
+        handle
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn spawn(tracker: &TaskTracker) -> SchedulerHandle {
+        SchedulerHandle::spawn(
+            &config(),
+            CallCache::default(),
+            Vec::new(),
+            Metrics::new(),
+            CancellationToken::new(),
+            tracker,
+        )
+    }
 
     fn config() -> ServerConfig {
         ServerConfig::with_listen("127.0.0.1:0".parse().expect("a valid address"))
@@ -232,13 +164,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_actor_stops_once_every_handle_is_gone() {
         let tracker = TaskTracker::new();
-        let handle = SchedulerHandle::spawn(
-            &config(),
-            Metrics::new(),
-            CancellationToken::new(),
-            &tracker,
-        )
-        .expect("spawns");
+        let handle = spawn(&tracker);
         let status = handle
             .status()
             .await
@@ -254,13 +180,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_actor_runs_while_a_handle_is_held() {
         let tracker = TaskTracker::new();
-        let handle = SchedulerHandle::spawn(
-            &config(),
-            Metrics::new(),
-            CancellationToken::new(),
-            &tracker,
-        )
-        .expect("spawns");
+        let handle = spawn(&tracker);
         tracker.close();
         let waited = tokio::time::timeout(Duration::from_secs(60), tracker.wait()).await;
         assert!(waited.is_err(), "the actor stopped with a handle alive");
