@@ -158,12 +158,12 @@ where
         ),
         None => None,
     };
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(config::MAX_BATCH_SIZE);
     let scheduler = start_scheduler(&config, metrics.clone(), &cancel, &tracker)?;
     if let Some(listener) = metrics_listener {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "metrics endpoint listening on /metrics");
-        tracker.spawn(telemetry::http::metrics_task(
+        tracker.spawn(service::metrics_http::metrics_task(
             listener,
             config.limits.metrics_connections(),
             metrics.clone(),

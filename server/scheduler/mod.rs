@@ -151,7 +151,7 @@ mod tests {
             &config(),
             CallCache::default(),
             Vec::new(),
-            Metrics::new(),
+            Metrics::new(crate::config::MAX_BATCH_SIZE),
             CancellationToken::new(),
             tracker,
         )

@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::prometheus::{EngineLabels, JobLabels};
+use super::labels::{EngineLabels, JobLabels};
 use crate::pb::v1::StatusResponse;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
