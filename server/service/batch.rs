@@ -43,14 +43,15 @@ const PICKLE_REFUSED: &str = "pickle is refused: this server was not started wit
 /// Most runs of one item a job may ask for.
 const MAX_ATTEMPTS: u32 = 100;
 
+/// `BatchService.Batch`: the jobs' RPC service, one job per stream.
 #[derive(Debug)]
-pub struct BatchApi {
+pub struct JobService {
     edge: Edge,
 }
 
-impl BatchApi {
+impl JobService {
     pub fn new(edge: Edge) -> Self {
-        BatchApi { edge }
+        JobService { edge }
     }
 }
 
@@ -179,7 +180,7 @@ fn in_range(field: &'static str, value: Option<u32>, max: u32) -> Result<Option<
 }
 
 #[tonic::async_trait]
-impl BatchService for BatchApi {
+impl BatchService for JobService {
     type BatchStream = Pin<Box<dyn Stream<Item = Result<BatchResponse, Status>> + Send>>;
 
     async fn batch(

@@ -48,7 +48,7 @@ pub fn routes(edge: Edge) -> Routes {
     let mut builder = Routes::builder();
     builder
         .add_service(
-            BatchServiceServer::new(batch::BatchApi::new(edge.clone()))
+            BatchServiceServer::new(batch::JobService::new(edge.clone()))
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
         )
