@@ -4,8 +4,8 @@
 //! their counts apart), typed label sets, and OpenMetrics text encoding.
 //!
 //! Counters and histograms are recorded at the scheduler's boundaries, not
-//! inside it: [`EngineRecorder`] where a batch leaves for its engine and its
-//! calls come back, [`JobRecorder`] where a job's results and summary go to
+//! inside it: [`EngineRecorder`] where an engine batch leaves for its
+//! engine and its engine calls come back, [`JobRecorder`] where a job's results and summary go to
 //! its client. Gauges come from the `Status` snapshot at scrape time
 //! ([`super::gauges`]).
 //!
@@ -278,24 +278,25 @@ impl EngineFamilies {
         );
         registry.register(
             "engine_calls",
-            "Engine calls sent to their engine, in batches (a call sent again after its \
-             engine process disconnected counts again)",
+            "Engine calls sent to their engine, in engine batches (an engine call sent again \
+             after its engine process disconnected counts again)",
             self.calls.clone(),
         );
         registry.register(
             "engine_batch_size",
-            "Calls per engine batch, as formed",
+            "Engine calls per engine batch, as formed",
             self.batch_size.clone(),
         );
         registry.register_with_unit(
             "engine_call_latency",
-            "Time from a batch leaving for its engine to each call's answer",
+            "Time from an engine batch leaving for its engine to the answer of each of its \
+             engine calls",
             Unit::Seconds,
             self.call_latency.clone(),
         );
         registry.register_with_unit(
             "engine_batch_duration",
-            "Time from a batch leaving for its engine to its last answer",
+            "Time from an engine batch leaving for its engine to its last answer",
             Unit::Seconds,
             self.batch_duration.clone(),
         );
@@ -311,13 +312,13 @@ impl EngineFamilies {
         );
         registry.register(
             "engine_retries",
-            "Engine requests sent again after a retryable failure (429, 5xx, timeout, \
-             connection error)",
+            "HTTP requests to an engine's provider sent again after a retryable failure (429, \
+             5xx, timeout, connection error)",
             self.retries.clone(),
         );
         registry.register(
             "engine_rate_limited",
-            "Engine responses that were 429 Too Many Requests",
+            "Responses of an engine's provider that were 429 Too Many Requests",
             self.rate_limited.clone(),
         );
         registry.register(
@@ -351,14 +352,14 @@ impl Metrics {
         let requeued = Family::default();
         registry.register(
             "items_requeued",
-            "Item runs put back in their job's queue (worker disconnected or drained), \
+            "Runs whose item went back to its job's queue (worker disconnected or drained), \
              counted when the job completes",
             Family::clone(&requeued),
         );
         let cost_usd = Family::default();
         registry.register(
             "cost_usd",
-            "Cost in US dollars of the requests sent for completed jobs (calls of priced \
+            "Cost in US dollars of the engine calls sent for completed jobs (those of priced \
              models), counted when the job completes",
             Family::clone(&cost_usd),
         );
@@ -366,14 +367,14 @@ impl Metrics {
         registry.register(
             "calls_saved",
             "Engine calls of completed jobs answered without a request, by how: cache (the \
-             call cache) or coalesced (an identical call in flight)",
+             call cache) or coalesced (an identical engine call in flight)",
             Family::clone(&calls_saved),
         );
         let cost_saved_usd = Family::default();
         registry.register(
             "cost_saved_usd",
-            "Cost in US dollars that cache hits and coalesced calls of completed jobs did \
-             not spend",
+            "Cost in US dollars that cache hits and coalesced engine calls of completed jobs \
+             did not spend",
             Family::clone(&cost_saved_usd),
         );
         let gauges = Gauges::register(&mut registry);
