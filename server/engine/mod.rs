@@ -8,7 +8,10 @@
 //!   central rate limits.
 //! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
 //!   batch of calls, at the batch price.
+//! - [`assemble`]: the engines a server starts with, built from its
+//!   configuration and handed to the scheduler ready.
 
+pub mod assemble;
 pub mod connected;
 pub mod echo;
 pub mod openai;

@@ -1,6 +1,8 @@
 //! The metrics endpoint (`--metrics-listen ADDR`): `GET /metrics` answers
 //! the OpenMetrics text of [`Metrics`], with the gauges taken from a fresh
-//! `Status` snapshot. Served by axum on hyper, which tonic already builds on.
+//! `Status` snapshot of the scheduler. Served by axum on hyper, which tonic
+//! already builds on. It sits at the edge, beside the gRPC services: it
+//! asks the scheduler, and telemetry only renders.
 //!
 //! The endpoint is plain HTTP without authentication (Prometheus scrapes
 //! it that way): bind it to an address only the scraper reaches.
@@ -28,21 +30,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::Metrics;
-use crate::scheduler::{SchedulerCommand, SchedulerHandle};
+use crate::config::limits::ConnectionLimits;
+use crate::scheduler::SchedulerHandle;
+use crate::telemetry::Metrics;
 
 /// Content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// Pause after a failed accept (e.g. out of file descriptors), so the loop
 /// does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-
-/// How many connections the endpoint holds, and for how long when idle.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
-    pub max_connections: usize,
-    pub idle_timeout: Duration,
-}
 
 #[derive(Clone)]
 struct Scrape {
@@ -75,11 +71,7 @@ pub(crate) async fn metrics_task(
 }
 
 async fn scrape(State(scrape): State<Scrape>) -> Response {
-    match scrape
-        .scheduler
-        .request(|reply| SchedulerCommand::Status { reply })
-        .await
-    {
+    match scrape.scheduler.status().await {
         Ok(status) => (
             [(header::CONTENT_TYPE, OPENMETRICS)],
             scrape.metrics.render(&status),
