@@ -17,7 +17,7 @@ use super::replay::ParkedCall;
 use super::reuse::CacheWrite;
 use super::timers::Deadlines;
 use super::worker_index::WorkerIndex;
-use super::workers::{Task, Worker};
+use super::workers::{Run, Worker};
 use super::SchedulerCommand;
 use crate::batcher::{Batcher, ParkedIndex, QueuedCall};
 use crate::cache::{CallCache, Coalescer};
@@ -50,9 +50,9 @@ pub(super) struct Scheduler {
     /// The same, per process token (of workers that name their process).
     pub(super) local_serving: HashMap<String, HashMap<String, usize>>,
     pub(super) workers: WorkerIndex,
-    /// Item runs by task id; each job lists its own (`Job::runs`), each
+    /// Item runs by run id; each job lists its own (`Job::runs`), each
     /// worker its own (`Worker::running`).
-    pub(super) tasks: FxHashMap<u64, Task>,
+    pub(super) runs: FxHashMap<u64, Run>,
     pub(super) batcher: Batcher,
     /// Per engine, the runs that may still add a call (the all-parked trigger).
     pub(super) parked: ParkedIndex,
@@ -114,7 +114,7 @@ impl Scheduler {
             serving: HashMap::new(),
             local_serving: HashMap::new(),
             workers: WorkerIndex::default(),
-            tasks: FxHashMap::default(),
+            runs: FxHashMap::default(),
             batcher: Batcher::default(),
             parked: ParkedIndex::default(),
             worker_wait_deadlines: Deadlines::default(),
@@ -141,7 +141,7 @@ impl Scheduler {
         }
     }
 
-    /// A fresh id for jobs, workers, tasks and calls (one sequence for all).
+    /// A fresh id for jobs, workers, runs and calls (one sequence for all).
     pub(super) fn fresh_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;

@@ -27,7 +27,7 @@ const MAX_CALL_RESENDS: u32 = 2;
 pub(super) struct CallRoute {
     pub worker_id: u64,
     pub worker_call_id: u64,
-    pub task_id: u64,
+    pub run_id: u64,
     /// The call as it was queued, kept for engines that may disconnect and
     /// register again: its batch is then sent again to the successor.
     pub resend: Option<QueuedCall>,
@@ -47,13 +47,13 @@ impl Scheduler {
         // Runs of replaying jobs with a call not answered at once: they park
         // once all of this message's calls are in.
         let mut to_park = Vec::new();
-        for WorkerEngineCall { task_id, call } in calls {
+        for WorkerEngineCall {
+            task_id: run_id,
+            call,
+        } in calls
+        {
             let Some(mut call) = call else { continue };
-            let Some(task) = self
-                .tasks
-                .get(&task_id)
-                .filter(|t| t.worker_id == worker_id)
-            else {
+            let Some(run) = self.runs.get(&run_id).filter(|t| t.worker_id == worker_id) else {
                 // The run ended (cancelled, timed out, re-queued): nobody
                 // waits for an answer, but the caller gets one.
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
@@ -62,10 +62,10 @@ impl Scheduler {
                 }
                 continue;
             };
-            let job_id = task.job_id;
-            let cancel = task.cancel.clone();
-            let replays = self.run_replays(task_id);
-            if let Some(err) = self.call_limit(worker_id, task.calls.len()) {
+            let job_id = run.job_id;
+            let cancel = run.cancel.clone();
+            let replays = self.run_replays(run_id);
+            if let Some(err) = self.call_limit(worker_id, run.calls.len()) {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.outbox.replies.push(error_reply(call.call_id, &err));
                 }
@@ -98,7 +98,7 @@ impl Scheduler {
                 ),
             };
             if let Some(key) = &replay {
-                if self.answer_replayed(worker_id, task_id, &call, key, now) {
+                if self.answer_replayed(worker_id, run_id, &call, key, now) {
                     continue;
                 }
             }
@@ -110,7 +110,7 @@ impl Scheduler {
                 call,
                 worker_id,
                 worker_call_id,
-                task_id,
+                run_id,
                 job_id,
                 enqueued: now,
                 deadline,
@@ -121,29 +121,25 @@ impl Scheduler {
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.engine_calls += 1;
             }
-            if let Some(task) = self.tasks.get_mut(&task_id) {
-                task.calls.insert(server_call_id, worker_call_id);
-                task.last_activity = now;
+            if let Some(run) = self.runs.get_mut(&run_id) {
+                run.calls.insert(server_call_id, worker_call_id);
+                run.last_activity = now;
                 if let Some(key) = replay {
-                    task.replay_keys.insert(server_call_id, key);
-                    to_park.push(task_id);
+                    run.replay_keys.insert(server_call_id, key);
+                    to_park.push(run_id);
                 }
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.calls += 1;
                 }
             }
-            self.reindex_run(task_id);
+            self.reindex_run(run_id);
             self.route_call(key, queued);
         }
         to_park.dedup();
-        for task_id in to_park {
+        for run_id in to_park {
             // Calls answered at once (cache, replay log) need no parking.
-            if self
-                .tasks
-                .get(&task_id)
-                .is_some_and(|t| !t.calls.is_empty())
-            {
-                self.park_run(task_id);
+            if self.runs.get(&run_id).is_some_and(|t| !t.calls.is_empty()) {
+                self.park_run(run_id);
             }
         }
     }
@@ -236,7 +232,7 @@ impl Scheduler {
                 CallRoute {
                     worker_id: queued.worker_id,
                     worker_call_id: queued.worker_call_id,
-                    task_id: queued.task_id,
+                    run_id: queued.run_id,
                     resend: keep_for_resend.then(|| queued.clone()),
                 },
             );

@@ -225,7 +225,7 @@ impl Scheduler {
         for queued in self.batcher.remove_engine(name) {
             let reply = super::calls::error_reply(queued.worker_call_id, &err);
             self.land_flight(name, queued.call.call_id, &reply, &CallStats::default());
-            self.deliver_reply(queued.worker_id, queued.task_id, queued.call.call_id, reply);
+            self.deliver_reply(queued.worker_id, queued.run_id, queued.call.call_id, reply);
         }
     }
 }

@@ -87,7 +87,7 @@ pub(super) struct Job {
     pub no_worker_since: Option<Instant>,
     /// Workers that have been sent this job's `JobInfo`.
     pub informed_workers: FxHashSet<u64>,
-    /// Its runs (task ids) on workers.
+    /// Its runs (run ids) on workers.
     pub runs: FxHashSet<u64>,
     outbox: Vec<ItemResult>,
     /// How its calls use the call cache (resolved for its engine).
@@ -382,7 +382,7 @@ impl Scheduler {
         }
     }
 
-    /// Removes a job with its running tasks and waiting engine calls.
+    /// Removes a job with its runs and waiting engine calls.
     fn remove_job(&mut self, job_id: u64) {
         let Some(job) = self.jobs.remove(&job_id) else {
             return;
@@ -399,8 +399,8 @@ impl Scheduler {
                 self.jobs_by_expression.remove(&job.params.expression);
             }
         }
-        for &task_id in &job.runs {
-            self.remove_task(task_id, true);
+        for &run_id in &job.runs {
+            self.remove_run(run_id, true);
         }
         self.drop_parked(job.parked);
         for worker_id in job.informed_workers {

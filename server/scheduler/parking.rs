@@ -8,25 +8,25 @@ use super::actor::Scheduler;
 use super::workers::Worker;
 
 impl Scheduler {
-    /// Files run `task_id` under its job's engine: it may still add a call
+    /// Files run `run_id` under its job's engine: it may still add a call
     /// (until it goes silent: its job's `max_queue_delay`, or a batch API
     /// engine's delay) when it waits
     /// on no call and either has started in a slot or is queued in a worker
     /// with a slot free to start it (its RunsStarted may still be on the
     /// way). O(log r).
-    pub(super) fn reindex_run(&mut self, task_id: u64) {
-        let Some(task) = self.tasks.get(&task_id) else {
-            self.parked.remove(task_id);
+    pub(super) fn reindex_run(&mut self, run_id: u64) {
+        let Some(run) = self.runs.get(&run_id) else {
+            self.parked.remove(run_id);
             return;
         };
-        let Some(job) = self.jobs.get(&task.job_id) else {
-            self.parked.remove(task_id);
+        let Some(job) = self.jobs.get(&run.job_id) else {
+            self.parked.remove(run_id);
             return;
         };
-        let can_run = task.started.is_some()
+        let can_run = run.started.is_some()
             || self
                 .workers
-                .get(&task.worker_id)
+                .get(&run.worker_id)
                 .is_some_and(Worker::has_free_slot_to_start);
         // A run is silent after its job's max_queue_delay; a run of a
         // batch API engine's job after the engine's (long) delay: a worker
@@ -36,8 +36,8 @@ impl Scheduler {
             .get(&job.params.engine)
             .and_then(|slot| slot.engine.batch_api_flush())
             .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
-        let silent_at = (task.calls.is_empty() && can_run).then(|| task.last_activity + silence);
-        self.parked.set(task_id, &job.params.engine, silent_at);
+        let silent_at = (run.calls.is_empty() && can_run).then(|| run.last_activity + silence);
+        self.parked.set(run_id, &job.params.engine, silent_at);
     }
 
     /// The batch API engines with a job whose next items would start at
@@ -114,10 +114,10 @@ impl Scheduler {
             .running
             .iter()
             .copied()
-            .filter(|id| self.tasks.get(id).is_some_and(|t| t.started.is_none()))
+            .filter(|id| self.runs.get(id).is_some_and(|t| t.started.is_none()))
             .collect();
-        for task_id in queued {
-            self.reindex_run(task_id);
+        for run_id in queued {
+            self.reindex_run(run_id);
         }
     }
 }

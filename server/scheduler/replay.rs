@@ -85,54 +85,54 @@ pub(super) fn replay_key(engine: &Engine, name: &str, call: &EngineCall) -> Call
 }
 
 impl Scheduler {
-    /// Whether the calls of run `task_id` park it when they cannot be
+    /// Whether the calls of run `run_id` park it when they cannot be
     /// answered at once: its job replays and its worker gives slots back.
-    pub(super) fn run_replays(&self, task_id: u64) -> bool {
-        let Some(task) = self.tasks.get(&task_id) else {
+    pub(super) fn run_replays(&self, run_id: u64) -> bool {
+        let Some(run) = self.runs.get(&run_id) else {
             return false;
         };
-        self.jobs.get(&task.job_id).is_some_and(|job| job.replays)
+        self.jobs.get(&run.job_id).is_some_and(|job| job.replays)
             && self
                 .workers
-                .get(&task.worker_id)
+                .get(&run.worker_id)
                 .is_some_and(|worker| worker.replays)
     }
 
-    /// Parks run `task_id`, whose calls wait on a provider batch: the worker
+    /// Parks run `run_id`, whose calls wait on a provider batch: the worker
     /// is answered `Parked` for each, its slot is free, and the item waits
     /// here for the calls' replies. A run that parked is not charged an
     /// attempt (only runs lost alone with their worker are, see `suspects`).
-    pub(super) fn park_run(&mut self, task_id: u64) {
-        let Some(task) = self.detach_task(task_id, &EngineError::Parked, false) else {
+    pub(super) fn park_run(&mut self, run_id: u64) {
+        let Some(run) = self.detach_run(run_id, &EngineError::Parked, false) else {
             return;
         };
-        let mut item = task.item;
+        let mut item = run.item;
         item.parks += 1;
         let index = item.index;
         let mut waiting = FxHashSet::default();
-        for &server_call_id in task.calls.keys() {
+        for &server_call_id in run.calls.keys() {
             waiting.insert(server_call_id);
-            if let Some(&key) = task.replay_keys.get(&server_call_id) {
+            if let Some(&key) = run.replay_keys.get(&server_call_id) {
                 let call = ParkedCall {
-                    job_id: task.job_id,
+                    job_id: run.job_id,
                     index,
                     key,
                 };
                 self.parked_calls.insert(server_call_id, call);
             }
         }
-        let Some(job) = self.jobs.get_mut(&task.job_id) else {
+        let Some(job) = self.jobs.get_mut(&run.job_id) else {
             return;
         };
         let parked = ParkedItem {
             item,
             waiting,
-            cancel: task.cancel,
+            cancel: run.cancel,
         };
         let parks = parked.item.parks;
         job.parked.insert(index, parked);
         if parks >= MAX_PARKS_PER_ITEM {
-            self.stop_parked_items(task.job_id, vec![index], |_| too_many_parks(index));
+            self.stop_parked_items(run.job_id, vec![index], |_| too_many_parks(index));
         }
     }
 
@@ -142,20 +142,20 @@ impl Scheduler {
     pub(super) fn answer_replayed(
         &mut self,
         worker_id: u64,
-        task_id: u64,
+        run_id: u64,
         call: &EngineCall,
         key: &CallKey,
         now: Instant,
     ) -> bool {
-        let Some(task) = self.tasks.get_mut(&task_id) else {
+        let Some(run) = self.runs.get_mut(&run_id) else {
             return false;
         };
-        let Some(mut reply) = task.item.replies.get(key).cloned() else {
+        let Some(mut reply) = run.item.replies.get(key).cloned() else {
             return false;
         };
-        task.last_activity = now;
+        run.last_activity = now;
         reply.call_id = call.call_id;
-        self.reindex_run(task_id);
+        self.reindex_run(run_id);
         if let Some(worker) = self.workers.get_mut(&worker_id) {
             worker.outbox.replies.push(reply);
         }

@@ -251,15 +251,15 @@ impl Scheduler {
             return; // its run ended, and the worker was answered `Cancelled`
         };
         let owner = self
-            .tasks
-            .get(&route.task_id)
-            .map(|task| (task.job_id, task.item.index))
+            .runs
+            .get(&route.run_id)
+            .map(|run| (run.job_id, run.item.index))
             .or_else(|| self.parked_owner(server_call_id));
         let sent_ok = !is_error(&reply);
         let model = sent_ok.then(|| self.priced_model(engine, &reply));
         reply.call_id = route.worker_call_id;
         let is_error = is_error(&reply);
-        let job_id = self.deliver_reply(route.worker_id, route.task_id, server_call_id, reply);
+        let job_id = self.deliver_reply(route.worker_id, route.run_id, server_call_id, reply);
         // A call whose run had ended (given up, or answered too late) is not
         // a failed call.
         let failed = is_error && job_id.is_some();
@@ -285,21 +285,21 @@ impl Scheduler {
     pub(super) fn deliver_reply(
         &mut self,
         worker_id: u64,
-        task_id: u64,
+        run_id: u64,
         server_call_id: u64,
         reply: EngineReply,
     ) -> Option<u64> {
         if self.parked_calls.contains_key(&server_call_id) {
             return self.parked_call_answered(server_call_id, reply);
         }
-        let task = self
-            .tasks
-            .get_mut(&task_id)
+        let run = self
+            .runs
+            .get_mut(&run_id)
             .filter(|t| t.worker_id == worker_id)?;
-        task.calls.remove(&server_call_id)?;
-        task.last_activity = Instant::now();
-        let job_id = task.job_id;
-        self.reindex_run(task_id);
+        run.calls.remove(&server_call_id)?;
+        run.last_activity = Instant::now();
+        let job_id = run.job_id;
+        self.reindex_run(run_id);
         let worker = self.workers.get_mut(&worker_id)?;
         worker.calls -= 1;
         worker.outbox.replies.push(reply);

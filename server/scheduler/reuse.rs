@@ -75,7 +75,7 @@ impl Scheduler {
                     job.spend.budget_exceeded_items += 1;
                     budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd)
                 }),
-                None => self.stop_run_over_budget(queued.task_id),
+                None => self.stop_run_over_budget(queued.run_id),
             }
             return;
         }
@@ -102,7 +102,7 @@ impl Scheduler {
                 CallRoute {
                     worker_id: queued.worker_id,
                     worker_call_id: queued.worker_call_id,
-                    task_id: queued.task_id,
+                    run_id: queued.run_id,
                     resend: None,
                 },
             );
@@ -132,7 +132,7 @@ impl Scheduler {
         self.cache_hits += 1;
         self.record_saving(
             queued.job_id,
-            queued.task_id,
+            queued.run_id,
             Saving::CacheHit,
             (hit.prompt_tokens, hit.completion_tokens),
             cost,
@@ -142,18 +142,18 @@ impl Scheduler {
             outcome: Some(engine_reply::Outcome::Text(hit.text)),
             metadata_json: mark_cached(&hit.metadata_json),
         };
-        self.deliver_reply(queued.worker_id, queued.task_id, queued.call.call_id, reply);
+        self.deliver_reply(queued.worker_id, queued.run_id, queued.call.call_id, reply);
     }
 
     fn record_saving(
         &mut self,
         job_id: u64,
-        task_id: u64,
+        run_id: u64,
         saving: Saving,
         (prompt, completion): (u64, u64),
         cost: Option<f64>,
     ) {
-        let Some(index) = self.tasks.get(&task_id).map(|t| t.item.index) else {
+        let Some(index) = self.runs.get(&run_id).map(|t| t.item.index) else {
             return;
         };
         if let Some(job) = self.jobs.get_mut(&job_id) {
@@ -202,14 +202,14 @@ impl Scheduler {
             self.coalesced += 1;
             self.record_saving(
                 follower.job_id,
-                follower.task_id,
+                follower.run_id,
                 Saving::Coalesced,
                 (stats.prompt_tokens, stats.completion_tokens),
                 cost,
             );
             let mut shared = reply.clone();
             shared.call_id = route.worker_call_id;
-            self.deliver_reply(route.worker_id, route.task_id, call_id, shared);
+            self.deliver_reply(route.worker_id, route.run_id, call_id, shared);
         }
     }
 
@@ -327,33 +327,33 @@ impl Scheduler {
             job.finish_item(index, outcome);
         }
         let stopped: Vec<u64> = self
-            .tasks
+            .runs
             .iter()
-            .filter(|(_, task)| {
-                task.job_id == job_id
-                    && (task.started.is_none()
-                        || task.calls.keys().any(|id| !self.in_flight.contains_key(id)))
+            .filter(|(_, run)| {
+                run.job_id == job_id
+                    && (run.started.is_none()
+                        || run.calls.keys().any(|id| !self.in_flight.contains_key(id)))
             })
-            .map(|(&task_id, _)| task_id)
+            .map(|(&run_id, _)| run_id)
             .collect();
-        for task_id in stopped {
-            self.stop_run_over_budget(task_id);
+        for run_id in stopped {
+            self.stop_run_over_budget(run_id);
         }
         self.stop_parked_over_budget(job_id);
         self.maybe_finish(job_id);
     }
 
     /// Ends a run of a job over its cap: its item fails with BudgetExceeded.
-    fn stop_run_over_budget(&mut self, task_id: u64) {
-        let Some(task) = self.remove_task(task_id, true) else {
+    fn stop_run_over_budget(&mut self, run_id: u64) {
+        let Some(run) = self.remove_run(run_id, true) else {
             return;
         };
-        if let Some(job) = self.jobs.get_mut(&task.job_id) {
+        if let Some(job) = self.jobs.get_mut(&run.job_id) {
             let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
             job.spend.budget_exceeded_items += 1;
-            job.finish_item(task.item.index, outcome);
+            job.finish_item(run.item.index, outcome);
         }
-        self.maybe_finish(task.job_id);
+        self.maybe_finish(run.job_id);
     }
 }
 

@@ -24,7 +24,7 @@ use crate::pb::v1::{
 
 /// One run of one item on one worker.
 #[derive(Debug)]
-pub(super) struct Task {
+pub(super) struct Run {
     pub job_id: u64,
     pub worker_id: u64,
     pub item: PendingItem,
@@ -77,14 +77,14 @@ pub(super) struct Worker {
     pub calls: usize,
     /// Most unanswered engine calls it may have (`--max-calls-per-worker`).
     pub calls_limit: usize,
-    /// Tasks assigned to this worker: running in a slot or queued in it.
+    /// Runs assigned to this worker: running in a slot or queued in it.
     pub running: FxHashSet<u64>,
     /// Sent DrainWorker: it finishes what it runs and gets nothing new.
     draining: bool,
     /// Silent past its heartbeat interval (see `timeouts`): it gets nothing
     /// new until it sends again.
     pub stalled: bool,
-    /// Assigned tasks its slots have started.
+    /// Assigned runs its slots have started.
     pub started: usize,
     /// Cancelled runs not yet acknowledged with a WorkResult: they may still
     /// occupy a slot, so they count against it.
@@ -451,7 +451,7 @@ impl Scheduler {
     /// Sends `item` of the job to the worker as a new run: the job's
     /// `JobInfo` first if the worker has not had it.
     pub(super) fn hand_out(&mut self, job_id: u64, worker_id: u64, item: PendingItem) {
-        let task_id = self.fresh_id();
+        let run_id = self.fresh_id();
         let (Some(job), Some(worker)) =
             (self.jobs.get_mut(&job_id), self.workers.get_mut(&worker_id))
         else {
@@ -472,20 +472,20 @@ impl Scheduler {
             });
         }
         worker.outbox.assignments.push(Assignment {
-            task_id,
+            task_id: run_id,
             job_id,
             index: item.index,
             payload: item.payload.clone(),
             local_only: item.local_only,
         });
-        worker.running.insert(task_id);
+        worker.running.insert(run_id);
         job.running += 1;
-        job.runs.insert(task_id);
+        job.runs.insert(run_id);
         let now = Instant::now();
         let deadline = self.run_deadline(job_id, item.deadline, now, true);
-        self.tasks.insert(
-            task_id,
-            Task {
+        self.runs.insert(
+            run_id,
+            Run {
                 job_id,
                 worker_id,
                 item,
@@ -497,23 +497,23 @@ impl Scheduler {
                 replay_keys: HashMap::new(),
             },
         );
-        self.set_run_deadline(task_id, deadline);
-        self.reindex_run(task_id);
+        self.set_run_deadline(run_id, deadline);
+        self.reindex_run(run_id);
     }
 
-    /// Removes a task from every index: worker, job, parked and started
+    /// Removes a run from every index: worker, job, parked and started
     /// counts, and the engine-call queues. Its engine calls still waiting
     /// (queued here or at an engine) are answered `Cancelled` at once: every
     /// call a worker sends gets exactly one reply, whatever ends its run.
     /// With `cancel_on_worker` the worker is told to abandon the run (its
     /// job ended, or it timed out), and the run keeps counting against the
     /// worker's slots until the worker acknowledges it.
-    pub(super) fn remove_task(&mut self, task_id: u64, cancel_on_worker: bool) -> Option<Task> {
-        let task = self.detach_task(task_id, &EngineError::Cancelled, cancel_on_worker)?;
-        task.cancel.cancel();
-        if !task.calls.is_empty() {
-            let unsent = self.batcher.remove_calls(task.calls.keys().copied());
-            for server_call_id in task.calls.keys() {
+    pub(super) fn remove_run(&mut self, run_id: u64, cancel_on_worker: bool) -> Option<Run> {
+        let run = self.detach_run(run_id, &EngineError::Cancelled, cancel_on_worker)?;
+        run.cancel.cancel();
+        if !run.calls.is_empty() {
+            let unsent = self.batcher.remove_calls(run.calls.keys().copied());
+            for server_call_id in run.calls.keys() {
                 self.in_flight.remove(server_call_id);
             }
             // Identical calls that waited on an unsent one go on without it.
@@ -521,72 +521,72 @@ impl Scheduler {
                 self.leader_gone(queued.call.call_id);
             }
         }
-        Some(task)
+        Some(run)
     }
 
     /// Takes a run off its worker and job (indices, slot and call counts,
     /// timers) and answers its worker `call_error` for each of its calls
     /// still waiting; the calls themselves stay where they are (queued, or
-    /// at an engine) for the caller to give up (`remove_task`) or keep
+    /// at an engine) for the caller to give up (`remove_run`) or keep
     /// (`park_run`).
-    pub(super) fn detach_task(
+    pub(super) fn detach_run(
         &mut self,
-        task_id: u64,
+        run_id: u64,
         call_error: &EngineError,
         cancel_on_worker: bool,
-    ) -> Option<Task> {
-        let task = self.tasks.remove(&task_id)?;
-        self.parked.remove(task_id);
-        if let Some(at) = task.timeout_at {
-            self.run_deadlines.remove(at, task_id);
+    ) -> Option<Run> {
+        let run = self.runs.remove(&run_id)?;
+        self.parked.remove(run_id);
+        if let Some(at) = run.timeout_at {
+            self.run_deadlines.remove(at, run_id);
         }
-        if let Some(job) = self.jobs.get_mut(&task.job_id) {
+        if let Some(job) = self.jobs.get_mut(&run.job_id) {
             job.running -= 1;
-            job.runs.remove(&task_id);
+            job.runs.remove(&run_id);
         }
-        let had_free = self.has_free_start_slot(task.worker_id);
-        if let Some(worker) = self.workers.get_mut(&task.worker_id) {
-            worker.running.remove(&task_id);
-            worker.calls -= task.calls.len();
-            if task.started.is_some() {
+        let had_free = self.has_free_start_slot(run.worker_id);
+        if let Some(worker) = self.workers.get_mut(&run.worker_id) {
+            worker.running.remove(&run_id);
+            worker.calls -= run.calls.len();
+            if run.started.is_some() {
                 worker.started -= 1;
             }
-            for &worker_call_id in task.calls.values() {
+            for &worker_call_id in run.calls.values() {
                 worker
                     .outbox
                     .replies
                     .push(error_reply(worker_call_id, call_error));
             }
             if cancel_on_worker {
-                worker.outbox.cancels.push(task_id);
-                worker.cancelling.insert(task_id);
+                worker.outbox.cancels.push(run_id);
+                worker.cancelling.insert(run_id);
             }
         }
-        self.worker_slots_changed(task.worker_id, had_free);
-        Some(task)
+        self.worker_slots_changed(run.worker_id, had_free);
+        Some(run)
     }
 
     /// The worker's slots started these runs.
-    pub(super) fn worker_started(&mut self, worker_id: u64, task_ids: Vec<u64>) {
+    pub(super) fn worker_started(&mut self, worker_id: u64, run_ids: Vec<u64>) {
         let now = Instant::now();
         let had_free = self.has_free_start_slot(worker_id);
-        for task_id in task_ids {
-            let Some(task) = self
-                .tasks
-                .get_mut(&task_id)
+        for run_id in run_ids {
+            let Some(run) = self
+                .runs
+                .get_mut(&run_id)
                 .filter(|t| t.worker_id == worker_id && t.started.is_none())
             else {
                 continue; // a run that ended meanwhile
             };
-            task.started = Some(now);
-            task.last_activity = now;
-            let (job_id, carried) = (task.job_id, task.item.deadline);
+            run.started = Some(now);
+            run.last_activity = now;
+            let (job_id, carried) = (run.job_id, run.item.deadline);
             let deadline = self.run_deadline(job_id, carried, now, false);
-            self.set_run_deadline(task_id, deadline);
+            self.set_run_deadline(run_id, deadline);
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 worker.started += 1;
             }
-            self.reindex_run(task_id);
+            self.reindex_run(run_id);
         }
         self.worker_slots_changed(worker_id, had_free);
     }
@@ -602,15 +602,15 @@ impl Scheduler {
                 }
             }
             let current = self
-                .tasks
+                .runs
                 .get(&result.task_id)
-                .is_some_and(|task| task.worker_id == worker_id);
+                .is_some_and(|run| run.worker_id == worker_id);
             if !current {
                 // A late result of a run that was re-queued or cancelled.
-                tracing::debug!(worker_id, task_id = result.task_id, "dropping stale result");
+                tracing::debug!(worker_id, run_id = result.task_id, "dropping stale result");
                 continue;
             }
-            let Some(task) = self.remove_task(result.task_id, false) else {
+            let Some(run) = self.remove_run(result.task_id, false) else {
                 continue;
             };
             let outcome = result.outcome.unwrap_or_else(|| {
@@ -620,10 +620,10 @@ impl Scheduler {
                     "worker sent a result without an outcome".into(),
                 )
             });
-            if let Some(job) = self.jobs.get_mut(&task.job_id) {
-                job.finish_item(task.item.index, outcome);
+            if let Some(job) = self.jobs.get_mut(&run.job_id) {
+                job.finish_item(run.item.index, outcome);
             }
-            self.maybe_finish(task.job_id);
+            self.maybe_finish(run.job_id);
         }
     }
 
@@ -642,25 +642,25 @@ impl Scheduler {
             let token = worker.process_token.clone();
             self.count_serving(&expressions, &token, -1);
         }
-        for task_id in unstarted {
+        for run_id in unstarted {
             let returnable = self
-                .tasks
-                .get(&task_id)
-                .is_some_and(|task| task.worker_id == worker_id && task.calls.is_empty());
+                .runs
+                .get(&run_id)
+                .is_some_and(|run| run.worker_id == worker_id && run.calls.is_empty());
             if !returnable {
                 tracing::debug!(
                     worker_id,
-                    task_id,
+                    run_id,
                     "ignoring a returned run it does not hold"
                 );
                 continue;
             }
-            let Some(task) = self.remove_task(task_id, false) else {
+            let Some(run) = self.remove_run(run_id, false) else {
                 continue;
             };
-            if let Some(job) = self.jobs.get_mut(&task.job_id) {
+            if let Some(job) = self.jobs.get_mut(&run.job_id) {
                 job.requeued += 1;
-                job.queue.push_front(task.item);
+                job.queue.push_front(run.item);
             }
         }
         // Jobs it alone served start their worker_wait clock when it leaves
@@ -694,16 +694,16 @@ impl Scheduler {
         let Some(worker) = self.workers.get(&worker_id) else {
             return;
         };
-        let mut task_ids: Vec<u64> = worker.running.iter().copied().collect();
-        tracing::info!(worker_id, running = task_ids.len(), "worker disconnected");
+        let mut run_ids: Vec<u64> = worker.running.iter().copied().collect();
+        tracing::info!(worker_id, running = run_ids.len(), "worker disconnected");
         // A worker that dies right after starting a run may not have told us:
-        // its slots take runs in assignment order (task ids grow), so the
+        // its slots take runs in assignment order (run ids grow), so the
         // oldest unreported runs, as many as it had idle slots, may have
         // started. The rest were surely still queued. A draining worker
         // stopped starting runs and closed in order, having reported every
         // run it started: its unreported runs (assignments it read after it
         // closed its side) never started.
-        task_ids.sort_unstable();
+        run_ids.sort_unstable();
         let mut maybe_started = if worker.draining {
             0
         } else {
@@ -711,18 +711,15 @@ impl Scheduler {
         };
         let mut in_progress = Vec::new();
         let mut queued = Vec::new();
-        for task_id in task_ids {
-            let started = self
-                .tasks
-                .get(&task_id)
-                .is_some_and(|t| t.started.is_some());
+        for run_id in run_ids {
+            let started = self.runs.get(&run_id).is_some_and(|t| t.started.is_some());
             if started || maybe_started > 0 {
                 if !started {
                     maybe_started -= 1;
                 }
-                in_progress.push(task_id);
+                in_progress.push(run_id);
             } else {
-                queued.push(task_id);
+                queued.push(run_id);
             }
         }
         let alone = in_progress.len() == 1;
@@ -736,13 +733,13 @@ impl Scheduler {
         }
         // Back to the fronts of the queues in reverse, so the oldest leads.
         let mut touched = Vec::new();
-        for task_id in queued.into_iter().rev() {
-            if let Some(job_id) = self.requeue_lost_run(task_id, false, false) {
+        for run_id in queued.into_iter().rev() {
+            if let Some(job_id) = self.requeue_lost_run(run_id, false, false) {
                 touched.push(job_id);
             }
         }
-        for task_id in in_progress.into_iter().rev() {
-            if let Some(job_id) = self.requeue_lost_run(task_id, true, alone) {
+        for run_id in in_progress.into_iter().rev() {
+            if let Some(job_id) = self.requeue_lost_run(run_id, true, alone) {
                 touched.push(job_id);
             }
         }
@@ -765,10 +762,10 @@ impl Scheduler {
     /// if it was in progress alone (`charge`); or fails it with
     /// WorkerLostError once it has been charged `max_attempts` times.
     /// Returns its job.
-    fn requeue_lost_run(&mut self, task_id: u64, in_progress: bool, charge: bool) -> Option<u64> {
-        let mut task = self.remove_task(task_id, false)?;
-        let job = self.jobs.get_mut(&task.job_id)?;
-        let item = &mut task.item;
+    fn requeue_lost_run(&mut self, run_id: u64, in_progress: bool, charge: bool) -> Option<u64> {
+        let mut run = self.remove_run(run_id, false)?;
+        let job = self.jobs.get_mut(&run.job_id)?;
+        let item = &mut run.item;
         item.suspect |= in_progress;
         if charge {
             item.charged += 1;
@@ -793,9 +790,9 @@ impl Scheduler {
             );
         } else {
             job.requeued += 1;
-            job.queue.push_front(task.item);
+            job.queue.push_front(run.item);
         }
-        Some(task.job_id)
+        Some(run.job_id)
     }
 
     /// Disconnects a worker whose command stream is full: it does not read
