@@ -64,19 +64,30 @@
 
 mod actor;
 mod backlog;
+mod budget;
+mod call_book;
 mod calls;
+mod engine_book;
 mod engines;
+mod item;
+mod job_book;
 mod jobs;
 mod local_wait;
+mod outcome;
 mod parking;
 mod queue;
 mod replay;
 mod replies;
 mod reuse;
+mod reuse_book;
+mod run;
 mod spend;
+mod spend_book;
 mod suspects;
 mod timeouts;
 mod timers;
+mod worker;
+mod worker_book;
 mod worker_index;
 mod workers;
 
@@ -289,10 +300,10 @@ impl SchedulerHandle {
             metrics,
         );
         let handle = SchedulerHandle { tx };
-        actor.cache = open_cache(config)?;
+        actor.reuse.set_cache(open_cache(config)?);
         for spec in &config.engines {
             if let Some(pricing) = spec.pricing {
-                actor.prices.set(&spec.name, pricing);
+                actor.spend.set_price(&spec.name, pricing);
             }
         }
         actor.add_engine(

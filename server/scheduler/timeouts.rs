@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
-use super::jobs::error_outcome;
+use super::outcome::error_outcome;
 use crate::pb::v1::ErrorKind;
 
 /// Time a run has, beyond its job's item timeout, between its assignment and
@@ -60,37 +60,22 @@ impl Scheduler {
         Some(carried.map_or(own, |carried| carried.min(own)))
     }
 
-    /// Sets (or clears) a run's deadline and its timer.
-    pub(super) fn set_run_deadline(&mut self, run_id: u64, at: Option<Instant>) {
-        let Some(run) = self.runs.get_mut(&run_id) else {
-            return;
-        };
-        if let Some(old) = run.timeout_at {
-            self.run_deadlines.remove(old, run_id);
-        }
-        run.timeout_at = at;
-        if let Some(at) = at {
-            self.run_deadlines.insert(at, run_id);
-        }
-    }
-
     /// Ends every run that is past its deadline. O(log r) per run due.
     pub(super) fn expire_runs(&mut self, now: Instant) {
-        for run_id in self.run_deadlines.take_due(now) {
-            let Some(run) = self.runs.get_mut(&run_id) else {
+        for run_id in self.workers.take_runs_due(now) {
+            let Some(run) = self.workers.run(run_id) else {
                 continue;
             };
-            // Taken off the timer set by `take_due`.
-            run.timeout_at = None;
-            let (job_id, started, carried) = (run.job_id, run.started, run.item.deadline);
+            let (job_id, worker_id) = (run.job_id, run.worker_id);
+            let (started, carried) = (run.started, run.item.deadline);
             let queued_behind_busy_slots = started.is_none()
                 && self
                     .workers
-                    .get(&run.worker_id)
+                    .get(&worker_id)
                     .is_some_and(|w| !w.stalled && !w.has_free_slot_to_start());
             if queued_behind_busy_slots && carried.is_none_or(|at| at > now) {
                 let next = self.run_deadline(job_id, carried, now, true);
-                self.set_run_deadline(run_id, next);
+                self.workers.set_run_deadline(run_id, next);
                 continue;
             }
             let Some(limit_ms) = self
