@@ -7,39 +7,16 @@ use std::collections::{HashMap, HashSet};
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
-use super::engines::EngineSlot;
-use super::replay::replay_key;
+use super::call_book::CallRoute;
+use super::handle::SchedulerHandle;
+use super::item::replay_key;
+use super::outcome::error_reply;
 use super::replies::{batch_task, CacheWriter};
-use super::SchedulerHandle;
 use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
-use crate::pb::v1::{engine_reply, EngineReply, WorkerEngineCall};
+use crate::pb::v1::WorkerEngineCall;
 use crate::telemetry::logging::batch_span;
 use tracing::Instrument;
-
-/// Times a call is sent again after its engine process disconnected before
-/// answering it: a call whose batch has brought down its engine that often
-/// fails instead of taking down the engine's successors.
-const MAX_CALL_RESENDS: u32 = 2;
-
-/// Where the reply to an in-flight call goes.
-#[derive(Debug)]
-pub(super) struct CallRoute {
-    pub worker_id: u64,
-    pub worker_call_id: u64,
-    pub task_id: u64,
-    /// The call as it was queued, kept for engines that may disconnect and
-    /// register again: its batch is then sent again to the successor.
-    pub resend: Option<QueuedCall>,
-}
-
-pub(super) fn error_reply(call_id: u64, err: &EngineError) -> EngineReply {
-    EngineReply {
-        call_id,
-        outcome: Some(engine_reply::Outcome::Error(err.to_item_error())),
-        metadata_json: String::new(),
-    }
-}
 
 impl Scheduler {
     pub(super) fn worker_calls(&mut self, worker_id: u64, calls: Vec<WorkerEngineCall>) {
@@ -47,11 +24,15 @@ impl Scheduler {
         // Runs of replaying jobs with a call not answered at once: they park
         // once all of this message's calls are in.
         let mut to_park = Vec::new();
-        for WorkerEngineCall { task_id, call } in calls {
+        for WorkerEngineCall {
+            task_id: run_id,
+            call,
+        } in calls
+        {
             let Some(mut call) = call else { continue };
-            let Some(task) = self
-                .tasks
-                .get(&task_id)
+            let Some(run) = self
+                .workers
+                .run(run_id)
                 .filter(|t| t.worker_id == worker_id)
             else {
                 // The run ended (cancelled, timed out, re-queued): nobody
@@ -62,10 +43,10 @@ impl Scheduler {
                 }
                 continue;
             };
-            let job_id = task.job_id;
-            let cancel = task.cancel.clone();
-            let replays = self.run_replays(task_id);
-            if let Some(err) = self.call_limit(worker_id, task.calls.len()) {
+            let job_id = run.job_id;
+            let cancel = run.cancel.clone();
+            let replays = self.run_replays(run_id);
+            if let Some(err) = self.call_limit(worker_id, run.calls.len()) {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.outbox.replies.push(error_reply(call.call_id, &err));
                 }
@@ -98,7 +79,7 @@ impl Scheduler {
                 ),
             };
             if let Some(key) = &replay {
-                if self.answer_replayed(worker_id, task_id, &call, key, now) {
+                if self.answer_replayed(worker_id, run_id, &call, key, now) {
                     continue;
                 }
             }
@@ -110,7 +91,7 @@ impl Scheduler {
                 call,
                 worker_id,
                 worker_call_id,
-                task_id,
+                run_id,
                 job_id,
                 enqueued: now,
                 deadline,
@@ -121,29 +102,35 @@ impl Scheduler {
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.engine_calls += 1;
             }
-            if let Some(task) = self.tasks.get_mut(&task_id) {
-                task.calls.insert(server_call_id, worker_call_id);
-                task.last_activity = now;
-                if let Some(key) = replay {
-                    task.replay_keys.insert(server_call_id, key);
-                    to_park.push(task_id);
+            let held = match self.workers.run_mut(run_id) {
+                Some(run) => {
+                    run.calls.insert(server_call_id, worker_call_id);
+                    run.last_activity = now;
+                    if let Some(key) = replay {
+                        run.replay_keys.insert(server_call_id, key);
+                        to_park.push(run_id);
+                    }
+                    true
                 }
+                None => false,
+            };
+            if held {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.calls += 1;
                 }
             }
-            self.reindex_run(task_id);
+            self.reindex_run(run_id);
             self.route_call(key, queued);
         }
         to_park.dedup();
-        for task_id in to_park {
+        for run_id in to_park {
             // Calls answered at once (cache, replay log) need no parking.
             if self
-                .tasks
-                .get(&task_id)
+                .workers
+                .run(run_id)
                 .is_some_and(|t| !t.calls.is_empty())
             {
-                self.park_run(task_id);
+                self.park_run(run_id);
             }
         }
     }
@@ -168,46 +155,15 @@ impl Scheduler {
         })
     }
 
-    /// Puts an in-flight call whose engine process disconnected back in its
-    /// queue, to leave with the next batch its successor takes. False when
-    /// it cannot go again (not kept, or sent too often): it fails then.
-    pub(super) fn requeue_call(&mut self, engine: &str, server_call_id: u64) -> bool {
-        let resendable = self
-            .in_flight
-            .get(&server_call_id)
-            .and_then(|route| route.resend.as_ref())
-            .is_some_and(|queued| queued.resends < MAX_CALL_RESENDS);
-        if !resendable {
-            return false;
-        }
-        let Some(mut queued) = self
-            .in_flight
-            .remove(&server_call_id)
-            .and_then(|route| route.resend)
-        else {
-            return false;
-        };
-        let now = Instant::now();
-        queued.resends += 1;
-        queued.enqueued = now;
-        queued.deadline = policy::resend_deadline(now);
-        let key = BatchKey::of_call(engine, &queued.call);
-        self.batcher.push(key, queued);
-        true
-    }
-
     pub(super) fn flush_batches(&mut self, now: Instant) {
-        if self.batcher.waiting() == 0 {
+        if self.calls.waiting() == 0 {
             return;
         }
         let receiving = self.batch_api_engines_receiving_items();
         let engines = &mut self.engines;
-        let parked = &self.parked;
-        let flushes = self.batcher.take_ready(
-            now,
-            |engine| !receiving.contains(engine) && parked.all_parked(engine, now),
-            |engine| engines.get_mut(engine).is_some_and(EngineSlot::try_reserve),
-        );
+        let flushes = self
+            .calls
+            .take_ready(now, &receiving, |engine| engines.try_reserve(engine));
         for flush in flushes {
             self.dispatch(flush, now);
         }
@@ -231,17 +187,17 @@ impl Scheduler {
                     job.batched_calls += size;
                 }
             }
-            self.in_flight.insert(
+            self.calls.route(
                 queued.call.call_id,
                 CallRoute {
                     worker_id: queued.worker_id,
                     worker_call_id: queued.worker_call_id,
-                    task_id: queued.task_id,
+                    run_id: queued.run_id,
                     resend: keep_for_resend.then(|| queued.clone()),
                 },
             );
-            if let Some(write) = self.cache_writes.get(&queued.call.call_id) {
-                writes.insert(queued.call.call_id, write.clone());
+            if let Some(write) = self.reuse.write_of(queued.call.call_id) {
+                writes.insert(queued.call.call_id, write);
             }
             calls.push(queued.call);
             cancels.push(queued.cancel);
@@ -267,9 +223,9 @@ impl Scheduler {
         span.in_scope(
             || tracing::debug!(model = %flush.key.model, reason = ?flush.reason, "batch formed"),
         );
-        self.batch_jobs.insert(batch_id, job_ids);
+        self.calls.batch_sent(batch_id, job_ids);
         let writer = CacheWriter {
-            cache: self.cache.clone(),
+            cache: self.reuse.cache(),
             writes,
         };
         let recorder = self.metrics.engine(&flush.key.engine);

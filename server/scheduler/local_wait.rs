@@ -8,7 +8,7 @@
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
-use super::jobs::error_outcome;
+use super::outcome::error_outcome;
 use crate::pb::v1::ErrorKind;
 
 impl Scheduler {
@@ -20,25 +20,18 @@ impl Scheduler {
         let mut changes = Vec::new();
         for job in self.jobs.values() {
             let stuck = job.queue.has_local()
-                && !self.served_locally(&job.params.process_token, &job.params.expression);
+                && !self
+                    .workers
+                    .served_locally(&job.params.process_token, &job.params.expression);
             if stuck != job.local_wait_since.is_some() {
                 changes.push((job.id, stuck));
             }
         }
         for (job_id, stuck) in changes {
-            let Some(job) = self.jobs.get_mut(&job_id) else {
-                continue;
-            };
-            let wait = job.params.worker_wait;
             let since = if stuck { Some(now) } else { None };
-            if let Some(old) = std::mem::replace(&mut job.local_wait_since, since) {
-                self.local_wait_deadlines.remove(old + wait, job_id);
-            }
-            if let Some(since) = since {
-                self.local_wait_deadlines.insert(since + wait, job_id);
-            }
+            self.jobs.set_local_wait_since(job_id, since);
         }
-        for job_id in self.local_wait_deadlines.take_due(now) {
+        for job_id in self.jobs.take_local_waits_due(now) {
             self.fail_local_items(job_id);
         }
     }
@@ -49,7 +42,6 @@ impl Scheduler {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return;
         };
-        job.local_wait_since = None;
         let waited_ms = job.params.worker_wait.as_millis();
         let items = job.queue.take_local();
         job.params.span.in_scope(|| {

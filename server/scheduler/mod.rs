@@ -66,20 +66,31 @@
 
 mod actor;
 mod backlog;
+mod budget;
+mod call_book;
 mod calls;
+mod engine_book;
 mod engines;
 mod handle;
+mod item;
+mod job_book;
 mod jobs;
 mod local_wait;
+mod outcome;
 mod parking;
 mod queue;
 mod replay;
 mod replies;
 mod reuse;
+mod reuse_book;
+mod run;
 mod spend;
+mod spend_book;
 mod suspects;
 mod timeouts;
 mod timers;
+mod worker;
+mod worker_book;
 mod worker_index;
 mod workers;
 
@@ -92,8 +103,7 @@ use crate::config::ServerConfig;
 use crate::engine::assemble::ConfiguredEngine;
 use crate::telemetry::Metrics;
 pub use backlog::WorkerBacklog;
-use handle::SchedulerCommand;
-pub use handle::{JobEvent, JobParams, JobRegistration, NewWorker, SchedulerHandle};
+pub use handle::{JobEvent, JobParams, NewWorker, SchedulerHandle};
 pub use timeouts::STALL_AFTER_INTERVALS;
 
 /// Capacity of the actor's command channel. Senders (stream readers of the
@@ -121,10 +131,10 @@ impl SchedulerHandle {
             metrics,
         );
         let handle = SchedulerHandle { tx };
-        actor.cache = cache;
+        actor.reuse.set_cache(cache);
         for spec in &config.engines {
             if let Some(pricing) = spec.pricing {
-                actor.prices.set(&spec.name, pricing);
+                actor.spend.set_price(&spec.name, pricing);
             }
         }
         for engine in engines {

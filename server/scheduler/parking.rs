@@ -5,28 +5,28 @@
 use std::collections::HashSet;
 
 use super::actor::Scheduler;
-use super::workers::Worker;
+use super::worker::Worker;
 
 impl Scheduler {
-    /// Files run `task_id` under its job's engine: it may still add a call
+    /// Files run `run_id` under its job's engine: it may still add a call
     /// (until it goes silent: its job's `max_queue_delay`, or a batch API
     /// engine's delay) when it waits
     /// on no call and either has started in a slot or is queued in a worker
     /// with a slot free to start it (its RunsStarted may still be on the
     /// way). O(log r).
-    pub(super) fn reindex_run(&mut self, task_id: u64) {
-        let Some(task) = self.tasks.get(&task_id) else {
-            self.parked.remove(task_id);
+    pub(super) fn reindex_run(&mut self, run_id: u64) {
+        let Some(run) = self.workers.run(run_id) else {
+            self.calls.unfile_run(run_id);
             return;
         };
-        let Some(job) = self.jobs.get(&task.job_id) else {
-            self.parked.remove(task_id);
+        let Some(job) = self.jobs.get(&run.job_id) else {
+            self.calls.unfile_run(run_id);
             return;
         };
-        let can_run = task.started.is_some()
+        let can_run = run.started.is_some()
             || self
                 .workers
-                .get(&task.worker_id)
+                .get(&run.worker_id)
                 .is_some_and(Worker::has_free_slot_to_start);
         // A run is silent after its job's max_queue_delay; a run of a
         // batch API engine's job after the engine's (long) delay: a worker
@@ -36,8 +36,8 @@ impl Scheduler {
             .get(&job.params.engine)
             .and_then(|slot| slot.engine.batch_api_flush())
             .map_or(job.params.max_queue_delay, |flush| flush.max_queue_delay);
-        let silent_at = (task.calls.is_empty() && can_run).then(|| task.last_activity + silence);
-        self.parked.set(task_id, &job.params.engine, silent_at);
+        let silent_at = (run.calls.is_empty() && can_run).then(|| run.last_activity + silence);
+        self.calls.file_run(run_id, &job.params.engine, silent_at);
     }
 
     /// The batch API engines with a job whose next items would start at
@@ -52,11 +52,7 @@ impl Scheduler {
     /// API engine is configured.
     pub(super) fn batch_api_engines_receiving_items(&self) -> HashSet<String> {
         let mut receiving = HashSet::new();
-        if !self
-            .engines
-            .values()
-            .any(|slot| slot.engine.batch_api_flush().is_some())
-        {
+        if !self.engines.any_batch_api() {
             return receiving;
         }
         let is_batch_api = |engine: &str| {
@@ -73,7 +69,7 @@ impl Scheduler {
                 continue;
             }
             let expression = &job.params.expression;
-            let arriving = job.may_receive_more() && self.has_free_slot_for(expression);
+            let arriving = job.may_receive_more() && self.workers.has_free_slot_for(expression);
             let replaying = job.replays && !job.queue.is_empty() && {
                 let served = replayed.get_or_insert_with(|| {
                     self.workers
@@ -91,14 +87,6 @@ impl Scheduler {
         receiving
     }
 
-    /// Whether `worker_id` has a slot free to start a queued run; false for
-    /// a worker that is gone.
-    pub(super) fn has_free_start_slot(&self, worker_id: u64) -> bool {
-        self.workers
-            .get(&worker_id)
-            .is_some_and(Worker::has_free_slot_to_start)
-    }
-
     /// After a worker's started or cancelling runs changed: if that flipped
     /// whether it has a slot free to start a queued run (`had_free` before),
     /// its queued runs are re-filed. O(q log r) for its q queued runs, and
@@ -110,14 +98,9 @@ impl Scheduler {
         if worker.has_free_slot_to_start() == had_free {
             return;
         }
-        let queued: Vec<u64> = worker
-            .running
-            .iter()
-            .copied()
-            .filter(|id| self.tasks.get(id).is_some_and(|t| t.started.is_none()))
-            .collect();
-        for task_id in queued {
-            self.reindex_run(task_id);
+        let queued = self.workers.queued_runs_of(worker_id);
+        for run_id in queued {
+            self.reindex_run(run_id);
         }
     }
 }

@@ -14,13 +14,15 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
-use super::jobs::{error_outcome, Job, PendingItem};
-use super::reuse::budget_outcome;
-use crate::cache::{call_key, CallKey};
-use crate::engine::{Engine, EngineError};
+use super::call_book::ParkedCall;
+use super::item::ParkedItem;
+use super::job_book::Job;
+use super::outcome::error_outcome;
+use super::spend_book::budget_outcome;
+use crate::cache::CallKey;
+use crate::engine::EngineError;
 use crate::pb::v1::{EngineCall, EngineReply, ErrorKind, Outcome};
 
 /// Times an item may park before it fails: a `forward()` that makes a new
@@ -29,110 +31,55 @@ use crate::pb::v1::{EngineCall, EngineReply, ErrorKind, Outcome};
 /// steps of calls in a row is far beyond any real `forward()`.
 pub(super) const MAX_PARKS_PER_ITEM: u32 = 100;
 
-/// An item whose run parked, until the calls it waits for are answered.
-#[derive(Debug)]
-pub(super) struct ParkedItem {
-    pub item: PendingItem,
-    /// Its calls not yet answered (server call ids).
-    pub waiting: FxHashSet<u64>,
-    /// Its run's token: cancelled when the item's job ends, so that its calls
-    /// still at an engine that answers per call are given up.
-    pub cancel: CancellationToken,
-}
-
-/// Where the reply of a parked item's call goes.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ParkedCall {
-    pub job_id: u64,
-    pub index: u64,
-    /// The call's request ([`replay_key`]), which its item's next run asks for.
-    pub key: CallKey,
-}
-
-/// The replies an item's parked runs were given, by request. A handful per
-/// item (one per engine call of its `forward()`), so a list.
-#[derive(Debug, Clone, Default)]
-pub(super) struct ReplayLog {
-    replies: Vec<(CallKey, EngineReply)>,
-}
-
-impl ReplayLog {
-    /// The reply to an earlier identical call, if there was one.
-    pub fn get(&self, key: &CallKey) -> Option<&EngineReply> {
-        self.replies.iter().find(|(k, _)| k == key).map(|(_, r)| r)
-    }
-
-    fn put(&mut self, key: CallKey, reply: EngineReply) {
-        match self.replies.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = reply,
-            None => self.replies.push((key, reply)),
-        }
-    }
-}
-
-/// What identifies a call's request for replay: its call-cache key where the
-/// engine has one (two calls share it exactly when the provider would see
-/// the same request), else its prompt, messages and kwargs as sent.
-pub(super) fn replay_key(engine: &Engine, name: &str, call: &EngineCall) -> CallKey {
-    match engine.cache_request(name, call) {
-        Some(request) => call_key(&request.kind, &request.model, request.canonical.as_bytes()),
-        None => call_key(
-            &call.prompt,
-            &call.messages_json,
-            call.kwargs_json.as_bytes(),
-        ),
-    }
-}
-
 impl Scheduler {
-    /// Whether the calls of run `task_id` park it when they cannot be
+    /// Whether the calls of run `run_id` park it when they cannot be
     /// answered at once: its job replays and its worker gives slots back.
-    pub(super) fn run_replays(&self, task_id: u64) -> bool {
-        let Some(task) = self.tasks.get(&task_id) else {
+    pub(super) fn run_replays(&self, run_id: u64) -> bool {
+        let Some(run) = self.workers.run(run_id) else {
             return false;
         };
-        self.jobs.get(&task.job_id).is_some_and(|job| job.replays)
+        self.jobs.get(&run.job_id).is_some_and(|job| job.replays)
             && self
                 .workers
-                .get(&task.worker_id)
+                .get(&run.worker_id)
                 .is_some_and(|worker| worker.replays)
     }
 
-    /// Parks run `task_id`, whose calls wait on a provider batch: the worker
+    /// Parks run `run_id`, whose calls wait on a provider batch: the worker
     /// is answered `Parked` for each, its slot is free, and the item waits
     /// here for the calls' replies. A run that parked is not charged an
     /// attempt (only runs lost alone with their worker are, see `suspects`).
-    pub(super) fn park_run(&mut self, task_id: u64) {
-        let Some(task) = self.detach_task(task_id, &EngineError::Parked, false) else {
+    pub(super) fn park_run(&mut self, run_id: u64) {
+        let Some(run) = self.detach_run(run_id, &EngineError::Parked, false) else {
             return;
         };
-        let mut item = task.item;
+        let mut item = run.item;
         item.parks += 1;
         let index = item.index;
         let mut waiting = FxHashSet::default();
-        for &server_call_id in task.calls.keys() {
+        for &server_call_id in run.calls.keys() {
             waiting.insert(server_call_id);
-            if let Some(&key) = task.replay_keys.get(&server_call_id) {
+            if let Some(&key) = run.replay_keys.get(&server_call_id) {
                 let call = ParkedCall {
-                    job_id: task.job_id,
+                    job_id: run.job_id,
                     index,
                     key,
                 };
-                self.parked_calls.insert(server_call_id, call);
+                self.calls.park_call(server_call_id, call);
             }
         }
-        let Some(job) = self.jobs.get_mut(&task.job_id) else {
+        let Some(job) = self.jobs.get_mut(&run.job_id) else {
             return;
         };
         let parked = ParkedItem {
             item,
             waiting,
-            cancel: task.cancel,
+            cancel: run.cancel,
         };
         let parks = parked.item.parks;
         job.parked.insert(index, parked);
         if parks >= MAX_PARKS_PER_ITEM {
-            self.stop_parked_items(task.job_id, vec![index], |_| too_many_parks(index));
+            self.stop_parked_items(run.job_id, vec![index], |_| too_many_parks(index));
         }
     }
 
@@ -142,31 +89,24 @@ impl Scheduler {
     pub(super) fn answer_replayed(
         &mut self,
         worker_id: u64,
-        task_id: u64,
+        run_id: u64,
         call: &EngineCall,
         key: &CallKey,
         now: Instant,
     ) -> bool {
-        let Some(task) = self.tasks.get_mut(&task_id) else {
+        let Some(run) = self.workers.run_mut(run_id) else {
             return false;
         };
-        let Some(mut reply) = task.item.replies.get(key).cloned() else {
+        let Some(mut reply) = run.item.replies.get(key).cloned() else {
             return false;
         };
-        task.last_activity = now;
+        run.last_activity = now;
         reply.call_id = call.call_id;
-        self.reindex_run(task_id);
+        self.reindex_run(run_id);
         if let Some(worker) = self.workers.get_mut(&worker_id) {
             worker.outbox.replies.push(reply);
         }
         true
-    }
-
-    /// The job and item a parked call belongs to, for its accounting.
-    pub(super) fn parked_owner(&self, server_call_id: u64) -> Option<(u64, u64)> {
-        self.parked_calls
-            .get(&server_call_id)
-            .map(|call| (call.job_id, call.index))
     }
 
     /// A parked item's call was answered: the reply goes into the item's
@@ -180,7 +120,7 @@ impl Scheduler {
         server_call_id: u64,
         reply: EngineReply,
     ) -> Option<u64> {
-        let call = self.parked_calls.remove(&server_call_id)?;
+        let call = self.calls.take_parked_call(server_call_id)?;
         let job = self.jobs.get_mut(&call.job_id)?;
         let parked = job.parked.get_mut(&call.index)?;
         parked.waiting.remove(&server_call_id);
@@ -201,11 +141,7 @@ impl Scheduler {
             item.cancel.cancel();
             calls.extend(item.waiting);
         }
-        for server_call_id in &calls {
-            self.parked_calls.remove(server_call_id);
-            self.in_flight.remove(server_call_id);
-        }
-        for queued in self.batcher.remove_calls(calls) {
+        for queued in self.calls.give_up_parked(calls) {
             // Identical calls that waited on it go on without it.
             self.leader_gone(queued.call.call_id);
         }
@@ -222,7 +158,7 @@ impl Scheduler {
         let unsent: Vec<u64> = job
             .parked
             .iter()
-            .filter(|(_, p)| p.waiting.iter().any(|id| !self.in_flight.contains_key(id)))
+            .filter(|(_, p)| p.waiting.iter().any(|id| !self.calls.is_routed(*id)))
             .map(|(&index, _)| index)
             .collect();
         self.stop_parked_items(job_id, unsent, |job| {
@@ -263,51 +199,4 @@ fn too_many_parks(index: u64) -> Outcome {
          request was not sent; run the job with replay=False"
     );
     error_outcome(ErrorKind::Engine, "EngineError", message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::EchoEngine;
-    use crate::pb::v1::engine_reply;
-
-    fn call(prompt: &str, kwargs: &str) -> EngineCall {
-        EngineCall {
-            call_id: 7,
-            prompt: prompt.into(),
-            messages_json: String::new(),
-            kwargs_json: kwargs.into(),
-            local_ref: String::new(),
-        }
-    }
-
-    #[test]
-    fn the_same_request_has_the_same_key_whatever_its_call_id_or_kwargs_order() {
-        let engine = Engine::Echo(EchoEngine::new(std::time::Duration::ZERO));
-        let a = replay_key(&engine, "echo", &call("p", r#"{"a": 1, "b": 2}"#));
-        let mut other = call("p", r#"{"b": 2, "a": 1}"#);
-        other.call_id = 8;
-        other.local_ref = "ref-1".into();
-        assert_eq!(a, replay_key(&engine, "echo", &other));
-        assert_ne!(
-            a,
-            replay_key(&engine, "echo", &call("q", r#"{"a": 1, "b": 2}"#))
-        );
-    }
-
-    #[test]
-    fn the_log_answers_a_request_it_holds_and_keeps_the_latest_reply() {
-        let reply = |text: &str| EngineReply {
-            call_id: 1,
-            outcome: Some(engine_reply::Outcome::Text(text.into())),
-            metadata_json: String::new(),
-        };
-        let mut log = ReplayLog::default();
-        log.put([1; 32], reply("one"));
-        log.put([2; 32], reply("two"));
-        log.put([1; 32], reply("again"));
-        assert_eq!(log.get(&[1; 32]), Some(&reply("again")));
-        assert_eq!(log.get(&[2; 32]), Some(&reply("two")));
-        assert_eq!(log.get(&[3; 32]), None);
-    }
 }

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::actor::Scheduler;
-use super::calls::error_reply;
-use super::reuse::CacheWrite;
-use super::{SchedulerCommand, SchedulerHandle};
+use super::handle::{SchedulerCommand, SchedulerHandle};
+use super::outcome::error_reply;
+use super::reuse_book::CacheWrite;
 use crate::cache::CallCache;
 use crate::engine::{is_error, BatchAnswer, CallAnswer, CallStats, Engine, EngineError};
 use crate::pb::v1::{EngineCall, EngineReply};
@@ -175,19 +175,9 @@ impl Scheduler {
         elapsed: Duration,
     ) {
         let BatchAnswer { outcome, stats } = answer;
-        if let Some(slot) = self
-            .engines
-            .get_mut(engine)
-            .filter(|slot| slot.generation == generation)
-        {
-            slot.in_flight = slot.in_flight.saturating_sub(1);
-            slot.batches += 1;
-            slot.calls += call_ids.len() as u64;
-            if outcome.is_err() {
-                slot.failed_batches += 1;
-            }
-        }
-        for job_id in self.batch_jobs.remove(&batch_id).unwrap_or_default() {
+        self.engines
+            .batch_done(engine, generation, call_ids.len(), outcome.is_err());
+        for job_id in self.calls.batch_back(batch_id) {
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.engine_seconds += elapsed.as_secs_f64();
             }
@@ -209,13 +199,13 @@ impl Scheduler {
         // name is registered (or waits for it, `engine_gone`), the calls go
         // back to the queue for whoever registers under it.
         let resend = matches!(batch_error, Some(EngineError::Disconnected(_)))
-            && self.engines.contains_key(engine);
+            && self.engines.contains(engine);
         for call_id in call_ids {
-            if !self.in_flight.contains_key(&call_id) && !self.coalescer.is_leader(call_id) {
+            if !self.calls.is_routed(call_id) && !self.reuse.is_leader(call_id) {
                 continue; // answered on its own, or its run is gone (and no
                           // identical call waits on it)
             }
-            if resend && self.requeue_call(engine, call_id) {
+            if resend && self.calls.requeue(engine, call_id) {
                 continue;
             }
             let reply = match &batch_error {
@@ -247,29 +237,23 @@ impl Scheduler {
     ) {
         let server_call_id = reply.call_id;
         self.land_flight(engine, server_call_id, &reply, stats);
-        let Some(route) = self.in_flight.remove(&server_call_id) else {
+        let Some(route) = self.calls.take_route(server_call_id) else {
             return; // its run ended, and the worker was answered `Cancelled`
         };
         let owner = self
-            .tasks
-            .get(&route.task_id)
-            .map(|task| (task.job_id, task.item.index))
-            .or_else(|| self.parked_owner(server_call_id));
+            .workers
+            .run(route.run_id)
+            .map(|run| (run.job_id, run.item.index))
+            .or_else(|| self.calls.parked_owner(server_call_id));
         let sent_ok = !is_error(&reply);
         let model = sent_ok.then(|| self.priced_model(engine, &reply));
         reply.call_id = route.worker_call_id;
         let is_error = is_error(&reply);
-        let job_id = self.deliver_reply(route.worker_id, route.task_id, server_call_id, reply);
+        let job_id = self.deliver_reply(route.worker_id, route.run_id, server_call_id, reply);
         // A call whose run had ended (given up, or answered too late) is not
         // a failed call.
         let failed = is_error && job_id.is_some();
-        if let Some(slot) = self
-            .engines
-            .get_mut(engine)
-            .filter(|slot| slot.generation == generation)
-        {
-            slot.record(stats, failed);
-        }
+        self.engines.record_call(engine, generation, stats, failed);
         if let Some(job) = job_id.and_then(|id| self.jobs.get_mut(&id)) {
             job.record_call(stats, failed);
         }
@@ -285,21 +269,21 @@ impl Scheduler {
     pub(super) fn deliver_reply(
         &mut self,
         worker_id: u64,
-        task_id: u64,
+        run_id: u64,
         server_call_id: u64,
         reply: EngineReply,
     ) -> Option<u64> {
-        if self.parked_calls.contains_key(&server_call_id) {
+        if self.calls.is_parked_call(server_call_id) {
             return self.parked_call_answered(server_call_id, reply);
         }
-        let task = self
-            .tasks
-            .get_mut(&task_id)
+        let run = self
+            .workers
+            .run_mut(run_id)
             .filter(|t| t.worker_id == worker_id)?;
-        task.calls.remove(&server_call_id)?;
-        task.last_activity = Instant::now();
-        let job_id = task.job_id;
-        self.reindex_run(task_id);
+        run.calls.remove(&server_call_id)?;
+        run.last_activity = Instant::now();
+        let job_id = run.job_id;
+        self.reindex_run(run_id);
         let worker = self.workers.get_mut(&worker_id)?;
         worker.calls -= 1;
         worker.outbox.replies.push(reply);

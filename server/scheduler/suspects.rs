@@ -15,7 +15,7 @@
 //! job's other items go on meanwhile on its other workers.
 
 use super::actor::Scheduler;
-use super::jobs::Job;
+use super::job_book::Job;
 use super::queue::Line;
 
 impl Scheduler {
@@ -128,9 +128,8 @@ impl Scheduler {
         }
     }
 
-    /// A job ended: the worker it set aside takes other items again, and
-    /// its local items' wait timer is cancelled.
-    pub(super) fn release_job_waits(&mut self, job: &Job) {
+    /// A job ended: the worker it set aside takes other items again.
+    pub(super) fn release_isolated_worker(&mut self, job: &Job) {
         if let Some(worker) = job
             .isolation
             .and_then(|worker_id| self.workers.get_mut(&worker_id))
@@ -138,10 +137,6 @@ impl Scheduler {
             if worker.isolating == Some(job.id) {
                 worker.isolating = None;
             }
-        }
-        if let Some(since) = job.local_wait_since {
-            self.local_wait_deadlines
-                .remove(since + job.params.worker_wait, job.id);
         }
     }
 }

@@ -7,7 +7,7 @@
 //! - either way no later than its item's carried deadline (see below).
 //!
 //! A run past its deadline ends with a `TimeoutError` in place of its result,
-//! and its worker is told to cancel it (see `Scheduler::remove_task`). One
+//! and its worker is told to cancel it (see `Scheduler::remove_run`). One
 //! exception: a run not yet started on a worker whose slots are all busy
 //! with started runs, and that is not stalled, waits in the worker's queue
 //! behind runs that have deadlines of their own; its deadline moves on by
@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::actor::Scheduler;
-use super::jobs::error_outcome;
+use super::outcome::error_outcome;
 use crate::pb::v1::ErrorKind;
 
 /// Time a run has, beyond its job's item timeout, between its assignment and
@@ -60,37 +60,22 @@ impl Scheduler {
         Some(carried.map_or(own, |carried| carried.min(own)))
     }
 
-    /// Sets (or clears) a run's deadline and its timer.
-    pub(super) fn set_run_deadline(&mut self, task_id: u64, at: Option<Instant>) {
-        let Some(task) = self.tasks.get_mut(&task_id) else {
-            return;
-        };
-        if let Some(old) = task.timeout_at {
-            self.run_deadlines.remove(old, task_id);
-        }
-        task.timeout_at = at;
-        if let Some(at) = at {
-            self.run_deadlines.insert(at, task_id);
-        }
-    }
-
     /// Ends every run that is past its deadline. O(log r) per run due.
     pub(super) fn expire_runs(&mut self, now: Instant) {
-        for task_id in self.run_deadlines.take_due(now) {
-            let Some(task) = self.tasks.get_mut(&task_id) else {
+        for run_id in self.workers.take_runs_due(now) {
+            let Some(run) = self.workers.run(run_id) else {
                 continue;
             };
-            // Taken off the timer set by `take_due`.
-            task.timeout_at = None;
-            let (job_id, started, carried) = (task.job_id, task.started, task.item.deadline);
+            let (job_id, worker_id) = (run.job_id, run.worker_id);
+            let (started, carried) = (run.started, run.item.deadline);
             let queued_behind_busy_slots = started.is_none()
                 && self
                     .workers
-                    .get(&task.worker_id)
+                    .get(&worker_id)
                     .is_some_and(|w| !w.stalled && !w.has_free_slot_to_start());
             if queued_behind_busy_slots && carried.is_none_or(|at| at > now) {
                 let next = self.run_deadline(job_id, carried, now, true);
-                self.set_run_deadline(task_id, next);
+                self.workers.set_run_deadline(run_id, next);
                 continue;
             }
             let Some(limit_ms) = self
@@ -101,15 +86,15 @@ impl Scheduler {
             else {
                 continue;
             };
-            let Some(task) = self.remove_task(task_id, true) else {
+            let Some(run) = self.remove_run(run_id, true) else {
                 continue;
             };
             let span = self.jobs.get(&job_id).map(|job| job.params.span.clone());
             span.unwrap_or_else(tracing::Span::none).in_scope(|| {
                 tracing::warn!(
-                    task_id,
+                    run_id,
                     job_id,
-                    index = task.item.index,
+                    index = run.item.index,
                     limit_ms,
                     reported_started = started.is_some(),
                     "item run timed out"
@@ -119,19 +104,19 @@ impl Scheduler {
                 let message = if started.is_some() || carried.is_some() {
                     format!(
                         "item {} ran longer than its item timeout of {limit_ms} ms",
-                        task.item.index
+                        run.item.index
                     )
                 } else {
                     format!(
                         "item {} passed its item timeout of {limit_ms} ms (plus {} ms to \
                          start) without its worker reporting it started; the worker's loop \
                          may be blocked",
-                        task.item.index,
+                        run.item.index,
                         START_GRACE.as_millis()
                     )
                 };
                 job.finish_item(
-                    task.item.index,
+                    run.item.index,
                     error_outcome(ErrorKind::Timeout, "TimeoutError", message),
                 );
             }
@@ -147,45 +132,45 @@ impl Scheduler {
             return;
         };
         worker.stalled = true;
-        let mut task_ids: Vec<u64> = worker.running.iter().copied().collect();
+        let mut run_ids: Vec<u64> = worker.running.iter().copied().collect();
         tracing::warn!(
             worker_id,
             silent_ms = silent.as_millis() as u64,
-            runs = task_ids.len(),
+            runs = run_ids.len(),
             "worker stalled (no heartbeat); its runs go to other workers"
         );
         // Pushed to the front in reverse, so they keep their queue order.
-        task_ids.sort_unstable_by(|a, b| b.cmp(a));
+        run_ids.sort_unstable_by(|a, b| b.cmp(a));
         let mut touched = Vec::new();
-        for task_id in task_ids {
-            let Some(mut task) = self.remove_task(task_id, true) else {
+        for run_id in run_ids {
+            let Some(mut run) = self.remove_run(run_id, true) else {
                 continue;
             };
-            let Some(job) = self.jobs.get_mut(&task.job_id) else {
+            let Some(job) = self.jobs.get_mut(&run.job_id) else {
                 continue;
             };
-            touched.push(task.job_id);
-            let has_deadline = task.timeout_at.is_some();
+            touched.push(run.job_id);
+            let has_deadline = run.timeout_at.is_some();
             if has_deadline {
-                task.item.deadline = task.timeout_at;
+                run.item.deadline = run.timeout_at;
             }
             // Without a deadline to bound it, a started run is charged.
-            if !has_deadline && task.started.is_some() {
-                task.item.charged += 1;
+            if !has_deadline && run.started.is_some() {
+                run.item.charged += 1;
             }
-            if task.item.charged >= job.params.max_attempts {
+            if run.item.charged >= job.params.max_attempts {
                 let message = format!(
                     "item {} was started {} times and its worker stalled or disconnected \
                      each time",
-                    task.item.index, task.item.charged
+                    run.item.index, run.item.charged
                 );
                 job.finish_item(
-                    task.item.index,
+                    run.item.index,
                     error_outcome(ErrorKind::WorkerLost, "WorkerLostError", message),
                 );
             } else {
                 job.requeued += 1;
-                job.queue.push_front(task.item);
+                job.queue.push_front(run.item);
             }
         }
         for job_id in touched {
