@@ -1,4 +1,22 @@
-//! The scheduler actor: its state and its loop.
+//! The scheduler actor: its state (the books) and its loop, with the event
+//! handlers that cross books in the child modules below. The books' own
+//! fields are private to their files; `Scheduler`'s fields are private to
+//! this module and its handlers.
+
+mod budget;
+mod calls;
+mod engines;
+mod jobs;
+mod local_wait;
+mod parking;
+mod replay;
+mod replies;
+mod reuse;
+mod suspects;
+mod timeouts;
+mod workers;
+
+pub(crate) use timeouts::STALL_AFTER_INTERVALS;
 
 use std::time::Duration;
 
@@ -15,7 +33,9 @@ use super::reuse_book::ReuseBook;
 use super::spend_book::SpendBook;
 use super::worker::Worker;
 use super::worker_book::WorkerBook;
+use crate::cache::CallCache;
 use crate::config::guards::GuardFlags;
+use crate::cost::Pricing;
 use crate::engine::Engine;
 use crate::pb::v1::{JobStatus, QueueStatus, StatusResponse, WorkerStatus};
 use crate::telemetry::Metrics;
@@ -26,36 +46,37 @@ const MAX_COMMANDS_PER_TURN: usize = 256;
 
 /// All scheduling state, in books by concern (each book's state changes
 /// only in its own file, through its methods), and the event handlers that
-/// reach across them (`jobs`, `workers`, `calls`, `replies`, ...). Only
+/// reach across them (`jobs`, `workers`, `calls`, `replies`, ...: the child
+/// modules of this one, the only code that sees these fields). Only
 /// [`scheduler_task`] touches it.
 pub(super) struct Scheduler {
     /// The actor's own command channel, for the batch tasks it spawns.
     /// Weak, so that the actor stops once every handle is gone (a batch in
     /// flight holds a strong one until it reports back).
-    pub(super) commands: mpsc::WeakSender<SchedulerCommand>,
-    pub(super) tracker: TaskTracker,
+    commands: mpsc::WeakSender<SchedulerCommand>,
+    tracker: TaskTracker,
     /// Jobs, their turns, and their waits for workers.
-    pub(super) jobs: JobBook,
+    jobs: JobBook,
     /// Connected workers, the expressions they serve, and their runs.
-    pub(super) workers: WorkerBook,
+    workers: WorkerBook,
     /// Engine calls: waiting for a batch, at an engine, of parked items.
-    pub(super) calls: CallBook,
+    calls: CallBook,
     /// Engine slots and their reconnection graces.
-    pub(super) engines: EngineBook,
+    engines: EngineBook,
     /// The next id of the one sequence for jobs, workers, runs and calls.
     next_id: u64,
     /// Set by Drain: no job is admitted any more.
-    pub(super) draining: bool,
+    draining: bool,
     drain_waiters: Vec<oneshot::Sender<()>>,
     started: Instant,
     /// Engine reconnection grace, engine-call caps, prefetch cap.
-    pub(super) guards: GuardFlags,
+    guards: GuardFlags,
     /// The call cache, coalescing, and what they saved.
-    pub(super) reuse: ReuseBook,
+    reuse: ReuseBook,
     /// Prices, and the models reported as having none.
-    pub(super) spend: SpendBook,
+    spend: SpendBook,
     /// Engine batches are counted as they leave and come back.
-    pub(super) metrics: Metrics,
+    metrics: Metrics,
 }
 
 impl Scheduler {
@@ -81,6 +102,16 @@ impl Scheduler {
             spend: SpendBook::default(),
             metrics,
         }
+    }
+
+    /// The call cache the server opened (none without --cache-dir).
+    pub(super) fn set_cache(&mut self, cache: CallCache) {
+        self.reuse.set_cache(cache);
+    }
+
+    /// A configured engine's prices, over the built-in table.
+    pub(super) fn set_price(&mut self, engine: &str, pricing: Pricing) {
+        self.spend.set_price(engine, pricing);
     }
 
     /// A fresh id for jobs, workers, runs and calls (one sequence for all).

@@ -3,36 +3,41 @@
 //! [`SchedulerHandle`]; engine batches run in tasks of their own and report
 //! back with a `BatchDone` command.
 //!
-//! - `handle`: [`SchedulerHandle`], one method per request of the edge,
-//!   and the commands it sends (private to `scheduler/`);
-//! - `actor`: the task's loop and command dispatch;
-//! - `jobs`: jobs, their items, results and summaries;
-//! - `workers`: worker registry and item assignment;
-//! - `queue`: a job's waiting items, in lines by who may take them;
-//! - `suspects`: runs of a worker that died with several in progress run
-//!   again alone, so that only the one that kills its worker is charged;
-//! - `local_wait`: items only the client's process may take wait for a
-//!   worker there, and fail alone when none comes;
-//! - `worker_index`: the connected workers, with the ones that may take an
-//!   item and the ones a turn changed;
-//! - `calls`: engine calls from workers, handed to the batcher and sent to
-//!   their engines when it forms batches (the flush policy is
-//!   [`crate::batcher`]'s);
-//! - `parking`: keeps the batcher's all-parked index in step with the runs;
-//! - `replay`: runs waiting on a provider batch give their slot back; their
-//!   items wait with their calls and run again with the replies kept;
-//! - `replies`: batches at their engines, and replies back to workers;
-//! - `engines`: engine slots, their counters, engine registration;
-//! - `timeouts`: run deadlines (from assignment, then from start), and
-//!   workers whose loop stalls (no heartbeat);
-//! - `reuse`: the call cache, coalescing and the spend cap at the scheduler;
-//! - `spend`: a job's cost, savings, item usage and cap;
-//! - `timers`: ordered deadline sets (worker waits, item timeouts, engine
-//!   reconnection graces).
+//! Files import downward only: the handle, then the actor and its event
+//! handlers, then the books, then plain data.
+//!
+//! - `handle`: [`SchedulerHandle`], one method per request of the edge, and
+//!   the commands it sends (private to `scheduler/`);
+//! - `actor`: the `Scheduler` state (the books below) and the task's loop;
+//!   its child modules are the event handlers that reach across books:
+//!   `jobs` (jobs, their items, results and summaries), `workers` (worker
+//!   registry and item assignment), `suspects` (runs of a worker that died
+//!   with several in progress run again alone), `local_wait` (items only
+//!   the client's process may take), `calls` (engine calls from workers,
+//!   handed to the batcher and sent when it forms engine batches; the flush
+//!   policy is [`crate::batcher`]'s), `parking` (the batcher's all-parked
+//!   index), `replay` (runs waiting on a provider batch give their slot
+//!   back), `replies` (engine batches at their engines, replies back to
+//!   workers), `engines` (engine registration and slots), `timeouts` (run
+//!   deadlines, stalled workers), `reuse` (the call cache and coalescing at
+//!   the scheduler), `budget` (the spend cap);
+//! - the books, each one's fields private to its file: `job_book` (jobs,
+//!   their turns, waits for workers), `worker_book` (workers, the
+//!   expressions they serve, their runs and run deadlines), `call_book`
+//!   (the batcher, calls in flight, parked calls, engine batch to jobs),
+//!   `engine_book` (engine slots, reconnection graces), `reuse_book` (call
+//!   cache, coalescer, pending cache writes, counters), `spend_book` (prices,
+//!   unpriced models, the cost of a call);
+//! - plain data: `item` (pending and parked items, replay logs), `run` (one
+//!   run of an item on a worker slot), `worker`, `worker_index` (the
+//!   connected workers, indexed by whether they may take an item), `queue`
+//!   (a job's waiting items, in lines by who may take them), `spend` (a
+//!   job's cost, savings, usage and cap), `outcome`, `backlog`, `timers`
+//!   (ordered deadline sets).
 //!
 //! # Indexes and the cost of each event
 //!
-//! State is indexed by what each event needs: runs by task id, and listed
+//! State is indexed by what each event needs: runs by run id, and listed
 //! per job (`Job::runs`) and per worker (`Worker::running`); waiting calls
 //! by call id and per (engine, model) key with their deadline and batch-size
 //! indexes (`crate::batcher`); per engine, the runs that may still add a call
@@ -66,33 +71,21 @@
 
 mod actor;
 mod backlog;
-mod budget;
 mod call_book;
-mod calls;
 mod engine_book;
-mod engines;
 mod handle;
 mod item;
 mod job_book;
-mod jobs;
-mod local_wait;
 mod outcome;
-mod parking;
 mod queue;
-mod replay;
-mod replies;
-mod reuse;
 mod reuse_book;
 mod run;
 mod spend;
 mod spend_book;
-mod suspects;
-mod timeouts;
 mod timers;
 mod worker;
 mod worker_book;
 mod worker_index;
-mod workers;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -102,9 +95,9 @@ use crate::cache::CallCache;
 use crate::config::ServerConfig;
 use crate::engine::assemble::ConfiguredEngine;
 use crate::telemetry::Metrics;
+pub(crate) use actor::STALL_AFTER_INTERVALS;
 pub use backlog::WorkerBacklog;
 pub use handle::{JobEvent, JobParams, NewWorker, SchedulerHandle};
-pub use timeouts::STALL_AFTER_INTERVALS;
 
 /// Capacity of the actor's command channel. Senders (stream readers of the
 /// gRPC edge, engine tasks) wait when it is full, which pushes back through
@@ -131,10 +124,10 @@ impl SchedulerHandle {
             metrics,
         );
         let handle = SchedulerHandle { tx };
-        actor.reuse.set_cache(cache);
+        actor.set_cache(cache);
         for spec in &config.engines {
             if let Some(pricing) = spec.pricing {
-                actor.spend.set_price(&spec.name, pricing);
+                actor.set_price(&spec.name, pricing);
             }
         }
         for engine in engines {

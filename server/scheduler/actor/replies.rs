@@ -14,10 +14,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::actor::Scheduler;
-use super::handle::{SchedulerCommand, SchedulerHandle};
-use super::outcome::error_reply;
-use super::reuse_book::CacheWrite;
+use super::super::handle::{SchedulerCommand, SchedulerHandle};
+use super::super::outcome::error_reply;
+use super::super::reuse_book::CacheWrite;
+use super::Scheduler;
 use crate::cache::CallCache;
 use crate::engine::{is_error, BatchAnswer, CallAnswer, CallStats, Engine, EngineError};
 use crate::pb::v1::{EngineCall, EngineReply};

@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::time::Instant;
 
-use super::actor::Scheduler;
-use super::call_book::CallRoute;
-use super::handle::SchedulerHandle;
-use super::item::replay_key;
-use super::outcome::error_reply;
+use super::super::call_book::CallRoute;
+use super::super::handle::SchedulerHandle;
+use super::super::item::replay_key;
+use super::super::outcome::error_reply;
 use super::replies::{batch_task, CacheWriter};
+use super::Scheduler;
 use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::WorkerEngineCall;

@@ -5,11 +5,11 @@
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::actor::Scheduler;
-use super::handle::{JobParams, JobRegistration};
-use super::item::{PendingItem, ReplayLog};
-use super::job_book::Job;
-use super::spend_book::budget_outcome;
+use super::super::handle::{JobParams, JobRegistration};
+use super::super::item::{PendingItem, ReplayLog};
+use super::super::job_book::Job;
+use super::super::spend_book::budget_outcome;
+use super::Scheduler;
 use crate::batcher::policy;
 use crate::cache::CacheMode;
 use crate::config::MAX_WINDOW;

@@ -4,8 +4,8 @@
 //! items. Prices are the spend book's (`spend_book`); a job's spend is
 //! `spend::JobSpend`.
 
-use super::actor::Scheduler;
-use super::spend_book::budget_outcome;
+use super::super::spend_book::budget_outcome;
+use super::Scheduler;
 use crate::cost::reply_model;
 use crate::engine::{CallStats, Engine};
 use crate::pb::v1::EngineReply;

@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use super::actor::Scheduler;
-use super::worker::Worker;
+use super::super::worker::Worker;
+use super::Scheduler;
 
 impl Scheduler {
     /// Files run `run_id` under its job's engine: it may still add a call

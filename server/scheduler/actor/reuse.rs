@@ -4,11 +4,11 @@
 //! fans out to the calls that joined it. The state is the reuse book's
 //! (`reuse_book`); pricing and the cap are `budget`'s.
 
-use super::actor::Scheduler;
-use super::call_book::CallRoute;
-use super::reuse_book::CacheWrite;
-use super::spend::Saving;
-use super::spend_book::budget_outcome;
+use super::super::call_book::CallRoute;
+use super::super::reuse_book::CacheWrite;
+use super::super::spend::Saving;
+use super::super::spend_book::budget_outcome;
+use super::Scheduler;
 use crate::batcher::model_of;
 use crate::batcher::{BatchKey, QueuedCall};
 use crate::cache::{call_key, CachedReply};

@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::actor::Scheduler;
-use super::outcome::error_outcome;
+use super::super::outcome::error_outcome;
+use super::Scheduler;
 use crate::pb::v1::ErrorKind;
 
 /// Time a run has, beyond its job's item timeout, between its assignment and

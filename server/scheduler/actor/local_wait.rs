@@ -7,8 +7,8 @@
 
 use tokio::time::Instant;
 
-use super::actor::Scheduler;
-use super::outcome::error_outcome;
+use super::super::outcome::error_outcome;
+use super::Scheduler;
 use crate::pb::v1::ErrorKind;
 
 impl Scheduler {

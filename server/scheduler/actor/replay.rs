@@ -15,12 +15,12 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::time::Instant;
 
-use super::actor::Scheduler;
-use super::call_book::ParkedCall;
-use super::item::ParkedItem;
-use super::job_book::Job;
-use super::outcome::error_outcome;
-use super::spend_book::budget_outcome;
+use super::super::call_book::ParkedCall;
+use super::super::item::ParkedItem;
+use super::super::job_book::Job;
+use super::super::outcome::error_outcome;
+use super::super::spend_book::budget_outcome;
+use super::Scheduler;
 use crate::cache::CallKey;
 use crate::engine::EngineError;
 use crate::pb::v1::{EngineCall, EngineReply, ErrorKind, Outcome};

@@ -4,8 +4,8 @@
 
 use tokio::time::Instant;
 
-use super::actor::Scheduler;
-use super::outcome::error_reply;
+use super::super::outcome::error_reply;
+use super::Scheduler;
 use crate::engine::{CallStats, EngineError};
 
 impl Scheduler {

@@ -6,13 +6,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::actor::Scheduler;
-use super::backlog::WorkerBacklog;
-use super::item::PendingItem;
-use super::outcome::{error_outcome, error_reply};
-use super::queue::Line;
-use super::run::Run;
-use super::worker::Worker;
+use super::super::backlog::WorkerBacklog;
+use super::super::item::PendingItem;
+use super::super::outcome::{error_outcome, error_reply};
+use super::super::queue::Line;
+use super::super::run::Run;
+use super::super::worker::Worker;
+use super::Scheduler;
 use crate::engine::EngineError;
 use crate::error::Error;
 use crate::pb::v1::{

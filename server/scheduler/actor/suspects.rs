@@ -14,9 +14,9 @@
 //! other, alone, and goes back to the other items when none is left. The
 //! job's other items go on meanwhile on its other workers.
 
-use super::actor::Scheduler;
-use super::job_book::Job;
-use super::queue::Line;
+use super::super::job_book::Job;
+use super::super::queue::Line;
+use super::Scheduler;
 
 impl Scheduler {
     /// Runs the suspects of every job that has some: sets a worker aside
