@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-def _check_fingerprint(args: argparse.Namespace, current: dict[str, object]) -> str | None:
+def _check_fingerprint(args: argparse.Namespace, current: dict[str, Any]) -> str | None:
     """Why the output must not be resumed (None: it may). Writes the current
     fingerprint when --force overrides a difference or the output had none."""
     output = args.output
@@ -168,7 +168,7 @@ def _check_fingerprint(args: argparse.Namespace, current: dict[str, object]) -> 
     )
 
 
-def _output(path: str, fmt: str, current: dict[str, object]) -> Output:
+def _output(path: str, fmt: str, current: dict[str, Any]) -> Output:
     def on_open() -> None:
         fingerprint.write_sidecar(path, current)
 

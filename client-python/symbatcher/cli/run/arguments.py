@@ -120,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     connect.add_arguments(parser)
 
 
-def check(args: argparse.Namespace) -> dict[str, object]:
+def check(args: argparse.Namespace) -> dict[str, Any]:
     """Checks the arguments that need no import; returns the kwargs.
     Raises ValueError with the message for exit status 2."""
     kwargs = parse_kwargs(args.kwargs)
@@ -142,7 +142,7 @@ def check(args: argparse.Namespace) -> dict[str, object]:
     return kwargs
 
 
-def parse_kwargs(text: str) -> dict[str, object]:
+def parse_kwargs(text: str) -> dict[str, Any]:
     try:
         kwargs = json.loads(text)
     except ValueError as exc:

@@ -29,8 +29,8 @@ def sidecar_path(output: str) -> str:
 
 
 def fingerprint(
-    input_path: str, expression: str, kwargs: dict[str, object], engine: str | None, input_column: str | None
-) -> dict[str, object]:
+    input_path: str, expression: str, kwargs: dict[str, Any], engine: str | None, input_column: str | None
+) -> dict[str, Any]:
     return {
         "version": VERSION,
         "input": {"path": os.path.abspath(input_path), **_input_fingerprint(input_path)},
@@ -41,11 +41,11 @@ def fingerprint(
     }
 
 
-def canonical_json(value: object) -> str:
+def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _input_fingerprint(path: str) -> dict[str, object]:
+def _input_fingerprint(path: str) -> dict[str, Any]:
     digest = hashlib.sha256()
     if os.path.isdir(path):
         size, mtime_ns = 0, 0
@@ -73,7 +73,7 @@ def _hash_ends(path: str, size: int, digest: Any) -> None:
             digest.update(f.read(HASHED_BYTES))
 
 
-def read_sidecar(output: str) -> dict[str, object] | None:
+def read_sidecar(output: str) -> dict[str, Any] | None:
     """The fingerprint kept beside `output`, None when there is none (or it
     cannot be read)."""
     try:
@@ -84,7 +84,7 @@ def read_sidecar(output: str) -> dict[str, object] | None:
     return kept if isinstance(kept, dict) else None
 
 
-def write_sidecar(output: str, current: dict[str, object]) -> None:
+def write_sidecar(output: str, current: dict[str, Any]) -> None:
     tmp = sidecar_path(output) + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(current, f, indent=2, ensure_ascii=False)
@@ -92,7 +92,7 @@ def write_sidecar(output: str, current: dict[str, object]) -> None:
     os.replace(tmp, sidecar_path(output))
 
 
-def changes(kept: dict[str, object], current: dict[str, object]) -> list[str]:
+def changes(kept: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What differs between the fingerprint an output was written with and
     the current one, in words; empty when they match."""
     found = []

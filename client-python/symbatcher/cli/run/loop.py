@@ -28,7 +28,7 @@ EXIT_ALL_FAILED = 1
 async def run_job(
     args: argparse.Namespace,
     expr: type,
-    kwargs: dict[str, object],
+    kwargs: dict[str, Any],
     reader: InputReader,
     output: Output,
     *,
@@ -102,7 +102,7 @@ async def run_job(
             info = reader.inputs.pop(job_index)
             if ordered:
                 report_malformed(before=info.index)
-            record: dict[str, object] = {"index": info.index}
+            record: dict[str, Any] = {"index": info.index}
             if info.id is not NO_ID:
                 record["id"] = info.id
             if isinstance(value, BaseException):

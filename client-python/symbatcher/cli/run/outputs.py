@@ -34,7 +34,7 @@ class Output(Protocol):
         """Records written (whole) so far."""
         ...
 
-    def add(self, record: dict[str, object]) -> None: ...
+    def add(self, record: dict[str, Any]) -> None: ...
 
     def flush_due(self) -> None: ...
 
@@ -43,7 +43,7 @@ class Output(Protocol):
     def close(self) -> None: ...
 
 
-def encode_record(record: dict[str, object]) -> bytes:
+def encode_record(record: dict[str, Any]) -> bytes:
     """`record` as a UTF-8 JSON line (without its newline). A result that
     cannot be written as UTF-8 JSON (a set, a string with a lone surrogate,
     ...) becomes an EncodingError in `record` itself: a result never stops
@@ -101,7 +101,7 @@ class JsonlOutput:
         self._last_flush = time.monotonic()
         self.written = 0
 
-    def add(self, record: dict[str, object]) -> None:
+    def add(self, record: dict[str, Any]) -> None:
         """Queues `record` as a line (see `encode_record`)."""
         self._lines.append(encode_record(record) + b"\n")
         if len(self._lines) >= FLUSH_LINES or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:

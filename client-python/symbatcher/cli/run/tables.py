@@ -50,7 +50,7 @@ COLUMNS = ("index", "id", "result", "error_type", "error_message", *USAGE_COLUMN
 #: Rows per Parquet row group (and per write of a CSV file).
 ROW_GROUP_ROWS = 8192
 
-Row = dict[str, object]
+Row = dict[str, Any]
 
 
 def output_format(path: str) -> str:
@@ -70,7 +70,7 @@ def partial_path(path: str) -> str:
     return path + ".partial"
 
 
-def row_of(record: dict[str, object]) -> Row:
+def row_of(record: dict[str, Any]) -> Row:
     """The table row of a JSONL record."""
     error = record.get("error")
     usage = record.get("usage")
@@ -245,7 +245,7 @@ def journal_rows(path: str) -> Iterator[Row]:
     yield from rows if in_order else sorted(rows, key=_index)
 
 
-def _journal_lines(path: str) -> Iterator[tuple[int, dict[str, object]]]:
+def _journal_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with open(path, "rb") as f:
         for raw in f:
             if not raw.endswith(b"\n"):
@@ -296,7 +296,7 @@ class TableOutput:
     def written(self) -> int:
         return self._journal.written
 
-    def add(self, record: dict[str, object]) -> None:
+    def add(self, record: dict[str, Any]) -> None:
         self._journal.add(record)  # first: it turns an unwritable result into an error
         self._rows.append(row_of(record))
         if len(self._rows) >= ROW_GROUP_ROWS:
