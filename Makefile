@@ -5,14 +5,22 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 SERVER := target/release/symbatcher-server
-NODE   := clients/node
+NODE   := client-node
 STAMP  := $(VENV)/.installed
-# maturin, hadolint, kubectl (kustomize) and kubernetes-validate, in a
+# hadolint, actionlint, kubectl (kustomize) and kubernetes-validate, in a
 # virtualenv of their own (deploy/tools/requirements.txt).
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# maturin and zig, for `make wheel` only (client-python/requirements-wheel.txt).
+WHEEL_VENV := .venv-wheel
+WHEEL_STAMP := $(WHEEL_VENV)/.installed
+# The Linux wheels: manylinux2014 (glibc 2.17), built with zig as the linker.
+WHEEL_TARGETS := x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu
+# mkdocs and mkdocs-material, in a virtualenv of their own (docs/requirements.txt).
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
 
-.PHONY: all build install demo test test-rust lint-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy bench fmt clean
+.PHONY: all build install demo test test-rust lint-rust test-python typecheck-python test-node proto-check wheel test-wheel test-deploy docs bench fmt clean
 
 all: install
 
@@ -35,25 +43,51 @@ $(TOOLS_STAMP): deploy/tools/requirements.txt
 	$(TOOLS)/bin/pip install --quiet -r deploy/tools/requirements.txt
 	touch $(TOOLS_STAMP)
 
-## The platform wheel (the Python package plus the stripped server binary)
-## and the sdist (which builds the server from source) into dist/. maturin
-## builds the binary in target/release with the release profile, reusing
-## what `make build` compiled.
-wheel: build $(TOOLS_STAMP)
+$(WHEEL_STAMP): client-python/requirements-wheel.txt
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet -r client-python/requirements-wheel.txt
+	touch $(WHEEL_STAMP)
+
+## The Linux wheels (the Python package plus the stripped server binary),
+## tagged manylinux2014 (glibc 2.17) for x86_64 and aarch64, and the sdist
+## (which builds the server from source) into dist/. zig links against
+## glibc 2.17's symbols whatever the build machine's glibc; each target
+## builds into target/<triple>/release. The aarch64 standard library comes
+## from rustup (`rustup target add`), once.
+wheel: $(WHEEL_STAMP)
+	@for target in $(WHEEL_TARGETS); do \
+		rustup target list --installed | grep -qx "$$target" || rustup target add "$$target" || { \
+			echo "make wheel: cannot add the Rust target $$target with rustup (it downloads the target's standard library)" >&2; exit 1; }; \
+	done
 	rm -f dist/symbatcher-*.whl dist/symbatcher-*.tar.gz
-	cd client-python && ../$(TOOLS)/bin/maturin build --release --locked --strip --out ../dist
-	cd client-python && ../$(TOOLS)/bin/maturin sdist --out ../dist
+	cd client-python && for target in $(WHEEL_TARGETS); do \
+		PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" maturin build --release --locked --strip \
+			--zig --compatibility manylinux2014 --target "$$target" --out ../dist || exit 1; \
+	done
+	cd client-python && ../$(WHEEL_VENV)/bin/maturin sdist --out ../dist
 
 ## Install the wheel into a fresh virtualenv in a temp dir, as a user would,
 ## and run a job and `symbatcher status` with it (client-python/tests_wheel).
 test-wheel: wheel $(STAMP)
 	cd client-python && SYMBATCHER_WHEEL_DIR=$(CURDIR)/dist ../$(VPY) -m pytest -q tests_wheel
 
-## Lint the Dockerfiles (hadolint); render deploy/k8s with kustomize and
-## validate it against the Kubernetes schemas (deploy/tools/check_manifests.py).
+## Lint the Dockerfiles (hadolint) and the release workflow (actionlint);
+## render deploy/k8s with kustomize and validate it against the Kubernetes
+## schemas (deploy/tools/check_manifests.py).
 test-deploy: $(TOOLS_STAMP)
+	$(TOOLS)/bin/actionlint .github/workflows/*.yml
 	$(TOOLS)/bin/hadolint deploy/docker/server.Dockerfile deploy/docker/worker.Dockerfile
 	$(TOOLS)/bin/python deploy/tools/check_manifests.py deploy/k8s
+
+$(DOCS_STAMP): docs/requirements.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet -r docs/requirements.txt
+	touch $(DOCS_STAMP)
+
+## The documentation site (mkdocs.yml, docs/) into site/, strictly: a broken
+## link, a missing anchor or a page left out of the navigation fails.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
 ## Run the quick-start example: a real batch on the embedded echo engine.
 demo: install
@@ -61,8 +95,8 @@ demo: install
 
 ## Every test: Rust lints, Rust unit and integration tests, stub drift, Python
 ## tests, the Python package's types, the installed wheel, the deployment
-## files, Node tests.
-test: install lint-rust test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node
+## files, Node tests, the documentation site.
+test: install lint-rust test-rust proto-check test-python typecheck-python test-wheel test-deploy test-node docs
 
 ## Rust lints: formatting and clippy (every target, warnings are errors).
 lint-rust:
@@ -83,16 +117,22 @@ test-python: install
 typecheck-python: $(STAMP)
 	cd client-python && ../$(VPY) -m mypy
 
-## The Node.js client and worker: install from the lockfile, compile, run its tests
-## against the server binary (and a Python worker from .venv); then `buf lint`
-## the protos (buf.yaml), with buf from the same lockfile. Skipped where node
-## or npm is missing, unless SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
+## The Node.js client and worker: install from the lockfile (its `prepare`
+## script copies proto/ into the package and compiles), check that the message
+## types in src/generated/ match proto/ (`npm run gen:types` rewrites them),
+## run its tests against the server binary (and a Python worker from .venv),
+## then `npm pack` it, install the tarball in a temp dir and run a job from
+## there (test/packed/); then `buf lint` the protos (buf.yaml), with buf from
+## the same lockfile. Skipped where node or npm is missing, unless
+## SYMBATCHER_REQUIRE_NODE is set (.ci/run sets it).
 test-node: install
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 		set -e; cd $(NODE); \
+		rm -rf dist proto; \
 		npm ci --no-audit --no-fund --loglevel=error; \
-		rm -rf dist; npm run --silent build; \
+		npm run --silent check:generated; \
 		npm test --silent; \
+		npm run --silent test:packed; \
 		npm run --silent lint:proto; \
 	elif [ -n "$$SYMBATCHER_REQUIRE_NODE" ]; then \
 		echo "test-node: node and npm are not on PATH, and SYMBATCHER_REQUIRE_NODE is set: install Node.js 20 or newer" >&2; \
@@ -113,4 +153,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(TOOLS) dist
+	rm -rf $(VENV) $(TOOLS) $(WHEEL_VENV) $(DOCS_VENV) dist site

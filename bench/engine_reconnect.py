@@ -43,8 +43,8 @@ os.environ.setdefault("SYMBATCHER_AUTH_TOKEN", secrets.token_urlsafe(24))
 from symai import Expression, Symbol  # noqa: E402
 
 from symbatcher import BatchScheduler  # noqa: E402
-from symbatcher._server import find_server_binary  # noqa: E402
-from symbatcher._channel import make_channel  # noqa: E402
+from symbatcher.client._embedded_server import find_server_binary  # noqa: E402
+from symbatcher.wire._channel import make_channel  # noqa: E402
 from symbatcher.v1 import status_pb2, status_pb2_grpc  # noqa: E402
 
 

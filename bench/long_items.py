@@ -41,7 +41,7 @@ from symai import Expression, Symbol
 
 import symbatcher
 from symbatcher import BatchScheduler
-from symbatcher._server import EmbeddedServer
+from symbatcher.client._embedded_server import EmbeddedServer
 
 SLOTS = 16
 BATCH = 16

@@ -31,7 +31,7 @@ from typing import Any
 from symai import Expression
 
 from symbatcher import BatchScheduler, WorkerLostError
-from symbatcher._server import EmbeddedServer
+from symbatcher.client._embedded_server import EmbeddedServer
 
 SUPERVISORS = 2
 PROCESSES = 2

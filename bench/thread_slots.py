@@ -38,7 +38,7 @@ from typing import Any
 from grpc.aio import _call as aio_call
 
 from symbatcher import BatchScheduler
-from symbatcher import _slots, _worker
+from symbatcher.worker import _runtime as _worker, _thread_slots
 from throughput import (
     BATCH,
     WORKERS,
@@ -72,7 +72,7 @@ def _instrument() -> None:
     call.write, call.read = counted_write, counted_read  # type: ignore[method-assign]
 
     waiting = getattr(_worker.WorkerRuntime, "slots_waiting", None)
-    woken = getattr(_slots.ThreadSlots, "woken", None)
+    woken = getattr(_thread_slots.ThreadSlots, "woken", None)
     if waiting is None or woken is None:
         return  # a client before thread slots were counted: no idle figure
 
@@ -85,7 +85,7 @@ def _instrument() -> None:
         woken(self, *args)
 
     _worker.WorkerRuntime.slots_waiting = marked_waiting  # type: ignore[method-assign]
-    _slots.ThreadSlots.woken = marked_woken  # type: ignore[method-assign]
+    _thread_slots.ThreadSlots.woken = marked_woken  # type: ignore[method-assign]
 
 
 def _thread_cpu(name: str) -> float:

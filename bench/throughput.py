@@ -50,7 +50,7 @@ from symai.backend.base import Engine
 from symai.context import CURRENT_ENGINE_VAR
 
 from symbatcher import BatchScheduler, EchoEngine
-from symbatcher._server import EmbeddedServer
+from symbatcher.client._embedded_server import EmbeddedServer
 
 WORKERS = 32
 BATCH = 32

@@ -10,14 +10,17 @@
 //! - [`error`]: the server's error type; the only place gRPC codes are chosen.
 //! - [`shutdown`]: SIGINT/SIGTERM and end-of-stdin signals.
 //! - [`pb`]: generated protocol types (`proto/symbatcher/v1`).
-//! - [`service`]: the gRPC edge (decode, validate, hand over, encode).
-//! - [`scheduler`]: the actor that owns jobs, workers, engine calls and engines.
-//! - [`batcher`]: per (engine, model) call queues and the flush policy.
-//! - [`engine`]: the engines batches go to (`echo`, `connected`, `openai`,
-//!   `openai-batch`).
+//! - `service`: the edge: the gRPC services (decode, validate, hand over,
+//!   encode) and the Prometheus `/metrics` endpoint (`--metrics-listen`).
+//! - `scheduler`: the actor that owns jobs, workers, engine calls and
+//!   engines, behind a typed handle (one method per request).
+//! - `batcher`: per (engine, model) call queues and the flush policy.
+//! - [`engine`]: the engines engine batches go to (`echo`, `connected`,
+//!   `openai`, `openai-batch`), and the ones a server starts with, built
+//!   from its configuration (`engine::assemble`).
 //! - `cache`: the call cache on disk (redb) and in-flight coalescing.
 //! - [`cost`]: prices per model and the cost of a call.
-//! - [`telemetry`]: Prometheus metrics (`--metrics-listen`), logging
+//! - [`telemetry`]: the Prometheus metrics registry, logging
 //!   (`--log-format`) with job and engine-batch spans, latency histograms
 //!   for summaries and `Status`.
 //!
@@ -28,10 +31,15 @@
 //! `listening on` then, so a server that cannot take its stores never says
 //! it listens.
 //!
-//! Public are what `main.rs`, the integration tests and the benchmarks use:
-//! the entry points, configuration, the protocol types, and the scheduler's
-//! handle and batcher for in-process benchmarks. Everything else is
-//! `pub(crate)`.
+//! Public is what `main.rs` and the integration tests use: the entry
+//! points ([`run`], [`serve`] and their `_announced` forms, which the
+//! in-process benchmark `bench/core` drives too), the configuration with
+//! the settings types of its engines ([`config`], [`engine`], [`cost`],
+//! [`auth`], [`tls`]), [`error`] (its metadata keys), [`shutdown`],
+//! [`telemetry`] (logging set-up) and the protocol types ([`pb`]). The
+//! scheduler and its handle, the batcher, the call cache and the edge are
+//! `pub(crate)`: no caller outside the crate drives them; the scheduler's
+//! commands are private to `scheduler/`.
 
 pub mod auth;
 pub(crate) mod batcher;
@@ -63,12 +71,35 @@ pub use config::ServerConfig;
 pub use error::Error;
 
 use auth::AuthLayer;
-use scheduler::{SchedulerCommand, SchedulerHandle};
+use cache::CallCache;
+use scheduler::SchedulerHandle;
 use service::Edge;
 use telemetry::Metrics;
 
 /// How long background tasks get to finish after the server stopped.
 const TASK_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the call cache, then builds the engines of `config`
+/// (`engine::assemble`), and starts the scheduler with both.
+fn start_scheduler(
+    config: &ServerConfig,
+    metrics: Metrics,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<SchedulerHandle, Error> {
+    let cache =
+        CallCache::open_unshared(config.cache.cache_dir.as_deref(), config.cache.max_bytes())
+            .map_err(|err| Error::CacheSetup(err.to_string()))?;
+    let engines = engine::assemble::configured_engines(config, cancel, tracker)?;
+    Ok(SchedulerHandle::spawn(
+        config,
+        cache,
+        engines,
+        metrics,
+        cancel.clone(),
+        tracker,
+    ))
+}
 
 /// Serves symbatcher on `listener` until `shutdown` resolves, then drains
 /// running jobs for the configured grace period and stops.
@@ -135,12 +166,12 @@ where
         ),
         None => None,
     };
-    let metrics = Metrics::new();
-    let scheduler = SchedulerHandle::spawn(&config, metrics.clone(), cancel.clone(), &tracker)?;
+    let metrics = Metrics::new(config::MAX_BATCH_SIZE);
+    let scheduler = start_scheduler(&config, metrics.clone(), &cancel, &tracker)?;
     if let Some(listener) = metrics_listener {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "metrics endpoint listening on /metrics");
-        tracker.spawn(telemetry::http::metrics_task(
+        tracker.spawn(service::metrics_http::metrics_task(
             listener,
             config.limits.metrics_connections(),
             metrics.clone(),
@@ -192,7 +223,7 @@ where
                 grace_ms = grace.as_millis() as u64,
                 "shutting down: draining running jobs"
             );
-            let drain = scheduler.request(|reply| SchedulerCommand::Drain { reply });
+            let drain = scheduler.drain();
             if tokio::time::timeout(grace, drain).await.is_err() {
                 tracing::warn!("grace period over; cancelling the jobs still running");
             }

@@ -1,12 +1,20 @@
 """symbatcher: run a symai Expression over a dataset, with every engine call
-of every running item batched by a Rust gRPC scheduler."""
+of every running item batched by a Rust gRPC scheduler.
 
-from symbatcher._channel import Connection, make_aio_channel, make_channel
-from symbatcher._batch_engine import BatchEngine, EngineCall
-from symbatcher._engine_connection import serve_engine
-from symbatcher._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
-from symbatcher._anthropic_engine import AnthropicEngine
-from symbatcher._symai_engine import SymaiEngine
+Everything public is importable from here. The package is laid out by role
+(the modules in each are private):
+
+- `client/`: `BatchScheduler` and what it drives: a job's stream, the local
+  worker slots that serve it, the dataset's reading, the embedded server;
+- `worker/`: a worker connection and its slots, which run forward() and send
+  its engine calls to the server;
+- `engines/`: engines served from Python (`BatchEngine`, `SymaiEngine`) and
+  the settings of the embedded server's own engines;
+- `wire/`: what travels and how: channels, codec, message limits, and the
+  mapping of gRPC errors to the exceptions below;
+- `cli/`: the `symbatcher` command; `v1/`: the generated protocol stubs.
+"""
+
 from symbatcher._errors import (
     AuthenticationError,
     BudgetExceeded,
@@ -24,40 +32,50 @@ from symbatcher._errors import (
     SymbatcherError,
     WorkerLostError,
 )
-from symbatcher._interceptor import sleep
-from symbatcher._scheduler import BatchScheduler
-from symbatcher._types import ItemUsage, JobSummary
+from symbatcher.client._scheduler import BatchScheduler
+from symbatcher.client._summary import ItemUsage, JobSummary
+from symbatcher.engines._batch_engine import BatchEngine, EngineCall
+from symbatcher.engines._serve_engine import serve_engine
+from symbatcher.engines._anthropic_engine import AnthropicEngine
+from symbatcher.engines._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
+from symbatcher.engines._symai_engine import SymaiEngine
+from symbatcher.wire._channel import Connection, make_aio_channel, make_channel
+from symbatcher.worker._interceptor import sleep
 
 __all__ = [
-    "AnthropicEngine",
-    "AuthenticationError",
-    "BatchEngine",
+    # Client: run an Expression over a dataset, and what a job reports.
     "BatchScheduler",
-    "BudgetExceeded",
-    "Connection",
-    "EchoEngine",
-    "EncodingError",
-    "EngineCall",
-    "EngineError",
-    "ItemTimeoutError",
     "ItemUsage",
-    "InvalidArgumentError",
-    "JobError",
     "JobSummary",
-    "NoWorkerError",
-    "OpenAIBatchEngine",
+    # Worker: what forward() may call inside a worker slot.
+    "sleep",
+    # Engines: served from Python, or settings of the embedded server's own.
+    "AnthropicEngine",
+    "BatchEngine",
+    "EchoEngine",
+    "EngineCall",
     "OpenAIBatchEngine",
     "OpenAIEngine",
+    "SymaiEngine",
+    "serve_engine",
+    # Wire: how to reach a server (token, TLS).
+    "Connection",
+    "make_aio_channel",
+    "make_channel",
+    # Errors.
+    "AuthenticationError",
+    "BudgetExceeded",
+    "EncodingError",
+    "EngineError",
+    "InvalidArgumentError",
+    "ItemTimeoutError",
+    "JobError",
+    "NoWorkerError",
     "RemoteError",
     "RunCancelledError",
     "SchedulerClosedError",
     "ServerStartError",
     "ServerUnavailableError",
-    "SymaiEngine",
     "SymbatcherError",
     "WorkerLostError",
-    "make_aio_channel",
-    "make_channel",
-    "serve_engine",
-    "sleep",
 ]

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 
 from symbatcher import make_channel
-from symbatcher._server import EmbeddedServer
+from symbatcher.client._embedded_server import EmbeddedServer
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 

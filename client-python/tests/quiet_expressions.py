@@ -22,7 +22,7 @@ from typing import Any
 from symai import Expression, Symbol
 
 import symbatcher
-from symbatcher import _worker
+from symbatcher.worker import _runtime as _worker
 
 FLUSH_AFTER_S = 0.5
 

@@ -17,12 +17,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import wait_until
 from remote_expressions import Tagger
 from symbatcher import AuthenticationError, BatchScheduler, EncodingError, JobError, make_channel
-from symbatcher._channel import TOKEN_ENV
+from symbatcher.wire._channel import TOKEN_ENV
 from symbatcher.cli.main import main as cli_main
-from symbatcher._handoff import LocalJob
-from symbatcher._job import Job, JobOptions
-from symbatcher._server import find_server_binary
-from symbatcher._worker import WorkerRuntime, _Job
+from symbatcher.worker._handoff import JobObjects
+from symbatcher.client._job_options import JobOptions
+from symbatcher.client._job_stream import JobStream
+from symbatcher.client._embedded_server import find_server_binary
+from symbatcher.worker._runtime import WorkerRuntime
+from symbatcher.worker._served_job import ServedJob
 from symbatcher.v1 import batch_pb2, common_pb2, status_pb2, status_pb2_grpc, worker_pb2
 from test_remote_workers import start_workers, stop_workers
 
@@ -148,7 +150,7 @@ def test_a_server_refuses_pickle_unless_started_with_allow_pickle(scheduler, que
 def test_a_worker_refuses_pickled_items_unless_allowed():
     info = worker_pb2.JobInfo(codec=common_pb2.CODEC_PICKLE)
     assignment = worker_pb2.Assignment(index=3, payload=__import__("pickle").dumps({"a": 1}))
-    job = _Job(info=info, kwargs={}, local=None)
+    job = ServedJob(info=info, kwargs={}, local=None)
     refusing = WorkerRuntime("127.0.0.1:1", expressions={}, concurrency=1)
     with pytest.raises(EncodingError) as refused:
         refusing._item(assignment, job)
@@ -194,15 +196,15 @@ def test_a_pickle_client_needs_allow_pickle_and_never_unpickles_without_it():
     # A job whose options do not allow pickle turns a pickled result into an
     # EncodingError, without running what the payload holds.
     payload = __import__("pickle").dumps(_RunsCodeWhenUnpickled())
-    job = Job(None, expression="m:E", source=None, kwargs={}, kwargs_json="",
+    job = JobStream(None, expression="m:E", source=None, kwargs={}, kwargs_json="",
               options=JobOptions(codec="pickle"))
-    job._local = LocalJob({})
+    job._local = JobObjects({})
     result = batch_pb2.ItemResult(index=0, outcome=common_pb2.Outcome(payload=payload))
     value = job._value(result)
     assert isinstance(value, EncodingError) and "allow_pickle=True" in str(value)
     assert _UNPICKLED == []
-    allowed = Job(None, expression="m:E", source=None, kwargs={}, kwargs_json="",
+    allowed = JobStream(None, expression="m:E", source=None, kwargs={}, kwargs_json="",
                   options=JobOptions(codec="pickle", allow_pickle=True))
-    allowed._local = LocalJob({})
+    allowed._local = JobObjects({})
     allowed._value(result)
     assert _UNPICKLED == ["code ran"]

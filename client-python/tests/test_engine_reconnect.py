@@ -20,7 +20,7 @@ from pathlib import Path
 from conftest import QueryExpression
 from helpers import server_status, standalone_server, wait_until
 from symbatcher import BatchScheduler
-from symbatcher._server import find_server_binary
+from symbatcher.client._embedded_server import find_server_binary
 
 TESTS_DIR = Path(__file__).resolve().parent
 ENGINE = "reconnecting"

@@ -1,6 +1,6 @@
 """The examples in examples/ as a user runs them: each one imports (its
 symbatcher names exist), and the batch-engine example runs against the
-loopback fakes and prints what the README quotes."""
+loopback fakes and prints what docs/cost.md quotes."""
 
 from __future__ import annotations
 

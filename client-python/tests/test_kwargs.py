@@ -15,7 +15,7 @@ from symai import Expression
 from helpers import standalone_server, wait_until
 from remote_expressions import Paced
 from symbatcher import BatchScheduler, InvalidArgumentError
-from symbatcher._limits import MAX_KWARGS_DEPTH
+from symbatcher.wire._limits import MAX_KWARGS_DEPTH
 from symbatcher.cli.main import main as cli_main
 from test_remote_workers import start_workers, stop_workers, worker_names
 

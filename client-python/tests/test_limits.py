@@ -18,8 +18,8 @@ import pytest
 from helpers import server_status, wait_until
 from limits_expressions import Prompted, Sized
 from symbatcher import BatchScheduler, EncodingError
-from symbatcher import _channel
-from symbatcher._server import EmbeddedServer
+from symbatcher.wire import _settings
+from symbatcher.client._embedded_server import EmbeddedServer
 from test_remote_workers import stop_workers, worker_command
 
 LIMIT = 65536
@@ -54,7 +54,7 @@ def small_limit():
 
 @pytest.fixture(autouse=True)
 def client_limit(monkeypatch):
-    monkeypatch.setattr(_channel, "MAX_MESSAGE_BYTES", LIMIT)
+    monkeypatch.setattr(_settings, "MAX_MESSAGE_BYTES", LIMIT)
 
 
 def test_an_item_over_the_limit_fails_alone_before_sending(small_limit):

@@ -18,7 +18,7 @@ import pytest
 from helpers import server_status, wait_until
 from remote_expressions import Paced
 from symbatcher import BatchScheduler, ServerUnavailableError, make_channel
-from symbatcher._server import find_server_binary
+from symbatcher.client._embedded_server import find_server_binary
 from symbatcher.cli.main import main as cli_main
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 from test_remote_workers import stop_workers

@@ -14,7 +14,7 @@ from symai import Expression, Symbol
 
 from mock_symai_engines import ANSWER_PREFIX, MockBatchEngine, MockEngine, registered
 from symbatcher import BatchScheduler, EngineError
-from symbatcher._engine_choice import EchoFallbackWarning
+from symbatcher.engines._default_engine import EchoFallbackWarning
 
 SUMMARIZE = "Summarize this input"
 

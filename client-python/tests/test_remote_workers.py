@@ -22,7 +22,7 @@ from helpers import server_status, standalone_server, wait_until
 from remote_expressions import Awkward, Paced, SlotCpus, Tagger
 from symbatcher import BatchScheduler, EncodingError, NoWorkerError, RemoteError
 from symbatcher.cli.main import main as cli_main
-from symbatcher._server import EmbeddedServer
+from symbatcher.client._embedded_server import EmbeddedServer
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -261,7 +261,7 @@ def test_worker_command_rejects_a_bad_import_path(capsys):
 
 
 def test_worker_waits_for_the_server_and_reconnects_after_losing_it():
-    from symbatcher._server import find_server_binary
+    from symbatcher.client._embedded_server import find_server_binary
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

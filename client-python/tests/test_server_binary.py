@@ -11,7 +11,7 @@ import pytest
 
 from symbatcher import BatchScheduler
 from symbatcher._errors import ServerStartError
-from symbatcher._server import BINARY_NAME, ENV_BINARY, bundled_server_binary, find_server_binary
+from symbatcher.client._embedded_server import BINARY_NAME, ENV_BINARY, bundled_server_binary, find_server_binary
 
 
 def test_the_installed_distribution_carries_the_binary():

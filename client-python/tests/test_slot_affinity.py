@@ -15,7 +15,8 @@ import time
 import pytest
 from symai import Expression
 
-from symbatcher import BatchScheduler, _affinity
+from symbatcher import BatchScheduler
+from symbatcher.worker import _affinity
 from symbatcher.cli.supervisor import _child_argv
 
 ALLOWED = sorted(os.sched_getaffinity(0))

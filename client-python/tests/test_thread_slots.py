@@ -14,8 +14,8 @@ from typing import Any
 from symai import Expression, Symbol
 
 from symbatcher import BatchScheduler
-from symbatcher._slots import ThreadSlots
-from symbatcher._worker import FLUSH_AFTER_S
+from symbatcher.worker._thread_slots import ThreadSlots
+from symbatcher.worker._runtime import FLUSH_AFTER_S
 
 
 class _Round:

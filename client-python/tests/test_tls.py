@@ -14,9 +14,9 @@ import grpc
 import pytest
 
 from symbatcher import BatchScheduler, make_channel
-from symbatcher._channel import TOKEN_ENV
+from symbatcher.wire._channel import TOKEN_ENV
 from symbatcher.cli.main import main as cli_main
-from symbatcher._server import find_server_binary
+from symbatcher.client._embedded_server import find_server_binary
 from symbatcher.v1 import status_pb2, status_pb2_grpc
 
 x509 = pytest.importorskip("cryptography.x509")

@@ -9,7 +9,7 @@ from symai import Expression, Symbol
 
 import symbatcher
 from symbatcher import BatchScheduler, EchoEngine
-from symbatcher._server import bundled_server_binary, find_server_binary
+from symbatcher.client._embedded_server import bundled_server_binary, find_server_binary
 
 
 class Shout(Expression):

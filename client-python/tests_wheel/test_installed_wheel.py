@@ -6,13 +6,17 @@ needs; `BatchScheduler()` must find that binary and run a job, and
 `symbatcher status` must read a server started from it.
 
 Run by `make test-wheel` (SYMBATCHER_WHEEL_DIR names the directory holding
-the one wheel to test; default: the repository's dist/).
+the wheels to test; default: the repository's dist/). `make wheel` builds one
+wheel per Linux architecture, both tagged manylinux2014 (glibc 2.17): the one
+for this machine's architecture is installed and run; the other is checked
+for its tag, its architecture and the glibc symbols it needs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -31,15 +35,25 @@ GLIBC_LIBRARIES = {
     "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0",
     "libgcc_s.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1",
 }
-WHEEL_NAME = re.compile(r"^symbatcher-[\w.]+-py3-none-(?P<platform>manylinux_(?P<major>\d+)_(?P<minor>\d+)_\w+?)(\..+)?\.whl$")
+#: A wheel's name: its platform tags, dot-separated (manylinux2014_x86_64.manylinux_2_17_x86_64).
+WHEEL_NAME = re.compile(r"^symbatcher-[\w.]+-py3-none-(?P<platforms>[\w.]+)\.whl$")
+#: The glibc every wheel is built for: manylinux2014.
+TARGET_GLIBC = (2, 17)
+#: Each Linux architecture `make wheel` builds, with what readelf calls its machine.
+ARCHITECTURES = {"x86_64": "Advanced Micro Devices X86-64", "aarch64": "AArch64"}
+
+
+def wheel_for(arch: str) -> Path:
+    directory = Path(os.environ.get("SYMBATCHER_WHEEL_DIR", REPO / "dist"))
+    found = sorted(directory.glob(f"symbatcher-*_{arch}.whl"))
+    assert len(found) == 1, f"want exactly one symbatcher wheel for {arch} in {directory} (build them with `make wheel`), found {found}"
+    return found[0]
 
 
 @pytest.fixture(scope="module")
 def wheel() -> Path:
-    directory = Path(os.environ.get("SYMBATCHER_WHEEL_DIR", REPO / "dist"))
-    found = sorted(directory.glob("symbatcher-*.whl"))
-    assert len(found) == 1, f"want exactly one symbatcher wheel in {directory} (build it with `make wheel`), found {found}"
-    return found[0]
+    """The wheel for this machine's architecture, the one installed and run."""
+    return wheel_for(platform.machine())
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +93,18 @@ def readelf(flag: str, path: Path) -> str:
     return subprocess.run([readelf, "--wide", flag, str(path)], check=True, capture_output=True, text=True).stdout
 
 
-def test_wheel_carries_a_stripped_glibc_only_server_tagged_for_what_it_needs(wheel: Path, workdir: Path):
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_each_linux_wheel_carries_a_stripped_glibc_only_server_for_glibc_2_17(arch: str, workdir: Path):
+    wheel = wheel_for(arch)
     name = WHEEL_NAME.match(wheel.name)
-    assert name, f"{wheel.name}: not a py3-none-manylinux wheel"
+    assert name, f"{wheel.name}: not a py3-none wheel"
+    tags = name["platforms"].split(".")
+    assert f"manylinux_2_17_{arch}" in tags and f"manylinux2014_{arch}" in tags, f"{wheel.name}: not tagged manylinux2014 for {arch}"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         scripts = [n for n in names if n.endswith(f".data/scripts/{BINARY}")]
         assert len(scripts) == 1, f"no {BINARY} in the wheel's scripts: {names}"
-        binary = Path(zf.extract(scripts[0], workdir / "unpacked"))
+        binary = Path(zf.extract(scripts[0], workdir / "unpacked" / arch))
     for module in ("symbatcher/__init__.py", "symbatcher/py.typed", "symbatcher/v1/batch_pb2.py", "symbatcher/v1/batch_pb2.pyi"):
         assert module in names, f"{module} missing from the wheel"
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests")], "test or cache files in the wheel"
@@ -96,8 +114,9 @@ def test_wheel_carries_a_stripped_glibc_only_server_tagged_for_what_it_needs(whe
     needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", readelf("--dynamic", binary)))
     assert needed and needed <= GLIBC_LIBRARIES, f"links more than glibc: {sorted(needed - GLIBC_LIBRARIES)}"
     versions = {tuple(map(int, v)) for v in re.findall(r"GLIBC_(\d+)\.(\d+)", readelf("--version-info", binary))}
-    tag = (int(name["major"]), int(name["minor"]))
-    assert max(versions) <= tag, f"needs glibc {max(versions)} but is tagged {name['platform']}"
+    assert versions and max(versions) <= TARGET_GLIBC, f"needs glibc {max(versions)}, newer than manylinux2014's {TARGET_GLIBC}"
+    machine = re.search(r"Machine:\s+(.+)", readelf("--file-header", binary))
+    assert machine and machine[1].strip() == ARCHITECTURES[arch], f"the {arch} wheel's binary is for {machine}"
 
 
 def test_batchscheduler_runs_a_job_on_the_bundled_server(venv: Path, workdir: Path):

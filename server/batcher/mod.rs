@@ -84,7 +84,7 @@ pub struct QueuedCall {
     pub worker_id: u64,
     /// The id the worker gave the call; its reply carries it back.
     pub worker_call_id: u64,
-    pub task_id: u64,
+    pub run_id: u64,
     pub job_id: u64,
     pub enqueued: Instant,
     /// When the delay trigger fires for this call ([`policy::call_deadline`]).
@@ -264,7 +264,7 @@ mod tests {
             },
             worker_id: 1,
             worker_call_id: id,
-            task_id: id,
+            run_id: id,
             job_id: 1,
             cancel: CancellationToken::new(),
             resends: 0,
@@ -435,7 +435,7 @@ mod model_tests {
                             call: EngineCall { call_id: next_id, ..Default::default() },
                             worker_id: 1,
                             worker_call_id: next_id,
-                            task_id: next_id,
+                            run_id: next_id,
                             job_id: 1,
                             enqueued: start,
                             deadline,

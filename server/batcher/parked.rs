@@ -18,29 +18,30 @@ use rustc_hash::FxHashMap;
 
 use tokio::time::Instant;
 
-/// An engine's index in [`ParkedIndex::engines`].
-type EngineSlot = usize;
+/// An engine's position in [`ParkedIndex::active`] (not an engine slot of
+/// the scheduler: a number this index gives each engine name it sees).
+type EnginePos = usize;
 
 /// Per engine, the runs that may still add a call, by when they go silent.
 #[derive(Debug, Default)]
 pub(crate) struct ParkedIndex {
-    /// Engine name → its slot in `active`.
-    engines: HashMap<String, EngineSlot>,
-    /// Per engine slot: (silent at, run id) of its runs that may add a call.
+    /// Engine name → its position in `active`.
+    engines: HashMap<String, EnginePos>,
+    /// Per engine position: (silent at, run id) of its runs that may add a call.
     active: Vec<BTreeSet<(Instant, u64)>>,
-    /// Each indexed run's engine slot and silence instant.
-    entries: FxHashMap<u64, (EngineSlot, Instant)>,
+    /// Each indexed run's engine position and silence instant.
+    entries: FxHashMap<u64, (EnginePos, Instant)>,
 }
 
 impl ParkedIndex {
-    fn slot(&mut self, engine: &str) -> EngineSlot {
-        if let Some(&slot) = self.engines.get(engine) {
-            return slot;
+    fn position(&mut self, engine: &str) -> EnginePos {
+        if let Some(&pos) = self.engines.get(engine) {
+            return pos;
         }
-        let slot = self.active.len();
+        let pos = self.active.len();
         self.active.push(BTreeSet::new());
-        self.engines.insert(engine.to_string(), slot);
-        slot
+        self.engines.insert(engine.to_string(), pos);
+        pos
     }
 
     /// Records run `run_id` of a job on `engine`: `Some(silent_at)` when it
@@ -49,25 +50,25 @@ impl ParkedIndex {
     pub(crate) fn set(&mut self, run_id: u64, engine: &str, silent_at: Option<Instant>) {
         self.remove(run_id);
         if let Some(silent_at) = silent_at {
-            let slot = self.slot(engine);
-            self.active[slot].insert((silent_at, run_id));
-            self.entries.insert(run_id, (slot, silent_at));
+            let pos = self.position(engine);
+            self.active[pos].insert((silent_at, run_id));
+            self.entries.insert(run_id, (pos, silent_at));
         }
     }
 
     /// Forgets a run (it ended).
     pub(crate) fn remove(&mut self, run_id: u64) {
-        if let Some((slot, silent_at)) = self.entries.remove(&run_id) {
-            self.active[slot].remove(&(silent_at, run_id));
+        if let Some((pos, silent_at)) = self.entries.remove(&run_id) {
+            self.active[pos].remove(&(silent_at, run_id));
         }
     }
 
     /// Whether no run may add a call to `engine`'s queues any more at `now`.
     pub(crate) fn all_parked(&self, engine: &str, now: Instant) -> bool {
-        let Some(&slot) = self.engines.get(engine) else {
+        let Some(&pos) = self.engines.get(engine) else {
             return true;
         };
-        self.active[slot]
+        self.active[pos]
             .last()
             .is_none_or(|&(silent_at, _)| silent_at <= now)
     }

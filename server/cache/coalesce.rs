@@ -71,10 +71,17 @@ impl<F> Coalescer<F> {
     /// returns its key and followers.
     pub fn land(&mut self, call_id: u64) -> Option<(CallKey, Vec<F>)> {
         let key = self.leaders.remove(&call_id)?;
-        let flight = self
-            .flights
-            .remove(&key)
-            .expect("every leader has its flight");
+        let Some(flight) = self.flights.remove(&key) else {
+            // Every leader has its flight; should that ever break, the
+            // leader is forgotten (it has no followers to answer) and the
+            // scheduler goes on, instead of every client's scheduling
+            // ending with a panic in the actor.
+            tracing::error!(
+                call_id,
+                "coalescing: a leading call had no flight; it is dropped without followers"
+            );
+            return None;
+        };
         debug_assert_eq!(flight.leader, call_id);
         Some((key, flight.followers))
     }
@@ -103,5 +110,19 @@ mod tests {
             Err("late"),
             "landed flights take none"
         );
+    }
+
+    #[test]
+    fn a_leader_without_its_flight_lands_empty_instead_of_panicking() {
+        let mut c: Coalescer<&str> = Coalescer::default();
+        let key = [2u8; 32];
+        c.lead(key, 20);
+        // Break the invariant by hand: the flight is gone, the leader not.
+        c.flights.remove(&key);
+        assert_eq!(c.land(20), None, "no followers to answer");
+        assert!(!c.is_leader(20), "the leader is forgotten");
+        c.lead(key, 21);
+        assert_eq!(c.follow(&key, "a"), Ok(()));
+        assert_eq!(c.land(21), Some((key, vec!["a"])), "the key works again");
     }
 }

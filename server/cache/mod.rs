@@ -92,6 +92,23 @@ impl CallCache {
         })
     }
 
+    /// Like [`CallCache::open`], except that a store another running server
+    /// holds is not shared: this server then keeps no cache on disk, and
+    /// says so.
+    pub fn open_unshared(dir: Option<&Path>, max_bytes: u64) -> Result<Self, StoreError> {
+        match CallCache::open(dir, max_bytes) {
+            Err(StoreError::Db { source, path })
+                if matches!(*source, redb::Error::DatabaseAlreadyOpen) =>
+            {
+                tracing::warn!(path = %path.display(),
+                    "call cache is open in another server; this one keeps no cache on disk \
+                     (identical calls in flight are still sent once)");
+                Ok(CallCache::default())
+            }
+            opened => opened,
+        }
+    }
+
     /// The reply cached under `key`. Anything but a verified reply is a
     /// miss: the call is sent. A damaged record is dropped; a store that
     /// cannot be read is replaced.

@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use super::file::{
+use super::engine_table::{
     check_pricing, check_timeout, endpoint, range_reason, Endpoint, FieldError, FileEngine,
     DEFAULT_MAX_RETRIES,
 };

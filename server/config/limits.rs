@@ -43,6 +43,14 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 /// bounded by the streams' windows, 64 MiB at most.
 pub const CONNECTION_WINDOW_BYTES: u32 = STREAM_WINDOW_BYTES * MAX_STREAMS_PER_CONNECTION;
 
+/// How many connections the metrics endpoint holds, and for how long when
+/// idle.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
 /// Keepalive and message size flags.
 #[derive(Debug, Clone, Args)]
 pub struct LimitFlags {
@@ -96,8 +104,8 @@ impl LimitFlags {
     }
 
     /// The metrics endpoint's connection cap and idle timeout.
-    pub fn metrics_connections(&self) -> crate::telemetry::http::ConnectionLimits {
-        crate::telemetry::http::ConnectionLimits {
+    pub fn metrics_connections(&self) -> ConnectionLimits {
+        ConnectionLimits {
             max_connections: self.metrics_max_connections as usize,
             idle_timeout: Duration::from_millis(self.metrics_idle_timeout_ms),
         }

@@ -8,6 +8,7 @@
 
 mod batch_file;
 pub mod cache;
+mod engine_table;
 pub mod file;
 pub mod guards;
 pub mod limits;

@@ -12,8 +12,11 @@
 //!   per call share (limiter, retries, token estimate, errors, the engine).
 //! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
 //!   batch of calls, at the batch price.
+//! - [`assemble`]: the engines a server starts with, built from its
+//!   configuration and handed to the scheduler ready.
 
 pub mod anthropic;
+pub mod assemble;
 pub mod connected;
 pub mod echo;
 pub mod http;

@@ -1,8 +1,23 @@
-//! The scheduler actor: its state and its loop.
+//! The scheduler actor: its state (the books) and its loop, with the event
+//! handlers that cross books in the child modules below. The books' own
+//! fields are private to their files; `Scheduler`'s fields are private to
+//! this module and its handlers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+mod budget;
+mod calls;
+mod engines;
+mod jobs;
+mod local_wait;
+mod parking;
+mod replay;
+mod replies;
+mod reuse;
+mod suspects;
+mod timeouts;
+mod workers;
 
-use rustc_hash::FxHashMap;
+pub(crate) use timeouts::STALL_AFTER_INTERVALS;
+
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -10,92 +25,58 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::calls::CallRoute;
-use super::engines::EngineSlot;
-use super::jobs::Job;
-use super::replay::ParkedCall;
-use super::reuse::CacheWrite;
-use super::timers::Deadlines;
-use super::worker_index::WorkerIndex;
-use super::workers::{Task, Worker};
-use super::SchedulerCommand;
-use crate::batcher::{Batcher, ParkedIndex, QueuedCall};
-use crate::cache::{CallCache, Coalescer};
+use super::call_book::CallBook;
+use super::engine_book::EngineBook;
+use super::handle::SchedulerCommand;
+use super::job_book::{Job, JobBook};
+use super::reuse_book::ReuseBook;
+use super::spend_book::SpendBook;
+use super::worker::Worker;
+use super::worker_book::WorkerBook;
+use crate::cache::CallCache;
 use crate::config::guards::GuardFlags;
-use crate::cost::PriceBook;
+use crate::cost::Pricing;
 use crate::engine::Engine;
-use crate::pb::v1::{
-    CacheStatus, EngineStatus, JobStatus, QueueStatus, StatusResponse, WorkerStatus,
-};
+use crate::pb::v1::{JobStatus, QueueStatus, StatusResponse, WorkerStatus};
 use crate::telemetry::Metrics;
 
 /// Commands handled per loop turn before batches are formed and outboxes
 /// flushed; larger turns coalesce more messages per worker and client.
 const MAX_COMMANDS_PER_TURN: usize = 256;
 
-/// All scheduling state. Only [`scheduler_task`] touches it.
+/// All scheduling state, in books by concern (each book's state changes
+/// only in its own file, through its methods), and the event handlers that
+/// reach across them (`jobs`, `workers`, `calls`, `replies`, ...: the child
+/// modules of this one, the only code that sees these fields). Only
+/// [`scheduler_task`] touches it.
 pub(super) struct Scheduler {
     /// The actor's own command channel, for the batch tasks it spawns.
     /// Weak, so that the actor stops once every handle is gone (a batch in
     /// flight holds a strong one until it reports back).
-    pub(super) commands: mpsc::WeakSender<SchedulerCommand>,
-    pub(super) tracker: TaskTracker,
-    pub(super) jobs: BTreeMap<u64, Job>,
-    /// Job ids in assignment order; rotated so that jobs share workers fairly.
-    pub(super) job_order: Vec<u64>,
-    /// Ids of the jobs running each expression.
-    pub(super) jobs_by_expression: HashMap<String, BTreeSet<u64>>,
-    /// Connected workers not draining, per expression they serve.
-    pub(super) serving: HashMap<String, usize>,
-    /// The same, per process token (of workers that name their process).
-    pub(super) local_serving: HashMap<String, HashMap<String, usize>>,
-    pub(super) workers: WorkerIndex,
-    /// Item runs by task id; each job lists its own (`Job::runs`), each
-    /// worker its own (`Worker::running`).
-    pub(super) tasks: FxHashMap<u64, Task>,
-    pub(super) batcher: Batcher,
-    /// Per engine, the runs that may still add a call (the all-parked trigger).
-    pub(super) parked: ParkedIndex,
-    /// When each job without a worker gives up waiting for one.
-    pub(super) worker_wait_deadlines: Deadlines<u64>,
-    /// When each run with an item timeout times out.
-    pub(super) run_deadlines: Deadlines<u64>,
-    /// When each job's items that only its client's process may take give
-    /// up waiting for a worker there.
-    pub(super) local_wait_deadlines: Deadlines<u64>,
-    /// When each disconnected engine's reconnection grace ends.
-    pub(super) grace_deadlines: Deadlines<String>,
-    /// Calls sent to an engine and not yet answered, by server call id.
-    pub(super) in_flight: FxHashMap<u64, CallRoute>,
-    /// Calls of parked items (replay), by server call id: their replies go
-    /// to the item's replay log, not to a worker.
-    pub(super) parked_calls: FxHashMap<u64, ParkedCall>,
-    /// Jobs with calls in each batch in flight, by batch id.
-    pub(super) batch_jobs: FxHashMap<u64, Vec<u64>>,
-    pub(super) engines: BTreeMap<String, EngineSlot>,
-    pub(super) next_id: u64,
-    pub(super) draining: bool,
-    pub(super) drain_waiters: Vec<oneshot::Sender<()>>,
-    pub(super) started: Instant,
+    commands: mpsc::WeakSender<SchedulerCommand>,
+    tracker: TaskTracker,
+    /// Jobs, their turns, and their waits for workers.
+    jobs: JobBook,
+    /// Connected workers, the expressions they serve, and their runs.
+    workers: WorkerBook,
+    /// Engine calls: waiting for a batch, at an engine, of parked items.
+    calls: CallBook,
+    /// Engine slots and their reconnection graces.
+    engines: EngineBook,
+    /// The next id of the one sequence for jobs, workers, runs and calls.
+    next_id: u64,
+    /// Set by Drain: no job is admitted any more.
+    draining: bool,
+    drain_waiters: Vec<oneshot::Sender<()>>,
+    started: Instant,
     /// Engine reconnection grace, engine-call caps, prefetch cap.
-    pub(super) guards: GuardFlags,
-    /// The call cache on disk (none without --cache-dir).
-    pub(super) cache: CallCache,
-    /// Calls in flight by cache key, with the identical calls waiting on them.
-    pub(super) coalescer: Coalescer<QueuedCall>,
-    /// Replies to store before delivery, by the server call id of the call
-    /// that leads its key.
-    pub(super) cache_writes: FxHashMap<u64, CacheWrite>,
-    /// Prices of configured engines over the built-in table.
-    pub(super) prices: PriceBook,
-    /// Calls answered from the cache since the server started.
-    pub(super) cache_hits: u64,
-    /// Calls answered by an identical call in flight since the server started.
-    pub(super) coalesced: u64,
-    /// Models already reported as having no price.
-    pub(super) unpriced_models: HashSet<String>,
+    guards: GuardFlags,
+    /// The call cache, coalescing, and what they saved.
+    reuse: ReuseBook,
+    /// Prices, and the models reported as having none.
+    spend: SpendBook,
     /// Engine batches are counted as they leave and come back.
-    pub(super) metrics: Metrics,
+    metrics: Metrics,
 }
 
 impl Scheduler {
@@ -108,44 +89,34 @@ impl Scheduler {
         Scheduler {
             commands,
             tracker,
-            jobs: BTreeMap::new(),
-            job_order: Vec::new(),
-            jobs_by_expression: HashMap::new(),
-            serving: HashMap::new(),
-            local_serving: HashMap::new(),
-            workers: WorkerIndex::default(),
-            tasks: FxHashMap::default(),
-            batcher: Batcher::default(),
-            parked: ParkedIndex::default(),
-            worker_wait_deadlines: Deadlines::default(),
-            run_deadlines: Deadlines::default(),
-            local_wait_deadlines: Deadlines::default(),
-            grace_deadlines: Deadlines::default(),
-            in_flight: FxHashMap::default(),
-            parked_calls: FxHashMap::default(),
-            batch_jobs: FxHashMap::default(),
-            engines: BTreeMap::new(),
+            jobs: JobBook::default(),
+            workers: WorkerBook::default(),
+            calls: CallBook::default(),
+            engines: EngineBook::default(),
             next_id: 1,
             draining: false,
             drain_waiters: Vec::new(),
             started: Instant::now(),
             guards,
-            cache: CallCache::default(),
-            coalescer: Coalescer::default(),
-            cache_writes: FxHashMap::default(),
-            prices: PriceBook::default(),
-            cache_hits: 0,
-            coalesced: 0,
-            unpriced_models: HashSet::new(),
+            reuse: ReuseBook::default(),
+            spend: SpendBook::default(),
             metrics,
         }
     }
 
-    /// A fresh id for jobs, workers, tasks and calls (one sequence for all).
+    /// The call cache the server opened (none without --cache-dir).
+    pub(super) fn set_cache(&mut self, cache: CallCache) {
+        self.reuse.set_cache(cache);
+    }
+
+    /// A configured engine's prices, over the built-in table.
+    pub(super) fn set_price(&mut self, engine: &str, pricing: Pricing) {
+        self.spend.set_price(engine, pricing);
+    }
+
+    /// A fresh id for jobs, workers, runs and calls (one sequence for all).
     pub(super) fn fresh_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        fresh(&mut self.next_id)
     }
 
     fn handle(&mut self, command: SchedulerCommand) {
@@ -204,7 +175,12 @@ impl Scheduler {
                 max_batch_size,
                 reply,
             } => {
-                let result = self.register_engine(name, engine, max_concurrency, max_batch_size);
+                let next_id = &mut self.next_id;
+                let result =
+                    self.engines
+                        .register(name, engine, (max_concurrency, max_batch_size), || {
+                            fresh(next_id)
+                        });
                 let _ = reply.send(result);
             }
             SchedulerCommand::EngineGone { name } => self.engine_gone(&name),
@@ -253,14 +229,13 @@ impl Scheduler {
     fn next_deadline(&self) -> Option<Instant> {
         let engines = &self.engines;
         let batch = self
-            .batcher
-            .next_deadline(|engine| engines.get(engine).is_some_and(EngineSlot::has_free_slot));
+            .calls
+            .next_deadline(|engine| engines.has_free_slot(engine));
         [
             batch,
-            self.worker_wait_deadlines.next(),
-            self.local_wait_deadlines.next(),
-            self.run_deadlines.next(),
-            self.grace_deadlines.next(),
+            self.jobs.next_deadline(),
+            self.workers.next_run_deadline(),
+            self.engines.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -275,8 +250,8 @@ impl Scheduler {
         max_batch_size: usize,
     ) {
         let generation = self.fresh_id();
-        let slot = EngineSlot::new(engine, max_concurrency, max_batch_size, generation);
-        self.engines.insert(name.to_string(), slot);
+        self.engines
+            .add(name, engine, max_concurrency, max_batch_size, generation);
     }
 
     fn status(&self) -> StatusResponse {
@@ -292,7 +267,7 @@ impl Scheduler {
                 .map(Worker::status)
                 .collect::<Vec<WorkerStatus>>(),
             queues: self
-                .batcher
+                .calls
                 .queue_lengths()
                 .into_iter()
                 .map(|(key, waiting)| QueueStatus {
@@ -301,37 +276,14 @@ impl Scheduler {
                     waiting: waiting as u64,
                 })
                 .collect(),
-            engines: self
-                .engines
-                .iter()
-                .map(|(name, slot)| slot.status(name))
-                .collect::<Vec<EngineStatus>>(),
+            engines: self.engines.statuses(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             // Filled in by the Status service, which holds the configuration.
             default_engine: String::new(),
             default_engine_source: String::new(),
-            provider_batches: self
-                .engines
-                .values()
-                .flat_map(|slot| slot.engine.provider_batches())
-                .collect(),
-            cache: Some(self.cache_status()),
+            provider_batches: self.engines.provider_batches(),
+            cache: Some(self.reuse.status()),
         }
-    }
-
-    fn cache_status(&self) -> CacheStatus {
-        let mut status = CacheStatus {
-            hits: self.cache_hits,
-            coalesced: self.coalesced,
-            ..Default::default()
-        };
-        if let Some((dir, size, max_bytes)) = self.cache.describe() {
-            status.dir = dir.display().to_string();
-            status.entries = size.entries;
-            status.bytes = size.bytes;
-            status.max_bytes = max_bytes;
-        }
-        status
     }
 }
 
@@ -363,6 +315,13 @@ pub(super) async fn scheduler_task(
         scheduler.settle();
     }
     tracing::debug!("scheduler stopped");
+}
+
+/// The next id of the sequence `next_id`.
+fn fresh(next_id: &mut u64) -> u64 {
+    let id = *next_id;
+    *next_id += 1;
+    id
 }
 
 fn far_future() -> Instant {

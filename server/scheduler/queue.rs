@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use super::jobs::PendingItem;
+use super::item::PendingItem;
 
 /// One of the lines of an [`ItemQueue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
-use super::workers::Worker;
+use super::worker::Worker;
 
 #[derive(Debug, Default)]
 pub(super) struct WorkerIndex {

@@ -31,7 +31,7 @@ use crate::pb::v1::{
     batch_request, batch_response, BatchRequest, BatchResponse, Codec, ItemChunk, JobAccepted,
     JobSpec, ResultChunk,
 };
-use crate::scheduler::{JobEvent, JobParams, SchedulerCommand, SchedulerHandle};
+use crate::scheduler::{JobEvent, JobParams, SchedulerHandle};
 use crate::telemetry::logging::job_span;
 use crate::telemetry::JobRecorder;
 use tracing::Instrument;
@@ -43,14 +43,15 @@ const PICKLE_REFUSED: &str = "pickle is refused: this server was not started wit
 /// Most runs of one item a job may ask for.
 const MAX_ATTEMPTS: u32 = 100;
 
+/// `BatchService.Batch`: the jobs' RPC service, one job per stream.
 #[derive(Debug)]
-pub struct BatchApi {
+pub struct JobService {
     edge: Edge,
 }
 
-impl BatchApi {
+impl JobService {
     pub fn new(edge: Edge) -> Self {
-        BatchApi { edge }
+        JobService { edge }
     }
 }
 
@@ -179,7 +180,7 @@ fn in_range(field: &'static str, value: Option<u32>, max: u32) -> Result<Option<
 }
 
 #[tonic::async_trait]
-impl BatchService for BatchApi {
+impl BatchService for JobService {
     type BatchStream = Pin<Box<dyn Stream<Item = Result<BatchResponse, Status>> + Send>>;
 
     async fn batch(
@@ -201,11 +202,7 @@ impl BatchService for BatchApi {
         let engine = params.engine.clone();
         let span = params.span.clone();
         let recorder = self.edge.metrics.job(&params.expression, &engine);
-        let registration = self
-            .edge
-            .scheduler
-            .request(|reply| SchedulerCommand::SubmitJob { params, reply })
-            .await??;
+        let registration = self.edge.scheduler.submit_job(params).await?;
         let job_id = registration.job_id;
         let window = Arc::new(Semaphore::new(registration.window as usize));
         let inbound = job_inbound_task(
@@ -257,23 +254,20 @@ async fn job_inbound_task(
             Ok(None) => {
                 // A half-close without EndOfInput still ends the input.
                 if !input_closed {
-                    let _ = scheduler
-                        .send(SchedulerCommand::CloseInput { job_id })
-                        .await;
+                    let _ = scheduler.end_input(job_id).await;
                 }
                 return;
             }
             Err(status) => {
                 let status = inbound_error(status);
                 tracing::debug!(job_id, %status, "client stream ended");
-                let command = if status.code() == tonic::Code::InvalidArgument {
+                if status.code() == tonic::Code::InvalidArgument {
                     // An undecodable message: the job fails with the reason.
                     let err = Error::Protocol(status.message().to_string());
-                    SchedulerCommand::FailJob { job_id, err }
+                    let _ = scheduler.fail_job(job_id, err).await;
                 } else {
-                    SchedulerCommand::CancelJob { job_id }
-                };
-                let _ = scheduler.send(command).await;
+                    let _ = scheduler.cancel_job(job_id).await;
+                }
                 return;
             }
         };
@@ -282,11 +276,7 @@ async fn job_inbound_task(
             batch_request::Kind::Spec(_) => Some("a job has exactly one JobSpec"),
             batch_request::Kind::End(_) => {
                 input_closed = true;
-                if scheduler
-                    .send(SchedulerCommand::CloseInput { job_id })
-                    .await
-                    .is_err()
-                {
+                if scheduler.end_input(job_id).await.is_err() {
                     return;
                 }
                 None
@@ -302,11 +292,7 @@ async fn job_inbound_task(
                     let Ok(permits) = permits else { return };
                     // Returned by the response stream as results go out.
                     permits.forget();
-                    let add = SchedulerCommand::AddItems {
-                        job_id,
-                        items: part,
-                    };
-                    if scheduler.send(add).await.is_err() {
+                    if scheduler.add_items(job_id, part).await.is_err() {
                         return;
                     }
                 }
@@ -315,9 +301,7 @@ async fn job_inbound_task(
         };
         if let Some(reason) = violation {
             let err = Error::Protocol(reason.into());
-            let _ = scheduler
-                .send(SchedulerCommand::FailJob { job_id, err })
-                .await;
+            let _ = scheduler.fail_job(job_id, err).await;
             return;
         }
     }
@@ -394,7 +378,7 @@ impl Drop for JobResponseStream {
             // Cannot await in drop; the send completes on its own task.
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
-                    let _ = scheduler.send(SchedulerCommand::CancelJob { job_id }).await;
+                    let _ = scheduler.cancel_job(job_id).await;
                 });
             }
         }

@@ -18,7 +18,6 @@ use crate::pb::v1::engine_service_server::EngineService;
 use crate::pb::v1::{
     engine_command, engine_worker_message, EngineCommand, EngineRegistered, EngineWorkerMessage,
 };
-use crate::scheduler::SchedulerCommand;
 
 #[derive(Debug)]
 pub struct EngineApi {
@@ -35,11 +34,7 @@ impl EngineApi {
     /// name is left to the scheduler (a restart within the reconnect grace
     /// takes its place; else ALREADY_EXISTS).
     async fn refuse_case_variant(&self, name: &str) -> Result<(), Error> {
-        let status = self
-            .edge
-            .scheduler
-            .request(|reply| SchedulerCommand::Status { reply })
-            .await?;
+        let status = self.edge.scheduler.status().await?;
         let clash = status
             .engines
             .iter()
@@ -101,14 +96,13 @@ impl EngineService for EngineApi {
             ConnectedEngine::channel(&name, max_concurrency, register.cache_by_default);
         self.edge
             .scheduler
-            .request(|reply| SchedulerCommand::RegisterEngine {
-                name: name.clone(),
-                engine: Engine::Connected(engine),
+            .register_engine(
+                name.clone(),
+                Engine::Connected(engine),
                 max_concurrency,
-                max_batch_size: MAX_BATCH_SIZE as usize,
-                reply,
-            })
-            .await??;
+                MAX_BATCH_SIZE as usize,
+            )
+            .await?;
         // Bounded by the engine's concurrency (no more batches are in flight)
         // plus the registration acknowledgement; without one, by as many
         // batches as a capped engine may have: beyond that the engine
@@ -128,7 +122,7 @@ impl EngineService for EngineApi {
         let cancel = self.edge.cancel.clone();
         self.edge.tracker.spawn(async move {
             connected_engine_task(name.clone(), inbound, out_tx, batch_rx, cancel).await;
-            let _ = scheduler.send(SchedulerCommand::EngineGone { name }).await;
+            let _ = scheduler.engine_gone(name).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
     }

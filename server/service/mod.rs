@@ -5,11 +5,14 @@
 //! - `worker`: `WorkerService.Work` (workers);
 //! - `engine`: `EngineService.Serve` (engine processes);
 //! - `status`: `StatusService.Status`;
-//! - `limits`: chunks below the message limit, undecodable requests.
+//! - `limits`: chunks below the message limit, undecodable requests;
+//! - `metrics_http`: the Prometheus endpoint (`--metrics-listen`), plain
+//!   HTTP beside the gRPC services.
 
 mod batch;
 mod engine;
 mod limits;
+pub(crate) mod metrics_http;
 mod status;
 mod worker;
 
@@ -45,7 +48,7 @@ pub fn routes(edge: Edge) -> Routes {
     let mut builder = Routes::builder();
     builder
         .add_service(
-            BatchServiceServer::new(batch::BatchApi::new(edge.clone()))
+            BatchServiceServer::new(batch::JobService::new(edge.clone()))
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
         )

@@ -5,7 +5,6 @@ use tonic::{Request, Response, Status};
 use super::Edge;
 use crate::pb::v1::status_service_server::StatusService;
 use crate::pb::v1::{StatusRequest, StatusResponse};
-use crate::scheduler::SchedulerCommand;
 
 #[derive(Debug)]
 pub struct StatusApi {
@@ -24,11 +23,7 @@ impl StatusService for StatusApi {
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        let mut status = self
-            .edge
-            .scheduler
-            .request(|reply| SchedulerCommand::Status { reply })
-            .await?;
+        let mut status = self.edge.scheduler.status().await?;
         status.default_engine = self.edge.config.default_engine().to_string();
         status.default_engine_source = self.edge.config.default_engine_source.to_string();
         Ok(Response::new(status))

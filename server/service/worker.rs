@@ -18,7 +18,7 @@ use crate::pb::v1::{
     engine_reply, worker_command, worker_message, EngineReply, EngineReplyChunk, ErrorKind,
     ItemError, RegisterWorker, WorkerCommand, WorkerEngineCall, WorkerMessage, WorkerUpdate,
 };
-use crate::scheduler::{SchedulerCommand, SchedulerHandle, WorkerBacklog, STALL_AFTER_INTERVALS};
+use crate::scheduler::{NewWorker, SchedulerHandle, WorkerBacklog, STALL_AFTER_INTERVALS};
 
 /// Accepted `RegisterWorker.heartbeat_interval_ms` (0: no heartbeats).
 const HEARTBEAT_INTERVAL_MS: std::ops::RangeInclusive<u32> = 100..=60_000;
@@ -132,7 +132,7 @@ impl WorkerService for WorkerApi {
         let worker_id = self
             .edge
             .scheduler
-            .request(|reply| SchedulerCommand::RegisterWorker {
+            .register_worker(NewWorker {
                 name,
                 expressions: register.expressions,
                 concurrency: register.concurrency as usize,
@@ -142,7 +142,6 @@ impl WorkerService for WorkerApi {
                 command_tx,
                 backlog: backlog.clone(),
                 kick_tx,
-                reply,
             })
             .await?;
         self.edge.tracker.spawn(worker_inbound_task(
@@ -184,29 +183,60 @@ fn refuse_deep_calls(calls: Vec<WorkerEngineCall>) -> (Vec<WorkerEngineCall>, Ve
     (kept, refused)
 }
 
-/// The scheduler commands of a `WorkerUpdate`, in its order: started runs,
-/// engine calls, results (none for an empty part).
-fn update_commands(worker_id: u64, update: WorkerUpdate) -> Vec<SchedulerCommand> {
-    let mut commands = Vec::with_capacity(3);
-    if !update.started_task_ids.is_empty() {
-        commands.push(SchedulerCommand::WorkerStarted {
-            worker_id,
-            task_ids: update.started_task_ids,
-        });
+/// Hands the parts of a `WorkerUpdate` to the scheduler, in its order:
+/// started runs, engine calls, results (none for an empty part). False
+/// when the scheduler or the worker's stream is gone.
+async fn forward_update(
+    worker_id: u64,
+    update: WorkerUpdate,
+    refusals_tx: &mpsc::Sender<WorkerCommand>,
+    scheduler: &SchedulerHandle,
+) -> bool {
+    if !update.started_task_ids.is_empty()
+        && scheduler
+            .worker_started(worker_id, update.started_task_ids)
+            .await
+            .is_err()
+    {
+        return false;
     }
-    if !update.calls.is_empty() {
-        commands.push(SchedulerCommand::WorkerCalls {
-            worker_id,
-            calls: update.calls,
-        });
+    if !update.calls.is_empty()
+        && !forward_calls(worker_id, update.calls, refusals_tx, scheduler).await
+    {
+        return false;
     }
-    if !update.results.is_empty() {
-        commands.push(SchedulerCommand::WorkerResults {
-            worker_id,
-            results: update.results,
-        });
+    if !update.results.is_empty()
+        && scheduler
+            .worker_results(worker_id, update.results)
+            .await
+            .is_err()
+    {
+        return false;
     }
-    commands
+    true
+}
+
+/// Answers the calls nested too deep at once, on the worker's stream, and
+/// hands the others to the scheduler. False when the scheduler or the
+/// worker's stream is gone.
+async fn forward_calls(
+    worker_id: u64,
+    calls: Vec<WorkerEngineCall>,
+    refusals_tx: &mpsc::Sender<WorkerCommand>,
+    scheduler: &SchedulerHandle,
+) -> bool {
+    let (calls, refused) = refuse_deep_calls(calls);
+    if !refused.is_empty() {
+        let replies = WorkerCommand {
+            kind: Some(worker_command::Kind::Replies(EngineReplyChunk {
+                replies: refused,
+            })),
+        };
+        if refusals_tx.send(replies).await.is_err() {
+            return false;
+        }
+    }
+    calls.is_empty() || scheduler.worker_calls(worker_id, calls).await.is_ok()
 }
 
 /// Forwards a worker's results and engine calls to the scheduler until the
@@ -235,8 +265,7 @@ async fn worker_inbound_task(
             () = silence => {
                 stalled = true;
                 let silent = stall_after.unwrap_or_default();
-                let command = SchedulerCommand::WorkerStalled { worker_id, silent };
-                if scheduler.send(command).await.is_err() {
+                if scheduler.worker_stalled(worker_id, silent).await.is_err() {
                     return;
                 }
                 continue;
@@ -244,30 +273,30 @@ async fn worker_inbound_task(
         };
         if stalled && matches!(message, Ok(Some(_))) {
             stalled = false;
-            let command = SchedulerCommand::WorkerResumed { worker_id };
-            if scheduler.send(command).await.is_err() {
+            if scheduler.worker_resumed(worker_id).await.is_err() {
                 return;
             }
         }
-        let commands = match message {
+        let forwarded = match message {
             Ok(Some(WorkerMessage { kind: Some(kind) })) => match kind {
-                worker_message::Kind::Update(update) => update_commands(worker_id, update),
-                worker_message::Kind::Results(chunk) => vec![SchedulerCommand::WorkerResults {
-                    worker_id,
-                    results: chunk.results,
-                }],
-                worker_message::Kind::EngineCalls(chunk) => vec![SchedulerCommand::WorkerCalls {
-                    worker_id,
-                    calls: chunk.calls,
-                }],
-                worker_message::Kind::Started(started) => vec![SchedulerCommand::WorkerStarted {
-                    worker_id,
-                    task_ids: started.task_ids,
-                }],
-                worker_message::Kind::Drain(drain) => vec![SchedulerCommand::WorkerDrain {
-                    worker_id,
-                    unstarted: drain.unstarted_task_ids,
-                }],
+                worker_message::Kind::Update(update) => {
+                    forward_update(worker_id, update, &refusals_tx, &scheduler).await
+                }
+                worker_message::Kind::Results(chunk) => scheduler
+                    .worker_results(worker_id, chunk.results)
+                    .await
+                    .is_ok(),
+                worker_message::Kind::EngineCalls(chunk) => {
+                    forward_calls(worker_id, chunk.calls, &refusals_tx, &scheduler).await
+                }
+                worker_message::Kind::Started(started) => scheduler
+                    .worker_started(worker_id, started.task_ids)
+                    .await
+                    .is_ok(),
+                worker_message::Kind::Drain(drain) => scheduler
+                    .worker_drain(worker_id, drain.unstarted_task_ids)
+                    .await
+                    .is_ok(),
                 // Its arrival was the point (it restarted the stall timer).
                 worker_message::Kind::Heartbeat(_) => continue,
                 worker_message::Kind::Register(_) => {
@@ -282,33 +311,9 @@ async fn worker_inbound_task(
                 break;
             }
         };
-        for command in commands {
-            let command = match command {
-                SchedulerCommand::WorkerCalls { worker_id, calls } => {
-                    let (calls, refused) = refuse_deep_calls(calls);
-                    if !refused.is_empty() {
-                        let replies = WorkerCommand {
-                            kind: Some(worker_command::Kind::Replies(EngineReplyChunk {
-                                replies: refused,
-                            })),
-                        };
-                        if refusals_tx.send(replies).await.is_err() {
-                            return;
-                        }
-                    }
-                    if calls.is_empty() {
-                        continue;
-                    }
-                    SchedulerCommand::WorkerCalls { worker_id, calls }
-                }
-                other => other,
-            };
-            if scheduler.send(command).await.is_err() {
-                return;
-            }
+        if !forwarded {
+            return;
         }
     }
-    let _ = scheduler
-        .send(SchedulerCommand::WorkerGone { worker_id })
-        .await;
+    let _ = scheduler.worker_gone(worker_id).await;
 }

@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::prometheus::{EngineLabels, JobLabels};
+use super::labels::{EngineLabels, JobLabels};
 use crate::pb::v1::StatusResponse;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -101,7 +101,7 @@ impl Gauges {
             items_running: SnapshotGauge::register(
                 registry,
                 "items_running",
-                "Items assigned to workers (running, or queued in a worker)",
+                "Items with a run assigned to a worker (started, or queued in the worker)",
             ),
             workers: SnapshotGauge::register(
                 registry,
@@ -116,12 +116,12 @@ impl Gauges {
             worker_slots_busy: SnapshotGauge::register(
                 registry,
                 "worker_slots_busy",
-                "Item runs assigned to workers, by expression served",
+                "Runs assigned to workers, by expression served",
             ),
             engine_calls_waiting: SnapshotGauge::register(
                 registry,
                 "engine_calls_waiting",
-                "Engine calls waiting for their batch, by engine and model",
+                "Engine calls waiting for their engine batch, by engine and model",
             ),
             engine_batches_in_flight: SnapshotGauge::register(
                 registry,

@@ -6,14 +6,14 @@
 //! - `prometheus`: the metrics registry; counters and histograms recorded
 //!   where work crosses a boundary (a batch leaves for its engine, its calls
 //!   are answered, a job's results and summary go to its client);
-//! - `gauges`: gauges set from the scheduler's `Status` snapshot at each
-//!   scrape (jobs, queue depth, workers and slots, engine queues);
-//! - `http`: the `/metrics` endpoint (`--metrics-listen`);
+//! - `labels`: the label sets that counters and gauges share;
+//! - `gauges`: gauges set from a `Status` snapshot at each scrape (jobs,
+//!   queue depth, workers and slots, engine queues);
 //! - `logging`: `--log-format text|json`, the log filter, and the `job` and
 //!   `engine_batch` spans.
 
 mod gauges;
-pub mod http;
+mod labels;
 mod latency;
 pub mod logging;
 mod prometheus;

@@ -4,8 +4,8 @@
 //! their counts apart), typed label sets, and OpenMetrics text encoding.
 //!
 //! Counters and histograms are recorded at the scheduler's boundaries, not
-//! inside it: [`EngineRecorder`] where a batch leaves for its engine and its
-//! calls come back, [`JobRecorder`] where a job's results and summary go to
+//! inside it: [`EngineRecorder`] where an engine batch leaves for its
+//! engine and its engine calls come back, [`JobRecorder`] where a job's results and summary go to
 //! its client. Gauges come from the `Status` snapshot at scrape time
 //! ([`super::gauges`]).
 //!
@@ -23,17 +23,15 @@ use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use super::gauges::Gauges;
-use crate::config::MAX_BATCH_SIZE;
+use super::labels::{EngineLabels, JobLabels};
 use crate::engine::CallStats;
 use crate::pb::v1::{outcome, ItemResult, JobSummary, StatusResponse};
 
-/// Batch-size buckets: 1, 2, 4, ..., 4096 calls (the largest batch).
-const BATCH_SIZE_BUCKETS: u16 = MAX_BATCH_SIZE.ilog2() as u16 + 1;
 /// Most (expression, engine) label sets without a running job whose job
 /// series stay in the registry; the least recently finished go first.
 pub const MAX_IDLE_LABEL_SETS: usize = 64;
@@ -44,22 +42,11 @@ pub const EVICTED: &str = "(evicted)";
 const LATENCY_BUCKETS: u16 = 17;
 const LATENCY_FIRST_BUCKET_S: f64 = 0.001;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-pub(crate) struct EngineLabels {
-    pub engine: String,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenLabels {
     engine: String,
     /// "prompt" or "completion".
     kind: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-pub(crate) struct JobLabels {
-    pub expression: String,
-    pub engine: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,18 +64,36 @@ struct SavedLabels {
     how: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type HistogramFamily<L> = Family<L, Histogram, Buckets>;
 
-fn batch_size_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(1.0, 2.0, BATCH_SIZE_BUCKETS))
+/// Buckets doubling from `first`, `count` of them.
+#[derive(Debug, Clone, Copy)]
+struct Buckets {
+    first: f64,
+    count: u16,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(
-        LATENCY_FIRST_BUCKET_S,
-        2.0,
-        LATENCY_BUCKETS,
-    ))
+impl Buckets {
+    /// Engine batch sizes: 1, 2, 4, ... calls, up to `largest_batch`.
+    fn batch_size(largest_batch: u32) -> Self {
+        Buckets {
+            first: 1.0,
+            count: largest_batch.max(1).ilog2() as u16 + 1,
+        }
+    }
+
+    fn latency() -> Self {
+        Buckets {
+            first: LATENCY_FIRST_BUCKET_S,
+            count: LATENCY_BUCKETS,
+        }
+    }
+}
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(self.first, 2.0, self.count))
+    }
 }
 
 /// The server's metrics. Cheap to clone.
@@ -250,13 +255,13 @@ struct EngineFamilies {
 }
 
 impl EngineFamilies {
-    fn new() -> Self {
+    fn new(largest_batch: u32) -> Self {
         EngineFamilies {
             batches: Family::default(),
             calls: Family::default(),
-            batch_size: Family::new_with_constructor(batch_size_histogram),
-            call_latency: Family::new_with_constructor(latency_histogram),
-            batch_duration: Family::new_with_constructor(latency_histogram),
+            batch_size: Family::new_with_constructor(Buckets::batch_size(largest_batch)),
+            call_latency: Family::new_with_constructor(Buckets::latency()),
+            batch_duration: Family::new_with_constructor(Buckets::latency()),
             failed_batches: Family::default(),
             failed_calls: Family::default(),
             retries: Family::default(),
@@ -273,24 +278,25 @@ impl EngineFamilies {
         );
         registry.register(
             "engine_calls",
-            "Engine calls sent to their engine, in batches (a call sent again after its \
-             engine process disconnected counts again)",
+            "Engine calls sent to their engine, in engine batches (an engine call sent again \
+             after its engine process disconnected counts again)",
             self.calls.clone(),
         );
         registry.register(
             "engine_batch_size",
-            "Calls per engine batch, as formed",
+            "Engine calls per engine batch, as formed",
             self.batch_size.clone(),
         );
         registry.register_with_unit(
             "engine_call_latency",
-            "Time from a batch leaving for its engine to each call's answer",
+            "Time from an engine batch leaving for its engine to the answer of each of its \
+             engine calls",
             Unit::Seconds,
             self.call_latency.clone(),
         );
         registry.register_with_unit(
             "engine_batch_duration",
-            "Time from a batch leaving for its engine to its last answer",
+            "Time from an engine batch leaving for its engine to its last answer",
             Unit::Seconds,
             self.batch_duration.clone(),
         );
@@ -306,13 +312,13 @@ impl EngineFamilies {
         );
         registry.register(
             "engine_retries",
-            "Engine requests sent again after a retryable failure (429, 5xx, timeout, \
-             connection error)",
+            "HTTP requests to an engine's provider sent again after a retryable failure (429, \
+             5xx, timeout, connection error)",
             self.retries.clone(),
         );
         registry.register(
             "engine_rate_limited",
-            "Engine responses that were 429 Too Many Requests",
+            "Responses of an engine's provider that were 429 Too Many Requests",
             self.rate_limited.clone(),
         );
         registry.register(
@@ -323,16 +329,13 @@ impl EngineFamilies {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Self {
+    /// A fresh registry. `largest_batch` is the largest engine batch the
+    /// server forms: the batch-size histogram's buckets double from 1 up
+    /// to it.
+    pub fn new(largest_batch: u32) -> Self {
         let mut registry = Registry::with_prefix("symbatcher");
-        let engine = EngineFamilies::new();
+        let engine = EngineFamilies::new(largest_batch);
         engine.register(&mut registry);
         let jobs_finished = Family::default();
         registry.register(
@@ -349,14 +352,14 @@ impl Metrics {
         let requeued = Family::default();
         registry.register(
             "items_requeued",
-            "Item runs put back in their job's queue (worker disconnected or drained), \
+            "Runs whose item went back to its job's queue (worker disconnected or drained), \
              counted when the job completes",
             Family::clone(&requeued),
         );
         let cost_usd = Family::default();
         registry.register(
             "cost_usd",
-            "Cost in US dollars of the requests sent for completed jobs (calls of priced \
+            "Cost in US dollars of the engine calls sent for completed jobs (those of priced \
              models), counted when the job completes",
             Family::clone(&cost_usd),
         );
@@ -364,14 +367,14 @@ impl Metrics {
         registry.register(
             "calls_saved",
             "Engine calls of completed jobs answered without a request, by how: cache (the \
-             call cache) or coalesced (an identical call in flight)",
+             call cache) or coalesced (an identical engine call in flight)",
             Family::clone(&calls_saved),
         );
         let cost_saved_usd = Family::default();
         registry.register(
             "cost_saved_usd",
-            "Cost in US dollars that cache hits and coalesced calls of completed jobs did \
-             not spend",
+            "Cost in US dollars that cache hits and coalesced engine calls of completed jobs \
+             did not spend",
             Family::clone(&cost_saved_usd),
         );
         let gauges = Gauges::register(&mut registry);
@@ -612,6 +615,9 @@ impl JobRecorder {
 mod tests {
     use super::*;
 
+    /// The server's largest engine batch (`config::MAX_BATCH_SIZE`).
+    const LARGEST_BATCH: u32 = 4096;
+
     fn sample(text: &str, line_start: &str) -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(line_start))
@@ -623,7 +629,7 @@ mod tests {
 
     #[test]
     fn an_engine_gone_for_good_leaves_no_series() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(LARGEST_BATCH);
         let gone = metrics.engine("python-Gone-1");
         gone.batch_sent(2);
         metrics.engine("echo").batch_sent(1);
@@ -640,7 +646,7 @@ mod tests {
 
     #[test]
     fn batch_sizes_fall_in_power_of_two_buckets_up_to_the_largest_batch() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(LARGEST_BATCH);
         let echo = metrics.engine("echo");
         for size in [1, 3, 4, 4096] {
             echo.batch_sent(size);
@@ -670,7 +676,7 @@ mod tests {
     #[test]
     fn item_results_count_by_outcome() {
         use crate::pb::v1::{ItemError, Outcome};
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(LARGEST_BATCH);
         let job = metrics.job("m:E", "echo");
         let ok = ItemResult {
             index: 0,
@@ -705,7 +711,7 @@ mod tests {
     #[test]
     fn a_completed_job_adds_its_cost_and_its_saved_calls() {
         use crate::pb::v1::Usage;
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(LARGEST_BATCH);
         let job = metrics.job("m:E", "gpt");
         let summary = JobSummary {
             cost_usd: 0.25,
@@ -741,7 +747,7 @@ mod tests {
 
     #[test]
     fn idle_label_sets_over_the_limit_leave_with_their_counts_kept_as_evicted() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(LARGEST_BATCH);
         let running = metrics.job("m:Running", "echo");
         let total = MAX_IDLE_LABEL_SETS + 10;
         for i in 0..total {

@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TypedDict
 
-from symbatcher._channel import TOKEN_ENV, Connection, read_token_file
+from symbatcher.wire._channel import TOKEN_ENV, Connection, read_token_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +65,17 @@ def child_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def scheduler_options(args: argparse.Namespace) -> dict[str, Any]:
+class SchedulerConnectionOptions(TypedDict):
+    """The connection keywords of BatchScheduler."""
+
+    token: str | None
+    tls: bool | None
+    tls_ca: str | None
+    tls_client_cert: str | None
+    tls_client_key: str | None
+
+
+def scheduler_options(args: argparse.Namespace) -> SchedulerConnectionOptions:
     """The options as BatchScheduler keywords (the token file read here)."""
     return {
         "token": read_token_file(args.token_file) if args.token_file else None,

@@ -34,9 +34,9 @@ import os
 import sys
 
 from symbatcher.cli import connect
-from symbatcher._batch_engine import BatchEngine
-from symbatcher._engine_connection import serve_engine
-from symbatcher._imports import add_app_dir, import_expression
+from symbatcher.engines._batch_engine import BatchEngine
+from symbatcher.engines._serve_engine import serve_engine
+from symbatcher._expressions import add_app_dir, import_expression
 from symbatcher._errors import SymbatcherError
 from symbatcher.cli.reconnect import EXIT_GAVE_UP
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         connection = connect.connection(args)
         if args.symai:
-            from symbatcher._symai_engine import SymaiEngine
+            from symbatcher.engines._symai_engine import SymaiEngine
 
             engine: BatchEngine = SymaiEngine(
                 concurrency=args.concurrency, max_concurrency=args.max_batches

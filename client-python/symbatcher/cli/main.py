@@ -11,7 +11,7 @@ import sys
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("symbatcher.cli.worker", "serve an expression to a symbatcher server"),
-    "run": ("symbatcher.cli.run", "run an expression over a JSONL file"),
+    "run": ("symbatcher.cli.run", "run an expression over a JSONL, CSV or Parquet file or a saved dataset"),
     "engine": ("symbatcher.cli.engine", "serve symai's configured engine (or a BatchEngine) to a server"),
     "status": ("symbatcher.cli.status", "show a server's workers, engines, queues and jobs"),
 }

@@ -16,10 +16,9 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
-
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
-from symbatcher._worker import WorkerRuntime
+from symbatcher.worker._runtime import WorkerRuntime
+from symbatcher.worker._served_job import ExpressionFactory
 
 log = logging.getLogger("symbatcher.worker")
 
@@ -47,7 +46,9 @@ class _Stop:
         self.requested.set()
 
 
-async def serve(args: argparse.Namespace, name: str, expressions: dict[str, Any]) -> int:
+async def serve(
+    args: argparse.Namespace, name: str, expressions: dict[str, ExpressionFactory]
+) -> int:
     loop = asyncio.get_running_loop()
     stop = _Stop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,8 +16,6 @@ import json
 import os
 import sys
 import time
-from typing import Any
-
 import grpc
 from google.protobuf import json_format
 
@@ -135,7 +133,7 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
     return "\n".join(lines)
 
 
-def _cache(c: Any) -> str:
+def _cache(c: status_pb2.CacheStatus) -> str:
     served = f"{c.hits:,} hits, {c.coalesced:,} coalesced calls since start"
     if not c.dir:
         return f"call cache: none on disk (identical calls in flight are sent once) · {served}"
@@ -145,7 +143,7 @@ def _cache(c: Any) -> str:
     )
 
 
-def _engine(e: Any) -> list[str]:
+def _engine(e: status_pb2.EngineStatus) -> list[str]:
     head = f"  {e.name} ({e.kind}"
     if e.model:
         head += f", model {e.model}"

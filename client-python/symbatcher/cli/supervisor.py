@@ -17,8 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
 
 from symbatcher.cli import connect
 from symbatcher.cli.reconnect import EXIT_GAVE_UP
@@ -110,7 +111,7 @@ def supervise(args: argparse.Namespace, name: str) -> int:
     )
     signals = 0
 
-    def forward(signum: int, _frame: Any) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal signals
         signals += 1
         for child in children:
@@ -130,7 +131,9 @@ def supervise(args: argparse.Namespace, name: str) -> int:
     return max((abs(c.status) for c in children if c.status is not None), default=0)
 
 
-def _supervise_turn(children: list[_Child], start: Any, *, stopping: bool) -> bool:
+def _supervise_turn(
+    children: list[_Child], start: Callable[[_Child], None], *, stopping: bool
+) -> bool:
     """Reaps worker processes that ended and starts again those due; returns
     False once none runs or waits to start again."""
     now = time.monotonic()

@@ -42,10 +42,9 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
-
-from symbatcher._imports import add_app_dir, build_expression, import_expression, registered_names
-from symbatcher._slots import SLOT_KINDS
+from symbatcher._expressions import add_app_dir, build_expression, import_expression, registered_names
+from symbatcher.worker._served_job import ExpressionFactory
+from symbatcher.worker._slot_kinds import SLOT_KINDS
 from symbatcher.cli import connect
 from symbatcher.cli.reconnect import EXIT_STUCK, serve
 from symbatcher.cli.supervisor import supervise
@@ -141,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or f"{socket.gethostname()}-{os.getpid()}"
     if args.processes > 1:
         return supervise(args, name)
-    expressions: dict[str, Any] = {}
+    expressions: dict[str, ExpressionFactory] = {}
     for spec, cls in classes.items():
         for registered in registered_names(spec, cls):
             expressions[registered] = functools.partial(build_expression, cls)

@@ -47,7 +47,7 @@ struct FileObject {
 
 /// A client of one provider's Files and Batches endpoints.
 #[derive(Debug)]
-pub(crate) struct BatchApi {
+pub(crate) struct ProviderBatchClient {
     client: reqwest::Client,
     base_url: String,
     pub host: String,
@@ -56,7 +56,7 @@ pub(crate) struct BatchApi {
     timeout: Duration,
 }
 
-impl BatchApi {
+impl ProviderBatchClient {
     pub fn new(
         base_url: &str,
         api_key: Option<ApiKey>,
@@ -67,7 +67,7 @@ impl BatchApi {
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .user_agent(concat!("symbatcher/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(BatchApi {
+        Ok(ProviderBatchClient {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
             host: host_of(base_url),

@@ -45,7 +45,7 @@ use super::openai::request::{prepare, Completion};
 use super::openai::{OpenAiEngine, OpenAiError};
 use super::{AnswerTx, BatchAnswer, CallAnswer, CallStats};
 use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ProviderBatchStatus};
-use api::BatchApi;
+use api::ProviderBatchClient;
 use jsonl::{Outcome, Request};
 pub use settings::OpenAiBatchSettings;
 pub use store::StoreError;
@@ -65,7 +65,7 @@ pub struct OpenAiBatchEngine {
 pub(crate) struct Inner {
     name: String,
     settings: OpenAiBatchSettings,
-    api: BatchApi,
+    api: ProviderBatchClient,
     store: BatchStore,
     fallback: Option<OpenAiEngine>,
     /// The watcher of each batch being polled now, by provider batch id.
@@ -100,7 +100,7 @@ impl OpenAiBatchEngine {
         tracker: &TaskTracker,
     ) -> Result<Self, BatchSetupError> {
         let store = BatchStore::open(cache_dir)?;
-        let api = BatchApi::new(
+        let api = ProviderBatchClient::new(
             &settings.base_url,
             settings.api_key.clone(),
             settings.max_retries,

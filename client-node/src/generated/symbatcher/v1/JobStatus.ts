@@ -1,0 +1,122 @@
+// Original file: ../proto/symbatcher/v1/status.proto
+
+import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from '../../symbatcher/v1/Usage';
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * One running job.
+ */
+export interface JobStatus {
+  /**
+   * The job's id (JobAccepted.job_id).
+   */
+  'job_id'?: (number | string | Long);
+  /**
+   * The expression it runs.
+   */
+  'expression'?: (string);
+  /**
+   * The engine its calls go to.
+   */
+  'engine'?: (string);
+  /**
+   * Items received so far.
+   */
+  'received'?: (number | string | Long);
+  /**
+   * Items waiting for a worker.
+   */
+  'queued'?: (number | string | Long);
+  /**
+   * Items assigned to workers (running or queued in a worker).
+   */
+  'running'?: (number | string | Long);
+  /**
+   * Items answered with a result.
+   */
+  'completed'?: (number | string | Long);
+  /**
+   * Items answered with an error.
+   */
+  'failed'?: (number | string | Long);
+  /**
+   * Whether the client has ended its input.
+   */
+  'input_closed'?: (boolean);
+  /**
+   * Cost in US dollars of the requests sent for the job so far.
+   */
+  'cost_usd'?: (number | string);
+  /**
+   * Its spend cap in US dollars; 0 with none.
+   */
+  'max_cost_usd'?: (number | string);
+  /**
+   * Calls answered from the cache or coalesced, with what they saved.
+   */
+  'saved'?: (_symbatcher_v1_Usage | null);
+  /**
+   * Items whose runs gave their slot back to wait on a provider batch
+   * (replay); they run again once their calls are answered.
+   */
+  'parked'?: (number | string | Long);
+}
+
+/**
+ * One running job.
+ */
+export interface JobStatus__Output {
+  /**
+   * The job's id (JobAccepted.job_id).
+   */
+  'job_id': (number);
+  /**
+   * The expression it runs.
+   */
+  'expression': (string);
+  /**
+   * The engine its calls go to.
+   */
+  'engine': (string);
+  /**
+   * Items received so far.
+   */
+  'received': (number);
+  /**
+   * Items waiting for a worker.
+   */
+  'queued': (number);
+  /**
+   * Items assigned to workers (running or queued in a worker).
+   */
+  'running': (number);
+  /**
+   * Items answered with a result.
+   */
+  'completed': (number);
+  /**
+   * Items answered with an error.
+   */
+  'failed': (number);
+  /**
+   * Whether the client has ended its input.
+   */
+  'input_closed': (boolean);
+  /**
+   * Cost in US dollars of the requests sent for the job so far.
+   */
+  'cost_usd': (number);
+  /**
+   * Its spend cap in US dollars; 0 with none.
+   */
+  'max_cost_usd': (number);
+  /**
+   * Calls answered from the cache or coalesced, with what they saved.
+   */
+  'saved': (_symbatcher_v1_Usage__Output | null);
+  /**
+   * Items whose runs gave their slot back to wait on a provider batch
+   * (replay); they run again once their calls are answered.
+   */
+  'parked': (number);
+}

@@ -1,0 +1,62 @@
+// Original file: ../proto/symbatcher/v1/engine.proto
+
+
+/**
+ * Who the engine is. An invalid field ends the stream with INVALID_ARGUMENT
+ * naming the field.
+ */
+export interface RegisterEngine {
+  /**
+   * Engine name jobs select it by (JobSpec.engine); required, and must not
+   * name a configured or connected engine (else ALREADY_EXISTS, kind
+   * "engine_name_taken"). Surrounding whitespace is ignored; at most 256
+   * characters, no control or invisible formatting characters; a name that
+   * differs from an engine's only in case is refused (INVALID_ARGUMENT,
+   * field "name").
+   */
+  'name'?: (string);
+  /**
+   * Batches this engine accepts at once (1..=1024); the server never has
+   * more unanswered. Unset: no cap, so batches in flight follow the worker
+   * slots calling the engine (each batch holds at least one running item's
+   * call). An explicit 0 is invalid.
+   */
+  'max_concurrency'?: (number);
+  /**
+   * The engine calls a provider that charges per call (e.g. SymaiEngine):
+   * jobs on it use the server's call cache unless their JobSpec.cache says
+   * otherwise, as jobs on openai engines do. False: the default is "off".
+   */
+  'cache_by_default'?: (boolean);
+  '_max_concurrency'?: "max_concurrency";
+}
+
+/**
+ * Who the engine is. An invalid field ends the stream with INVALID_ARGUMENT
+ * naming the field.
+ */
+export interface RegisterEngine__Output {
+  /**
+   * Engine name jobs select it by (JobSpec.engine); required, and must not
+   * name a configured or connected engine (else ALREADY_EXISTS, kind
+   * "engine_name_taken"). Surrounding whitespace is ignored; at most 256
+   * characters, no control or invisible formatting characters; a name that
+   * differs from an engine's only in case is refused (INVALID_ARGUMENT,
+   * field "name").
+   */
+  'name': (string);
+  /**
+   * Batches this engine accepts at once (1..=1024); the server never has
+   * more unanswered. Unset: no cap, so batches in flight follow the worker
+   * slots calling the engine (each batch holds at least one running item's
+   * call). An explicit 0 is invalid.
+   */
+  'max_concurrency'?: (number);
+  /**
+   * The engine calls a provider that charges per call (e.g. SymaiEngine):
+   * jobs on it use the server's call cache unless their JobSpec.cache says
+   * otherwise, as jobs on openai engines do. False: the default is "off".
+   */
+  'cache_by_default': (boolean);
+  '_max_concurrency'?: "max_concurrency";
+}

@@ -1,0 +1,49 @@
+// Original file: ../proto/symbatcher/v1/worker.proto
+
+import type { WorkerEngineCall as _symbatcher_v1_WorkerEngineCall, WorkerEngineCall__Output as _symbatcher_v1_WorkerEngineCall__Output } from '../../symbatcher/v1/WorkerEngineCall';
+import type { WorkResult as _symbatcher_v1_WorkResult, WorkResult__Output as _symbatcher_v1_WorkResult__Output } from '../../symbatcher/v1/WorkResult';
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * Started runs, engine calls and results, handled in that order, each as its
+ * own RunsStarted, WorkerEngineCallChunk and WorkResultChunk would be. One
+ * message instead of three saves a worker a write (and the server a read)
+ * per gathering; a worker whose calls and results do not fit in one message
+ * sends several, the started runs in the first.
+ */
+export interface WorkerUpdate {
+  /**
+   * Runs started since the last RunsStarted or WorkerUpdate.
+   */
+  'started_task_ids'?: (number | string | Long)[];
+  /**
+   * Engine calls made by running forward()s.
+   */
+  'calls'?: (_symbatcher_v1_WorkerEngineCall)[];
+  /**
+   * Results of finished runs.
+   */
+  'results'?: (_symbatcher_v1_WorkResult)[];
+}
+
+/**
+ * Started runs, engine calls and results, handled in that order, each as its
+ * own RunsStarted, WorkerEngineCallChunk and WorkResultChunk would be. One
+ * message instead of three saves a worker a write (and the server a read)
+ * per gathering; a worker whose calls and results do not fit in one message
+ * sends several, the started runs in the first.
+ */
+export interface WorkerUpdate__Output {
+  /**
+   * Runs started since the last RunsStarted or WorkerUpdate.
+   */
+  'started_task_ids': (number)[];
+  /**
+   * Engine calls made by running forward()s.
+   */
+  'calls': (_symbatcher_v1_WorkerEngineCall__Output)[];
+  /**
+   * Results of finished runs.
+   */
+  'results': (_symbatcher_v1_WorkResult__Output)[];
+}

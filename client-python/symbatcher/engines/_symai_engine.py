@@ -1,0 +1,186 @@
+"""`SymaiEngine`: a `BatchEngine` that answers every call with symai's own
+neurosymbolic engine, so that every provider symai supports (OpenAI,
+Anthropic, Gemini, Groq, DeepSeek, OpenRouter, a local llama.cpp or vLLM
+`symserver`, an engine registered with `EngineRepository.register`, ...)
+works through symbatcher. It is what `BatchScheduler()` uses when no engine
+is named and symai has one (see `engines/_default_engine`).
+
+How a call reaches the engine:
+
+- A call intercepted in this process carries a `local_ref` to the symai
+  `Argument` symai built for it (`_local_calls`). The engine gets that very
+  object: `engine.prepare(argument)` then `engine.forward(argument)`, as
+  symai's own query path does, and its return values go back to the slot
+  untouched. The answer is the one symai's engine would give without
+  symbatcher.
+- A call from another process (a remote worker) is rebuilt as symai's raw
+  input: the chat messages the worker rendered (system prompt included), so
+  the engine sends what symai would have sent. Request kwargs reach the
+  engine as symai kwargs (it keeps those it supports).
+
+The calls of a batch run concurrently: the first on the batch's own thread,
+the others on a thread pool shared by all batches. By default nothing caps
+them, so as many calls run at once as the worker slots calling the engine
+make (the pool grows on demand, `_thread_pools`); `concurrency` caps the calls
+running at once, `max_concurrency` the batches. An engine with
+`allows_batching = True` (the original library's batch engines) gets the
+whole batch at once: `engine.forward([argument, ...])` returning
+`(results, metadata_list)`. The reply's metadata carries the call's token
+`usage`.
+
+Jobs on it use the server's call cache by default (`cache_by_default`), as
+jobs on the server's own openai engines do: a re-run pays for no call twice.
+A call answered from the cache (or by an identical call in flight) gets the
+JSON form of what symai's engine returned: the text of its first result and
+its JSON-serialisable metadata, with `"cached": true`; objects that are not
+JSON (`raw_output`, the provider's response object) are not in it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from symbatcher.wire._codec import is_json_value
+from symbatcher.engines._batch_engine import BatchEngine, EngineCall
+from symbatcher.engines._local_calls import LOCAL_CALLS, LocalCall
+from symbatcher.engines._thread_pools import check_limit, thread_pool
+
+if TYPE_CHECKING:
+    from symai.backend.base import Engine
+    from symai.core import Argument
+
+Reply = tuple[str, dict[str, object]] | Exception
+
+
+class SymaiEngine(BatchEngine):
+    """Serves batches with symai's configured neurosymbolic engine.
+
+    `concurrency`: calls running at once at most (across batches); None, the
+    default: no cap, as many as the slots calling the engine make.
+    `max_concurrency`: batches the server may send at once; None, the
+    default: no cap (they follow the slots). `engine`: a symai `Engine`
+    instance to use instead of the configured one (resolved on first use, in
+    a thread that symbatcher does not intercept).
+    """
+
+    #: symai's engines call providers that charge per call.
+    cache_by_default = True
+
+    def __init__(
+        self, *, concurrency: int | None = None, max_concurrency: int | None = None, engine: Engine | None = None
+    ) -> None:
+        # `concurrency` sizes this process's own pool; `max_concurrency` is
+        # checked by the server when the engine registers.
+        limit = check_limit("concurrency", concurrency)
+        if limit is not None and limit < 1:
+            raise ValueError(f"concurrency: must be at least 1 (None for no limit), got {limit}")
+        self.concurrency = limit
+        self.max_concurrency = max_concurrency
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._pool = thread_pool(limit, "symai-engine")
+
+    def engine(self) -> Engine:
+        """The symai engine calls go to (symai's configured one by default)."""
+        with self._lock:
+            if self._engine is None:
+                from symai.functional import EngineRepository
+
+                self._engine = EngineRepository.get("neurosymbolic")
+            return self._engine
+
+    def describe(self) -> str:
+        """`symai:<EngineClass>[:<model>]`, the engine's name in Status and summaries."""
+        engine = self.engine()
+        model = getattr(engine, "model", None)
+        name = f"symai:{type(engine).__name__}"
+        return f"{name}:{model}" if isinstance(model, str) and model else name
+
+    def forward(self, calls: list[EngineCall]) -> list[Reply]:
+        engine = self.engine()
+        if getattr(engine, "allows_batching", False):
+            return _batch(engine, calls)
+        if self.concurrency is not None:
+            # Every call on the pool, so that its size is the cap.
+            futures = [self._pool.submit(_call, engine, call) for call in calls]
+            return [future.result() for future in futures]
+        # No cap: the batch's own thread runs one call itself.
+        futures = [self._pool.submit(_call, engine, call) for call in calls[1:]]
+        first = [_call(engine, calls[0])] if calls else []
+        return first + [future.result() for future in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _argument(call: EngineCall) -> tuple[Argument, LocalCall | None]:
+    """The symai Argument of a call: the original one when it is in this
+    process, else one rebuilt from the call's messages (or prompt)."""
+    local = LOCAL_CALLS.get(call.local_ref)
+    if local is not None:
+        return local.argument, local
+    from symai.core import Argument
+
+    argument = Argument((), {**call.kwargs, "raw_input": True}, {})
+    argument.prop.processed_input = call.messages or call.prompt
+    return argument, None
+
+
+def _call(engine: Engine, call: EngineCall) -> Reply:
+    """One call through symai's engine; an exception fails only this call."""
+    try:
+        argument, local = _argument(call)
+        engine.prepare(argument)
+        result, metadata = engine.forward(argument)
+    except Exception as exc:  # noqa: BLE001 - the call's own failure
+        return exc
+    return _reply(engine, local, result, metadata or {})
+
+
+def _batch(engine: Engine, calls: list[EngineCall]) -> list[Reply]:
+    """A batch through an engine that takes a list of Arguments; raising
+    fails the whole batch."""
+    pairs = [_argument(call) for call in calls]
+    arguments = [argument for argument, _ in pairs]
+    for argument in arguments:
+        engine.prepare(argument)
+    results, metadata_list = engine.forward(arguments)
+    if len(results) != len(calls):
+        raise ValueError(f"{type(engine).__name__}.forward returned {len(results)} results for {len(calls)} calls")
+    metadata_list = list(metadata_list or [{}] * len(calls))
+    return [
+        _reply(engine, local, result if isinstance(result, list) else [result], metadata or {})
+        for (_, local), result, metadata in zip(pairs, results, metadata_list)
+    ]
+
+
+def _reply(engine: Engine, local: LocalCall | None, result: object, metadata: dict[str, object]) -> Reply:
+    """The wire reply (text and JSON metadata); a local call also keeps the
+    engine's own return values for its slot (with the call's token `usage`
+    added when the engine's metadata has none, as every engine reports it)."""
+    wire = _metadata(engine, metadata)
+    if local is not None:
+        if "usage" in wire and "usage" not in metadata:
+            metadata = {**metadata, "usage": wire["usage"]}
+        local.answer = (result, metadata)
+    text = result[0] if isinstance(result, list) and result else result
+    return ("" if text is None else str(text)), wire
+
+
+def _metadata(engine: Engine, metadata: dict[str, object]) -> dict[str, object]:
+    """The JSON part of symai's metadata, with the call's token usage."""
+    out = {key: value for key, value in metadata.items() if key != "raw_output" and is_json_value(value)}
+    try:
+        record = engine.usage_record_from_metadata(metadata)
+    except Exception:  # noqa: BLE001 - engines without usage
+        record = None
+    if record is not None:
+        out["usage"] = {
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens,
+            "total_tokens": record.total_tokens,
+        }
+    elif isinstance(metadata.get("usage"), dict) and is_json_value(metadata["usage"]):
+        out["usage"] = metadata["usage"]
+    return out
