@@ -28,7 +28,10 @@ pub enum Error {
     #[error("protocol: {0}")]
     Protocol(String),
     /// The named engine is not configured or connected.
-    #[error("engine: unknown engine {name:?} (known: {known})")]
+    #[error(
+        "engine: unknown engine {name:?} (known: {known}){}",
+        engine_kind_hint(name)
+    )]
     UnknownEngine { name: String, known: String },
     /// An engine name is already taken.
     #[error("engine: name {0:?} is already in use")]
@@ -100,6 +103,25 @@ fn worker_hint(expression: &str) -> String {
     } else {
         format!("start one with `symbatcher worker {expression} --server ADDR`")
     }
+}
+
+/// For a job that names an engine kind instead of a configured engine: how
+/// to get an engine of that kind.
+fn engine_kind_hint(name: &str) -> String {
+    let (class, kind) = match name.trim().to_ascii_lowercase().as_str() {
+        "openai" => ("OpenAIEngine(base_url, model, api_key_env=...)", "openai"),
+        "openai-batch" | "openai_batch" => (
+            "OpenAIBatchEngine(base_url, model, fallback=OpenAIEngine(...))",
+            "openai-batch",
+        ),
+        "anthropic" => ("AnthropicEngine(model=..., api_key_env=...)", "anthropic"),
+        _ => return String::new(),
+    };
+    format!(
+        "; {name:?} is a kind of engine, not the name of one: from Python pass \
+         engine={class} (any OpenAI-compatible URL works with OpenAIEngine), or define \
+         [engines.NAME] with kind = \"{kind}\" in a --config file and name it"
+    )
 }
 
 impl Error {
@@ -184,6 +206,26 @@ fn insert(map: &mut MetadataMap, key: &'static str, value: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn naming_an_engine_kind_points_to_its_python_class_and_the_config_file() {
+        let err = Error::UnknownEngine {
+            name: "openai".into(),
+            known: "echo".into(),
+        }
+        .to_string();
+        assert!(
+            err.contains("engine=OpenAIEngine(base_url, model, api_key_env=...)")
+                && err.contains("kind = \"openai\""),
+            "{err}"
+        );
+        let err = Error::UnknownEngine {
+            name: "gpt".into(),
+            known: "echo".into(),
+        }
+        .to_string();
+        assert_eq!(err, "engine: unknown engine \"gpt\" (known: echo)");
+    }
+
     use super::*;
 
     #[test]

@@ -15,6 +15,8 @@ Everything public is importable from here. The package is laid out by role
 - `cli/`: the `symbatcher` command; `v1/`: the generated protocol stubs.
 """
 
+from symbatcher.client._failure_streak import RepeatedFailureWarning
+from symbatcher.engines._default_engine import EchoFallbackWarning
 from symbatcher._errors import (
     AuthenticationError,
     BudgetExceeded,
@@ -78,4 +80,7 @@ __all__ = [
     "ServerUnavailableError",
     "SymbatcherError",
     "WorkerLostError",
+    # Warnings.
+    "EchoFallbackWarning",
+    "RepeatedFailureWarning",
 ]

@@ -10,6 +10,37 @@ import sys
 from typing import Any
 
 
+def check_expression(expr: object, kwargs: dict[str, object]) -> None:
+    """Refuses, before anything is sent, an `expr` whose every item would fail
+    the same way: one that is not an expression class or instance (a function,
+    a string, ...), and one whose `forward()` cannot be called as
+    `forward(input=item, **kwargs)` (the original library's `TypeError`, at
+    once instead of once per item)."""
+    if inspect.isroutine(expr) or not callable(getattr(expr, "forward", None)):
+        what = "a function" if inspect.isroutine(expr) else f"a {type(expr).__name__}"
+        raise TypeError(
+            f"expr: must be an Expression class (or instance) with a forward(self, input, "
+            f"**kwargs) method, got {what} ({expr!r:.80}); wrap a function in an Expression: "
+            f"class Step(Expression): def forward(self, input, **kwargs): return fn(input)"
+        )
+    forward = getattr(expr, "forward")
+    try:
+        signature = inspect.signature(forward)
+    except (TypeError, ValueError):  # no signature to read (a builtin): let it run
+        return
+    # A class's forward is read unbound: its first parameter is the instance.
+    instance = (None,) if inspect.isclass(expr) else ()
+    try:
+        signature.bind(*instance, input=None, **dict.fromkeys(kwargs))
+    except TypeError as err:
+        cls = expr if inspect.isclass(expr) else type(expr)
+        raise TypeError(
+            f"{cls.__qualname__}.forward() cannot be called as forward(input=item, **kwargs): "
+            f"{err}; BatchScheduler passes every item as `input`, so forward must accept it: "
+            f"def forward(self, input, **kwargs)"
+        ) from None
+
+
 def expression_name(expr: object) -> str:
     """The name an expression class is registered and submitted under:
     `module:QualName` (an instance: its class's name)."""

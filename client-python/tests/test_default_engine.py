@@ -111,6 +111,9 @@ def test_without_a_symai_engine_echo_answers_and_says_so_once(tmp_path):
     assert out["result"].startswith("echo: ")
     assert done.stderr.count("EchoFallbackWarning") == 1, done.stderr
     assert "engine='echo'" in done.stderr and "OpenAIEngine" in done.stderr
+    # It points at the user's line that built the scheduler (line 7 of the
+    # script), not at the event loop's code where the choice is made.
+    assert "<string>:7: EchoFallbackWarning" in done.stderr, done.stderr
 
 
 def test_naming_echo_chooses_it_without_a_warning(tmp_path):

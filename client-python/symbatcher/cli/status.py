@@ -21,6 +21,7 @@ from google.protobuf import json_format
 
 from symbatcher.cli import connect
 from symbatcher.v1 import status_pb2, status_pb2_grpc
+from symbatcher._usd import usd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,13 +121,13 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
             f"  job {j.job_id} {j.expression}{engine}: {j.completed:,} done ({j.failed:,} failed)"
             f" · {j.running:,} running · {j.queued:,} queued{parked} · {j.received:,} received{more}"
         )
-        spend = f"    cost ${j.cost_usd:.4f}"
+        spend = f"    cost {usd(j.cost_usd)}"
         if j.max_cost_usd:
-            spend += f" of a ${j.max_cost_usd:.4f} cap"
+            spend += f" of a {usd(j.max_cost_usd)} cap"
         saved = j.saved
         spend += (
             f" · {saved.cache_hits:,} cache hits, {saved.coalesced:,} coalesced calls"
-            f" saved {saved.prompt_tokens + saved.completion_tokens:,} tokens (${saved.cost_usd:.4f})"
+            f" saved {saved.prompt_tokens + saved.completion_tokens:,} tokens ({usd(saved.cost_usd)})"
         )
         lines.append(spend)
     lines.append(_cache(status.cache))

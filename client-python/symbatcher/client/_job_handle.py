@@ -14,6 +14,9 @@ import os
 from collections.abc import Callable
 from tqdm.auto import tqdm
 
+from symbatcher._call_site import CallSite
+from symbatcher._usd import usd
+from symbatcher.client._failure_streak import FailureStreak
 from symbatcher.client._job_options import JobOptions
 from symbatcher.client._job_stream import JobStream
 from symbatcher.client._sources import ItemSource
@@ -56,8 +59,10 @@ class JobHandle:
         progress: bool,
         total: int | None,
         local_only: bool = False,
+        site: CallSite | None = None,
     ) -> None:
         self._address = address
+        self._site = site
         self._connection = connection
         self._stub = stub
         self._expression = expression
@@ -103,6 +108,7 @@ class JobHandle:
             ordered=self._ordered,
             local_only=self._local_only,
             local_slots=self._num_workers > 0,
+            failure_streak=FailureStreak(self._site),
         )
         await self._job.start()
         self._bar = _ProgressBar(
@@ -120,9 +126,12 @@ class JobHandle:
             self.summary = self._job.summary
             return None
         failed = sum(1 for _, value in chunk if isinstance(value, BaseException))
-        if failed:
-            self.failed += failed
-            self._bar.set_postfix(failed=self.failed, refresh=False)
+        self.failed += failed
+        if failed or self._job.cost_usd:
+            postfix: dict[str, object] = {"failed": self.failed} if self.failed else {}
+            if self._job.cost_usd:
+                postfix["cost"] = usd(self._job.cost_usd)
+            self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(len(chunk))
         return chunk
 

@@ -27,6 +27,7 @@ from symbatcher.wire import _codec, _limits
 from symbatcher.worker._handoff import HANDOFF, JobObjects
 from symbatcher._errors import EncodingError, JobError, SymbatcherError
 from symbatcher.wire._rpc_errors import call_error, from_item_error, from_rpc_error
+from symbatcher.client._failure_streak import FailureStreak
 from symbatcher.client._job_options import JobOptions
 from symbatcher.client._sources import ItemSource
 from symbatcher.client._summary import ItemUsage, JobSummary
@@ -72,8 +73,13 @@ class JobStream:
         ordered: bool = False,
         local_only: bool = False,
         local_slots: bool = True,
+        failure_streak: FailureStreak | None = None,
     ) -> None:
         self._stub = stub
+        #: Says so when the first items all fail alike before any engine call.
+        self._failure_streak = failure_streak
+        #: US dollars of the requests sent for the items delivered so far.
+        self.cost_usd = 0.0
         #: Every item runs in this process's slots only (kwargs that are not
         #: JSON reach no other process).
         self._local_only = local_only
@@ -275,13 +281,19 @@ class JobStream:
                     for result in response.results.results:
                         if on_usage is not None and result.HasField("usage"):
                             on_usage(result.index, ItemUsage.from_pb(result.usage))
-                        self._accept(result.index, self._value(result))
+                        value = self._value(result)
+                        self.cost_usd += result.usage.cost_usd
+                        if self._failure_streak is not None:
+                            self._failure_streak.see(value, result.usage.calls)
+                        self._accept(result.index, value)
                     self._results_changed.set()
                 elif kind == "summary":
                     # The server never saw the items failed here.
                     response.summary.items += self.failed_unsent
                     response.summary.failed += self.failed_unsent
                     self.summary = JobSummary.from_pb(response.summary)
+                    if self._failure_streak is not None:
+                        self._failure_streak.finish(self.summary.items)
             if self.summary is None:
                 self._fail(JobError("job stream ended without a summary"))
         except grpc.RpcError as err:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from symbatcher._errors import InvalidArgumentError, SchedulerClosedError, SymbatcherError
-from symbatcher._expressions import build_expression, expression_name
+from symbatcher._expressions import build_expression, check_expression, expression_name
 from symbatcher.client._call_arguments import (
     check_call,
     kwargs_json,
@@ -30,6 +30,7 @@ from symbatcher.client._scheduler_resources import SchedulerResources
 from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
 from symbatcher.client._summary import JobSummary
 from symbatcher.engines._batch_engine import BatchEngine
+from symbatcher._call_site import user_call_site
 from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
 from symbatcher.engines._engine_connection import EngineConnection
 from symbatcher.engines._server_engines import ServerEngine
@@ -166,6 +167,8 @@ class BatchScheduler:
         tls_client_key: str | None = None,
         allow_pickle: bool = False,
     ) -> None:
+        # Where the user built this scheduler: warnings raised later on its loop point there.
+        self._site = user_call_site()
         self._closed = True
         if codec not in ("json", "pickle"):
             raise ValueError(f"codec: must be 'json' or 'pickle', got {codec!r}")
@@ -485,7 +488,7 @@ class BatchScheduler:
             return None
         found = symai_engine()
         if found is None:
-            warn_echo_fallback()
+            warn_echo_fallback(self._site)
             return None
         return SymaiEngine(engine=found)
 
@@ -504,6 +507,7 @@ class BatchScheduler:
         ordered: bool = False,
         total: int | None = None,
     ) -> JobHandle:
+        check_expression(expr, kwargs)
         name = expression_name(expr)
         too_deep = kwargs_depth_error(kwargs)
         if too_deep:
@@ -527,6 +531,7 @@ class BatchScheduler:
         # Served as given: forward() is looked up on it per item.
         factory: ExpressionFactory = lambda _kwargs: cast(ServedExpression, instance)  # noqa: E731
         return JobHandle(
+            site=user_call_site(),
             address=self.address,
             connection=self.connection,
             stub=self._batch_stub,

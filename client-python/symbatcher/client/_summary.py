@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from symbatcher.v1 import batch_pb2, common_pb2
+from symbatcher._usd import usd
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,13 @@ class JobSummary:
                 f" p99 {self.engine_latency_p99_ms:,.0f} ms"
             )
         if self.cost_usd or self.unpriced_calls:
-            text += f", cost ${self.cost_usd:.4f}"
+            text += f", cost {usd(self.cost_usd)}"
             if self.unpriced_calls:
                 text += f" (+{self.unpriced_calls} calls of models with no price)"
         if self.cache_hits or self.coalesced_calls:
             text += (
                 f", {self.cache_hits} cache hits and {self.coalesced_calls} coalesced calls "
-                f"saved ${self.saved_cost_usd:.4f}"
+                f"saved {usd(self.saved_cost_usd)}"
             )
         if self.budget_exceeded:
             text += f", {self.budget_exceeded} items stopped by the spend cap"

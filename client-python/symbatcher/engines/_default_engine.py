@@ -22,6 +22,8 @@ import threading
 import warnings
 from typing import TYPE_CHECKING
 
+from symbatcher._call_site import CallSite
+
 if TYPE_CHECKING:
     from symai.backend.base import Engine
 
@@ -60,9 +62,13 @@ def symai_engine() -> Engine | None:
         return None
 
 
-def warn_echo_fallback() -> None:
-    """Says once per process, loudly, that the echo engine answers."""
+def warn_echo_fallback(site: CallSite | None = None) -> None:
+    """Says once per process, loudly, that the echo engine answers; at `site`
+    (the user's line that built the scheduler) when known."""
     if _warned.is_set():
         return
     _warned.set()
-    warnings.warn(ECHO_FALLBACK_MESSAGE, EchoFallbackWarning, stacklevel=4)
+    if site is not None:
+        site.warn(ECHO_FALLBACK_MESSAGE, EchoFallbackWarning)
+    else:
+        warnings.warn(ECHO_FALLBACK_MESSAGE, EchoFallbackWarning, stacklevel=4)

@@ -20,6 +20,7 @@ from symbatcher.client._summary import ItemUsage
 from symbatcher.cli import connect
 from symbatcher.cli.run.inputs import NO_ID, InputReader
 from symbatcher.cli.run.outputs import FLUSH_INTERVAL_S, Output, error_record, usage_record
+from symbatcher._usd import usd
 
 EXIT_INTERRUPTED = 130
 EXIT_ALL_FAILED = 1
@@ -203,7 +204,7 @@ class _Spend:
         parts = [f"failed={failed}"] if failed else []
         if self.priced:
             projected = self.cost / self.done * self.total if self.done else 0.0
-            parts.append(f"cost=${self.cost:.4f}, projected=${projected:.4f}")
+            parts.append(f"cost={usd(self.cost)}, projected={usd(projected)}")
         return ", ".join(parts)
 
 
