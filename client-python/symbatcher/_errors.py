@@ -58,6 +58,13 @@ class EngineError(SymbatcherError):
     """An engine failed a call (or its whole batch); the text is the engine's."""
 
 
+class EngineUnavailableError(EngineError):
+    """The engine's endpoint failed every request for a while (nothing
+    listens at its URL, the name does not resolve, or it answers 401, 403 or
+    404), so the call was not sent: the text names the URL, the last failure
+    and what to check. The server tries the endpoint again every 2 s."""
+
+
 class RunCancelledError(SymbatcherError):
     """The server cancelled the item run this engine call belonged to (its
     job ended, or the item timed out); raised inside forward()."""

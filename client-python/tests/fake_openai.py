@@ -60,9 +60,9 @@ class LoopbackServer:
 
     _server: ThreadingHTTPServer
 
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        """Starts the server on a free port of 127.0.0.1, in a thread."""
-        self._server = _Server(("127.0.0.1", 0), handler)
+    def _serve(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        """Starts the server on `port` of 127.0.0.1 (0: a free one), in a thread."""
+        self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -87,6 +87,8 @@ class FakeOpenAI(LoopbackServer):
     arrivals: list[Arrival] = field(default_factory=list)
     in_flight: int = 0
     peak_in_flight: int = 0
+    #: The port to listen on (0: a free one): a test brings an endpoint back.
+    listen_port: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -136,7 +138,7 @@ class FakeOpenAI(LoopbackServer):
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 send_json(self, status, payload, headers)
 
-        self._serve(Handler)
+        self._serve(Handler, self.listen_port)
 
     @property
     def port(self) -> int:

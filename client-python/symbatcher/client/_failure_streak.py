@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 
 from symbatcher._call_site import CallSite
-from symbatcher._errors import RemoteError
+from symbatcher._errors import EngineError, RemoteError
 
 #: How many items failing alike, before any engine call, make the warning.
 STREAK = 10
@@ -32,7 +32,8 @@ class FailureStreak:
     def see(self, value: object, engine_calls: int) -> None:
         if self._over:
             return
-        if not isinstance(value, BaseException) or engine_calls > 0:
+        if not isinstance(value, BaseException) or engine_calls > 0 or isinstance(value, EngineError):
+            # An answer, or an item that reached its engine: forward() runs.
             self._over = True
             return
         name = value.type_name if isinstance(value, RemoteError) else type(value).__name__

@@ -11,6 +11,7 @@ from symbatcher._errors import (
     BudgetExceeded,
     EncodingError,
     EngineError,
+    EngineUnavailableError,
     InvalidArgumentError,
     ItemTimeoutError,
     JobError,
@@ -81,6 +82,8 @@ def from_item_error(err: common_pb2.ItemError) -> Exception:
     """The exception object for an error that arrived over the wire."""
     kind = err.kind
     if kind == common_pb2.ERROR_KIND_ENGINE:
+        if err.type == "EngineUnavailableError":
+            return EngineUnavailableError(err.message)
         return EngineError(err.message)
     if kind == common_pb2.ERROR_KIND_WORKER_LOST:
         return WorkerLostError(err.message)

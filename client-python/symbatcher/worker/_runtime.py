@@ -708,7 +708,9 @@ class WorkerRuntime:
                 if isinstance(exc, EngineError)
                 else common_pb2.ERROR_KIND_USER
             )
-            outcome = _error_outcome(exc, kind)
+            # A result handed over in this process keeps its traceback on the
+            # exception object: no text to format for it.
+            outcome = _error_outcome(exc, kind, with_traceback=local is None)
             if local is not None:
                 local.put_result(assignment.index, exc)
                 outcome.local_only = True
@@ -751,12 +753,14 @@ def _cancelled_outcome(task_id: int) -> common_pb2.Outcome:
     return _error_outcome(err, common_pb2.ERROR_KIND_CANCELLED)
 
 
-def _error_outcome(exc: BaseException, kind: common_pb2.ErrorKind) -> common_pb2.Outcome:
+def _error_outcome(
+    exc: BaseException, kind: common_pb2.ErrorKind, *, with_traceback: bool = True
+) -> common_pb2.Outcome:
     return common_pb2.Outcome(
         error=common_pb2.ItemError(
             kind=kind,
             type=type(exc).__name__,
             message=str(exc),
-            traceback="".join(traceback.format_exception(exc)),
+            traceback="".join(traceback.format_exception(exc)) if with_traceback else "",
         )
     )

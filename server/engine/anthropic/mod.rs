@@ -28,7 +28,7 @@ use super::http::error::CallError;
 use super::http::per_call::{Endpoint, PerCallEngine, PerCallSettings, Provider};
 use super::http::request::{Completion, Prepared};
 use super::http::retry::RateLimitHeaders;
-use super::http::{host_of, ApiKey};
+use super::http::ApiKey;
 use crate::pb::v1::EngineCall;
 
 /// The API version every request names.
@@ -116,19 +116,12 @@ impl PerCallEngine<Anthropic> {
         tracker: &TaskTracker,
     ) -> Result<Self, reqwest::Error> {
         let AnthropicSettings { http, max_tokens } = settings;
-        let url = format!("{}/v1/messages", http.base_url);
-        let path = reqwest::Url::parse(&url)
-            .map(|u| u.path().to_string())
-            .unwrap_or_else(|_| "/v1/messages".to_string());
         let provider = Anthropic {
             model: http.model.clone(),
             max_tokens,
             strict: http.strict,
         };
-        let endpoint = Endpoint {
-            target: format!("{} (POST {path})", host_of(&http.base_url)),
-            url,
-        };
+        let endpoint = Endpoint::post(format!("{}/v1/messages", http.base_url));
         PerCallEngine::start(name, provider, endpoint, http, cancel, tracker)
     }
 }

@@ -51,6 +51,22 @@ pub enum CallError {
     /// The request could not be sent or its response not read.
     #[error("cannot reach {host}: {message}")]
     Connection { host: String, message: String },
+    /// The engine's endpoint failed every request for a while (unreachable,
+    /// or 401/403/404), so the call was not sent (see `circuit`).
+    #[error(
+        "engine {engine:?} is unavailable: {failures} requests in a row to {request} failed, \
+         the last with: {cause}; check that a server listens at that URL, that base_url is \
+         right (with its path, e.g. .../v1) and the API key (api_key_env); calls fail at \
+         once until a probe, one every {}s, gets through",
+        probe_every.as_secs()
+    )]
+    Unavailable {
+        engine: String,
+        request: String,
+        failures: u32,
+        cause: String,
+        probe_every: Duration,
+    },
     /// A 2xx response that is not a chat completion.
     #[error("unexpected response from {host}: {message}")]
     BadResponse { host: String, message: String },
@@ -78,6 +94,7 @@ impl CallError {
             CallError::Status { .. } => "client_error",
             CallError::Timeout { .. } => "timeout",
             CallError::Connection { .. } => "connection",
+            CallError::Unavailable { .. } => "unavailable",
             CallError::BadResponse { .. } => "bad_response",
             CallError::ShuttingDown => "shutting_down",
             CallError::Cancelled => "cancelled",
@@ -117,6 +134,7 @@ impl CallError {
             },
             CallError::Timeout { .. } => "APITimeoutError",
             CallError::Connection { .. } => "APIConnectionError",
+            CallError::Unavailable { .. } => "EngineUnavailableError",
             CallError::BadResponse { .. } => "APIResponseValidationError",
             CallError::ShuttingDown | CallError::Cancelled | CallError::Internal(_) => {
                 "EngineError"

@@ -12,6 +12,7 @@
 //! - [`error`]: why a call failed;
 //! - here: the API key, and names for messages.
 
+pub mod circuit;
 pub mod error;
 pub mod limiter;
 pub mod per_call;

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::circuit::{Circuit, Gate};
 use super::error::CallError;
 use super::limiter::{Finish, LimiterHandle, LimiterSettings, Permit, Turn};
 use super::request::{Completion, Prepared};
@@ -116,6 +117,19 @@ pub struct Endpoint {
     pub target: String,
 }
 
+impl Endpoint {
+    /// Requests posted to `url`, named in messages as `host (POST /path)`.
+    pub fn post(url: String) -> Self {
+        let path = reqwest::Url::parse(&url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
+        Endpoint {
+            target: format!("{} (POST {path})", super::host_of(&url)),
+            url,
+        }
+    }
+}
+
 /// Handle to a per-call engine of provider `P`. Cheap to clone.
 #[derive(Debug)]
 pub struct PerCallEngine<P> {
@@ -138,6 +152,8 @@ struct Inner<P> {
     settings: PerCallSettings,
     client: reqwest::Client,
     limiter: LimiterHandle,
+    /// Opens on a dead or wrong endpoint: calls then fail at once.
+    circuit: Circuit,
     cancel: CancellationToken,
 }
 
@@ -180,6 +196,7 @@ impl<P: Provider> PerCallEngine<P> {
         );
         Ok(PerCallEngine {
             inner: Arc::new(Inner {
+                circuit: Circuit::new(name, format!("POST {}", endpoint.url), settings.timeout),
                 name: name.to_string(),
                 provider,
                 endpoint,
@@ -343,11 +360,19 @@ impl<P: Provider> PerCallEngine<P> {
             } else {
                 Turn::Retry
             };
+            if let Gate::Fail(error) = inner.circuit.gate().await {
+                break Err(error);
+            }
             let Some(permit) = inner.limiter.acquire_turn(estimate, turn).await else {
                 break Err(CallError::ShuttingDown);
             };
             attempts += 1;
-            match self.attempt(&body, permit).await {
+            let attempt = self.attempt(&body, permit).await;
+            inner.circuit.record(match &attempt {
+                Attempt::Answered(_) => Ok(()),
+                Attempt::Failed { error, .. } => Err(error),
+            });
+            match attempt {
                 Attempt::Answered(completion) => break Ok(completion),
                 Attempt::Failed { error, retry_hint } => {
                     if matches!(error, CallError::Status { status, .. } if inner.provider.is_refusal(status))

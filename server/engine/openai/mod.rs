@@ -72,10 +72,7 @@ impl PerCallEngine<OpenAi> {
             model: settings.model.clone(),
             strict: settings.strict,
         };
-        let endpoint = Endpoint {
-            url: format!("{}/chat/completions", settings.base_url),
-            target: host_of(&settings.base_url),
-        };
+        let endpoint = Endpoint::post(format!("{}/chat/completions", settings.base_url));
         PerCallEngine::start(name, provider, endpoint, settings, cancel, tracker)
     }
 }
