@@ -56,3 +56,14 @@ def test_status_arguments_are_checked(capsys, monkeypatch):
     assert "--server HOST:PORT is required" in capsys.readouterr().err
     assert cli_main(["status", "--server", "127.0.0.1:1", "--watch", "0"]) == 2
     assert "--watch: must be > 0 seconds, got 0.0" in capsys.readouterr().err
+
+
+def test_waiting_requests_name_what_holds_them():
+    from symbatcher.cli.status import _waiting
+    from symbatcher.v1 import status_pb2
+
+    full = status_pb2.EngineStatus(requests_waiting=3, concurrency_limit=4, requests_in_flight=4, rpm=100)
+    assert _waiting(full) == "3 waiting for a free place under the concurrency limit"
+    budget = status_pb2.EngineStatus(requests_waiting=2, requests_in_flight=1, rpm=100)
+    assert _waiting(budget) == "2 waiting for the rate limit (rpm/tpm)"
+    assert _waiting(status_pb2.EngineStatus()) == "none waiting"

@@ -165,8 +165,7 @@ def _engine(e: status_pb2.EngineStatus) -> list[str]:
         lines.append(
             # 0: no limit (no max_concurrency, and no 429 has set one).
             f"    requests in flight {e.requests_in_flight} (limit now {e.concurrency_limit or 'unlimited'})"
-            f" · waiting for the rate limit {e.requests_waiting} · retries {e.retries:,}"
-            f" · 429s {e.rate_limited:,}"
+            f" · {_waiting(e)} · retries {e.retries:,} · 429s {e.rate_limited:,}"
         )
     if e.prompt_tokens or e.completion_tokens:
         lines.append(f"    tokens {e.prompt_tokens:,} prompt + {e.completion_tokens:,} completion")
@@ -177,6 +176,20 @@ def _engine(e: status_pb2.EngineStatus) -> list[str]:
             f" · p99 {lat.p99_ms:.1f} ms · max {lat.max_ms:.1f} ms"
         )
     return lines
+
+
+def _waiting(e: status_pb2.EngineStatus) -> str:
+    """The requests the engine's limiter holds back, and what holds them: the
+    concurrency limit when it is full, else the rpm/tpm budget."""
+    if not e.requests_waiting:
+        return "none waiting"
+    if e.concurrency_limit and e.requests_in_flight >= e.concurrency_limit:
+        cause = "a free place under the concurrency limit"
+    elif e.rpm or e.tpm:
+        cause = "the rate limit (rpm/tpm)"
+    else:
+        cause = "the provider's pause (its rate-limit headers)"
+    return f"{e.requests_waiting} waiting for {cause}"
 
 
 def _duration(seconds: float) -> str:
