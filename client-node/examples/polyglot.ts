@@ -26,9 +26,12 @@ async function main(): Promise<void> {
   const address = values.server ?? server!.address;
   console.log(`server at ${address}`);
   const client = new Client(address);
-  const python = PythonWorker.start(address, TWO_QUERIES, "python-worker", ["--concurrency", "8"]);
   const node = new Worker(address, { expressions: { [TWO_QUERIES]: new TwoQueries() }, concurrency: 8, name: "node-worker" });
+  // Everything started from here on is stopped in `finally`, whatever fails
+  // (a missing Python worker included), so the process exits.
+  let python: PythonWorker | undefined;
   try {
+    python = PythonWorker.start(address, TWO_QUERIES, "python-worker", ["--concurrency", "8"]);
     await node.start();
     await waitForWorkers(client, ["python-worker", "node-worker"], { processes: [python] });
     const items = Array.from({ length: count }, (_, i) => `item ${i}`);
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await node.drain();
-    console.log(`python worker exited with status ${await python.stop()}`);
+    if (python) console.log(`python worker exited with status ${await python.stop()}`);
     client.close();
     await server?.stop();
   }
