@@ -56,7 +56,7 @@ $(WHEEL_STAMP): client-python/requirements-wheel.txt
 ## from rustup (`rustup target add`), once.
 wheel: $(WHEEL_STAMP)
 	@for target in $(WHEEL_TARGETS); do \
-		rustup target list --installed | grep -qx "$$target" || rustup target add "$$target" || { \
+		rustup target list --installed | grep -x "$$target" >/dev/null || rustup target add "$$target" || { \
 			echo "make wheel: cannot add the Rust target $$target with rustup (it downloads the target's standard library)" >&2; exit 1; }; \
 	done
 	rm -f dist/symbatcher-*.whl dist/symbatcher-*.tar.gz
