@@ -64,7 +64,11 @@ wheel: $(WHEEL_STAMP)
 		PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" maturin build --release --locked --strip \
 			--zig --compatibility manylinux2014 --target "$$target" --out ../dist || exit 1; \
 	done
-	cd client-python && ../$(WHEEL_VENV)/bin/maturin sdist --out ../dist
+	@# maturin sdist looks for a Cargo.toml in client-python/ before it reads
+	@# pyproject's manifest-path, and says so with a harmless `error:` line.
+	cd client-python && { ../$(WHEEL_VENV)/bin/maturin sdist --out ../dist > ../dist/.sdist.log 2>&1; \
+		status=$$?; grep -v '^error: manifest path `Cargo.toml` does not exist$$' ../dist/.sdist.log; \
+		rm -f ../dist/.sdist.log; exit $$status; }
 
 ## Install the wheel into a fresh virtualenv in a temp dir, as a user would,
 ## and run a job and `symbatcher status` with it (client-python/tests_wheel).
