@@ -12,6 +12,7 @@ sets aside the rows it cannot read in `malformed` for the writer.
 
 from __future__ import annotations
 
+import abc
 import collections
 import csv
 import json
@@ -48,7 +49,7 @@ class _Malformed:
         self.message = message
 
 
-class InputReader:
+class InputReader(abc.ABC):
     """Reads one input file; subclasses provide `_rows` and `count`."""
 
     #: What an index counts, for messages ("line", "row").
@@ -70,14 +71,14 @@ class InputReader:
             names.append(self._id_column)
         return names
 
+    @abc.abstractmethod
     def _rows(self) -> Iterator[tuple[int, Any, Any]]:
         """(index, input or _Malformed, id or NO_ID) for every row to run
         (done rows may be skipped here already, or not)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def count_pending(self, done: IndexSet) -> int:
         """The rows a run skipping `done` has to run."""
-        raise NotImplementedError
 
     def __iter__(self) -> Iterator[Any]:
         submitted = 0
