@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use super::call_book::CallBook;
 use super::engine_book::EngineBook;
-use super::handle::SchedulerCommand;
+use super::handle::{NewWorker, SchedulerCommand};
 use super::job_book::{Job, JobBook};
 use super::reuse_book::ReuseBook;
 use super::spend_book::SpendBook;
@@ -128,18 +128,18 @@ impl Scheduler {
             SchedulerCommand::CloseInput { job_id } => self.close_input(job_id),
             SchedulerCommand::CancelJob { job_id } => self.cancel_job(job_id),
             SchedulerCommand::FailJob { job_id, err } => self.fail_job(job_id, err),
-            SchedulerCommand::RegisterWorker {
-                name,
-                expressions,
-                concurrency,
-                prefetch,
-                process_token,
-                replays,
-                command_tx,
-                backlog,
-                kick_tx,
-                reply,
-            } => {
+            SchedulerCommand::RegisterWorker { worker, reply } => {
+                let NewWorker {
+                    name,
+                    expressions,
+                    concurrency,
+                    prefetch,
+                    process_token,
+                    replays,
+                    command_tx,
+                    backlog,
+                    kick_tx,
+                } = worker;
                 let id = self.register_worker(
                     name,
                     expressions,

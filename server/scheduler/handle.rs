@@ -115,22 +115,7 @@ pub(super) enum SchedulerCommand {
         err: Error,
     },
     RegisterWorker {
-        name: String,
-        expressions: Vec<String>,
-        concurrency: usize,
-        prefetch: usize,
-        process_token: String,
-        /// `RegisterWorker.replays`: the worker gives a parked run's slot back.
-        replays: bool,
-        /// Bounded by `GuardFlags::worker_command_capacity`, in messages
-        /// and in entries (`backlog`): a worker that lets more pile up is
-        /// disconnected.
-        command_tx: mpsc::Sender<WorkerCommand>,
-        /// Entries sent on `command_tx` and not yet taken by the stream.
-        backlog: WorkerBacklog,
-        /// Ends the worker's command stream with this error when the
-        /// scheduler disconnects the worker.
-        kick_tx: oneshot::Sender<Error>,
+        worker: NewWorker,
         reply: oneshot::Sender<u64>,
     },
     WorkerResults {
@@ -239,30 +224,8 @@ impl SchedulerHandle {
 
     /// Registers a worker; answers with its id.
     pub async fn register_worker(&self, worker: NewWorker) -> Result<u64, Error> {
-        let NewWorker {
-            name,
-            expressions,
-            concurrency,
-            prefetch,
-            process_token,
-            replays,
-            command_tx,
-            backlog,
-            kick_tx,
-        } = worker;
-        self.request(|reply| SchedulerCommand::RegisterWorker {
-            name,
-            expressions,
-            concurrency,
-            prefetch,
-            process_token,
-            replays,
-            command_tx,
-            backlog,
-            kick_tx,
-            reply,
-        })
-        .await
+        self.request(|reply| SchedulerCommand::RegisterWorker { worker, reply })
+            .await
     }
 
     /// Results of a worker's runs.
