@@ -199,9 +199,6 @@ class ThreadSlots(Slots):
         slot.thread = thread
         self._live += 1
         thread.start()
-        # Threads that ended need no join: the list stays as long as the
-        # threads that still run.
-        self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
 
     def _run_slot(self, slot: _Slot) -> None:
@@ -247,6 +244,10 @@ class ThreadSlots(Slots):
             slot.retired = True
             self._running.pop(slot, None)
             self._running[new] = None
+        # Threads that ended need no join: dropped here, where the list
+        # grows past the slot count, so that it stays as long as the threads
+        # that still run (starting the slots stays linear in their number).
+        self._threads = [t for t in self._threads if t.is_alive()]
         self._start_one(new)
         return True
 
