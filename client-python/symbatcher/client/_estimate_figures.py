@@ -1,0 +1,153 @@
+"""The arithmetic of an estimate: totals from a stratified sample with their
+range, and the time of a run online and through a provider batch.
+
+Totals (docs/cost.md, "Estimate before you run"), over the items still to
+run (all, or those not sampled when the sample's replies are reused):
+
+- strata of input size: the separate ratio estimator, sum_h R_h * X_h, with
+  R_h the stratum's sampled cost per unit of input size and X_h the summed
+  size of its items still to run (cost follows the prompt's length, and the
+  size of every item is known);
+- strata of a stream's position (no sizes known): sum_h (N_h or N_h - n_h) *
+  mean_h.
+
+The range is the 95% interval of the prediction, +/- 1.96 * sqrt(sum_h N_h
+(N_h - n_h) s_h^2 / n_h), with s_h the spread of what the estimator leaves
+unexplained in the stratum's sample (the residuals y - R_h x, or y - mean_h);
+when a stratum has a single sampled item (a stream's strata) the whole
+sample's spread stands for every stratum, as for a simple random sample.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from symbatcher.client._estimate_sample import SampleDraw
+
+#: Two-sided 95% normal quantile.
+Z_95 = 1.96
+#: Share of the online price a provider batch costs (OpenAI's and Anthropic's
+#: Batch APIs: half; the server's built-in `batch_discount` of 0.5).
+BATCH_PRICE_SHARE = 0.5
+#: A provider batch's turnaround when none was measured: OpenAI's completion
+#: window, an upper bound.
+DEFAULT_WINDOW_S = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Extrapolated:
+    """A total over the items still to run, and its 95% range."""
+
+    total: float
+    low: float
+    high: float
+
+
+def _variance(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def extrapolate(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extrapolated:
+    """The total of `values` (one per sampled item, in `draw.indices` order)
+    over the dataset's items still to run: all of them, or those not sampled
+    when the sample's replies are `reused`."""
+    ratio = draw.by_size and all(s.item_sizes is not None for s in draw.strata)
+    # Per sampled item: what the estimator leaves unexplained (its spread is the range's).
+    residuals = list(values)
+    rates: dict[int, float] = {}
+    for h, stratum in enumerate(draw.strata):
+        drawn_sizes = sum(draw.sizes[p] for p in stratum.drawn) if ratio else 0
+        if ratio and drawn_sizes > 0:
+            rates[h] = sum(values[p] for p in stratum.drawn) / drawn_sizes
+            for p in stratum.drawn:
+                residuals[p] = values[p] - rates[h] * draw.sizes[p]
+    pooled = _variance(residuals)
+    single = any(len(stratum.drawn) < 2 for stratum in draw.strata)
+    total = 0.0
+    variance = 0.0
+    for h, stratum in enumerate(draw.strata):
+        n = len(stratum.drawn)
+        if not n:
+            continue
+        if h in rates:
+            assert stratum.item_sizes is not None
+            sizes = stratum.item_sizes - (sum(draw.sizes[p] for p in stratum.drawn) if reused else 0)
+            total += rates[h] * sizes
+        else:
+            rest = stratum.size - n if reused else stratum.size
+            total += rest * sum(values[p] for p in stratum.drawn) / n
+        spread = pooled if single else _variance([residuals[p] for p in stratum.drawn])
+        variance += stratum.size * (stratum.size - n) * spread / n
+    half = Z_95 * math.sqrt(variance)
+    return Extrapolated(total, max(0.0, total - half), total + half)
+
+
+@dataclass(frozen=True)
+class OnlineLimits:
+    """What bounds an online engine's pace (its Status): requests and tokens
+    per minute, and requests at once (0: none)."""
+
+    rpm: int = 0
+    tpm: int = 0
+    concurrency: int = 0
+
+
+def online_seconds(
+    *,
+    items: int,
+    calls_per_item: float,
+    tokens_per_item: float,
+    num_workers: int,
+    limits: OnlineLimits,
+    sample_items_per_s: float | None,
+    call_latency_s: float | None,
+) -> tuple[float | None, str]:
+    """Seconds to run `items` online, and what bounds them: the slowest of
+    the pace the sample ran at with the same slots (or, unmeasured, the slots
+    each waiting on one call at a time), the engine's rpm, tpm and requests
+    at once. None when nothing measured bounds it."""
+    calls = items * calls_per_item
+    bounds: list[tuple[float, str]] = []
+    if sample_items_per_s:
+        bounds.append((items / sample_items_per_s, f"{sample_items_per_s:,.1f} items/s as the sample ran"))
+    elif call_latency_s:
+        bounds.append((calls * call_latency_s / num_workers, f"{num_workers} slots at {call_latency_s:.2f} s a call"))
+    if limits.rpm:
+        bounds.append((calls / limits.rpm * 60, f"the engine's rpm {limits.rpm:,}"))
+    if limits.tpm:
+        bounds.append((items * tokens_per_item / limits.tpm * 60, f"the engine's tpm {limits.tpm:,}"))
+    if limits.concurrency and call_latency_s:
+        bounds.append(
+            (calls * call_latency_s / limits.concurrency, f"{limits.concurrency} requests at once")
+        )
+    if not bounds:
+        return None, "no online call measured"
+    return max(bounds)
+
+
+def window_seconds(window: str) -> float:
+    """A completion window ("24h", "90m") in seconds; the default when not
+    of that form."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", window)
+    if not match:
+        return DEFAULT_WINDOW_S
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return float(match.group(1)) * unit
+
+
+def duration(seconds: float) -> str:
+    """`45s`, `12m 5s`, `3h 20m`."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m"
