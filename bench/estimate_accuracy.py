@@ -15,6 +15,10 @@ baseline, the estimate a sample of the dataset's first items would give
 (sample cost per item x items).
 
     python bench/estimate_accuracy.py [--items 5000] [--workers 16] [--seed 1]
+                                      [--latency-ms 0] [--stream] [--only NAME ...]
+
+--stream passes each dataset as a generator with `total=`, so the sample is
+drawn from stretches of the stream instead of strata of size.
 """
 
 from __future__ import annotations
@@ -40,10 +44,15 @@ class Summarize(Expression):
 
 def one_dataset(name: str, args: argparse.Namespace) -> bool:
     items = dataset(name, args.items, args.seed)
-    with tempfile.TemporaryDirectory() as cache, FakeOpenAI(usage_grows=True) as fake:
+    with tempfile.TemporaryDirectory() as cache, FakeOpenAI(
+        usage_grows=True, latency_s=args.latency_ms / 1000
+    ) as fake:
         engine = OpenAIEngine(fake.base_url, "gpt-4o-mini", api_key_env=None)
         with BatchScheduler(engine=engine, cache_dir=cache) as scheduler:
-            estimate = scheduler.estimate(Summarize, items, num_workers=args.workers, seed=args.seed)
+            source = (item for item in items) if args.stream else items
+            estimate = scheduler.estimate(
+                Summarize, source, num_workers=args.workers, seed=args.seed, total=len(items)
+            )
             sampled = {items[i] for i in estimate.sample.indices}
             before = len(fake.chat_arrivals())
             scheduler(Summarize, args.workers, items)
@@ -76,8 +85,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=0, help="the fake's latency per request")
+    parser.add_argument("--stream", action="store_true", help="pass each dataset as a generator, with total=")
+    parser.add_argument("--only", choices=NAMES, action="append", help="run these datasets only")
     args = parser.parse_args()
-    results = [one_dataset(name, args) for name in NAMES]
+    results = [one_dataset(name, args) for name in args.only or NAMES]
     print(f"within +/-15% and nothing paid twice: {sum(results)}/{len(results)} datasets")
     sys.exit(0 if all(results) else 1)
 

@@ -197,3 +197,58 @@ def test_the_runner_refuses_sample_and_yes_without_estimate(tmp_path):
         bad_share = _runner(tmp_path, fake, "--estimate", "--sample", "1.5")
     assert refused.returncode == 2 and "--sample and --yes apply to --estimate" in refused.stderr
     assert bad_share.returncode == 2 and "sample: a share must be in (0, 1], got 1.5" in bad_share.stderr
+
+
+def test_a_streamed_dataset_with_its_total_is_estimated_across_it(tmp_path):
+    items = dataset("sorted", 600)
+    with FakeOpenAI(usage_grows=True) as fake, BatchScheduler(
+        engine=engine(fake), cache_dir=tmp_path / "cache"
+    ) as scheduler:
+        estimate = scheduler.estimate(Tagger, (t for t in items), num_workers=WORKERS, total=len(items))
+        scheduler(Tagger, WORKERS, items)
+        summary = scheduler.last_summary
+    assert not estimate.sample.by_size and estimate.sample.strata == 50
+    assert summary is not None and summary.cache_hits == 50
+    # Sorted by length, a sample of the stream's head would be far too low; one across it is not.
+    assert abs(estimate.cost_usd / summary.cost_usd - 1) <= 0.15
+    assert "stretches of the stream" in estimate.describe()
+
+
+def test_an_online_job_on_a_server_with_a_batch_engine_gets_the_batch_price_and_window():
+    from symbatcher.client._estimate_build import EstimateContext, build
+    from symbatcher.client._summary import ItemUsage, JobSummary
+    from symbatcher.v1 import status_pb2
+
+    drawn = draw([f"item {i}" for i in range(100)], 10, None, seed=0)
+    usages = {i: ItemUsage(prompt_tokens=10, completion_tokens=5, cost_usd=1e-5, calls=2) for i in range(10)}
+    summary = JobSummary(
+        items=10, succeeded=10, failed=0, engine_calls=20, engine_batches=20, mean_batch_size=1,
+        requeued=0, wall_seconds=1.0, engine_seconds=1.0, mean_queue_wait_ms=0,
+        engine_latency_p50_ms=500, cost_usd=1e-4, engine="gpt",
+    )
+    status = status_pb2.StatusResponse(
+        engines=[
+            status_pb2.EngineStatus(name="gpt", kind="openai", rpm=60),
+            status_pb2.EngineStatus(name="gpt-batch", kind="openai-batch"),
+        ],
+        cache=status_pb2.CacheStatus(dir="/somewhere"),
+    )
+    context = EstimateContext(cache="", engine="gpt", num_workers=4, status=status, batch_window_s=3600)
+    estimate = build(drawn, usages, [None] * 10, summary, context, finished=[])
+    assert estimate.mode == "online" and estimate.to_run == 90 and estimate.sample_reused
+    assert estimate.cost_usd == pytest.approx(90 * 1e-5)
+    low, high = estimate.cost_range_usd
+    assert low < 90 * 1e-5 < high and high - low < 0.1 * 90 * 1e-5
+    # 180 calls at 60 a minute (4 slots at 0.5 s a call would take 22.5 s).
+    assert estimate.seconds == pytest.approx(180.0)
+    assert estimate.online.time_basis == "the engine's rpm 60"
+    assert estimate.batch is not None and estimate.batch.engine == "gpt-batch"
+    assert estimate.batch.cost_usd == pytest.approx(45 * 1e-5)
+    # Two calls in a row: two provider batches, each at most the 1 h window.
+    assert estimate.batch.seconds == pytest.approx(7200.0)
+    assert "none measured" in estimate.batch.time_basis
+    off = build(drawn, usages, [None] * 10, summary, EstimateContext(
+        cache="", engine="gpt", num_workers=4,
+        status=status_pb2.StatusResponse(engines=status.engines), batch_window_s=3600,
+    ))
+    assert not off.sample_reused and off.to_run == 100 and "no call cache" in off.reuse_note

@@ -4,18 +4,18 @@ range, and the time of a run online and through a provider batch.
 Totals (docs/cost.md, "Estimate before you run"), over the items still to
 run (all, or those not sampled when the sample's replies are reused):
 
-- strata of input size: the separate ratio estimator, sum_h R_h * X_h, with
-  R_h the stratum's sampled cost per unit of input size and X_h the summed
-  size of its items still to run (cost follows the prompt's length, and the
-  size of every item is known);
-- strata of a stream's position (no sizes known): sum_h (N_h or N_h - n_h) *
-  mean_h.
+the separate ratio estimator, sum_h R_h * X_h, with R_h the stratum's
+sampled cost per unit of input size (`item_size`) and X_h the summed size of
+its items still to run: cost follows the prompt's length, and the size of
+every item is known (a stream's is measured as it is read). A stratum whose
+sampled items have no size at all falls back to (N_h or N_h - n_h) * mean_h.
 
 The range is the 95% interval of the prediction, +/- 1.96 * sqrt(sum_h N_h
 (N_h - n_h) s_h^2 / n_h), with s_h the spread of what the estimator leaves
-unexplained in the stratum's sample (the residuals y - R_h x, or y - mean_h);
-when a stratum has a single sampled item (a stream's strata) the whole
-sample's spread stands for every stratum, as for a simple random sample.
+unexplained in the stratum's sample (the residuals y - R_h x). When a stratum
+has a single sampled item (a stream's strata of position), that item fits its
+own rate exactly: the residuals are taken against the whole sample's rate,
+and their spread stands for every stratum, as for a simple random sample.
 """
 
 from __future__ import annotations
@@ -57,18 +57,22 @@ def extrapolate(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extr
     """The total of `values` (one per sampled item, in `draw.indices` order)
     over the dataset's items still to run: all of them, or those not sampled
     when the sample's replies are `reused`."""
-    ratio = draw.by_size and all(s.item_sizes is not None for s in draw.strata)
+    ratio = bool(draw.sizes)
+    single = any(len(stratum.drawn) < 2 for stratum in draw.strata)
     # Per sampled item: what the estimator leaves unexplained (its spread is the range's).
     residuals = list(values)
     rates: dict[int, float] = {}
-    for h, stratum in enumerate(draw.strata):
-        drawn_sizes = sum(draw.sizes[p] for p in stratum.drawn) if ratio else 0
-        if ratio and drawn_sizes > 0:
-            rates[h] = sum(values[p] for p in stratum.drawn) / drawn_sizes
+    if ratio:
+        overall = sum(values) / sum(draw.sizes) if sum(draw.sizes) else 0.0
+        for h, stratum in enumerate(draw.strata):
+            drawn_sizes = sum(draw.sizes[p] for p in stratum.drawn)
+            if drawn_sizes > 0:
+                rates[h] = sum(values[p] for p in stratum.drawn) / drawn_sizes
             for p in stratum.drawn:
-                residuals[p] = values[p] - rates[h] * draw.sizes[p]
+                # A stratum of one item fits it exactly: the whole sample's rate stands for its spread.
+                rate = overall if single else rates.get(h, 0.0)
+                residuals[p] = values[p] - rate * draw.sizes[p]
     pooled = _variance(residuals)
-    single = any(len(stratum.drawn) < 2 for stratum in draw.strata)
     total = 0.0
     variance = 0.0
     for h, stratum in enumerate(draw.strata):
@@ -76,7 +80,6 @@ def extrapolate(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extr
         if not n:
             continue
         if h in rates:
-            assert stratum.item_sizes is not None
             sizes = stratum.item_sizes - (sum(draw.sizes[p] for p in stratum.drawn) if reused else 0)
             total += rates[h] * sizes
         else:

@@ -8,7 +8,8 @@ of each stratum is kept, for the ratio estimator (`_estimate_figures`). A datase
 as a stream (a generator, a file reader) has no sizes known ahead: given its
 `total` count, it is cut by position into as many strata as the sample has
 items, and one item is drawn at random from each (so the sample spans the
-whole stream, not its head); only the items drawn are kept.
+whole stream, not its head); only the items drawn are kept, and the summed
+size of each stretch (the stream is read to its `total`-th item).
 """
 
 from __future__ import annotations
@@ -30,20 +31,20 @@ MAX_STRATA = 10
 
 @dataclass(frozen=True)
 class Stratum:
-    """One stratum: the dataset's items in it, and the sample's positions
-    (into `SampleDraw.indices`) drawn from it; for strata of input size, the
-    summed size of all its items (`item_size`), else None."""
+    """One stratum: the dataset's items in it, the sample's positions (into
+    `SampleDraw.indices`) drawn from it, and the summed size of all its items
+    (`item_size`)."""
 
     size: int
     drawn: tuple[int, ...]
-    item_sizes: int | None = None
+    item_sizes: int
 
 
 @dataclass(frozen=True)
 class SampleDraw:
-    """The sample: dataset indices in increasing order, their items, and the
-    strata they were drawn from (`by_size`: strata of input size, with the
-    sampled items' sizes in `sizes`; else of position in a stream)."""
+    """The sample: dataset indices in increasing order, their items and
+    sizes, and the strata they were drawn from (`by_size`: strata of input
+    size; else of position in a stream)."""
 
     total: int
     indices: tuple[int, ...]
@@ -136,27 +137,35 @@ def _draw_by_size(dataset: Sequence[object], sample: int | float | None, rng: ra
 
 def _draw_from_stream(dataset: Iterable[object], sample: int | float | None, total: int, rng: random.Random) -> SampleDraw:
     count = sample_count(sample, total)
-    sizes = _split(total, count)
+    lengths = _split(total, count)
     wanted: list[int] = []
     start = 0
-    for size in sizes:
-        wanted.append(start + rng.randrange(size))
-        start += size
+    for length in lengths:
+        wanted.append(start + rng.randrange(length))
+        start += length
     items: list[object] = []
-    seen = 0
-    iterator = iter(dataset)
-    for index in wanted:
-        for item in iterator:
-            seen += 1
-            if seen - 1 == index:
-                items.append(item)
-                break
-        else:
-            raise ValueError(f"total: the dataset ended after {seen} items, fewer than total={total}")
+    sizes: list[int] = []
+    summed = [0] * count
+    stretch, stretch_end, seen = 0, lengths[0], 0
+    for item in dataset:
+        if seen == stretch_end:
+            stretch += 1
+            stretch_end += lengths[stretch]
+        size = item_size(item)
+        summed[stretch] += size
+        if seen == wanted[stretch]:
+            items.append(item)
+            sizes.append(size)
+        seen += 1
+        if seen == total:
+            break
+    if seen < total:
+        raise ValueError(f"total: the dataset ended after {seen} items, fewer than total={total}")
     return SampleDraw(
         total=total,
         indices=tuple(wanted),
         items=tuple(items),
-        strata=tuple(Stratum(size, (position,)) for position, size in enumerate(sizes)),
+        strata=tuple(Stratum(length, (p,), x) for p, (length, x) in enumerate(zip(lengths, summed))),
         by_size=False,
+        sizes=tuple(sizes),
     )
