@@ -4,18 +4,24 @@ range, and the time of a run online and through a provider batch.
 Totals (docs/cost.md, "Estimate before you run"), over the items still to
 run (all, or those not sampled when the sample's replies are reused):
 
-the separate ratio estimator, sum_h R_h * X_h, with R_h the stratum's
-sampled cost per unit of input size (`item_size`) and X_h the summed size of
-its items still to run: cost follows the prompt's length, and the size of
-every item is known (a stream's is measured as it is read). A stratum whose
-sampled items have no size at all falls back to (N_h or N_h - n_h) * mean_h.
+cost follows the prompt's length, and the size (`item_size`) of every item
+is known (a stream's is measured as it is read), so the sample's cost per
+unit of size carries over:
+
+- strata of input size (several sampled items each, of similar sizes): the
+  separate ratio estimator, sum_h R_h * X_h, with R_h the stratum's sampled
+  cost per unit of size and X_h the summed size of its items still to run
+  (a stratum whose sampled items have no size: (N_h or N_h - n_h) * mean_h);
+- strata of one sampled item (a stream's stretches, whose items' sizes
+  differ widely, where a ratio through zero would misprice the fixed part of
+  a prompt): the regression estimator, a * N + b * X, with the line a + b *
+  size fitted to the whole sample by least squares.
 
 The range is the 95% interval of the prediction, +/- 1.96 * sqrt(sum_h N_h
 (N_h - n_h) s_h^2 / n_h), with s_h the spread of what the estimator leaves
-unexplained in the stratum's sample (the residuals y - R_h x). When a stratum
-has a single sampled item (a stream's strata of position), that item fits its
-own rate exactly: the residuals are taken against the whole sample's rate,
-and their spread stands for every stratum, as for a simple random sample.
+unexplained in the stratum's sample (the residuals y - R_h x); for the
+regression estimator, N (N - n) s^2 / n with s^2 the residuals' spread
+around the line (n - 2 degrees of freedom).
 """
 
 from __future__ import annotations
@@ -53,40 +59,51 @@ def _variance(values: Sequence[float]) -> float:
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
+def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares intercept and slope of ys on xs (a flat line when the
+    xs do not vary)."""
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread if spread else 0.0
+    return mean_y - slope * mean_x, slope
+
+
 def extrapolate(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extrapolated:
     """The total of `values` (one per sampled item, in `draw.indices` order)
     over the dataset's items still to run: all of them, or those not sampled
     when the sample's replies are `reused`."""
-    ratio = bool(draw.sizes)
-    single = any(len(stratum.drawn) < 2 for stratum in draw.strata)
-    # Per sampled item: what the estimator leaves unexplained (its spread is the range's).
-    residuals = list(values)
-    rates: dict[int, float] = {}
-    if ratio:
-        overall = sum(values) / sum(draw.sizes) if sum(draw.sizes) else 0.0
-        for h, stratum in enumerate(draw.strata):
-            drawn_sizes = sum(draw.sizes[p] for p in stratum.drawn)
-            if drawn_sizes > 0:
-                rates[h] = sum(values[p] for p in stratum.drawn) / drawn_sizes
-            for p in stratum.drawn:
-                # A stratum of one item fits it exactly: the whole sample's rate stands for its spread.
-                rate = overall if single else rates.get(h, 0.0)
-                residuals[p] = values[p] - rate * draw.sizes[p]
-    pooled = _variance(residuals)
+    if any(len(stratum.drawn) < 2 for stratum in draw.strata):
+        return _by_regression(draw, values, reused)
     total = 0.0
     variance = 0.0
-    for h, stratum in enumerate(draw.strata):
+    for stratum in draw.strata:
         n = len(stratum.drawn)
-        if not n:
-            continue
-        if h in rates:
-            sizes = stratum.item_sizes - (sum(draw.sizes[p] for p in stratum.drawn) if reused else 0)
-            total += rates[h] * sizes
+        ys = [values[p] for p in stratum.drawn]
+        xs = [draw.sizes[p] for p in stratum.drawn]
+        if sum(xs) > 0:
+            rate = sum(ys) / sum(xs)
+            total += rate * (stratum.item_sizes - (sum(xs) if reused else 0))
+            residuals = [y - rate * x for x, y in zip(xs, ys)]
         else:
-            rest = stratum.size - n if reused else stratum.size
-            total += rest * sum(values[p] for p in stratum.drawn) / n
-        spread = pooled if single else _variance([residuals[p] for p in stratum.drawn])
-        variance += stratum.size * (stratum.size - n) * spread / n
+            total += (stratum.size - n if reused else stratum.size) * sum(ys) / n
+            residuals = ys
+        variance += stratum.size * (stratum.size - n) * _variance(residuals) / n
+    return _interval(total, variance)
+
+
+def _by_regression(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extrapolated:
+    """Strata of one sampled item (a stream's stretches): one line a + b *
+    size through the whole sample, summed over the items still to run."""
+    n = len(values)
+    intercept, slope = _line(draw.sizes, values)
+    items = draw.total - (n if reused else 0)
+    sizes = sum(s.item_sizes for s in draw.strata) - (sum(draw.sizes) if reused else 0)
+    residuals = [y - intercept - slope * x for x, y in zip(draw.sizes, values)]
+    spread = sum(e * e for e in residuals) / (n - 2) if n > 2 else _variance(values)
+    return _interval(intercept * items + slope * sizes, draw.total * (draw.total - n) * spread / n)
+
+
+def _interval(total: float, variance: float) -> Extrapolated:
     half = Z_95 * math.sqrt(variance)
     return Extrapolated(total, max(0.0, total - half), total + half)
 
