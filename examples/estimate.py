@@ -8,11 +8,15 @@ follows pays nothing for them again. The script prints the estimate, runs
 the dataset, and compares.
 
     export OPENAI_API_KEY=sk-...
-    python examples/estimate.py --model gpt-4o-mini --items 2000
+    python examples/estimate.py --model gpt-4o-mini --items 2000 [--batch]
 
-`--fake` runs against the test suite's loopback fake OpenAI server instead
-(no key; usage grows with the prompt: a token per 4 characters, 5 + a tenth
-of that in completion tokens; a temporary cache directory).
+`--batch` runs through OpenAI's Batch API (`OpenAIBatchEngine`, with the
+online engine as its fallback): the estimate then gives both modes, and the
+sample itself waits for its provider batch (minutes to hours at OpenAI).
+`--fake` runs against the test suite's loopback fakes of the online and batch
+endpoints instead (no key; usage grows with the prompt: a token per 4
+characters, 5 + a tenth of that in completion tokens; a temporary cache
+directory).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from symai import Expression, Symbol
 
-from symbatcher import BatchScheduler, OpenAIEngine
+from symbatcher import BatchScheduler, OpenAIBatchEngine, OpenAIEngine
 
 
 class Summarize(Expression):
@@ -48,21 +52,28 @@ def main() -> None:
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--fake", action="store_true", help="use the loopback fake OpenAI server")
+    parser.add_argument("--batch", action="store_true", help="run through OpenAI's Batch API")
+    parser.add_argument("--fake", action="store_true", help="use the loopback fake OpenAI servers")
     args = parser.parse_args()
 
-    fake = None
+    fakes: list = []
     cache = tempfile.TemporaryDirectory() if args.fake else None
     key: str | None = "OPENAI_API_KEY"
+    batch_url, poll = args.base_url, {}
     if args.fake:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "client-python" / "tests"))
         from fake_openai import FakeOpenAI
+        from fake_openai_batch import FakeOpenAIBatch
 
-        fake = FakeOpenAI(usage_grows=True)
-        args.base_url, key = fake.base_url, None
+        online_fake, batch_fake = FakeOpenAI(usage_grows=True), FakeOpenAIBatch(usage_grows=True)
+        fakes = [online_fake, batch_fake]
+        args.base_url, batch_url, key = online_fake.base_url, batch_fake.base_url, None
+        poll = {"poll_interval_s": 0.01, "poll_max_interval_s": 0.05}
     items = reviews(args.items)
     try:
-        engine = OpenAIEngine(args.base_url, args.model, api_key_env=key)
+        engine: OpenAIEngine | OpenAIBatchEngine = OpenAIEngine(args.base_url, args.model, api_key_env=key)
+        if args.batch:
+            engine = OpenAIBatchEngine(batch_url, args.model, api_key_env=key, fallback=engine, **poll)
         options = {"cache_dir": cache.name} if cache is not None else {}
         with BatchScheduler(engine=engine, **options) as scheduler:
             estimate = scheduler.estimate(Summarize, items, num_workers=args.workers)
@@ -76,7 +87,7 @@ def main() -> None:
               f"(estimate ${estimate.cost_usd:.6f}, range ${low:.6f}-${high:.6f}; "
               f"estimate / actual = {estimate.cost_usd / summary.cost_usd:.3f})")  # fmt: skip
     finally:
-        if fake is not None:
+        for fake in fakes:
             fake.close()
         if cache is not None:
             cache.cleanup()

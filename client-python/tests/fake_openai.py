@@ -184,16 +184,20 @@ class FakeOpenAI(LoopbackServer):
                 "message": {"role": "assistant", "content": f"reply to: {content}"},
                 "finish_reason": "stop",
             }],
-            "usage": self._usage(arrival),
+            "usage": usage(arrival.body, self.usage_grows),
         }
 
-    def _usage(self, arrival: Arrival) -> dict[str, int]:
-        if not self.usage_grows:
-            return {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-        text = "".join(str(m.get("content", "")) for m in arrival.body.get("messages") or [])
-        prompt = max(1, len(text) // 4)
-        completion = 5 + prompt // 10
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+def usage(body: dict[str, Any], grows: bool) -> dict[str, int]:
+    """The `usage` of the answer to a chat request `body`: 10 + 5 tokens, or
+    with `grows`, a prompt token per 4 characters of its messages (at least
+    1) and 5 + a tenth of that in completion tokens."""
+    if not grows:
+        return {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    text = "".join(str(m.get("content", "")) for m in body.get("messages") or [])
+    prompt = max(1, len(text) // 4)
+    completion = 5 + prompt // 10
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:

@@ -237,8 +237,8 @@ def test_an_online_job_on_a_server_with_a_batch_engine_gets_the_batch_price_and_
     estimate = build(drawn, usages, [None] * 10, summary, context, finished=[])
     assert estimate.mode == "online" and estimate.to_run == 90 and estimate.sample_reused
     assert estimate.cost_usd == pytest.approx(90 * 1e-5)
-    low, high = estimate.cost_range_usd
-    assert low < 90 * 1e-5 < high and high - low < 0.1 * 90 * 1e-5
+    # Every item cost the same: nothing is left unexplained, so the range is the point.
+    assert estimate.cost_range_usd == pytest.approx((90 * 1e-5, 90 * 1e-5))
     # 180 calls at 60 a minute (4 slots at 0.5 s a call would take 22.5 s).
     assert estimate.seconds == pytest.approx(180.0)
     assert estimate.online.time_basis == "the engine's rpm 60"
@@ -252,3 +252,20 @@ def test_an_online_job_on_a_server_with_a_batch_engine_gets_the_batch_price_and_
         status=status_pb2.StatusResponse(engines=status.engines), batch_window_s=3600,
     ))
     assert not off.sample_reused and off.to_run == 100 and "no call cache" in off.reuse_note
+
+
+def test_each_estimate_draws_a_new_sample_so_a_second_one_is_not_fooled_by_the_first(tmp_path):
+    items = dataset("lognormal", 600)
+    with FakeOpenAI(usage_grows=True) as fake, BatchScheduler(
+        engine=engine(fake), cache_dir=tmp_path / "cache"
+    ) as scheduler:
+        first = scheduler.estimate(Tagger, items, num_workers=WORKERS)
+        second = scheduler.estimate(Tagger, items, num_workers=WORKERS)
+        scheduler(Tagger, WORKERS, items)
+        summary = scheduler.last_summary
+    assert first.sample.indices != second.sample.indices
+    overlap = len(set(first.sample.indices) & set(second.sample.indices))
+    assert second.sample.cached_calls == overlap
+    assert summary is not None and summary.cache_hits == 100 - overlap
+    # The second estimate's run (the first's sampled items cached too) is the run that followed.
+    assert abs(second.cost_usd / summary.cost_usd - 1) <= 0.15

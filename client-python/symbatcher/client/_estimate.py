@@ -56,6 +56,9 @@ class SampleMeasures:
     cost_usd: float
     #: Calls of models with no price (their cost is in no figure).
     unpriced_calls: int
+    #: Calls answered from the call cache or by an identical call in flight
+    #: (free, as they will be for the run: the figures count them so).
+    cached_calls: int
     seconds: float
     #: Engine call latency (median), in ms.
     latency_p50_ms: float
@@ -126,6 +129,8 @@ class Estimate:
         )
         if sample.failed:
             text += f"; {sample.failed} sample items failed (first: {sample.first_error})"
+        if sample.cached_calls:
+            text += f"; {sample.cached_calls} sample calls were in the call cache already (free for the run too)"
         if sample.unpriced_calls:
             text += f"; {sample.unpriced_calls} calls of models with no price, not counted"
         for mode in (self.online, self.batch):

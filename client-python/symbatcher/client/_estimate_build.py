@@ -87,6 +87,7 @@ def measure(draw: SampleDraw, usages: Mapping[int, ItemUsage], results: Sequence
         cost_per_item_usd=sum(u.cost_usd for u in usage) / count,
         cost_usd=summary.cost_usd,
         unpriced_calls=summary.unpriced_calls,
+        cached_calls=summary.cache_hits + summary.coalesced_calls,
         seconds=summary.wall_seconds,
         latency_p50_ms=summary.engine_latency_p50_ms,
         engine=summary.engine,
@@ -121,8 +122,9 @@ def build(
     reused, note = sample_reuse(context, kind)
     count = len(draw.indices)
     to_run = draw.total - count if reused else draw.total
-    costs = [usages.get(i, ItemUsage()).cost_usd for i in range(count)]
-    cost = extrapolate(draw, costs, reused)
+    used = [usages.get(i, ItemUsage()) for i in range(count)]
+    fresh = [1 - (u.cache_hits + u.coalesced) / u.calls if u.calls else 1.0 for u in used]
+    cost = extrapolate(draw, [u.cost_usd for u in used], reused, fresh)
     sampled_batch = kind in BATCH_KINDS
     online_engine = engine if not sampled_batch else _of_kind(context.status, ONLINE_KINDS)
     batch_engine = engine if sampled_batch else _of_kind(context.status, BATCH_KINDS)
@@ -161,11 +163,11 @@ def build(
         steps = max(1, sample.steps)
         if sampled_batch:
             turnaround = sample.seconds / steps
-            basis = f"{steps} provider batches in a row, {duration(turnaround)} each as the sample's took"
+            basis = f"{steps} provider batch{'es' if steps != 1 else ''} in a row, {duration(turnaround)} each as the sample's took"
         else:
             turnaround = context.batch_window_s
             basis = (
-                f"at most {steps} provider batches in a row of the {duration(turnaround)} completion "
+                f"at most {steps} provider batch{'es' if steps != 1 else ''} in a row of the {duration(turnaround)} completion "
                 "window each; none measured"
             )
         batch = ModeEstimate(

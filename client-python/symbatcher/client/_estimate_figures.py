@@ -1,27 +1,28 @@
 """The arithmetic of an estimate: totals from a stratified sample with their
 range, and the time of a run online and through a provider batch.
 
-Totals (docs/cost.md, "Estimate before you run"), over the items still to
-run (all, or those not sampled when the sample's replies are reused):
-
-cost follows the prompt's length, and the size (`item_size`) of every item
-is known (a stream's is measured as it is read), so the sample's cost per
-unit of size carries over:
-
-- strata of input size (several sampled items each, of similar sizes): the
-  separate ratio estimator, sum_h R_h * X_h, with R_h the stratum's sampled
-  cost per unit of size and X_h the summed size of its items still to run
-  (a stratum whose sampled items have no size: (N_h or N_h - n_h) * mean_h);
-- strata of one sampled item (a stream's stretches, whose items' sizes
-  differ widely, where a ratio through zero would misprice the fixed part of
-  a prompt): the regression estimator, a * N + b * X, with the line a + b *
-  size fitted to the whole sample by least squares.
+Totals (docs/cost.md, "Estimate before you run") are over the items still
+to run (all, or those not sampled when the sample's replies are reused). An
+item's cost follows the prompt's length, and the size (`item_size`) of every item
+is known (a stream's is measured as it is read), so the regression
+estimator carries the sample over to them: a * N + b * X, with N the items
+still to run, X their summed size, and the line a + b * size fitted to the
+sample by least squares. The intercept prices the part of a prompt that
+every item shares (the instruction, symai's template), the slope the part
+that grows with the input; when cost does not follow size the slope is about
+0 and the estimate is the sample's mean times N. The sample is drawn in
+proportion from every stratum, so the plain fit weighs strata rightly.
+Sampled calls answered from the call cache (an earlier run or estimate sent
+them) are free for the run too: the line is fitted to the items whose calls
+were all sent, and the total scaled by the share of the sample's calls that
+were sent, as the items still to run are likely cached in that share.
 
 The range is the 95% interval of the prediction, +/- 1.96 * sqrt(sum_h N_h
-(N_h - n_h) s_h^2 / n_h), with s_h the spread of what the estimator leaves
-unexplained in the stratum's sample (the residuals y - R_h x); for the
-regression estimator, N (N - n) s^2 / n with s^2 the residuals' spread
-around the line (n - 2 degrees of freedom).
+(N_h - n_h) s_h^2 / n_h), with s_h the spread, within stratum h, of the
+residuals y - a - b * size. When the strata hold a single sampled item (a
+stream's stretches), N (N - n) s^2 / n, with s^2 the residuals' spread
+(n - 2 degrees of freedom), as for a simple random sample; scaled by the
+share sent, whose binomial spread is added.
 """
 
 from __future__ import annotations
@@ -68,39 +69,40 @@ def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     return mean_y - slope * mean_x, slope
 
 
-def extrapolate(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extrapolated:
+def extrapolate(
+    draw: SampleDraw, values: Sequence[float], reused: bool, fresh: Sequence[float] | None = None
+) -> Extrapolated:
     """The total of `values` (one per sampled item, in `draw.indices` order)
     over the dataset's items still to run: all of them, or those not sampled
-    when the sample's replies are `reused`."""
-    if any(len(stratum.drawn) < 2 for stratum in draw.strata):
-        return _by_regression(draw, values, reused)
-    total = 0.0
-    variance = 0.0
-    for stratum in draw.strata:
-        n = len(stratum.drawn)
-        ys = [values[p] for p in stratum.drawn]
-        xs = [draw.sizes[p] for p in stratum.drawn]
-        if sum(xs) > 0:
-            rate = sum(ys) / sum(xs)
-            total += rate * (stratum.item_sizes - (sum(xs) if reused else 0))
-            residuals = [y - rate * x for x, y in zip(xs, ys)]
-        else:
-            total += (stratum.size - n if reused else stratum.size) * sum(ys) / n
-            residuals = ys
-        variance += stratum.size * (stratum.size - n) * _variance(residuals) / n
-    return _interval(total, variance)
-
-
-def _by_regression(draw: SampleDraw, values: Sequence[float], reused: bool) -> Extrapolated:
-    """Strata of one sampled item (a stream's stretches): one line a + b *
-    size through the whole sample, summed over the items still to run."""
+    when the sample's replies are `reused` (see the module). `fresh`: the
+    share of each sampled item's calls that were sent (not answered from the
+    cache); the line is fitted to the items sent whole, and the total scaled
+    by the sample's share of calls sent."""
     n = len(values)
-    intercept, slope = _line(draw.sizes, values)
+    fresh = fresh if fresh is not None else [1.0] * n
+    fitted = [p for p in range(n) if fresh[p] >= 1.0]
+    if len(fitted) < 2:
+        # (Almost) every sampled call came from the cache: the run will pay as little.
+        fitted = list(range(n))
+    intercept, slope = _line([draw.sizes[p] for p in fitted], [values[p] for p in fitted])
     items = draw.total - (n if reused else 0)
     sizes = sum(s.item_sizes for s in draw.strata) - (sum(draw.sizes) if reused else 0)
-    residuals = [y - intercept - slope * x for x, y in zip(draw.sizes, values)]
-    spread = sum(e * e for e in residuals) / (n - 2) if n > 2 else _variance(values)
-    return _interval(intercept * items + slope * sizes, draw.total * (draw.total - n) * spread / n)
+    residual = {p: values[p] - intercept - slope * draw.sizes[p] for p in fitted}
+    kept = [[p for p in stratum.drawn if p in residual] for stratum in draw.strata]
+    if all(len(k) >= 2 for k in kept):
+        variance = 0.0
+        for stratum, k in zip(draw.strata, kept):
+            spread = _variance([residual[p] for p in k])
+            variance += stratum.size * (stratum.size - len(k)) * spread / len(k)
+    else:
+        m = len(residual)
+        spread = sum(e * e for e in residual.values()) / (m - 2) if m > 2 else _variance(values)
+        variance = draw.total * (draw.total - m) * spread / m
+    total = intercept * items + slope * sizes
+    share = sum(fresh) / n
+    # The share sent is itself a sample's: its binomial spread widens the range.
+    share_variance = share * (1 - share) / n * (1 - n / draw.total)
+    return _interval(total * share, share**2 * variance + total**2 * share_variance)
 
 
 def _interval(total: float, variance: float) -> Extrapolated:

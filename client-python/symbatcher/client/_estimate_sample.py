@@ -80,9 +80,10 @@ def item_size(item: object) -> int:
     return len(str(item))
 
 
-def draw(dataset: Iterable[object], sample: int | float | None, total: int | None, seed: int) -> SampleDraw:
-    """Draws the sample from `dataset` (see the module). A dataset without
-    `len()` needs `total`; a stream shorter than `total` is an error."""
+def draw(dataset: Iterable[object], sample: int | float | None, total: int | None, seed: int | None) -> SampleDraw:
+    """Draws the sample from `dataset` (see the module), at random (`seed`
+    None) or repeatably. A dataset without `len()` needs `total`; a stream
+    shorter than `total` is an error."""
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 1):
         raise ValueError(f"total: must be the dataset's item count (an int >= 1), got {total!r}")
     rng = random.Random(seed)

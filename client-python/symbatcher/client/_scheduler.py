@@ -321,7 +321,7 @@ class BatchScheduler:
         num_workers: int = 8,
         batch_size: int = 5,
         total: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         **kwargs: object,
     ) -> Estimate:
         """Runs a sample of `dataset` as a normal job and returns what running
@@ -332,9 +332,11 @@ class BatchScheduler:
         dataset (list, tuple) is sampled across its input sizes (strata of
         item length); any other iterable is read as a stream and needs
         `total=<its item count>`, and its sample is spread over its whole
-        length. `seed` fixes the draw. The sample's replies go into the
-        call cache (unless the job's `cache` is "off" or "refresh"), so the
-        run pays nothing for them again. See docs/cost.md.
+        length. The draw is new on each call; `seed` repeats one. The
+        sample's replies go into the call cache (unless the job's `cache` is
+        "off" or "refresh"), so the run pays nothing for them again; sampled
+        calls already in the cache count as free, as they are for the run.
+        See docs/cost.md.
         """
         self._check_open()
         self._check_call(num_workers, batch_size)
