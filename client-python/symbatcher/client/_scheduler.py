@@ -354,11 +354,11 @@ class BatchScheduler:
             total=len(drawn.items), on_usage=on_usage,
         )
         try:
-            self._run_on_loop(handle.collect(results), "estimate", "forward")
+            self._run_on_loop(handle.collect(results), "estimate", "")
         finally:
             self.last_summary = handle.summary
         assert handle.summary is not None, "set when the job ended"
-        status = self._run_on_loop(self._status(), "estimate", "forward")
+        status = self._run_on_loop(self._status(), "estimate", "")
         connection = self._owned.engine_connection
         context = EstimateContext(
             cache=self._options.cache,
@@ -507,9 +507,9 @@ class BatchScheduler:
             running = None
         if running is self._loop:
             coro.close()
+            instead = f", or use `await scheduler.{async_name}(...)`" if async_name else ""
             raise SymbatcherError(
-                f"{name}() would block the event loop it runs on; call it from another thread, "
-                f"or use `await scheduler.{async_name}(...)`"
+                f"{name}() would block the event loop it runs on; call it from another thread{instead}"
             )
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
