@@ -4,7 +4,7 @@ A sized dataset (a list, tuple, any `Sequence`) is stratified by input size:
 its indices are ordered by the size of their item (`item_size`) and cut into
 strata of nearly equal count, and each stratum gives the same share of the
 sample, drawn at random within it (proportional allocation). The summed size
-of each stratum is kept, for the ratio estimator (`_estimate_figures`). A dataset read
+of each stratum is kept, for the regression estimator (`_estimate_figures`). A dataset read
 as a stream (a generator, a file reader) has no sizes known ahead: given its
 `total` count, it is cut by position into as many strata as the sample has
 items, and one item is drawn at random from each (so the sample spans the
