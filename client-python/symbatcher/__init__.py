@@ -36,6 +36,7 @@ from symbatcher._errors import (
     WorkerLostError,
 )
 from symbatcher.client._scheduler import BatchScheduler
+from symbatcher.client._estimate import Estimate, ModeEstimate, SampleMeasures
 from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.engines._batch_engine import BatchEngine, EngineCall
 from symbatcher.engines._serve_engine import serve_engine
@@ -48,8 +49,11 @@ from symbatcher.worker._interceptor import sleep
 __all__ = [
     # Client: run an Expression over a dataset, and what a job reports.
     "BatchScheduler",
+    "Estimate",
     "ItemUsage",
     "JobSummary",
+    "ModeEstimate",
+    "SampleMeasures",
     # Worker: what forward() may call inside a worker slot.
     "sleep",
     # Engines: served from Python, or settings of the embedded server's own.

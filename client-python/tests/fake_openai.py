@@ -2,7 +2,10 @@
 the rate-limit bench.
 
 `POST /v1/chat/completions` answers `"reply to: " + <last message content>`
-with a `usage` of 10 prompt and 5 completion tokens. Markers in that content
+with a `usage` of 10 prompt and 5 completion tokens; with `usage_grows`, of
+one prompt token per 4 characters of the request's messages (at least 1) and
+5 + a tenth of that in completion tokens, so that usage grows with the prompt.
+Markers in that content
 choose another answer:
 
 - ``[400]``: 400 with an OpenAI-style error naming the content;
@@ -89,6 +92,8 @@ class FakeOpenAI(LoopbackServer):
     peak_in_flight: int = 0
     #: The port to listen on (0: a free one): a test brings an endpoint back.
     listen_port: int = 0
+    #: Usage grows with the prompt (see the module) instead of 10 + 5 tokens.
+    usage_grows: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -179,8 +184,20 @@ class FakeOpenAI(LoopbackServer):
                 "message": {"role": "assistant", "content": f"reply to: {content}"},
                 "finish_reason": "stop",
             }],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            "usage": usage(arrival.body, self.usage_grows),
         }
+
+
+def usage(body: dict[str, Any], grows: bool) -> dict[str, int]:
+    """The `usage` of the answer to a chat request `body`: 10 + 5 tokens, or
+    with `grows`, a prompt token per 4 characters of its messages (at least
+    1) and 5 + a tenth of that in completion tokens."""
+    if not grows:
+        return {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    text = "".join(str(m.get("content", "")) for m in body.get("messages") or [])
+    prompt = max(1, len(text) // 4)
+    completion = 5 + prompt // 10
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:

@@ -6,8 +6,9 @@ batch of an uploaded file; each `GET /v1/batches/{id}` moves it on one step
 /v1/batches/{id}/cancel` cancels it; `GET /v1/files/{id}/content` serves
 output files. While `hold` is set, batches stay in progress; `cancels`
 counts cancel requests. Each request is answered `"reply to: " + <last message
-content>` with a usage of 10 prompt and 5 completion tokens, as
-`fake_openai.FakeOpenAI` answers it online.
+content>` with a usage of 10 prompt and 5 completion tokens (with
+`usage_grows`, growing with the prompt), as `fake_openai.FakeOpenAI`
+answers it online.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fake_openai import usage
+
 _NEXT = {"validating": "in_progress", "in_progress": "finalizing", "finalizing": "completed",
          "cancelling": "cancelled"}  # fmt: skip
 
 
 class FakeOpenAIBatch:
-    def __init__(self) -> None:
+    def __init__(self, usage_grows: bool = False) -> None:
+        self.usage_grows = usage_grows
         self._lock = threading.Lock()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -94,7 +98,7 @@ class FakeOpenAIBatch:
             if batch["status"] == "completed" and batch["output_file_id"] is None:
                 batch["output_file_id"] = f"file-{len(self.files) + 1}"
                 self.files[batch["output_file_id"]] = "".join(
-                    _answer_line(json.loads(line)) for line in batch["lines"]
+                    _answer_line(json.loads(line), self.usage_grows) for line in batch["lines"]
                 ).encode()
             return 200, self._object(parts[1])
         if method == "POST" and len(parts) == 3 and parts[2] == "cancel":
@@ -113,13 +117,13 @@ class FakeOpenAIBatch:
                 "request_counts": {"total": len(batch["lines"]), "completed": done, "failed": 0}}  # fmt: skip
 
 
-def _answer_line(request: dict[str, Any]) -> str:
+def _answer_line(request: dict[str, Any], usage_grows: bool) -> str:
     content = request["body"]["messages"][-1]["content"]
     body = {
         "id": "chatcmpl", "object": "chat.completion", "model": request["body"]["model"],
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": f"reply to: {content}"}}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        "usage": usage(request["body"], usage_grows),
     }  # fmt: skip
     line = {"id": "batch_req", "custom_id": request["custom_id"], "error": None,
             "response": {"status_code": 200, "request_id": "r", "body": body}}  # fmt: skip

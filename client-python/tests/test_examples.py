@@ -37,3 +37,18 @@ def test_the_batch_engine_example_goes_in_one_batch_per_step_at_half_the_online_
     assert [line.split("·")[1].strip() for line in lines if line.startswith("  batch-")] == ["30/30 done"] * 2
     assert lines[-1].startswith("online engine: 30/30 results the same"), lines
     assert lines[-1].endswith("(batch / online = 0.50)"), lines
+
+
+def test_the_estimate_example_estimates_within_15_percent_and_reuses_the_sample():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "estimate.py"), "--fake", "--items", "300"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, last = proc.stdout.splitlines()
+    assert first.startswith("estimate for 300 items (250 to pay for): sample of 50 across 10 size strata"), first
+    assert last.startswith("run: 300 items, 50 answered from the cache"), last
+    ratio = float(last.rsplit("estimate / actual = ", 1)[1].rstrip(")"))
+    assert abs(ratio - 1) <= 0.15, last

@@ -6,9 +6,10 @@ import asyncio
 import inspect
 import os
 import threading
+import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -23,17 +24,21 @@ from symbatcher.client._call_arguments import (
     timeout_ms,
 )
 from symbatcher.client._embedded_server import default_cache_dir, open_server
+from symbatcher.client._estimate import Estimate
+from symbatcher.client._estimate_build import EstimateContext, build as build_estimate
+from symbatcher.client._estimate_figures import DEFAULT_WINDOW_S, window_seconds
+from symbatcher.client._estimate_sample import draw as draw_sample
 from symbatcher.client._event_loops import close_loop, running_loop, start_loop
 from symbatcher.client._job_handle import JobHandle
 from symbatcher.client._job_options import JobOptions
 from symbatcher.client._scheduler_resources import SchedulerResources
 from symbatcher.client._sources import AsyncIteratorSource, ItemSource, SequenceSource, source_for
-from symbatcher.client._summary import JobSummary
+from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.engines._batch_engine import BatchEngine
 from symbatcher._call_site import user_call_site
 from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
 from symbatcher.engines._engine_connection import EngineConnection
-from symbatcher.engines._server_engines import ServerEngine
+from symbatcher.engines._server_engines import OpenAIBatchEngine, ServerEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
 from symbatcher.wire._limits import kwargs_depth_error
@@ -194,6 +199,12 @@ class BatchScheduler:
         self._options.spec()  # types and encodability; the server checks values
         engine_name = ""
         server_argv = list(server_args)
+        #: A provider batch's completion window, for estimates.
+        self._batch_window_s = (
+            window_seconds(engine.completion_window)
+            if isinstance(engine, OpenAIBatchEngine)
+            else DEFAULT_WINDOW_S
+        )
         if isinstance(engine, ServerEngine):
             if address is not None:
                 raise ValueError(
@@ -300,6 +311,64 @@ class BatchScheduler:
         finally:
             self.last_summary = handle.summary
         return results
+
+    def estimate(
+        self,
+        expr: object,
+        dataset: Iterable[object],
+        sample: int | float | None = None,
+        *,
+        num_workers: int = 8,
+        batch_size: int = 5,
+        total: int | None = None,
+        seed: int | None = None,
+        **kwargs: object,
+    ) -> Estimate:
+        """Runs a sample of `dataset` as a normal job and returns what running
+        all of it with `num_workers` slots will cost and take (`Estimate`).
+
+        `sample`: a count (int), a share (float in (0, 1]), or None for 1%
+        of the dataset with at least 50 items (all when fewer). A sized
+        dataset (list, tuple) is sampled across its input sizes (strata of
+        item length); any other iterable is read as a stream and needs
+        `total=<its item count>`, and its sample is spread over its whole
+        length. The draw is new on each call; `seed` repeats one. The
+        sample's replies go into the call cache (unless the job's `cache` is
+        "off" or "refresh"), so the run pays nothing for them again; sampled
+        calls already in the cache count as free, as they are for the run.
+        See docs/cost.md.
+        """
+        self._check_open()
+        self._check_call(num_workers, batch_size)
+        drawn = draw_sample(dataset, sample, total, seed)
+        usages: dict[int, ItemUsage] = {}
+        finished: list[float] = []
+
+        def on_usage(index: int, usage: ItemUsage) -> None:
+            usages[index] = usage
+            finished.append(time.monotonic())
+
+        results: list[Any] = [None] * len(drawn.items)
+        handle = self._job_handle(
+            expr, num_workers, SequenceSource(list(drawn.items)), batch_size, kwargs,
+            total=len(drawn.items), on_usage=on_usage,
+        )
+        try:
+            self._run_on_loop(handle.collect(results), "estimate", "")
+        finally:
+            self.last_summary = handle.summary
+        assert handle.summary is not None, "set when the job ended"
+        status = self._run_on_loop(self._status(), "estimate", "")
+        connection = self._owned.engine_connection
+        context = EstimateContext(
+            cache=self._options.cache,
+            engine=self._options.engine or status.default_engine,
+            num_workers=num_workers,
+            status=status,
+            local_engine_cached=connection is not None and connection.engine.cache_by_default,
+            batch_window_s=self._batch_window_s,
+        )
+        return build_estimate(drawn, usages, results, handle.summary, context, finished)
 
     # -- streaming and asyncio -------------------------------------------
 
@@ -438,9 +507,9 @@ class BatchScheduler:
             running = None
         if running is self._loop:
             coro.close()
+            instead = f", or use `await scheduler.{async_name}(...)`" if async_name else ""
             raise SymbatcherError(
-                f"{name}() would block the event loop it runs on; call it from another thread, "
-                f"or use `await scheduler.{async_name}(...)`"
+                f"{name}() would block the event loop it runs on; call it from another thread{instead}"
             )
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
@@ -481,9 +550,7 @@ class BatchScheduler:
         """The engine of an embedded server's jobs when none is named (see
         `engines/_default_engine`): the server's configured default, else symai's own
         engine served from here, else echo (with a warning)."""
-        status = await status_pb2_grpc.StatusServiceStub(channel).Status(
-            status_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_S
-        )
+        status = await self._status(channel)
         if status.default_engine_source != "builtin":
             return None
         found = symai_engine()
@@ -491,6 +558,15 @@ class BatchScheduler:
             warn_echo_fallback(self._site)
             return None
         return SymaiEngine(engine=found)
+
+    async def _status(self, channel: grpc.aio.Channel | None = None) -> status_pb2.StatusResponse:
+        """The server's Status snapshot."""
+        channel = channel or self._owned.channel
+        assert channel is not None, "connected in __init__"
+        status: status_pb2.StatusResponse = await status_pb2_grpc.StatusServiceStub(channel).Status(
+            status_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_S
+        )
+        return status
 
     def _batch_stub(self) -> batch_pb2_grpc.BatchServiceStub:
         assert self._owned.channel is not None, "connected in __init__"
@@ -506,6 +582,7 @@ class BatchScheduler:
         *,
         ordered: bool = False,
         total: int | None = None,
+        on_usage: Callable[[int, ItemUsage], None] | None = None,
     ) -> JobHandle:
         check_expression(expr, kwargs)
         name = expression_name(expr)
@@ -544,7 +621,9 @@ class BatchScheduler:
             kwargs=kwargs,
             kwargs_json=kwargs_json(kwargs),
             local_only=local_only,
-            options=JobOptions(**{**self._options.__dict__, "batch_size": batch_size}),
+            options=JobOptions(
+                **{**self._options.__dict__, "batch_size": batch_size, "on_usage": on_usage or self._options.on_usage}
+            ),
             ordered=ordered,
             progress=self._progress,
             total=total,

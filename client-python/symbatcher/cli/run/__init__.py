@@ -6,7 +6,7 @@
                    [--slots thread|greenlet] [--no-pin-slots] [--engine NAME]
                    [--config symbatcher.toml]
                    [--cache use|refresh|off] [--cache-dir DIR] [--max-cost USD]
-                   [--no-replay] [--force]
+                   [--no-replay] [--force] [--estimate [--sample N|SHARE] [--yes]]
 
 Engines: with no --engine, the calls go where a `BatchScheduler()` sends them:
 with --server, to that server's default engine; else to the --config file's
@@ -63,6 +63,13 @@ kwargs, the engine, the input column) must match: a re-run that differs
 stops with status 2 and names what changed; --force resumes anyway.
 --max-cost USD caps the job's spend: past it, waiting items fail with
 BudgetExceeded; re-run with a higher cap (and --retry-failed) to continue.
+--estimate first runs a sample of the rows to run (--sample: a count, or a
+share below 1; default 1% with at least 50 rows), spread over the whole input,
+and prints what the run will cost and take (online, and through a provider
+batch engine when the server has one); the sample's replies go into the call
+cache, so the run pays nothing for them again. It then asks whether to go on:
+--yes goes on without asking; with no terminal on stdin and no --yes the
+command stops after the estimate with status 0 (see docs/cost.md).
 Ctrl-C stops the job, writes the results that arrived, prints the command
 that resumes and exits with status 130; the output never ends with a partial
 line (a partial line left by a crash is dropped on the next run).
@@ -83,6 +90,7 @@ from typing import Any
 
 from symbatcher._expressions import add_app_dir, import_expression
 from symbatcher.cli.run import arguments, fingerprint, tables
+from symbatcher.cli.run.estimate import GO_ON, estimate_first
 from symbatcher.cli.run.inputs import open_input
 from symbatcher.cli.run.loop import EXIT_INTERRUPTED, run_job
 from symbatcher.cli.run.outputs import JsonlOutput, Output
@@ -126,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+    if args.estimate:
+        decided = estimate_first(args, expr, kwargs, done, pending)
+        if decided != GO_ON:
+            return decided
     output = _output(args.output, fmt, current)
     try:
         return asyncio.run(

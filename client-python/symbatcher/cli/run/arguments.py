@@ -107,6 +107,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "of replaying the item from the start once it is answered (the default)"
         ),
     )
+    parser.add_argument(
+        "--estimate", action="store_true",
+        help=(
+            "first run a sample spread over the input, print what the run will cost and take, "
+            "and ask whether to go on (the sample's replies are reused from the call cache)"
+        ),
+    )
+    parser.add_argument(
+        "--sample", type=_sample, default=None, metavar="N|SHARE",
+        help="--estimate's sample: a count of rows, or a share below 1 (default: 1%%, at least 50 rows)",
+    )
+    parser.add_argument(
+        "--yes", action="store_true",
+        help="with --estimate, go on without asking (without it and without a terminal, stop after the estimate)",
+    )
     parser.add_argument("--ordered", action="store_true", help="write results in input order")
     parser.add_argument(
         "--retry-failed", action="store_true",
@@ -136,10 +151,24 @@ def check(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--config configures the embedded server; with --server, the server's own configuration applies")
     if args.config and not os.path.isfile(args.config):
         raise ValueError(f"--config: no such file: {args.config}")
+    if (args.sample is not None or args.yes) and not args.estimate:
+        raise ValueError("--sample and --yes apply to --estimate: give --estimate too")
     if not os.path.exists(args.input):
         raise ValueError(f"--input: no such file: {args.input}")
     connect.connection(args)  # a bad --token-file or --tls-ca stops here
     return kwargs
+
+
+def _sample(text: str) -> int | float:
+    """--sample: a whole count (`200`) or a share (`0.02`); the estimate checks its range."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count or a share: {text!r}") from None
 
 
 def parse_kwargs(text: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -21,6 +21,9 @@ from symbatcher.cli import connect
 from symbatcher.cli.run.inputs import NO_ID, InputReader
 from symbatcher.cli.run.outputs import FLUSH_INTERVAL_S, Output, error_record, usage_record
 from symbatcher._usd import usd
+
+if TYPE_CHECKING:
+    from symbatcher.client._scheduler import BatchScheduler
 
 EXIT_INTERRUPTED = 130
 EXIT_ALL_FAILED = 1
@@ -43,8 +46,6 @@ async def run_job(
     status: EXIT_ALL_FAILED when every item failed, those of earlier runs
     included. With `ordered`, records reach `output` in index order
     (malformed rows included)."""
-    from symbatcher.client._scheduler import BatchScheduler
-
     bar = tqdm(
         total=pending, unit="item", desc=expr.__name__, disable=args.no_progress,
         file=sys.stderr, dynamic_ncols=True,
@@ -79,20 +80,7 @@ async def run_job(
     usage_by_index: dict[int, ItemUsage] = {}
     spent = _Spend(pending)
     try:
-        scheduler = BatchScheduler(
-            address=args.server,
-            engine=args.engine,
-            server_args=["--config", args.config] if args.config else (),
-            worker_wait_ms=args.worker_wait_ms,
-            item_timeout_s=args.item_timeout,
-            slots=args.slots,
-            pin_slots=args.pin_slots,
-            cache=args.cache,
-            cache_dir=args.cache_dir,
-            max_cost_usd=args.max_cost,
-            replay=args.replay,
-            **connect.scheduler_options(args),
-        )
+        scheduler = open_scheduler(args)
         scheduler._options = dataclasses.replace(
             scheduler._options, on_usage=usage_by_index.__setitem__
         )
@@ -164,6 +152,26 @@ async def run_job(
             file=sys.stderr,
         )
     return status
+
+
+def open_scheduler(args: argparse.Namespace) -> BatchScheduler:
+    """The scheduler the command's arguments describe."""
+    from symbatcher.client._scheduler import BatchScheduler
+
+    return BatchScheduler(
+        address=args.server,
+        engine=args.engine,
+        server_args=["--config", args.config] if args.config else (),
+        worker_wait_ms=args.worker_wait_ms,
+        item_timeout_s=args.item_timeout,
+        slots=args.slots,
+        pin_slots=args.pin_slots,
+        cache=args.cache,
+        cache_dir=args.cache_dir,
+        max_cost_usd=args.max_cost,
+        replay=args.replay,
+        **connect.scheduler_options(args),
+    )
 
 
 def resume_command(args: argparse.Namespace) -> str:
