@@ -76,7 +76,7 @@ def test_the_estimate_is_within_15_percent_of_the_run_which_pays_nothing_for_the
     with FakeOpenAI(usage_grows=True) as fake, BatchScheduler(
         engine=engine(fake), cache_dir=tmp_path / "cache"
     ) as scheduler:
-        estimate = scheduler.estimate(Tagger, items, num_workers=WORKERS)
+        estimate = scheduler.estimate(Tagger, items, num_workers=WORKERS, seed=11)
         sampled = len(estimate.sample.indices)
         assert sampled == 50 and len(fake.chat_arrivals()) == sampled
         assert estimate.sample_reused and estimate.to_run == ITEMS - sampled
@@ -104,7 +104,7 @@ def test_with_the_cache_off_the_run_pays_for_the_sample_again(tmp_path):
     with FakeOpenAI(usage_grows=True) as fake, BatchScheduler(
         engine=engine(fake), cache_dir=tmp_path / "cache", cache="off"
     ) as scheduler:
-        estimate = scheduler.estimate(Tagger, items, 40, num_workers=WORKERS)
+        estimate = scheduler.estimate(Tagger, items, 40, num_workers=WORKERS, seed=12)
         scheduler(Tagger, WORKERS, items)
         summary = scheduler.last_summary
     assert not estimate.sample_reused and estimate.to_run == 200
@@ -120,7 +120,7 @@ def test_an_rpm_limit_bounds_the_online_time(tmp_path):
         engine=OpenAIEngine(fake.base_url, "gpt-4o-mini", api_key_env=None, rpm=1200),
         cache_dir=tmp_path / "cache",
     ) as scheduler:
-        estimate = scheduler.estimate(Tagger, items, 20, num_workers=WORKERS)
+        estimate = scheduler.estimate(Tagger, items, 20, num_workers=WORKERS, seed=13)
     # 280 calls at 1,200 a minute take 14 s at least, however fast the sample went.
     assert estimate.seconds is not None and estimate.seconds >= 14 * 0.999
     if estimate.seconds < 14.001:
@@ -138,7 +138,7 @@ def test_with_a_batch_engine_the_estimate_gives_both_modes(tmp_path):
             fallback=OpenAIEngine(online_fake.base_url, "gpt-4o-mini", api_key_env=None),
         )
         with BatchScheduler(engine=batch, cache_dir=tmp_path / "cache") as scheduler:
-            estimate: Estimate = scheduler.estimate(Tagger, items, 30, num_workers=4)
+            estimate: Estimate = scheduler.estimate(Tagger, items, 30, num_workers=4, seed=14)
             scheduler(Tagger, 4, items)
             summary = scheduler.last_summary
     assert estimate.mode == "batch" and estimate.batch is not None
@@ -204,7 +204,7 @@ def test_a_streamed_dataset_with_its_total_is_estimated_across_it(tmp_path):
     with FakeOpenAI(usage_grows=True) as fake, BatchScheduler(
         engine=engine(fake), cache_dir=tmp_path / "cache"
     ) as scheduler:
-        estimate = scheduler.estimate(Tagger, (t for t in items), num_workers=WORKERS, total=len(items))
+        estimate = scheduler.estimate(Tagger, (t for t in items), num_workers=WORKERS, total=len(items), seed=15)
         scheduler(Tagger, WORKERS, items)
         summary = scheduler.last_summary
     assert not estimate.sample.by_size and estimate.sample.strata == 50
@@ -259,8 +259,10 @@ def test_each_estimate_draws_a_new_sample_so_a_second_one_is_not_fooled_by_the_f
     with FakeOpenAI(usage_grows=True) as fake, BatchScheduler(
         engine=engine(fake), cache_dir=tmp_path / "cache"
     ) as scheduler:
-        first = scheduler.estimate(Tagger, items, num_workers=WORKERS)
-        second = scheduler.estimate(Tagger, items, num_workers=WORKERS)
+        # Seeded, so that the figures below are the same on every run; the
+        # unseeded default draws anew each time (checked after the run).
+        first = scheduler.estimate(Tagger, items, num_workers=WORKERS, seed=1)
+        second = scheduler.estimate(Tagger, items, num_workers=WORKERS, seed=2)
         scheduler(Tagger, WORKERS, items)
         summary = scheduler.last_summary
     assert first.sample.indices != second.sample.indices
@@ -269,3 +271,6 @@ def test_each_estimate_draws_a_new_sample_so_a_second_one_is_not_fooled_by_the_f
     assert summary is not None and summary.cache_hits == 100 - overlap
     # The second estimate's run (the first's sampled items cached too) is the run that followed.
     assert abs(second.cost_usd / summary.cost_usd - 1) <= 0.15
+    # Unseeded, two draws of 50 of 600 items differ (the chance that they
+    # are the same is below 1e-70).
+    assert draw(items, 50, None, seed=None).indices != draw(items, 50, None, seed=None).indices
