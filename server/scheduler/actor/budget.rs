@@ -80,9 +80,9 @@ impl Scheduler {
 
     /// A job whose cap is reached, or one of whose calls' worst case can no
     /// longer fit under it: its waiting items fail with BudgetExceeded, and
-    /// so do its runs that are not started or wait on a call not yet sent
-    /// (queued, or held for room); runs with calls at an engine go on until
-    /// they make another call.
+    /// so do its runs with no call at an engine that are not started or wait
+    /// on a call not yet sent (queued, or held for room); runs with calls at
+    /// an engine go on until they make another call.
     pub(super) fn stop_over_budget(&mut self, job_id: u64) {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return;
@@ -103,9 +103,11 @@ impl Scheduler {
             .workers
             .runs()
             .filter(|(_, run)| {
+                // A run with a call at an engine goes on: stopping it would
+                // abandon a request the provider may bill.
                 run.job_id == job_id
-                    && (run.started.is_none()
-                        || run.calls.keys().any(|id| !self.calls.is_routed(*id)))
+                    && !run.calls.keys().any(|id| self.calls.is_routed(*id))
+                    && (run.started.is_none() || !run.calls.is_empty())
             })
             .map(|(&run_id, _)| run_id)
             .collect();

@@ -183,16 +183,22 @@ impl Scheduler {
 
     /// Gives back the reservation of call `call_id`; with a successful
     /// `reply` of a run that ended, bills it to the reservation's job (the
-    /// request was paid all the same). Returns the call's job and item.
+    /// request was paid all the same). A request `abandoned` at its engine
+    /// (its run was cancelled) may be billed with no usage reported to us:
+    /// its worst case stays spent. Returns the call's job and item.
     pub(super) fn settle_reservation(
         &mut self,
         engine: &str,
         call_id: u64,
         billed: Option<(&EngineReply, &CallStats)>,
+        abandoned: bool,
     ) -> Option<(u64, u64)> {
         let reservation = self.spend.take_reservation(call_id)?;
         if let Some(job) = self.jobs.get_mut(&reservation.job_id) {
             job.spend.release(reservation.usd);
+            if abandoned {
+                job.spend.cost_usd += reservation.usd;
+            }
         }
         if let Some((reply, stats)) = billed {
             let model = self.priced_model(engine, reply);

@@ -27,7 +27,7 @@ fn mark_cached(metadata_json: &str) -> String {
     }
 }
 
-fn is_cancelled(reply: &EngineReply) -> bool {
+pub(super) fn is_cancelled(reply: &EngineReply) -> bool {
     matches!(&reply.outcome, Some(engine_reply::Outcome::Error(e)) if e.kind == ErrorKind::Cancelled as i32)
 }
 
