@@ -70,6 +70,9 @@ def one_run(args: argparse.Namespace, items: list[str], cap: float) -> dict[str,
         again, rerun_wall, _ = run_job(fake, args, items, cap * 10, Path(tmp))
         rerun_sent = len(fake.chat_arrivals()) - sent
         rerun_ok = sum(isinstance(r, str) for r in again)
+        failures = sorted({type(r).__name__ for r in results + again if not isinstance(r, str)})
+    if set(failures) - {"BudgetExceeded"}:
+        print(f"   (other failures: {', '.join(failures)})", file=sys.stderr)
     return {
         "spent": spent,
         "overshoot": max(0.0, spent - cap),
