@@ -514,3 +514,45 @@ async fn a_server_killed_mid_batch_waits_for_that_batch_after_a_restart() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_job_submits_only_the_calls_whose_worst_case_fits_and_the_rest_fail() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let mut config = config_with(batch_settings(&fake), cache.path());
+        // $1 per output token, nothing for input; a reply has at most 10
+        // output tokens: a call's worst case is $5 at the batch price, and
+        // the fake bills 5 output tokens ($2.50).
+        let price = Pricing::new(0.0, 1_000_000.0, 0.5).with_max_output_tokens(Some(10));
+        config.engines[0].pricing = Some(price);
+        let server = spawn_server(config).await;
+        let n = 20;
+        let items = payloads(n);
+        let worker = spawn_replaying_two_step_worker(&server.channel, EXPRESSION, 4).await;
+        let spec = JobSpec {
+            engine: BATCH.to_string(),
+            max_cost_usd: Some(15.0),
+            ..spec(EXPRESSION, 64)
+        };
+        let (results, summary) = run_job(&server.channel, spec, &items).await;
+        worker.abort();
+
+        let sizes: Vec<usize> = fake.batches().iter().map(|b| b.custom_ids.len()).collect();
+        assert_eq!(
+            sizes,
+            [3],
+            "three worst cases fit under the cap: they go, the rest of the batch does not"
+        );
+        assert_eq!(summary.cost_usd, 7.5, "three calls billed, under the cap");
+        assert_eq!(results.len(), n);
+        for result in results.values() {
+            let message = result.as_ref().expect_err("every item stops at the cap");
+            assert!(
+                message.contains("max_cost_usd 15.000000") && message.contains("reserved"),
+                "{message}"
+            );
+        }
+    })
+    .await;
+}

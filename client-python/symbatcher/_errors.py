@@ -86,9 +86,11 @@ class ItemTimeoutError(SymbatcherError, TimeoutError):
 
 
 class BudgetExceeded(SymbatcherError):
-    """The job reached its spend cap (`max_cost_usd`) before this item
-    finished: none of its engine calls was sent. Run again with a higher cap
-    to continue from the call cache."""
+    """This item's next engine call could not fit under its job's spend cap
+    (`max_cost_usd`: the call's worst case, over the spend so far plus what
+    calls in flight reserved), so it was not sent; the message names the
+    cap, the spend and the reservation. Run again with a higher cap to
+    continue from the call cache."""
 
 
 class WorkerLostError(SymbatcherError):

@@ -87,6 +87,10 @@ pub(super) struct FilePricing {
     output_per_million: f64,
     /// Share of the price taken off at the batch price, 0..=1 (default 0.5).
     batch_discount: Option<f64>,
+    /// The most output tokens one reply may have: what a spend cap
+    /// reserves for a call that sets no `max_tokens` (default: the built-in
+    /// table's ceiling of the model, if it has one).
+    max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -120,11 +124,18 @@ pub(super) fn check_pricing(pricing: &FilePricing) -> Result<Pricing, FieldError
             format!("must be a share between 0 and 1, got {discount}"),
         ));
     }
+    if pricing.max_output_tokens == Some(0) {
+        return Err((
+            "pricing.max_output_tokens",
+            "must be at least 1 token".to_string(),
+        ));
+    }
     Ok(Pricing::new(
         price("pricing.input_per_million", pricing.input_per_million)?,
         price("pricing.output_per_million", pricing.output_per_million)?,
         discount,
-    ))
+    )
+    .with_max_output_tokens(pricing.max_output_tokens))
 }
 
 /// The endpoint settings that every OpenAI-style engine kind shares.

@@ -23,6 +23,7 @@
 //! input_per_million = 0.15              # US dollars per million prompt tokens
 //! output_per_million = 0.60             # ... per million completion tokens
 //! batch_discount = 0.5                  # share taken off at the batch price
+//! max_output_tokens = 16384             # a reply's most output tokens (spend cap)
 //!
 //! [engines.local-echo]
 //! kind = "echo"

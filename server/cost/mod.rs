@@ -4,8 +4,13 @@
 //! config gives one, else from the built-in table of common OpenAI and Anthropic models
 //! ([`pricing::builtin`]). A model in neither has no price: its calls are
 //! counted as unpriced and cost nothing in the figures, which say so.
+//!
+//! A job with a spend cap reserves each call's worst case before it is sent
+//! ([`worst_case`]): its prompt tokens, counted or bounded, plus its
+//! `max_tokens` or the model's output ceiling.
 
 pub(crate) mod pricing;
+pub(crate) mod worst_case;
 
 use std::collections::HashMap;
 
@@ -23,12 +28,20 @@ impl PriceBook {
         self.by_engine.insert(engine.to_string(), pricing);
     }
 
-    /// The price of `model` on `engine`, if known.
+    /// The price of `model` on `engine`, if known; a configured price
+    /// without an output ceiling takes the built-in table's.
     pub fn price(&self, engine: &str, model: &str) -> Option<Pricing> {
-        self.by_engine
-            .get(engine)
-            .copied()
-            .or_else(|| pricing::builtin(model))
+        let builtin = pricing::builtin(model);
+        match self.by_engine.get(engine) {
+            Some(&configured) => Some(
+                configured.with_max_output_tokens(
+                    configured
+                        .max_output_tokens
+                        .or(builtin.and_then(|p| p.max_output_tokens)),
+                ),
+            ),
+            None => builtin,
+        }
     }
 
     /// Cost in US dollars of a call, or None when its model has no price.

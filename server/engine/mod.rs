@@ -347,6 +347,26 @@ impl Engine {
         }
     }
 
+    /// The request body the engine sends for `call`, for engines that
+    /// render one (openai, anthropic, openai-batch); None for the others,
+    /// and for a call that cannot become a request (it fails when sent).
+    pub fn request_body(
+        &self,
+        call: &EngineCall,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match self {
+            Engine::OpenAi(engine) => engine.request_body(call),
+            Engine::Anthropic(engine) => engine.request_body(call),
+            Engine::OpenAiBatch(engine) => {
+                let settings = engine.settings();
+                openai::request::prepare(call, "", &settings.model, settings.strict)
+                    .ok()
+                    .map(|prepared| prepared.body)
+            }
+            Engine::Echo(_) | Engine::Connected(_) => None,
+        }
+    }
+
     /// Limits and live state, for engines that have them.
     pub fn limits(&self) -> EngineLimits {
         match self {

@@ -11,6 +11,7 @@ mod local_wait;
 mod parking;
 mod replay;
 mod replies;
+mod reserve;
 mod reuse;
 mod suspects;
 mod timeouts;
@@ -212,6 +213,7 @@ impl Scheduler {
     fn settle(&mut self) {
         let now = Instant::now();
         self.assign_items();
+        self.wake_held();
         self.flush_batches(now);
         self.expire_waiting_jobs(now);
         self.expire_local_items(now);

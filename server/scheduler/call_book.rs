@@ -1,11 +1,12 @@
 //! The call book: every engine call between a worker and an engine. Calls
 //! waiting for a batch (the batcher's queues, and per engine the runs that
-//! may still add a call, for the all-parked trigger), calls sent to an
+//! may still add a call, for the all-parked trigger), calls of capped jobs
+//! held until reserved spend comes back (`reserve`), calls sent to an
 //! engine and not yet answered, calls of parked items (replay), and the
 //! jobs with calls in each engine batch in flight. Its state changes only
 //! here; the scheduler's call events are in `calls`, `replies`, `reuse`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use rustc_hash::FxHashMap;
 use tokio::time::Instant;
@@ -50,6 +51,12 @@ pub(super) struct CallBook {
     parked_calls: FxHashMap<u64, ParkedCall>,
     /// Jobs with calls in each engine batch in flight, by batch id.
     batch_jobs: FxHashMap<u64, Vec<u64>>,
+    /// Calls held back because their worst case fits under their job's cap
+    /// only once calls in flight give back their reservation, by (job,
+    /// server call id): in arrival order per job.
+    held: BTreeMap<(u64, u64), (BatchKey, QueuedCall)>,
+    /// The job of each held call, by server call id.
+    held_jobs: FxHashMap<u64, u64>,
 }
 
 impl CallBook {
@@ -90,29 +97,70 @@ impl CallBook {
         )
     }
 
-    /// Takes the waiting calls of `engine` out of their queues.
+    /// Takes the waiting (and held) calls of `engine` out of their queues.
     pub fn remove_engine(&mut self, engine: &str) -> Vec<QueuedCall> {
-        self.batcher.remove_engine(engine)
+        let mut removed = self.batcher.remove_engine(engine);
+        let held: Vec<u64> = self
+            .held
+            .iter()
+            .filter(|(_, (key, _))| key.engine == engine)
+            .map(|(&(_, call_id), _)| call_id)
+            .collect();
+        removed.extend(held.into_iter().filter_map(|id| self.unhold(id)));
+        removed
     }
 
     /// Gives up calls (a run ended): they leave their queues, and their
     /// replies are not routed any more. Returns those that were still
-    /// queued.
+    /// queued (or held).
     pub fn give_up(&mut self, call_ids: impl IntoIterator<Item = u64> + Clone) -> Vec<QueuedCall> {
-        let unsent = self.batcher.remove_calls(call_ids.clone());
+        let mut unsent = self.batcher.remove_calls(call_ids.clone());
         for call_id in call_ids {
             self.in_flight.remove(&call_id);
+            unsent.extend(self.unhold(call_id));
         }
         unsent
     }
 
     /// Gives up calls of parked items (their job ended or stopped them).
     pub fn give_up_parked(&mut self, call_ids: Vec<u64>) -> Vec<QueuedCall> {
+        let mut unsent = Vec::new();
         for call_id in &call_ids {
             self.parked_calls.remove(call_id);
             self.in_flight.remove(call_id);
+            unsent.extend(self.unhold(*call_id));
         }
-        self.batcher.remove_calls(call_ids)
+        unsent.extend(self.batcher.remove_calls(call_ids));
+        unsent
+    }
+
+    /// Holds a call of job `job_id` until its job gets a reservation back.
+    pub fn hold(&mut self, job_id: u64, key: BatchKey, queued: QueuedCall) {
+        let call_id = queued.call.call_id;
+        self.held_jobs.insert(call_id, job_id);
+        self.held.insert((job_id, call_id), (key, queued));
+    }
+
+    /// Takes the held calls of job `job_id`, in arrival order.
+    pub fn take_held(&mut self, job_id: u64) -> Vec<(BatchKey, QueuedCall)> {
+        let ids: Vec<(u64, u64)> = self
+            .held
+            .range((job_id, 0)..=(job_id, u64::MAX))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                self.held_jobs.remove(&id.1);
+                self.held.remove(&id)
+            })
+            .collect()
+    }
+
+    fn unhold(&mut self, call_id: u64) -> Option<QueuedCall> {
+        let job_id = self.held_jobs.remove(&call_id)?;
+        self.held
+            .remove(&(job_id, call_id))
+            .map(|(_, queued)| queued)
     }
 
     /// Routes the reply of call `call_id` by `route`.

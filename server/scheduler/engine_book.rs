@@ -275,6 +275,13 @@ impl EngineBook {
             .filter(|slot| slot.generation == generation)
     }
 
+    /// Frees the slot `try_reserve` took for a batch that did not leave.
+    pub fn unreserve(&mut self, name: &str) {
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+    }
+
     /// A batch of `calls` calls came back from `name`.
     pub fn batch_done(&mut self, name: &str, generation: u64, calls: usize, failed: bool) {
         if let Some(slot) = self.current_mut(name, generation) {

@@ -1,5 +1,6 @@
 //! Spend: what a job's engine calls cost, what the cache and coalescing
-//! saved it, each item's usage, and the job's spend cap.
+//! saved it, each item's usage, and the job's spend cap with the worst
+//! cases reserved for its calls at engines.
 
 use std::collections::HashMap;
 
@@ -18,10 +19,30 @@ pub(super) struct JobSpend {
     pub saved: Usage,
     /// Items failed with BudgetExceeded.
     pub budget_exceeded_items: u64,
-    /// Set once the cap is reached: no call of the job is sent any more.
+    /// Set once the cap is reached, or a call's worst case can no longer
+    /// fit under it: no call of the job is sent any more.
     pub exceeded: bool,
+    /// Worst cases reserved for the job's calls sent and not yet answered
+    /// (capped jobs only).
+    pub reserved_usd: f64,
+    /// Calls with a reservation.
+    reservations: u64,
+    /// The worst case of the call that could not fit under the cap, which
+    /// stopped the job.
+    pub refused_usd: Option<f64>,
     /// Usage of items with calls answered, by index, until their result goes.
     items: HashMap<u64, Usage>,
+}
+
+/// Whether a call's worst case fits under its job's cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fit {
+    /// It fits under cap - spent - reserved: the call may be sent.
+    Now,
+    /// It fits only once calls in flight give back their reservation.
+    Later,
+    /// It does not fit even then (spend only grows).
+    Never,
 }
 
 /// What a call answered without a request would have spent.
@@ -75,6 +96,38 @@ impl JobSpend {
         }
     }
 
+    /// Whether a call whose worst case is `worst_usd` fits under the cap
+    /// (always, without one).
+    pub fn fit(&self, worst_usd: f64) -> Fit {
+        let Some(cap) = self.max_cost_usd else {
+            return Fit::Now;
+        };
+        if self.cost_usd + worst_usd > cap {
+            Fit::Never
+        } else if self.cost_usd + self.reserved_usd + worst_usd > cap {
+            Fit::Later
+        } else {
+            Fit::Now
+        }
+    }
+
+    /// Reserves `usd` for a call about to be sent.
+    pub fn reserve(&mut self, usd: f64) {
+        self.reserved_usd += usd;
+        self.reservations += 1;
+    }
+
+    /// Gives back the reservation `usd` of a call answered or not sent
+    /// (exactly zero once none is left, so rounding never accumulates).
+    pub fn release(&mut self, usd: f64) {
+        self.reservations = self.reservations.saturating_sub(1);
+        self.reserved_usd = if self.reservations == 0 {
+            0.0
+        } else {
+            (self.reserved_usd - usd).max(0.0)
+        };
+    }
+
     /// Whether the cap is reached.
     pub fn over_budget(&self) -> bool {
         self.max_cost_usd.is_some_and(|cap| self.cost_usd >= cap)
@@ -97,6 +150,21 @@ fn add(usage: &mut Usage, prompt: u64, completion: u64, cost: Option<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_fits_under_the_cap_minus_spend_and_reservations() {
+        let mut spend = JobSpend::new(Some(1.0));
+        assert_eq!(spend.fit(1.0), Fit::Now, "exactly the cap fits");
+        spend.reserve(0.6);
+        assert_eq!(spend.fit(0.4), Fit::Now);
+        assert_eq!(spend.fit(0.5), Fit::Later, "once the 0.6 comes back");
+        spend.record_sent(0, 10, 5, Some(0.3));
+        spend.release(0.6);
+        assert_eq!(spend.reserved_usd, 0.0);
+        assert_eq!(spend.fit(0.7), Fit::Now);
+        assert_eq!(spend.fit(0.71), Fit::Never);
+        assert_eq!(JobSpend::new(None).fit(1e9), Fit::Now, "no cap");
+    }
 
     #[test]
     fn sent_calls_count_against_the_cap_and_saved_ones_do_not() {

@@ -112,9 +112,10 @@ class BatchScheduler:
     - `cache_dir`: directory of the embedded server's call cache (default:
       $SYMBATCHER_CACHE_DIR, else $XDG_CACHE_HOME/symbatcher, else
       ~/.cache/symbatcher);
-    - `max_cost_usd`: spend cap of each job in US dollars: once its
-      requests have cost that much, none of its calls is sent any more and
-      every item still waiting fails with `BudgetExceeded`; default: none;
+    - `max_cost_usd`: spend cap of each job in US dollars, never passed: a
+      request is sent only when its worst case fits under the cap minus the
+      spend minus what requests in flight reserved; once one cannot fit, the
+      items not yet answered fail with `BudgetExceeded`; default: none;
     - `replay`: with an engine that answers through a provider's batch API
       (`OpenAIBatchEngine`), a run whose engine call waits on a provider
       batch gives its slot back, and its item runs again from the start

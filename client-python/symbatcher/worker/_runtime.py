@@ -702,6 +702,11 @@ class WorkerRuntime:
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
             if assignment.task_id in self._parked:
                 return None  # forward() caught RunParked and raised something else
+            if assignment.task_id in self._cancelled:
+                # The server ended the run and gave its item a result of its
+                # own (e.g. BudgetExceeded): nothing is handed over here, so
+                # that result is the one the client sees.
+                return _cancelled_outcome(assignment.task_id)
             # Whatever forward() raises is its item's result; the slot lives on.
             kind = (
                 common_pb2.ERROR_KIND_ENGINE

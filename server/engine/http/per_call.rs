@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::RequestBuilder;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -208,18 +208,24 @@ impl<P: Provider> PerCallEngine<P> {
         })
     }
 
+    /// The request body this engine would send for `call` (None: the call
+    /// cannot become a request; it fails when sent).
+    pub fn request_body(&self, call: &EngineCall) -> Option<Map<String, Value>> {
+        let inner = &*self.inner;
+        Some(inner.provider.prepare(call, &inner.name).ok()?.body)
+    }
+
     /// The request this engine would send for `call`, for the call cache:
     /// the engine kind, the endpoint and the body, model included.
     pub fn cache_request(&self, call: &EngineCall) -> Option<CacheRequest> {
         let inner = &*self.inner;
-        let prepared = inner.provider.prepare(call, &inner.name).ok()?;
-        let model = prepared
-            .body
+        let body = self.request_body(call)?;
+        let model = body
             .get("model")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let body = crate::cache::key::canonical_json(&Value::Object(prepared.body));
+        let body = crate::cache::key::canonical_json(&Value::Object(body));
         Some(CacheRequest {
             kind: P::KIND.to_string(),
             model,

@@ -1,8 +1,8 @@
 //! The spend cap at the scheduler: an answered request is priced and added
-//! to its job's spend, and a job that reaches its cap stops its waiting
-//! items, its runs not started or waiting on a call not sent, and its parked
-//! items. Prices are the spend book's (`spend_book`); a job's spend is
-//! `spend::JobSpend`.
+//! to its job's spend, and a job that reaches its cap (or one of whose calls
+//! can no longer fit under it, `reserve`) stops its waiting items, its runs
+//! not started or waiting on a call not sent, and its parked items. Prices
+//! are the spend book's (`spend_book`); a job's spend is `spend::JobSpend`.
 
 use super::super::spend_book::budget_outcome;
 use super::Scheduler;
@@ -67,23 +67,35 @@ impl Scheduler {
             .call_cost(free, engine, model, tokens, batch_priced)
     }
 
-    /// Once a job's spend reaches its cap: its waiting items fail with
-    /// BudgetExceeded, and so do its runs that are not started or wait on a
-    /// call not yet sent; runs with calls at an engine go on until they
-    /// make another call.
+    /// Once a job's spend reaches its cap, it stops (`stop_over_budget`).
     fn enforce_budget(&mut self, job_id: u64) {
+        let reached = self
+            .jobs
+            .get(&job_id)
+            .is_some_and(|job| !job.spend.exceeded && job.spend.over_budget());
+        if reached {
+            self.stop_over_budget(job_id);
+        }
+    }
+
+    /// A job whose cap is reached, or one of whose calls' worst case can no
+    /// longer fit under it: its waiting items fail with BudgetExceeded, and
+    /// so do its runs with no call at an engine that are not started or wait
+    /// on a call not yet sent (queued, or held for room); runs with calls at
+    /// an engine go on until they make another call.
+    pub(super) fn stop_over_budget(&mut self, job_id: u64) {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return;
         };
-        if job.spend.exceeded || !job.spend.over_budget() {
-            return;
+        if !job.spend.exceeded {
+            job.spend.exceeded = true;
+            tracing::warn!(job_id, cost_usd = job.spend.cost_usd,
+                reserved_usd = job.spend.reserved_usd, max_cost_usd = ?job.spend.max_cost_usd,
+                "job reached its spend cap; none of its calls is sent any more");
         }
-        job.spend.exceeded = true;
-        tracing::warn!(job_id, cost_usd = job.spend.cost_usd, max_cost_usd = ?job.spend.max_cost_usd,
-            "job reached its spend cap; none of its calls is sent any more");
         let waiting: Vec<u64> = job.queue.take_all().iter().map(|item| item.index).collect();
         for index in waiting {
-            let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
+            let outcome = budget_outcome(&job.spend);
             job.spend.budget_exceeded_items += 1;
             job.finish_item(index, outcome);
         }
@@ -91,9 +103,11 @@ impl Scheduler {
             .workers
             .runs()
             .filter(|(_, run)| {
+                // A run with a call at an engine goes on: stopping it would
+                // abandon a request the provider may bill.
                 run.job_id == job_id
-                    && (run.started.is_none()
-                        || run.calls.keys().any(|id| !self.calls.is_routed(*id)))
+                    && !run.calls.keys().any(|id| self.calls.is_routed(*id))
+                    && (run.started.is_none() || !run.calls.is_empty())
             })
             .map(|(&run_id, _)| run_id)
             .collect();
@@ -110,7 +124,7 @@ impl Scheduler {
             return;
         };
         if let Some(job) = self.jobs.get_mut(&run.job_id) {
-            let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
+            let outcome = budget_outcome(&job.spend);
             job.spend.budget_exceeded_items += 1;
             job.finish_item(run.item.index, outcome);
         }

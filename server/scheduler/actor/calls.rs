@@ -12,7 +12,7 @@ use super::super::item::replay_key;
 use super::super::outcome::error_reply;
 use super::replies::{batch_task, CacheWriter};
 use super::Scheduler;
-use crate::batcher::{policy, BatchKey, Flush, QueuedCall};
+use crate::batcher::{policy, BatchKey, Flush, FlushReason, QueuedCall};
 use crate::engine::EngineError;
 use crate::pb::v1::WorkerEngineCall;
 use crate::telemetry::logging::batch_span;
@@ -169,7 +169,33 @@ impl Scheduler {
         }
     }
 
+    /// Sends a formed batch: the worst case of each call of a capped job is
+    /// reserved first (`reserve`), and the calls that do not fit stay back.
     fn dispatch(&mut self, flush: Flush, now: Instant) {
+        let (key, reason) = (flush.key.clone(), flush.reason);
+        let (calls, over_budget) = self.reserve_flush(flush);
+        if calls.is_empty() {
+            // Every call was held back for its job's cap: the engine slot
+            // the batch took is free again.
+            self.engines.unreserve(&key.engine);
+        } else {
+            self.send_batch(key, calls, reason, now);
+        }
+        // Jobs stopped by their cap, once the calls that fit are on their way.
+        for job_id in over_budget {
+            self.stop_over_budget(job_id);
+        }
+    }
+
+    /// Routes the calls of a batch and spawns its task.
+    fn send_batch(
+        &mut self,
+        key: BatchKey,
+        calls: Vec<QueuedCall>,
+        reason: FlushReason,
+        now: Instant,
+    ) {
+        let flush = Flush { key, calls, reason };
         let size = flush.calls.len() as u64;
         let keep_for_resend = self
             .engines

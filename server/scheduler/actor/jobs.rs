@@ -90,7 +90,7 @@ impl Scheduler {
                 return;
             }
             if job.spend.exceeded {
-                let outcome = budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd);
+                let outcome = budget_outcome(&job.spend);
                 job.spend.budget_exceeded_items += 1;
                 job.finish_item(item.index, outcome);
                 continue;

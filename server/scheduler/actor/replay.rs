@@ -163,7 +163,7 @@ impl Scheduler {
             .collect();
         self.stop_parked_items(job_id, unsent, |job| {
             job.spend.budget_exceeded_items += 1;
-            budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd)
+            budget_outcome(&job.spend)
         });
     }
 

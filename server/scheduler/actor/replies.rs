@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::super::handle::{SchedulerCommand, SchedulerHandle};
 use super::super::outcome::error_reply;
 use super::super::reuse_book::CacheWrite;
+use super::reuse::is_cancelled;
 use super::Scheduler;
 use crate::cache::CallCache;
 use crate::engine::{is_error, BatchAnswer, CallAnswer, CallStats, Engine, EngineError};
@@ -202,10 +203,20 @@ impl Scheduler {
             && self.engines.contains(engine);
         for call_id in call_ids {
             if !self.calls.is_routed(call_id) && !self.reuse.is_leader(call_id) {
-                continue; // answered on its own, or its run is gone (and no
-                          // identical call waits on it)
+                // Answered on its own, or its run is gone (and no identical
+                // call waits on it): a request answered all the same is
+                // billed to its job.
+                let reply = replies.get(&call_id);
+                let abandoned = reply.is_some_and(is_cancelled);
+                let reply = reply.filter(|reply| !is_error(reply));
+                let call_stats = stats.get(&call_id).copied().unwrap_or_default();
+                let billed = reply.map(|r| (r, &call_stats));
+                self.settle_reservation(engine, call_id, billed, abandoned);
+                continue;
             }
             if resend && self.calls.requeue(engine, call_id) {
+                // Not answered: sent again, and reserved again as it leaves.
+                self.settle_reservation(engine, call_id, None, false);
                 continue;
             }
             let reply = match &batch_error {
@@ -236,6 +247,12 @@ impl Scheduler {
         stats: &CallStats,
     ) {
         let server_call_id = reply.call_id;
+        let routed = self.calls.is_routed(server_call_id);
+        // The reservation comes back; a request answered after its run ended
+        // is billed to its job all the same (a routed one is, below).
+        let billed = (!routed && !is_error(&reply)).then_some((&reply, stats));
+        let abandoned = is_cancelled(&reply);
+        let reserved_for = self.settle_reservation(engine, server_call_id, billed, abandoned);
         self.land_flight(engine, server_call_id, &reply, stats);
         let Some(route) = self.calls.take_route(server_call_id) else {
             return; // its run ended, and the worker was answered `Cancelled`
@@ -244,7 +261,8 @@ impl Scheduler {
             .workers
             .run(route.run_id)
             .map(|run| (run.job_id, run.item.index))
-            .or_else(|| self.calls.parked_owner(server_call_id));
+            .or_else(|| self.calls.parked_owner(server_call_id))
+            .or(reserved_for);
         let sent_ok = !is_error(&reply);
         let model = sent_ok.then(|| self.priced_model(engine, &reply));
         reply.call_id = route.worker_call_id;

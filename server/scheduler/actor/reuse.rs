@@ -27,7 +27,7 @@ fn mark_cached(metadata_json: &str) -> String {
     }
 }
 
-fn is_cancelled(reply: &EngineReply) -> bool {
+pub(super) fn is_cancelled(reply: &EngineReply) -> bool {
     matches!(&reply.outcome, Some(engine_reply::Outcome::Error(e)) if e.kind == ErrorKind::Cancelled as i32)
 }
 
@@ -46,7 +46,7 @@ impl Scheduler {
                 // call it waited on was given up): the item stops here.
                 Some((job_id, index)) => self.stop_parked_items(job_id, vec![index], |job| {
                     job.spend.budget_exceeded_items += 1;
-                    budget_outcome(job.spend.cost_usd, job.spend.max_cost_usd)
+                    budget_outcome(&job.spend)
                 }),
                 None => self.stop_run_over_budget(queued.run_id),
             }

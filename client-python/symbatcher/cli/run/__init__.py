@@ -61,8 +61,10 @@ symbatcher.cli.run.tables). The output's fingerprint (OUT.symbatcher.json:
 the input file's size, time and a hash of its ends, the expression, the
 kwargs, the engine, the input column) must match: a re-run that differs
 stops with status 2 and names what changed; --force resumes anyway.
---max-cost USD caps the job's spend: past it, waiting items fail with
-BudgetExceeded; re-run with a higher cap (and --retry-failed) to continue.
+--max-cost USD caps the job's spend, never passed: items whose requests
+cannot fit under it fail with BudgetExceeded (set max_tokens in --kwargs, or
+each request reserves the model's output ceiling); re-run with a higher cap
+(and --retry-failed) to continue.
 --estimate first runs a sample of the rows to run (--sample: a count, or a
 share below 1; default 1% with at least 50 rows), spread over the whole input,
 and prints what the run will cost and take (online, and through a provider

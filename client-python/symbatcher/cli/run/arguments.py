@@ -98,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-cost", type=float, default=None, metavar="USD",
-        help="spend cap of the job in US dollars; items still waiting past it fail with BudgetExceeded",
+        help="spend cap of the job in US dollars, never passed; items whose requests cannot fit under it fail with BudgetExceeded",
     )
     parser.add_argument(
         "--no-replay", dest="replay", action="store_const", const=False, default=None,
