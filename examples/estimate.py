@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--batch", action="store_true", help="run through OpenAI's Batch API")
     parser.add_argument("--fake", action="store_true", help="use the loopback fake OpenAI servers")
+    parser.add_argument("--seed", type=int, default=None, help="draw the same sample every time")
     args = parser.parse_args()
 
     fakes: list = []
@@ -76,7 +77,7 @@ def main() -> None:
             engine = OpenAIBatchEngine(batch_url, args.model, api_key_env=key, fallback=engine, **poll)
         options = {"cache_dir": cache.name} if cache is not None else {}
         with BatchScheduler(engine=engine, **options) as scheduler:
-            estimate = scheduler.estimate(Summarize, items, num_workers=args.workers)
+            estimate = scheduler.estimate(Summarize, items, num_workers=args.workers, seed=args.seed)
             print(estimate.describe())
             scheduler(Summarize, args.workers, items)
             summary = scheduler.last_summary

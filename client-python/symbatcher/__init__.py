@@ -40,6 +40,7 @@ from symbatcher.client._estimate import Estimate, ModeEstimate, SampleMeasures
 from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.engines._batch_engine import BatchEngine, EngineCall
 from symbatcher.engines._serve_engine import serve_engine
+from symbatcher.engines._anthropic_batch_engine import AnthropicBatchEngine
 from symbatcher.engines._anthropic_engine import AnthropicEngine
 from symbatcher.engines._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
 from symbatcher.engines._symai_engine import SymaiEngine
@@ -57,6 +58,7 @@ __all__ = [
     # Worker: what forward() may call inside a worker slot.
     "sleep",
     # Engines: served from Python, or settings of the embedded server's own.
+    "AnthropicBatchEngine",
     "AnthropicEngine",
     "BatchEngine",
     "EchoEngine",

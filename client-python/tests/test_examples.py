@@ -1,6 +1,6 @@
 """The examples in examples/ as a user runs them: each one imports (its
-symbatcher names exist), and the batch-engine example runs against the
-loopback fakes and prints what docs/cost.md quotes."""
+symbatcher names exist), and the batch-engine examples run against the
+loopback fakes and print what docs/cost.md and docs/engines.md quote."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_the_batch_engine_example_goes_in_one_batch_per_step_at_half_the_online_
 
 def test_the_estimate_example_estimates_within_15_percent_and_reuses_the_sample():
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / "estimate.py"), "--fake", "--items", "300"],
+        [sys.executable, str(EXAMPLES / "estimate.py"), "--fake", "--items", "300", "--seed", "1"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -52,3 +52,21 @@ def test_the_estimate_example_estimates_within_15_percent_and_reuses_the_sample(
     assert last.startswith("run: 300 items, 50 answered from the cache"), last
     ratio = float(last.rsplit("estimate / actual = ", 1)[1].rstrip(")"))
     assert abs(ratio - 1) <= 0.15, last
+
+
+def test_the_anthropic_batch_example_goes_in_one_message_batch_per_step_at_half_the_online_cost():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "anthropic_batch.py"), "--fake", "--items", "30"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("30 items, 60 engine calls, 600 prompt + 300 completion tokens, cost $"), lines
+    assert "provider batches (2)" in lines
+    batches = [line for line in lines if line.startswith("  msgbatch_")]
+    assert [line.split("·")[1].strip() for line in batches] == ["30/30 done"] * 2, lines
+    assert all("(anthropic-batch): ended" in line for line in batches), lines
+    assert lines[-1].startswith("online engine: 30/30 results the same"), lines
+    assert lines[-1].endswith("(batch / online = 0.50)"), lines

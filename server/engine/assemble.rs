@@ -2,13 +2,15 @@
 //! built-in `echo` engine, then the engines of the config file and flags.
 //! The scheduler receives them ready and never names an engine kind.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::openai_batch::OpenAiBatchSettings;
-use super::{AnthropicEngine, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
+use super::http::per_call::PerCallEngine;
+use super::provider_batch::{BatchProvider, BatchSettings, BatchStore, ProviderBatchEngine};
+use super::{AnthropicEngine, EchoEngine, Engine, OpenAiEngine};
 use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
 use crate::error::Error;
 
@@ -25,9 +27,8 @@ pub struct ConfiguredEngine {
 }
 
 /// Builds the built-in `echo` engine from `config`, then the engines of
-/// `config.engines`, in the order the scheduler adds them: openai-batch
-/// engines last, so that the openai engine each falls back to exists by
-/// then.
+/// `config.engines`, in the order the scheduler adds them: batch engines
+/// last, so that the online engine each falls back to exists by then.
 pub fn configured_engines(
     config: &ServerConfig,
     cancel: &CancellationToken,
@@ -41,8 +42,15 @@ pub fn configured_engines(
         max_concurrency: Some(config.echo_max_concurrency as usize),
         max_batch_size: MAX_BATCH_SIZE as usize,
     }];
+    // Opened at the first provider-batch engine, and shared by all of them.
+    let mut store: Option<Arc<BatchStore>> = None;
     let mut specs: Vec<&EngineSpec> = config.engines.iter().collect();
-    specs.sort_by_key(|spec| matches!(spec.kind, EngineKindSpec::OpenAiBatch(_)));
+    specs.sort_by_key(|spec| {
+        matches!(
+            spec.kind,
+            EngineKindSpec::OpenAiBatch(_) | EngineKindSpec::AnthropicBatch(_)
+        )
+    });
     for spec in specs {
         let (engine, max_concurrency) = match &spec.kind {
             EngineKindSpec::Echo {
@@ -67,8 +75,27 @@ pub fn configured_engines(
                 (Engine::Anthropic(engine), None)
             }
             EngineKindSpec::OpenAiBatch(settings) => {
-                let engine = batch_engine(spec, settings, config, &engines, cancel, tracker)?;
+                let store = batch_store(&mut store, spec, config)?;
+                let fallback = |e: &Engine| match e {
+                    Engine::OpenAi(engine) => Some(engine.clone()),
+                    _ => None,
+                };
+                let engine =
+                    batch_engine(spec, settings, store, &engines, fallback, cancel, tracker)?;
                 (Engine::OpenAiBatch(engine), Some(settings.max_concurrency))
+            }
+            EngineKindSpec::AnthropicBatch(settings) => {
+                let store = batch_store(&mut store, spec, config)?;
+                let fallback = |e: &Engine| match e {
+                    Engine::Anthropic(engine) => Some(engine.clone()),
+                    _ => None,
+                };
+                let engine =
+                    batch_engine(spec, settings, store, &engines, fallback, cancel, tracker)?;
+                (
+                    Engine::AnthropicBatch(engine),
+                    Some(settings.max_concurrency),
+                )
             }
         };
         tracing::info!(engine = %spec.name, kind = engine.kind(), "engine configured");
@@ -82,32 +109,45 @@ pub fn configured_engines(
     Ok(engines)
 }
 
-/// Builds an openai-batch engine with its store in the cache directory and
-/// its fallback (an openai engine built before it).
-fn batch_engine(
+/// The store of provider batches (`batches.redb` in the cache directory),
+/// opened the first time an engine needs it.
+fn batch_store(
+    store: &mut Option<Arc<BatchStore>>,
     spec: &EngineSpec,
-    settings: &OpenAiBatchSettings,
     config: &ServerConfig,
+) -> Result<Arc<BatchStore>, Error> {
+    if let Some(store) = store {
+        return Ok(store.clone());
+    }
+    let opened =
+        Arc::new(BatchStore::open(&config.cache_dir()).map_err(|err| setup_error(spec, err))?);
+    *store = Some(opened.clone());
+    Ok(opened)
+}
+
+/// Builds a batch engine on `store` with its fallback: the online engine
+/// of its provider built before it under that name (`online` picks it).
+fn batch_engine<P: BatchProvider>(
+    spec: &EngineSpec,
+    settings: &BatchSettings<P>,
+    store: Arc<BatchStore>,
     built: &[ConfiguredEngine],
+    online: impl Fn(&Engine) -> Option<PerCallEngine<P::Online>>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
-) -> Result<OpenAiBatchEngine, Error> {
+) -> Result<ProviderBatchEngine<P>, Error> {
     let fallback = settings.fallback.as_ref().and_then(|name| {
         // The last one under that name, as the scheduler keeps it.
-        match built
+        built
             .iter()
             .rev()
             .find(|e| &e.name == name)
-            .map(|e| &e.engine)
-        {
-            Some(Engine::OpenAi(engine)) => Some(engine.clone()),
-            _ => None,
-        }
+            .and_then(|e| online(&e.engine))
     });
-    OpenAiBatchEngine::new(
+    ProviderBatchEngine::new(
         &spec.name,
         settings.clone(),
-        &config.cache_dir(),
+        store,
         fallback,
         cancel.clone(),
         tracker,

@@ -62,9 +62,13 @@ class AnthropicEngine(ServerEngine):
             raise TypeError(f"timeout_s: must be a number, got {type(self.timeout_s).__name__}")
 
     def engine_toml(self) -> str:
-        """The engine as a `[engines.NAME]` table of the server's config format."""
+        """The engine as the server's default engine: its `[engines.NAME]`
+        table of the server's config format."""
+        return f"default_engine = {json.dumps(self.name)}\n" + self.engine_table()
+
+    def engine_table(self) -> str:
+        """The engine's `[engines.NAME]` table of the server's config format."""
         lines = [
-            f"default_engine = {json.dumps(self.name)}",
             f"[engines.{json.dumps(self.name)}]",
             'kind = "anthropic"',
             f"base_url = {json.dumps(self.base_url)}",
