@@ -359,7 +359,7 @@ impl Engine {
     }
 
     /// The request body the engine sends for `call`, for engines that
-    /// render one (openai, anthropic, openai-batch); None for the others,
+    /// render one (openai, anthropic and their batch engines); None for the others,
     /// and for a call that cannot become a request (it fails when sent).
     pub fn request_body(
         &self,
@@ -368,12 +368,8 @@ impl Engine {
         match self {
             Engine::OpenAi(engine) => engine.request_body(call),
             Engine::Anthropic(engine) => engine.request_body(call),
-            Engine::OpenAiBatch(engine) => {
-                let settings = engine.settings();
-                openai::request::prepare(call, "", &settings.model, settings.strict)
-                    .ok()
-                    .map(|prepared| prepared.body)
-            }
+            Engine::OpenAiBatch(engine) => engine.request_body(call),
+            Engine::AnthropicBatch(engine) => engine.request_body(call),
             Engine::Echo(_) | Engine::Connected(_) => None,
         }
     }

@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -117,6 +117,13 @@ pub enum BatchSetupError {
 type KeyCalls = HashMap<String, Vec<usize>>;
 
 impl<P: BatchProvider> ProviderBatchEngine<P> {
+    /// The body of `call`'s request as the batch's line carries it (the
+    /// online engine's body); None for a call that cannot become a request.
+    pub fn request_body(&self, call: &EngineCall) -> Option<Map<String, Value>> {
+        let inner = &*self.inner;
+        Some(inner.http.online.prepare(call, &inner.name).ok()?.body)
+    }
+
     /// Builds the engine on `store` (the server's `batches.redb`, which
     /// every provider-batch engine shares); `fallback` is the online engine
     /// named by `settings.fallback`.
