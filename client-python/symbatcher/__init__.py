@@ -36,7 +36,7 @@ from symbatcher._errors import (
     WorkerLostError,
 )
 from symbatcher.client._scheduler import BatchScheduler
-from symbatcher.client._summary import ItemUsage, JobSummary
+from symbatcher.client._summary import ItemUsage, JobSummary, StepRoutes
 from symbatcher.engines._batch_engine import BatchEngine, EngineCall
 from symbatcher.engines._serve_engine import serve_engine
 from symbatcher.engines._anthropic_engine import AnthropicEngine
@@ -50,6 +50,7 @@ __all__ = [
     "BatchScheduler",
     "ItemUsage",
     "JobSummary",
+    "StepRoutes",
     # Worker: what forward() may call inside a worker slot.
     "sleep",
     # Engines: served from Python, or settings of the embedded server's own.
