@@ -25,7 +25,7 @@ use symbatcher::config::guards::DEFAULT_MAX_WORKER_SLOTS;
 use symbatcher::config::{EngineKindSpec, EngineSpec};
 use symbatcher::cost::Pricing;
 use symbatcher::engine::openai::OpenAiSettings;
-use symbatcher::engine::openai_batch::OpenAiBatchSettings;
+use symbatcher::engine::provider_batch::OpenAiBatchSettings;
 use symbatcher::pb::v1::{outcome, JobSpec};
 use symbatcher::ServerConfig;
 use tonic::transport::{Channel, Endpoint};
@@ -280,7 +280,7 @@ async fn a_flush_is_split_into_files_at_the_request_and_byte_limits() {
         let line_bytes = 200; // a request line here is ~150 bytes
         let settings = OpenAiBatchSettings {
             max_requests_per_batch: 40,
-            max_file_bytes: 12 * line_bytes,
+            max_batch_bytes: 12 * line_bytes,
             ..batch_settings(&fake)
         };
         let server = spawn_server(config_with(settings, cache.path())).await;

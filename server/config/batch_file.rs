@@ -25,8 +25,10 @@ use super::engine_table::{
     DEFAULT_MAX_RETRIES,
 };
 use super::{EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
-use crate::engine::openai_batch::settings::{MAX_FILE_BYTES, MAX_REQUESTS_PER_FILE};
-use crate::engine::openai_batch::OpenAiBatchSettings;
+use crate::engine::provider_batch::{BatchProvider, OpenAiBatch, OpenAiBatchSettings};
+
+const MAX_REQUESTS_PER_FILE: usize = OpenAiBatch::MAX_REQUESTS;
+const MAX_FILE_BYTES: usize = OpenAiBatch::MAX_BYTES;
 
 /// Longest poll interval: one hour.
 const MAX_POLL_INTERVAL_MS: u64 = 3_600_000;
@@ -94,7 +96,7 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
                 "must not be empty (\"24h\")".to_string(),
             ));
         }
-        settings.completion_window = window.trim().to_string();
+        settings.options.completion_window = window.trim().to_string();
     }
     let ms = |field: &'static str, value: Option<u64>, max: u64, default: Duration| match value {
         None => Ok(default),
@@ -142,7 +144,7 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         if !(1..=MAX_FILE_BYTES as u64).contains(&n) {
             return Err(("max_file_bytes", range_reason(1, MAX_FILE_BYTES as u64, n)));
         }
-        settings.max_file_bytes = n as usize;
+        settings.max_batch_bytes = n as usize;
     }
     if let Some(n) = engine.max_concurrency {
         if !(1..=MAX_ENGINE_CONCURRENCY).contains(&n) {
@@ -204,10 +206,10 @@ mod tests {
         let EngineKindSpec::OpenAiBatch(s) = &spec.kind else {
             panic!("an openai-batch engine")
         };
-        assert_eq!(s.completion_window, "24h");
+        assert_eq!(s.options.completion_window, "24h");
         assert_eq!(s.poll_interval, Duration::from_millis(20));
         assert_eq!(
-            (s.max_file_bytes, s.fallback.as_deref()),
+            (s.max_batch_bytes, s.fallback.as_deref()),
             (1000, Some("gpt"))
         );
     }

@@ -24,7 +24,7 @@ use clap::{Args, Parser};
 use crate::auth::AuthConfig;
 use crate::engine::anthropic::AnthropicSettings;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
-use crate::engine::openai_batch::OpenAiBatchSettings;
+use crate::engine::provider_batch::OpenAiBatchSettings;
 use crate::telemetry::LogFormat;
 use crate::tls::TlsSettings;
 use security::SecurityFlags;

@@ -2,12 +2,13 @@
 //! built-in `echo` engine, then the engines of the config file and flags.
 //! The scheduler receives them ready and never names an engine kind.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::openai_batch::OpenAiBatchSettings;
+use super::provider_batch::{BatchStore, OpenAiBatchSettings};
 use super::{AnthropicEngine, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
 use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
 use crate::error::Error;
@@ -41,6 +42,8 @@ pub fn configured_engines(
         max_concurrency: Some(config.echo_max_concurrency as usize),
         max_batch_size: MAX_BATCH_SIZE as usize,
     }];
+    // Opened at the first provider-batch engine, and shared by all of them.
+    let mut store: Option<Arc<BatchStore>> = None;
     let mut specs: Vec<&EngineSpec> = config.engines.iter().collect();
     specs.sort_by_key(|spec| matches!(spec.kind, EngineKindSpec::OpenAiBatch(_)));
     for spec in specs {
@@ -67,7 +70,8 @@ pub fn configured_engines(
                 (Engine::Anthropic(engine), None)
             }
             EngineKindSpec::OpenAiBatch(settings) => {
-                let engine = batch_engine(spec, settings, config, &engines, cancel, tracker)?;
+                let store = batch_store(&mut store, spec, config)?;
+                let engine = batch_engine(spec, settings, store, &engines, cancel, tracker)?;
                 (Engine::OpenAiBatch(engine), Some(settings.max_concurrency))
             }
         };
@@ -82,12 +86,28 @@ pub fn configured_engines(
     Ok(engines)
 }
 
-/// Builds an openai-batch engine with its store in the cache directory and
-/// its fallback (an openai engine built before it).
+/// The store of provider batches (`batches.redb` in the cache directory),
+/// opened the first time an engine needs it.
+fn batch_store(
+    store: &mut Option<Arc<BatchStore>>,
+    spec: &EngineSpec,
+    config: &ServerConfig,
+) -> Result<Arc<BatchStore>, Error> {
+    if let Some(store) = store {
+        return Ok(store.clone());
+    }
+    let opened =
+        Arc::new(BatchStore::open(&config.cache_dir()).map_err(|err| setup_error(spec, err))?);
+    *store = Some(opened.clone());
+    Ok(opened)
+}
+
+/// Builds an openai-batch engine on `store` with its fallback (an openai
+/// engine built before it).
 fn batch_engine(
     spec: &EngineSpec,
     settings: &OpenAiBatchSettings,
-    config: &ServerConfig,
+    store: Arc<BatchStore>,
     built: &[ConfiguredEngine],
     cancel: &CancellationToken,
     tracker: &TaskTracker,
@@ -107,7 +127,7 @@ fn batch_engine(
     OpenAiBatchEngine::new(
         &spec.name,
         settings.clone(),
-        &config.cache_dir(),
+        store,
         fallback,
         cancel.clone(),
         tracker,

@@ -10,8 +10,8 @@
 //!   central rate limits (the same per-call engine as `openai`).
 //! - [`http`]: what the engines calling a provider's HTTP API one request
 //!   per call share (limiter, retries, token estimate, errors, the engine).
-//! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
-//!   batch of calls, at the batch price.
+//! - [`provider_batch`]: a provider's batch API at the batch price, one
+//!   core for every provider: `openai-batch` (OpenAI's Files + Batches).
 //! - [`assemble`]: the engines a server starts with, built from its
 //!   configuration and handed to the scheduler ready.
 
@@ -22,7 +22,7 @@ pub mod deadline;
 pub mod echo;
 pub mod http;
 pub mod openai;
-pub mod openai_batch;
+pub mod provider_batch;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub use anthropic::AnthropicEngine;
 pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
-pub use openai_batch::OpenAiBatchEngine;
+pub use provider_batch::OpenAiBatchEngine;
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]

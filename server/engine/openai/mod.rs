@@ -19,7 +19,6 @@ use super::http::per_call::{Endpoint, PerCallEngine, PerCallSettings, Provider};
 use super::http::request::{Completion, Prepared};
 pub(crate) use super::http::retry;
 pub use super::http::ApiKey;
-pub(crate) use super::http::{describe, host_of};
 use crate::pb::v1::EngineCall;
 use retry::RateLimitHeaders;
 
@@ -35,6 +34,16 @@ pub type OpenAiEngine = PerCallEngine<OpenAi>;
 pub struct OpenAi {
     model: String,
     strict: bool,
+}
+
+impl OpenAi {
+    /// The provider of requests for `model` (the default), `strict` or not.
+    pub fn new(model: &str, strict: bool) -> Self {
+        OpenAi {
+            model: model.to_string(),
+            strict,
+        }
+    }
 }
 
 impl Provider for OpenAi {
@@ -68,10 +77,7 @@ impl PerCallEngine<OpenAi> {
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Self, reqwest::Error> {
-        let provider = OpenAi {
-            model: settings.model.clone(),
-            strict: settings.strict,
-        };
+        let provider = OpenAi::new(&settings.model, settings.strict);
         let endpoint = Endpoint::post(format!("{}/chat/completions", settings.base_url));
         PerCallEngine::start(name, provider, endpoint, settings, cancel, tracker)
     }

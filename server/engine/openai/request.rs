@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::engine::http::error::CallError;
 use crate::engine::http::request::json_body;
 use crate::engine::http::request::{apply_kwargs, KwargRules};
-pub use crate::engine::http::request::{error_message, Completion, Prepared};
+pub use crate::engine::http::request::{Completion, Prepared};
 use crate::pb::v1::EngineCall;
 
 /// Request kwargs passed on to the request body unchanged.

@@ -1,9 +1,9 @@
-//! The `openai-batch` engine: OpenAI's Files + Batches API, at the batch
-//! price. A batch of engine calls formed by the scheduler becomes one or
-//! more JSONL files (split at `max_requests_per_batch` requests and
-//! `max_file_bytes`), each uploaded to `/files` and submitted to `/batches`;
-//! a watcher polls each batch until it ends, downloads its output and error
-//! files, and every call gets the reply whose `custom_id` is its key.
+//! Provider-batch engines: a provider's batch API (OpenAI's Files +
+//! Batches, Anthropic's Message Batches) at the batch price, through one
+//! core. A batch of engine calls formed by the scheduler becomes one or
+//! more provider batches (split at `max_requests_per_batch` requests and
+//! `max_batch_bytes`); a watcher polls each batch until it ends, reads its
+//! results, and every call gets the reply whose `custom_id` is its key.
 //!
 //! Durable: each submitted batch and the keys of its requests are recorded
 //! in `batches.redb` in the cache directory before anyone waits on it; a
@@ -11,27 +11,36 @@
 //! job) waits for that batch instead of being submitted again.
 //!
 //! Requests that expired, or failed for a passing reason (429, 5xx, a
-//! failed or cancelled batch), go to the `fallback` engine, or into a next
-//! batch (at most [`settings::MAX_RESUBMITS`] times). When every call of a
-//! run waiting on a batch is given up (its job cancelled), and no other
-//! run waits on it, the batch is cancelled on the provider.
+//! failed or cancelled batch), go to the `fallback` engine (the provider's
+//! online engine), or into a next batch (at most
+//! [`settings::MAX_RESUBMITS`] times). When every call of a run waiting on
+//! a batch is given up (its job cancelled), and no other run waits on it,
+//! the batch is cancelled on the provider.
 //!
-//! - `settings`: settings and the provider's limits;
+//! The core (shared by every provider):
+//! - here: the engine: requests keyed, placed in live batches or
+//!   submitted, waited on, answered, resubmitted or sent to the fallback;
+//! - `settings`: settings and their defaults;
 //! - `key`: the call key (custom id and store key);
-//! - `jsonl`: batch files in, outcomes out;
-//! - `api`: the Files and Batches endpoints;
+//! - `requests`: splitting at the limits, result lines to outcomes;
+//! - `http`: the batch endpoints' client (retries, errors, headers);
 //! - `store`: `batches.redb`;
-//! - `watch`: one polling task per provider batch.
+//! - `watch`: one polling task per provider batch;
+//! - `provider`: the [`BatchProvider`] trait, what a provider differs in.
+//!
+//! The providers, one file each: `openai` (kind `openai-batch`) and
+//! `anthropic` (kind `anthropic-batch`).
 
-mod api;
-mod jsonl;
+pub mod http;
 mod key;
+pub mod openai;
+pub mod provider;
+pub mod requests;
 pub mod settings;
-mod store;
+pub mod store;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,42 +50,57 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::openai::request::{prepare, Completion};
-use super::openai::{OpenAiEngine, OpenAiError};
+use super::http::error::CallError;
+use super::http::per_call::{PerCallEngine, Provider};
+use super::http::request::Completion;
 use super::{AnswerTx, BatchAnswer, CallAnswer, CallStats};
 use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ProviderBatchStatus};
-use api::ProviderBatchClient;
-use jsonl::{Outcome, Request};
-pub use settings::OpenAiBatchSettings;
-pub use store::StoreError;
-use store::{BatchRecord, BatchStore};
+use http::BatchHttp;
+pub use openai::{OpenAiBatch, OpenAiBatchSettings};
+pub use provider::BatchProvider;
+use requests::{Outcome, Request};
+pub use settings::BatchSettings;
+use store::BatchRecord;
+pub use store::{BatchStore, StoreError};
 use watch::{Finished, Watcher};
+
+/// Handle to an openai-batch engine.
+pub type OpenAiBatchEngine = ProviderBatchEngine<OpenAiBatch>;
 
 /// Batches of an engine that `Status` lists at most (the newest).
 const STATUS_BATCHES: usize = 100;
 
-/// Handle to an openai-batch engine. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct OpenAiBatchEngine {
-    inner: Arc<Inner>,
+/// Handle to a provider-batch engine of provider `P`. Cheap to clone.
+#[derive(Debug)]
+pub struct ProviderBatchEngine<P: BatchProvider> {
+    inner: Arc<Inner<P>>,
+}
+
+impl<P: BatchProvider> Clone for ProviderBatchEngine<P> {
+    fn clone(&self) -> Self {
+        ProviderBatchEngine {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 #[derive(Debug)]
-pub(crate) struct Inner {
+pub(crate) struct Inner<P: BatchProvider> {
     name: String,
-    settings: OpenAiBatchSettings,
-    api: ProviderBatchClient,
-    store: BatchStore,
-    fallback: Option<OpenAiEngine>,
+    settings: BatchSettings<P>,
+    provider: P,
+    http: BatchHttp<P::Online>,
+    store: Arc<BatchStore>,
+    fallback: Option<PerCallEngine<P::Online>>,
     /// The watcher of each batch being polled now, by provider batch id.
     watchers: Mutex<HashMap<String, Watcher>>,
     /// The latest known state of the engine's batches, for `Status`.
-    views: Mutex<BTreeMap<String, BatchRecord>>,
+    views: Mutex<BTreeMap<String, BatchRecord<P::Refs>>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
 
-/// Why an openai-batch engine could not start.
+/// Why a provider-batch engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchSetupError {
     #[error(transparent)]
@@ -88,36 +112,39 @@ pub enum BatchSetupError {
 /// The calls of one run that share a key (they are one request).
 type KeyCalls = HashMap<String, Vec<usize>>;
 
-impl OpenAiBatchEngine {
-    /// Opens `cache_dir/batches.redb` and builds the engine; `fallback` is
-    /// the online engine named by `settings.fallback`.
+impl<P: BatchProvider> ProviderBatchEngine<P> {
+    /// Builds the engine on `store` (the server's `batches.redb`, which
+    /// every provider-batch engine shares); `fallback` is the online engine
+    /// named by `settings.fallback`.
     pub fn new(
         name: &str,
-        settings: OpenAiBatchSettings,
-        cache_dir: &Path,
-        fallback: Option<OpenAiEngine>,
+        settings: BatchSettings<P>,
+        store: Arc<BatchStore>,
+        fallback: Option<PerCallEngine<P::Online>>,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Self, BatchSetupError> {
-        let store = BatchStore::open(cache_dir)?;
-        let api = ProviderBatchClient::new(
+        let (provider, online) = P::new(&settings);
+        let http = BatchHttp::new(
             &settings.base_url,
             settings.api_key.clone(),
             settings.max_retries,
             settings.timeout,
+            online,
         )?;
-        let recorded = store.batches_of(name)?;
+        let recorded = store.batches_of::<P::Refs>(name)?;
         let skip = recorded.len().saturating_sub(STATUS_BATCHES);
         let views = recorded
             .into_iter()
             .skip(skip)
             .map(|r| (r.batch_id.clone(), r))
             .collect();
-        Ok(OpenAiBatchEngine {
+        Ok(ProviderBatchEngine {
             inner: Arc::new(Inner {
                 name: name.to_string(),
                 settings,
-                api,
+                provider,
+                http,
                 store,
                 fallback,
                 watchers: Mutex::new(HashMap::new()),
@@ -128,14 +155,14 @@ impl OpenAiBatchEngine {
         })
     }
 
-    pub fn settings(&self) -> &OpenAiBatchSettings {
+    pub fn settings(&self) -> &BatchSettings<P> {
         &self.inner.settings
     }
 
     /// The engine's batches (the newest [`STATUS_BATCHES`]), for `Status`.
     pub fn batches(&self) -> Vec<ProviderBatchStatus> {
         let views = self.inner.views.lock().expect("views lock");
-        let mut records: Vec<&BatchRecord> = views.values().collect();
+        let mut records: Vec<&BatchRecord<P::Refs>> = views.values().collect();
         records.sort_by_key(|r| r.created_unix);
         let skip = records.len().saturating_sub(STATUS_BATCHES);
         records
@@ -176,13 +203,7 @@ impl OpenAiBatchEngine {
         let mut requests: HashMap<String, Request> = HashMap::new();
         let mut by_key: KeyCalls = HashMap::new();
         for (index, call) in calls.iter().enumerate() {
-            let prepared = prepare(
-                call,
-                &inner.name,
-                &inner.settings.model,
-                inner.settings.strict,
-            );
-            match prepared {
+            match inner.http.online.prepare(call, &inner.name) {
                 Ok(prepared) => {
                     let model = prepared.body["model"]
                         .as_str()
@@ -190,9 +211,10 @@ impl OpenAiBatchEngine {
                         .to_string();
                     let key = key::call_key(&model, &prepared.body);
                     by_key.entry(key.clone()).or_default().push(index);
-                    requests
-                        .entry(key.clone())
-                        .or_insert_with(|| Request::new(key, prepared.body));
+                    requests.entry(key.clone()).or_insert_with(|| {
+                        let line = inner.provider.request_line(&key, prepared.body);
+                        Request::new(key, line)
+                    });
                 }
                 Err(err) => out.fail(call.call_id, &err),
             }
@@ -218,7 +240,7 @@ impl OpenAiBatchEngine {
             let retry = tokio::select! {
                 _ = run_cancelled.cancelled() => {
                     for index in by_key.values().flatten() {
-                        out.fail(calls[*index].call_id, &OpenAiError::Cancelled);
+                        out.fail(calls[*index].call_id, &CallError::Cancelled);
                     }
                     return out.finish();
                 }
@@ -254,7 +276,7 @@ impl OpenAiBatchEngine {
             return out.finish();
         }
         for key in &pending {
-            let err = OpenAiError::Internal(format!(
+            let err = CallError::Internal(format!(
                 "not answered in {} batches: {}",
                 rounds + 1,
                 reasons.get(key).map(String::as_str).unwrap_or("no result")
@@ -280,13 +302,13 @@ impl OpenAiBatchEngine {
         out: &mut Outbox,
     ) -> Vec<(Watcher, Vec<String>)> {
         let inner = &self.inner;
-        let mut attached: HashMap<String, (BatchRecord, Vec<String>)> = HashMap::new();
+        let mut attached: HashMap<String, (BatchRecord<P::Refs>, Vec<String>)> = HashMap::new();
         let mut fresh = Vec::new();
         for key in keys {
             let live = if fresh_only {
                 Ok(None)
             } else {
-                inner.store.live_batch_of(&inner.name, key)
+                inner.store.live_batch_of(&inner.name, key, P::DEAD)
             };
             match live {
                 Ok(Some(record)) => {
@@ -298,7 +320,7 @@ impl OpenAiBatchEngine {
                 }
                 Ok(None) => fresh.push(requests[key].clone()),
                 Err(err) => {
-                    let err = OpenAiError::Internal(err.to_string());
+                    let err = CallError::Internal(err.to_string());
                     for index in &by_key[key] {
                         out.fail(calls[*index].call_id, &err);
                     }
@@ -314,27 +336,28 @@ impl OpenAiBatchEngine {
             .into_values()
             .map(|(record, keys)| (inner.watcher(record), keys))
             .collect();
-        let (files, too_large) = jsonl::split(
+        let (batches, too_large) = requests::split(
             fresh,
             inner.settings.max_requests_per_batch,
-            inner.settings.max_file_bytes,
+            inner.settings.max_batch_bytes,
+            P::ENVELOPE_BYTES,
         );
         for request in too_large {
-            let err = OpenAiError::InvalidCall {
+            let err = CallError::InvalidCall {
                 field: "messages",
                 reason: format!(
-                    "the request is {} bytes, more than the batch file cap max_file_bytes = {}",
+                    "the request is {} bytes, more than a batch may hold: max_batch_bytes = {}",
                     request.bytes(),
-                    inner.settings.max_file_bytes
+                    inner.settings.max_batch_bytes
                 ),
             };
             for index in &by_key[&request.key] {
                 out.fail(calls[*index].call_id, &err);
             }
         }
-        for file in files {
-            let keys: Vec<String> = file.iter().map(|r| r.key.clone()).collect();
-            match self.submit(&file).await {
+        for batch in batches {
+            let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
+            match self.submit(&batch).await {
                 Ok(record) => waits.push((inner.watcher(record), keys)),
                 Err(err) => {
                     tracing::warn!(engine = %inner.name, %err, requests = keys.len(),
@@ -350,28 +373,20 @@ impl OpenAiBatchEngine {
         waits
     }
 
-    /// Uploads one batch file, creates its batch and records it.
-    async fn submit(&self, file: &[Request]) -> Result<BatchRecord, OpenAiError> {
+    /// Submits one batch and records it.
+    async fn submit(&self, batch: &[Request]) -> Result<BatchRecord<P::Refs>, CallError> {
         let inner = &self.inner;
-        let keys: Vec<String> = file.iter().map(|r| r.key.clone()).collect();
-        let name = format!("symbatcher-{}-{}.jsonl", inner.name, unix_now());
-        let input_file_id = inner.api.upload(&name, jsonl::file_bytes(file)).await?;
-        let batch = inner
-            .api
-            .create(
-                &input_file_id,
-                &inner.settings.completion_window,
-                &inner.name,
-            )
+        let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
+        let submitted = inner
+            .provider
+            .submit(&inner.http, &inner.name, batch)
             .await?;
         let record = BatchRecord {
             engine: inner.name.clone(),
-            batch_id: batch.id,
-            state: batch.status,
-            input_file_id,
-            output_file_id: None,
-            error_file_id: None,
-            total: file.len() as u32,
+            batch_id: submitted.batch_id,
+            state: submitted.state,
+            refs: submitted.refs,
+            total: batch.len() as u32,
             completed: 0,
             failed: 0,
             created_unix: unix_now(),
@@ -379,14 +394,14 @@ impl OpenAiBatchEngine {
         inner
             .store
             .record_submitted(&record, &keys)
-            .map_err(|err| OpenAiError::Internal(err.to_string()))?;
+            .map_err(|err| CallError::Internal(err.to_string()))?;
         inner
             .views
             .lock()
             .expect("views lock")
             .insert(record.batch_id.clone(), record.clone());
-        tracing::info!(engine = %inner.name, batch = %record.batch_id, requests = file.len(),
-            "batch submitted");
+        tracing::info!(engine = %inner.name, kind = P::KIND, batch = %record.batch_id,
+            requests = batch.len(), "batch submitted");
         Ok(record)
     }
 
@@ -419,7 +434,7 @@ impl OpenAiBatchEngine {
                 // The watcher stopped: the server is shutting down.
                 for key in &keys {
                     for index in &by_key[key] {
-                        out.fail(calls[*index].call_id, &OpenAiError::ShuttingDown);
+                        out.fail(calls[*index].call_id, &CallError::ShuttingDown);
                     }
                 }
                 continue;
@@ -461,9 +476,9 @@ impl OpenAiBatchEngine {
     }
 }
 
-impl Inner {
+impl<P: BatchProvider> Inner<P> {
     /// The watcher of `record`'s batch: the one polling it now, or a new one.
-    fn watcher(self: &Arc<Self>, record: BatchRecord) -> Watcher {
+    fn watcher(self: &Arc<Self>, record: BatchRecord<P::Refs>) -> Watcher {
         let mut watchers = self.watchers.lock().expect("watchers lock");
         if let Some(watcher) = watchers.get(&record.batch_id) {
             return watcher.clone();
@@ -482,7 +497,7 @@ impl Inner {
     }
 
     /// Keeps a batch's new state in the store and the view.
-    fn remember(&self, record: &BatchRecord) {
+    fn remember(&self, record: &BatchRecord<P::Refs>) {
         if let Err(err) = self.store.update(record) {
             tracing::warn!(engine = %self.name, batch = %record.batch_id, %err,
                 "cannot record the batch's state");
@@ -562,7 +577,7 @@ impl Outbox {
         self.send(reply, stats);
     }
 
-    fn fail(&mut self, call_id: u64, err: &OpenAiError) {
+    fn fail(&mut self, call_id: u64, err: &CallError) {
         let stats = CallStats {
             latency: self.started.elapsed(),
             ..Default::default()

@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::disk::{self, OpenError};
@@ -27,7 +28,7 @@ const BATCHES: TableDefinition<&str, &str> = TableDefinition::new("batches");
 const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
 
 /// File name of the store inside the cache directory.
-pub(crate) const STORE_FILE: &str = "batches.redb";
+pub const STORE_FILE: &str = "batches.redb";
 
 /// Why the store failed. Opening fails at startup; later failures fail the
 /// calls of the batch at hand.
@@ -39,20 +40,20 @@ pub enum StoreError {
     Io { path: String, message: String },
 }
 
-/// What is known of one provider batch.
+/// What is known of one provider batch; `R` is where its provider keeps
+/// its results (stored beside the other fields, as earlier records hold
+/// them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct BatchRecord {
+pub struct BatchRecord<R> {
     /// The engine (by name) that submitted it.
     pub engine: String,
     pub batch_id: String,
-    /// The provider's status: validating, in_progress, finalizing,
-    /// completed, failed, expired, cancelling, cancelled.
+    /// The provider's status (openai: validating, in_progress, finalizing,
+    /// completed, failed, expired, cancelling, cancelled; anthropic:
+    /// in_progress, canceling, ended).
     pub state: String,
-    pub input_file_id: String,
-    #[serde(default)]
-    pub output_file_id: Option<String>,
-    #[serde(default)]
-    pub error_file_id: Option<String>,
+    #[serde(flatten)]
+    pub refs: R,
     pub total: u32,
     #[serde(default)]
     pub completed: u32,
@@ -62,17 +63,9 @@ pub(crate) struct BatchRecord {
     pub created_unix: u64,
 }
 
-impl BatchRecord {
-    /// True for a batch whose requests will never be answered (failed,
-    /// expired or cancelled): a call in it is submitted again.
-    pub fn is_dead(&self) -> bool {
-        matches!(self.state.as_str(), "failed" | "expired" | "cancelled")
-    }
-}
-
 /// The open store. Cheap to share behind an `Arc`; redb serialises writers.
 #[derive(Debug)]
-pub(crate) struct BatchStore {
+pub struct BatchStore {
     db: Database,
     path: PathBuf,
 }
@@ -135,9 +128,9 @@ impl BatchStore {
 
     /// Records a batch the provider accepted and the keys of its requests
     /// (a key recorded for an older batch now names this one).
-    pub fn record_submitted(
+    pub fn record_submitted<R: Serialize>(
         &self,
-        record: &BatchRecord,
+        record: &BatchRecord<R>,
         keys: &[String],
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).map_err(|e| self.io(e))?;
@@ -151,7 +144,7 @@ impl BatchStore {
     }
 
     /// Stores a batch's latest state.
-    pub fn update(&self, record: &BatchRecord) -> Result<(), StoreError> {
+    pub fn update<R: Serialize>(&self, record: &BatchRecord<R>) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).map_err(|e| self.io(e))?;
         self.write(|batches, _| {
             batches.insert(record.batch_id.as_str(), json.as_str())?;
@@ -160,12 +153,14 @@ impl BatchStore {
     }
 
     /// The batch of `engine` that holds the request with `key`, unless that
-    /// batch is dead (failed, expired, cancelled).
-    pub fn live_batch_of(
+    /// batch is dead (in one of the `dead` states: no request of it will be
+    /// answered).
+    pub fn live_batch_of<R: DeserializeOwned>(
         &self,
         engine: &str,
         key: &str,
-    ) -> Result<Option<BatchRecord>, StoreError> {
+        dead: &[&str],
+    ) -> Result<Option<BatchRecord<R>>, StoreError> {
         self.guarded(|| {
             let txn = self.db.begin_read().map_err(|e| self.io(e))?;
             let keys = txn.open_table(KEYS).map_err(|e| self.io(e))?;
@@ -176,23 +171,31 @@ impl BatchStore {
             let Some(json) = batches.get(batch_id.value()).map_err(|e| self.io(e))? else {
                 return Ok(None);
             };
-            let record: BatchRecord = serde_json::from_str(json.value()).map_err(|e| self.io(e))?;
-            Ok((record.engine == engine && !record.is_dead()).then_some(record))
+            let record: BatchRecord<R> =
+                serde_json::from_str(json.value()).map_err(|e| self.io(e))?;
+            let live = record.engine == engine && !dead.contains(&record.state.as_str());
+            Ok(live.then_some(record))
         })
     }
 
     /// Every recorded batch of `engine`, oldest first.
-    pub fn batches_of(&self, engine: &str) -> Result<Vec<BatchRecord>, StoreError> {
+    pub fn batches_of<R: DeserializeOwned>(
+        &self,
+        engine: &str,
+    ) -> Result<Vec<BatchRecord<R>>, StoreError> {
         self.guarded(|| self.read_batches_of(engine))
     }
 
-    fn read_batches_of(&self, engine: &str) -> Result<Vec<BatchRecord>, StoreError> {
+    fn read_batches_of<R: DeserializeOwned>(
+        &self,
+        engine: &str,
+    ) -> Result<Vec<BatchRecord<R>>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
         let batches = txn.open_table(BATCHES).map_err(|e| self.io(e))?;
         let mut out = Vec::new();
         for entry in batches.iter().map_err(|e| self.io(e))? {
             let (_, json) = entry.map_err(|e| self.io(e))?;
-            if let Ok(record) = serde_json::from_str::<BatchRecord>(json.value()) {
+            if let Ok(record) = serde_json::from_str::<BatchRecord<R>>(json.value()) {
                 if record.engine == engine {
                     out.push(record);
                 }
@@ -207,14 +210,25 @@ impl BatchStore {
 mod tests {
     use super::*;
 
-    fn record(id: &str, state: &str) -> BatchRecord {
+    /// Where results are, as the openai provider keeps it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    struct Files {
+        input_file_id: String,
+        #[serde(default)]
+        output_file_id: Option<String>,
+    }
+
+    const DEAD: &[&str] = &["failed", "expired", "cancelled"];
+
+    fn record(id: &str, state: &str) -> BatchRecord<Files> {
         BatchRecord {
             engine: "b".into(),
             batch_id: id.into(),
             state: state.into(),
-            input_file_id: "file-1".into(),
-            output_file_id: None,
-            error_file_id: None,
+            refs: Files {
+                input_file_id: "file-1".into(),
+                output_file_id: None,
+            },
             total: 2,
             completed: 0,
             failed: 0,
@@ -236,12 +250,31 @@ mod tests {
         }
         let store = BatchStore::open(dir.path()).expect("reopen");
         let found = store
-            .live_batch_of("b", "k2")
+            .live_batch_of::<Files>("b", "k2", DEAD)
             .expect("read")
             .expect("found");
-        assert_eq!(found.batch_id, "batch_1");
-        assert_eq!(store.live_batch_of("b", "k3").expect("read"), None);
-        assert_eq!(store.live_batch_of("other", "k1").expect("read"), None);
+        assert_eq!(found, record("batch_1", "validating"));
+        assert_eq!(
+            store.live_batch_of::<Files>("b", "k3", DEAD).expect("read"),
+            None
+        );
+        assert_eq!(
+            store
+                .live_batch_of::<Files>("other", "k1", DEAD)
+                .expect("read"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_refs_are_stored_beside_the_other_fields_as_earlier_records_hold_them() {
+        let earlier = r#"{"engine": "b", "batch_id": "batch_1", "state": "validating",
+            "input_file_id": "file-1", "output_file_id": null, "error_file_id": null,
+            "total": 2, "completed": 0, "failed": 0, "created_unix": 1}"#;
+        let read: BatchRecord<Files> = serde_json::from_str(earlier).expect("an earlier record");
+        assert_eq!(read, record("batch_1", "validating"));
+        let written = serde_json::to_value(&read).expect("json");
+        assert_eq!(written["input_file_id"], "file-1");
     }
 
     #[test]
@@ -254,8 +287,14 @@ mod tests {
         store
             .update(&record("batch_1", "expired"))
             .expect("updated");
-        assert_eq!(store.live_batch_of("b", "k1").expect("read"), None);
-        assert_eq!(store.batches_of("b").expect("read")[0].state, "expired");
+        assert_eq!(
+            store.live_batch_of::<Files>("b", "k1", DEAD).expect("read"),
+            None
+        );
+        assert_eq!(
+            store.batches_of::<Files>("b").expect("read")[0].state,
+            "expired"
+        );
     }
 
     #[test]
@@ -271,7 +310,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join(STORE_FILE), b"not a database").expect("write");
         let store = BatchStore::open(dir.path()).expect("replaced");
-        assert_eq!(store.batches_of("b").expect("read"), vec![]);
+        assert_eq!(store.batches_of::<Files>("b").expect("read"), vec![]);
         assert!(dir.path().join("batches.redb.damaged").exists());
     }
 }

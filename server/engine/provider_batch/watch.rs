@@ -1,8 +1,8 @@
 //! One watcher per provider batch: a task that polls the batch with backoff
-//! until it ends (completed, failed, expired, cancelled), keeps its state in
+//! until it ends (a terminal state of its provider), keeps its state in
 //! the store and in the engine's view for `Status`, cancels it on the
 //! provider once every run waiting on it is cancelled, and finally
-//! downloads its output and error files. Every run whose calls are in the
+//! downloads its result files. Every run whose calls are in the
 //! batch (across jobs, and after a restart) waits on the same watcher.
 
 use std::collections::HashMap;
@@ -12,15 +12,12 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::jsonl::{parse_results, Outcome};
+use super::provider::BatchProvider;
+use super::requests::{parse_results, Outcome};
 use super::store::BatchRecord;
 use super::Inner;
 
-/// States after which a batch changes no more.
-const TERMINAL: &[&str] = &["completed", "failed", "expired", "cancelled"];
-
-/// How a batch ended: one outcome per custom id found in its output and
-/// error files.
+/// How a batch ended: one outcome per custom id found in its result files.
 #[derive(Debug)]
 pub(crate) struct Finished {
     pub outcomes: HashMap<String, Outcome>,
@@ -56,7 +53,10 @@ pub(crate) struct Watcher {
 }
 
 /// Starts watching `record`'s batch.
-pub(crate) fn spawn(inner: &Arc<Inner>, record: BatchRecord) -> Watcher {
+pub(crate) fn spawn<P: BatchProvider>(
+    inner: &Arc<Inner<P>>,
+    record: BatchRecord<P::Refs>,
+) -> Watcher {
     let (tx, rx) = watch::channel(None);
     let interest = Arc::new(Interest::default());
     let watcher = Watcher {
@@ -69,9 +69,9 @@ pub(crate) fn spawn(inner: &Arc<Inner>, record: BatchRecord) -> Watcher {
     watcher
 }
 
-async fn watch_task(
-    inner: Arc<Inner>,
-    mut record: BatchRecord,
+async fn watch_task<P: BatchProvider>(
+    inner: Arc<Inner<P>>,
+    mut record: BatchRecord<P::Refs>,
     tx: watch::Sender<Option<Arc<Finished>>>,
     interest: Arc<Interest>,
 ) {
@@ -79,25 +79,24 @@ async fn watch_task(
     let mut interval = settings.poll_interval;
     let mut cancel_sent = false;
     let finished = loop {
-        match inner.api.retrieve(&record.batch_id).await {
-            Ok(batch) => {
-                let counts = batch.request_counts.unwrap_or_default();
-                let changed = batch.status != record.state
-                    || counts.completed != record.completed
-                    || counts.failed != record.failed;
-                record.state = batch.status;
-                record.output_file_id = batch.output_file_id;
-                record.error_file_id = batch.error_file_id;
-                (record.completed, record.failed) = (counts.completed, counts.failed);
-                if counts.total > 0 {
-                    record.total = counts.total;
+        match inner.provider.poll(&inner.http, &record).await {
+            Ok(polled) => {
+                let changed = polled.state != record.state
+                    || polled.completed != record.completed
+                    || polled.failed != record.failed
+                    || polled.refs != record.refs;
+                record.state = polled.state;
+                record.refs = polled.refs;
+                (record.completed, record.failed) = (polled.completed, polled.failed);
+                if polled.total > 0 {
+                    record.total = polled.total;
                 }
                 if changed {
                     tracing::debug!(engine = %inner.name, batch = %record.batch_id,
                         state = %record.state, "batch state");
                     inner.remember(&record);
                 }
-                if TERMINAL.contains(&record.state.as_str()) {
+                if P::TERMINAL.contains(&record.state.as_str()) {
                     break download(&inner, &record).await;
                 }
             }
@@ -114,7 +113,7 @@ async fn watch_task(
         }
         if !cancel_sent && interest.all_cancelled() {
             cancel_sent = true;
-            match inner.api.cancel(&record.batch_id).await {
+            match inner.provider.cancel(&inner.http, &record.batch_id).await {
                 Ok(_) => tracing::info!(engine = %inner.name, batch = %record.batch_id,
                     "batch cancelled: every call in it was given up"),
                 Err(err) => tracing::warn!(engine = %inner.name, batch = %record.batch_id,
@@ -141,30 +140,26 @@ fn next_interval(interval: Duration, max: Duration) -> Duration {
     interval.mul_f64(1.5).min(max)
 }
 
-/// Downloads a finished batch's output and error files.
-async fn download(inner: &Inner, record: &BatchRecord) -> Finished {
-    let mut files = Vec::new();
-    for file_id in [&record.output_file_id, &record.error_file_id]
-        .into_iter()
-        .flatten()
-    {
-        match inner.api.content(file_id).await {
-            Ok(bytes) => files.push(bytes),
-            Err(err) => {
-                tracing::warn!(engine = %inner.name, batch = %record.batch_id, %err,
-                    "cannot download a result file");
-                return Finished {
-                    outcomes: HashMap::new(),
-                    note: format!(
-                        "cannot download file {file_id} of batch {}: {err}",
-                        record.batch_id
-                    ),
-                };
-            }
+/// Downloads a finished batch's result files.
+async fn download<P: BatchProvider>(inner: &Inner<P>, record: &BatchRecord<P::Refs>) -> Finished {
+    let files = match inner.provider.download(&inner.http, record).await {
+        Ok(files) => files,
+        Err(err) => {
+            tracing::warn!(engine = %inner.name, batch = %record.batch_id, %err,
+                "cannot download the batch's results");
+            return Finished {
+                outcomes: HashMap::new(),
+                note: format!(
+                    "cannot download the results of batch {}: {err}",
+                    record.batch_id
+                ),
+            };
         }
-    }
+    };
     let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    let (outcomes, duplicates) = parse_results(&slices, &inner.api.host, |t| inner.api.scrub(t));
+    let (outcomes, duplicates) = parse_results(&slices, &inner.http.host, |line| {
+        inner.provider.outcome(&inner.http, line)
+    });
     if duplicates.count > 0 {
         tracing::warn!(engine = %inner.name, batch = %record.batch_id,
             duplicates = duplicates.count, examples = ?duplicates.examples,
