@@ -17,6 +17,8 @@
 //! timeout_s = 600                         # of one files/batches request
 //! fallback = "gpt"                        # an openai engine, or leave out
 //! ```
+//!
+//! and the deadline settings (`batch_deadline`).
 
 use std::time::Duration;
 
@@ -24,7 +26,7 @@ use super::engine_table::{
     check_pricing, check_timeout, endpoint, range_reason, Endpoint, FieldError, FileEngine,
     DEFAULT_MAX_RETRIES,
 };
-use super::{EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
+use super::{batch_deadline, EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
 use crate::engine::provider_batch::{BatchProvider, OpenAiBatch, OpenAiBatchSettings};
 
 const MAX_REQUESTS_PER_FILE: usize = OpenAiBatch::MAX_REQUESTS;
@@ -52,7 +54,12 @@ pub(super) fn reject_batch_fields(engine: &FileEngine) -> Result<(), FieldError>
         ("max_queue_delay_ms", engine.max_queue_delay_ms.is_some()),
         ("fallback", engine.fallback.is_some()),
     ];
-    match batch_only.iter().find(|(_, set)| *set) {
+    let deadline_fields = batch_deadline::set_fields(engine);
+    match batch_only
+        .iter()
+        .chain(&deadline_fields)
+        .find(|(_, set)| *set)
+    {
         Some((field, _)) => Err((
             field,
             "is a setting of openai-batch engines only".to_string(),
@@ -174,6 +181,7 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         }
         settings.fallback = Some(fallback.clone());
     }
+    batch_deadline::apply(engine, &mut settings)?;
     let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
     Ok(EngineSpec {
         name: name.to_string(),

@@ -18,7 +18,6 @@
 pub mod anthropic;
 pub mod assemble;
 pub mod connected;
-pub mod deadline;
 pub mod echo;
 pub mod http;
 pub mod openai;
