@@ -115,6 +115,10 @@ fn engine_kind_hint(name: &str) -> String {
             "openai-batch",
         ),
         "anthropic" => ("AnthropicEngine(model=..., api_key_env=...)", "anthropic"),
+        "anthropic-batch" | "anthropic_batch" => (
+            "AnthropicBatchEngine(base_url, model, fallback=AnthropicEngine(...))",
+            "anthropic-batch",
+        ),
         _ => return String::new(),
     };
     format!(

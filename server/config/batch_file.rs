@@ -1,4 +1,5 @@
-//! `kind = "openai-batch"` tables of the config file:
+//! `kind = "openai-batch"` and `kind = "anthropic-batch"` tables of the
+//! config file (one reader; what differs is named per kind):
 //!
 //! ```toml
 //! [engines.gpt-batch]
@@ -6,16 +7,18 @@
 //! base_url = "https://api.openai.com/v1"  # before /files and /batches
 //! model = "gpt-4o-mini"
 //! api_key_env = "OPENAI_API_KEY"
-//! completion_window = "24h"
+//! completion_window = "24h"               # openai-batch only
 //! poll_interval_ms = 10000                # first wait between polls
 //! poll_max_interval_ms = 300000           # each wait 1.5x the last, up to this
-//! max_requests_per_batch = 50000          # at most 50000
-//! max_file_bytes = 200000000              # at most 200 MB
+//! max_requests_per_batch = 50000          # at most 50000 (anthropic: 100000)
+//! max_file_bytes = 200000000              # at most 200 MB (anthropic-batch:
+//!                                         # max_batch_bytes, at most 256 MB)
 //! max_queue_delay_ms = 600000             # unless every running item is parked
 //! max_concurrency = 64                    # batches in flight
-//! max_retries = 5                         # of one files/batches request
-//! timeout_s = 600                         # of one files/batches request
-//! fallback = "gpt"                        # an openai engine, or leave out
+//! max_retries = 5                         # of one batch API request
+//! timeout_s = 600                         # of one batch API request
+//! fallback = "gpt"                        # an online engine of the provider
+//! max_tokens = 4096                       # anthropic-batch only
 //! ```
 //!
 //! and the deadline settings (`batch_deadline`).
@@ -23,21 +26,20 @@
 use std::time::Duration;
 
 use super::engine_table::{
-    check_pricing, check_timeout, endpoint, range_reason, Endpoint, FieldError, FileEngine,
-    DEFAULT_MAX_RETRIES,
+    check_pricing, check_timeout, endpoint_or, range_reason, FieldError, FileEngine, FileKind,
+    DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_MODEL,
 };
 use super::{batch_deadline, EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
-use crate::engine::provider_batch::{BatchProvider, OpenAiBatch, OpenAiBatchSettings};
-
-const MAX_REQUESTS_PER_FILE: usize = OpenAiBatch::MAX_REQUESTS;
-const MAX_FILE_BYTES: usize = OpenAiBatch::MAX_BYTES;
+use crate::engine::anthropic;
+use crate::engine::http::per_call::Provider;
+use crate::engine::provider_batch::{AnthropicBatch, BatchProvider, BatchSettings, OpenAiBatch};
 
 /// Longest poll interval: one hour.
 const MAX_POLL_INTERVAL_MS: u64 = 3_600_000;
 /// Longest `max_queue_delay_ms`: one day.
 const MAX_QUEUE_DELAY_MS: u64 = 86_400_000;
 
-/// Fields only openai-batch engines have: an error for other kinds.
+/// Fields only batch engines have: an error for other kinds.
 pub(super) fn reject_batch_fields(engine: &FileEngine) -> Result<(), FieldError> {
     let batch_only = [
         ("completion_window", engine.completion_window.is_some()),
@@ -51,6 +53,7 @@ pub(super) fn reject_batch_fields(engine: &FileEngine) -> Result<(), FieldError>
             engine.max_requests_per_batch.is_some(),
         ),
         ("max_file_bytes", engine.max_file_bytes.is_some()),
+        ("max_batch_bytes", engine.max_batch_bytes.is_some()),
         ("max_queue_delay_ms", engine.max_queue_delay_ms.is_some()),
         ("fallback", engine.fallback.is_some()),
     ];
@@ -62,49 +65,104 @@ pub(super) fn reject_batch_fields(engine: &FileEngine) -> Result<(), FieldError>
     {
         Some((field, _)) => Err((
             field,
-            "is a setting of openai-batch engines only".to_string(),
+            "is a setting of openai-batch and anthropic-batch engines only".to_string(),
         )),
         None => Ok(()),
     }
 }
 
-/// Checks an openai-batch table. The fallback's kind is checked once every
-/// engine is known ([`super::ServerConfig::resolve`]).
+/// Checks an openai-batch or anthropic-batch table. The fallback's kind is
+/// checked once every engine is known ([`super::ServerConfig::resolve`]).
 pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec, FieldError> {
+    let (kind, max_batch_size) = if engine.kind == FileKind::AnthropicBatch {
+        not_here::<AnthropicBatch>(&[
+            ("completion_window", engine.completion_window.is_some()),
+            ("max_file_bytes", engine.max_file_bytes.is_some()),
+        ])?;
+        let defaults = [
+            anthropic::DEFAULT_BASE_URL,
+            anthropic::DEFAULT_MODEL,
+            anthropic::DEFAULT_API_KEY_ENV,
+        ];
+        let bytes = ("max_batch_bytes", engine.max_batch_bytes);
+        let mut settings = batch_settings::<AnthropicBatch>(name, engine, defaults, bytes)?;
+        if let Some(max_tokens) = engine.max_tokens {
+            if max_tokens == 0 {
+                return Err(("max_tokens", "must be at least 1".to_string()));
+            }
+            settings.options.max_tokens = max_tokens;
+        }
+        let size = settings.max_requests_per_batch;
+        (EngineKindSpec::AnthropicBatch(settings), size)
+    } else {
+        not_here::<OpenAiBatch>(&[
+            ("max_tokens", engine.max_tokens.is_some()),
+            ("max_batch_bytes", engine.max_batch_bytes.is_some()),
+        ])?;
+        let defaults = [DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_API_KEY_ENV];
+        let bytes = ("max_file_bytes", engine.max_file_bytes);
+        let mut settings = batch_settings::<OpenAiBatch>(name, engine, defaults, bytes)?;
+        if let Some(window) = &engine.completion_window {
+            if window.trim().is_empty() {
+                return Err((
+                    "completion_window",
+                    "must not be empty (\"24h\")".to_string(),
+                ));
+            }
+            settings.options.completion_window = window.trim().to_string();
+        }
+        let size = settings.max_requests_per_batch;
+        (EngineKindSpec::OpenAiBatch(settings), size)
+    };
+    let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
+    Ok(EngineSpec {
+        name: name.to_string(),
+        max_batch_size,
+        kind,
+        pricing,
+    })
+}
+
+/// The first of `fields` that is set, as an error: not a setting of `P`'s kind.
+fn not_here<P: BatchProvider>(fields: &[(&'static str, bool)]) -> Result<(), FieldError> {
+    match fields.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err((field, format!("is not a setting of {} engines", P::KIND))),
+        None => Ok(()),
+    }
+}
+
+/// The settings every batch kind has, with the kind's `defaults` of
+/// `base_url`, `model` and `api_key_env`, and its byte limit `bytes`
+/// (field, value).
+fn batch_settings<P: BatchProvider>(
+    name: &str,
+    engine: &FileEngine,
+    defaults: [&str; 3],
+    bytes: (&'static str, Option<u64>),
+) -> Result<BatchSettings<P>, FieldError> {
     let not_here = [
         ("rpm", engine.rpm.is_some()),
         ("tpm", engine.tpm.is_some()),
         ("latency_ms", engine.latency_ms.is_some()),
         ("max_batch_size", engine.max_batch_size.is_some()),
-        ("max_tokens", engine.max_tokens.is_some()),
     ];
     if let Some((field, _)) = not_here.iter().find(|(_, set)| *set) {
         let reason = if *field == "max_batch_size" {
-            "is not a setting of openai-batch engines; use max_requests_per_batch"
+            format!(
+                "is not a setting of {} engines; use max_requests_per_batch",
+                P::KIND
+            )
         } else {
-            "is not a setting of openai-batch engines"
+            format!("is not a setting of {} engines", P::KIND)
         };
-        return Err((field, reason.to_string()));
+        return Err((field, reason));
     }
-    let Endpoint {
-        base_url,
-        model,
-        api_key,
-    } = endpoint(engine)?;
-    let mut settings = OpenAiBatchSettings {
-        api_key,
+    let endpoint = endpoint_or(engine, defaults)?;
+    let mut settings = BatchSettings::<P> {
+        api_key: endpoint.api_key,
         strict: engine.strict.unwrap_or(false),
-        ..OpenAiBatchSettings::new(&base_url, &model)
+        ..BatchSettings::new(&endpoint.base_url, &endpoint.model)
     };
-    if let Some(window) = &engine.completion_window {
-        if window.trim().is_empty() {
-            return Err((
-                "completion_window",
-                "must not be empty (\"24h\")".to_string(),
-            ));
-        }
-        settings.options.completion_window = window.trim().to_string();
-    }
     let ms = |field: &'static str, value: Option<u64>, max: u64, default: Duration| match value {
         None => Ok(default),
         Some(v) if (1..=max).contains(&v) => Ok(Duration::from_millis(v)),
@@ -139,17 +197,17 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         settings.max_queue_delay,
     )?;
     if let Some(n) = engine.max_requests_per_batch {
-        if !(1..=MAX_REQUESTS_PER_FILE as u32).contains(&n) {
+        if !(1..=P::MAX_REQUESTS as u32).contains(&n) {
             return Err((
                 "max_requests_per_batch",
-                range_reason(1, MAX_REQUESTS_PER_FILE as u64, n as u64),
+                range_reason(1, P::MAX_REQUESTS as u64, n as u64),
             ));
         }
         settings.max_requests_per_batch = n as usize;
     }
-    if let Some(n) = engine.max_file_bytes {
-        if !(1..=MAX_FILE_BYTES as u64).contains(&n) {
-            return Err(("max_file_bytes", range_reason(1, MAX_FILE_BYTES as u64, n)));
+    if let (field, Some(n)) = bytes {
+        if !(1..=P::MAX_BYTES as u64).contains(&n) {
+            return Err((field, range_reason(1, P::MAX_BYTES as u64, n)));
         }
         settings.max_batch_bytes = n as usize;
     }
@@ -176,19 +234,16 @@ pub(super) fn engine_spec(name: &str, engine: &FileEngine) -> Result<EngineSpec,
         if fallback.trim().is_empty() || fallback == name {
             return Err((
                 "fallback",
-                format!("must name another engine (of kind openai), got {fallback:?}"),
+                format!(
+                    "must name another engine (of kind {}), got {fallback:?}",
+                    <P::Online as Provider>::KIND
+                ),
             ));
         }
         settings.fallback = Some(fallback.clone());
     }
     batch_deadline::apply(engine, &mut settings)?;
-    let pricing = engine.pricing.as_ref().map(check_pricing).transpose()?;
-    Ok(EngineSpec {
-        name: name.to_string(),
-        max_batch_size: settings.max_requests_per_batch,
-        kind: EngineKindSpec::OpenAiBatch(settings),
-        pricing,
-    })
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -241,13 +296,60 @@ mod tests {
         assert!(err.contains("engines.b.poll_interval_ms"), "{err}");
         let err = error_of(&format!("{head}max_batch_size = 5\n"));
         assert!(err.contains("use max_requests_per_batch"), "{err}");
+        let err = error_of(&format!("{head}max_batch_bytes = 5\n"));
+        assert!(
+            err.contains("engines.b.max_batch_bytes: is not a setting of openai-batch engines"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_anthropic_batch_engine_has_anthropics_defaults_and_limits() {
+        let loaded = parse(
+            "f.toml",
+            "[engines.c]\nkind = \"anthropic-batch\"\napi_key_env = \"\"\nmax_tokens = 64\n\
+             fallback = \"claude\"\n",
+        )
+        .expect("valid");
+        let spec = &loaded.engines[0];
+        assert_eq!(spec.max_batch_size, 100_000);
+        let EngineKindSpec::AnthropicBatch(s) = &spec.kind else {
+            panic!("an anthropic-batch engine")
+        };
+        assert_eq!(
+            (s.base_url.as_str(), s.model.as_str()),
+            ("https://api.anthropic.com", "claude-sonnet-4-5")
+        );
+        assert_eq!((s.max_batch_bytes, s.options.max_tokens), (256_000_000, 64));
+        let head = "[engines.c]\nkind = \"anthropic-batch\"\napi_key_env = \"\"\n";
+        let err = error_of(&format!("{head}max_requests_per_batch = 100001\n"));
+        assert!(
+            err.contains("engines.c.max_requests_per_batch: must be between 1 and 100000"),
+            "{err}"
+        );
+        let err = error_of(&format!("{head}max_batch_bytes = 256000001\n"));
+        assert!(
+            err.contains("engines.c.max_batch_bytes: must be between 1 and 256000000"),
+            "{err}"
+        );
+        let err = error_of(&format!("{head}completion_window = \"24h\"\n"));
+        assert!(
+            err.contains(
+                "engines.c.completion_window: is not a setting of anthropic-batch engines"
+            ),
+            "{err}"
+        );
+        let err = error_of(&format!("{head}fallback = \"c\"\n"));
+        assert!(err.contains("of kind anthropic"), "{err}");
     }
 
     #[test]
     fn batch_settings_on_another_kind_are_rejected() {
         let err = error_of("[engines.e]\nkind = \"echo\"\nfallback = \"x\"\n");
         assert!(
-            err.contains("engines.e.fallback: is a setting of openai-batch engines only"),
+            err.contains(
+                "engines.e.fallback: is a setting of openai-batch and anthropic-batch engines only"
+            ),
             "{err}"
         );
     }

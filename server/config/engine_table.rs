@@ -1,7 +1,8 @@
 //! One `[engines.NAME]` table of the config file as written, and the
 //! checks that every engine kind's table shares (its endpoint, its prices,
 //! a timeout, a range). [`super::file`] reads the file and checks the
-//! openai and echo tables; [`super::batch_file`] the openai-batch ones.
+//! openai, anthropic and echo tables; [`super::batch_file`] the
+//! openai-batch and anthropic-batch ones.
 
 use std::time::Duration;
 
@@ -28,7 +29,9 @@ const MAX_TIMEOUT_S: f64 = 3600.0;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileEngine {
-    /// "openai" (OpenAI-compatible HTTP), "openai-batch" (its Batch API) or "echo".
+    /// "openai" (OpenAI-compatible HTTP), "openai-batch" (its Batch API),
+    /// "anthropic" (Messages API), "anthropic-batch" (Message Batches) or
+    /// "echo".
     pub(super) kind: FileKind,
     /// openai: base URL before `/chat/completions` (default OpenAI's).
     pub(super) base_url: Option<String>,
@@ -64,13 +67,17 @@ pub(super) struct FileEngine {
     pub(super) max_requests_per_batch: Option<u32>,
     /// openai-batch: bytes per batch file (default and most 200000000).
     pub(super) max_file_bytes: Option<u64>,
+    /// anthropic-batch: bytes per batch (default and most 256000000).
+    pub(super) max_batch_bytes: Option<u64>,
     /// openai-batch: longest wait of a call for its batch to fill, in ms,
     /// unless every running item is parked sooner (default 600000).
     pub(super) max_queue_delay_ms: Option<u64>,
-    /// anthropic: `max_tokens` of a call that sets none (default 4096).
+    /// anthropic, anthropic-batch: `max_tokens` of a call that sets none
+    /// (default 4096).
     pub(super) max_tokens: Option<u32>,
-    /// openai-batch: an openai engine for requests that expired or failed
-    /// for a passing reason (default: none, they go into the next batch).
+    /// openai-batch, anthropic-batch: an online engine of the provider
+    /// (kind openai, anthropic) for requests that expired or failed for a
+    /// passing reason (default: none, they go into the next batch).
     pub(super) fallback: Option<String>,
     /// Provider-batch engines, deadlines (`batch_deadline`): the turnaround
     /// planned with before a batch completed, the margin kept before a
@@ -105,6 +112,8 @@ pub(super) enum FileKind {
     #[serde(rename = "openai-batch")]
     OpenaiBatch,
     Anthropic,
+    #[serde(rename = "anthropic-batch")]
+    AnthropicBatch,
 }
 
 /// A field error: (field within the engine table, reason).
@@ -142,17 +151,8 @@ pub(super) struct Endpoint {
     pub api_key: Option<crate::engine::openai::ApiKey>,
 }
 
-/// Reads and checks `base_url`, `model` and `api_key_env` of an engine table
-/// of an OpenAI kind.
-pub(super) fn endpoint(engine: &FileEngine) -> Result<Endpoint, FieldError> {
-    endpoint_or(
-        engine,
-        [DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_API_KEY_ENV],
-    )
-}
-
-/// [`endpoint`] with the kind's defaults of `base_url`, `model` and
-/// `api_key_env`.
+/// Reads and checks `base_url`, `model` and `api_key_env` of an engine
+/// table, with the kind's defaults of each.
 pub(super) fn endpoint_or(
     engine: &FileEngine,
     defaults: [&str; 3],

@@ -248,7 +248,7 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
         }
     };
     let kind = match engine.kind {
-        FileKind::OpenaiBatch => {
+        FileKind::OpenaiBatch | FileKind::AnthropicBatch => {
             return batch_file::engine_spec(name, &engine);
         }
         FileKind::Echo => {
@@ -456,7 +456,9 @@ mod tests {
                 EngineKindSpec::Echo {
                     max_concurrency, ..
                 } => assert_eq!(*max_concurrency, 1),
-                EngineKindSpec::OpenAiBatch(_) | EngineKindSpec::Anthropic(_) => {
+                EngineKindSpec::OpenAiBatch(_)
+                | EngineKindSpec::AnthropicBatch(_)
+                | EngineKindSpec::Anthropic(_) => {
                     panic!("no batch or anthropic engine defined")
                 }
             }

@@ -25,7 +25,7 @@ use clap::{Args, Parser};
 use crate::auth::AuthConfig;
 use crate::engine::anthropic::AnthropicSettings;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
-use crate::engine::provider_batch::OpenAiBatchSettings;
+use crate::engine::provider_batch::{AnthropicBatchSettings, OpenAiBatchSettings};
 use crate::telemetry::LogFormat;
 use crate::tls::TlsSettings;
 use security::SecurityFlags;
@@ -268,6 +268,8 @@ pub enum EngineKindSpec {
     OpenAi(OpenAiSettings),
     /// OpenAI's Files + Batches API.
     OpenAiBatch(OpenAiBatchSettings),
+    /// Anthropic's Message Batches API.
+    AnthropicBatch(AnthropicBatchSettings),
     /// Anthropic's Messages API.
     Anthropic(AnthropicSettings),
 }
@@ -399,23 +401,37 @@ impl ServerConfig {
         self.check_fallbacks()
     }
 
-    /// Every openai-batch engine's `fallback` names an openai engine.
+    /// Every batch engine's `fallback` names an online engine of its
+    /// provider: openai-batch an openai engine, anthropic-batch an
+    /// anthropic one.
     fn check_fallbacks(&self) -> Result<(), ConfigError> {
         for spec in &self.engines {
-            let EngineKindSpec::OpenAiBatch(settings) = &spec.kind else {
-                continue;
+            let (fallback, kind, how) = match &spec.kind {
+                EngineKindSpec::OpenAiBatch(s) => (
+                    &s.fallback,
+                    "openai",
+                    "in the config file, or with --openai-base-url as \"openai\"",
+                ),
+                EngineKindSpec::AnthropicBatch(s) => {
+                    (&s.fallback, "anthropic", "in the config file")
+                }
+                _ => continue,
             };
-            let Some(fallback) = &settings.fallback else {
+            let Some(fallback) = fallback else {
                 continue;
             };
             let target = self.engines.iter().find(|e| &e.name == fallback);
-            if !matches!(target.map(|e| &e.kind), Some(EngineKindSpec::OpenAi(_))) {
+            let matches = match target.map(|e| &e.kind) {
+                Some(EngineKindSpec::OpenAi(_)) => kind == "openai",
+                Some(EngineKindSpec::Anthropic(_)) => kind == "anthropic",
+                _ => false,
+            };
+            if !matches {
                 return Err(ConfigError::Invalid {
                     origin: "configuration".to_string(),
                     field: format!("engines.{}.fallback", spec.name),
                     reason: format!(
-                        "names no engine of kind openai: {fallback:?} (define it in the config \
-                         file, or with --openai-base-url as \"openai\")"
+                        "names no engine of kind {kind}: {fallback:?} (define it {how})"
                     ),
                 });
             }
@@ -444,6 +460,7 @@ impl ServerConfig {
         let keys = self.engines.iter().filter_map(|spec| match &spec.kind {
             EngineKindSpec::OpenAi(settings) => settings.api_key.as_ref(),
             EngineKindSpec::OpenAiBatch(settings) => settings.api_key.as_ref(),
+            EngineKindSpec::AnthropicBatch(settings) => settings.api_key.as_ref(),
             EngineKindSpec::Anthropic(settings) => settings.http.api_key.as_ref(),
             EngineKindSpec::Echo { .. } => None,
         });

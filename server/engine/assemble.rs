@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::provider_batch::{BatchStore, OpenAiBatchSettings};
-use super::{AnthropicEngine, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
+use super::http::per_call::PerCallEngine;
+use super::provider_batch::{BatchProvider, BatchSettings, BatchStore, ProviderBatchEngine};
+use super::{AnthropicEngine, EchoEngine, Engine, OpenAiEngine};
 use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
 use crate::error::Error;
 
@@ -26,9 +27,8 @@ pub struct ConfiguredEngine {
 }
 
 /// Builds the built-in `echo` engine from `config`, then the engines of
-/// `config.engines`, in the order the scheduler adds them: openai-batch
-/// engines last, so that the openai engine each falls back to exists by
-/// then.
+/// `config.engines`, in the order the scheduler adds them: batch engines
+/// last, so that the online engine each falls back to exists by then.
 pub fn configured_engines(
     config: &ServerConfig,
     cancel: &CancellationToken,
@@ -45,7 +45,12 @@ pub fn configured_engines(
     // Opened at the first provider-batch engine, and shared by all of them.
     let mut store: Option<Arc<BatchStore>> = None;
     let mut specs: Vec<&EngineSpec> = config.engines.iter().collect();
-    specs.sort_by_key(|spec| matches!(spec.kind, EngineKindSpec::OpenAiBatch(_)));
+    specs.sort_by_key(|spec| {
+        matches!(
+            spec.kind,
+            EngineKindSpec::OpenAiBatch(_) | EngineKindSpec::AnthropicBatch(_)
+        )
+    });
     for spec in specs {
         let (engine, max_concurrency) = match &spec.kind {
             EngineKindSpec::Echo {
@@ -71,8 +76,26 @@ pub fn configured_engines(
             }
             EngineKindSpec::OpenAiBatch(settings) => {
                 let store = batch_store(&mut store, spec, config)?;
-                let engine = batch_engine(spec, settings, store, &engines, cancel, tracker)?;
+                let fallback = |e: &Engine| match e {
+                    Engine::OpenAi(engine) => Some(engine.clone()),
+                    _ => None,
+                };
+                let engine =
+                    batch_engine(spec, settings, store, &engines, fallback, cancel, tracker)?;
                 (Engine::OpenAiBatch(engine), Some(settings.max_concurrency))
+            }
+            EngineKindSpec::AnthropicBatch(settings) => {
+                let store = batch_store(&mut store, spec, config)?;
+                let fallback = |e: &Engine| match e {
+                    Engine::Anthropic(engine) => Some(engine.clone()),
+                    _ => None,
+                };
+                let engine =
+                    batch_engine(spec, settings, store, &engines, fallback, cancel, tracker)?;
+                (
+                    Engine::AnthropicBatch(engine),
+                    Some(settings.max_concurrency),
+                )
             }
         };
         tracing::info!(engine = %spec.name, kind = engine.kind(), "engine configured");
@@ -102,29 +125,26 @@ fn batch_store(
     Ok(opened)
 }
 
-/// Builds an openai-batch engine on `store` with its fallback (an openai
-/// engine built before it).
-fn batch_engine(
+/// Builds a batch engine on `store` with its fallback: the online engine
+/// of its provider built before it under that name (`online` picks it).
+fn batch_engine<P: BatchProvider>(
     spec: &EngineSpec,
-    settings: &OpenAiBatchSettings,
+    settings: &BatchSettings<P>,
     store: Arc<BatchStore>,
     built: &[ConfiguredEngine],
+    online: impl Fn(&Engine) -> Option<PerCallEngine<P::Online>>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
-) -> Result<OpenAiBatchEngine, Error> {
+) -> Result<ProviderBatchEngine<P>, Error> {
     let fallback = settings.fallback.as_ref().and_then(|name| {
         // The last one under that name, as the scheduler keeps it.
-        match built
+        built
             .iter()
             .rev()
             .find(|e| &e.name == name)
-            .map(|e| &e.engine)
-        {
-            Some(Engine::OpenAi(engine)) => Some(engine.clone()),
-            _ => None,
-        }
+            .and_then(|e| online(&e.engine))
     });
-    OpenAiBatchEngine::new(
+    ProviderBatchEngine::new(
         &spec.name,
         settings.clone(),
         store,

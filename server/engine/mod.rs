@@ -11,7 +11,8 @@
 //! - [`http`]: what the engines calling a provider's HTTP API one request
 //!   per call share (limiter, retries, token estimate, errors, the engine).
 //! - [`provider_batch`]: a provider's batch API at the batch price, one
-//!   core for every provider: `openai-batch` (OpenAI's Files + Batches).
+//!   core for every provider: `openai-batch` (OpenAI's Files + Batches),
+//!   `anthropic-batch` (Anthropic's Message Batches).
 //! - [`assemble`]: the engines a server starts with, built from its
 //!   configuration and handed to the scheduler ready.
 
@@ -38,7 +39,7 @@ pub use anthropic::AnthropicEngine;
 pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
-pub use provider_batch::OpenAiBatchEngine;
+pub use provider_batch::{AnthropicBatchEngine, OpenAiBatchEngine};
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -257,6 +258,7 @@ pub enum Engine {
     OpenAi(OpenAiEngine),
     OpenAiBatch(OpenAiBatchEngine),
     Anthropic(AnthropicEngine),
+    AnthropicBatch(AnthropicBatchEngine),
 }
 
 /// How calls to an engine that answers through a batch API wait for their
@@ -280,6 +282,7 @@ impl Engine {
             Engine::OpenAi(_) => "openai",
             Engine::OpenAiBatch(_) => "openai-batch",
             Engine::Anthropic(_) => "anthropic",
+            Engine::AnthropicBatch(_) => "anthropic-batch",
         }
     }
 
@@ -291,6 +294,10 @@ impl Engine {
                 batch_size: engine.settings().max_requests_per_batch,
                 max_queue_delay: engine.settings().max_queue_delay,
             }),
+            Engine::AnthropicBatch(engine) => Some(BatchApiFlush {
+                batch_size: engine.settings().max_requests_per_batch,
+                max_queue_delay: engine.settings().max_queue_delay,
+            }),
             _ => None,
         }
     }
@@ -299,6 +306,7 @@ impl Engine {
     pub fn provider_batches(&self) -> Vec<ProviderBatchStatus> {
         match self {
             Engine::OpenAiBatch(engine) => engine.batches(),
+            Engine::AnthropicBatch(engine) => engine.batches(),
             _ => Vec::new(),
         }
     }
@@ -344,6 +352,9 @@ impl Engine {
             Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
             Engine::Connected(_) => generic_cache_request(format!("python:{name}"), call),
             Engine::OpenAiBatch(_) => generic_cache_request(format!("openai-batch:{name}"), call),
+            Engine::AnthropicBatch(_) => {
+                generic_cache_request(format!("anthropic-batch:{name}"), call)
+            }
         }
     }
 
@@ -353,6 +364,10 @@ impl Engine {
             Engine::OpenAi(engine) => engine.limits(),
             Engine::Anthropic(engine) => engine.limits(),
             Engine::OpenAiBatch(engine) => EngineLimits {
+                model: engine.settings().model.clone(),
+                ..Default::default()
+            },
+            Engine::AnthropicBatch(engine) => EngineLimits {
                 model: engine.settings().model.clone(),
                 ..Default::default()
             },
@@ -376,6 +391,7 @@ impl Engine {
             Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Anthropic(engine) => return engine.run(calls, cancels, answers).await,
             Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
+            Engine::AnthropicBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Connected(engine) => engine.run(calls).await,
         };

@@ -9,7 +9,9 @@
 
 #![allow(dead_code)]
 
+pub mod batch_jobs;
 pub mod fake_anthropic;
+pub mod fake_anthropic_batch;
 pub mod fake_openai;
 pub mod fake_openai_batch;
 pub mod protocol_worker;

@@ -75,6 +75,18 @@ pub struct Anthropic {
     strict: bool,
 }
 
+impl Anthropic {
+    /// The provider of requests for `model` (the default) with
+    /// `max_tokens` (the default), `strict` or not.
+    pub fn new(model: &str, max_tokens: u32, strict: bool) -> Self {
+        Anthropic {
+            model: model.to_string(),
+            max_tokens,
+            strict,
+        }
+    }
+}
+
 impl Provider for Anthropic {
     const KIND: &'static str = "anthropic";
 
@@ -116,11 +128,7 @@ impl PerCallEngine<Anthropic> {
         tracker: &TaskTracker,
     ) -> Result<Self, reqwest::Error> {
         let AnthropicSettings { http, max_tokens } = settings;
-        let provider = Anthropic {
-            model: http.model.clone(),
-            max_tokens,
-            strict: http.strict,
-        };
+        let provider = Anthropic::new(&http.model, max_tokens, http.strict);
         let endpoint = Endpoint::post(format!("{}/v1/messages", http.base_url));
         PerCallEngine::start(name, provider, endpoint, http, cancel, tracker)
     }

@@ -34,6 +34,7 @@
 //! The providers, one file each: `openai` (kind `openai-batch`) and
 //! `anthropic` (kind `anthropic-batch`).
 
+pub mod anthropic;
 pub mod deadline;
 mod hedge;
 pub mod http;
@@ -61,6 +62,7 @@ use super::http::per_call::{PerCallEngine, Provider};
 use super::http::request::Completion;
 use super::{AnswerTx, BatchAnswer, CallAnswer, CallStats};
 use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ProviderBatchStatus};
+pub use anthropic::{AnthropicBatch, AnthropicBatchSettings};
 use deadline::Route;
 use http::BatchHttp;
 pub use openai::{OpenAiBatch, OpenAiBatchSettings};
@@ -73,6 +75,8 @@ use watch::{Finished, Watcher};
 
 /// Handle to an openai-batch engine.
 pub type OpenAiBatchEngine = ProviderBatchEngine<OpenAiBatch>;
+/// Handle to an anthropic-batch engine.
+pub type AnthropicBatchEngine = ProviderBatchEngine<AnthropicBatch>;
 
 /// Batches of an engine that `Status` lists at most (the newest).
 const STATUS_BATCHES: usize = 100;
