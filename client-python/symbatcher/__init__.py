@@ -37,7 +37,7 @@ from symbatcher._errors import (
 )
 from symbatcher.client._scheduler import BatchScheduler
 from symbatcher.client._estimate import Estimate, ModeEstimate, SampleMeasures
-from symbatcher.client._summary import ItemUsage, JobSummary
+from symbatcher.client._summary import ItemUsage, JobSummary, StepRoutes
 from symbatcher.engines._batch_engine import BatchEngine, EngineCall
 from symbatcher.engines._serve_engine import serve_engine
 from symbatcher.engines._anthropic_batch_engine import AnthropicBatchEngine
@@ -55,6 +55,7 @@ __all__ = [
     "JobSummary",
     "ModeEstimate",
     "SampleMeasures",
+    "StepRoutes",
     # Worker: what forward() may call inside a worker slot.
     "sleep",
     # Engines: served from Python, or settings of the embedded server's own.

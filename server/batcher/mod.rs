@@ -96,6 +96,9 @@ pub struct QueuedCall {
     /// Times it was sent again because its engine process disconnected
     /// before answering it.
     pub resends: u32,
+    /// Its place among its run's engine calls: 1 for the first call of the
+    /// item's forward(), 2 for the second, ...
+    pub step: u32,
 }
 
 /// Which trigger formed a batch.
@@ -268,6 +271,7 @@ mod tests {
             job_id: 1,
             cancel: CancellationToken::new(),
             resends: 0,
+            step: 1,
             enqueued: now,
             deadline: now + Duration::from_millis(delay_ms),
             batch_size,
@@ -442,6 +446,7 @@ mod model_tests {
                             batch_size,
                             cancel: CancellationToken::new(),
                             resends: 0,
+                            step: 1,
                         };
                         batcher.push(key_of(key), call);
                         model.entry(key_of(key)).or_default().push((next_id, deadline, batch_size));

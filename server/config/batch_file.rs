@@ -20,6 +20,8 @@
 //! fallback = "gpt"                        # an online engine of the provider
 //! max_tokens = 4096                       # anthropic-batch only
 //! ```
+//!
+//! and the deadline settings (`batch_deadline`).
 
 use std::time::Duration;
 
@@ -27,7 +29,7 @@ use super::engine_table::{
     check_pricing, check_timeout, endpoint_or, range_reason, FieldError, FileEngine, FileKind,
     DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_MODEL,
 };
-use super::{EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
+use super::{batch_deadline, EngineKindSpec, EngineSpec, MAX_ENGINE_CONCURRENCY};
 use crate::engine::anthropic;
 use crate::engine::http::per_call::Provider;
 use crate::engine::provider_batch::{AnthropicBatch, BatchProvider, BatchSettings, OpenAiBatch};
@@ -55,7 +57,12 @@ pub(super) fn reject_batch_fields(engine: &FileEngine) -> Result<(), FieldError>
         ("max_queue_delay_ms", engine.max_queue_delay_ms.is_some()),
         ("fallback", engine.fallback.is_some()),
     ];
-    match batch_only.iter().find(|(_, set)| *set) {
+    let deadline_fields = batch_deadline::set_fields(engine);
+    match batch_only
+        .iter()
+        .chain(&deadline_fields)
+        .find(|(_, set)| *set)
+    {
         Some((field, _)) => Err((
             field,
             "is a setting of openai-batch and anthropic-batch engines only".to_string(),
@@ -235,6 +242,7 @@ fn batch_settings<P: BatchProvider>(
         }
         settings.fallback = Some(fallback.clone());
     }
+    batch_deadline::apply(engine, &mut settings)?;
     Ok(settings)
 }
 

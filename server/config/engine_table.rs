@@ -79,6 +79,14 @@ pub(super) struct FileEngine {
     /// (kind openai, anthropic) for requests that expired or failed for a
     /// passing reason (default: none, they go into the next batch).
     pub(super) fallback: Option<String>,
+    /// Provider-batch engines, deadlines (`batch_deadline`): the turnaround
+    /// planned with before a batch completed, the margin kept before a
+    /// deadline, the longest wait for a hedged batch, the time of one
+    /// online request; in ms.
+    pub(super) turnaround_guess_ms: Option<u64>,
+    pub(super) deadline_margin_ms: Option<u64>,
+    pub(super) cancel_wait_ms: Option<u64>,
+    pub(super) online_latency_ms: Option<u64>,
     /// Prices of the engine's calls (default: the built-in table by model;
     /// a model in neither has no cost).
     pub(super) pricing: Option<FilePricing>,

@@ -6,6 +6,7 @@
 //! engines the server starts with ([`ServerConfig::engines`]) and the default
 //! engine; it fails with the file, the field and the reason.
 
+mod batch_deadline;
 mod batch_file;
 pub mod cache;
 mod engine_table;

@@ -28,6 +28,8 @@ pub(super) struct CallRoute {
     /// The call as it was queued, kept for engines that may disconnect and
     /// register again: its batch is then sent again to the successor.
     pub resend: Option<QueuedCall>,
+    /// The call's step in its item's forward() ([`QueuedCall::step`]).
+    pub step: u32,
 }
 
 /// Where the reply of a parked item's call goes.

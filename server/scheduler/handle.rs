@@ -49,6 +49,9 @@ pub struct JobParams {
     pub cache: Option<CacheMode>,
     /// Spend cap in US dollars; None: no cap.
     pub max_cost_usd: Option<f64>,
+    /// When the job must be done, in ms since the Unix epoch; None: no
+    /// deadline. Its calls carry it to their engine.
+    pub deadline_unix_ms: Option<u64>,
     /// The job's log span (`job{id=..}`); the scheduler records the id.
     pub span: tracing::Span,
 }

@@ -92,6 +92,7 @@ mod tests {
             messages_json: String::new(),
             kwargs_json: kwargs.into(),
             local_ref: String::new(),
+            deadline_unix_ms: None,
         }
     }
 

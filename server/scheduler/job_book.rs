@@ -190,6 +190,7 @@ impl Job {
             saved: Some(self.spend.saved),
             unpriced_calls: self.spend.unpriced_calls,
             budget_exceeded: self.spend.budget_exceeded_items,
+            steps: self.spend.steps(),
         }
     }
 

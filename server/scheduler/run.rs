@@ -39,4 +39,7 @@ pub(super) struct Run {
     /// The replay key of each of its calls (server call id), for runs that
     /// park (see `replay`).
     pub replay_keys: HashMap<u64, CallKey>,
+    /// Engine calls the run has made so far (answered from the replay log
+    /// included): the next one is step `calls_made + 1` of its forward().
+    pub calls_made: u32,
 }

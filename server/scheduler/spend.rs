@@ -2,9 +2,9 @@
 //! saved it, each item's usage, and the job's spend cap with the worst
 //! cases reserved for its calls at engines.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::pb::v1::Usage;
+use crate::pb::v1::{StepRoutes, Usage};
 
 /// One job's spend.
 #[derive(Debug, Default)]
@@ -32,6 +32,8 @@ pub(super) struct JobSpend {
     pub refused_usd: Option<f64>,
     /// Usage of items with calls answered, by index, until their result goes.
     items: HashMap<u64, Usage>,
+    /// Requests sent, by step of forward() and the way they went.
+    steps: BTreeMap<u32, StepRoutes>,
 }
 
 /// Whether a call's worst case fits under its job's cap.
@@ -128,6 +130,33 @@ impl JobSpend {
         };
     }
 
+    /// A request of step `step` was answered, by provider batch or online,
+    /// at `cost` against `online_cost` all online (None: unpriced).
+    pub fn record_route(
+        &mut self,
+        step: u32,
+        by_batch: bool,
+        cost: Option<f64>,
+        online_cost: Option<f64>,
+    ) {
+        let routes = self.steps.entry(step).or_insert_with(|| StepRoutes {
+            step,
+            ..Default::default()
+        });
+        if by_batch {
+            routes.batch_calls += 1;
+        } else {
+            routes.online_calls += 1;
+        }
+        routes.cost_usd += cost.unwrap_or(0.0);
+        routes.online_cost_usd += online_cost.unwrap_or(0.0);
+    }
+
+    /// The requests sent, per step, in step order.
+    pub fn steps(&self) -> Vec<StepRoutes> {
+        self.steps.values().cloned().collect()
+    }
+
     /// Whether the cap is reached.
     pub fn over_budget(&self) -> bool {
         self.max_cost_usd.is_some_and(|cap| self.cost_usd >= cap)
@@ -187,5 +216,19 @@ mod tests {
         assert_eq!((hit.calls, hit.cache_hits, hit.cost_usd), (1, 1, 0.0));
         assert_eq!(spend.saved.cache_hits, 1);
         assert_eq!(spend.saved.cost_usd, 0.5);
+    }
+
+    #[test]
+    fn routes_are_counted_per_step_against_all_online() {
+        let mut spend = JobSpend::new(None);
+        spend.record_route(2, true, Some(0.5), Some(1.0));
+        spend.record_route(1, true, Some(0.5), Some(1.0));
+        spend.record_route(2, false, Some(1.0), Some(1.0));
+        spend.record_route(2, false, None, None);
+        let steps = spend.steps();
+        assert_eq!(steps.iter().map(|s| s.step).collect::<Vec<_>>(), [1, 2]);
+        let two = &steps[1];
+        assert_eq!((two.batch_calls, two.online_calls), (1, 2));
+        assert_eq!((two.cost_usd, two.online_cost_usd), (1.5, 2.0));
     }
 }

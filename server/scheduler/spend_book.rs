@@ -33,6 +33,8 @@ pub(super) struct Reservation {
     pub job_id: u64,
     pub index: u64,
     pub usd: f64,
+    /// The call's step in its item's forward().
+    pub step: u32,
 }
 
 impl SpendBook {

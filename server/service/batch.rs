@@ -142,6 +142,10 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         }
         cap => cap,
     };
+    let deadline_unix_ms = spec
+        .deadline_unix_ms
+        .map(|ms| check_deadline(ms, unix_ms_now()))
+        .transpose()?;
     let engine = if spec.engine.trim().is_empty() {
         config.default_engine().to_string()
     } else {
@@ -164,7 +168,44 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
         process_token: spec.process_token,
         cache,
         max_cost_usd,
+        deadline_unix_ms,
     })
+}
+
+/// Longest a deadline may lie ahead: beyond it, it is taken for a mistake
+/// of unit.
+const MAX_DEADLINE_AHEAD_MS: u64 = 366 * 24 * 3600 * 1000;
+
+/// A job's deadline, in ms since the Unix epoch: in the future, and at most
+/// [`MAX_DEADLINE_AHEAD_MS`] ahead of `now_ms`.
+fn check_deadline(ms: u64, now_ms: u64) -> Result<u64, Error> {
+    if ms <= now_ms {
+        return Err(Error::invalid(
+            "deadline_unix_ms",
+            format!(
+                "must be in the future (the server's clock reads {now_ms} ms since the Unix \
+                 epoch), got {ms}: {} s ago",
+                (now_ms - ms) as f64 / 1000.0
+            ),
+        ));
+    }
+    if ms - now_ms > MAX_DEADLINE_AHEAD_MS {
+        return Err(Error::invalid(
+            "deadline_unix_ms",
+            format!(
+                "must be at most 366 days ahead (milliseconds since the Unix epoch), got {ms}, \
+                 {} days ahead",
+                (ms - now_ms) / (24 * 3600 * 1000)
+            ),
+        ));
+    }
+    Ok(ms)
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A field that, when set, must be in `1..=max`; unset stays `None` (the
@@ -387,4 +428,28 @@ impl Drop for JobResponseStream {
 
 fn response(kind: batch_response::Kind) -> BatchResponse {
     BatchResponse { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_must_lie_ahead_and_within_a_year() {
+        let now = 1_800_000_000_000;
+        assert_eq!(check_deadline(now + 1, now).ok(), Some(now + 1));
+        let past = check_deadline(now - 5_000, now).unwrap_err().to_string();
+        assert!(
+            past.contains("deadline_unix_ms")
+                && past.contains("future")
+                && past.contains("5 s ago"),
+            "{past}"
+        );
+        assert!(check_deadline(now, now).is_err(), "now is not ahead");
+        let far = check_deadline(now + MAX_DEADLINE_AHEAD_MS + 1, now)
+            .unwrap_err()
+            .to_string();
+        assert!(far.contains("366 days"), "{far}");
+        assert!(check_deadline(now + MAX_DEADLINE_AHEAD_MS, now).is_ok());
+    }
 }

@@ -17,6 +17,7 @@ import type { JobSummary as _symbatcher_v1_JobSummary, JobSummary__Output as _sy
 import type { LatencyPercentiles as _symbatcher_v1_LatencyPercentiles, LatencyPercentiles__Output as _symbatcher_v1_LatencyPercentiles__Output } from './symbatcher/v1/LatencyPercentiles';
 import type { Outcome as _symbatcher_v1_Outcome, Outcome__Output as _symbatcher_v1_Outcome__Output } from './symbatcher/v1/Outcome';
 import type { ResultChunk as _symbatcher_v1_ResultChunk, ResultChunk__Output as _symbatcher_v1_ResultChunk__Output } from './symbatcher/v1/ResultChunk';
+import type { StepRoutes as _symbatcher_v1_StepRoutes, StepRoutes__Output as _symbatcher_v1_StepRoutes__Output } from './symbatcher/v1/StepRoutes';
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from './symbatcher/v1/Usage';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -48,6 +49,7 @@ export interface ProtoGrpcType {
       LatencyPercentiles: MessageTypeDefinition<_symbatcher_v1_LatencyPercentiles, _symbatcher_v1_LatencyPercentiles__Output>
       Outcome: MessageTypeDefinition<_symbatcher_v1_Outcome, _symbatcher_v1_Outcome__Output>
       ResultChunk: MessageTypeDefinition<_symbatcher_v1_ResultChunk, _symbatcher_v1_ResultChunk__Output>
+      StepRoutes: MessageTypeDefinition<_symbatcher_v1_StepRoutes, _symbatcher_v1_StepRoutes__Output>
       Usage: MessageTypeDefinition<_symbatcher_v1_Usage, _symbatcher_v1_Usage__Output>
     }
   }

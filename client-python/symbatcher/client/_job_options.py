@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from symbatcher.client._summary import ItemUsage
 from symbatcher.v1 import batch_pb2, common_pb2
@@ -46,6 +49,12 @@ class JobOptions:
     #: run again from the start once answered; None: the server's choice
     #: (yes for batch API engines).
     replay: bool | None = None
+    #: When each job must be done, in seconds from its start; None: no
+    #: deadline (unless `deadline` is set).
+    deadline_s: float | None = None
+    #: When each job must be done, as a time (a naive datetime is local
+    #: time); None: no deadline (unless `deadline_s` is set).
+    deadline: datetime | None = None
     #: Not sent: whether results of the pickle codec are unpickled here
     #: (`BatchScheduler(allow_pickle=True)`); else they fail with EncodingError.
     allow_pickle: bool = False
@@ -89,7 +98,28 @@ class JobOptions:
             if not isinstance(self.replay, bool):
                 raise TypeError(f"replay: must be True, False or None, got {type(self.replay).__name__}")
             spec.replay = self.replay
+        deadline_unix_ms = self.deadline_unix_ms()
+        if deadline_unix_ms is not None:
+            spec.deadline_unix_ms = deadline_unix_ms
         return spec
+
+    def deadline_unix_ms(self) -> int | None:
+        """The job's deadline in ms since the Unix epoch, from `deadline_s`
+        (counted from now) or `deadline`; None when neither is set. The
+        server checks that it lies ahead."""
+        if self.deadline_s is not None and self.deadline is not None:
+            raise ValueError("deadline_s, deadline: set one of them, not both")
+        if self.deadline is not None:
+            if not isinstance(self.deadline, datetime):
+                raise TypeError(f"deadline: must be a datetime, got {type(self.deadline).__name__}")
+            return max(0, round(self.deadline.timestamp() * 1000))
+        if self.deadline_s is None:
+            return None
+        if isinstance(self.deadline_s, bool) or not isinstance(self.deadline_s, (int, float)):
+            raise TypeError(f"deadline_s: must be a number of seconds, got {type(self.deadline_s).__name__}")
+        if not math.isfinite(self.deadline_s):
+            raise ValueError(f"deadline_s: must be a finite number of seconds, got {self.deadline_s}")
+        return max(0, round((time.time() + self.deadline_s) * 1000))
 
 
 #: `JobOptions.cache` as the protocol's CacheMode.

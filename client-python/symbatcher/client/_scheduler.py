@@ -10,6 +10,7 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -125,6 +126,13 @@ class BatchScheduler:
       the same requests for the same answers, and its side effects may run
       more than once. Default (None): on for batch API engines; False keeps
       a slot per waiting run;
+    - `deadline_s` (seconds from each job's start) or `deadline` (a
+      datetime): when each job must be done. With a batch API engine that
+      has an online `fallback`, calls go by provider batch (half price)
+      while the time left can absorb a batch's turnaround, and online when
+      it no longer can; a batch still running at its hedge point is
+      cancelled and its unanswered calls go online (docs/cost.md). Default:
+      none (everything goes by batch);
     - `token`: the bearer token sent with every call (default:
       $SYMBATCHER_AUTH_TOKEN); the embedded server requires it, or a random
       token of its own when none is set (`scheduler.token` tells it, for
@@ -165,6 +173,8 @@ class BatchScheduler:
         cache_dir: str | os.PathLike[str] | None = None,
         max_cost_usd: float | None = None,
         replay: bool | None = None,
+        deadline_s: float | None = None,
+        deadline: datetime | None = None,
         server_args: Iterable[str] = (),
         token: str | None = None,
         tls: bool | None = None,
@@ -195,6 +205,8 @@ class BatchScheduler:
             cache=cache or "",
             max_cost_usd=max_cost_usd,
             replay=replay,
+            deadline_s=deadline_s,
+            deadline=deadline,
             allow_pickle=codec == "pickle",
         )
         self._options.spec()  # types and encodability; the server checks values

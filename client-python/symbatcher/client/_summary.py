@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from symbatcher.v1 import batch_pb2, common_pb2
 from symbatcher._usd import usd
+
+
+@dataclass(frozen=True)
+class StepRoutes:
+    """The requests of one step of forward() (its n-th engine call), by
+    the way they went: provider batch or online."""
+
+    step: int
+    batch_calls: int
+    online_calls: int
+    #: What they cost, in US dollars.
+    cost_usd: float
+    #: What the same requests would have cost all online.
+    online_cost_usd: float
+
+    @property
+    def saved_usd(self) -> float:
+        """What going by batch saved against all online."""
+        return self.online_cost_usd - self.cost_usd
+
+    @classmethod
+    def from_pb(cls, pb: batch_pb2.StepRoutes) -> StepRoutes:
+        return cls(
+            step=pb.step,
+            batch_calls=pb.batch_calls,
+            online_calls=pb.online_calls,
+            cost_usd=pb.cost_usd,
+            online_cost_usd=pb.online_cost_usd,
+        )
+
+    def describe(self) -> str:
+        """E.g. "step 2: 900 by batch, 100 online, saved $0.45 (45% of $1.00 all online)"."""
+        text = f"step {self.step}: {self.batch_calls:,} by batch, {self.online_calls:,} online"
+        if self.online_cost_usd > 0:
+            share = self.saved_usd / self.online_cost_usd
+            text += (
+                f", saved {usd(self.saved_usd)} ({share:.0%} of {usd(self.online_cost_usd)} "
+                "all online)"
+            )
+        return text
 
 
 @dataclass(frozen=True)
@@ -52,6 +92,8 @@ class JobSummary:
     saved_cost_usd: float = 0.0
     #: Items that failed with `BudgetExceeded` (the job reached `max_cost_usd`).
     budget_exceeded: int = 0
+    #: Requests sent per step of forward(), by provider batch or online.
+    steps: tuple[StepRoutes, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_pb(cls, pb: batch_pb2.JobSummary) -> JobSummary:
@@ -84,6 +126,7 @@ class JobSummary:
             saved_completion_tokens=pb.saved.completion_tokens,
             saved_cost_usd=pb.saved.cost_usd,
             budget_exceeded=pb.budget_exceeded,
+            steps=tuple(StepRoutes.from_pb(s) for s in pb.steps),
         )
 
     @property
@@ -120,6 +163,8 @@ class JobSummary:
             )
         if self.budget_exceeded:
             text += f", {self.budget_exceeded} items stopped by the spend cap"
+        if any(s.batch_calls for s in self.steps):
+            text += "; " + "; ".join(s.describe() for s in self.steps)
         return text
 
 

@@ -116,6 +116,11 @@ class OpenAIEngine(ServerEngine):
         return args
 
 
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds for the config (the server checks them)."""
+    return round(seconds * 1000)
+
+
 def _toml_string(text: str) -> str:
     """A TOML basic string (JSON's escapes are valid TOML)."""
     return json.dumps(text, ensure_ascii=False)
@@ -136,6 +141,15 @@ class OpenAIBatchEngine(ServerEngine):
     expired or failed for a passing reason go to `fallback` (an
     `OpenAIEngine`, or the name of an openai engine the server defines),
     else into the next batch. See docs/engines.md.
+
+    With a job deadline (`BatchScheduler(deadline_s=...)`) and a `fallback`,
+    calls go by batch while the time left can absorb a batch's turnaround
+    (measured from the engine's completed batches, starting from
+    `turnaround_guess_s`), else online; a batch still running at its hedge
+    point (the deadline less `deadline_margin_s`, the time to send its
+    calls online at `online_latency_s` each within the fallback's limits,
+    and `cancel_wait_s`) is cancelled and its unanswered calls go online.
+    See docs/cost.md.
     """
 
     base_url: str = "https://api.openai.com/v1"
@@ -148,6 +162,13 @@ class OpenAIBatchEngine(ServerEngine):
     fallback: OpenAIEngine | str | None = None
     #: Name of the engine in the server.
     name: str = "openai-batch"
+    #: Deadlines: the batch turnaround planned with before any batch of the
+    #: engine has completed; time kept in hand before a deadline; longest
+    #: wait for a cancelled batch to end; time of one online request.
+    turnaround_guess_s: float = 3600.0
+    deadline_margin_s: float = 300.0
+    cancel_wait_s: float = 600.0
+    online_latency_s: float = 60.0
 
     def engine_toml(self) -> str:
         """The engine as a `[engines.NAME]` table of the server's config format."""
@@ -163,6 +184,10 @@ class OpenAIBatchEngine(ServerEngine):
             f"poll_interval_ms = {max(1, round(self.poll_interval_s * 1000))}",
             f"poll_max_interval_ms = {max(1, round(self.poll_max_interval_s * 1000))}",
             f"max_requests_per_batch = {self.max_requests_per_batch}",
+            f"turnaround_guess_ms = {_ms(self.turnaround_guess_s)}",
+            f"deadline_margin_ms = {_ms(self.deadline_margin_s)}",
+            f"cancel_wait_ms = {_ms(self.cancel_wait_s)}",
+            f"online_latency_ms = {_ms(self.online_latency_s)}",
         ]
         if fallback:
             lines.append(f"fallback = {_toml_string(fallback)}")

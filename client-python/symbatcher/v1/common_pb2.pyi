@@ -72,18 +72,20 @@ class Outcome(_message.Message):
     def __init__(self, payload: _Optional[bytes] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., local_only: _Optional[bool] = ...) -> None: ...
 
 class EngineCall(_message.Message):
-    __slots__ = ("call_id", "prompt", "messages_json", "kwargs_json", "local_ref")
+    __slots__ = ("call_id", "prompt", "messages_json", "kwargs_json", "local_ref", "deadline_unix_ms")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_JSON_FIELD_NUMBER: _ClassVar[int]
     KWARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     LOCAL_REF_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     prompt: str
     messages_json: str
     kwargs_json: str
     local_ref: str
-    def __init__(self, call_id: _Optional[int] = ..., prompt: _Optional[str] = ..., messages_json: _Optional[str] = ..., kwargs_json: _Optional[str] = ..., local_ref: _Optional[str] = ...) -> None: ...
+    deadline_unix_ms: int
+    def __init__(self, call_id: _Optional[int] = ..., prompt: _Optional[str] = ..., messages_json: _Optional[str] = ..., kwargs_json: _Optional[str] = ..., local_ref: _Optional[str] = ..., deadline_unix_ms: _Optional[int] = ...) -> None: ...
 
 class EngineReply(_message.Message):
     __slots__ = ("call_id", "text", "error", "metadata_json")

@@ -26,12 +26,17 @@
 //! - `http`: the batch endpoints' client (retries, errors, headers);
 //! - `store`: `batches.redb`;
 //! - `watch`: one polling task per provider batch;
-//! - `provider`: the [`BatchProvider`] trait, what a provider differs in.
+//! - `provider`: the [`BatchProvider`] trait, what a provider differs in;
+//! - `deadline`: which calls go by batch and which online to meet a job's
+//!   deadline, and when a batch is hedged (a pure policy);
+//! - `hedge`: that policy applied to a run's calls and batches.
 //!
 //! The providers, one file each: `openai` (kind `openai-batch`) and
 //! `anthropic` (kind `anthropic-batch`).
 
 pub mod anthropic;
+pub mod deadline;
+mod hedge;
 pub mod http;
 mod key;
 pub mod openai;
@@ -41,9 +46,10 @@ pub mod settings;
 pub mod store;
 mod watch;
 
+use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
@@ -57,6 +63,7 @@ use super::http::request::Completion;
 use super::{AnswerTx, BatchAnswer, CallAnswer, CallStats};
 use crate::pb::v1::{engine_reply, EngineCall, EngineReply, ProviderBatchStatus};
 pub use anthropic::{AnthropicBatch, AnthropicBatchSettings};
+use deadline::Route;
 use http::BatchHttp;
 pub use openai::{OpenAiBatch, OpenAiBatchSettings};
 pub use provider::BatchProvider;
@@ -100,6 +107,8 @@ pub(crate) struct Inner<P: BatchProvider> {
     watchers: Mutex<HashMap<String, Watcher>>,
     /// The latest known state of the engine's batches, for `Status`.
     views: Mutex<BTreeMap<String, BatchRecord<P::Refs>>>,
+    /// Turnarounds of its latest completed batches, in seconds (`store`).
+    turnarounds: Mutex<Vec<f64>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -143,6 +152,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
             settings.timeout,
             online,
         )?;
+        let turnarounds = store.turnarounds(name)?;
         let recorded = store.batches_of::<P::Refs>(name)?;
         let skip = recorded.len().saturating_sub(STATUS_BATCHES);
         let views = recorded
@@ -160,6 +170,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
                 fallback,
                 watchers: Mutex::new(HashMap::new()),
                 views: Mutex::new(views),
+                turnarounds: Mutex::new(turnarounds),
                 cancel,
                 tracker: tracker.clone(),
             }),
@@ -209,6 +220,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
                 outcome: Ok(Vec::new()),
                 stats: HashMap::new(),
             },
+            answered: HashSet::new(),
         };
         let inner = &self.inner;
         let mut requests: HashMap<String, Request> = HashMap::new();
@@ -237,7 +249,17 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
         let mut pending: Vec<String> = by_key.keys().cloned().collect();
         let mut rounds = 0u32;
         let mut reasons: HashMap<String, String> = HashMap::new();
-        while !pending.is_empty() {
+        // A job's deadline decides whether the calls go by batch at all, and
+        // when their batches are hedged (`deadline`).
+        let (by_batch, hedge_at) = match inner.route(hedge::deadline_of(&calls), pending.len()) {
+            Route::Batch { hedge_at } => (true, hedge_at),
+            Route::Online => {
+                tracing::info!(engine = %inner.name, requests = pending.len(),
+                    "the deadline leaves no time for a provider batch: the requests go online");
+                (false, None)
+            }
+        };
+        while by_batch && !pending.is_empty() {
             let fresh_only = rounds > 0;
             let waits = self
                 .place(&pending, &requests, fresh_only, &by_key, &calls, &mut out)
@@ -248,14 +270,54 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
             for (watcher, _) in &waits {
                 watch_for_cancellation(watcher, &run_cancelled);
             }
-            let retry = tokio::select! {
-                _ = run_cancelled.cancelled() => {
+            let interests: Vec<_> = waits.iter().map(|(w, _)| w.interest.clone()).collect();
+            let waited = {
+                let collect = self.collect(waits, &by_key, &calls, &mut out);
+                tokio::pin!(collect);
+                let hedge = hedge::until(hedge_at);
+                tokio::pin!(hedge);
+                let give_up = tokio::time::sleep(Duration::from_secs(366 * 86_400));
+                tokio::pin!(give_up);
+                let mut hedged = false;
+                loop {
+                    tokio::select! {
+                        _ = run_cancelled.cancelled() => break Waited::Cancelled,
+                        retry = &mut collect => break Waited::Ended(retry),
+                        _ = &mut hedge, if !hedged => {
+                            hedged = true;
+                            tracing::info!(engine = %inner.name, batches = interests.len(),
+                                "hedge point reached: the batches are cancelled, and their \
+                                 requests not answered go online");
+                            for interest in &interests {
+                                interest.hedge();
+                            }
+                            give_up.as_mut().reset(Instant::now() + inner.settings.cancel_wait);
+                        }
+                        _ = &mut give_up, if hedged => break Waited::GaveUp,
+                    }
+                }
+            };
+            let retry = match waited {
+                Waited::Ended(retry) => retry,
+                Waited::Cancelled => {
                     for index in by_key.values().flatten() {
-                        out.fail(calls[*index].call_id, &CallError::Cancelled);
+                        out.fail_unanswered(calls[*index].call_id, &CallError::Cancelled);
                     }
                     return out.finish();
                 }
-                retry = self.collect(waits, &by_key, &calls, &mut out) => retry,
+                Waited::GaveUp => {
+                    tracing::warn!(engine = %inner.name, wait = ?inner.settings.cancel_wait,
+                        "hedged batches did not end within cancel_wait: their requests not \
+                         answered go online, and the batches' copies are ignored");
+                    let reason = "its batch was hedged and did not end in time".to_string();
+                    by_key
+                        .iter()
+                        .filter(|(_, indices)| {
+                            indices.iter().any(|i| !out.is_answered(calls[*i].call_id))
+                        })
+                        .map(|(key, _)| (key.clone(), reason.clone()))
+                        .collect()
+                }
             };
             pending = retry.keys().cloned().collect();
             reasons = retry;
@@ -276,8 +338,10 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
             let mut fallback_cancels = Vec::new();
             for key in &pending {
                 for index in &by_key[key] {
-                    fallback_calls.push(calls[*index].clone());
-                    fallback_cancels.push(cancels[*index].clone());
+                    if !out.is_answered(calls[*index].call_id) {
+                        fallback_calls.push(calls[*index].clone());
+                        fallback_cancels.push(cancels[*index].clone());
+                    }
                 }
             }
             let answer = fallback
@@ -401,6 +465,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
             completed: 0,
             failed: 0,
             created_unix: unix_now(),
+            created_ms: Some(unix_ms_now()),
         };
         inner
             .store
@@ -552,17 +617,43 @@ fn all_cancelled(cancels: &[CancellationToken]) -> (CancellationToken, Cancellat
     (all, stop)
 }
 
+/// How a run's wait on its batches ended.
+enum Waited {
+    /// Every batch ended; the keys to try again, with why.
+    Ended(HashMap<String, String>),
+    /// Every call of the run was given up.
+    Cancelled,
+    /// The batches were hedged and did not end within `cancel_wait`.
+    GaveUp,
+}
+
 /// Where a run's answers go: out at once on `answers`, else kept for the
-/// returned [`BatchAnswer`].
+/// returned [`BatchAnswer`]. Each call is answered once.
 struct Outbox {
     answers: AnswerTx,
     started: Instant,
     left: BatchAnswer,
+    /// The calls answered so far.
+    answered: HashSet<u64>,
 }
 
 impl Outbox {
+    fn is_answered(&self, call_id: u64) -> bool {
+        self.answered.contains(&call_id)
+    }
+
+    /// Fails `call_id` unless it is answered already.
+    fn fail_unanswered(&mut self, call_id: u64, err: &CallError) {
+        if !self.is_answered(call_id) {
+            self.fail(call_id, err);
+        }
+    }
+
     fn send(&mut self, reply: EngineReply, stats: CallStats) {
         let call_id = reply.call_id;
+        if !self.answered.insert(call_id) {
+            return; // answered already: the first answer stands
+        }
         if let Err(unsent) = self.answers.send(CallAnswer { reply, stats }) {
             let CallAnswer { reply, stats } = unsent.0;
             self.left.stats.insert(call_id, stats);
@@ -620,9 +711,49 @@ impl Outbox {
     }
 }
 
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_answered_once_whichever_copy_comes_second() {
+        let (answers, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let mut out = Outbox {
+            answers,
+            started: Instant::now(),
+            left: BatchAnswer {
+                outcome: Ok(Vec::new()),
+                stats: HashMap::new(),
+            },
+            answered: HashSet::new(),
+        };
+        let text = |t: &str| EngineReply {
+            call_id: 7,
+            outcome: Some(engine_reply::Outcome::Text(t.into())),
+            metadata_json: String::new(),
+        };
+        out.send(text("online"), CallStats::default());
+        out.send(text("batch"), CallStats::default());
+        out.fail_unanswered(7, &CallError::Cancelled);
+        assert!(out.is_answered(7) && !out.is_answered(8));
+        let first = received.try_recv().expect("one answer");
+        assert_eq!(
+            first.reply.outcome,
+            Some(engine_reply::Outcome::Text("online".into()))
+        );
+        assert!(received.try_recv().is_err(), "no second answer");
+    }
 }

@@ -46,6 +46,16 @@ pub struct BatchSettings<P: BatchProvider> {
     pub timeout: Duration,
     /// Fail calls with kwargs that are not passed on, instead of dropping them.
     pub strict: bool,
+    /// Deadlines (see `deadline`): the batch turnaround planned with
+    /// before any batch of the engine has completed.
+    pub turnaround_guess: Duration,
+    /// Deadlines: time kept in hand before a job's deadline.
+    pub deadline_margin: Duration,
+    /// Deadlines: longest wait for a cancelled (hedged) batch to end and
+    /// hand over what it completed before its calls go online regardless.
+    pub cancel_wait: Duration,
+    /// Deadlines: the time one request to the fallback takes.
+    pub online_latency: Duration,
     /// What only this provider has.
     pub options: P::Options,
 }
@@ -67,6 +77,10 @@ impl<P: BatchProvider> BatchSettings<P> {
             max_retries: 5,
             timeout: Duration::from_secs(600),
             strict: false,
+            turnaround_guess: Duration::from_secs(3600),
+            deadline_margin: Duration::from_secs(300),
+            cancel_wait: Duration::from_secs(600),
+            online_latency: Duration::from_secs(60),
             options: P::Options::default(),
         }
     }

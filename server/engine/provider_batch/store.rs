@@ -1,7 +1,10 @@
 //! `batches.redb`: the durable record of submitted batches, kept in the
-//! cache directory. Two tables:
+//! cache directory. Three tables:
 //! - `batches`: provider batch id → [`BatchRecord`] (JSON);
-//! - `keys`: call key → the batch id whose input file holds that request.
+//! - `keys`: call key → the batch id whose input file holds that request;
+//! - `turnarounds`: engine name → the turnarounds (seconds from submission
+//!   to end) of its latest completed batches (JSON array, oldest first),
+//!   which deadlines plan with (`deadline`).
 //!
 //! A batch is recorded right after the provider accepted it, with the keys of
 //! its requests, in one transaction; so a restarted server (or a re-run job)
@@ -22,10 +25,12 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::deadline;
 use crate::cache::disk::{self, OpenError};
 
 const BATCHES: TableDefinition<&str, &str> = TableDefinition::new("batches");
 const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
+const TURNAROUNDS: TableDefinition<&str, &str> = TableDefinition::new("turnarounds");
 
 /// File name of the store inside the cache directory.
 pub const STORE_FILE: &str = "batches.redb";
@@ -61,6 +66,10 @@ pub struct BatchRecord<R> {
     pub failed: u32,
     /// Seconds since the Unix epoch when it was submitted.
     pub created_unix: u64,
+    /// Milliseconds since the Unix epoch when it was submitted (its
+    /// turnaround is measured from it); None in records written before.
+    #[serde(default)]
+    pub created_ms: Option<u64>,
 }
 
 /// The open store. Cheap to share behind an `Arc`; redb serialises writers.
@@ -178,6 +187,46 @@ impl BatchStore {
         })
     }
 
+    /// The turnarounds of `engine`'s latest completed batches, in seconds,
+    /// oldest first (empty before its first).
+    pub fn turnarounds(&self, engine: &str) -> Result<Vec<f64>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+            let table = match txn.open_table(TURNAROUNDS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(self.io(err)),
+            };
+            let Some(json) = table.get(engine).map_err(|e| self.io(e))? else {
+                return Ok(Vec::new());
+            };
+            serde_json::from_str(json.value()).map_err(|e| self.io(e))
+        })
+    }
+
+    /// Adds a completed batch's turnaround to `engine`'s (keeping the
+    /// latest [`deadline::TURNAROUND_SAMPLES`]); returns them all.
+    pub fn record_turnaround(&self, engine: &str, seconds: f64) -> Result<Vec<f64>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+            let samples = {
+                let mut table = txn.open_table(TURNAROUNDS).map_err(|e| self.io(e))?;
+                let mut samples: Vec<f64> = match table.get(engine).map_err(|e| self.io(e))? {
+                    Some(json) => serde_json::from_str(json.value()).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                deadline::record_turnaround(&mut samples, seconds);
+                let json = serde_json::to_string(&samples).map_err(|e| self.io(e))?;
+                table
+                    .insert(engine, json.as_str())
+                    .map_err(|e| self.io(e))?;
+                samples
+            };
+            txn.commit().map_err(|e| self.io(e))?;
+            Ok(samples)
+        })
+    }
+
     /// Every recorded batch of `engine`, oldest first.
     pub fn batches_of<R: DeserializeOwned>(
         &self,
@@ -233,7 +282,23 @@ mod tests {
             completed: 0,
             failed: 0,
             created_unix: 1,
+            created_ms: None,
         }
+    }
+
+    #[test]
+    fn turnarounds_are_kept_per_engine_across_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = BatchStore::open(dir.path()).expect("open");
+            assert_eq!(store.turnarounds("b").expect("read"), Vec::<f64>::new());
+            store.record_turnaround("b", 2.5).expect("recorded");
+            let all = store.record_turnaround("b", 4.0).expect("recorded");
+            assert_eq!(all, [2.5, 4.0]);
+        }
+        let store = BatchStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.turnarounds("b").expect("read"), [2.5, 4.0]);
+        assert_eq!(store.turnarounds("other").expect("read"), Vec::<f64>::new());
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! One watcher per provider batch: a task that polls the batch with backoff
 //! until it ends (a terminal state of its provider), keeps its state in
 //! the store and in the engine's view for `Status`, cancels it on the
-//! provider once every run waiting on it is cancelled, and finally
-//! downloads its result files. Every run whose calls are in the
+//! provider once every run waiting on it is cancelled or a run hedges it
+//! (its deadline is near: `hedge`), and finally downloads its result files
+//! (a cancelled batch's hold what it completed). A batch that completes
+//! without being cancelled adds its turnaround to the engine's. Every run whose calls are in the
 //! batch (across jobs, and after a restart) waits on the same watcher.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -30,12 +33,26 @@ pub(crate) struct Finished {
 #[derive(Debug, Default)]
 pub(crate) struct Interest {
     runs: Mutex<Vec<CancellationToken>>,
+    /// Set when a run hedges the batch: it is then cancelled on the
+    /// provider, whoever else waits on it.
+    hedged: AtomicBool,
     pub changed: Notify,
 }
 
 impl Interest {
     pub fn add(&self, run: CancellationToken) {
         self.runs.lock().expect("interest lock").push(run);
+    }
+
+    /// Asks for the batch to be cancelled now: a run's deadline is near,
+    /// and its calls go online unless the batch ends first.
+    pub fn hedge(&self) {
+        self.hedged.store(true, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    fn is_hedged(&self) -> bool {
+        self.hedged.load(Ordering::SeqCst)
     }
 
     /// True when runs wait on the batch and every one of them is cancelled.
@@ -97,6 +114,10 @@ async fn watch_task<P: BatchProvider>(
                     inner.remember(&record);
                 }
                 if P::TERMINAL.contains(&record.state.as_str()) {
+                    let completed = !cancel_sent && !P::DEAD.contains(&record.state.as_str());
+                    if let (true, Some(created_ms)) = (completed, record.created_ms) {
+                        inner.record_turnaround(turnaround_since(created_ms));
+                    }
                     break download(&inner, &record).await;
                 }
             }
@@ -111,11 +132,17 @@ async fn watch_task<P: BatchProvider>(
                 }
             }
         }
-        if !cancel_sent && interest.all_cancelled() {
+        let hedged = interest.is_hedged();
+        if !cancel_sent && (hedged || interest.all_cancelled()) {
             cancel_sent = true;
+            let why = if hedged {
+                "its hedge point is reached: its calls not answered go online"
+            } else {
+                "every call in it was given up"
+            };
             match inner.provider.cancel(&inner.http, &record.batch_id).await {
                 Ok(_) => tracing::info!(engine = %inner.name, batch = %record.batch_id,
-                    "batch cancelled: every call in it was given up"),
+                    "batch cancelled: {why}"),
                 Err(err) => tracing::warn!(engine = %inner.name, batch = %record.batch_id,
                     %err, "cannot cancel the batch"),
             }
@@ -133,6 +160,14 @@ async fn watch_task<P: BatchProvider>(
     };
     inner.forget_watcher(&record.batch_id);
     let _ = tx.send(Some(Arc::new(finished)));
+}
+
+/// Seconds from `created_ms` (ms since the Unix epoch) to now.
+fn turnaround_since(created_ms: u64) -> f64 {
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now_ms.saturating_sub(created_ms) as f64 / 1000.0
 }
 
 /// The poll interval after `interval`: 1.5 times longer, up to `max`.

@@ -19,22 +19,22 @@ impl Scheduler {
         owner: Option<(u64, u64)>,
         model: &str,
         stats: &CallStats,
+        step: u32,
     ) {
         let Some((job_id, index)) = owner else {
             return;
         };
-        let cost = self.call_cost(
-            engine,
-            model,
-            (stats.prompt_tokens, stats.completion_tokens),
-            stats.batch_priced,
-        );
+        let tokens = (stats.prompt_tokens, stats.completion_tokens);
+        let cost = self.call_cost(engine, model, tokens, stats.batch_priced);
         if cost.is_none() {
             self.spend.report_unpriced(engine, model);
         }
+        let online_cost = self.call_cost(engine, model, tokens, false);
         if let Some(job) = self.jobs.get_mut(&job_id) {
             job.spend
                 .record_sent(index, stats.prompt_tokens, stats.completion_tokens, cost);
+            job.spend
+                .record_route(step, stats.batch_priced, cost, online_cost);
         }
         self.enforce_budget(job_id);
     }

@@ -45,8 +45,13 @@ impl Scheduler {
             };
             let job_id = run.job_id;
             let cancel = run.cancel.clone();
+            let step = run.calls_made.saturating_add(1);
+            let run_calls = run.calls.len();
+            if let Some(run) = self.workers.run_mut(run_id) {
+                run.calls_made = step;
+            }
             let replays = self.run_replays(run_id);
-            if let Some(err) = self.call_limit(worker_id, run.calls.len()) {
+            if let Some(err) = self.call_limit(worker_id, run_calls) {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.outbox.replies.push(error_reply(call.call_id, &err));
                 }
@@ -98,6 +103,7 @@ impl Scheduler {
                 batch_size,
                 cancel,
                 resends: 0,
+                step,
             };
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.engine_calls += 1;
@@ -205,8 +211,9 @@ impl Scheduler {
         let mut writes = HashMap::new();
         let mut calls = Vec::with_capacity(flush.calls.len());
         let mut cancels = Vec::with_capacity(flush.calls.len());
-        for queued in flush.calls {
+        for mut queued in flush.calls {
             if let Some(job) = self.jobs.get_mut(&queued.job_id) {
+                queued.call.deadline_unix_ms = job.params.deadline_unix_ms;
                 job.queue_wait_seconds += (now - queued.enqueued).as_secs_f64();
                 if jobs_in_batch.insert(queued.job_id) {
                     job.engine_batches += 1;
@@ -220,6 +227,7 @@ impl Scheduler {
                     worker_call_id: queued.worker_call_id,
                     run_id: queued.run_id,
                     resend: keep_for_resend.then(|| queued.clone()),
+                    step: queued.step,
                 },
             );
             if let Some(write) = self.reuse.write_of(queued.call.call_id) {

@@ -277,7 +277,7 @@ impl Scheduler {
         }
         // After delivery: a job that reaches its cap now stops its other runs.
         if let Some(model) = model {
-            self.account_sent(engine, owner, &model, stats);
+            self.account_sent(engine, owner, &model, stats, route.step);
         }
     }
 

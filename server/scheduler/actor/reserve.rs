@@ -164,6 +164,7 @@ impl Scheduler {
             job_id: queued.job_id,
             index,
             usd,
+            step: queued.step,
         };
         self.spend.reserve(queued.call.call_id, reservation);
         true
@@ -203,7 +204,7 @@ impl Scheduler {
         if let Some((reply, stats)) = billed {
             let model = self.priced_model(engine, reply);
             let owner = Some((reservation.job_id, reservation.index));
-            self.account_sent(engine, owner, &model, stats);
+            self.account_sent(engine, owner, &model, stats, reservation.step);
         }
         Some((reservation.job_id, reservation.index))
     }

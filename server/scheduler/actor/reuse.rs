@@ -77,6 +77,7 @@ impl Scheduler {
                     worker_call_id: queued.worker_call_id,
                     run_id: queued.run_id,
                     resend: None,
+                    step: queued.step,
                 },
             );
             let joined = self.reuse.follow(&cache_key, queued);

@@ -191,6 +191,7 @@ impl Scheduler {
                 cancel: CancellationToken::new(),
                 timeout_at: None,
                 replay_keys: HashMap::new(),
+                calls_made: 0,
             },
         );
         self.workers.set_run_deadline(run_id, deadline);

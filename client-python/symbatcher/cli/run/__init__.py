@@ -6,7 +6,8 @@
                    [--slots thread|greenlet] [--no-pin-slots] [--engine NAME]
                    [--config symbatcher.toml]
                    [--cache use|refresh|off] [--cache-dir DIR] [--max-cost USD]
-                   [--no-replay] [--force] [--estimate [--sample N|SHARE] [--yes]]
+                   [--deadline 2h|90m|ISO-TIME] [--no-replay] [--force]
+                   [--estimate [--sample N|SHARE] [--yes]]
 
 Engines: with no --engine, the calls go where a `BatchScheduler()` sends them:
 with --server, to that server's default engine; else to the --config file's

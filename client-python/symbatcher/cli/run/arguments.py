@@ -10,6 +10,7 @@ from typing import Any
 from symbatcher.wire._limits import MAX_KWARGS_DEPTH, kwargs_depth_error
 from symbatcher.worker._slot_kinds import SLOT_KINDS
 from symbatcher.cli import connect
+from symbatcher.cli.run.deadline import parse_deadline
 from symbatcher.cli.run.inputs import FORMATS
 
 
@@ -99,6 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-cost", type=float, default=None, metavar="USD",
         help="spend cap of the job in US dollars, never passed; items whose requests cannot fit under it fail with BudgetExceeded",
+    )
+    parser.add_argument(
+        "--deadline", type=parse_deadline, default=None, metavar="WHEN",
+        help=(
+            "when the job must be done: a duration (2h, 90m, 1h30m) or an ISO time; with a batch "
+            "API engine that has a fallback, calls go by batch while the time left allows, else "
+            "online (default: none)"
+        ),
     )
     parser.add_argument(
         "--no-replay", dest="replay", action="store_const", const=False, default=None,

@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
@@ -170,6 +171,8 @@ def open_scheduler(args: argparse.Namespace) -> BatchScheduler:
         cache_dir=args.cache_dir,
         max_cost_usd=args.max_cost,
         replay=args.replay,
+        deadline_s=args.deadline if isinstance(args.deadline, float) else None,
+        deadline=args.deadline if isinstance(args.deadline, datetime) else None,
         **connect.scheduler_options(args),
     )
 

@@ -40,6 +40,13 @@ export interface EngineCall {
    * everyone else; empty when not set.
    */
   'local_ref'?: (string);
+  /**
+   * To an engine: the deadline of the call's job (JobSpec.deadline_unix_ms),
+   * set by the server when it forms the engine batch; unset: none. From a
+   * worker: ignored.
+   */
+  'deadline_unix_ms'?: (number | string | Long);
+  '_deadline_unix_ms'?: "deadline_unix_ms";
 }
 
 /**
@@ -80,4 +87,11 @@ export interface EngineCall__Output {
    * everyone else; empty when not set.
    */
   'local_ref': (string);
+  /**
+   * To an engine: the deadline of the call's job (JobSpec.deadline_unix_ms),
+   * set by the server when it forms the engine batch; unset: none. From a
+   * worker: ignored.
+   */
+  'deadline_unix_ms'?: (number);
+  '_deadline_unix_ms'?: "deadline_unix_ms";
 }

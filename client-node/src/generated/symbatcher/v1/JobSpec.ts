@@ -2,6 +2,7 @@
 
 import type { Codec as _symbatcher_v1_Codec, Codec__Output as _symbatcher_v1_Codec__Output } from '../../symbatcher/v1/Codec';
 import type { CacheMode as _symbatcher_v1_CacheMode, CacheMode__Output as _symbatcher_v1_CacheMode__Output } from '../../symbatcher/v1/CacheMode';
+import type { Long } from '@grpc/proto-loader';
 
 /**
  * A job's settings. An unset `optional` field takes the server's default,
@@ -104,6 +105,16 @@ export interface JobSpec {
    * waits. Has no effect on other engines.
    */
   'replay'?: (boolean);
+  /**
+   * When the job must be done, in milliseconds since the Unix epoch (the
+   * server's clock). A batch API engine with an online fallback then sends
+   * a call to the provider batch only while the time left can absorb the
+   * batch's turnaround, and sends calls online (hedging a late batch) when
+   * it no longer can; other engines ignore it. Unset: no deadline (every
+   * call of a batch API engine goes by batch). Must be in the future and
+   * at most 366 days ahead.
+   */
+  'deadline_unix_ms'?: (number | string | Long);
   '_max_queue_delay_ms'?: "max_queue_delay_ms";
   '_window'?: "window";
   '_max_attempts'?: "max_attempts";
@@ -111,6 +122,7 @@ export interface JobSpec {
   '_item_timeout_ms'?: "item_timeout_ms";
   '_max_cost_usd'?: "max_cost_usd";
   '_replay'?: "replay";
+  '_deadline_unix_ms'?: "deadline_unix_ms";
 }
 
 /**
@@ -214,6 +226,16 @@ export interface JobSpec__Output {
    * waits. Has no effect on other engines.
    */
   'replay'?: (boolean);
+  /**
+   * When the job must be done, in milliseconds since the Unix epoch (the
+   * server's clock). A batch API engine with an online fallback then sends
+   * a call to the provider batch only while the time left can absorb the
+   * batch's turnaround, and sends calls online (hedging a late batch) when
+   * it no longer can; other engines ignore it. Unset: no deadline (every
+   * call of a batch API engine goes by batch). Must be in the future and
+   * at most 366 days ahead.
+   */
+  'deadline_unix_ms'?: (number);
   '_max_queue_delay_ms'?: "max_queue_delay_ms";
   '_window'?: "window";
   '_max_attempts'?: "max_attempts";
@@ -221,4 +243,5 @@ export interface JobSpec__Output {
   '_item_timeout_ms'?: "item_timeout_ms";
   '_max_cost_usd'?: "max_cost_usd";
   '_replay'?: "replay";
+  '_deadline_unix_ms'?: "deadline_unix_ms";
 }

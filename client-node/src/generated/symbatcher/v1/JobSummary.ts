@@ -2,6 +2,7 @@
 
 import type { LatencyPercentiles as _symbatcher_v1_LatencyPercentiles, LatencyPercentiles__Output as _symbatcher_v1_LatencyPercentiles__Output } from '../../symbatcher/v1/LatencyPercentiles';
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from '../../symbatcher/v1/Usage';
+import type { StepRoutes as _symbatcher_v1_StepRoutes, StepRoutes__Output as _symbatcher_v1_StepRoutes__Output } from '../../symbatcher/v1/StepRoutes';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -96,6 +97,13 @@ export interface JobSummary {
    * Items that failed with ERROR_KIND_BUDGET_EXCEEDED.
    */
   'budget_exceeded'?: (number | string | Long);
+  /**
+   * Requests sent for this job by step (the n-th engine call of an item's
+   * forward()), in step order: how many went by provider batch and how many
+   * online, and what they cost against all online. Empty when no request
+   * was sent.
+   */
+  'steps'?: (_symbatcher_v1_StepRoutes)[];
 }
 
 /**
@@ -190,4 +198,11 @@ export interface JobSummary__Output {
    * Items that failed with ERROR_KIND_BUDGET_EXCEEDED.
    */
   'budget_exceeded': (number);
+  /**
+   * Requests sent for this job by step (the n-th engine call of an item's
+   * forward()), in step order: how many went by provider batch and how many
+   * online, and what they cost against all online. Empty when no request
+   * was sent.
+   */
+  'steps': (_symbatcher_v1_StepRoutes__Output)[];
 }
