@@ -290,6 +290,7 @@ fn job_spec() -> impl Strategy<Value = JobSpec> {
                     cache: 0,
                     max_cost_usd: None,
                     replay: None,
+                    embedding_engine: String::new(),
                 }
             },
         )

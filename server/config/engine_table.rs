@@ -69,6 +69,11 @@ pub(super) struct FileEngine {
     pub(super) max_queue_delay_ms: Option<u64>,
     /// anthropic: `max_tokens` of a call that sets none (default 4096).
     pub(super) max_tokens: Option<u32>,
+    /// openai-embeddings: inputs of one request at most (default and most 2048).
+    pub(super) max_inputs: Option<u32>,
+    /// openai-embeddings: estimated tokens of one request's inputs at most
+    /// (default 300000).
+    pub(super) max_request_tokens: Option<u64>,
     /// openai-batch: an openai engine for requests that expired or failed
     /// for a passing reason (default: none, they go into the next batch).
     pub(super) fallback: Option<String>,
@@ -97,6 +102,8 @@ pub(super) enum FileKind {
     #[serde(rename = "openai-batch")]
     OpenaiBatch,
     Anthropic,
+    #[serde(rename = "openai-embeddings")]
+    OpenaiEmbeddings,
 }
 
 /// A field error: (field within the engine table, reason).

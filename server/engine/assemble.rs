@@ -8,7 +8,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::openai_batch::OpenAiBatchSettings;
-use super::{AnthropicEngine, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEngine};
+use super::{
+    AnthropicEngine, EchoEngine, Engine, OpenAiBatchEngine, OpenAiEmbeddingsEngine, OpenAiEngine,
+};
 use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
 use crate::error::Error;
 
@@ -65,6 +67,16 @@ pub fn configured_engines(
                     AnthropicEngine::new(&spec.name, settings.clone(), cancel.clone(), tracker)
                         .map_err(|err| setup_error(spec, err))?;
                 (Engine::Anthropic(engine), None)
+            }
+            EngineKindSpec::OpenAiEmbeddings(settings) => {
+                let engine = OpenAiEmbeddingsEngine::new(
+                    &spec.name,
+                    settings.clone(),
+                    cancel.clone(),
+                    tracker,
+                )
+                .map_err(|err| setup_error(spec, err))?;
+                (Engine::OpenAiEmbeddings(engine), None)
             }
             EngineKindSpec::OpenAiBatch(settings) => {
                 let engine = batch_engine(spec, settings, config, &engines, cancel, tracker)?;

@@ -12,6 +12,8 @@
 //!   per call share (limiter, retries, token estimate, errors, the engine).
 //! - [`openai_batch`]: OpenAI's Files + Batches API, one batch file per
 //!   batch of calls, at the batch price.
+//! - [`openai_embeddings`]: OpenAI's embeddings API; the embedding calls of
+//!   a batch merged into few requests (the same per-call HTTP engine).
 //! - [`assemble`]: the engines a server starts with, built from its
 //!   configuration and handed to the scheduler ready.
 
@@ -22,6 +24,7 @@ pub mod echo;
 pub mod http;
 pub mod openai;
 pub mod openai_batch;
+pub mod openai_embeddings;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -30,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::pb::v1::CallKind;
 use crate::pb::v1::{
     engine_reply, EngineCall, EngineReply, ErrorKind, ItemError, ProviderBatchStatus,
 };
@@ -39,10 +43,28 @@ pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
 pub use openai_batch::OpenAiBatchEngine;
+pub use openai_embeddings::OpenAiEmbeddingsEngine;
+
+/// A call kind's name, as users and `Status` say it: symai's engine id.
+pub fn call_kind_name(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Embedding => "embedding",
+        CallKind::Neurosymbolic | CallKind::Unspecified => "neurosymbolic",
+    }
+}
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
+    /// The call's job has no engine for calls of its kind (its name).
+    #[error(
+        "no engine for {0} calls in this job: give it one with \
+         BatchScheduler({0}_engine=...) (e.g. OpenAIEmbeddingEngine(base_url, model)), \
+         `symbatcher run --{0}-engine NAME`, or the server's --default-{0}-engine \
+         (the config file's default_{0}_engine, an [engines.NAME] table with \
+         kind = \"openai-embeddings\")"
+    )]
+    NoEngineForKind(&'static str),
     /// The engine reported a failure; the text is the engine's own message.
     #[error("{message}")]
     Failed { type_name: String, message: String },
@@ -82,6 +104,7 @@ impl EngineError {
     /// A stable label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
+            EngineError::NoEngineForKind(_) => "no_engine_for_kind",
             EngineError::Failed { .. } => "engine_failed",
             EngineError::Disconnected(_) => "engine_disconnected",
             EngineError::MissingReply { .. } => "engine_missing_reply",
@@ -97,6 +120,7 @@ impl EngineError {
             EngineError::Failed { type_name, .. } if !type_name.is_empty() => type_name.clone(),
             EngineError::Cancelled => "Cancelled".to_string(),
             EngineError::Parked => "RunParked".to_string(),
+            EngineError::NoEngineForKind(_) => "NoEngineError".to_string(),
             _ => "EngineError".to_string(),
         };
         let kind = match self {
@@ -257,6 +281,7 @@ pub enum Engine {
     OpenAi(OpenAiEngine),
     OpenAiBatch(OpenAiBatchEngine),
     Anthropic(AnthropicEngine),
+    OpenAiEmbeddings(OpenAiEmbeddingsEngine),
 }
 
 /// How calls to an engine that answers through a batch API wait for their
@@ -280,6 +305,16 @@ impl Engine {
             Engine::OpenAi(_) => "openai",
             Engine::OpenAiBatch(_) => "openai-batch",
             Engine::Anthropic(_) => "anthropic",
+            Engine::OpenAiEmbeddings(_) => "openai-embeddings",
+        }
+    }
+
+    /// The kind of call the engine answers.
+    pub fn call_kind(&self) -> CallKind {
+        match self {
+            Engine::OpenAiEmbeddings(_) => CallKind::Embedding,
+            Engine::Connected(engine) => engine.call_kind(),
+            _ => CallKind::Neurosymbolic,
         }
     }
 
@@ -306,7 +341,7 @@ impl Engine {
     /// Whether the engine reads `EngineCall.messages_json` (echo uses only
     /// the prompt).
     pub fn wants_messages(&self) -> bool {
-        !matches!(self, Engine::Echo(_))
+        !matches!(self, Engine::Echo(_) | Engine::OpenAiEmbeddings(_))
     }
 
     /// True for engines that send every call as a request of its own
@@ -341,6 +376,7 @@ impl Engine {
         match self {
             Engine::OpenAi(engine) => engine.cache_request(call),
             Engine::Anthropic(engine) => engine.cache_request(call),
+            Engine::OpenAiEmbeddings(engine) => engine.cache_request(call),
             Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
             Engine::Connected(_) => generic_cache_request(format!("python:{name}"), call),
             Engine::OpenAiBatch(_) => generic_cache_request(format!("openai-batch:{name}"), call),
@@ -352,6 +388,7 @@ impl Engine {
         match self {
             Engine::OpenAi(engine) => engine.limits(),
             Engine::Anthropic(engine) => engine.limits(),
+            Engine::OpenAiEmbeddings(engine) => engine.limits(),
             Engine::OpenAiBatch(engine) => EngineLimits {
                 model: engine.settings().model.clone(),
                 ..Default::default()
@@ -376,6 +413,7 @@ impl Engine {
             Engine::OpenAi(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Anthropic(engine) => return engine.run(calls, cancels, answers).await,
             Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
+            Engine::OpenAiEmbeddings(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Connected(engine) => engine.run(calls).await,
         };

@@ -108,6 +108,7 @@ impl EngineSlot {
         EngineStatus {
             name: name.to_string(),
             kind: self.engine.kind().to_string(),
+            call_kind: crate::engine::call_kind_name(self.engine.call_kind()).to_string(),
             // 0: no cap (batches follow the slots).
             max_concurrency: self.max_concurrency.map_or(0, |n| n as u32),
             in_flight: self.in_flight as u32,

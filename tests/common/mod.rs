@@ -387,6 +387,7 @@ pub async fn try_connect_engine(
         name: name.to_string(),
         max_concurrency: max_concurrency.into(),
         cache_by_default: false,
+        ..Default::default()
     };
     try_register_engine(channel, register).await
 }
