@@ -40,7 +40,12 @@ from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.engines._batch_engine import BatchEngine, EngineCall
 from symbatcher.engines._serve_engine import serve_engine
 from symbatcher.engines._anthropic_engine import AnthropicEngine
-from symbatcher.engines._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
+from symbatcher.engines._server_engines import (
+    EchoEngine,
+    OpenAIBatchEngine,
+    OpenAIEmbeddingEngine,
+    OpenAIEngine,
+)
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.wire._channel import Connection, make_aio_channel, make_channel
 from symbatcher.worker._interceptor import sleep
@@ -58,6 +63,7 @@ __all__ = [
     "EchoEngine",
     "EngineCall",
     "OpenAIBatchEngine",
+    "OpenAIEmbeddingEngine",
     "OpenAIEngine",
     "SymaiEngine",
     "serve_engine",

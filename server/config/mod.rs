@@ -90,11 +90,13 @@ pub struct ServerConfig {
     pub config: Option<PathBuf>,
 
     /// Engines defined inline, as TOML text in the config file's format
-    /// (the Python client passes `OpenAIBatchEngine` this way). Its
-    /// `default_engine` wins over the config file's; engine names must not
+    /// (the Python client passes `OpenAIBatchEngine` and
+    /// `OpenAIEmbeddingEngine` this way); may be given more than once. Its
+    /// `default_engine` and `default_embedding_engine` win over the config
+    /// file's (a later text's over an earlier's); engine names must not
     /// repeat.
     #[arg(long)]
-    pub config_toml: Option<String>,
+    pub config_toml: Vec<String>,
 
     /// Engine that jobs use when their JobSpec names none. Default: the config
     /// file's `default_engine`, else `openai` when --openai-base-url is given,
@@ -376,14 +378,15 @@ impl ServerConfig {
             }
             self.engines.extend(loaded.engines);
         }
-        if let Some(text) = &self.config_toml {
+        for text in &self.config_toml {
             let loaded = file::parse("--config-toml", text)?;
             for spec in &loaded.engines {
                 if let Some(other) = name_clash(&self.engines, &spec.name) {
                     return Err(ConfigError::flag(
                         "--config-toml",
                         format!(
-                            "engine {:?} is also defined in the config file (as {other:?})",
+                            "engine {:?} is also defined in the config file or another \
+                             --config-toml (as {other:?})",
                             spec.name
                         ),
                     ));

@@ -24,29 +24,35 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/common.proto\x12\rsymbatcher.v1\"e\n\tItemError\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.symbatcher.v1.ErrorKind\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\ttraceback\x18\x04 \x01(\t\"d\n\x07Outcome\x12\x11\n\x07payload\x18\x01 \x01(\x0cH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\x42\x07\n\x05value\"l\n\nEngineCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x15\n\rmessages_json\x18\x03 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x04 \x01(\t\x12\x11\n\tlocal_ref\x18\x05 \x01(\t\"{\n\x0b\x45ngineReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12)\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x15\n\rmetadata_json\x18\x04 \x01(\tB\t\n\x07outcome\"c\n\x12LatencyPercentiles\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p90_ms\x18\x03 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x04 \x01(\x01\x12\x0e\n\x06max_ms\x18\x05 \x01(\x01\"\x99\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x03 \x01(\x01\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x04\x12\x12\n\ncache_hits\x18\x05 \x01(\x04\x12\x11\n\tcoalesced\x18\x06 \x01(\x04\x12\x16\n\x0eunpriced_calls\x18\x07 \x01(\x04*@\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\x0e\n\nCODEC_JSON\x10\x01\x12\x10\n\x0c\x43ODEC_PICKLE\x10\x02*\x8b\x02\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45RROR_KIND_USER\x10\x01\x12\x15\n\x11\x45RROR_KIND_ENGINE\x10\x02\x12\x1a\n\x16\x45RROR_KIND_WORKER_LOST\x10\x03\x12\x17\n\x13\x45RROR_KIND_ENCODING\x10\x04\x12\x18\n\x14\x45RROR_KIND_CANCELLED\x10\x05\x12\x18\n\x14\x45RROR_KIND_NO_WORKER\x10\x06\x12\x16\n\x12\x45RROR_KIND_TIMEOUT\x10\x07\x12\x1e\n\x1a\x45RROR_KIND_BUDGET_EXCEEDED\x10\x08\x12\x15\n\x11\x45RROR_KIND_PARKED\x10\t*g\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43\x41\x43HE_MODE_USE\x10\x01\x12\x16\n\x12\x43\x41\x43HE_MODE_REFRESH\x10\x02\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/common.proto\x12\rsymbatcher.v1\"e\n\tItemError\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.symbatcher.v1.ErrorKind\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\ttraceback\x18\x04 \x01(\t\"d\n\x07Outcome\x12\x11\n\x07payload\x18\x01 \x01(\x0cH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\x42\x07\n\x05value\"\xa3\x01\n\nEngineCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x15\n\rmessages_json\x18\x03 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x04 \x01(\t\x12\x11\n\tlocal_ref\x18\x05 \x01(\t\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.symbatcher.v1.CallKind\x12\x0e\n\x06inputs\x18\x07 \x03(\t\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x01\"4\n\nEmbeddings\x12&\n\x07vectors\x18\x01 \x03(\x0b\x32\x15.symbatcher.v1.Vector\"\xac\x01\n\x0b\x45ngineReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12)\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.symbatcher.v1.ItemErrorH\x00\x12/\n\nembeddings\x18\x05 \x01(\x0b\x32\x19.symbatcher.v1.EmbeddingsH\x00\x12\x15\n\rmetadata_json\x18\x04 \x01(\tB\t\n\x07outcome\"c\n\x12LatencyPercentiles\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p90_ms\x18\x03 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x04 \x01(\x01\x12\x0e\n\x06max_ms\x18\x05 \x01(\x01\"\x99\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x03 \x01(\x01\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x04\x12\x12\n\ncache_hits\x18\x05 \x01(\x04\x12\x11\n\tcoalesced\x18\x06 \x01(\x04\x12\x16\n\x0eunpriced_calls\x18\x07 \x01(\x04*@\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\x0e\n\nCODEC_JSON\x10\x01\x12\x10\n\x0c\x43ODEC_PICKLE\x10\x02*\x8b\x02\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45RROR_KIND_USER\x10\x01\x12\x15\n\x11\x45RROR_KIND_ENGINE\x10\x02\x12\x1a\n\x16\x45RROR_KIND_WORKER_LOST\x10\x03\x12\x17\n\x13\x45RROR_KIND_ENCODING\x10\x04\x12\x18\n\x14\x45RROR_KIND_CANCELLED\x10\x05\x12\x18\n\x14\x45RROR_KIND_NO_WORKER\x10\x06\x12\x16\n\x12\x45RROR_KIND_TIMEOUT\x10\x07\x12\x1e\n\x1a\x45RROR_KIND_BUDGET_EXCEEDED\x10\x08\x12\x15\n\x11\x45RROR_KIND_PARKED\x10\t*[\n\x08\x43\x61llKind\x12\x19\n\x15\x43\x41LL_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41LL_KIND_NEUROSYMBOLIC\x10\x01\x12\x17\n\x13\x43\x41LL_KIND_EMBEDDING\x10\x02*g\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43\x41\x43HE_MODE_USE\x10\x01\x12\x16\n\x12\x43\x41\x43HE_MODE_REFRESH\x10\x02\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'symbatcher.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CODEC']._serialized_start=742
-  _globals['_CODEC']._serialized_end=806
-  _globals['_ERRORKIND']._serialized_start=809
-  _globals['_ERRORKIND']._serialized_end=1076
-  _globals['_CACHEMODE']._serialized_start=1078
-  _globals['_CACHEMODE']._serialized_end=1181
+  _globals['_CODEC']._serialized_start=928
+  _globals['_CODEC']._serialized_end=992
+  _globals['_ERRORKIND']._serialized_start=995
+  _globals['_ERRORKIND']._serialized_end=1262
+  _globals['_CALLKIND']._serialized_start=1264
+  _globals['_CALLKIND']._serialized_end=1355
+  _globals['_CACHEMODE']._serialized_start=1357
+  _globals['_CACHEMODE']._serialized_end=1460
   _globals['_ITEMERROR']._serialized_start=45
   _globals['_ITEMERROR']._serialized_end=146
   _globals['_OUTCOME']._serialized_start=148
   _globals['_OUTCOME']._serialized_end=248
-  _globals['_ENGINECALL']._serialized_start=250
-  _globals['_ENGINECALL']._serialized_end=358
-  _globals['_ENGINEREPLY']._serialized_start=360
-  _globals['_ENGINEREPLY']._serialized_end=483
-  _globals['_LATENCYPERCENTILES']._serialized_start=485
-  _globals['_LATENCYPERCENTILES']._serialized_end=584
-  _globals['_USAGE']._serialized_start=587
-  _globals['_USAGE']._serialized_end=740
+  _globals['_ENGINECALL']._serialized_start=251
+  _globals['_ENGINECALL']._serialized_end=414
+  _globals['_VECTOR']._serialized_start=416
+  _globals['_VECTOR']._serialized_end=440
+  _globals['_EMBEDDINGS']._serialized_start=442
+  _globals['_EMBEDDINGS']._serialized_end=494
+  _globals['_ENGINEREPLY']._serialized_start=497
+  _globals['_ENGINEREPLY']._serialized_end=669
+  _globals['_LATENCYPERCENTILES']._serialized_start=671
+  _globals['_LATENCYPERCENTILES']._serialized_end=770
+  _globals['_USAGE']._serialized_start=773
+  _globals['_USAGE']._serialized_end=926
 # @@protoc_insertion_point(module_scope)

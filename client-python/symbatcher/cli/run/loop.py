@@ -82,6 +82,7 @@ async def run_job(
         scheduler = BatchScheduler(
             address=args.server,
             engine=args.engine,
+            embedding_engine=args.embedding_engine,
             server_args=["--config", args.config] if args.config else (),
             worker_wait_ms=args.worker_wait_ms,
             item_timeout_s=args.item_timeout,

@@ -104,6 +104,18 @@ export interface JobSpec {
    * waits. Has no effect on other engines.
    */
   'replay'?: (boolean);
+  /**
+   * Engine of the job's embedding calls (EngineCall.kind
+   * CALL_KIND_EMBEDDING), an engine whose call kind is embedding; `engine`
+   * answers the chat calls. Empty picks the server's default embedding
+   * engine (--default-embedding-engine, else the config file's
+   * default_embedding_engine, else its only embedding engine); without
+   * one, the job's embedding calls fail with an error naming the kind. An
+   * unknown name fails the job (INVALID_ARGUMENT, kind "unknown_engine",
+   * field "embedding_engine"), and so does an engine of another kind (kind
+   * "wrong_engine_kind"). The name rules of `expression` apply.
+   */
+  'embedding_engine'?: (string);
   '_max_queue_delay_ms'?: "max_queue_delay_ms";
   '_window'?: "window";
   '_max_attempts'?: "max_attempts";
@@ -214,6 +226,18 @@ export interface JobSpec__Output {
    * waits. Has no effect on other engines.
    */
   'replay'?: (boolean);
+  /**
+   * Engine of the job's embedding calls (EngineCall.kind
+   * CALL_KIND_EMBEDDING), an engine whose call kind is embedding; `engine`
+   * answers the chat calls. Empty picks the server's default embedding
+   * engine (--default-embedding-engine, else the config file's
+   * default_embedding_engine, else its only embedding engine); without
+   * one, the job's embedding calls fail with an error naming the kind. An
+   * unknown name fails the job (INVALID_ARGUMENT, kind "unknown_engine",
+   * field "embedding_engine"), and so does an engine of another kind (kind
+   * "wrong_engine_kind"). The name rules of `expression` apply.
+   */
+  'embedding_engine': (string);
   '_max_queue_delay_ms'?: "max_queue_delay_ms";
   '_window'?: "window";
   '_max_attempts'?: "max_attempts";

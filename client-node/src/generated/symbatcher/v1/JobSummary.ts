@@ -96,6 +96,10 @@ export interface JobSummary {
    * Items that failed with ERROR_KIND_BUDGET_EXCEEDED.
    */
   'budget_exceeded'?: (number | string | Long);
+  /**
+   * The engine that answered this job's embedding calls; empty: none.
+   */
+  'embedding_engine'?: (string);
 }
 
 /**
@@ -190,4 +194,8 @@ export interface JobSummary__Output {
    * Items that failed with ERROR_KIND_BUDGET_EXCEEDED.
    */
   'budget_exceeded': (number);
+  /**
+   * The engine that answered this job's embedding calls; empty: none.
+   */
+  'embedding_engine': (string);
 }
