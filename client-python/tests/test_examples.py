@@ -37,3 +37,17 @@ def test_the_batch_engine_example_goes_in_one_batch_per_step_at_half_the_online_
     assert [line.split("·")[1].strip() for line in lines if line.startswith("  batch-")] == ["30/30 done"] * 2
     assert lines[-1].startswith("online engine: 30/30 results the same"), lines
     assert lines[-1].endswith("(batch / online = 0.50)"), lines
+
+
+def test_the_embeddings_example_gets_symais_own_vectors_with_an_engine_of_each_kind():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "embeddings.py"), "--fake", "--items", "40", "--workers", "40"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "engine openai, embedding engine openai-embeddings" in out, out
+    assert "default embedding engine openai-embeddings" in out, out
+    assert "40/40 items' vectors equal symai's own engine's" in out, out
