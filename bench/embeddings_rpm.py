@@ -38,14 +38,20 @@ def one_run(args: argparse.Namespace) -> tuple[float, int]:
     items = [f"document {i} about {i % 97}" for i in range(args.items)]
     with FakeOpenAI() as fake:
         engine = OpenAIEmbeddingEngine(fake.base_url, api_key_env=None, rpm=args.rpm)
-        with BatchScheduler(embedding_engine=engine, cache="off", slots=args.slots) as scheduler:
+        with BatchScheduler(
+            engine="echo", embedding_engine=engine, cache="off", slots=args.slots
+        ) as scheduler:
             started = time.perf_counter()
             results = scheduler(Embed, args.batch_size, items, batch_size=args.batch_size)
             wall = time.perf_counter() - started
         requests = len(fake.embedding_arrivals())
-    wrong = sum(r != [embedding_of(t)] for r, t in zip(results, items))
+    wrong = [(t, r) for r, t in zip(results, items) if r != [embedding_of(t)]]
     if wrong:
-        raise SystemExit(f"{wrong} items got other vectors than the fake's")
+        text, result = wrong[0]
+        raise SystemExit(
+            f"{len(wrong)} items got other results than the fake's vectors, e.g. {text!r}: "
+            f"{result!r:.300}"
+        )
     return wall, requests
 
 

@@ -351,6 +351,19 @@ impl Engine {
         matches!(self, Engine::OpenAi(_) | Engine::Anthropic(_))
     }
 
+    /// True while a batch sent now would only wait: an engine that merges a
+    /// batch's calls into few requests (openai-embeddings) has a request
+    /// waiting for its rate limit. Its calls then keep gathering in the
+    /// server's queue and leave together, as one request, once a batch in
+    /// flight is answered, instead of each small batch taking a request of
+    /// the rpm budget.
+    pub fn holds_new_batches(&self) -> bool {
+        match self {
+            Engine::OpenAiEmbeddings(engine) => engine.limits().requests_waiting > 0,
+            _ => false,
+        }
+    }
+
     /// True for engines in a process of their own (connected), which may
     /// disconnect and register again under the same name.
     pub fn may_reconnect(&self) -> bool {

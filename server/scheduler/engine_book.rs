@@ -82,12 +82,15 @@ impl EngineSlot {
         self.engine.wants_messages()
     }
 
-    /// Whether a batch may leave for the engine now: it is connected and
-    /// below its concurrency, if it has a cap.
+    /// Whether a batch may leave for the engine now: it is connected, below
+    /// its concurrency, if it has a cap, and not holding new batches back
+    /// (see [`Engine::holds_new_batches`]; the batch in flight answering
+    /// brings the next flush).
     pub fn has_free_slot(&self) -> bool {
         self.reconnect_deadline.is_none()
             && self.engine.is_connected()
             && self.max_concurrency.is_none_or(|max| self.in_flight < max)
+            && !(self.in_flight > 0 && self.engine.holds_new_batches())
     }
 
     fn try_reserve(&mut self) -> bool {
