@@ -27,12 +27,28 @@ pub enum Error {
     /// A message arrived out of order (e.g. items before the JobSpec).
     #[error("protocol: {0}")]
     Protocol(String),
-    /// The named engine is not configured or connected.
+    /// The named engine is not configured or connected. `field` is the
+    /// JobSpec field that named it (`engine`, `embedding_engine`).
     #[error(
-        "engine: unknown engine {name:?} (known: {known}){}",
+        "{field}: unknown engine {name:?} (known: {known}){}",
         engine_kind_hint(name)
     )]
-    UnknownEngine { name: String, known: String },
+    UnknownEngine {
+        field: &'static str,
+        name: String,
+        known: String,
+    },
+    /// The named engine answers another kind of call than the field asks for.
+    #[error(
+        "{field}: engine {name:?} answers {kind} calls, not {wanted} calls; name an engine of \
+         kind {wanted} (Status lists each engine's call_kind)"
+    )]
+    WrongEngineKind {
+        field: &'static str,
+        name: String,
+        kind: &'static str,
+        wanted: &'static str,
+    },
     /// An engine name is already taken.
     #[error("engine: name {0:?} is already in use")]
     EngineNameTaken(String),
@@ -119,6 +135,10 @@ fn engine_kind_hint(name: &str) -> String {
             "AnthropicBatchEngine(base_url, model, fallback=AnthropicEngine(...))",
             "anthropic-batch",
         ),
+        "openai-embeddings" | "openai_embeddings" => (
+            "OpenAIEmbeddingEngine(base_url, model, api_key_env=...)",
+            "openai-embeddings",
+        ),
         _ => return String::new(),
     };
     format!(
@@ -135,6 +155,7 @@ impl Error {
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::Protocol(_) => "protocol",
             Error::UnknownEngine { .. } => "unknown_engine",
+            Error::WrongEngineKind { .. } => "wrong_engine_kind",
             Error::EngineNameTaken(_) => "engine_name_taken",
             Error::NoWorker { .. } => "no_worker",
             Error::ShuttingDown => "shutting_down",
@@ -162,9 +183,10 @@ impl Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
         let code = match &err {
-            Error::InvalidArgument { .. } | Error::Protocol(_) | Error::UnknownEngine { .. } => {
-                Code::InvalidArgument
-            }
+            Error::InvalidArgument { .. }
+            | Error::Protocol(_)
+            | Error::UnknownEngine { .. }
+            | Error::WrongEngineKind { .. } => Code::InvalidArgument,
             Error::EngineNameTaken(_) => Code::AlreadyExists,
             Error::NoWorker { .. } => Code::FailedPrecondition,
             Error::ShuttingDown => Code::Unavailable,
@@ -183,7 +205,9 @@ impl From<Error> for Status {
         insert(map, metadata::KIND, err.kind());
         match &err {
             Error::InvalidArgument { field, .. } => insert(map, metadata::FIELD, field),
-            Error::UnknownEngine { .. } => insert(map, metadata::FIELD, "engine"),
+            Error::UnknownEngine { field, .. } | Error::WrongEngineKind { field, .. } => {
+                insert(map, metadata::FIELD, field)
+            }
             Error::NoWorker {
                 expression,
                 waited_ms,
@@ -213,6 +237,7 @@ mod tests {
     #[test]
     fn naming_an_engine_kind_points_to_its_python_class_and_the_config_file() {
         let err = Error::UnknownEngine {
+            field: "engine",
             name: "openai".into(),
             known: "echo".into(),
         }
@@ -223,6 +248,7 @@ mod tests {
             "{err}"
         );
         let err = Error::UnknownEngine {
+            field: "engine",
             name: "gpt".into(),
             known: "echo".into(),
         }

@@ -130,6 +130,7 @@ async fn call(channel: &Channel, rpc: Rpc, header: Option<String>, n: u32) -> Re
                     name: format!("engine-{n}"),
                     max_concurrency: Some(1),
                     cache_by_default: false,
+                    ..Default::default()
                 })),
             };
             let mut commands = EngineServiceClient::new(service)
@@ -231,6 +232,7 @@ async fn an_engine_name_is_first_come_while_its_engine_is_connected() {
             name: name.to_string(),
             max_concurrency: Some(1),
             cache_by_default: false,
+            ..Default::default()
         })),
     };
     let (first_tx, first_rx) = tokio::sync::mpsc::channel(4);

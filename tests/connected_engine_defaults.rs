@@ -83,6 +83,7 @@ async fn connect_engine_caching(server: &TestServer, cache_by_default: bool) -> 
         name: ENGINE.to_string(),
         max_concurrency: None,
         cache_by_default,
+        ..Default::default()
     };
     try_register_engine(&server.channel, register)
         .await

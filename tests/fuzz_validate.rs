@@ -291,6 +291,7 @@ fn job_spec() -> impl Strategy<Value = JobSpec> {
                     max_cost_usd: None,
                     replay: None,
                     deadline_unix_ms: None,
+                    embedding_engine: String::new(),
                 }
             },
         )

@@ -26,6 +26,12 @@ export interface JobOptions {
   kwargs?: Record<string, unknown>;
   /** Engine name on the server ("" or unset: the server's default engine). */
   engine?: string;
+  /**
+   * Engine of the job's embedding calls (`ctx.embed`); "" or unset: the
+   * server's default embedding engine (without one, such calls fail naming
+   * the kind and how to configure one).
+   */
+  embeddingEngine?: string;
   /** Most items in flight at once (unset: the server's default, 4096). */
   window?: number;
   /** Runs of an item before it fails when its workers keep disconnecting (unset: the server's default, 3). */
@@ -177,6 +183,7 @@ export class Job implements AsyncIterable<JobResult> {
       kwargs_json: JSON.stringify(o.kwargs ?? {}),
       codec: "CODEC_JSON",
       engine: o.engine ?? "",
+      embedding_engine: o.embeddingEngine ?? "",
       window: o.window,
       max_attempts: o.maxAttempts,
       worker_wait_ms: o.workerWaitMs,

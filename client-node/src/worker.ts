@@ -17,7 +17,7 @@ import {
   fromServiceError,
   isServiceError,
 } from "./errors";
-import type { Assignment, EngineReply, JobInfo, Outcome, WorkerCommand, WorkerMessage } from "./messages";
+import type { Assignment, EngineCall, EngineReply, JobInfo, Outcome, WorkerCommand, WorkerMessage } from "./messages";
 import type { WorkerServiceClient } from "./generated/symbatcher/v1/WorkerService";
 import { Outbox } from "./outbox";
 import { channelCredentials, clientOptions } from "./auth";
@@ -51,6 +51,17 @@ export interface ForwardContext {
   ): Promise<{ text: string; metadata: Record<string, unknown> }>;
   /** `engineCall` returning the reply's text only. */
   query(prompt: string, options?: { messages?: ChatMessage[]; kwargs?: Record<string, unknown> }): Promise<string>;
+  /**
+   * One embedding call through the server (CALL_KIND_EMBEDDING), merged
+   * with every worker's embedding calls into few requests by the job's
+   * embedding engine: one vector per input, in input order. Rejects with
+   * EngineError when the job has no embedding engine (the message says how
+   * to give it one) or the engine fails the call.
+   */
+  embed(
+    inputs: string | string[],
+    options?: { kwargs?: Record<string, unknown> },
+  ): Promise<{ vectors: number[][]; metadata: Record<string, unknown> }>;
 }
 
 /** An expression served by a Node worker. Its result must be JSON-encodable. */
@@ -97,7 +108,7 @@ interface Run {
 
 interface PendingCall {
   run: Run;
-  resolve: (reply: { text: string; metadata: Record<string, unknown> }) => void;
+  resolve: (reply: { text: string; vectors: number[][]; metadata: Record<string, unknown> }) => void;
   reject: (err: Error) => void;
 }
 
@@ -303,7 +314,8 @@ export class Worker {
       pending.reject(new EncodingError(`engine reply metadata is not JSON: ${(err as Error).message}`));
       return;
     }
-    pending.resolve({ text: reply.text ?? "", metadata });
+    const vectors = (reply.embeddings?.vectors ?? []).map((vector) => (vector.values ?? []).map(Number));
+    pending.resolve({ text: reply.text ?? "", vectors, metadata });
   }
 
   /**
@@ -432,25 +444,35 @@ export class Worker {
 
   private context(run: Run, info: JobInfo): ForwardContext {
     const { assignment } = run;
-    const engineCall: ForwardContext["engineCall"] = (prompt, options = {}) => {
+    const send = (call: Omit<EngineCall, "call_id">) => {
       if (run.cancelled || this.closing || this.ended) {
         return Promise.reject(new CancelledError(`run ${assignment.task_id} no longer runs`));
       }
       const callId = this.nextCallId++;
+      return new Promise<{ text: string; vectors: number[][]; metadata: Record<string, unknown> }>(
+        (resolve, reject) => {
+          this.pending.set(callId, { run, resolve, reject });
+          run.calls.add(callId);
+          this.outbox!.call({ task_id: assignment.task_id, call: { ...call, call_id: callId } });
+        },
+      );
+    };
+    const engineCall: ForwardContext["engineCall"] = async (prompt, options = {}) => {
       const messages = options.messages ?? (info.engine_wants_messages ? [{ role: "user", content: prompt }] : undefined);
-      return new Promise((resolve, reject) => {
-        this.pending.set(callId, { run, resolve, reject });
-        run.calls.add(callId);
-        this.outbox!.call({
-          task_id: assignment.task_id,
-          call: {
-            call_id: callId,
-            prompt,
-            messages_json: messages ? JSON.stringify(messages) : "",
-            kwargs_json: options.kwargs ? JSON.stringify(options.kwargs) : "",
-          },
-        });
+      const { text, metadata } = await send({
+        prompt,
+        messages_json: messages ? JSON.stringify(messages) : "",
+        kwargs_json: options.kwargs ? JSON.stringify(options.kwargs) : "",
       });
+      return { text, metadata };
+    };
+    const embed: ForwardContext["embed"] = async (inputs, options = {}) => {
+      const { vectors, metadata } = await send({
+        kind: "CALL_KIND_EMBEDDING",
+        inputs: typeof inputs === "string" ? [inputs] : inputs,
+        kwargs_json: options.kwargs ? JSON.stringify(options.kwargs) : "",
+      });
+      return { vectors, metadata };
     };
     return {
       taskId: assignment.task_id,
@@ -459,6 +481,7 @@ export class Worker {
       signal: run.abort.signal,
       engineCall,
       query: async (prompt, options) => (await engineCall(prompt, options)).text,
+      embed,
     };
   }
 }

@@ -42,7 +42,12 @@ from symbatcher.engines._batch_engine import BatchEngine, EngineCall
 from symbatcher.engines._serve_engine import serve_engine
 from symbatcher.engines._anthropic_batch_engine import AnthropicBatchEngine
 from symbatcher.engines._anthropic_engine import AnthropicEngine
-from symbatcher.engines._server_engines import EchoEngine, OpenAIBatchEngine, OpenAIEngine
+from symbatcher.engines._server_engines import (
+    EchoEngine,
+    OpenAIBatchEngine,
+    OpenAIEmbeddingEngine,
+    OpenAIEngine,
+)
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.wire._channel import Connection, make_aio_channel, make_channel
 from symbatcher.worker._interceptor import sleep
@@ -65,6 +70,7 @@ __all__ = [
     "EchoEngine",
     "EngineCall",
     "OpenAIBatchEngine",
+    "OpenAIEmbeddingEngine",
     "OpenAIEngine",
     "SymaiEngine",
     "serve_engine",

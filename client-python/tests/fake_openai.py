@@ -15,13 +15,22 @@ choose another answer:
 
 `rate_limit_fraction` answers that fraction of all other requests with 429
 (seeded, so runs repeat). `GET /v1/models` lists one model, for symai's vLLM
-engine. Every request is recorded with its arrival time (`arrivals`), and
+engine.
+
+`POST /v1/embeddings` (OpenAI's embeddings API: `{"model", "input": [texts]
+or one text}`) answers `{"object": "list", "data": [{"object": "embedding",
+"index", "embedding"}], "model", "usage": {"prompt_tokens",
+"total_tokens"}}`, each text's vector `embedding_of(text)` (8 numbers, or
+`dimensions`), a text's tokens its words. More than 2048 inputs, an empty
+text or no input: 400 as OpenAI answers it; ``[429-once]`` in a text: 429
+the first time. Every request is recorded with its arrival time (`arrivals`), and
 `peak_in_flight` is the most chat requests it held at once (received, not
 yet answered).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -157,7 +166,13 @@ class FakeOpenAI(LoopbackServer):
         with self._lock:
             return [a for a in self.arrivals if a.path.endswith("/chat/completions")]
 
+    def embedding_arrivals(self) -> list[Arrival]:
+        with self._lock:
+            return [a for a in self.arrivals if a.path.endswith("/embeddings")]
+
     def _decide(self, arrival: Arrival) -> tuple[int, dict[str, str], Any]:
+        if arrival.path.endswith("/embeddings"):
+            return self._embed(arrival)
         content = arrival.content
         retry = {"retry-after-ms": str(self.retry_after_ms)} if self.retry_after_ms is not None else {}
         with self._lock:
@@ -186,6 +201,46 @@ class FakeOpenAI(LoopbackServer):
             }],
             "usage": usage(arrival.body, self.usage_grows),
         }
+
+
+    def _embed(self, arrival: Arrival) -> tuple[int, dict[str, str], Any]:
+        raw = arrival.body.get("input")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not texts or len(texts) > 2048 or not all(
+            isinstance(t, str) and t for t in texts
+        ):
+            message = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
+            return 400, {}, _error(message, "invalid_request_error")
+        for text in texts:
+            if "[429-once]" in text:
+                with self._lock:
+                    first_time = text not in self._failed_once
+                    self._failed_once.add(text)
+                if first_time:
+                    retry = {"retry-after-ms": str(self.retry_after_ms or 0)}
+                    return 429, retry, _error("Rate limit reached for requests", "rate_limit_exceeded")
+        dims = int(arrival.body.get("dimensions") or 8)
+        tokens = sum(max(1, len(t.split())) for t in texts)
+        return 200, {}, {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": embedding_of(t, dims)}
+                for i, t in enumerate(texts)
+            ],
+            "model": arrival.body.get("model", MODEL_ID),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+def embedding_of(text: str, dims: int = 8) -> list[float]:
+    """The fake's vector of `text`: `dims` numbers in [-1, 1) with many
+    digits (a lossy path would show), a function of the text alone."""
+    digest = hashlib.sha256(text.encode()).digest()
+    while len(digest) < dims * 8:
+        digest += hashlib.sha256(digest).digest()
+    return [
+        int.from_bytes(digest[i * 8 : i * 8 + 8], "big") / 2**63 - 1.0 for i in range(dims)
+    ]
 
 
 def usage(body: dict[str, Any], grows: bool) -> dict[str, int]:

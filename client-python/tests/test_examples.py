@@ -70,3 +70,17 @@ def test_the_anthropic_batch_example_goes_in_one_message_batch_per_step_at_half_
     assert all("(anthropic-batch): ended" in line for line in batches), lines
     assert lines[-1].startswith("online engine: 30/30 results the same"), lines
     assert lines[-1].endswith("(batch / online = 0.50)"), lines
+
+
+def test_the_embeddings_example_gets_symais_own_vectors_with_an_engine_of_each_kind():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "embeddings.py"), "--fake", "--items", "40", "--workers", "40"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "engine openai, embedding engine openai-embeddings" in out, out
+    assert "default embedding engine openai-embeddings" in out, out
+    assert "40/40 items' vectors equal symai's own engine's" in out, out

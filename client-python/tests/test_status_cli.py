@@ -67,3 +67,29 @@ def test_waiting_requests_name_what_holds_them():
     budget = status_pb2.EngineStatus(requests_waiting=2, requests_in_flight=1, rpm=100)
     assert _waiting(budget) == "2 waiting for the rate limit (rpm/tpm)"
     assert _waiting(status_pb2.EngineStatus()) == "none waiting"
+
+
+def test_status_shows_both_engines_of_a_job_that_embeds_and_queries():
+    from symbatcher.cli.status import describe
+    from symbatcher.v1 import status_pb2
+
+    status = status_pb2.StatusResponse(
+        default_engine="openai",
+        default_engine_source="flag",
+        default_embedding_engine="openai-embeddings",
+        engines=[
+            status_pb2.EngineStatus(name="openai", kind="openai", call_kind="neurosymbolic"),
+            status_pb2.EngineStatus(
+                name="openai-embeddings", kind="openai-embeddings", call_kind="embedding"
+            ),
+        ],
+        jobs=[
+            status_pb2.JobStatus(
+                job_id=1, expression="m:E", engine="openai", embedding_engine="openai-embeddings"
+            )
+        ],
+    )
+    text = describe(status, "h:1")
+    assert "default embedding engine openai-embeddings" in text
+    assert "  openai-embeddings (openai-embeddings, embedding calls" in text
+    assert "  job 1 m:E on openai (embedding: openai-embeddings): " in text

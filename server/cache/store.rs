@@ -52,9 +52,12 @@ const CHECKSUM_LEN: usize = 32;
 const HEADER_LEN: usize = 1 + CHECKSUM_LEN;
 
 /// A cached reply: the text and what the engine said about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CachedReply {
     pub text: String,
+    /// The vectors of an embedding call's reply (`text` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<Vec<Vec<f64>>>,
     /// The engine's reply metadata (usage, model, finish reason) as sent.
     pub metadata_json: String,
     /// The model that answered (for pricing what a hit saved).
@@ -80,6 +83,7 @@ impl CachedReply {
     ) -> Self {
         CachedReply {
             text,
+            embeddings: None,
             metadata_json,
             model,
             prompt_tokens,
@@ -125,7 +129,7 @@ impl StoreError {
 }
 
 /// What a read found under a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Lookup {
     Hit(CachedReply),
     Miss,

@@ -75,6 +75,11 @@ pub(super) struct FileEngine {
     /// anthropic, anthropic-batch: `max_tokens` of a call that sets none
     /// (default 4096).
     pub(super) max_tokens: Option<u32>,
+    /// openai-embeddings: inputs of one request at most (default and most 2048).
+    pub(super) max_inputs: Option<u32>,
+    /// openai-embeddings: estimated tokens of one request's inputs at most
+    /// (default 300000).
+    pub(super) max_request_tokens: Option<u64>,
     /// openai-batch, anthropic-batch: an online engine of the provider
     /// (kind openai, anthropic) for requests that expired or failed for a
     /// passing reason (default: none, they go into the next batch).
@@ -118,6 +123,8 @@ pub(super) enum FileKind {
     Anthropic,
     #[serde(rename = "anthropic-batch")]
     AnthropicBatch,
+    #[serde(rename = "openai-embeddings")]
+    OpenaiEmbeddings,
 }
 
 /// A field error: (field within the engine table, reason).

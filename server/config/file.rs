@@ -7,7 +7,8 @@
 //! metrics_listen = "0.0.0.0:9100"       # Prometheus /metrics (--metrics-listen wins)
 //!
 //! [engines.gpt]
-//! kind = "openai"                       # "openai" or "echo"
+//! kind = "openai"                       # "openai", "echo", "anthropic",
+//!                                       # "openai-batch", "openai-embeddings"
 //! base_url = "https://api.openai.com/v1"
 //! model = "gpt-4o-mini"
 //! api_key_env = "OPENAI_API_KEY"        # "" for a server without authentication
@@ -42,7 +43,16 @@
 //! rpm = 50                              # rpm, tpm, max_concurrency, max_retries,
 //! max_tokens = 4096                     # timeout_s as for openai; max_tokens: the
 //!                                       # default of a call that sets none
+//!
+//! [engines.embed]
+//! kind = "openai-embeddings"            # see embeddings_file
+//! model = "text-embedding-3-small"
 //! ```
+//!
+//! `default_engine` names the engine of jobs' chat (neurosymbolic) calls,
+//! `default_embedding_engine` that of their embedding calls: each is
+//! required when the file defines several engines of its kind, else it is
+//! the only one (if any).
 //!
 //! Unknown fields are errors, so a misspelt limit cannot be silently ignored.
 //! Every error names the file, the field (`engines.gpt.rpm`) and the reason.
@@ -55,6 +65,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::batch_file;
+use super::embeddings_file;
 pub(crate) use super::engine_table::{check_base_url, check_timeout};
 use super::engine_table::{
     check_pricing, endpoint_or, range_reason, reject_max_tokens, Endpoint, FieldError, FileEngine,
@@ -69,6 +80,7 @@ use super::{
 };
 use crate::engine::anthropic::{self, AnthropicSettings};
 use crate::engine::http::per_call::PerCallSettings;
+use crate::engine::{call_kind_name, CallKind};
 
 /// Longest `latency_ms` of an echo engine.
 pub const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
@@ -77,8 +89,12 @@ pub const MAX_ECHO_LATENCY_MS: u64 = 3_600_000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    /// Engine of jobs that name none; required when several engines are defined.
+    /// Engine of jobs that name none; required when several chat engines
+    /// are defined.
     default_engine: Option<String>,
+    /// Embedding engine of jobs that name none; required when several
+    /// embedding engines are defined.
+    default_embedding_engine: Option<String>,
     /// Directory of the call cache; `--cache-dir` overrides it.
     cache_dir: Option<std::path::PathBuf>,
     /// Address of the Prometheus metrics endpoint, as `--metrics-listen`.
@@ -92,6 +108,7 @@ struct FileConfig {
 #[derive(Debug)]
 pub struct LoadedFile {
     pub default_engine: Option<String>,
+    pub default_embedding_engine: Option<String>,
     pub cache_dir: Option<std::path::PathBuf>,
     pub metrics_listen: Option<SocketAddr>,
     pub engines: Vec<EngineSpec>,
@@ -157,34 +174,20 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
                 .map_err(|(field, reason)| invalid(&format!("engines.{name}.{field}"), reason))?,
         );
     }
-    let default_engine = file
-        .default_engine
-        .map(|name| names::check_name(&name).map_err(|reason| invalid("default_engine", reason)))
-        .transpose()?;
-    let default_engine = match default_engine {
-        Some(name) if name == ECHO_ENGINE || engines.iter().any(|e| e.name == name) => Some(name),
-        Some(name) => {
-            let known: Vec<&str> = engines.iter().map(|e| e.name.as_str()).collect();
-            return Err(invalid(
-                "default_engine",
-                format!(
-                    "names no engine of this file: {name:?} (defined: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            ));
-        }
-        None if engines.len() > 1 => {
-            return Err(invalid(
-                "default_engine",
-                "is required when the file defines several engines".to_string(),
-            ))
-        }
-        None => engines.first().map(|e| e.name.clone()),
-    };
+    let default_engine = default_of_kind(
+        "default_engine",
+        file.default_engine,
+        &engines,
+        CallKind::Neurosymbolic,
+    )
+    .map_err(|(field, reason)| invalid(field, reason))?;
+    let default_embedding_engine = default_of_kind(
+        "default_embedding_engine",
+        file.default_embedding_engine,
+        &engines,
+        CallKind::Embedding,
+    )
+    .map_err(|(field, reason)| invalid(field, reason))?;
     let metrics_listen = match file.metrics_listen {
         Some(addr) => Some(addr.trim().parse::<SocketAddr>().map_err(|err| {
             invalid(
@@ -196,10 +199,60 @@ pub fn parse(origin: &str, text: &str) -> Result<LoadedFile, ConfigError> {
     };
     Ok(LoadedFile {
         default_engine,
+        default_embedding_engine,
         cache_dir: file.cache_dir,
         metrics_listen,
         engines,
     })
+}
+
+/// The default engine of call kind `kind`: the one `named` (which must be
+/// of that kind), else the file's only engine of that kind, if any.
+fn default_of_kind(
+    field: &'static str,
+    named: Option<String>,
+    engines: &[EngineSpec],
+    kind: CallKind,
+) -> Result<Option<String>, FieldError> {
+    let of_kind: Vec<&str> = engines
+        .iter()
+        .filter(|e| e.call_kind() == kind)
+        .map(|e| e.name.as_str())
+        .collect();
+    let kind_name = call_kind_name(kind);
+    let named = named
+        .map(|name| names::check_name(&name).map_err(|reason| (field, reason)))
+        .transpose()?;
+    match named {
+        Some(name) if of_kind.contains(&name.as_str()) => Ok(Some(name)),
+        Some(name) if name == ECHO_ENGINE && kind == CallKind::Neurosymbolic => Ok(Some(name)),
+        Some(name) => {
+            let other = engines.iter().find(|e| e.name == name);
+            let reason = match other {
+                Some(other) => format!(
+                    "engine {name:?} answers {} calls, not {kind_name} calls",
+                    call_kind_name(other.call_kind())
+                ),
+                None => format!(
+                    "names no engine of this file: {name:?} ({kind_name} engines defined: {})",
+                    if of_kind.is_empty() {
+                        "none".to_string()
+                    } else {
+                        of_kind.join(", ")
+                    }
+                ),
+            };
+            Err((field, reason))
+        }
+        None if of_kind.len() > 1 => Err((
+            field,
+            format!(
+                "is required when the file defines several {kind_name} engines ({})",
+                of_kind.join(", ")
+            ),
+        )),
+        None => Ok(of_kind.first().map(|name| name.to_string())),
+    }
 }
 
 /// " (line L, column C)" for a byte span of `text`, or "".
@@ -248,7 +301,14 @@ fn check_engine(name: &str, engine: FileEngine) -> Result<EngineSpec, FieldError
             ))
         }
     };
+    if engine.kind != FileKind::OpenaiEmbeddings {
+        embeddings_file::reject_embedding_fields(&engine)?;
+    }
     let kind = match engine.kind {
+        FileKind::OpenaiEmbeddings => {
+            batch_file::reject_batch_fields(&engine)?;
+            EngineKindSpec::OpenAiEmbeddings(embeddings_file::settings(&engine, max_concurrency)?)
+        }
         FileKind::OpenaiBatch | FileKind::AnthropicBatch => {
             return batch_file::engine_spec(name, &engine);
         }
@@ -314,7 +374,7 @@ fn reject_unless_openai(engine: &FileEngine) -> Result<(), FieldError> {
 /// Reads and checks the settings of a per-call engine table (openai,
 /// anthropic), with the kind's `defaults` of `base_url`, `model` and
 /// `api_key_env`.
-fn per_call_settings(
+pub(super) fn per_call_settings(
     engine: &FileEngine,
     max_concurrency: Option<usize>,
     defaults: [&str; 3],
@@ -459,11 +519,68 @@ mod tests {
                 } => assert_eq!(*max_concurrency, 1),
                 EngineKindSpec::OpenAiBatch(_)
                 | EngineKindSpec::AnthropicBatch(_)
-                | EngineKindSpec::Anthropic(_) => {
-                    panic!("no batch or anthropic engine defined")
+                | EngineKindSpec::Anthropic(_)
+                | EngineKindSpec::OpenAiEmbeddings(_) => {
+                    panic!("no batch, anthropic or embeddings engine defined")
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_embeddings_engine_is_the_default_of_its_kind_beside_the_chat_default() {
+        let loaded = parse(
+            "f",
+            "[engines.gpt]\nkind = \"openai\"\napi_key_env = \"\"\n\
+             [engines.embed]\nkind = \"openai-embeddings\"\napi_key_env = \"\"\n\
+             rpm = 60\nmax_inputs = 100\n",
+        )
+        .expect("valid");
+        assert_eq!(loaded.default_engine.as_deref(), Some("gpt"));
+        assert_eq!(loaded.default_embedding_engine.as_deref(), Some("embed"));
+        let embed = loaded.engines.iter().find(|e| e.name == "embed");
+        let Some(EngineKindSpec::OpenAiEmbeddings(settings)) = embed.map(|e| &e.kind) else {
+            panic!("an openai-embeddings engine");
+        };
+        assert_eq!(settings.http.model, "text-embedding-3-small");
+        assert_eq!(
+            (
+                settings.http.rpm,
+                settings.max_inputs,
+                settings.max_request_tokens
+            ),
+            (Some(60), 100, 300_000)
+        );
+    }
+
+    #[test]
+    fn the_embedding_default_must_name_an_embedding_engine_and_is_required_among_several() {
+        let two = "[engines.a]\nkind = \"openai-embeddings\"\napi_key_env = \"\"\n\
+                   [engines.b]\nkind = \"openai-embeddings\"\napi_key_env = \"\"\n";
+        let err = error_of(two);
+        assert!(
+            err.contains("default_embedding_engine: is required when the file defines several embedding engines (a, b)"),
+            "{err}"
+        );
+        let err = error_of(&format!(
+            "default_embedding_engine = \"e\"\n{two}[engines.e]\nkind = \"echo\"\n"
+        ));
+        assert!(
+            err.contains("engine \"e\" answers neurosymbolic calls, not embedding calls"),
+            "{err}"
+        );
+        let err = error_of("[engines.e]\nkind = \"echo\"\nmax_inputs = 5\n");
+        assert!(
+            err.contains("engines.e.max_inputs: is a setting of openai-embeddings engines only"),
+            "{err}"
+        );
+        let err = error_of(
+            "[engines.a]\nkind = \"openai-embeddings\"\napi_key_env = \"\"\nmax_inputs = 2049\n",
+        );
+        assert!(
+            err.contains("engines.a.max_inputs: must be between 1 and 2048, got 2049"),
+            "{err}"
+        );
     }
 
     #[test]

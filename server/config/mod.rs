@@ -9,6 +9,7 @@
 mod batch_deadline;
 mod batch_file;
 pub mod cache;
+mod embeddings_file;
 mod engine_table;
 pub mod file;
 pub mod guards;
@@ -25,7 +26,9 @@ use clap::{Args, Parser};
 use crate::auth::AuthConfig;
 use crate::engine::anthropic::AnthropicSettings;
 use crate::engine::openai::{ApiKey, OpenAiSettings};
+use crate::engine::openai_embeddings::OpenAiEmbeddingsSettings;
 use crate::engine::provider_batch::{AnthropicBatchSettings, OpenAiBatchSettings};
+use crate::engine::CallKind;
 use crate::telemetry::LogFormat;
 use crate::tls::TlsSettings;
 use security::SecurityFlags;
@@ -88,17 +91,27 @@ pub struct ServerConfig {
     pub config: Option<PathBuf>,
 
     /// Engines defined inline, as TOML text in the config file's format
-    /// (the Python client passes `OpenAIBatchEngine` this way). Its
-    /// `default_engine` wins over the config file's; engine names must not
+    /// (the Python client passes `OpenAIBatchEngine` and
+    /// `OpenAIEmbeddingEngine` this way); may be given more than once. Its
+    /// `default_engine` and `default_embedding_engine` win over the config
+    /// file's (a later text's over an earlier's); engine names must not
     /// repeat.
     #[arg(long)]
-    pub config_toml: Option<String>,
+    pub config_toml: Vec<String>,
 
     /// Engine that jobs use when their JobSpec names none. Default: the config
     /// file's `default_engine`, else `openai` when --openai-base-url is given,
     /// else `echo`. May name an engine process that connects later.
     #[arg(long)]
     pub default_engine: Option<String>,
+
+    /// Engine of the embedding calls of jobs whose JobSpec names none
+    /// (`JobSpec.embedding_engine`). Default: the config file's
+    /// `default_embedding_engine`, else its only embedding engine
+    /// (`openai-embeddings`), else none: such calls then fail, naming how
+    /// to configure one. May name an engine process that connects later.
+    #[arg(long)]
+    pub default_embedding_engine: Option<String>,
 
     /// Simulated latency of the built-in `echo` engine, per batch, in ms.
     /// 0..=3600000, as the config file's `latency_ms`.
@@ -272,6 +285,8 @@ pub enum EngineKindSpec {
     AnthropicBatch(AnthropicBatchSettings),
     /// Anthropic's Messages API.
     Anthropic(AnthropicSettings),
+    /// OpenAI's embeddings API, many calls a request.
+    OpenAiEmbeddings(OpenAiEmbeddingsSettings),
 }
 
 impl EngineSpec {
@@ -281,6 +296,21 @@ impl EngineSpec {
             max_batch_size: MAX_BATCH_SIZE as usize,
             kind: EngineKindSpec::OpenAi(settings),
             pricing: None,
+        }
+    }
+
+    pub fn openai_embeddings(name: &str, settings: OpenAiEmbeddingsSettings) -> Self {
+        EngineSpec {
+            kind: EngineKindSpec::OpenAiEmbeddings(settings),
+            ..Self::openai(name, OpenAiSettings::new("http://unused", "unused"))
+        }
+    }
+
+    /// The kind of call the engine answers.
+    pub fn call_kind(&self) -> CallKind {
+        match self.kind {
+            EngineKindSpec::OpenAiEmbeddings(_) => CallKind::Embedding,
+            _ => CallKind::Neurosymbolic,
         }
     }
 
@@ -338,9 +368,11 @@ impl ServerConfig {
         self.auth = auth;
         self.tls = tls;
         let mut file_default = None;
+        let mut file_embedding_default = None;
         if let Some(path) = &self.config {
             let loaded = file::load(path)?;
             file_default = loaded.default_engine;
+            file_embedding_default = loaded.default_embedding_engine;
             if self.cache.cache_dir.is_none() {
                 self.cache.cache_dir = loaded.cache_dir;
             }
@@ -349,20 +381,22 @@ impl ServerConfig {
             }
             self.engines.extend(loaded.engines);
         }
-        if let Some(text) = &self.config_toml {
+        for text in &self.config_toml {
             let loaded = file::parse("--config-toml", text)?;
             for spec in &loaded.engines {
                 if let Some(other) = name_clash(&self.engines, &spec.name) {
                     return Err(ConfigError::flag(
                         "--config-toml",
                         format!(
-                            "engine {:?} is also defined in the config file (as {other:?})",
+                            "engine {:?} is also defined in the config file or another \
+                             --config-toml (as {other:?})",
                             spec.name
                         ),
                     ));
                 }
             }
             file_default = loaded.default_engine.or(file_default);
+            file_embedding_default = loaded.default_embedding_engine.or(file_embedding_default);
             self.engines.extend(loaded.engines);
         }
         let mut flag_engine = None;
@@ -397,6 +431,18 @@ impl ServerConfig {
         };
         if self.default_engine.is_none() {
             self.default_engine = file_default.or(flag_engine);
+        }
+        match &self.default_embedding_engine {
+            Some(name) => {
+                let name = names::check_name(name).map_err(|reason| {
+                    ConfigError::flag(
+                        "--default-embedding-engine",
+                        format!("engine name {reason}"),
+                    )
+                })?;
+                self.default_embedding_engine = Some(name);
+            }
+            None => self.default_embedding_engine = file_embedding_default,
         }
         self.check_fallbacks()
     }
@@ -462,11 +508,18 @@ impl ServerConfig {
             EngineKindSpec::OpenAiBatch(settings) => settings.api_key.as_ref(),
             EngineKindSpec::AnthropicBatch(settings) => settings.api_key.as_ref(),
             EngineKindSpec::Anthropic(settings) => settings.http.api_key.as_ref(),
+            EngineKindSpec::OpenAiEmbeddings(settings) => settings.http.api_key.as_ref(),
             EngineKindSpec::Echo { .. } => None,
         });
         keys.map(|key| key.expose().to_string())
             .chain(self.auth.secrets().map(str::to_string))
             .collect()
+    }
+
+    /// The engine of the embedding calls of jobs that name none; None: no
+    /// such engine.
+    pub fn default_embedding_engine(&self) -> Option<&str> {
+        self.default_embedding_engine.as_deref()
     }
 
     /// The engine of jobs that name none.

@@ -64,6 +64,10 @@ const TABLE: &[(&str, f64, f64, u64)] = &[
     ("o4-mini", 1.10, 4.40, 100_000),
     ("o3-mini", 1.10, 4.40, 100_000),
     ("o3", 2.00, 8.00, 100_000),
+    // Embeddings: input tokens only (no output).
+    ("text-embedding-3-small", 0.02, 0.0, 0),
+    ("text-embedding-3-large", 0.13, 0.0, 0),
+    ("text-embedding-ada-002", 0.10, 0.0, 0),
     // Anthropic (docs.anthropic.com/en/docs/about-claude/pricing and
     // models/overview; batch: half).
     ("claude-opus-4-6", 5.00, 25.00, 128_000),

@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::http::per_call::PerCallEngine;
 use super::provider_batch::{BatchProvider, BatchSettings, BatchStore, ProviderBatchEngine};
-use super::{AnthropicEngine, EchoEngine, Engine, OpenAiEngine};
+use super::{AnthropicEngine, EchoEngine, Engine, OpenAiEmbeddingsEngine, OpenAiEngine};
 use crate::config::{EngineKindSpec, EngineSpec, ServerConfig, ECHO_ENGINE, MAX_BATCH_SIZE};
 use crate::error::Error;
 
@@ -73,6 +73,16 @@ pub fn configured_engines(
                     AnthropicEngine::new(&spec.name, settings.clone(), cancel.clone(), tracker)
                         .map_err(|err| setup_error(spec, err))?;
                 (Engine::Anthropic(engine), None)
+            }
+            EngineKindSpec::OpenAiEmbeddings(settings) => {
+                let engine = OpenAiEmbeddingsEngine::new(
+                    &spec.name,
+                    settings.clone(),
+                    cancel.clone(),
+                    tracker,
+                )
+                .map_err(|err| setup_error(spec, err))?;
+                (Engine::OpenAiEmbeddings(engine), None)
             }
             EngineKindSpec::OpenAiBatch(settings) => {
                 let store = batch_store(&mut store, spec, config)?;

@@ -36,6 +36,8 @@ pub struct ConnectedEngine {
     batch_tx: mpsc::Sender<PendingBatch>,
     /// Jobs on it use the call cache unless they say otherwise.
     cache_by_default: bool,
+    /// The kind of call it answers (`RegisterEngine.call_kind`).
+    call_kind: super::CallKind,
 }
 
 impl ConnectedEngine {
@@ -49,6 +51,7 @@ impl ConnectedEngine {
         name: &str,
         max_concurrency: Option<usize>,
         cache_by_default: bool,
+        call_kind: super::CallKind,
     ) -> (Self, mpsc::Receiver<PendingBatch>) {
         let bound = max_concurrency.unwrap_or(MAX_ENGINE_CONCURRENCY as usize);
         let (batch_tx, batch_rx) = mpsc::channel(bound.max(1));
@@ -57,6 +60,7 @@ impl ConnectedEngine {
                 name: name.to_string(),
                 batch_tx,
                 cache_by_default,
+                call_kind,
             },
             batch_rx,
         )
@@ -66,6 +70,11 @@ impl ConnectedEngine {
     /// (`RegisterEngine.cache_by_default`).
     pub fn cache_by_default(&self) -> bool {
         self.cache_by_default
+    }
+
+    /// The kind of call it answers.
+    pub fn call_kind(&self) -> super::CallKind {
+        self.call_kind
     }
 
     /// False once [`connected_engine_task`] has ended (the process disconnected).

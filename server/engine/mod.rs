@@ -13,6 +13,8 @@
 //! - [`provider_batch`]: a provider's batch API at the batch price, one
 //!   core for every provider: `openai-batch` (OpenAI's Files + Batches),
 //!   `anthropic-batch` (Anthropic's Message Batches).
+//! - [`openai_embeddings`]: OpenAI's embeddings API; the embedding calls of
+//!   a batch merged into few requests (the same per-call HTTP engine).
 //! - [`assemble`]: the engines a server starts with, built from its
 //!   configuration and handed to the scheduler ready.
 
@@ -22,6 +24,7 @@ pub mod connected;
 pub mod echo;
 pub mod http;
 pub mod openai;
+pub mod openai_embeddings;
 pub mod provider_batch;
 
 use std::collections::HashMap;
@@ -31,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::pb::v1::CallKind;
 use crate::pb::v1::{
     engine_reply, EngineCall, EngineReply, ErrorKind, ItemError, ProviderBatchStatus,
 };
@@ -39,11 +43,29 @@ pub use anthropic::AnthropicEngine;
 pub use connected::ConnectedEngine;
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
+pub use openai_embeddings::OpenAiEmbeddingsEngine;
 pub use provider_batch::{AnthropicBatchEngine, OpenAiBatchEngine};
+
+/// A call kind's name, as users and `Status` say it: symai's engine id.
+pub fn call_kind_name(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Embedding => "embedding",
+        CallKind::Neurosymbolic | CallKind::Unspecified => "neurosymbolic",
+    }
+}
 
 /// Why an engine could not answer a batch. Every call of the batch fails with it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
+    /// The call's job has no engine for calls of its kind (its name).
+    #[error(
+        "no engine for {0} calls in this job: give it one with \
+         BatchScheduler({0}_engine=...) (e.g. OpenAIEmbeddingEngine(base_url, model)), \
+         `symbatcher run --{0}-engine NAME`, or the server's --default-{0}-engine \
+         (the config file's default_{0}_engine, an [engines.NAME] table with \
+         kind = \"openai-embeddings\")"
+    )]
+    NoEngineForKind(&'static str),
     /// The engine reported a failure; the text is the engine's own message.
     #[error("{message}")]
     Failed { type_name: String, message: String },
@@ -83,6 +105,7 @@ impl EngineError {
     /// A stable label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
+            EngineError::NoEngineForKind(_) => "no_engine_for_kind",
             EngineError::Failed { .. } => "engine_failed",
             EngineError::Disconnected(_) => "engine_disconnected",
             EngineError::MissingReply { .. } => "engine_missing_reply",
@@ -98,6 +121,7 @@ impl EngineError {
             EngineError::Failed { type_name, .. } if !type_name.is_empty() => type_name.clone(),
             EngineError::Cancelled => "Cancelled".to_string(),
             EngineError::Parked => "RunParked".to_string(),
+            EngineError::NoEngineForKind(_) => "NoEngineError".to_string(),
             _ => "EngineError".to_string(),
         };
         let kind = match self {
@@ -259,6 +283,7 @@ pub enum Engine {
     OpenAiBatch(OpenAiBatchEngine),
     Anthropic(AnthropicEngine),
     AnthropicBatch(AnthropicBatchEngine),
+    OpenAiEmbeddings(OpenAiEmbeddingsEngine),
 }
 
 /// How calls to an engine that answers through a batch API wait for their
@@ -283,6 +308,16 @@ impl Engine {
             Engine::OpenAiBatch(_) => "openai-batch",
             Engine::Anthropic(_) => "anthropic",
             Engine::AnthropicBatch(_) => "anthropic-batch",
+            Engine::OpenAiEmbeddings(_) => "openai-embeddings",
+        }
+    }
+
+    /// The kind of call the engine answers.
+    pub fn call_kind(&self) -> CallKind {
+        match self {
+            Engine::OpenAiEmbeddings(_) => CallKind::Embedding,
+            Engine::Connected(engine) => engine.call_kind(),
+            _ => CallKind::Neurosymbolic,
         }
     }
 
@@ -314,7 +349,7 @@ impl Engine {
     /// Whether the engine reads `EngineCall.messages_json` (echo uses only
     /// the prompt).
     pub fn wants_messages(&self) -> bool {
-        !matches!(self, Engine::Echo(_))
+        !matches!(self, Engine::Echo(_) | Engine::OpenAiEmbeddings(_))
     }
 
     /// True for engines that send every call as a request of its own
@@ -322,6 +357,19 @@ impl Engine {
     /// fill, and its reply goes back as soon as its request is answered.
     pub fn answers_per_call(&self) -> bool {
         matches!(self, Engine::OpenAi(_) | Engine::Anthropic(_))
+    }
+
+    /// True while a batch sent now would only wait: an engine that merges a
+    /// batch's calls into few requests (openai-embeddings) has a request
+    /// waiting for its rate limit. Its calls then keep gathering in the
+    /// server's queue and leave together, as one request, once a batch in
+    /// flight is answered, instead of each small batch taking a request of
+    /// the rpm budget.
+    pub fn holds_new_batches(&self) -> bool {
+        match self {
+            Engine::OpenAiEmbeddings(engine) => engine.limits().requests_waiting > 0,
+            _ => false,
+        }
     }
 
     /// True for engines in a process of their own (connected), which may
@@ -349,6 +397,7 @@ impl Engine {
         match self {
             Engine::OpenAi(engine) => engine.cache_request(call),
             Engine::Anthropic(engine) => engine.cache_request(call),
+            Engine::OpenAiEmbeddings(engine) => engine.cache_request(call),
             Engine::Echo(_) => generic_cache_request("echo".to_string(), call),
             Engine::Connected(_) => generic_cache_request(format!("python:{name}"), call),
             Engine::OpenAiBatch(_) => generic_cache_request(format!("openai-batch:{name}"), call),
@@ -359,7 +408,8 @@ impl Engine {
     }
 
     /// The request body the engine sends for `call`, for engines that
-    /// render one (openai, anthropic and their batch engines); None for the others,
+    /// render one (openai, anthropic, their batch engines, openai-embeddings); None
+    /// for the others,
     /// and for a call that cannot become a request (it fails when sent).
     pub fn request_body(
         &self,
@@ -370,6 +420,7 @@ impl Engine {
             Engine::Anthropic(engine) => engine.request_body(call),
             Engine::OpenAiBatch(engine) => engine.request_body(call),
             Engine::AnthropicBatch(engine) => engine.request_body(call),
+            Engine::OpenAiEmbeddings(engine) => engine.request_body(call),
             Engine::Echo(_) | Engine::Connected(_) => None,
         }
     }
@@ -379,6 +430,7 @@ impl Engine {
         match self {
             Engine::OpenAi(engine) => engine.limits(),
             Engine::Anthropic(engine) => engine.limits(),
+            Engine::OpenAiEmbeddings(engine) => engine.limits(),
             Engine::OpenAiBatch(engine) => EngineLimits {
                 model: engine.settings().model.clone(),
                 ..Default::default()
@@ -408,6 +460,7 @@ impl Engine {
             Engine::Anthropic(engine) => return engine.run(calls, cancels, answers).await,
             Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::AnthropicBatch(engine) => return engine.run(calls, cancels, answers).await,
+            Engine::OpenAiEmbeddings(engine) => return engine.run(calls, cancels, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
             Engine::Connected(engine) => engine.run(calls).await,
         };

@@ -283,6 +283,7 @@ impl Scheduler {
             // Filled in by the Status service, which holds the configuration.
             default_engine: String::new(),
             default_engine_source: String::new(),
+            default_embedding_engine: String::new(),
             provider_batches: self.engines.provider_batches(),
             cache: Some(self.reuse.status()),
         }

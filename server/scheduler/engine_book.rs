@@ -82,12 +82,15 @@ impl EngineSlot {
         self.engine.wants_messages()
     }
 
-    /// Whether a batch may leave for the engine now: it is connected and
-    /// below its concurrency, if it has a cap.
+    /// Whether a batch may leave for the engine now: it is connected, below
+    /// its concurrency, if it has a cap, and not holding new batches back
+    /// (see [`Engine::holds_new_batches`]; the batch in flight answering
+    /// brings the next flush).
     pub fn has_free_slot(&self) -> bool {
         self.reconnect_deadline.is_none()
             && self.engine.is_connected()
             && self.max_concurrency.is_none_or(|max| self.in_flight < max)
+            && !(self.in_flight > 0 && self.engine.holds_new_batches())
     }
 
     fn try_reserve(&mut self) -> bool {
@@ -108,6 +111,7 @@ impl EngineSlot {
         EngineStatus {
             name: name.to_string(),
             kind: self.engine.kind().to_string(),
+            call_kind: crate::engine::call_kind_name(self.engine.call_kind()).to_string(),
             // 0: no cap (batches follow the slots).
             max_concurrency: self.max_concurrency.map_or(0, |n| n as u32),
             in_flight: self.in_flight as u32,

@@ -24,7 +24,11 @@ use crate::pb::v1::{
 #[derive(Debug, Clone)]
 pub struct JobParams {
     pub expression: String,
+    /// The engine of its chat (neurosymbolic) calls.
     pub engine: String,
+    /// The engine of its embedding calls; None: such calls fail, naming
+    /// how to give the job one.
+    pub embedding_engine: Option<String>,
     pub batch_size: usize,
     pub max_queue_delay: Duration,
     pub kwargs_json: String,

@@ -91,8 +91,7 @@ mod tests {
             prompt: prompt.into(),
             messages_json: String::new(),
             kwargs_json: kwargs.into(),
-            local_ref: String::new(),
-            deadline_unix_ms: None,
+            ..Default::default()
         }
     }
 

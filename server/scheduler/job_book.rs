@@ -16,7 +16,7 @@ use super::queue::ItemQueue;
 use super::spend::JobSpend;
 use super::timers::Deadlines;
 use crate::cache::CacheMode;
-use crate::engine::CallStats;
+use crate::engine::{CallKind, CallStats};
 use crate::error::Error;
 use crate::pb::v1::{outcome, ItemResult, JobStatus, JobSummary, Outcome};
 use crate::telemetry::CallTotals;
@@ -65,8 +65,9 @@ pub(super) struct Job {
     /// Its runs (run ids) on workers.
     pub runs: FxHashSet<u64>,
     outbox: Vec<ItemResult>,
-    /// How its calls use the call cache (resolved for its engine).
-    pub cache_mode: CacheMode,
+    /// How its calls use the call cache, by call kind (resolved for the
+    /// engine of each kind): chat, embedding.
+    cache_modes: [CacheMode; 2],
     /// Its cost, savings, items' usage and spend cap.
     pub spend: JobSpend,
 }
@@ -77,7 +78,7 @@ impl Job {
         id: u64,
         params: JobParams,
         (engine_wants_messages, call_batch_size, replays): (bool, usize, bool),
-        cache_mode: CacheMode,
+        cache_modes: [CacheMode; 2],
         events_tx: mpsc::UnboundedSender<JobEvent>,
         now: Instant,
     ) -> Self {
@@ -111,8 +112,24 @@ impl Job {
             informed_workers: FxHashSet::default(),
             runs: FxHashSet::default(),
             outbox: Vec::new(),
-            cache_mode,
+            cache_modes,
             spend,
+        }
+    }
+
+    /// How its calls of `kind` use the call cache.
+    pub fn cache_mode(&self, kind: CallKind) -> CacheMode {
+        match kind {
+            CallKind::Embedding => self.cache_modes[1],
+            CallKind::Neurosymbolic | CallKind::Unspecified => self.cache_modes[0],
+        }
+    }
+
+    /// The engine of its calls of `kind`, if it has one.
+    pub fn engine_for(&self, kind: CallKind) -> Option<&str> {
+        match kind {
+            CallKind::Embedding => self.params.embedding_engine.as_deref(),
+            CallKind::Neurosymbolic | CallKind::Unspecified => Some(&self.params.engine),
         }
     }
 
@@ -144,6 +161,7 @@ impl Job {
             job_id: self.id,
             expression: self.params.expression.clone(),
             engine: self.params.engine.clone(),
+            embedding_engine: self.params.embedding_engine.clone().unwrap_or_default(),
             received: self.received,
             queued: self.queue.len() as u64,
             running: self.running as u64,
@@ -186,6 +204,7 @@ impl Job {
             failed_engine_calls: self.calls.failed,
             engine_latency: Some(self.calls.latency.percentiles()),
             engine: self.params.engine.clone(),
+            embedding_engine: self.params.embedding_engine.clone().unwrap_or_default(),
             cost_usd: self.spend.cost_usd,
             saved: Some(self.spend.saved),
             unpriced_calls: self.spend.unpriced_calls,

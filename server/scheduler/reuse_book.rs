@@ -23,18 +23,24 @@ pub(crate) struct CacheWrite {
 impl CacheWrite {
     /// The record to store for a successful reply; None for an error.
     pub fn record(&self, reply: &EngineReply, stats: &CallStats) -> Option<(CallKey, CachedReply)> {
-        let Some(engine_reply::Outcome::Text(text)) = &reply.outcome else {
-            return None;
+        let (text, embeddings) = match &reply.outcome {
+            Some(engine_reply::Outcome::Text(text)) => (text.clone(), None),
+            Some(engine_reply::Outcome::Embeddings(embeddings)) => {
+                let vectors = embeddings.vectors.iter().map(|v| v.values.clone());
+                (String::new(), Some(vectors.collect()))
+            }
+            _ => return None,
         };
         let model = reply_model(&reply.metadata_json).unwrap_or_else(|| self.model.clone());
-        let record = CachedReply::new(
-            text.clone(),
+        let mut record = CachedReply::new(
+            text,
             reply.metadata_json.clone(),
             model,
             stats.prompt_tokens,
             stats.completion_tokens,
             stats.batch_priced,
         );
+        record.embeddings = embeddings;
         Some((self.key, record))
     }
 }

@@ -151,10 +151,19 @@ pub fn validate_spec(spec: JobSpec, config: &ServerConfig) -> Result<JobParams, 
     } else {
         names::check_name(&spec.engine).map_err(|reason| Error::invalid("engine", reason))?
     };
+    let embedding_engine = if spec.embedding_engine.trim().is_empty() {
+        config.default_embedding_engine().map(str::to_string)
+    } else {
+        Some(
+            names::check_name(&spec.embedding_engine)
+                .map_err(|reason| Error::invalid("embedding_engine", reason))?,
+        )
+    };
     Ok(JobParams {
         span: job_span(&expression, &engine),
         expression,
         engine,
+        embedding_engine,
         batch_size: spec.batch_size as usize,
         max_queue_delay: Duration::from_millis(max_queue_delay_ms),
         kwargs_json,
@@ -241,6 +250,7 @@ impl BatchService for JobService {
         };
         let params = validate_spec(spec, &self.edge.config)?;
         let engine = params.engine.clone();
+        let embedding_engine = params.embedding_engine.clone().unwrap_or_default();
         let span = params.span.clone();
         let recorder = self.edge.metrics.job(&params.expression, &engine);
         let registration = self.edge.scheduler.submit_job(params).await?;
@@ -261,6 +271,7 @@ impl BatchService for JobService {
                 job_id,
                 window: registration.window,
                 engine,
+                embedding_engine,
             }),
             events_rx: registration.events_rx,
             pending: VecDeque::new(),

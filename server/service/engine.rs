@@ -12,7 +12,7 @@ use super::limits::inbound_error;
 use super::Edge;
 use crate::config::{names, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
 use crate::engine::connected::connected_engine_task;
-use crate::engine::{ConnectedEngine, Engine};
+use crate::engine::{CallKind, ConnectedEngine, Engine};
 use crate::error::Error;
 use crate::pb::v1::engine_service_server::EngineService;
 use crate::pb::v1::{
@@ -92,8 +92,22 @@ impl EngineService for EngineApi {
                 .into())
             }
         };
+        let call_kind = match CallKind::try_from(register.call_kind) {
+            Ok(CallKind::Unspecified) | Ok(CallKind::Neurosymbolic) => CallKind::Neurosymbolic,
+            Ok(CallKind::Embedding) => CallKind::Embedding,
+            Err(_) => {
+                return Err(Error::invalid(
+                    "call_kind",
+                    format!(
+                        "unknown call kind {} (1 neurosymbolic, 2 embedding, 0 neurosymbolic)",
+                        register.call_kind
+                    ),
+                )
+                .into())
+            }
+        };
         let (engine, batch_rx) =
-            ConnectedEngine::channel(&name, max_concurrency, register.cache_by_default);
+            ConnectedEngine::channel(&name, max_concurrency, register.cache_by_default, call_kind);
         self.edge
             .scheduler
             .register_engine(

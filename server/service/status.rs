@@ -26,6 +26,12 @@ impl StatusService for StatusApi {
         let mut status = self.edge.scheduler.status().await?;
         status.default_engine = self.edge.config.default_engine().to_string();
         status.default_engine_source = self.edge.config.default_engine_source.to_string();
+        status.default_embedding_engine = self
+            .edge
+            .config
+            .default_embedding_engine()
+            .unwrap_or_default()
+            .to_string();
         Ok(Response::new(status))
     }
 }

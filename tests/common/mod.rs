@@ -12,6 +12,7 @@
 pub mod batch_jobs;
 pub mod fake_anthropic;
 pub mod fake_anthropic_batch;
+pub mod fake_embeddings;
 pub mod fake_openai;
 pub mod fake_openai_batch;
 pub mod protocol_worker;
@@ -389,6 +390,7 @@ pub async fn try_connect_engine(
         name: name.to_string(),
         max_concurrency: max_concurrency.into(),
         cache_by_default: false,
+        ..Default::default()
     };
     try_register_engine(channel, register).await
 }
@@ -731,14 +733,29 @@ pub async fn run_engine_calls_on(
     calls: &[EngineCall],
     batch_size: u32,
 ) -> (BTreeMap<u64, EngineReply>, JobOutput) {
+    let spec = JobSpec {
+        engine: engine.to_string(),
+        ..spec("", batch_size)
+    };
+    run_job_calls_on(channel, name, spec, calls).await
+}
+
+/// Like [`run_engine_calls_on`], for a job of `spec` (its expression is
+/// set here).
+pub async fn run_job_calls_on(
+    channel: &Channel,
+    name: &str,
+    spec: JobSpec,
+    calls: &[EngineCall],
+) -> (BTreeMap<u64, EngineReply>, JobOutput) {
     let n = calls.len();
     let expression = format!("tests.engine_job:{name}");
     let mut worker = connect_worker(channel, "engine-job", &[&expression], n as u32).await;
     let mut job = start_job(
         channel,
         JobSpec {
-            engine: engine.to_string(),
-            ..spec(&expression, batch_size)
+            expression: expression.clone(),
+            ..spec
         },
     )
     .await;

@@ -255,7 +255,9 @@ impl ProtocolWorker {
             Some(engine_reply::Outcome::Error(err)) => {
                 CallState::Error(ErrorKind::try_from(err.kind).unwrap_or(ErrorKind::Unspecified))
             }
-            None => panic!("worker {worker_id}: reply without outcome: {reply:?}"),
+            Some(engine_reply::Outcome::Embeddings(_)) | None => {
+                panic!("worker {worker_id}: reply without text or error: {reply:?}")
+            }
         };
         let task_id = call.task_id;
         if call.state == CallState::Error(ErrorKind::Cancelled) {

@@ -80,7 +80,9 @@ async fn run(mut worker: FakeWorker) {
                         Some(engine_reply::Outcome::Error(err)) => {
                             format!("error: {}", err.message)
                         }
-                        None => "error: no outcome".to_string(),
+                        Some(engine_reply::Outcome::Embeddings(_)) | None => {
+                            "error: no text".to_string()
+                        }
                     };
                     // A failed call ends its item: its result is the error.
                     if reply.call_id % 2 == 0 && !text.starts_with("error: ") {

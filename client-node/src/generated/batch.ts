@@ -4,6 +4,7 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 import type { BatchRequest as _symbatcher_v1_BatchRequest, BatchRequest__Output as _symbatcher_v1_BatchRequest__Output } from './symbatcher/v1/BatchRequest';
 import type { BatchResponse as _symbatcher_v1_BatchResponse, BatchResponse__Output as _symbatcher_v1_BatchResponse__Output } from './symbatcher/v1/BatchResponse';
 import type { BatchServiceClient as _symbatcher_v1_BatchServiceClient, BatchServiceDefinition as _symbatcher_v1_BatchServiceDefinition } from './symbatcher/v1/BatchService';
+import type { Embeddings as _symbatcher_v1_Embeddings, Embeddings__Output as _symbatcher_v1_Embeddings__Output } from './symbatcher/v1/Embeddings';
 import type { EndOfInput as _symbatcher_v1_EndOfInput, EndOfInput__Output as _symbatcher_v1_EndOfInput__Output } from './symbatcher/v1/EndOfInput';
 import type { EngineCall as _symbatcher_v1_EngineCall, EngineCall__Output as _symbatcher_v1_EngineCall__Output } from './symbatcher/v1/EngineCall';
 import type { EngineReply as _symbatcher_v1_EngineReply, EngineReply__Output as _symbatcher_v1_EngineReply__Output } from './symbatcher/v1/EngineReply';
@@ -19,6 +20,7 @@ import type { Outcome as _symbatcher_v1_Outcome, Outcome__Output as _symbatcher_
 import type { ResultChunk as _symbatcher_v1_ResultChunk, ResultChunk__Output as _symbatcher_v1_ResultChunk__Output } from './symbatcher/v1/ResultChunk';
 import type { StepRoutes as _symbatcher_v1_StepRoutes, StepRoutes__Output as _symbatcher_v1_StepRoutes__Output } from './symbatcher/v1/StepRoutes';
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from './symbatcher/v1/Usage';
+import type { Vector as _symbatcher_v1_Vector, Vector__Output as _symbatcher_v1_Vector__Output } from './symbatcher/v1/Vector';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -34,7 +36,9 @@ export interface ProtoGrpcType {
        */
       BatchService: SubtypeConstructor<typeof grpc.Client, _symbatcher_v1_BatchServiceClient> & { service: _symbatcher_v1_BatchServiceDefinition }
       CacheMode: EnumTypeDefinition
+      CallKind: EnumTypeDefinition
       Codec: EnumTypeDefinition
+      Embeddings: MessageTypeDefinition<_symbatcher_v1_Embeddings, _symbatcher_v1_Embeddings__Output>
       EndOfInput: MessageTypeDefinition<_symbatcher_v1_EndOfInput, _symbatcher_v1_EndOfInput__Output>
       EngineCall: MessageTypeDefinition<_symbatcher_v1_EngineCall, _symbatcher_v1_EngineCall__Output>
       EngineReply: MessageTypeDefinition<_symbatcher_v1_EngineReply, _symbatcher_v1_EngineReply__Output>
@@ -51,6 +55,7 @@ export interface ProtoGrpcType {
       ResultChunk: MessageTypeDefinition<_symbatcher_v1_ResultChunk, _symbatcher_v1_ResultChunk__Output>
       StepRoutes: MessageTypeDefinition<_symbatcher_v1_StepRoutes, _symbatcher_v1_StepRoutes__Output>
       Usage: MessageTypeDefinition<_symbatcher_v1_Usage, _symbatcher_v1_Usage__Output>
+      Vector: MessageTypeDefinition<_symbatcher_v1_Vector, _symbatcher_v1_Vector__Output>
     }
   }
 }

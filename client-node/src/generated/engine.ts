@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Embeddings as _symbatcher_v1_Embeddings, Embeddings__Output as _symbatcher_v1_Embeddings__Output } from './symbatcher/v1/Embeddings';
 import type { EngineBatch as _symbatcher_v1_EngineBatch, EngineBatch__Output as _symbatcher_v1_EngineBatch__Output } from './symbatcher/v1/EngineBatch';
 import type { EngineBatchResult as _symbatcher_v1_EngineBatchResult, EngineBatchResult__Output as _symbatcher_v1_EngineBatchResult__Output } from './symbatcher/v1/EngineBatchResult';
 import type { EngineCall as _symbatcher_v1_EngineCall, EngineCall__Output as _symbatcher_v1_EngineCall__Output } from './symbatcher/v1/EngineCall';
@@ -14,6 +15,7 @@ import type { LatencyPercentiles as _symbatcher_v1_LatencyPercentiles, LatencyPe
 import type { Outcome as _symbatcher_v1_Outcome, Outcome__Output as _symbatcher_v1_Outcome__Output } from './symbatcher/v1/Outcome';
 import type { RegisterEngine as _symbatcher_v1_RegisterEngine, RegisterEngine__Output as _symbatcher_v1_RegisterEngine__Output } from './symbatcher/v1/RegisterEngine';
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from './symbatcher/v1/Usage';
+import type { Vector as _symbatcher_v1_Vector, Vector__Output as _symbatcher_v1_Vector__Output } from './symbatcher/v1/Vector';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -23,7 +25,9 @@ export interface ProtoGrpcType {
   symbatcher: {
     v1: {
       CacheMode: EnumTypeDefinition
+      CallKind: EnumTypeDefinition
       Codec: EnumTypeDefinition
+      Embeddings: MessageTypeDefinition<_symbatcher_v1_Embeddings, _symbatcher_v1_Embeddings__Output>
       EngineBatch: MessageTypeDefinition<_symbatcher_v1_EngineBatch, _symbatcher_v1_EngineBatch__Output>
       EngineBatchResult: MessageTypeDefinition<_symbatcher_v1_EngineBatchResult, _symbatcher_v1_EngineBatchResult__Output>
       EngineCall: MessageTypeDefinition<_symbatcher_v1_EngineCall, _symbatcher_v1_EngineCall__Output>
@@ -42,6 +46,7 @@ export interface ProtoGrpcType {
       Outcome: MessageTypeDefinition<_symbatcher_v1_Outcome, _symbatcher_v1_Outcome__Output>
       RegisterEngine: MessageTypeDefinition<_symbatcher_v1_RegisterEngine, _symbatcher_v1_RegisterEngine__Output>
       Usage: MessageTypeDefinition<_symbatcher_v1_Usage, _symbatcher_v1_Usage__Output>
+      Vector: MessageTypeDefinition<_symbatcher_v1_Vector, _symbatcher_v1_Vector__Output>
     }
   }
 }

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { CacheStatus as _symbatcher_v1_CacheStatus, CacheStatus__Output as _symbatcher_v1_CacheStatus__Output } from './symbatcher/v1/CacheStatus';
+import type { Embeddings as _symbatcher_v1_Embeddings, Embeddings__Output as _symbatcher_v1_Embeddings__Output } from './symbatcher/v1/Embeddings';
 import type { EngineCall as _symbatcher_v1_EngineCall, EngineCall__Output as _symbatcher_v1_EngineCall__Output } from './symbatcher/v1/EngineCall';
 import type { EngineReply as _symbatcher_v1_EngineReply, EngineReply__Output as _symbatcher_v1_EngineReply__Output } from './symbatcher/v1/EngineReply';
 import type { EngineStatus as _symbatcher_v1_EngineStatus, EngineStatus__Output as _symbatcher_v1_EngineStatus__Output } from './symbatcher/v1/EngineStatus';
@@ -15,6 +16,7 @@ import type { StatusRequest as _symbatcher_v1_StatusRequest, StatusRequest__Outp
 import type { StatusResponse as _symbatcher_v1_StatusResponse, StatusResponse__Output as _symbatcher_v1_StatusResponse__Output } from './symbatcher/v1/StatusResponse';
 import type { StatusServiceClient as _symbatcher_v1_StatusServiceClient, StatusServiceDefinition as _symbatcher_v1_StatusServiceDefinition } from './symbatcher/v1/StatusService';
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from './symbatcher/v1/Usage';
+import type { Vector as _symbatcher_v1_Vector, Vector__Output as _symbatcher_v1_Vector__Output } from './symbatcher/v1/Vector';
 import type { WorkerStatus as _symbatcher_v1_WorkerStatus, WorkerStatus__Output as _symbatcher_v1_WorkerStatus__Output } from './symbatcher/v1/WorkerStatus';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -26,7 +28,9 @@ export interface ProtoGrpcType {
     v1: {
       CacheMode: EnumTypeDefinition
       CacheStatus: MessageTypeDefinition<_symbatcher_v1_CacheStatus, _symbatcher_v1_CacheStatus__Output>
+      CallKind: EnumTypeDefinition
       Codec: EnumTypeDefinition
+      Embeddings: MessageTypeDefinition<_symbatcher_v1_Embeddings, _symbatcher_v1_Embeddings__Output>
       EngineCall: MessageTypeDefinition<_symbatcher_v1_EngineCall, _symbatcher_v1_EngineCall__Output>
       EngineReply: MessageTypeDefinition<_symbatcher_v1_EngineReply, _symbatcher_v1_EngineReply__Output>
       EngineStatus: MessageTypeDefinition<_symbatcher_v1_EngineStatus, _symbatcher_v1_EngineStatus__Output>
@@ -44,6 +48,7 @@ export interface ProtoGrpcType {
        */
       StatusService: SubtypeConstructor<typeof grpc.Client, _symbatcher_v1_StatusServiceClient> & { service: _symbatcher_v1_StatusServiceDefinition }
       Usage: MessageTypeDefinition<_symbatcher_v1_Usage, _symbatcher_v1_Usage__Output>
+      Vector: MessageTypeDefinition<_symbatcher_v1_Vector, _symbatcher_v1_Vector__Output>
       WorkerStatus: MessageTypeDefinition<_symbatcher_v1_WorkerStatus, _symbatcher_v1_WorkerStatus__Output>
     }
   }

@@ -5,6 +5,7 @@ import type { Assignment as _symbatcher_v1_Assignment, Assignment__Output as _sy
 import type { AssignmentChunk as _symbatcher_v1_AssignmentChunk, AssignmentChunk__Output as _symbatcher_v1_AssignmentChunk__Output } from './symbatcher/v1/AssignmentChunk';
 import type { CancelTasks as _symbatcher_v1_CancelTasks, CancelTasks__Output as _symbatcher_v1_CancelTasks__Output } from './symbatcher/v1/CancelTasks';
 import type { DrainWorker as _symbatcher_v1_DrainWorker, DrainWorker__Output as _symbatcher_v1_DrainWorker__Output } from './symbatcher/v1/DrainWorker';
+import type { Embeddings as _symbatcher_v1_Embeddings, Embeddings__Output as _symbatcher_v1_Embeddings__Output } from './symbatcher/v1/Embeddings';
 import type { EngineCall as _symbatcher_v1_EngineCall, EngineCall__Output as _symbatcher_v1_EngineCall__Output } from './symbatcher/v1/EngineCall';
 import type { EngineReply as _symbatcher_v1_EngineReply, EngineReply__Output as _symbatcher_v1_EngineReply__Output } from './symbatcher/v1/EngineReply';
 import type { EngineReplyChunk as _symbatcher_v1_EngineReplyChunk, EngineReplyChunk__Output as _symbatcher_v1_EngineReplyChunk__Output } from './symbatcher/v1/EngineReplyChunk';
@@ -17,6 +18,7 @@ import type { Outcome as _symbatcher_v1_Outcome, Outcome__Output as _symbatcher_
 import type { RegisterWorker as _symbatcher_v1_RegisterWorker, RegisterWorker__Output as _symbatcher_v1_RegisterWorker__Output } from './symbatcher/v1/RegisterWorker';
 import type { RunsStarted as _symbatcher_v1_RunsStarted, RunsStarted__Output as _symbatcher_v1_RunsStarted__Output } from './symbatcher/v1/RunsStarted';
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from './symbatcher/v1/Usage';
+import type { Vector as _symbatcher_v1_Vector, Vector__Output as _symbatcher_v1_Vector__Output } from './symbatcher/v1/Vector';
 import type { WorkResult as _symbatcher_v1_WorkResult, WorkResult__Output as _symbatcher_v1_WorkResult__Output } from './symbatcher/v1/WorkResult';
 import type { WorkResultChunk as _symbatcher_v1_WorkResultChunk, WorkResultChunk__Output as _symbatcher_v1_WorkResultChunk__Output } from './symbatcher/v1/WorkResultChunk';
 import type { WorkerCommand as _symbatcher_v1_WorkerCommand, WorkerCommand__Output as _symbatcher_v1_WorkerCommand__Output } from './symbatcher/v1/WorkerCommand';
@@ -37,9 +39,11 @@ export interface ProtoGrpcType {
       Assignment: MessageTypeDefinition<_symbatcher_v1_Assignment, _symbatcher_v1_Assignment__Output>
       AssignmentChunk: MessageTypeDefinition<_symbatcher_v1_AssignmentChunk, _symbatcher_v1_AssignmentChunk__Output>
       CacheMode: EnumTypeDefinition
+      CallKind: EnumTypeDefinition
       CancelTasks: MessageTypeDefinition<_symbatcher_v1_CancelTasks, _symbatcher_v1_CancelTasks__Output>
       Codec: EnumTypeDefinition
       DrainWorker: MessageTypeDefinition<_symbatcher_v1_DrainWorker, _symbatcher_v1_DrainWorker__Output>
+      Embeddings: MessageTypeDefinition<_symbatcher_v1_Embeddings, _symbatcher_v1_Embeddings__Output>
       EngineCall: MessageTypeDefinition<_symbatcher_v1_EngineCall, _symbatcher_v1_EngineCall__Output>
       EngineReply: MessageTypeDefinition<_symbatcher_v1_EngineReply, _symbatcher_v1_EngineReply__Output>
       EngineReplyChunk: MessageTypeDefinition<_symbatcher_v1_EngineReplyChunk, _symbatcher_v1_EngineReplyChunk__Output>
@@ -53,6 +57,7 @@ export interface ProtoGrpcType {
       RegisterWorker: MessageTypeDefinition<_symbatcher_v1_RegisterWorker, _symbatcher_v1_RegisterWorker__Output>
       RunsStarted: MessageTypeDefinition<_symbatcher_v1_RunsStarted, _symbatcher_v1_RunsStarted__Output>
       Usage: MessageTypeDefinition<_symbatcher_v1_Usage, _symbatcher_v1_Usage__Output>
+      Vector: MessageTypeDefinition<_symbatcher_v1_Vector, _symbatcher_v1_Vector__Output>
       WorkResult: MessageTypeDefinition<_symbatcher_v1_WorkResult, _symbatcher_v1_WorkResult__Output>
       WorkResultChunk: MessageTypeDefinition<_symbatcher_v1_WorkResultChunk, _symbatcher_v1_WorkResultChunk__Output>
       WorkerCommand: MessageTypeDefinition<_symbatcher_v1_WorkerCommand, _symbatcher_v1_WorkerCommand__Output>

@@ -88,6 +88,8 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
             f"default engine {status.default_engine} ({status.default_engine_source}); "
             "jobs may name another"
         )
+    if status.default_embedding_engine:
+        lines.append(f"default embedding engine {status.default_embedding_engine}")
     lines.append(f"workers ({len(status.workers)})")
     for w in status.workers:
         state = " · draining" if w.draining else ""
@@ -115,6 +117,8 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
     lines.append(f"jobs ({len(status.jobs)})")
     for j in status.jobs:
         engine = f" on {j.engine}" if j.engine else ""
+        if j.embedding_engine:
+            engine += f" (embedding: {j.embedding_engine})"
         more = "" if j.input_closed else " (input still arriving)"
         parked = f" · {j.parked:,} parked on a provider batch" if j.parked else ""
         lines.append(
@@ -146,6 +150,8 @@ def _cache(c: status_pb2.CacheStatus) -> str:
 
 def _engine(e: status_pb2.EngineStatus) -> list[str]:
     head = f"  {e.name} ({e.kind}"
+    if e.call_kind == "embedding":
+        head += ", embedding calls"
     if e.model:
         head += f", model {e.model}"
     if e.rpm:

@@ -35,6 +35,8 @@ class JobOptions:
     batch_size: int = 5
     max_queue_delay_ms: int | None = None
     engine: str = ""
+    #: The engine of the job's embedding calls; "": the server's default.
+    embedding_engine: str = ""
     codec: str = "json"
     window: int | None = None
     worker_wait_ms: int | None = None
@@ -71,6 +73,7 @@ class JobOptions:
             kwargs_json=kwargs_json,
             codec=_codec.codec_from_name(self.codec),
             engine=self.engine,
+            embedding_engine=self.embedding_engine,
             process_token=PROCESS_TOKEN,
         )
         for name in NUMBER_FIELDS:

@@ -68,7 +68,12 @@ class BatchScheduler:
     With no `address`, starts an embedded server (the echo engine unless
     `engine` says otherwise) and owns it. `engine` is an `EchoEngine`, a
     `BatchEngine` instance (served from this process), or the name of an engine
-    configured on the server. Keyword options are defaults for every job:
+    configured on the server. `embedding_engine` answers the embedding calls
+    (`Symbol.embed`, `Symbol.similarity`): an `OpenAIEmbeddingEngine`, or the
+    name of an embedding engine configured on the server; None: the server's
+    default embedding engine, else symai's own embedding engine answers in
+    each worker's process, unbatched (else such a call fails, naming how to
+    configure one). Keyword options are defaults for every job:
 
     - `progress`: show a tqdm progress bar;
     - `max_queue_delay_ms`: longest wait of an engine call for its batch to fill;
@@ -161,6 +166,7 @@ class BatchScheduler:
         *,
         address: str | None = None,
         engine: ServerEngine | BatchEngine | str | None = None,
+        embedding_engine: ServerEngine | str | None = None,
         progress: bool = False,
         max_queue_delay_ms: int | None = None,
         codec: str = "json",
@@ -232,6 +238,22 @@ class BatchScheduler:
                 "engine: expected EchoEngine (or another server engine), a BatchEngine or an "
                 f"engine name, got {type(engine).__name__}"
             )
+        embedding_name = ""
+        if isinstance(embedding_engine, ServerEngine):
+            if address is not None:
+                raise ValueError(
+                    f"embedding_engine: {type(embedding_engine).__name__} settings apply to the "
+                    "embedded server only; name an engine configured on the server instead"
+                )
+            server_argv += embedding_engine.server_args()
+        elif isinstance(embedding_engine, str):
+            embedding_name = embedding_engine
+        elif embedding_engine is not None:
+            raise TypeError(
+                "embedding_engine: expected OpenAIEmbeddingEngine (or another server engine) or "
+                f"an engine name, got {type(embedding_engine).__name__}"
+            )
+        self._options = JobOptions(**{**self._options.__dict__, "embedding_engine": embedding_name})
         embedded = address is None
         if cache_dir is not None and not embedded:
             raise ValueError("cache_dir: sets the embedded server's cache; a server at `address` has its own --cache-dir")

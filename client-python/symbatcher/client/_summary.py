@@ -79,6 +79,8 @@ class JobSummary:
     #: The engine that answered the job's calls ("echo", "openai", a config
     #: file's name, "symai:<EngineClass>:<model>" for symai's own engine, ...).
     engine: str = ""
+    #: The engine that answered the job's embedding calls ("": none).
+    embedding_engine: str = ""
     #: Cost in US dollars of the requests sent for the job (priced models).
     cost_usd: float = 0.0
     #: Requests sent whose model has no price (not in `cost_usd`).
@@ -118,6 +120,7 @@ class JobSummary:
             engine_latency_p99_ms=pb.engine_latency.p99_ms,
             engine_latency_max_ms=pb.engine_latency.max_ms,
             engine=pb.engine,
+            embedding_engine=pb.embedding_engine,
             cost_usd=pb.cost_usd,
             unpriced_calls=pb.unpriced_calls,
             cache_hits=pb.saved.cache_hits,
@@ -143,6 +146,8 @@ class JobSummary:
         )
         if self.engine:
             text += f", engine {self.engine}"
+        if self.embedding_engine:
+            text += f", embedding engine {self.embedding_engine}"
         if self.retries or self.rate_limited:
             text += f", {self.retries} retries ({self.rate_limited} rate-limited)"
         if self.prompt_tokens or self.completion_tokens:

@@ -4,6 +4,8 @@ its command-line flags.
 - `EchoEngine`: the server's built-in echo engine.
 - `OpenAIEngine`: an OpenAI-compatible HTTP engine in the server.
 - `OpenAIBatchEngine`: an engine on OpenAI's Batch API in the server.
+- `OpenAIEmbeddingEngine`: OpenAI's embeddings API in the server, many
+  embedding calls a request.
 
 Only types are checked here: the server checks every value against its
 limits, and a value it refuses stops the embedded server from starting with
@@ -198,3 +200,69 @@ class OpenAIBatchEngine(ServerEngine):
         if isinstance(self.fallback, OpenAIEngine):
             args += self.fallback.server_args()
         return args
+
+
+@dataclass(frozen=True)
+class OpenAIEmbeddingEngine(ServerEngine):
+    """OpenAI's embeddings API (`POST {base_url}/embeddings`, or any
+    compatible one: vLLM, Ollama, llama.cpp server) as the embedded server's
+    engine of embedding calls: `BatchScheduler(embedding_engine=...)`.
+
+    The embedding calls of every running `forward()` (`Symbol.embed`,
+    `Symbol.similarity`, ...) wait for their batch (the job's `batch_size`
+    and `max_queue_delay_ms`), then go out merged into requests of up to
+    `max_inputs` texts (at most 2,048) and `max_request_tokens` estimated
+    tokens; each call gets its own vectors back, in the shape symai's own
+    engine returns. Limits, retries, the call cache and prices are those of
+    `OpenAIEngine`: `rpm` and `tpm` count requests and tokens per minute for
+    all workers. See docs/engines.md.
+    """
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "text-embedding-3-small"
+    api_key_env: str | None = "OPENAI_API_KEY"
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+    max_retries: int = 5
+    timeout_s: float = 60
+    max_inputs: int = 2048
+    max_request_tokens: int = 300_000
+    #: Name of the engine in the server.
+    name: str = "openai-embeddings"
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url: must start with http:// or https://, got {self.base_url!r}")
+        for name in ("rpm", "tpm", "max_concurrency"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value)
+        for name in ("max_retries", "max_inputs", "max_request_tokens"):
+            _check_int(name, getattr(self, name))
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
+            raise TypeError(f"timeout_s: must be a number, got {type(self.timeout_s).__name__}")
+
+    def engine_toml(self) -> str:
+        """The engine as a `[engines.NAME]` table of the server's config
+        format, named the default embedding engine."""
+        lines = [
+            f"default_embedding_engine = {_toml_string(self.name)}",
+            f"[engines.{_toml_string(self.name)}]",
+            'kind = "openai-embeddings"',
+            f"base_url = {_toml_string(self.base_url)}",
+            f"model = {_toml_string(self.model)}",
+            f"api_key_env = {_toml_string(self.api_key_env or '')}",
+            f"max_retries = {self.max_retries}",
+            f"timeout_s = {float(self.timeout_s)}",
+            f"max_inputs = {self.max_inputs}",
+            f"max_request_tokens = {self.max_request_tokens}",
+        ]
+        for name in ("rpm", "tpm", "max_concurrency"):
+            value = getattr(self, name)
+            if value is not None:
+                lines.append(f"{name} = {value}")
+        return "\n".join(lines) + "\n"
+
+    def server_args(self) -> list[str]:
+        return ["--config-toml", self.engine_toml()]

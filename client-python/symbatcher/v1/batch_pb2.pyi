@@ -18,7 +18,7 @@ class BatchRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., items: _Optional[_Union[ItemChunk, _Mapping]] = ..., end: _Optional[_Union[EndOfInput, _Mapping]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token", "cache", "max_cost_usd", "replay", "deadline_unix_ms")
+    __slots__ = ("expression", "batch_size", "max_queue_delay_ms", "kwargs_json", "codec", "engine", "window", "max_attempts", "worker_wait_ms", "item_timeout_ms", "process_token", "cache", "max_cost_usd", "replay", "embedding_engine", "deadline_unix_ms")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class JobSpec(_message.Message):
     CACHE_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     REPLAY_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     expression: str
     batch_size: int
@@ -48,8 +49,9 @@ class JobSpec(_message.Message):
     cache: _common_pb2.CacheMode
     max_cost_usd: float
     replay: bool
+    embedding_engine: str
     deadline_unix_ms: int
-    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ..., cache: _Optional[_Union[_common_pb2.CacheMode, str]] = ..., max_cost_usd: _Optional[float] = ..., replay: _Optional[bool] = ..., deadline_unix_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, expression: _Optional[str] = ..., batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine: _Optional[str] = ..., window: _Optional[int] = ..., max_attempts: _Optional[int] = ..., worker_wait_ms: _Optional[int] = ..., item_timeout_ms: _Optional[int] = ..., process_token: _Optional[str] = ..., cache: _Optional[_Union[_common_pb2.CacheMode, str]] = ..., max_cost_usd: _Optional[float] = ..., replay: _Optional[bool] = ..., embedding_engine: _Optional[str] = ..., deadline_unix_ms: _Optional[int] = ...) -> None: ...
 
 class Item(_message.Message):
     __slots__ = ("index", "payload", "local_only")
@@ -82,14 +84,16 @@ class BatchResponse(_message.Message):
     def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., results: _Optional[_Union[ResultChunk, _Mapping]] = ..., summary: _Optional[_Union[JobSummary, _Mapping]] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
-    __slots__ = ("job_id", "window", "engine")
+    __slots__ = ("job_id", "window", "engine", "embedding_engine")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     window: int
     engine: str
-    def __init__(self, job_id: _Optional[int] = ..., window: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...
+    embedding_engine: str
+    def __init__(self, job_id: _Optional[int] = ..., window: _Optional[int] = ..., engine: _Optional[str] = ..., embedding_engine: _Optional[str] = ...) -> None: ...
 
 class ItemResult(_message.Message):
     __slots__ = ("index", "outcome", "usage")
@@ -108,7 +112,7 @@ class ResultChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class JobSummary(_message.Message):
-    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine", "cost_usd", "saved", "unpriced_calls", "budget_exceeded", "steps")
+    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine", "cost_usd", "saved", "unpriced_calls", "budget_exceeded", "embedding_engine", "steps")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +134,7 @@ class JobSummary(_message.Message):
     SAVED_FIELD_NUMBER: _ClassVar[int]
     UNPRICED_CALLS_FIELD_NUMBER: _ClassVar[int]
     BUDGET_EXCEEDED_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     items: int
     succeeded: int
@@ -152,8 +157,9 @@ class JobSummary(_message.Message):
     saved: _common_pb2.Usage
     unpriced_calls: int
     budget_exceeded: int
+    embedding_engine: str
     steps: _containers.RepeatedCompositeFieldContainer[StepRoutes]
-    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ..., cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., unpriced_calls: _Optional[int] = ..., budget_exceeded: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[StepRoutes, _Mapping]]] = ...) -> None: ...
+    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ..., cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., unpriced_calls: _Optional[int] = ..., budget_exceeded: _Optional[int] = ..., embedding_engine: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRoutes, _Mapping]]] = ...) -> None: ...
 
 class StepRoutes(_message.Message):
     __slots__ = ("step", "batch_calls", "online_calls", "cost_usd", "online_cost_usd")

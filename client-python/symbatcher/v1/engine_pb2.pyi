@@ -30,14 +30,16 @@ class EngineWorkerMessage(_message.Message):
     def __init__(self, register: _Optional[_Union[RegisterEngine, _Mapping]] = ..., result: _Optional[_Union[EngineBatchResult, _Mapping]] = ...) -> None: ...
 
 class RegisterEngine(_message.Message):
-    __slots__ = ("name", "max_concurrency", "cache_by_default")
+    __slots__ = ("name", "max_concurrency", "cache_by_default", "call_kind")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     CACHE_BY_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    CALL_KIND_FIELD_NUMBER: _ClassVar[int]
     name: str
     max_concurrency: int
     cache_by_default: bool
-    def __init__(self, name: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., cache_by_default: _Optional[bool] = ...) -> None: ...
+    call_kind: _common_pb2.CallKind
+    def __init__(self, name: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., cache_by_default: _Optional[bool] = ..., call_kind: _Optional[_Union[_common_pb2.CallKind, str]] = ...) -> None: ...
 
 class EngineBatch(_message.Message):
     __slots__ = ("batch_id", "calls")

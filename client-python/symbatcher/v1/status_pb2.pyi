@@ -12,7 +12,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source", "cache", "provider_batches")
+    __slots__ = ("jobs", "workers", "queues", "engines", "uptime_seconds", "default_engine", "default_engine_source", "cache", "provider_batches", "default_embedding_engine")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class StatusResponse(_message.Message):
     DEFAULT_ENGINE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobStatus]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerStatus]
     queues: _containers.RepeatedCompositeFieldContainer[QueueStatus]
@@ -31,7 +32,8 @@ class StatusResponse(_message.Message):
     default_engine_source: str
     cache: CacheStatus
     provider_batches: _containers.RepeatedCompositeFieldContainer[ProviderBatchStatus]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ..., cache: _Optional[_Union[CacheStatus, _Mapping]] = ..., provider_batches: _Optional[_Iterable[_Union[ProviderBatchStatus, _Mapping]]] = ...) -> None: ...
+    default_embedding_engine: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., engines: _Optional[_Iterable[_Union[EngineStatus, _Mapping]]] = ..., uptime_seconds: _Optional[float] = ..., default_engine: _Optional[str] = ..., default_engine_source: _Optional[str] = ..., cache: _Optional[_Union[CacheStatus, _Mapping]] = ..., provider_batches: _Optional[_Iterable[_Union[ProviderBatchStatus, _Mapping]]] = ..., default_embedding_engine: _Optional[str] = ...) -> None: ...
 
 class CacheStatus(_message.Message):
     __slots__ = ("dir", "entries", "bytes", "max_bytes", "hits", "coalesced")
@@ -66,7 +68,7 @@ class ProviderBatchStatus(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., batch_id: _Optional[str] = ..., state: _Optional[str] = ..., total: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed", "cost_usd", "max_cost_usd", "saved", "parked")
+    __slots__ = ("job_id", "expression", "engine", "received", "queued", "running", "completed", "failed", "input_closed", "cost_usd", "max_cost_usd", "saved", "parked", "embedding_engine")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +82,7 @@ class JobStatus(_message.Message):
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     SAVED_FIELD_NUMBER: _ClassVar[int]
     PARKED_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     expression: str
     engine: str
@@ -93,7 +96,8 @@ class JobStatus(_message.Message):
     max_cost_usd: float
     saved: _common_pb2.Usage
     parked: int
-    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ..., cost_usd: _Optional[float] = ..., max_cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., parked: _Optional[int] = ...) -> None: ...
+    embedding_engine: str
+    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., engine: _Optional[str] = ..., received: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., input_closed: _Optional[bool] = ..., cost_usd: _Optional[float] = ..., max_cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., parked: _Optional[int] = ..., embedding_engine: _Optional[str] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
     __slots__ = ("worker_id", "name", "expressions", "concurrency", "running", "draining", "started", "cancelling", "prefetch", "engine_calls", "buffered")
@@ -132,7 +136,7 @@ class QueueStatus(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., model: _Optional[str] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
-    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting", "reconnecting")
+    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting", "reconnecting", "call_kind")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +158,7 @@ class EngineStatus(_message.Message):
     REQUESTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_WAITING_FIELD_NUMBER: _ClassVar[int]
     RECONNECTING_FIELD_NUMBER: _ClassVar[int]
+    CALL_KIND_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     max_concurrency: int
@@ -175,4 +180,5 @@ class EngineStatus(_message.Message):
     requests_in_flight: int
     requests_waiting: int
     reconnecting: bool
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ..., reconnecting: _Optional[bool] = ...) -> None: ...
+    call_kind: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ..., reconnecting: _Optional[bool] = ..., call_kind: _Optional[str] = ...) -> None: ...

@@ -120,7 +120,7 @@ class WorkerRegistered(_message.Message):
     def __init__(self, worker_id: _Optional[int] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "expression", "kwargs_json", "codec", "engine_wants_messages", "call_batch_size", "max_queue_delay_ms", "replay_calls")
+    __slots__ = ("job_id", "expression", "kwargs_json", "codec", "engine_wants_messages", "call_batch_size", "max_queue_delay_ms", "replay_calls", "has_embedding_engine")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     KWARGS_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class JobInfo(_message.Message):
     CALL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     REPLAY_CALLS_FIELD_NUMBER: _ClassVar[int]
+    HAS_EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     expression: str
     kwargs_json: str
@@ -137,7 +138,8 @@ class JobInfo(_message.Message):
     call_batch_size: int
     max_queue_delay_ms: int
     replay_calls: bool
-    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine_wants_messages: _Optional[bool] = ..., call_batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., replay_calls: _Optional[bool] = ...) -> None: ...
+    has_embedding_engine: bool
+    def __init__(self, job_id: _Optional[int] = ..., expression: _Optional[str] = ..., kwargs_json: _Optional[str] = ..., codec: _Optional[_Union[_common_pb2.Codec, str]] = ..., engine_wants_messages: _Optional[bool] = ..., call_batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[int] = ..., replay_calls: _Optional[bool] = ..., has_embedding_engine: _Optional[bool] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("task_id", "job_id", "index", "payload", "local_only")

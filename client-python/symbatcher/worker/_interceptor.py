@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from symai.backend.base import Engine
@@ -41,22 +42,49 @@ class EngineCaller(Protocol):
         local_ref: str = "",
     ) -> tuple[str, dict[str, object]]: ...
 
+    def call_embedding(
+        self,
+        task_id: int,
+        inputs: list[str],
+        kwargs: dict[str, object],
+        local_ref: str = "",
+    ) -> tuple[list[list[float]], dict[str, object]]: ...
+
     def pause(self, task_id: int, seconds: float) -> None: ...
 
 
-#: (caller, task_id, wants_messages) of the item the current slot runs. A
-#: context variable, so that it is private to each slot whether slots are
-#: threads or greenlets.
-_BINDING: ContextVar[tuple[EngineCaller | None, int, bool]] = ContextVar(
-    "symbatcher_slot", default=(None, 0, True)
-)
+@dataclass(frozen=True)
+class SlotBinding:
+    """The item run the current slot runs, and for whom."""
+
+    caller: EngineCaller | None = None
+    task_id: int = 0
+    #: False when the job's engine reads only the prompt, which saves
+    #: rendering symai's system prompt per call.
+    wants_messages: bool = True
+    #: True when the job has an engine for embedding calls.
+    embeds: bool = False
 
 
-def bind_slot(caller: EngineCaller | None, task_id: int = 0, wants_messages: bool = True) -> None:
+#: The binding of the current slot. A context variable, so that it is
+#: private to each slot whether slots are threads or greenlets.
+_BINDING: ContextVar[SlotBinding] = ContextVar("symbatcher_slot", default=SlotBinding())
+
+
+def bind_slot(
+    caller: EngineCaller | None,
+    task_id: int = 0,
+    wants_messages: bool = True,
+    embeds: bool = False,
+) -> None:
     """Marks the current slot (thread or greenlet) as running `task_id` for
-    `caller` (None unbinds). `wants_messages` is false when the job's engine reads only the
-    prompt, which saves rendering symai's system prompt per call."""
-    _BINDING.set((caller, task_id, wants_messages))
+    `caller` (None unbinds); see `SlotBinding`."""
+    _BINDING.set(SlotBinding(caller, task_id, wants_messages, embeds))
+
+
+def slot_binding() -> SlotBinding:
+    """The current slot's binding (its caller None outside an item run)."""
+    return _BINDING.get()
 
 
 def sleep(seconds: float) -> None:
@@ -69,11 +97,11 @@ def sleep(seconds: float) -> None:
     starts) it is `time.sleep`."""
     if seconds < 0:
         raise ValueError(f"sleep length must be non-negative, got {seconds!r}")
-    caller, task_id, _ = _BINDING.get()
-    if caller is None:
+    binding = _BINDING.get()
+    if binding.caller is None:
         time.sleep(seconds)
     else:
-        caller.pause(task_id, seconds)
+        binding.caller.pause(binding.task_id, seconds)
 
 
 class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
@@ -92,7 +120,8 @@ class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
         argument.prop.prepared_input = argument.prop.processed_input
 
     def forward(self, argument: Argument) -> tuple[object, dict[str, object]]:
-        caller, task_id, wants_messages = _BINDING.get()
+        binding = _BINDING.get()
+        caller, task_id, wants_messages = binding.caller, binding.task_id, binding.wants_messages
         if caller is None:
             raise SymbatcherError("engine call outside a symbatcher item run")
         prompt, messages = self._prompt_and_messages(argument, wants_messages)
@@ -147,9 +176,13 @@ _ENGINE_LOCK = threading.Lock()
 
 def install_in_context() -> None:
     """Routes the neurosymbolic engine calls made in the current context (a
-    slot thread's, or a slot greenlet's) to symbatcher."""
+    slot thread's, or a slot greenlet's) to symbatcher, and puts symbatcher's
+    embedding engine in symai's registry (see `_embedding_interceptor`)."""
     global _ENGINE
     with _ENGINE_LOCK:
         if _ENGINE is None:
             _ENGINE = BatchingEngine()
     CURRENT_ENGINE_VAR.set(_ENGINE)
+    from symbatcher.worker._embedding_interceptor import install_embedding_engine
+
+    install_embedding_engine()

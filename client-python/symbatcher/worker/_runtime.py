@@ -568,29 +568,55 @@ class WorkerRuntime:
         kwargs: dict[str, object],
         local_ref: str = "",
     ) -> tuple[str, dict[str, object]]:
+        messages_json = json.dumps(messages, ensure_ascii=False) if messages else ""
+        kwargs_json = json.dumps(kwargs, ensure_ascii=False) if kwargs else ""
+        _limits.check_call(prompt, messages_json, kwargs_json)
+        call = common_pb2.EngineCall(
+            prompt=prompt,
+            messages_json=messages_json,
+            kwargs_json=kwargs_json,
+            local_ref=local_ref,
+        )
+        reply, metadata = self._send_call(task_id, call)
+        return reply.text, metadata
+
+    def call_embedding(
+        self,
+        task_id: int,
+        inputs: list[str],
+        kwargs: dict[str, object],
+        local_ref: str = "",
+    ) -> tuple[list[list[float]], dict[str, object]]:
+        """An embedding call: one vector per input, in input order."""
+        kwargs_json = json.dumps(kwargs, ensure_ascii=False) if kwargs else ""
+        _limits.check_call("".join(inputs), "", kwargs_json)
+        call = common_pb2.EngineCall(
+            kind=common_pb2.CALL_KIND_EMBEDDING,
+            inputs=inputs,
+            kwargs_json=kwargs_json,
+            local_ref=local_ref,
+        )
+        reply, metadata = self._send_call(task_id, call)
+        vectors = [list(vector.values) for vector in reply.embeddings.vectors]
+        if len(vectors) != len(inputs):
+            raise SymbatcherError(
+                f"the embedding engine answered {len(vectors)} vectors for {len(inputs)} inputs"
+            )
+        return vectors, metadata
+
+    def _send_call(
+        self, task_id: int, call: common_pb2.EngineCall
+    ) -> tuple[common_pb2.EngineReply, dict[str, object]]:
+        """Sends `call` for run `task_id` and waits for its reply (its error raised)."""
         if self._closing:
             raise SymbatcherError("worker stopped")
         if task_id in self._cancelled:
             raise RunCancelledError(f"run {task_id} was cancelled by the server")
-        messages_json = json.dumps(messages, ensure_ascii=False) if messages else ""
-        kwargs_json = json.dumps(kwargs, ensure_ascii=False) if kwargs else ""
-        _limits.check_call(prompt, messages_json, kwargs_json)
         call_id = next(self._call_ids)
+        call.call_id = call_id
         box = self._slots.reply_box()
         self._pending[call_id] = (task_id, box)
-        self._post_from_slot(
-            worker_pb2.WorkerEngineCall(
-                task_id=task_id,
-                call=common_pb2.EngineCall(
-                    call_id=call_id,
-                    prompt=prompt,
-                    messages_json=messages_json,
-                    kwargs_json=kwargs_json,
-                    local_ref=local_ref,
-                ),
-            ),
-            call=True,
-        )
+        self._post_from_slot(worker_pb2.WorkerEngineCall(task_id=task_id, call=call), call=True)
         reply = box.wait()
         if isinstance(reply, BaseException):
             raise reply
@@ -603,7 +629,7 @@ class WorkerRuntime:
                 raise RunParked(reply.error.message)
             raise from_item_error(reply.error)
         metadata = json.loads(reply.metadata_json) if reply.metadata_json else {}
-        return reply.text, metadata
+        return reply, metadata
 
     def pause(self, task_id: int, seconds: float) -> None:
         """`symbatcher.sleep` in a slot: waits `seconds` as for an engine
@@ -692,7 +718,12 @@ class WorkerRuntime:
             return _error_outcome(exc, common_pb2.ERROR_KIND_ENCODING)
         try:
             instance = job.expression(self._expressions[job.info.expression])
-            bind_slot(self, assignment.task_id, job.info.engine_wants_messages)
+            bind_slot(
+                self,
+                assignment.task_id,
+                job.info.engine_wants_messages,
+                job.info.has_embedding_engine,
+            )
             try:
                 value = instance.forward(input=item, **job.kwargs)
             finally:

@@ -30,7 +30,7 @@ use super::request::{Completion, Prepared};
 use super::retry::{self, RateLimitHeaders};
 use super::{describe, tokens, ApiKey};
 use crate::engine::{AnswerTx, BatchAnswer, CacheRequest, CallAnswer, CallStats, EngineLimits};
-use crate::pb::v1::{engine_reply, EngineCall, EngineReply};
+use crate::pb::v1::{engine_reply, Embeddings, EngineCall, EngineReply, Vector};
 
 /// Longest time to establish a connection (within the request timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +52,11 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
 
     /// A successful response body as a reply; the error is a description.
     fn parse_reply(&self, body: &[u8]) -> Result<Completion, String>;
+
+    /// The tokens a request body is charged against `tpm` before it is sent.
+    fn estimate(&self, body: &serde_json::Map<String, Value>) -> u64 {
+        tokens::estimate(body)
+    }
 
     /// The provider's own message in an error body, `scrub`bed of secrets.
     fn error_message(&self, body: &[u8], scrub: &dyn Fn(&str) -> String) -> String {
@@ -346,7 +351,7 @@ impl<P: Provider> PerCallEngine<P> {
                 return (error_reply(call.call_id, &err, 1), stats);
             }
         };
-        let estimate = tokens::estimate(&prepared.body);
+        let estimate = inner.provider.estimate(&prepared.body);
         if let Some(tpm) = settings.tpm.filter(|&tpm| estimate > tpm) {
             // The bucket could never hold it; waiting would only delay every
             // call behind it.
@@ -408,9 +413,13 @@ impl<P: Provider> PerCallEngine<P> {
                 if attempts > 1 {
                     metadata.insert("attempts".into(), attempts.into());
                 }
+                let outcome = match completion.embeddings {
+                    Some(vectors) => engine_reply::Outcome::Embeddings(embeddings_of(vectors)),
+                    None => engine_reply::Outcome::Text(completion.text),
+                };
                 EngineReply {
                     call_id: call.call_id,
-                    outcome: Some(engine_reply::Outcome::Text(completion.text)),
+                    outcome: Some(outcome),
                     metadata_json: Value::Object(metadata).to_string(),
                 }
             }
@@ -517,7 +526,17 @@ impl<P: Provider> PerCallEngine<P> {
     }
 }
 
-fn error_reply(call_id: u64, err: &CallError, attempts: u32) -> EngineReply {
+/// Vectors as an embedding call's reply.
+pub(crate) fn embeddings_of(vectors: Vec<Vec<f64>>) -> Embeddings {
+    Embeddings {
+        vectors: vectors
+            .into_iter()
+            .map(|values| Vector { values })
+            .collect(),
+    }
+}
+
+pub(crate) fn error_reply(call_id: u64, err: &CallError, attempts: u32) -> EngineReply {
     EngineReply {
         call_id,
         outcome: Some(engine_reply::Outcome::Error(err.to_item_error(attempts))),

@@ -30,6 +30,9 @@ pub struct Completion {
     pub completion_tokens: u64,
     /// `usage`, `model`, `id`, `finish_reason` and the like of the response.
     pub metadata: Map<String, Value>,
+    /// An embeddings response's vectors, one per input in input order
+    /// (`text` is then empty); None for a chat response.
+    pub embeddings: Option<Vec<Vec<f64>>>,
 }
 
 impl Completion {
@@ -52,6 +55,7 @@ impl Completion {
             prompt_tokens,
             completion_tokens,
             metadata,
+            embeddings: None,
         }
     }
 }

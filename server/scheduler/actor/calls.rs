@@ -13,7 +13,7 @@ use super::super::outcome::error_reply;
 use super::replies::{batch_task, CacheWriter};
 use super::Scheduler;
 use crate::batcher::{policy, BatchKey, Flush, FlushReason, QueuedCall};
-use crate::engine::EngineError;
+use crate::engine::{call_kind_name, EngineError};
 use crate::pb::v1::WorkerEngineCall;
 use crate::telemetry::logging::batch_span;
 use tracing::Instrument;
@@ -60,7 +60,14 @@ impl Scheduler {
             let Some(job) = self.jobs.get(&job_id) else {
                 continue;
             };
-            let engine = job.params.engine.clone();
+            let kind = call.kind();
+            let Some(engine) = job.engine_for(kind).map(str::to_string) else {
+                let err = EngineError::NoEngineForKind(call_kind_name(kind));
+                if let Some(worker) = self.workers.get_mut(&worker_id) {
+                    worker.outbox.replies.push(error_reply(call.call_id, &err));
+                }
+                continue;
+            };
             let Some(slot) = self.engines.get(&engine) else {
                 let err = EngineError::Disconnected(engine);
                 if let Some(worker) = self.workers.get_mut(&worker_id) {

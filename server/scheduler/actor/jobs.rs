@@ -5,6 +5,7 @@
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::super::engine_book::EngineSlot;
 use super::super::handle::{JobParams, JobRegistration};
 use super::super::item::{PendingItem, ReplayLog};
 use super::super::job_book::Job;
@@ -13,7 +14,7 @@ use super::Scheduler;
 use crate::batcher::policy;
 use crate::cache::CacheMode;
 use crate::config::MAX_WINDOW;
-use crate::engine::Engine;
+use crate::engine::{call_kind_name, CallKind, Engine};
 use crate::error::Error;
 use crate::pb::v1::Item;
 
@@ -22,22 +23,19 @@ impl Scheduler {
         if self.draining {
             return Err(Error::ShuttingDown);
         }
-        let Some(engine) = self.engines.get(&params.engine) else {
-            return Err(Error::UnknownEngine {
-                name: params.engine.clone(),
-                known: self.engines.names(),
-            });
-        };
+        let engine = self.engine_of_kind("engine", &params.engine, CallKind::Neurosymbolic)?;
         let engine_wants_messages = engine.wants_messages();
         let batch_api = engine.engine.batch_api_flush();
         let call_batch_size =
             policy::job_call_batch_size(params.batch_size, engine.max_batch_size, &engine.engine);
-        // Only engines that call a provider are cached unless the job asks.
-        let cache_mode = params.cache.unwrap_or(match &engine.engine {
-            Engine::OpenAi(_) | Engine::OpenAiBatch(_) | Engine::Anthropic(_) => CacheMode::Use,
-            Engine::Connected(connected) if connected.cache_by_default() => CacheMode::Use,
-            _ => CacheMode::Off,
-        });
+        let cache_mode = params.cache.unwrap_or(default_cache_mode(&engine.engine));
+        let embedding_cache_mode = match &params.embedding_engine {
+            Some(name) => {
+                let slot = self.engine_of_kind("embedding_engine", name, CallKind::Embedding)?;
+                params.cache.unwrap_or(default_cache_mode(&slot.engine))
+            }
+            None => CacheMode::Off,
+        };
         let id = self.fresh_id();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
@@ -61,7 +59,7 @@ impl Scheduler {
             id,
             params,
             (engine_wants_messages, call_batch_size, replays),
-            cache_mode,
+            [cache_mode, embedding_cache_mode],
             events_tx,
             now,
         );
@@ -74,6 +72,33 @@ impl Scheduler {
             window,
             events_rx,
         })
+    }
+
+    /// The engine `name` for a job's `field`, which must answer calls of
+    /// `kind`.
+    fn engine_of_kind(
+        &self,
+        field: &'static str,
+        name: &str,
+        kind: CallKind,
+    ) -> Result<&EngineSlot, Error> {
+        let Some(slot) = self.engines.get(name) else {
+            return Err(Error::UnknownEngine {
+                field,
+                name: name.to_string(),
+                known: self.engines.names(),
+            });
+        };
+        let actual = slot.engine.call_kind();
+        if actual != kind {
+            return Err(Error::WrongEngineKind {
+                field,
+                name: name.to_string(),
+                kind: call_kind_name(actual),
+                wanted: call_kind_name(kind),
+            });
+        }
+        Ok(slot)
     }
 
     pub(super) fn add_items(&mut self, job_id: u64, items: Vec<Item>) {
@@ -187,5 +212,18 @@ impl Scheduler {
             self.assign_items();
         }
         self.jobs.flush_all();
+    }
+}
+
+/// How a job's calls to `engine` use the call cache when the job does not
+/// say: only engines that call a provider are cached.
+fn default_cache_mode(engine: &Engine) -> CacheMode {
+    match engine {
+        Engine::OpenAi(_)
+        | Engine::OpenAiBatch(_)
+        | Engine::Anthropic(_)
+        | Engine::OpenAiEmbeddings(_) => CacheMode::Use,
+        Engine::Connected(connected) if connected.cache_by_default() => CacheMode::Use,
+        _ => CacheMode::Off,
     }
 }

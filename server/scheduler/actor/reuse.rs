@@ -12,6 +12,7 @@ use super::Scheduler;
 use crate::batcher::model_of;
 use crate::batcher::{BatchKey, QueuedCall};
 use crate::cache::{call_key, CachedReply};
+use crate::engine::http::per_call::embeddings_of;
 use crate::engine::{is_error, CallStats};
 use crate::pb::v1::{engine_reply, EngineReply, ErrorKind};
 
@@ -52,7 +53,7 @@ impl Scheduler {
             }
             return;
         }
-        let mode = job.cache_mode;
+        let mode = job.cache_mode(queued.call.kind());
         let request = mode
             .writes()
             .then(|| self.engines.get(&key.engine))
@@ -108,7 +109,10 @@ impl Scheduler {
         );
         let reply = EngineReply {
             call_id: queued.worker_call_id,
-            outcome: Some(engine_reply::Outcome::Text(hit.text)),
+            outcome: Some(match hit.embeddings {
+                Some(vectors) => engine_reply::Outcome::Embeddings(embeddings_of(vectors)),
+                None => engine_reply::Outcome::Text(hit.text),
+            }),
             metadata_json: mark_cached(&hit.metadata_json),
         };
         self.deliver_reply(queued.worker_id, queued.run_id, queued.call.call_id, reply);

@@ -160,6 +160,7 @@ impl Scheduler {
                 kwargs_json: job.params.kwargs_json.clone(),
                 codec: job.params.codec as i32,
                 engine_wants_messages: job.engine_wants_messages,
+                has_embedding_engine: job.params.embedding_engine.is_some(),
                 call_batch_size: u32::try_from(job.call_batch_size).unwrap_or(u32::MAX),
                 max_queue_delay_ms: Some(
                     u32::try_from(job.params.max_queue_delay.as_millis()).unwrap_or(u32::MAX),

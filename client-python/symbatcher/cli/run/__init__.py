@@ -4,7 +4,7 @@
                    [--input-format jsonl|csv|parquet|hf] [--input-column NAME] [--id-column NAME]
                    [--server HOST:PORT] [--workers N] [--batch-size B] [--kwargs JSON]
                    [--slots thread|greenlet] [--no-pin-slots] [--engine NAME]
-                   [--config symbatcher.toml]
+                   [--embedding-engine NAME] [--config symbatcher.toml]
                    [--cache use|refresh|off] [--cache-dir DIR] [--max-cost USD]
                    [--deadline 2h|90m|ISO-TIME] [--no-replay] [--force]
                    [--estimate [--sample N|SHARE] [--yes]]
@@ -15,7 +15,11 @@ default_engine (or $SYMBATCHER_CONFIG's), else to symai's own configured
 neurosymbolic engine, else to the echo engine (with a warning). `--engine
 NAME` names one the server knows: `echo`, an engine of the --config file, or
 an engine process connected to --server. An unknown engine fails before the
-output file is created.
+output file is created. `--embedding-engine NAME` names the engine of the
+embedding calls (an `openai-embeddings` engine of the --config file, ...);
+without it, the server's default embedding engine (a --config file with one
+openai-embeddings engine makes it the default), else symai's own embedding
+engine in each worker.
 
 Input, by its extension (--input-format overrides): .jsonl/.json (else too)
 JSON lines, .csv a CSV file with a header row, .parquet a Parquet file (read

@@ -72,6 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--embedding-engine", default=None, metavar="NAME",
+        help=(
+            "engine that answers the embedding calls (Symbol.embed, ...): a name the server "
+            "knows (an openai-embeddings engine of the --config file, a connected engine "
+            "process). Default: the server's default embedding engine, else symai's own "
+            "embedding engine in each worker"
+        ),
+    )
+    parser.add_argument(
         "--config", default=None, metavar="FILE",
         help=(
             "symbatcher.toml with named engines for the embedded server "

@@ -162,6 +162,7 @@ def open_scheduler(args: argparse.Namespace) -> BatchScheduler:
     return BatchScheduler(
         address=args.server,
         engine=args.engine,
+        embedding_engine=args.embedding_engine,
         server_args=["--config", args.config] if args.config else (),
         worker_wait_ms=args.worker_wait_ms,
         item_timeout_s=args.item_timeout,

@@ -1,5 +1,6 @@
 // Original file: ../proto/symbatcher/v1/common.proto
 
+import type { CallKind as _symbatcher_v1_CallKind, CallKind__Output as _symbatcher_v1_CallKind__Output } from '../../symbatcher/v1/CallKind';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -40,6 +41,18 @@ export interface EngineCall {
    * everyone else; empty when not set.
    */
   'local_ref'?: (string);
+  /**
+   * Which engine of its job answers the call. A call of a kind the job has
+   * no engine for is answered at once with an error naming the kind and how
+   * to give the job one (kind ENGINE); its run goes on.
+   */
+  'kind'?: (_symbatcher_v1_CallKind);
+  /**
+   * CALL_KIND_EMBEDDING: the texts to embed, one vector each in the reply
+   * (1 to 2048 of them; else the call is answered with an error naming the
+   * limit). `prompt` and `messages_json` are then unused.
+   */
+  'inputs'?: (string)[];
   /**
    * To an engine: the deadline of the call's job (JobSpec.deadline_unix_ms),
    * set by the server when it forms the engine batch; unset: none. From a
@@ -87,6 +100,18 @@ export interface EngineCall__Output {
    * everyone else; empty when not set.
    */
   'local_ref': (string);
+  /**
+   * Which engine of its job answers the call. A call of a kind the job has
+   * no engine for is answered at once with an error naming the kind and how
+   * to give the job one (kind ENGINE); its run goes on.
+   */
+  'kind': (_symbatcher_v1_CallKind__Output);
+  /**
+   * CALL_KIND_EMBEDDING: the texts to embed, one vector each in the reply
+   * (1 to 2048 of them; else the call is answered with an error naming the
+   * limit). `prompt` and `messages_json` are then unused.
+   */
+  'inputs': (string)[];
   /**
    * To an engine: the deadline of the call's job (JobSpec.deadline_unix_ms),
    * set by the server when it forms the engine batch; unset: none. From a

@@ -1,6 +1,7 @@
 // Original file: ../proto/symbatcher/v1/common.proto
 
 import type { ItemError as _symbatcher_v1_ItemError, ItemError__Output as _symbatcher_v1_ItemError__Output } from '../../symbatcher/v1/ItemError';
+import type { Embeddings as _symbatcher_v1_Embeddings, Embeddings__Output as _symbatcher_v1_Embeddings__Output } from '../../symbatcher/v1/Embeddings';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -25,9 +26,13 @@ export interface EngineReply {
    */
   'metadata_json'?: (string);
   /**
+   * The answer to a CALL_KIND_EMBEDDING call.
+   */
+  'embeddings'?: (_symbatcher_v1_Embeddings | null);
+  /**
    * The answer, or why there is none.
    */
-  'outcome'?: "text"|"error";
+  'outcome'?: "text"|"error"|"embeddings";
 }
 
 /**
@@ -52,7 +57,11 @@ export interface EngineReply__Output {
    */
   'metadata_json': (string);
   /**
+   * The answer to a CALL_KIND_EMBEDDING call.
+   */
+  'embeddings'?: (_symbatcher_v1_Embeddings__Output | null);
+  /**
    * The answer, or why there is none.
    */
-  'outcome'?: "text"|"error";
+  'outcome'?: "text"|"error"|"embeddings";
 }

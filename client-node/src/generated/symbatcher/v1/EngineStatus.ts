@@ -102,6 +102,10 @@ export interface EngineStatus {
    * wait until then, and fail after it.
    */
   'reconnecting'?: (boolean);
+  /**
+   * The kind of call it answers: "neurosymbolic" (chat) or "embedding".
+   */
+  'call_kind'?: (string);
 }
 
 /**
@@ -203,4 +207,8 @@ export interface EngineStatus__Output {
    * wait until then, and fail after it.
    */
   'reconnecting': (boolean);
+  /**
+   * The kind of call it answers: "neurosymbolic" (chat) or "embedding".
+   */
+  'call_kind': (string);
 }

@@ -20,6 +20,10 @@ export interface JobAccepted {
    * the JobSpec named none).
    */
   'engine'?: (string);
+  /**
+   * The engine of its embedding calls; empty: none.
+   */
+  'embedding_engine'?: (string);
 }
 
 /**
@@ -40,4 +44,8 @@ export interface JobAccepted__Output {
    * the JobSpec named none).
    */
   'engine': (string);
+  /**
+   * The engine of its embedding calls; empty: none.
+   */
+  'embedding_engine': (string);
 }

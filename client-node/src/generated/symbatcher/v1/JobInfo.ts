@@ -57,6 +57,15 @@ export interface JobInfo {
    * kept. False: a run waits in its slot for every reply.
    */
   'replay_calls'?: (boolean);
+  /**
+   * True when the job has an engine for embedding calls
+   * (JobSpec.embedding_engine, or the server's default): the worker sends
+   * them to the server. False: a call sent anyway is answered with an error
+   * naming the kind and how to configure an engine for it; a Python worker
+   * lets symai's own configured embedding engine answer in its process
+   * instead, when symai has one.
+   */
+  'has_embedding_engine'?: (boolean);
   '_max_queue_delay_ms'?: "max_queue_delay_ms";
 }
 
@@ -114,5 +123,14 @@ export interface JobInfo__Output {
    * kept. False: a run waits in its slot for every reply.
    */
   'replay_calls': (boolean);
+  /**
+   * True when the job has an engine for embedding calls
+   * (JobSpec.embedding_engine, or the server's default): the worker sends
+   * them to the server. False: a call sent anyway is answered with an error
+   * naming the kind and how to configure an engine for it; a Python worker
+   * lets symai's own configured embedding engine answer in its process
+   * instead, when symai has one.
+   */
+  'has_embedding_engine': (boolean);
   '_max_queue_delay_ms'?: "max_queue_delay_ms";
 }

@@ -106,6 +106,18 @@ export interface JobSpec {
    */
   'replay'?: (boolean);
   /**
+   * Engine of the job's embedding calls (EngineCall.kind
+   * CALL_KIND_EMBEDDING), an engine whose call kind is embedding; `engine`
+   * answers the chat calls. Empty picks the server's default embedding
+   * engine (--default-embedding-engine, else the config file's
+   * default_embedding_engine, else its only embedding engine); without
+   * one, the job's embedding calls fail with an error naming the kind. An
+   * unknown name fails the job (INVALID_ARGUMENT, kind "unknown_engine",
+   * field "embedding_engine"), and so does an engine of another kind (kind
+   * "wrong_engine_kind"). The name rules of `expression` apply.
+   */
+  'embedding_engine'?: (string);
+  /**
    * When the job must be done, in milliseconds since the Unix epoch (the
    * server's clock). A batch API engine with an online fallback then sends
    * a call to the provider batch only while the time left can absorb the
@@ -226,6 +238,18 @@ export interface JobSpec__Output {
    * waits. Has no effect on other engines.
    */
   'replay'?: (boolean);
+  /**
+   * Engine of the job's embedding calls (EngineCall.kind
+   * CALL_KIND_EMBEDDING), an engine whose call kind is embedding; `engine`
+   * answers the chat calls. Empty picks the server's default embedding
+   * engine (--default-embedding-engine, else the config file's
+   * default_embedding_engine, else its only embedding engine); without
+   * one, the job's embedding calls fail with an error naming the kind. An
+   * unknown name fails the job (INVALID_ARGUMENT, kind "unknown_engine",
+   * field "embedding_engine"), and so does an engine of another kind (kind
+   * "wrong_engine_kind"). The name rules of `expression` apply.
+   */
+  'embedding_engine': (string);
   /**
    * When the job must be done, in milliseconds since the Unix epoch (the
    * server's clock). A batch API engine with an online fallback then sends

@@ -16,7 +16,7 @@ export interface JobStatus {
    */
   'expression'?: (string);
   /**
-   * The engine its calls go to.
+   * The engine its chat (neurosymbolic) calls go to.
    */
   'engine'?: (string);
   /**
@@ -60,6 +60,10 @@ export interface JobStatus {
    * (replay); they run again once their calls are answered.
    */
   'parked'?: (number | string | Long);
+  /**
+   * The engine its embedding calls go to; empty: none.
+   */
+  'embedding_engine'?: (string);
 }
 
 /**
@@ -75,7 +79,7 @@ export interface JobStatus__Output {
    */
   'expression': (string);
   /**
-   * The engine its calls go to.
+   * The engine its chat (neurosymbolic) calls go to.
    */
   'engine': (string);
   /**
@@ -119,4 +123,8 @@ export interface JobStatus__Output {
    * (replay); they run again once their calls are answered.
    */
   'parked': (number);
+  /**
+   * The engine its embedding calls go to; empty: none.
+   */
+  'embedding_engine': (string);
 }

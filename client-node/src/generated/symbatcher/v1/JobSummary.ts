@@ -98,6 +98,10 @@ export interface JobSummary {
    */
   'budget_exceeded'?: (number | string | Long);
   /**
+   * The engine that answered this job's embedding calls; empty: none.
+   */
+  'embedding_engine'?: (string);
+  /**
    * Requests sent for this job by step (the n-th engine call of an item's
    * forward()), in step order: how many went by provider batch and how many
    * online, and what they cost against all online. Empty when no request
@@ -198,6 +202,10 @@ export interface JobSummary__Output {
    * Items that failed with ERROR_KIND_BUDGET_EXCEEDED.
    */
   'budget_exceeded': (number);
+  /**
+   * The engine that answered this job's embedding calls; empty: none.
+   */
+  'embedding_engine': (string);
   /**
    * Requests sent for this job by step (the n-th engine call of an item's
    * forward()), in step order: how many went by provider batch and how many

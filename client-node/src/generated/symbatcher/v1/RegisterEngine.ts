@@ -1,5 +1,6 @@
 // Original file: ../proto/symbatcher/v1/engine.proto
 
+import type { CallKind as _symbatcher_v1_CallKind, CallKind__Output as _symbatcher_v1_CallKind__Output } from '../../symbatcher/v1/CallKind';
 
 /**
  * Who the engine is. An invalid field ends the stream with INVALID_ARGUMENT
@@ -28,6 +29,12 @@ export interface RegisterEngine {
    * otherwise, as jobs on openai engines do. False: the default is "off".
    */
   'cache_by_default'?: (boolean);
+  /**
+   * The kind of call it answers; CALL_KIND_UNSPECIFIED is
+   * CALL_KIND_NEUROSYMBOLIC (chat). An embedding engine answers each call
+   * with EngineReply.embeddings, one vector per input.
+   */
+  'call_kind'?: (_symbatcher_v1_CallKind);
   '_max_concurrency'?: "max_concurrency";
 }
 
@@ -58,5 +65,11 @@ export interface RegisterEngine__Output {
    * otherwise, as jobs on openai engines do. False: the default is "off".
    */
   'cache_by_default': (boolean);
+  /**
+   * The kind of call it answers; CALL_KIND_UNSPECIFIED is
+   * CALL_KIND_NEUROSYMBOLIC (chat). An embedding engine answers each call
+   * with EngineReply.embeddings, one vector per input.
+   */
+  'call_kind': (_symbatcher_v1_CallKind__Output);
   '_max_concurrency'?: "max_concurrency";
 }

@@ -50,6 +50,10 @@ export interface StatusResponse {
    * (the newest 100 per engine, including those recorded before a restart).
    */
   'provider_batches'?: (_symbatcher_v1_ProviderBatchStatus)[];
+  /**
+   * The engine of the embedding calls of jobs that name none; empty: none.
+   */
+  'default_embedding_engine'?: (string);
 }
 
 /**
@@ -95,4 +99,8 @@ export interface StatusResponse__Output {
    * (the newest 100 per engine, including those recorded before a restart).
    */
   'provider_batches': (_symbatcher_v1_ProviderBatchStatus__Output)[];
+  /**
+   * The engine of the embedding calls of jobs that name none; empty: none.
+   */
+  'default_embedding_engine': (string);
 }
