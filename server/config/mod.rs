@@ -11,6 +11,7 @@ pub mod cache;
 mod engine_table;
 pub mod file;
 pub mod guards;
+pub mod history;
 pub mod limits;
 pub mod names;
 pub mod security;
@@ -175,6 +176,10 @@ pub struct ServerConfig {
     /// Engine reconnection grace, engine-call caps, prefetch cap.
     #[command(flatten)]
     pub guards: guards::GuardFlags,
+
+    /// How many ended jobs Status shows, and for how long.
+    #[command(flatten)]
+    pub history: history::JobHistoryFlags,
 
     /// The call cache: directory and size cap.
     #[command(flatten)]

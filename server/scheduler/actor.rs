@@ -29,12 +29,14 @@ use super::call_book::CallBook;
 use super::engine_book::EngineBook;
 use super::handle::{NewWorker, SchedulerCommand};
 use super::job_book::{Job, JobBook};
+use super::job_history::JobHistory;
 use super::reuse_book::ReuseBook;
 use super::spend_book::SpendBook;
 use super::worker::Worker;
 use super::worker_book::WorkerBook;
 use crate::cache::CallCache;
 use crate::config::guards::GuardFlags;
+use crate::config::history::JobHistoryFlags;
 use crate::cost::Pricing;
 use crate::engine::Engine;
 use crate::pb::v1::{JobStatus, QueueStatus, StatusResponse, WorkerStatus};
@@ -57,6 +59,8 @@ pub(super) struct Scheduler {
     tracker: TaskTracker,
     /// Jobs, their turns, and their waits for workers.
     jobs: JobBook,
+    /// The jobs that ended lately, for Status.
+    history: JobHistory,
     /// Connected workers, the expressions they serve, and their runs.
     workers: WorkerBook,
     /// Engine calls: waiting for a batch, at an engine, of parked items.
@@ -84,12 +88,14 @@ impl Scheduler {
         commands: mpsc::WeakSender<SchedulerCommand>,
         tracker: TaskTracker,
         guards: GuardFlags,
+        history: &JobHistoryFlags,
         metrics: Metrics,
     ) -> Self {
         Scheduler {
             commands,
             tracker,
             jobs: JobBook::default(),
+            history: JobHistory::new(history),
             workers: WorkerBook::default(),
             calls: CallBook::default(),
             engines: EngineBook::default(),
@@ -261,6 +267,7 @@ impl Scheduler {
                 .values()
                 .map(Job::status)
                 .collect::<Vec<JobStatus>>(),
+            finished_jobs: self.history.statuses(Instant::now()),
             workers: self
                 .workers
                 .values()

@@ -27,7 +27,8 @@
 //!   (the batcher, calls in flight, parked calls, engine batch to jobs),
 //!   `engine_book` (engine slots, reconnection graces), `reuse_book` (call
 //!   cache, coalescer, pending cache writes, counters), `spend_book` (prices,
-//!   unpriced models, the cost of a call);
+//!   unpriced models, the cost of a call), `job_history` (the jobs that
+//!   ended lately, for Status);
 //! - plain data: `item` (pending and parked items, replay logs), `run` (one
 //!   run of an item on a worker slot), `worker`, `worker_index` (the
 //!   connected workers, indexed by whether they may take an item), `queue`
@@ -76,6 +77,7 @@ mod engine_book;
 mod handle;
 mod item;
 mod job_book;
+mod job_history;
 mod outcome;
 mod queue;
 mod reuse_book;
@@ -121,6 +123,7 @@ impl SchedulerHandle {
             tx.downgrade(),
             tracker.clone(),
             config.guards.clone(),
+            &config.history,
             metrics,
         );
         let handle = SchedulerHandle { tx };

@@ -50,6 +50,12 @@ export interface StatusResponse {
    * (the newest 100 per engine, including those recorded before a restart).
    */
   'provider_batches'?: (_symbatcher_v1_ProviderBatchStatus)[];
+  /**
+   * Jobs that ended lately, the newest first, with their final counts: the
+   * last --keep-finished-jobs of them, each for --keep-finished-jobs-ms
+   * after it ended.
+   */
+  'finished_jobs'?: (_symbatcher_v1_JobStatus)[];
 }
 
 /**
@@ -95,4 +101,10 @@ export interface StatusResponse__Output {
    * (the newest 100 per engine, including those recorded before a restart).
    */
   'provider_batches': (_symbatcher_v1_ProviderBatchStatus__Output)[];
+  /**
+   * Jobs that ended lately, the newest first, with their final counts: the
+   * last --keep-finished-jobs of them, each for --keep-finished-jobs-ms
+   * after it ended.
+   */
+  'finished_jobs': (_symbatcher_v1_JobStatus__Output)[];
 }
