@@ -14,6 +14,7 @@ mod replies;
 mod reuse;
 mod suspects;
 mod timeouts;
+mod unavailable;
 mod workers;
 
 pub(crate) use timeouts::STALL_AFTER_INTERVALS;
@@ -217,6 +218,7 @@ impl Scheduler {
     /// without workers, and send what the turn produced.
     fn settle(&mut self) {
         let now = Instant::now();
+        self.fail_items_of_unavailable_engines();
         self.assign_items();
         self.flush_batches(now);
         self.expire_waiting_jobs(now);

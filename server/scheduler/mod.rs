@@ -20,7 +20,9 @@
 //!   back), `replies` (engine batches at their engines, replies back to
 //!   workers), `engines` (engine registration and slots), `timeouts` (run
 //!   deadlines, stalled workers), `reuse` (the call cache and coalescing at
-//!   the scheduler), `budget` (the spend cap);
+//!   the scheduler), `budget` (the spend cap), `unavailable` (a job's
+//!   waiting items fail without running while its engine's circuit is
+//!   open);
 //! - the books, each one's fields private to its file: `job_book` (jobs,
 //!   their turns, waits for workers), `worker_book` (workers, the
 //!   expressions they serve, their runs and run deadlines), `call_book`
