@@ -32,6 +32,15 @@ def symbatcher_command(*args: str) -> list[str]:
     return [*head, *args]
 
 
+def lines_in(path: Path) -> int:
+    """Whole lines in `path` so far (0 before it exists)."""
+    try:
+        with path.open("rb") as f:
+            return sum(1 for line in f if line.endswith(b"\n"))
+    except FileNotFoundError:
+        return 0
+
+
 def main() -> None:
     # Everything this example writes goes away with the directory.
     with tempfile.TemporaryDirectory(prefix="symbatcher-jsonl-") as tmp:
@@ -56,9 +65,13 @@ def run_example(work: Path) -> None:
     )
     print("$", " ".join(command[-14:]))
     first = subprocess.Popen(command)
-    time.sleep(4)
+    # Interrupt it once it has written some results (not at a fixed time: on
+    # a busy machine, importing symai alone can take seconds).
+    deadline = time.monotonic() + 120
+    while first.poll() is None and lines_in(out) < 1_000 and time.monotonic() < deadline:
+        time.sleep(0.1)
     first.send_signal(signal.SIGINT)  # as Ctrl-C would
-    print(f"\ninterrupted: exit status {first.wait()}, {sum(1 for _ in out.open())} lines written")
+    print(f"\ninterrupted: exit status {first.wait()}, {lines_in(out)} lines written")
 
     print("\nrunning the same command again resumes:")
     subprocess.run(command, check=True)

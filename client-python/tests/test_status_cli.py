@@ -93,3 +93,22 @@ def test_status_shows_both_engines_of_a_job_that_embeds_and_queries():
     assert "default embedding engine openai-embeddings" in text
     assert "  openai-embeddings (openai-embeddings, embedding calls" in text
     assert "  job 1 m:E on openai (embedding: openai-embeddings): " in text
+
+
+def test_status_shows_a_finished_job_as_finished_with_its_final_counts(capsys):
+    with BatchScheduler(engine=EchoEngine()) as scheduler:
+        results = scheduler(TwoCalls, 4, range(30), batch_size=8)
+        assert len(results) == 30
+        assert cli_main(["status", "--server", scheduler.address]) == 0
+        text = capsys.readouterr().out
+        assert cli_main(["status", "--server", scheduler.address, "--json"]) == 0
+        snapshot = json.loads(capsys.readouterr().out)
+    assert "jobs (0)\n" in text
+    assert "ended jobs (1), the newest first\n  job " in text, text
+    assert "remote_expressions:TwoCalls on echo: finished " in text
+    assert "30 done (0 failed) of 30 received · cost $0" in text
+    assert "jobs" not in snapshot
+    [ended] = snapshot["finishedJobs"]
+    assert ended["state"] == "JOB_STATE_FINISHED"
+    assert (ended["completed"], ended["received"], ended["engine"]) == ("30", "30", "echo")
+    assert int(ended["endedUnixMs"]) > 0

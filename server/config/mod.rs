@@ -13,6 +13,7 @@ mod embeddings_file;
 mod engine_table;
 pub mod file;
 pub mod guards;
+pub mod history;
 pub mod limits;
 pub mod names;
 pub mod security;
@@ -189,6 +190,10 @@ pub struct ServerConfig {
     /// Engine reconnection grace, engine-call caps, prefetch cap.
     #[command(flatten)]
     pub guards: guards::GuardFlags,
+
+    /// How many ended jobs Status shows, and for how long.
+    #[command(flatten)]
+    pub history: history::JobHistoryFlags,
 
     /// The call cache: directory and size cap.
     #[command(flatten)]

@@ -378,6 +378,19 @@ impl Engine {
         matches!(self, Engine::Connected(_))
     }
 
+    /// The error (an `EngineUnavailableError`) every call to this engine
+    /// fails with at once now, because its endpoint refused or could not be
+    /// reached several times in a row (`http::circuit`); None when calls are
+    /// sent.
+    pub fn refusing(&self) -> Option<ItemError> {
+        let error = match self {
+            Engine::OpenAi(engine) => engine.refusing(),
+            Engine::Anthropic(engine) => engine.refusing(),
+            _ => None,
+        };
+        error.map(|error| error.to_item_error(1))
+    }
+
     /// False once an engine process's connection has ended: no batch is
     /// sent to it any more.
     pub fn is_connected(&self) -> bool {

@@ -15,6 +15,7 @@ mod reserve;
 mod reuse;
 mod suspects;
 mod timeouts;
+mod unavailable;
 mod workers;
 
 pub(crate) use timeouts::STALL_AFTER_INTERVALS;
@@ -30,12 +31,14 @@ use super::call_book::CallBook;
 use super::engine_book::EngineBook;
 use super::handle::{NewWorker, SchedulerCommand};
 use super::job_book::{Job, JobBook};
+use super::job_history::JobHistory;
 use super::reuse_book::ReuseBook;
 use super::spend_book::SpendBook;
 use super::worker::Worker;
 use super::worker_book::WorkerBook;
 use crate::cache::CallCache;
 use crate::config::guards::GuardFlags;
+use crate::config::history::JobHistoryFlags;
 use crate::cost::Pricing;
 use crate::engine::Engine;
 use crate::pb::v1::{JobStatus, QueueStatus, StatusResponse, WorkerStatus};
@@ -58,6 +61,8 @@ pub(super) struct Scheduler {
     tracker: TaskTracker,
     /// Jobs, their turns, and their waits for workers.
     jobs: JobBook,
+    /// The jobs that ended lately, for Status.
+    history: JobHistory,
     /// Connected workers, the expressions they serve, and their runs.
     workers: WorkerBook,
     /// Engine calls: waiting for a batch, at an engine, of parked items.
@@ -85,12 +90,14 @@ impl Scheduler {
         commands: mpsc::WeakSender<SchedulerCommand>,
         tracker: TaskTracker,
         guards: GuardFlags,
+        history: &JobHistoryFlags,
         metrics: Metrics,
     ) -> Self {
         Scheduler {
             commands,
             tracker,
             jobs: JobBook::default(),
+            history: JobHistory::new(history),
             workers: WorkerBook::default(),
             calls: CallBook::default(),
             engines: EngineBook::default(),
@@ -212,6 +219,7 @@ impl Scheduler {
     /// without workers, and send what the turn produced.
     fn settle(&mut self) {
         let now = Instant::now();
+        self.fail_items_of_unavailable_engines();
         self.assign_items();
         self.wake_held();
         self.flush_batches(now);
@@ -263,6 +271,7 @@ impl Scheduler {
                 .values()
                 .map(Job::status)
                 .collect::<Vec<JobStatus>>(),
+            finished_jobs: self.history.statuses(Instant::now()),
             workers: self
                 .workers
                 .values()

@@ -5,6 +5,7 @@
 //! are in `jobs` and `local_wait`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::mpsc;
@@ -18,7 +19,7 @@ use super::timers::Deadlines;
 use crate::cache::CacheMode;
 use crate::engine::{CallKind, CallStats};
 use crate::error::Error;
-use crate::pb::v1::{outcome, ItemResult, JobStatus, JobSummary, Outcome};
+use crate::pb::v1::{outcome, ItemResult, JobState, JobStatus, JobSummary, Outcome};
 use crate::telemetry::CallTotals;
 
 /// One job's state.
@@ -156,6 +157,7 @@ impl Job {
         self.calls.record(stats, failed);
     }
 
+    /// Its status while it runs.
     pub fn status(&self) -> JobStatus {
         JobStatus {
             job_id: self.id,
@@ -172,6 +174,28 @@ impl Job {
             max_cost_usd: self.spend.max_cost_usd.unwrap_or(0.0),
             saved: Some(self.spend.saved),
             parked: self.parked.len() as u64,
+            state: JobState::Running.into(),
+            ended_unix_ms: 0,
+            wall_seconds: self.started.elapsed().as_secs_f64(),
+            error: String::new(),
+        }
+    }
+
+    /// Its last status, as it ends now in `state` (with the error that
+    /// failed it): its final counts, and nothing queued, running or parked
+    /// any more.
+    pub fn ended_status(&self, state: JobState, error: String) -> JobStatus {
+        let ended_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        JobStatus {
+            queued: 0,
+            running: 0,
+            parked: 0,
+            state: state.into(),
+            ended_unix_ms,
+            error,
+            ..self.status()
         }
     }
 

@@ -20,14 +20,17 @@
 //!   back), `replies` (engine batches at their engines, replies back to
 //!   workers), `engines` (engine registration and slots), `timeouts` (run
 //!   deadlines, stalled workers), `reuse` (the call cache and coalescing at
-//!   the scheduler), `budget` (the spend cap);
+//!   the scheduler), `budget` (the spend cap), `unavailable` (a job's
+//!   waiting items fail without running while its engine's circuit is
+//!   open);
 //! - the books, each one's fields private to its file: `job_book` (jobs,
 //!   their turns, waits for workers), `worker_book` (workers, the
 //!   expressions they serve, their runs and run deadlines), `call_book`
 //!   (the batcher, calls in flight, parked calls, engine batch to jobs),
 //!   `engine_book` (engine slots, reconnection graces), `reuse_book` (call
 //!   cache, coalescer, pending cache writes, counters), `spend_book` (prices,
-//!   unpriced models, the cost of a call);
+//!   unpriced models, the cost of a call), `job_history` (the jobs that
+//!   ended lately, for Status);
 //! - plain data: `item` (pending and parked items, replay logs), `run` (one
 //!   run of an item on a worker slot), `worker`, `worker_index` (the
 //!   connected workers, indexed by whether they may take an item), `queue`
@@ -76,6 +79,7 @@ mod engine_book;
 mod handle;
 mod item;
 mod job_book;
+mod job_history;
 mod outcome;
 mod queue;
 mod reuse_book;
@@ -121,6 +125,7 @@ impl SchedulerHandle {
             tx.downgrade(),
             tracker.clone(),
             config.guards.clone(),
+            &config.history,
             metrics,
         );
         let handle = SchedulerHandle { tx };

@@ -36,6 +36,7 @@ export interface ProtoGrpcType {
       EngineStatus: MessageTypeDefinition<_symbatcher_v1_EngineStatus, _symbatcher_v1_EngineStatus__Output>
       ErrorKind: EnumTypeDefinition
       ItemError: MessageTypeDefinition<_symbatcher_v1_ItemError, _symbatcher_v1_ItemError__Output>
+      JobState: EnumTypeDefinition
       JobStatus: MessageTypeDefinition<_symbatcher_v1_JobStatus, _symbatcher_v1_JobStatus__Output>
       LatencyPercentiles: MessageTypeDefinition<_symbatcher_v1_LatencyPercentiles, _symbatcher_v1_LatencyPercentiles__Output>
       Outcome: MessageTypeDefinition<_symbatcher_v1_Outcome, _symbatcher_v1_Outcome__Output>

@@ -1,5 +1,6 @@
 """Show what a symbatcher server is doing: its workers, engines, engine-call
-queues and jobs.
+queues and jobs, and the jobs that ended lately (the server keeps the last
+100 for an hour by default: --keep-finished-jobs, --keep-finished-jobs-ms).
 
     symbatcher status --server HOST:PORT [--json] [--watch SECONDS]
 
@@ -134,8 +135,37 @@ def describe(status: status_pb2.StatusResponse, address: str) -> str:
             f" saved {saved.prompt_tokens + saved.completion_tokens:,} tokens ({usd(saved.cost_usd)})"
         )
         lines.append(spend)
+    if status.finished_jobs:
+        lines.append(f"ended jobs ({len(status.finished_jobs)}), the newest first")
+        now = time.time()
+        for j in status.finished_jobs:
+            lines.extend(_ended_job(j, now))
     lines.append(_cache(status.cache))
     return "\n".join(lines)
+
+
+_ENDED = {
+    status_pb2.JOB_STATE_FINISHED: "finished",
+    status_pb2.JOB_STATE_FAILED: "failed",
+    status_pb2.JOB_STATE_CANCELLED: "cancelled (its client went away)",
+}
+
+
+def _ended_job(j: status_pb2.JobStatus, now: float) -> list[str]:
+    """An ended job: how and when it ended, its final counts and cost."""
+    engine = f" on {j.engine}" if j.engine else ""
+    state = _ENDED.get(j.state, status_pb2.JobState.Name(j.state))
+    ended = j.ended_unix_ms / 1000
+    stamp = time.strftime("%H:%M:%S UTC", time.gmtime(ended))
+    ago = _duration(max(0.0, now - ended))
+    lines = [
+        f"  job {j.job_id} {j.expression}{engine}: {state} {ago} ago ({stamp}) after"
+        f" {j.wall_seconds:.1f}s · {j.completed:,} done ({j.failed:,} failed)"
+        f" of {j.received:,} received · cost {usd(j.cost_usd)}"
+    ]
+    if j.error:
+        lines.append(f"    error: {j.error}")
+    return lines
 
 
 def _cache(c: status_pb2.CacheStatus) -> str:

@@ -98,6 +98,19 @@ impl Circuit {
         }
     }
 
+    /// The error every call would fail with at once now: Some while the
+    /// circuit is open, no probe is out and its cool-down runs. The
+    /// scheduler then fails its jobs' items that have not started, rather
+    /// than run them only for their calls to fail (see
+    /// `scheduler::actor::unavailable`).
+    pub fn refusing(&self) -> Option<CallError> {
+        let state = self.lock();
+        let open = state
+            .open_until
+            .is_some_and(|until| Instant::now() < until && state.probing.is_none());
+        open.then(|| self.unavailable(&state))
+    }
+
     fn unavailable(&self, state: &State) -> CallError {
         CallError::Unavailable {
             engine: self.engine.clone(),
@@ -192,6 +205,7 @@ mod tests {
         for _ in 0..OPEN_AFTER - 1 {
             circuit.record(Err(&refused()));
             assert!(sends(&circuit).await);
+            assert!(circuit.refusing().is_none());
         }
         circuit.record(Err(&refused()));
         let Gate::Fail(err) = circuit.gate().await else {
@@ -204,8 +218,17 @@ mod tests {
                 && text.contains("check that a server listens"),
             "{text}"
         );
+        assert!(
+            circuit.refusing().is_some(),
+            "open: items fail before running"
+        );
         tokio::time::advance(COOL_DOWN).await;
+        assert!(circuit.refusing().is_none(), "a probe is due: items run");
         assert!(sends(&circuit).await, "one probe after the cool-down");
+        assert!(
+            circuit.refusing().is_none(),
+            "while it is out, items run and wait"
+        );
         circuit.record(Err(&refused()));
         assert!(
             matches!(circuit.gate().await, Gate::Fail(_)),

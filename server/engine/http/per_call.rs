@@ -172,6 +172,12 @@ enum Attempt {
 }
 
 impl<P: Provider> PerCallEngine<P> {
+    /// The error its calls fail with at once now, while its circuit is open
+    /// (a dead or wrong endpoint); None when calls are sent.
+    pub fn refusing(&self) -> Option<CallError> {
+        self.inner.circuit.refusing()
+    }
+
     /// Builds the engine and starts its limiter (stopped by `cancel`).
     pub fn start(
         name: &str,

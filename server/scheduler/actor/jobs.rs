@@ -16,7 +16,7 @@ use crate::cache::CacheMode;
 use crate::config::MAX_WINDOW;
 use crate::engine::{call_kind_name, CallKind, Engine};
 use crate::error::Error;
-use crate::pb::v1::Item;
+use crate::pb::v1::{Item, JobState};
 
 impl Scheduler {
     pub(super) fn submit_job(&mut self, mut params: JobParams) -> Result<JobRegistration, Error> {
@@ -146,7 +146,7 @@ impl Scheduler {
             return;
         };
         if job.finish_if_done() {
-            self.remove_job(job_id);
+            self.remove_job(job_id, JobState::Finished, String::new());
         }
     }
 
@@ -154,23 +154,28 @@ impl Scheduler {
     pub(super) fn cancel_job(&mut self, job_id: u64) {
         if let Some(job) = self.jobs.get(&job_id) {
             job.params.span.in_scope(|| tracing::info!("job cancelled"));
-            self.remove_job(job_id);
+            self.remove_job(job_id, JobState::Cancelled, String::new());
         }
     }
 
     /// Fails the whole job with `err` (ends the client's stream with it).
     pub(super) fn fail_job(&mut self, job_id: u64, err: Error) {
         if let Some(job) = self.jobs.get_mut(&job_id) {
+            let error = err.to_string();
             job.fail(err);
-            self.remove_job(job_id);
+            self.remove_job(job_id, JobState::Failed, error);
         }
     }
 
-    /// Removes a job with its runs and waiting engine calls.
-    fn remove_job(&mut self, job_id: u64) {
+    /// Removes a job that ended in `state` (failed with `error`) with its
+    /// runs and waiting engine calls; Status keeps showing its last status
+    /// for a while (`JobHistory`).
+    fn remove_job(&mut self, job_id: u64, state: JobState, error: String) {
         let Some(job) = self.jobs.remove(job_id) else {
             return;
         };
+        self.history
+            .record(job.ended_status(state, error), Instant::now());
         self.release_isolated_worker(&job);
         for &run_id in &job.runs {
             self.remove_run(run_id, true);

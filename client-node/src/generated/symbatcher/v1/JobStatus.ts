@@ -1,10 +1,11 @@
 // Original file: ../proto/symbatcher/v1/status.proto
 
 import type { Usage as _symbatcher_v1_Usage, Usage__Output as _symbatcher_v1_Usage__Output } from '../../symbatcher/v1/Usage';
+import type { JobState as _symbatcher_v1_JobState, JobState__Output as _symbatcher_v1_JobState__Output } from '../../symbatcher/v1/JobState';
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * One running job.
+ * One job, running (StatusResponse.jobs) or ended (finished_jobs).
  */
 export interface JobStatus {
   /**
@@ -64,10 +65,27 @@ export interface JobStatus {
    * The engine its embedding calls go to; empty: none.
    */
   'embedding_engine'?: (string);
+  /**
+   * Running, or how it ended.
+   */
+  'state'?: (_symbatcher_v1_JobState);
+  /**
+   * When it ended, in ms since the Unix epoch (the server's clock); 0 while
+   * it runs.
+   */
+  'ended_unix_ms'?: (number | string | Long);
+  /**
+   * Seconds from its start to its end, or to now while it runs.
+   */
+  'wall_seconds'?: (number | string);
+  /**
+   * The error that failed it (JOB_STATE_FAILED); empty otherwise.
+   */
+  'error'?: (string);
 }
 
 /**
- * One running job.
+ * One job, running (StatusResponse.jobs) or ended (finished_jobs).
  */
 export interface JobStatus__Output {
   /**
@@ -127,4 +145,21 @@ export interface JobStatus__Output {
    * The engine its embedding calls go to; empty: none.
    */
   'embedding_engine': (string);
+  /**
+   * Running, or how it ended.
+   */
+  'state': (_symbatcher_v1_JobState__Output);
+  /**
+   * When it ended, in ms since the Unix epoch (the server's clock); 0 while
+   * it runs.
+   */
+  'ended_unix_ms': (number);
+  /**
+   * Seconds from its start to its end, or to now while it runs.
+   */
+  'wall_seconds': (number);
+  /**
+   * The error that failed it (JOB_STATE_FAILED); empty otherwise.
+   */
+  'error': (string);
 }

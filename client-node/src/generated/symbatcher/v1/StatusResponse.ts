@@ -54,6 +54,12 @@ export interface StatusResponse {
    * The engine of the embedding calls of jobs that name none; empty: none.
    */
   'default_embedding_engine'?: (string);
+  /**
+   * Jobs that ended lately, the newest first, with their final counts: the
+   * last --keep-finished-jobs of them, each for --keep-finished-jobs-ms
+   * after it ended.
+   */
+  'finished_jobs'?: (_symbatcher_v1_JobStatus)[];
 }
 
 /**
@@ -103,4 +109,10 @@ export interface StatusResponse__Output {
    * The engine of the embedding calls of jobs that name none; empty: none.
    */
   'default_embedding_engine': (string);
+  /**
+   * Jobs that ended lately, the newest first, with their final counts: the
+   * last --keep-finished-jobs of them, each for --keep-finished-jobs-ms
+   * after it ended.
+   */
+  'finished_jobs': (_symbatcher_v1_JobStatus__Output)[];
 }
