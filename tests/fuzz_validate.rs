@@ -335,7 +335,8 @@ fn invalid_fields(spec: &JobSpec) -> Vec<&'static str> {
     {
         fields.push("item_timeout_ms");
     }
-    if !(spec.engine.is_empty() || spec.engine == "echo") {
+    // Blank (only whitespace) is unset: the server's default engine, echo here.
+    if !(spec.engine.trim().is_empty() || spec.engine == "echo") {
         fields.push("engine");
     }
     fields
