@@ -1,8 +1,8 @@
 //! The openai engine against a real HTTP server on loopback (the fake in
 //! `common::fake_openai`): one request per call, replies matched to their
 //! calls, retries of 429 and 5xx counted, a 400 failing only its call with
-//! the provider's message, a hang turned into a timeout, strict kwargs, and
-//! an API key that never shows in Status or errors.
+//! the provider's message, a hang turned into a timeout, and strict kwargs
+//! (`openai_key_logging.rs`: the API key never shows in logs, Status or errors).
 //!
 //! These tests run on real time (HTTP cannot run on a paused clock).
 
@@ -15,7 +15,7 @@ use serde_json::json;
 use common::fake_openai::{FakeOpenAi, FakeSettings};
 use common::*;
 use symbatcher::config::EngineSpec;
-use symbatcher::engine::openai::{ApiKey, OpenAiSettings};
+use symbatcher::engine::openai::OpenAiSettings;
 use symbatcher::ServerConfig;
 
 const ENGINE: &str = "fake";
@@ -281,95 +281,6 @@ async fn calls_for_different_models_never_share_a_batch() {
         }
     })
     .await;
-}
-
-#[test]
-fn the_api_key_reaches_the_provider_but_never_logs_errors_or_status() {
-    const KEY: &str = "sk-test-VERY-SECRET-4242";
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let status_text = tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(limited(async {
-            let fake = FakeOpenAi::start(FakeSettings::default()).await;
-            let settings = OpenAiSettings {
-                api_key: Some(ApiKey::new(KEY)),
-                rpm: Some(6000),
-                ..OpenAiSettings::new(&fake.base_url(), "m")
-            };
-            let server = spawn_server(config_with(settings)).await;
-            let calls = prompts(&["hello", "bad key [401-key]"]);
-            let (replies, _) = run_engine_job(&server, ENGINE, &calls, 2).await;
-
-            let auth: Vec<_> = fake
-                .arrivals()
-                .iter()
-                .map(|a| a.authorization.clone())
-                .collect();
-            assert!(auth
-                .iter()
-                .all(|a| a.as_deref() == Some(&*format!("Bearer {KEY}"))));
-            let err = reply_error(&replies[&1]);
-            assert!(
-                err.message.contains("Incorrect API key provided"),
-                "{}",
-                err.message
-            );
-            assert!(!err.message.contains(KEY), "{}", err.message);
-            let status = server.status().await;
-            let engine = status
-                .engines
-                .iter()
-                .find(|e| e.name == ENGINE)
-                .expect("listed");
-            assert_eq!((engine.rpm, engine.model.as_str()), (6000, "m"));
-            format!("{status:?}")
-        }))
-    });
-    assert!(!status_text.contains(KEY), "{status_text}");
-    let logs = logs.text();
-    assert!(
-        logs.contains("engine configured"),
-        "logs were captured: {logs}"
-    );
-    assert!(!logs.contains(KEY), "{logs}");
-    assert!(!logs.contains("VERY-SECRET"), "{logs}");
-}
-
-/// A log writer that keeps everything written to it.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("logs")).to_string()
-    }
-}
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("logs").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
