@@ -370,6 +370,44 @@ async fn a_server_killed_mid_batch_waits_for_that_batch_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_job_on_a_batch_engine_with_a_fallback_reserves_the_online_price() {
+    limited(async {
+        let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;
+        let online = FakeOpenAi::start(FakeSettings::default()).await;
+        let cache = tempfile::tempdir().expect("temp dir");
+        let settings = OpenAiBatchSettings {
+            fallback: Some(ONLINE.to_string()),
+            ..batch_settings(&fake)
+        };
+        let mut config = config_with(settings, cache.path());
+        config.engines.push(EngineSpec::openai(
+            ONLINE,
+            OpenAiSettings::new(&online.base_url(), "m-1"),
+        ));
+        // As below, but a call may go online through the fallback (expired,
+        // failed, or to meet a deadline): its worst case is $10, the online
+        // price, so one fits under $15, not three.
+        let price = Pricing::new(0.0, 1_000_000.0, 0.5).with_max_output_tokens(Some(10));
+        config.engines[0].pricing = Some(price);
+        let server = spawn_server(config).await;
+        let items = payloads(20);
+        let worker = spawn_replaying_two_step_worker(&server.channel, EXPRESSION, 4).await;
+        let spec = JobSpec {
+            engine: BATCH.to_string(),
+            max_cost_usd: Some(15.0),
+            ..spec(EXPRESSION, 64)
+        };
+        let (_, summary) = run_job(&server.channel, spec, &items).await;
+        worker.abort();
+
+        let sizes: Vec<usize> = fake.batches().iter().map(|b| b.custom_ids.len()).collect();
+        assert_eq!(sizes, [1], "one online worst case fits under the cap");
+        assert_eq!(summary.cost_usd, 2.5, "one call billed at the batch price");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_job_submits_only_the_calls_whose_worst_case_fits_and_the_rest_fail() {
     limited(async {
         let fake = FakeBatchApi::start(FakeBatchSettings::default()).await;

@@ -321,6 +321,18 @@ impl Engine {
         }
     }
 
+    /// Whether a call may be answered at the batch price only: a provider
+    /// batch engine without a fallback. With one, a call may go online
+    /// (expired, failed, or sent online to meet a deadline), so its worst
+    /// case is the online price.
+    pub fn answers_at_batch_price_only(&self) -> bool {
+        match self {
+            Engine::OpenAiBatch(engine) => !engine.has_fallback(),
+            Engine::AnthropicBatch(engine) => !engine.has_fallback(),
+            _ => false,
+        }
+    }
+
     /// For engines answering through a provider's batch API: how their
     /// calls wait for a batch (large batches, a long delay).
     pub fn batch_api_flush(&self) -> Option<BatchApiFlush> {

@@ -181,6 +181,13 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
         &self.inner.settings
     }
 
+    /// Whether some of its calls may be answered online, at the online
+    /// price: those of expired or failed requests, and those a deadline
+    /// sends online, go to its fallback engine.
+    pub fn has_fallback(&self) -> bool {
+        self.inner.fallback.is_some()
+    }
+
     /// The engine's batches (the newest [`STATUS_BATCHES`]), for `Status`.
     pub fn batches(&self) -> Vec<ProviderBatchStatus> {
         let views = self.inner.views.lock().expect("views lock");

@@ -138,7 +138,9 @@ impl Scheduler {
             Some(body) => worst_case::of_body(body, &model, ceiling),
             None => worst_case::of_call(&queued.call, &model, ceiling),
         };
-        let batch_priced = slot.engine.batch_api_flush().is_some();
+        // A call that may go online (a batch engine's fallback) is reserved
+        // at the online price.
+        let batch_priced = slot.engine.answers_at_batch_price_only();
         Some(worst.map(|w| pricing.cost(w.prompt_tokens, w.completion_tokens, batch_priced)))
     }
 
