@@ -4,6 +4,9 @@
  * How a job stands.
  */
 export const JobState = {
+  /**
+   * Not set (a server that does not report job states).
+   */
   JOB_STATE_UNSPECIFIED: 'JOB_STATE_UNSPECIFIED',
   /**
    * Its items are being received or run.
@@ -28,6 +31,9 @@ export const JobState = {
  * How a job stands.
  */
 export type JobState =
+  /**
+   * Not set (a server that does not report job states).
+   */
   | 'JOB_STATE_UNSPECIFIED'
   | 0
   /**
