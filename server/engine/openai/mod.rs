@@ -29,6 +29,15 @@ pub type OpenAiSettings = PerCallSettings;
 /// Handle to an openai engine. Cheap to clone.
 pub type OpenAiEngine = PerCallEngine<OpenAi>;
 
+/// `request` with `Authorization: Bearer <key>` when there is a key, as the
+/// OpenAI API (and every compatible one) takes it.
+pub(crate) fn bearer(request: RequestBuilder, key: Option<&ApiKey>) -> RequestBuilder {
+    match key.and_then(ApiKey::header) {
+        Some(value) => request.header(AUTHORIZATION, value),
+        None => request,
+    }
+}
+
 /// What the openai engine sends and reads (see [`Provider`]).
 #[derive(Debug)]
 pub struct OpenAi {
@@ -54,10 +63,7 @@ impl Provider for OpenAi {
     }
 
     fn headers(&self, request: RequestBuilder, key: Option<&ApiKey>) -> RequestBuilder {
-        match key.and_then(ApiKey::header) {
-            Some(value) => request.header(AUTHORIZATION, value),
-            None => request,
-        }
+        bearer(request, key)
     }
 
     fn rate_limits(&self, headers: &HeaderMap) -> RateLimitHeaders {

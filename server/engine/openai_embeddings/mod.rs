@@ -16,7 +16,7 @@ pub(crate) mod request;
 
 use std::collections::HashMap;
 
-use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::header::HeaderMap;
 use reqwest::RequestBuilder;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -77,10 +77,7 @@ impl Provider for OpenAiEmbeddings {
     }
 
     fn headers(&self, request: RequestBuilder, key: Option<&ApiKey>) -> RequestBuilder {
-        match key.and_then(ApiKey::header) {
-            Some(value) => request.header(AUTHORIZATION, value),
-            None => request,
-        }
+        super::openai::bearer(request, key)
     }
 
     fn rate_limits(&self, headers: &HeaderMap) -> RateLimitHeaders {
