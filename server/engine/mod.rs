@@ -225,6 +225,18 @@ pub fn is_error(reply: &EngineReply) -> bool {
     matches!(reply.outcome, Some(engine_reply::Outcome::Error(_)))
 }
 
+/// Why a batch may not leave for an engine now (see
+/// [`Engine::holds_new_batches`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchHold {
+    /// One of the engine's requests waits for its rate limit: new batches
+    /// wait while one of the engine's batches is in flight (its answer
+    /// brings the next flush).
+    WhileRequestsWait,
+    /// The rate limit admits no request before this instant.
+    Until(Instant),
+}
+
 /// Limits and live state of an engine that calls a provider, for `Status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineLimits {
@@ -371,16 +383,28 @@ impl Engine {
         matches!(self, Engine::OpenAi(_) | Engine::Anthropic(_))
     }
 
-    /// True while a batch sent now would only wait: an engine that merges a
-    /// batch's calls into few requests (openai-embeddings) has a request
-    /// waiting for its rate limit. Its calls then keep gathering in the
-    /// server's queue and leave together, as one request, once a batch in
-    /// flight is answered, instead of each small batch taking a request of
-    /// the rpm budget.
-    pub fn holds_new_batches(&self) -> bool {
+    /// Whether a batch sent now would only wait, for an engine that merges
+    /// a batch's calls into few requests (openai-embeddings): one of its
+    /// requests already waits for its rate limit, or the limit (rpm, tpm, a
+    /// provider's pause) admits no request before an instant. Its calls keep gathering in
+    /// the server's queue meanwhile and leave together, as one request, when
+    /// the limit admits one (or a batch in flight is answered), instead of
+    /// each small batch taking a request of the rpm budget. None: a batch
+    /// may leave now.
+    pub fn holds_new_batches(&self) -> Option<BatchHold> {
         match self {
-            Engine::OpenAiEmbeddings(engine) => engine.limits().requests_waiting > 0,
-            _ => false,
+            Engine::OpenAiEmbeddings(engine) => {
+                let snapshot = engine.limiter_snapshot();
+                if snapshot.waiting > 0 {
+                    Some(BatchHold::WhileRequestsWait)
+                } else {
+                    snapshot
+                        .ready_at
+                        .filter(|&at| at > Instant::now())
+                        .map(BatchHold::Until)
+                }
+            }
+            _ => None,
         }
     }
 

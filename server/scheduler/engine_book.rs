@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::timers::Deadlines;
-use crate::engine::{CallStats, Engine};
+use crate::engine::{BatchHold, CallStats, Engine};
 use crate::error::Error;
 use crate::pb::v1::{EngineStatus, ProviderBatchStatus};
 use crate::telemetry::CallTotals;
@@ -84,13 +84,27 @@ impl EngineSlot {
 
     /// Whether a batch may leave for the engine now: it is connected, below
     /// its concurrency, if it has a cap, and not holding new batches back
-    /// (see [`Engine::holds_new_batches`]; the batch in flight answering
-    /// brings the next flush).
+    /// (see [`Engine::holds_new_batches`]: the batch in flight answering, or
+    /// the instant the engine's rate limit admits a request, brings the next
+    /// flush).
     pub fn has_free_slot(&self) -> bool {
         self.reconnect_deadline.is_none()
             && self.engine.is_connected()
             && self.max_concurrency.is_none_or(|max| self.in_flight < max)
-            && !(self.in_flight > 0 && self.engine.holds_new_batches())
+            && match self.engine.holds_new_batches() {
+                None => true,
+                Some(BatchHold::WhileRequestsWait) => self.in_flight == 0,
+                Some(BatchHold::Until(_)) => false,
+            }
+    }
+
+    /// When the engine's rate limit admits a request again, while it holds
+    /// new batches until then.
+    fn held_until(&self) -> Option<Instant> {
+        match self.engine.holds_new_batches() {
+            Some(BatchHold::Until(at)) => Some(at),
+            _ => None,
+        }
     }
 
     fn try_reserve(&mut self) -> bool {
@@ -254,9 +268,14 @@ impl EngineBook {
         self.slots.remove(name).is_some()
     }
 
-    /// When the next reconnection grace ends.
+    /// When the next reconnection grace ends, or an engine holding new
+    /// batches for its rate limit may take one again.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.grace_deadlines.next()
+        self.slots
+            .values()
+            .filter_map(EngineSlot::held_until)
+            .chain(self.grace_deadlines.next())
+            .min()
     }
 
     /// Whether a batch may leave for `name` now.

@@ -71,6 +71,11 @@ pub struct LimiterSnapshot {
     pub concurrency_limit: Option<u32>,
     pub in_flight: u32,
     pub waiting: u32,
+    /// When a request asked for now would be admitted by the time-based
+    /// limits (rpm, its minute, tpm, a provider's pause), if that is later
+    /// than when the snapshot was taken; None: at once (the concurrency
+    /// limit aside).
+    pub ready_at: Option<Instant>,
 }
 
 /// How a permitted request ended.
@@ -137,8 +142,8 @@ impl LimiterHandle {
         tracker: &TaskTracker,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let limiter = Limiter::new(settings, Instant::now());
-        let (snapshot_tx, snapshot) = watch::channel(limiter.snapshot());
+        let mut limiter = Limiter::new(settings, Instant::now());
+        let (snapshot_tx, snapshot) = watch::channel(limiter.snapshot(Instant::now()));
         tracker.spawn(limiter_task(limiter, rx, snapshot_tx, cancel));
         LimiterHandle { tx, snapshot }
     }
@@ -287,14 +292,44 @@ impl Limiter {
         self.window.map(|window| window.floor().max(1.0) as usize)
     }
 
-    fn snapshot(&self) -> LimiterSnapshot {
+    fn snapshot(&mut self, now: Instant) -> LimiterSnapshot {
+        let ready = self.ready_at(now);
         LimiterSnapshot {
             concurrency_limit: self
                 .limit()
                 .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX)),
             in_flight: self.in_flight as u32,
             waiting: (self.retries.len() + self.queue.len()) as u32,
+            ready_at: (ready > now).then_some(ready),
         }
+    }
+
+    /// The earliest instant the time-based limits (a pause, rpm and its
+    /// minute, tpm) admit the next request; `now` when they admit it at once.
+    fn ready_at(&mut self, now: Instant) -> Instant {
+        let mut ready = now;
+        if let Some(until) = self.paused_until {
+            if until > now {
+                ready = until;
+            } else {
+                self.paused_until = None;
+            }
+        }
+        if let Some(bucket) = &self.requests {
+            ready = ready.max(bucket.ready_at(now));
+        }
+        if let Some((rpm, sent)) = &mut self.sent {
+            while sent.front().is_some_and(|&at| at + MINUTE <= now) {
+                sent.pop_front();
+            }
+            if sent.len() >= *rpm {
+                ready = ready.max(sent[sent.len() - *rpm] + MINUTE);
+            }
+        }
+        if let Some(bucket) = &self.tokens {
+            ready = ready.max(bucket.ready_at(now));
+        }
+        ready
     }
 
     fn handle(&mut self, command: LimiterCommand, now: Instant) {
@@ -382,28 +417,7 @@ impl Limiter {
             if self.limit().is_some_and(|limit| self.in_flight >= limit) {
                 return None;
             }
-            let mut ready = now;
-            if let Some(until) = self.paused_until {
-                if until > now {
-                    ready = until;
-                } else {
-                    self.paused_until = None;
-                }
-            }
-            if let Some(bucket) = &self.requests {
-                ready = ready.max(bucket.ready_at(now));
-            }
-            if let Some((rpm, sent)) = &mut self.sent {
-                while sent.front().is_some_and(|&at| at + MINUTE <= now) {
-                    sent.pop_front();
-                }
-                if sent.len() >= *rpm {
-                    ready = ready.max(sent[sent.len() - *rpm] + MINUTE);
-                }
-            }
-            if let Some(bucket) = &self.tokens {
-                ready = ready.max(bucket.ready_at(now));
-            }
+            let ready = self.ready_at(now);
             if ready > now {
                 return Some(ready);
             }
@@ -436,8 +450,9 @@ async fn limiter_task(
     cancel: CancellationToken,
 ) {
     loop {
-        let wake = limiter.admit(Instant::now());
-        let snapshot = limiter.snapshot();
+        let now = Instant::now();
+        let wake = limiter.admit(now);
+        let snapshot = limiter.snapshot(now);
         snapshot_tx.send_if_modified(|current| {
             let changed = *current != snapshot;
             *current = snapshot;
@@ -487,6 +502,28 @@ mod tests {
             permit.finish(Finish::Succeeded { tokens: None }, None);
         }
         times
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_snapshot_says_when_the_rpm_limit_admits_the_next_request() {
+        let unlimited = spawn(None, None, None);
+        admit_sequentially(&unlimited, 3, 1).await;
+        assert_eq!(limiter_snapshot(&unlimited).await.ready_at, None);
+
+        let limiter = spawn(Some(60), None, None); // one a second
+        let start = Instant::now();
+        // The first at once, the second 0.9 s later (the burst is 100 ms);
+        // the third waits until 1.9 s.
+        admit_sequentially(&limiter, 2, 1).await;
+        let ready = limiter_snapshot(&limiter)
+            .await
+            .ready_at
+            .expect("the next request waits for the bucket");
+        assert_eq!(ready.duration_since(start), Duration::from_millis(1900));
+        tokio::time::sleep_until(ready).await;
+        let permit = limiter.acquire(1).await.expect("admitted once ready");
+        assert_eq!(start.elapsed(), Duration::from_millis(1900));
+        drop(permit);
     }
 
     #[tokio::test(start_paused = true)]

@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use super::circuit::{Circuit, Gate};
 use super::error::CallError;
-use super::limiter::{Finish, LimiterHandle, LimiterSettings, Permit, Turn};
+use super::limiter::{Finish, LimiterHandle, LimiterSettings, LimiterSnapshot, Permit, Turn};
 use super::request::{Completion, Prepared};
 use super::retry::{self, RateLimitHeaders};
 use super::{describe, tokens, ApiKey};
@@ -242,6 +242,11 @@ impl<P: Provider> PerCallEngine<P> {
             model,
             canonical: format!("{}\n{body}", inner.endpoint.url),
         })
+    }
+
+    /// The limiter's live state.
+    pub fn limiter_snapshot(&self) -> LimiterSnapshot {
+        self.inner.limiter.snapshot()
     }
 
     pub fn limits(&self) -> EngineLimits {

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::http::error::CallError;
+use super::http::limiter::LimiterSnapshot;
 use super::http::per_call::{
     embeddings_of, error_reply, Endpoint, PerCallEngine, PerCallSettings, Provider,
 };
@@ -164,6 +165,11 @@ impl OpenAiEmbeddingsEngine {
 
     pub fn limits(&self) -> EngineLimits {
         self.requests.limits()
+    }
+
+    /// The rate limiter's live state (see [`crate::engine::Engine::holds_new_batches`]).
+    pub fn limiter_snapshot(&self) -> LimiterSnapshot {
+        self.requests.limiter_snapshot()
     }
 
     /// Answers an engine batch: its calls merged into requests (see the
