@@ -5,10 +5,14 @@ through `BatchScheduler(embedding_engine=OpenAIEmbeddingEngine(rpm=...))`
 against the loopback fake OpenAI embeddings endpoint
 (client-python/tests/fake_openai.py), with `batch_size` B and as many worker
 slots. The server merges the calls into requests of up to 2,048 texts, so N
-calls are about N / B requests. The baseline is what one request per item
-(symai's own engine, or any per-call client) needs under the same limit:
-N / rpm minutes. Prints the wall time, the requests the fake saw, the
-vectors checked against the fake's, and the ratio.
+calls are about N / B requests; calls that arrive while the limit admits no
+request wait and leave together when it admits one. Two baselines: what one
+request per item (symai's own engine, or any per-call client) needs under
+the same limit, N / rpm minutes (computed: hours at the default); and the
+same job without a limit (`rpm=None`), run alternately with the limited one
+in this invocation, which is the pace of the Python slots, the floor the
+limited run cannot beat. Prints the wall times, the requests the fake saw,
+the vectors checked against the fake's, and the ratios.
 
     python bench/embeddings_rpm.py [--items 10000] [--rpm 60] [--batch-size 1024] [--repeat 3]
 """
@@ -34,10 +38,10 @@ class Embed(Expression):
         return Symbol(input).embed().value
 
 
-def one_run(args: argparse.Namespace) -> tuple[float, int]:
+def one_run(args: argparse.Namespace, rpm: int | None) -> tuple[float, int]:
     items = [f"document {i} about {i % 97}" for i in range(args.items)]
     with FakeOpenAI() as fake:
-        engine = OpenAIEmbeddingEngine(fake.base_url, api_key_env=None, rpm=args.rpm)
+        engine = OpenAIEmbeddingEngine(fake.base_url, api_key_env=None, rpm=rpm)
         with BatchScheduler(
             engine="echo", embedding_engine=engine, cache="off", slots=args.slots
         ) as scheduler:
@@ -63,18 +67,23 @@ def main() -> None:
     parser.add_argument("--slots", default="thread", choices=["thread", "greenlet"])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    runs = [one_run(args) for _ in range(args.repeat)]
+    runs, unlimited = [], []
+    for _ in range(args.repeat):
+        runs.append(one_run(args, args.rpm))
+        unlimited.append(one_run(args, None))
     walls = [wall for wall, _ in runs]
     requests = max(r for _, r in runs)
     baseline = args.items / args.rpm * 60
     median = statistics.median(walls)
+    floor = statistics.median(wall for wall, _ in unlimited)
     print(f"engine openai-embeddings (loopback fake, no added latency), rpm={args.rpm}, "
           f"{args.items} items, batch_size={args.batch_size}, {args.slots} slots")  # fmt: skip
     print(f"wall time: median {median:.2f} s of {args.repeat} runs ({', '.join(f'{w:.2f}' for w in walls)}); "
           f"at most {requests} requests; every item's vectors checked")  # fmt: skip
+    print(f"without a limit: median {floor:.2f} s ({', '.join(f'{w:.2f}' for w, _ in unlimited)}); "
+          f"at most {max(r for _, r in unlimited)} requests; limited / unlimited {median / floor:.2f}x")  # fmt: skip
     print(f"one request per item at rpm={args.rpm}: {baseline:,.0f} s ({baseline / 3600:.1f} h); "
           f"ratio {baseline / median:,.0f}x")  # fmt: skip
-
 
 if __name__ == "__main__":
     main()

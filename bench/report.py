@@ -1,7 +1,7 @@
 """Runs every benchmark of bench/ and prints one markdown table: each scenario
 against its baseline, with the command that measured it and the machine.
 
-    python bench/report.py [--quick] [--only throughput,latency,long_items,rate_limited,stream_memory,batch_scale,capacity,core]
+    python bench/report.py [--quick] [--only throughput,latency,long_items,rate_limited,embeddings_rpm,stream_memory,batch_scale,capacity,core]
 
 Each benchmark runs in its own process, one after the other, with the
 arguments shown in the table's command column; their own output goes to
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 CAPACITY = os.path.join(ROOT, "target", "release", "examples", "capacity")
-ALL = ["throughput", "latency", "long_items", "rate_limited", "stream_memory", "batch_scale", "capacity", "core"]
+ALL = ["throughput", "latency", "long_items", "rate_limited", "embeddings_rpm", "stream_memory", "batch_scale", "capacity", "core"]
 
 
 @dataclass
@@ -162,6 +162,24 @@ def rate_limited(quick: bool) -> list[Row]:
         f"{rate.group(1)} requests/min, {lost} items lost",
         "the rpm limit",
         f"{rate.group(2)}x the limit (target >= 0.9, 0 lost)",
+        shown(cmd),
+    )]
+
+
+def embeddings_rpm(quick: bool) -> list[Row]:
+    args = ["--items", "3000", "--repeat", "1"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "embeddings_rpm.py"), *args]
+    out = run(cmd)
+    head = out.splitlines()[0]
+    ours = grab(r"wall time: median ([\d.]+) s of \d+ runs \([^)]*\); at most (\d+) requests", out)
+    floor = grab(r"without a limit: median ([\d.]+) s .*limited / unlimited ([\d.]+)x", out)
+    single = grab(r"one request per item at rpm=\d+: ([\d,]+) s \(([\d.]+) h\); ratio ([\d,]+)x", out)
+    return [Row(
+        f"embeddings_rpm.py: {head}",
+        f"{ours.group(1)} s, at most {ours.group(2)} requests, every vector checked",
+        f"the same without a limit {floor.group(1)} s; one request per item at the rpm "
+        f"{single.group(1)} s ({single.group(2)} h, computed)",
+        f"{floor.group(2)}x the unlimited run; {single.group(3)}x faster than a request per item",
         shown(cmd),
     )]
 
