@@ -102,7 +102,7 @@ def test_items_get_symais_own_vectors_from_few_merged_requests(fake, monkeypatch
     assert len(requests) <= 32, [len(r.body["input"]) for r in requests]
     assert summary is not None
     assert summary.embedding_engine == "openai-embeddings"
-    assert summary.engine_calls == 300
+    assert summary.engine_calls == summary.embedding_calls == 300
     assert summary.prompt_tokens == 3 * 300  # three words each, as the fake counts
 
 
@@ -116,6 +116,9 @@ def test_one_forward_embeds_and_queries_with_an_engine_of_each_kind(fake):
     assert summary is not None
     assert (summary.engine, summary.embedding_engine) == ("openai", "openai-embeddings")
     assert "embedding engine openai-embeddings" in summary.describe()
+    # Each kind of call counted on its own.
+    assert (summary.engine_calls, summary.chat_calls, summary.embedding_calls) == (6, 3, 3)
+    assert "6 engine calls (3 chat, 3 embedding) in " in summary.describe()
     # Each item's text is embedded once (in one to three requests, as the
     # items' runs start together or not) and each item asks once.
     texts = sorted(t for a in fake.embedding_arrivals() for t in a.body["input"])
