@@ -3,7 +3,7 @@ server's `openai-embeddings` engine against the loopback fake of OpenAI's
 embeddings API merges every item's calls into few requests, and each item
 gets exactly the vectors symai's own OpenAI embedding engine returns from
 the same fake; a job gets a chat and an embedding engine at once; a job
-without an embedding engine lets symai's own engine answer in the worker's
+without an embedding engine gets symai's own, served from the scheduler's
 process, and fails the item, naming the kind, when symai has none."""
 
 from __future__ import annotations
@@ -126,11 +126,16 @@ def test_one_forward_embeds_and_queries_with_an_engine_of_each_kind(fake):
     assert len(fake.chat_arrivals()) == 3
 
 
-def test_without_an_embedding_engine_symais_own_answers_in_the_worker(fake, monkeypatch):
+def test_without_an_embedding_engine_symais_own_is_served_from_this_process(fake, monkeypatch):
     with symai_embedding_engine(fake, monkeypatch), BatchScheduler(engine="echo") as scheduler:
         results = scheduler(Embed, num_workers=4, dataset=["x y", "z"], batch_size=4)
+        summary = scheduler.last_summary
     assert [len(r[0]) for r in results] == [8, 8]
-    assert sorted(len(a.body["input"]) for a in fake.embedding_arrivals()) == [1, 1]
+    assert sorted(t for a in fake.embedding_arrivals() for t in a.body["input"]) == ["x y", "z"]
+    # Merged into one list input or not, as the two runs' calls meet (see
+    # test_symai_embedding_engine.py for the merging).
+    assert summary is not None and summary.embedding_engine == "symai:EmbeddingEngine:text-embedding-3-small"
+    assert summary.embedding_calls == 2
 
 
 def test_without_any_embedding_engine_the_item_fails_naming_the_kind():
