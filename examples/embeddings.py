@@ -14,11 +14,18 @@ and the engines `symbatcher status` lists.
 `--fake` runs against the test suite's loopback fake of OpenAI's chat and
 embeddings endpoints instead (no key), and checks every item's vectors
 against what symai's own OpenAI embedding engine returns from the same fake.
+
+`--symai-embeddings` embeds with symai's own OpenAI embedding engine instead,
+served from this process: with no `embedding_engine=`, `BatchScheduler()`
+serves the embedding engine symai has as a `SymaiEmbeddingEngine`, and each
+engine batch reaches it as one list input (one request for up to 2,048
+texts).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,16 +43,22 @@ class EmbedThenAsk(Expression):
         return {"vector": vector, "topic": answer}
 
 
-def symai_vectors(base_url: str, model: str, texts: list[str]) -> list[list[float]]:
-    """What symai's own OpenAI embedding engine returns for each text
-    (`Symbol(text).embed()` outside symbatcher, one request per text), sent
-    to `base_url`."""
+def use_symai_engine(base_url: str, model: str, api_key: str) -> None:
+    """Makes symai's own OpenAI embedding engine, sending to `base_url`,
+    symai's `embedding` engine."""
     from symai.backend.engines.embedding.openai import engine as module
     from symai.functional import EngineRepository
 
     module.OPENAI_EMBEDDINGS_URL = f"{base_url}/embeddings"
-    engine = module.EmbeddingEngine(api_key="unused", model=model)
+    engine = module.EmbeddingEngine(api_key=api_key, model=model)
     EngineRepository.register("embedding", engine, allow_engine_override=True)
+
+
+def symai_vectors(base_url: str, model: str, texts: list[str]) -> list[list[float]]:
+    """What symai's own OpenAI embedding engine returns for each text
+    (`Symbol(text).embed()` outside symbatcher, one request per text), sent
+    to `base_url`."""
+    use_symai_engine(base_url, model, "unused")
     return [Symbol(text).embed().value[0] for text in texts]
 
 
@@ -57,6 +70,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=256)
     parser.add_argument("--fake", action="store_true", help="use the loopback fake OpenAI API")
+    parser.add_argument(
+        "--symai-embeddings", action="store_true",
+        help="embed with symai's own OpenAI embedding engine, served from this process",
+    )
     args = parser.parse_args()
 
     fake = None
@@ -68,7 +85,11 @@ def main() -> None:
         args.base_url = fake.base_url
     key = None if args.fake else "OPENAI_API_KEY"
     chat = OpenAIEngine(args.base_url, args.model, api_key_env=key)
-    embeddings = OpenAIEmbeddingEngine(args.base_url, args.embedding_model, api_key_env=key)
+    embeddings: OpenAIEmbeddingEngine | None = None
+    if args.symai_embeddings:
+        use_symai_engine(args.base_url, args.embedding_model, "unused" if args.fake else os.environ["OPENAI_API_KEY"])
+    else:
+        embeddings = OpenAIEmbeddingEngine(args.base_url, args.embedding_model, api_key_env=key)
     items = [f"item {i}: a note about {'soup' if i % 3 else 'trains'}" for i in range(args.items)]
     try:
         with BatchScheduler(engine=chat, embedding_engine=embeddings, cache="off") as scheduler:

@@ -3,7 +3,9 @@
 //! kind: embedding calls merged into few requests with their vectors split
 //! back, chat and embedding calls of one job each to its own engine, a call
 //! of a kind the job has no engine for failing alone with an error naming
-//! the kind, and JobSpec fields naming an engine of the wrong kind refused.
+//! the kind, JobSpec fields naming an engine of the wrong kind refused, the
+//! summary counting embedding calls apart, and a dead endpoint failing only
+//! the jobs that call its engine.
 //!
 //! These tests run on real time (HTTP cannot run on a paused clock).
 
@@ -161,6 +163,7 @@ async fn ten_thousand_embedding_calls_go_out_in_at_most_ten_requests() {
         assert_eq!(inputs as u64, n, "every input sent once");
         assert_eq!(out.summary.embedding_engine, EMBED);
         assert_eq!(out.summary.engine_calls, n);
+        assert_eq!(out.summary.embedding_calls, n);
         // "text N" is two words: the fake's usage, split back per call.
         assert_eq!(out.summary.prompt_tokens, 2 * n);
         // text-embedding-3-small: $0.02 per million tokens.
@@ -266,6 +269,74 @@ async fn one_job_sends_chat_and_embedding_calls_each_to_its_engine() {
         assert_eq!(chat.arrivals().len(), 1);
         assert_eq!(out.summary.engine, CHAT);
         assert_eq!(out.summary.embedding_engine, EMBED);
+        assert_eq!(
+            (out.summary.engine_calls, out.summary.embedding_calls),
+            (2, 1),
+            "two calls, one of them an embedding call"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_fails_the_waiting_items_only_of_jobs_that_call_its_engine() {
+    limited(async {
+        let dead_port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("bound").port()
+        };
+        let embeddings = FakeEmbeddings::start().await;
+        let mut config = config_with(OpenAiEmbeddingsSettings::new(&embeddings.base_url(), "e"));
+        let mut dead = OpenAiSettings::new(&format!("http://127.0.0.1:{dead_port}/v1"), "m");
+        dead.max_retries = 0;
+        config.engines.push(EngineSpec::openai(CHAT, dead));
+        let server = spawn_server(config).await;
+
+        // A chat job opens the dead endpoint's circuit (5 failures in a row).
+        let texts: Vec<String> = (0..8).map(|i| format!("q{i}")).collect();
+        let prompts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (replies, _) =
+            run_engine_job_on(&server.channel, "Chat", CHAT, &prompt_calls(&prompts), 8).await;
+        assert!(replies.values().all(|r| matches!(
+            &r.outcome,
+            Some(engine_reply::Outcome::Error(e)) if e.r#type == "EngineUnavailableError"
+                || e.message.contains("127.0.0.1")
+        )));
+        let opened = std::time::Instant::now();
+
+        // A job with that chat engine that only embeds: its items wait for
+        // its 2 slots while the circuit is open, and all of them run.
+        let n = 40u64;
+        let expression = "tests.embed:OnlyEmbeds";
+        let spec = JobSpec {
+            engine: CHAT.to_string(),
+            embedding_engine: EMBED.to_string(),
+            ..spec(expression, 2)
+        };
+        let mut job = start_job(&server.channel, spec).await;
+        let feed = async {
+            job.send_items(items(0..n)).await;
+            job.end().await;
+            job.collect().await.expect("job finishes")
+        };
+        // Bounded: a worker whose items failed without running may wait on.
+        let worker = tokio::time::timeout(
+            Duration::from_secs(10),
+            embedding_worker(&server, expression, 2),
+        );
+        let (replies, out) = tokio::join!(worker, feed);
+        assert_eq!((out.summary.succeeded, out.summary.failed), (n, 0));
+        let replies = replies.expect("the worker saw the job finish");
+        assert!(
+            opened.elapsed() < Duration::from_secs(2),
+            "the circuit (2 s cool-down) was open while the job ran: it took {:?}",
+            opened.elapsed()
+        );
+        assert_eq!(replies.len() as u64, n);
+        assert_eq!(
+            (out.summary.engine_calls, out.summary.embedding_calls),
+            (n, n)
+        );
     })
     .await;
 }

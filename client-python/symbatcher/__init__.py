@@ -8,7 +8,8 @@ Everything public is importable from here. The package is laid out by role
   worker slots that serve it, the dataset's reading, the embedded server;
 - `worker/`: a worker connection and its slots, which run forward() and send
   its engine calls to the server;
-- `engines/`: engines served from Python (`BatchEngine`, `SymaiEngine`) and
+- `engines/`: engines served from Python (`BatchEngine`, `SymaiEngine`,
+  `SymaiEmbeddingEngine`) and
   the settings of the embedded server's own engines;
 - `wire/`: what travels and how: channels, codec, message limits, and the
   mapping of gRPC errors to the exceptions below;
@@ -48,6 +49,7 @@ from symbatcher.engines._server_engines import (
     OpenAIEmbeddingEngine,
     OpenAIEngine,
 )
+from symbatcher.engines._symai_embedding_engine import SymaiEmbeddingEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.wire._channel import Connection, make_aio_channel, make_channel
 from symbatcher.worker._interceptor import sleep
@@ -72,6 +74,7 @@ __all__ = [
     "OpenAIBatchEngine",
     "OpenAIEmbeddingEngine",
     "OpenAIEngine",
+    "SymaiEmbeddingEngine",
     "SymaiEngine",
     "serve_engine",
     # Wire: how to reach a server (token, TLS).

@@ -3,7 +3,7 @@ server's `openai-embeddings` engine against the loopback fake of OpenAI's
 embeddings API merges every item's calls into few requests, and each item
 gets exactly the vectors symai's own OpenAI embedding engine returns from
 the same fake; a job gets a chat and an embedding engine at once; a job
-without an embedding engine lets symai's own engine answer in the worker's
+without an embedding engine gets symai's own, served from the scheduler's
 process, and fails the item, naming the kind, when symai has none."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_items_get_symais_own_vectors_from_few_merged_requests(fake, monkeypatch
     assert len(requests) <= 32, [len(r.body["input"]) for r in requests]
     assert summary is not None
     assert summary.embedding_engine == "openai-embeddings"
-    assert summary.engine_calls == 300
+    assert summary.engine_calls == summary.embedding_calls == 300
     assert summary.prompt_tokens == 3 * 300  # three words each, as the fake counts
 
 
@@ -116,6 +116,9 @@ def test_one_forward_embeds_and_queries_with_an_engine_of_each_kind(fake):
     assert summary is not None
     assert (summary.engine, summary.embedding_engine) == ("openai", "openai-embeddings")
     assert "embedding engine openai-embeddings" in summary.describe()
+    # Each kind of call counted on its own.
+    assert (summary.engine_calls, summary.chat_calls, summary.embedding_calls) == (6, 3, 3)
+    assert "6 engine calls (3 chat, 3 embedding) in " in summary.describe()
     # Each item's text is embedded once (in one to three requests, as the
     # items' runs start together or not) and each item asks once.
     texts = sorted(t for a in fake.embedding_arrivals() for t in a.body["input"])
@@ -123,11 +126,16 @@ def test_one_forward_embeds_and_queries_with_an_engine_of_each_kind(fake):
     assert len(fake.chat_arrivals()) == 3
 
 
-def test_without_an_embedding_engine_symais_own_answers_in_the_worker(fake, monkeypatch):
+def test_without_an_embedding_engine_symais_own_is_served_from_this_process(fake, monkeypatch):
     with symai_embedding_engine(fake, monkeypatch), BatchScheduler(engine="echo") as scheduler:
         results = scheduler(Embed, num_workers=4, dataset=["x y", "z"], batch_size=4)
+        summary = scheduler.last_summary
     assert [len(r[0]) for r in results] == [8, 8]
-    assert sorted(len(a.body["input"]) for a in fake.embedding_arrivals()) == [1, 1]
+    assert sorted(t for a in fake.embedding_arrivals() for t in a.body["input"]) == ["x y", "z"]
+    # Merged into one list input or not, as the two runs' calls meet (see
+    # test_symai_embedding_engine.py for the merging).
+    assert summary is not None and summary.embedding_engine == "symai:EmbeddingEngine:text-embedding-3-small"
+    assert summary.embedding_calls == 2
 
 
 def test_without_any_embedding_engine_the_item_fails_naming_the_kind():

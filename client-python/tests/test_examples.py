@@ -84,3 +84,20 @@ def test_the_embeddings_example_gets_symais_own_vectors_with_an_engine_of_each_k
     assert "engine openai, embedding engine openai-embeddings" in out, out
     assert "default embedding engine openai-embeddings" in out, out
     assert "40/40 items' vectors equal symai's own engine's" in out, out
+
+
+def test_the_embeddings_example_batches_symais_own_embedding_engine_served_in_process():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "embeddings.py"), "--fake", "--symai-embeddings",
+         "--items", "40", "--workers", "40"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "embedding engine symai:EmbeddingEngine:text-embedding-3-small" in out, out
+    assert "(40 chat, 40 embedding)" in out, out
+    requests = int(out.split(" embeddings requests for 40 embedding calls")[0].rsplit("\n", 1)[-1])
+    assert requests < 40, out
+    assert "40/40 items' vectors equal symai's own engine's" in out, out

@@ -1,5 +1,5 @@
 """`symbatcher run` resumes only the job that wrote its output: a changed
-input file, expression, kwargs or engine stops the re-run before anything
+input file, expression, kwargs or engine (of either kind) stops the re-run before anything
 runs (status 2, naming what changed); --force goes on and rewrites the
 fingerprint; an output from before fingerprints resumes with a notice."""
 
@@ -93,6 +93,44 @@ def test_changed_kwargs_expression_engine_and_column_are_named(tmp_path, capsys)
     assert cli_main(argv(data, out, "--kwargs", "{}", "--input-column", "text")) == 2
     err = capsys.readouterr().err
     assert "--kwargs changed" in err and "--input-column changed" in err
+
+
+def test_a_changed_embedding_engine_stops_the_resume_as_a_changed_engine_does(tmp_path, capsys):
+    data, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    data.write_text('"a"\n"b"\n')
+    config = tmp_path / "engines.toml"
+    config.write_text(
+        'default_embedding_engine = "emb"\n'
+        '[engines.emb]\nkind = "openai-embeddings"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'api_key_env = ""\n'
+        'model = "text-embedding-3-small"\n'
+        '[engines.emb2]\nkind = "openai-embeddings"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'api_key_env = ""\n'
+        'model = "text-embedding-3-small"\n'
+    )
+    with_config = ("--config", str(config))
+    assert cli_main(argv(data, out, *with_config, "--embedding-engine", "emb")) == 0
+    assert sidecar(out)["embedding_engine"] == "emb"
+    assert cli_main(argv(data, out, *with_config, "--embedding-engine", "emb")) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert cli_main(argv(data, out, *with_config, "--embedding-engine", "emb2")) == 2
+    err = capsys.readouterr().err
+    assert "--embedding-engine changed (emb -> emb2)" in err and "--force" in err
+    assert cli_main(argv(data, out, *with_config)) == 2
+    assert "--embedding-engine changed (emb -> the default)" in capsys.readouterr().err
+    assert cli_main(argv(data, out, *with_config, "--embedding-engine", "emb2", "--force")) == 0
+    assert sidecar(out)["embedding_engine"] == "emb2"
+
+
+def test_a_fingerprint_kept_before_embedding_engines_resumes_with_the_default(tmp_path, capsys):
+    data, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    data.write_text('"a"\n"b"\n')
+    assert cli_main(argv(data, out)) == 0
+    kept = sidecar(out)
+    del kept["embedding_engine"]
+    Path(str(out) + ".symbatcher.json").write_text(json.dumps(kept))
+    assert cli_main(argv(data, out)) == 0
+    assert "nothing to do" in capsys.readouterr().err
 
 
 def test_an_output_without_a_fingerprint_resumes_with_a_notice(tmp_path, capsys):

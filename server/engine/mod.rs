@@ -258,8 +258,9 @@ pub struct CacheRequest {
 }
 
 /// The request of an engine that gets calls as they are: prompt, messages
-/// and kwargs, each in canonical JSON (a `local_ref` is the same call as an
-/// object of the worker's process, built from the same input).
+/// and kwargs (and an embedding call's inputs), each in canonical JSON (a
+/// `local_ref` is the same call as an object of the worker's process, built
+/// from the same input).
 fn generic_cache_request(kind: String, call: &EngineCall) -> Option<CacheRequest> {
     let parse = |text: &str| -> Option<serde_json::Value> {
         if text.trim().is_empty() {
@@ -274,11 +275,16 @@ fn generic_cache_request(kind: String, call: &EngineCall) -> Option<CacheRequest
         .and_then(|m| m.as_str())
         .unwrap_or_default()
         .to_string();
-    let request = serde_json::json!({
+    let mut request = serde_json::json!({
         "prompt": call.prompt,
         "messages": parse(&call.messages_json)?,
         "kwargs": kwargs,
     });
+    // An embedding call is its inputs (its prompt and messages are empty);
+    // a chat call's key stays what it was before calls had kinds.
+    if call.kind() == CallKind::Embedding {
+        request["inputs"] = call.inputs.clone().into();
+    }
     Some(CacheRequest {
         kind,
         model,
@@ -422,6 +428,7 @@ impl Engine {
         let error = match self {
             Engine::OpenAi(engine) => engine.refusing(),
             Engine::Anthropic(engine) => engine.refusing(),
+            Engine::OpenAiEmbeddings(engine) => engine.refusing(),
             _ => None,
         };
         error.map(|error| error.to_item_error(1))
@@ -520,6 +527,32 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_process_keys_embedding_calls_by_their_inputs() {
+        let embed = |inputs: &[&str]| EngineCall {
+            kind: CallKind::Embedding as i32,
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let key = |call: &EngineCall| {
+            generic_cache_request("python:e".into(), call)
+                .expect("a request")
+                .canonical
+        };
+        assert_ne!(key(&embed(&["a"])), key(&embed(&["b"])));
+        assert_ne!(key(&embed(&["a", "b"])), key(&embed(&["b", "a"])));
+        assert_eq!(key(&embed(&["a"])), key(&embed(&["a"])));
+        // A chat call's key is the one it had before calls had kinds.
+        let chat = EngineCall {
+            prompt: "p".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            key(&chat),
+            r#"{"kwargs":null,"messages":null,"prompt":"p"}"#
+        );
+    }
 
     #[test]
     fn usage_is_read_from_reply_metadata() {

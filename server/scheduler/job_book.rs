@@ -51,7 +51,10 @@ pub(super) struct Job {
     succeeded: u64,
     failed: u64,
     pub requeued: u64,
+    /// Engine calls its workers made, of every kind.
     pub engine_calls: u64,
+    /// Of those, the embedding calls.
+    pub embedding_calls: u64,
     pub engine_batches: u64,
     pub batched_calls: u64,
     pub engine_seconds: f64,
@@ -103,6 +106,7 @@ impl Job {
             failed: 0,
             requeued: 0,
             engine_calls: 0,
+            embedding_calls: 0,
             engine_batches: 0,
             batched_calls: 0,
             engine_seconds: 0.0,
@@ -131,6 +135,24 @@ impl Job {
         match kind {
             CallKind::Embedding => self.params.embedding_engine.as_deref(),
             CallKind::Neurosymbolic | CallKind::Unspecified => Some(&self.params.engine),
+        }
+    }
+
+    /// Counts a call of `kind` its worker made.
+    pub fn count_call(&mut self, kind: CallKind) {
+        self.engine_calls += 1;
+        if kind == CallKind::Embedding {
+            self.embedding_calls += 1;
+        }
+    }
+
+    /// Whether it has made a call of `kind`.
+    pub fn has_called(&self, kind: CallKind) -> bool {
+        match kind {
+            CallKind::Embedding => self.embedding_calls > 0,
+            CallKind::Neurosymbolic | CallKind::Unspecified => {
+                self.engine_calls > self.embedding_calls
+            }
         }
     }
 
@@ -234,6 +256,7 @@ impl Job {
             unpriced_calls: self.spend.unpriced_calls,
             budget_exceeded: self.spend.budget_exceeded_items,
             steps: self.spend.steps(),
+            embedding_calls: self.embedding_calls,
         }
     }
 

@@ -37,9 +37,14 @@ from symbatcher.client._sources import AsyncIteratorSource, ItemSource, Sequence
 from symbatcher.client._summary import ItemUsage, JobSummary
 from symbatcher.engines._batch_engine import BatchEngine
 from symbatcher._call_site import user_call_site
-from symbatcher.engines._default_engine import symai_engine, warn_echo_fallback
+from symbatcher.engines._default_engine import (
+    symai_embedding_engine,
+    symai_engine,
+    warn_echo_fallback,
+)
 from symbatcher.engines._engine_connection import EngineConnection
 from symbatcher.engines._server_engines import OpenAIBatchEngine, ServerEngine
+from symbatcher.engines._symai_embedding_engine import SymaiEmbeddingEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.v1 import batch_pb2_grpc, status_pb2, status_pb2_grpc
 from symbatcher.wire._limits import kwargs_depth_error
@@ -69,11 +74,15 @@ class BatchScheduler:
     `engine` says otherwise) and owns it. `engine` is an `EchoEngine`, a
     `BatchEngine` instance (served from this process), or the name of an engine
     configured on the server. `embedding_engine` answers the embedding calls
-    (`Symbol.embed`, `Symbol.similarity`): an `OpenAIEmbeddingEngine`, or the
-    name of an embedding engine configured on the server; None: the server's
-    default embedding engine, else symai's own embedding engine answers in
-    each worker's process, unbatched (else such a call fails, naming how to
-    configure one). Keyword options are defaults for every job:
+    (`Symbol.embed`, `Symbol.similarity`): an `OpenAIEmbeddingEngine`, a
+    `BatchEngine` of embedding calls (`SymaiEmbeddingEngine`, served from
+    this process), or the name of an embedding engine configured on the
+    server; None: the server's default embedding engine, else (embedded
+    server) symai's own embedding engine served from this process as a
+    `SymaiEmbeddingEngine`, each engine batch one list input to it, else
+    (server at `address`) symai's own engine in each worker's process,
+    unbatched (else such a call fails, naming how to configure one).
+    Keyword options are defaults for every job:
 
     - `progress`: show a tqdm progress bar;
     - `max_queue_delay_ms`: longest wait of an engine call for its batch to fill;
@@ -166,7 +175,7 @@ class BatchScheduler:
         *,
         address: str | None = None,
         engine: ServerEngine | BatchEngine | str | None = None,
-        embedding_engine: ServerEngine | str | None = None,
+        embedding_engine: ServerEngine | BatchEngine | str | None = None,
         progress: bool = False,
         max_queue_delay_ms: int | None = None,
         codec: str = "json",
@@ -248,12 +257,12 @@ class BatchScheduler:
             server_argv += embedding_engine.server_args()
         elif isinstance(embedding_engine, str):
             embedding_name = embedding_engine
-        elif embedding_engine is not None:
+        elif embedding_engine is not None and not isinstance(embedding_engine, BatchEngine):
             raise TypeError(
-                "embedding_engine: expected OpenAIEmbeddingEngine (or another server engine) or "
-                f"an engine name, got {type(embedding_engine).__name__}"
+                "embedding_engine: expected OpenAIEmbeddingEngine (or another server engine), a "
+                "BatchEngine of embedding calls (SymaiEmbeddingEngine) or an engine name, got "
+                f"{type(embedding_engine).__name__}"
             )
-        self._options = JobOptions(**{**self._options.__dict__, "embedding_engine": embedding_name})
         embedded = address is None
         if cache_dir is not None and not embedded:
             raise ValueError("cache_dir: sets the embedded server's cache; a server at `address` has its own --cache-dir")
@@ -282,13 +291,16 @@ class BatchScheduler:
                     "BatchScheduler(main_loop=loop) connects on that loop and waits for it: "
                     "create it from another thread than the loop's"
                 )
-            engine_name = asyncio.run_coroutine_threadsafe(
-                self._connect(engine, engine_name, embedded), main_loop
+            engine_name, embedding_name = asyncio.run_coroutine_threadsafe(
+                self._connect((engine, engine_name), (embedding_engine, embedding_name), embedded),
+                main_loop,
             ).result()
         except BaseException:
             self._finalizer()
             raise
-        self._options = JobOptions(**{**self._options.__dict__, "engine": engine_name})
+        self._options = JobOptions(
+            **{**self._options.__dict__, "engine": engine_name, "embedding_engine": embedding_name}
+        )
         self._progress = progress
         self._slots = slots
         self._pin_slots = bool(pin_slots)
@@ -296,25 +308,48 @@ class BatchScheduler:
         self._closed = False
 
     async def _connect(
-        self, engine: ServerEngine | BatchEngine | str | None, engine_name: str, embedded: bool
-    ) -> str:
+        self,
+        chat: tuple[ServerEngine | BatchEngine | str | None, str],
+        embedding: tuple[ServerEngine | BatchEngine | str | None, str],
+        embedded: bool,
+    ) -> tuple[str, str]:
         """On the loop: opens the grpc.aio channel every call of this
-        scheduler uses, picks the default engine, and connects a BatchEngine
-        served from here. Returns the name jobs select their engine by."""
+        scheduler uses, picks the default engine of each kind, and connects
+        the BatchEngines served from here. Returns the names jobs select
+        their engines by (chat, embedding)."""
         owned = self._owned
         owned.channel = self.connection.aio_channel(self.address)
-        if engine is None and embedded:
-            engine = owned.own_engine = await self._default_engine(owned.channel)
-        if isinstance(engine, SymaiEngine) and embedded and not engine_name:
+        (engine, engine_name), (embedding_engine, embedding_name) = chat, embedding
+        if embedded and (engine is None or embedding_engine is None):
+            status = await self._status(owned.channel)
+            if engine is None:
+                engine = owned.own_engine = self._default_engine(status)
+            if embedding_engine is None:
+                embedding_engine = owned.own_embedding_engine = self._default_embedding_engine(status)
+        if isinstance(engine, BatchEngine):
+            engine_name = self._served_name(engine, engine_name, embedded)
+            owned.engine_connection = await self._serve(engine, engine_name)
+        if isinstance(embedding_engine, BatchEngine):
+            embedding_name = self._served_name(embedding_engine, embedding_name, embedded)
+            owned.embedding_connection = await self._serve(embedding_engine, embedding_name)
+        return engine_name, embedding_name
+
+    @staticmethod
+    def _served_name(engine: BatchEngine, name: str, embedded: bool) -> str:
+        """The name a BatchEngine served from here registers under."""
+        if name:
+            return name
+        if isinstance(engine, (SymaiEngine, SymaiEmbeddingEngine)) and embedded:
             # Its own server: a name that says what answers, the same on every
             # run, so that a re-run finds its calls in the cache (keyed by it).
-            engine_name = engine.describe()
-        if isinstance(engine, BatchEngine):
-            engine_name = engine_name or f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
-            connection = EngineConnection(owned.channel, engine, engine_name)
-            await connection.start()
-            owned.engine_connection = connection
-        return engine_name
+            return engine.describe()
+        return f"python-{type(engine).__name__}-{uuid.uuid4().hex[:8]}"
+
+    async def _serve(self, engine: BatchEngine, name: str) -> EngineConnection:
+        assert self._owned.channel is not None, "opened by _connect"
+        connection = EngineConnection(self._owned.channel, engine, name)
+        await connection.start()
+        return connection
 
     @property
     def token(self) -> str | None:
@@ -581,11 +616,10 @@ class BatchScheduler:
                 await self._on_loop(handle.close())
             self.last_summary = handle.summary
 
-    async def _default_engine(self, channel: grpc.aio.Channel) -> SymaiEngine | None:
+    def _default_engine(self, status: status_pb2.StatusResponse) -> SymaiEngine | None:
         """The engine of an embedded server's jobs when none is named (see
         `engines/_default_engine`): the server's configured default, else symai's own
         engine served from here, else echo (with a warning)."""
-        status = await self._status(channel)
         if status.default_engine_source != "builtin":
             return None
         found = symai_engine()
@@ -593,6 +627,16 @@ class BatchScheduler:
             warn_echo_fallback(self._site)
             return None
         return SymaiEngine(engine=found)
+
+    @staticmethod
+    def _default_embedding_engine(status: status_pb2.StatusResponse) -> SymaiEmbeddingEngine | None:
+        """The embedding engine of an embedded server's jobs when none is
+        named: the server's default, else symai's own served from here, else
+        none."""
+        if status.default_embedding_engine:
+            return None
+        found = symai_embedding_engine()
+        return None if found is None else SymaiEmbeddingEngine(engine=found)
 
     async def _status(self, channel: grpc.aio.Channel | None = None) -> status_pb2.StatusResponse:
         """The server's Status snapshot."""

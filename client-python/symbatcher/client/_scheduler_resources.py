@@ -10,6 +10,7 @@ import grpc
 from symbatcher.client._embedded_server import EmbeddedServer
 from symbatcher.client._event_loops import close_loop, running_loop
 from symbatcher.engines._engine_connection import EngineConnection
+from symbatcher.engines._symai_embedding_engine import SymaiEmbeddingEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.wire._channel import release_aio_channels
 
@@ -17,7 +18,7 @@ from symbatcher.wire._channel import release_aio_channels
 class SchedulerResources:
     """What a BatchScheduler owns and releases: its embedded server, its own
     loop and thread, the grpc.aio channel on its loop, and the engine
-    connection served from this process. Kept apart from the scheduler so
+    connections served from this process (chat, embedding). Kept apart from the scheduler so
     that `weakref.finalize` can release it without keeping the scheduler
     alive."""
 
@@ -27,12 +28,16 @@ class SchedulerResources:
         self.loop_thread: threading.Thread | None = None
         self.channel: grpc.aio.Channel | None = None
         self.engine_connection: EngineConnection | None = None
+        self.embedding_connection: EngineConnection | None = None
         #: The SymaiEngine chosen by default (closed with the scheduler).
         self.own_engine: SymaiEngine | None = None
+        #: The SymaiEmbeddingEngine chosen by default (closed with it too).
+        self.own_embedding_engine: SymaiEmbeddingEngine | None = None
 
     async def _close_on_loop(self) -> None:
-        if self.engine_connection is not None:
-            await self.engine_connection.stop()
+        for connection in (self.engine_connection, self.embedding_connection):
+            if connection is not None:
+                await connection.stop()
         if self.channel is not None:
             await self.channel.close()
 
@@ -44,9 +49,10 @@ class SchedulerResources:
                 loop.create_task(closing)  # cannot wait on the loop we run on
             else:
                 asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=30)
-        self.channel = self.engine_connection = None
-        if self.own_engine is not None:
-            self.own_engine.close()
+        self.channel = self.engine_connection = self.embedding_connection = None
+        for own in (self.own_engine, self.own_embedding_engine):
+            if own is not None:
+                own.close()
         if self.loop_thread is not None and loop is not None:
             close_loop(loop, self.loop_thread)
         if self.server is not None:

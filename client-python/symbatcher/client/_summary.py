@@ -55,6 +55,8 @@ class JobSummary:
     items: int
     succeeded: int
     failed: int
+    #: Engine calls of every kind (`embedding_calls` of them embedding
+    #: calls, `chat_calls` the others).
     engine_calls: int
     engine_batches: int
     mean_batch_size: float
@@ -96,6 +98,8 @@ class JobSummary:
     budget_exceeded: int = 0
     #: Requests sent per step of forward(), by provider batch or online.
     steps: tuple[StepRoutes, ...] = field(default_factory=tuple)
+    #: Of `engine_calls`, the embedding calls (`Symbol.embed`, ...).
+    embedding_calls: int = 0
 
     @classmethod
     def from_pb(cls, pb: batch_pb2.JobSummary) -> JobSummary:
@@ -130,7 +134,13 @@ class JobSummary:
             saved_cost_usd=pb.saved.cost_usd,
             budget_exceeded=pb.budget_exceeded,
             steps=tuple(StepRoutes.from_pb(s) for s in pb.steps),
+            embedding_calls=pb.embedding_calls,
         )
+
+    @property
+    def chat_calls(self) -> int:
+        """Of `engine_calls`, the chat (neurosymbolic) calls."""
+        return self.engine_calls - self.embedding_calls
 
     @property
     def items_per_second(self) -> float:
@@ -141,8 +151,8 @@ class JobSummary:
         and engine latency when the engine reports them)."""
         text = (
             f"{self.items} items in {self.wall_seconds:.2f}s ({self.items_per_second:,.0f} items/s), "
-            f"{self.failed} failed, {self.engine_calls} engine calls in {self.engine_batches} "
-            f"batches (mean batch size {self.mean_batch_size:.1f})"
+            f"{self.failed} failed, {self.engine_calls} engine calls{self._calls_by_kind()} in "
+            f"{self.engine_batches} batches (mean batch size {self.mean_batch_size:.1f})"
         )
         if self.engine:
             text += f", engine {self.engine}"
@@ -171,6 +181,12 @@ class JobSummary:
         if any(s.batch_calls for s in self.steps):
             text += "; " + "; ".join(s.describe() for s in self.steps)
         return text
+
+    def _calls_by_kind(self) -> str:
+        """" (2 chat, 3 embedding)" once any call embeds; "" otherwise."""
+        if not self.embedding_calls:
+            return ""
+        return f" ({self.chat_calls} chat, {self.embedding_calls} embedding)"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ own (private modules).
 - `_serve_engine`: `serve_engine`, which keeps one connected (waits for the
   server, reconnects with backoff);
 - `_symai_engine`: `SymaiEngine`, symai's own engine as a `BatchEngine`;
+- `_symai_embedding_engine`: `SymaiEmbeddingEngine`, symai's own embedding
+  engine as a `BatchEngine` of embedding calls (a batch: one list input);
 - `_server_engines`: settings of the embedded server's engines (echo,
   OpenAI, OpenAI Batch API) as its flags;
 - `_default_engine`: which engine answers when none is named;

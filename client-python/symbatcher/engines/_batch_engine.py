@@ -1,6 +1,8 @@
 """`BatchEngine`: subclass it to answer whole batches of engine calls in
-Python. `answer_batch` runs one batch through it and encodes the replies;
-`_engine_connection` serves it to a server over `EngineService.Serve`."""
+Python, chat calls (the default) or embedding calls (`call_kind =
+"embedding"`). `answer_batch` runs one batch through it and encodes the
+replies; `_engine_connection` serves it to a server over
+`EngineService.Serve`."""
 
 from __future__ import annotations
 
@@ -15,8 +17,16 @@ from symbatcher.v1 import common_pb2, engine_pb2
 
 
 #: One reply of a BatchEngine: the text, the text with metadata for symai, or
-#: the exception that fails its call.
-Reply = str | tuple[str, dict[str, object]] | Exception
+#: the exception that fails its call. An embedding engine's reply is its
+#: call's vectors (one per input), alone or with metadata, or an exception.
+Vectors = list[list[float]]
+Reply = str | tuple[str, dict[str, object]] | Vectors | tuple[Vectors, dict[str, object]] | Exception
+
+#: The kinds of call a BatchEngine may answer (`BatchEngine.call_kind`).
+CALL_KINDS = {
+    "neurosymbolic": common_pb2.CALL_KIND_NEUROSYMBOLIC,
+    "embedding": common_pb2.CALL_KIND_EMBEDDING,
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,9 @@ class EngineCall:
     kwargs: dict[str, object] = field(default_factory=dict)
     #: Set when the call's symai Argument is in this process (`_local_calls`).
     local_ref: str = ""
+    #: An embedding call's texts (one vector each in its reply); empty for
+    #: a chat call.
+    inputs: list[str] = field(default_factory=list)
 
 
 class BatchEngine(abc.ABC):
@@ -37,6 +50,11 @@ class BatchEngine(abc.ABC):
     `str`, a `(str, dict)` pair whose dict reaches symai as the call's
     metadata, or an `Exception` (that call fails). Raising fails the whole batch, and
     every item whose call was in it sees an `EngineError` with the message.
+
+    `call_kind = "embedding"` makes it an engine of embedding calls
+    (`BatchScheduler(embedding_engine=...)`): each call then has `inputs`,
+    and its reply is one vector (a list of floats) per input, alone or as
+    a `(vectors, dict)` pair, or an `Exception`.
 
     Each batch runs on a thread of its own. `max_concurrency` caps the batches
     answered at once (1..1024); None, the default, caps nothing: the server
@@ -49,6 +67,8 @@ class BatchEngine(abc.ABC):
 
     max_concurrency: int | None = None
     cache_by_default: bool = False
+    #: The kind of call it answers: "neurosymbolic" (chat) or "embedding".
+    call_kind: str = "neurosymbolic"
 
     @abc.abstractmethod
     def forward(self, calls: list[EngineCall]) -> Sequence[Reply]:
@@ -64,6 +84,17 @@ def _error(exc: BaseException) -> common_pb2.ItemError:
     )
 
 
+def call_kind(engine: BatchEngine) -> common_pb2.CallKind:
+    """The wire kind of the calls `engine` answers; an unknown one is refused
+    naming the attribute."""
+    kind = getattr(engine, "call_kind", "neurosymbolic")
+    if kind not in CALL_KINDS:
+        raise ValueError(
+            f"{type(engine).__name__}.call_kind: must be one of {sorted(CALL_KINDS)}, got {kind!r}"
+        )
+    return CALL_KINDS[kind]
+
+
 def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_pb2.EngineBatchResult:
     """Runs `engine.forward` on a batch and encodes its answers."""
     calls = [
@@ -72,6 +103,7 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
             messages=json.loads(call.messages_json) if call.messages_json else [],
             kwargs=json.loads(call.kwargs_json) if call.kwargs_json else {},
             local_ref=call.local_ref,
+            inputs=list(call.inputs),
         )
         for call in batch.calls
     ]
@@ -86,10 +118,13 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
     except Exception as exc:
         result.batch_error.CopyFrom(_error(exc))
         return result
+    embeds = call_kind(engine) == common_pb2.CALL_KIND_EMBEDDING
     for call, reply in zip(batch.calls, replies):
         out = result.replies.add(call_id=call.call_id)
         if isinstance(reply, BaseException):
             out.error.CopyFrom(_error(reply))
+        elif embeds:
+            _encode_embeddings(out, reply, len(call.inputs))
         elif isinstance(reply, str):
             out.text = reply
         elif (
@@ -110,3 +145,39 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
             )
             out.error.CopyFrom(_error(bad))
     return result
+
+
+def _encode_embeddings(out: common_pb2.EngineReply, reply: object, inputs: int) -> None:
+    """An embedding engine's reply: `vectors` or `(vectors, dict)`, one
+    vector per input."""
+    vectors, metadata = reply if isinstance(reply, tuple) and len(reply) == 2 else (reply, {})
+    problem = _vectors_problem(vectors, inputs)
+    if problem is None and not isinstance(metadata, dict):
+        problem = f"reply metadata is {type(metadata).__name__}, expected dict"
+    if problem is None:
+        try:
+            metadata_json = json.dumps(metadata, ensure_ascii=False) if metadata else ""
+        except (TypeError, ValueError) as exc:
+            problem = f"reply metadata is not JSON: {exc}"
+    if problem is not None:
+        out.error.CopyFrom(_error(TypeError(problem)))
+        return
+    assert isinstance(vectors, list)
+    for vector in vectors:
+        out.embeddings.vectors.add(values=vector)
+    out.metadata_json = metadata_json
+
+
+def _vectors_problem(vectors: object, inputs: int) -> str | None:
+    """Why `vectors` is not one list of numbers per input; None when it is."""
+    if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
+        return (
+            f"reply is {type(vectors).__name__}, expected a list of vectors (lists of floats), "
+            "a (vectors, dict) pair or an Exception"
+        )
+    if len(vectors) != inputs:
+        return f"reply holds {len(vectors)} vectors for the call's {inputs} inputs"
+    for vector in vectors:
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector):
+            return "a vector holds something other than numbers"
+    return None

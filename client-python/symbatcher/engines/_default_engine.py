@@ -11,6 +11,14 @@ The rule, for a scheduler with an embedded server and no `engine=`:
 3. else the server's built-in echo engine, with a warning (once per process)
    that says how to choose a real one.
 
+Embedding calls follow the same rule, with no `embedding_engine=`: the
+server's default embedding engine; else the embedding engine symai would use
+(one registered as "embedding", or the one symai's configuration selects),
+served from this process by a `SymaiEmbeddingEngine`, so that the server
+merges the calls of all items into batches and each batch goes to it as one
+list input; else none (an embedding call then fails its item, naming how to
+configure an engine for it).
+
 With `address=`, the server's default engine applies unless `engine=` names
 one: whoever runs a shared server configures its engines.
 """
@@ -60,6 +68,17 @@ def symai_engine() -> Engine | None:
     except Exception as exc:  # noqa: BLE001 - a configured engine that cannot start
         log.warning("symai's configured neurosymbolic engine cannot be used: %s", exc)
         return None
+
+
+def symai_embedding_engine() -> Engine | None:
+    """The embedding engine symai would use here, or None if it has none.
+
+    symbatcher's slots put their own embedding engine in symai's registry
+    (`worker/_embedding_interceptor`), in front of symai's; this is the one
+    behind it, found the way symai finds it."""
+    from symbatcher.worker._embedding_interceptor import install_embedding_engine
+
+    return install_embedding_engine().original()
 
 
 def warn_echo_fallback(site: CallSite | None = None) -> None:

@@ -15,7 +15,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 import grpc
 
-from symbatcher.engines._batch_engine import BatchEngine, answer_batch
+from symbatcher.engines._batch_engine import BatchEngine, answer_batch, call_kind
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
 from symbatcher.wire._rpc_errors import call_error, from_rpc_error
 from symbatcher.engines._thread_pools import check_limit, thread_pool
@@ -49,6 +49,7 @@ class EngineConnection:
         """Registers the engine (the server checks its settings and answers
         with their field named), then serves batches in the background."""
         limit = check_limit("max_concurrency", self._concurrency)
+        kind = call_kind(self.engine)
         self._call = self._stub.Serve()
         # Unset (None) lets batches follow the slots; a value is the server's
         # to check, and a refused one fails the registration naming it.
@@ -56,6 +57,7 @@ class EngineConnection:
             name=self._name,
             max_concurrency=limit,
             cache_by_default=bool(getattr(self.engine, "cache_by_default", False)),
+            call_kind=kind,
         )
         try:
             try:

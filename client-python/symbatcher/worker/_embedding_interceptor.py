@@ -11,7 +11,12 @@ finds it) and decides per call:
 - in a worker slot whose job has an embedding engine: the call goes to the
   symbatcher server (`EngineCall.kind` embedding, its texts in `inputs`),
   which merges it with every other item's calls; the vectors come back in
-  the shape symai's own engine returns (`[vectors]`, one per text);
+  the shape symai's own engine returns (`[vectors]`, one per text); by
+  default that engine is symai's own, served from the scheduler's process
+  (`SymaiEmbeddingEngine`), so the merged calls reach it as one list input;
+- a call whose inputs are not all text (bytes, for a multimodal engine)
+  cannot cross the wire: symai's own engine answers it in the slot, as
+  without symbatcher (without one, it fails naming the limit);
 - in a slot whose job has none: symai's own engine answers in this process,
   as it would without symbatcher; when symai has none either, the call goes
   to the server, which fails it with an error naming the kind and how to
@@ -49,7 +54,9 @@ class BatchingEmbeddingEngine(Engine):  # type: ignore[misc]  # symai is untyped
         self._original = original
         self._resolved = original is not None
         self._lock = threading.Lock()
-        self._ignored = frozenset(self.ignored_request_kwargs())
+        # symai's bookkeeping kwargs, and `entries` (the texts themselves,
+        # which `core.embed` also passes as a kwarg; they travel in `inputs`).
+        self._ignored = frozenset(self.ignored_request_kwargs()) | {"entries"}
 
     def id(self) -> str:
         return _ID
@@ -63,21 +70,23 @@ class BatchingEmbeddingEngine(Engine):  # type: ignore[misc]  # symai is untyped
                     self._resolved = True
         return self._original
 
-    def _to_server(self) -> bool:
+    def _to_server(self, argument: Argument) -> bool:
         binding = slot_binding()
         if binding.caller is None:
             return False
-        return binding.embeds or self.original() is None
+        if binding.embeds and _all_text(argument.prop.entries):
+            return True
+        return self.original() is None
 
     def prepare(self, argument: Argument) -> None:
-        original = None if self._to_server() else self.original()
+        original = None if self._to_server(argument) else self.original()
         if original is not None:
             original.prepare(argument)
         else:
             argument.prop.prepared_input = argument.prop.entries
 
     def __call__(self, argument: Argument) -> tuple[Any, dict[str, Any]]:
-        original = None if self._to_server() else self.original()
+        original = None if self._to_server(argument) else self.original()
         if original is not None:
             result: tuple[Any, dict[str, Any]] = original(argument)
             return result
@@ -116,6 +125,12 @@ class BatchingEmbeddingEngine(Engine):  # type: ignore[misc]  # symai is untyped
         if original is None:
             raise AttributeError(name)
         return getattr(original, name)
+
+
+def _all_text(entries: object) -> bool:
+    """Whether an embedding call's entries can cross the wire (text only)."""
+    items = entries if isinstance(entries, list) else [entries]
+    return all(isinstance(item, str) for item in items)
 
 
 def _normalize_l2(vector: list[float]) -> list[float]:
@@ -162,13 +177,15 @@ def _resolve_symai_engine(proxy: BatchingEmbeddingEngine) -> Engine | None:
 _INSTALL_LOCK = threading.Lock()
 
 
-def install_embedding_engine() -> None:
+def install_embedding_engine() -> BatchingEmbeddingEngine:
     """Puts a `BatchingEmbeddingEngine` in symai's registry, in front of the
     embedding engine registered there (if any, e.g. one a user registered
-    since the last call)."""
+    since the last call); returns the one in the registry."""
     with _INSTALL_LOCK:
         engines = _repository()._engines
         current = engines.get(_ID)
         if isinstance(current, BatchingEmbeddingEngine):
-            return
-        engines[_ID] = BatchingEmbeddingEngine(current)
+            return current
+        proxy = BatchingEmbeddingEngine(current)
+        engines[_ID] = proxy
+        return proxy

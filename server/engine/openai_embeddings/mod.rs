@@ -172,6 +172,12 @@ impl OpenAiEmbeddingsEngine {
         self.requests.limiter_snapshot()
     }
 
+    /// The error its calls fail with at once now, while its endpoint's
+    /// circuit is open; None when calls are sent.
+    pub fn refusing(&self) -> Option<CallError> {
+        self.requests.refusing()
+    }
+
     /// Answers an engine batch: its calls merged into requests (see the
     /// module's doc), each call's answer sent on `answers` as soon as its
     /// request is answered. A request is given up only when every call in

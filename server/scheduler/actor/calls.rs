@@ -113,7 +113,7 @@ impl Scheduler {
                 step,
             };
             if let Some(job) = self.jobs.get_mut(&job_id) {
-                job.engine_calls += 1;
+                job.count_call(kind);
             }
             let held = match self.workers.run_mut(run_id) {
                 Some(run) => {

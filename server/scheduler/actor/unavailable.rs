@@ -1,7 +1,10 @@
-//! Fail fast on a dead engine: while the circuit of a job's engine is open
-//! (its endpoint refused or could not be reached several times in a row, see
-//! `crate::engine::http::circuit`), the job's items that have not started
-//! fail at once with the engine's `EngineUnavailableError`, without running.
+//! Fail fast on a dead engine: while the circuit of an engine a job uses is
+//! open (its endpoint refused or could not be reached several times in a
+//! row, see `crate::engine::http::circuit`), the job's items that have not
+//! started fail at once with the engine's `EngineUnavailableError`, without
+//! running. An engine the job uses is the engine of a kind of call (chat,
+//! embedding) the job has made: a job that only embeds is not failed for
+//! its chat engine's circuit, which another job opened.
 //! Run, each would only make a call that fails at once, and pay for
 //! `forward()` and the failure's handling (symai formats and logs a
 //! traceback per failed query) on the way: about 1.3 ms an item, 13 s for
@@ -12,21 +15,23 @@
 //! need no request at all.
 
 use super::Scheduler;
-use crate::pb::v1::{outcome, Outcome};
+use crate::pb::v1::{outcome, CallKind, Outcome};
 
 impl Scheduler {
-    /// Fails the waiting items of the jobs whose engine refuses every call
-    /// now. O(jobs) per turn, plus O(1) per item failed.
+    /// Fails the waiting items of the jobs that use an engine that refuses
+    /// every call now. O(jobs) per turn, plus O(1) per item failed.
     pub(super) fn fail_items_of_unavailable_engines(&mut self) {
         let mut refused = Vec::new();
         for job in self.jobs.values() {
             if job.queue.is_empty() || job.spend.saved.cache_hits > 0 {
                 continue;
             }
-            let Some(slot) = self.engines.get(&job.params.engine) else {
-                continue;
-            };
-            if let Some(error) = slot.engine.refusing() {
+            let error = [CallKind::Neurosymbolic, CallKind::Embedding]
+                .into_iter()
+                .filter(|&kind| job.has_called(kind))
+                .filter_map(|kind| self.engines.get(job.engine_for(kind)?))
+                .find_map(|slot| slot.engine.refusing());
+            if let Some(error) = error {
                 refused.push((job.id, error));
             }
         }

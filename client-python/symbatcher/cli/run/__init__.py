@@ -64,7 +64,7 @@ or Parquet output is finalized on exit from its journal OUT.journal.jsonl;
 after a crash the next run first merges that journal into OUT (see
 symbatcher.cli.run.tables). The output's fingerprint (OUT.symbatcher.json:
 the input file's size, time and a hash of its ends, the expression, the
-kwargs, the engine, the input column) must match: a re-run that differs
+kwargs, the engine of each kind, the input column) must match: a re-run that differs
 stops with status 2 and names what changed; --force resumes anyway.
 --max-cost USD caps the job's spend, never passed: items whose requests
 cannot fit under it fail with BudgetExceeded (set max_tokens in --kwargs, or
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     fmt = tables.output_format(args.output)
     current = fingerprint.fingerprint(
-        args.input, args.expression, kwargs, args.engine, reader.input_column
+        args.input, args.expression, kwargs, args.engine, reader.input_column, args.embedding_engine
     )
     problem = _check_fingerprint(args, current)
     if problem:

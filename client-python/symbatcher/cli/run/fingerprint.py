@@ -4,8 +4,8 @@ so that a re-run resumes only the job that wrote the output.
 It holds the input file's size, modification time and a SHA-256 of its
 first and last MiB (for a saved dataset, a directory: the total size, the
 latest time and a hash over each file's name, first and last MiB), the
-expression, the kwargs (canonical JSON), the engine choice and the input
-column. A re-run whose fingerprint differs stops before running anything
+expression, the kwargs (canonical JSON), the engine choice of each kind
+(--engine, --embedding-engine) and the input column. A re-run whose fingerprint differs stops before running anything
 (exit status 2) with a message naming what changed; --force goes on and
 rewrites the fingerprint. An output written before fingerprints (no
 sidecar) resumes with a one-line notice and gets one.
@@ -29,14 +29,22 @@ def sidecar_path(output: str) -> str:
 
 
 def fingerprint(
-    input_path: str, expression: str, kwargs: dict[str, Any], engine: str | None, input_column: str | None
+    input_path: str,
+    expression: str,
+    kwargs: dict[str, Any],
+    engine: str | None,
+    input_column: str | None,
+    embedding_engine: str | None = None,
 ) -> dict[str, Any]:
+    # A sidecar written before `embedding_engine` was kept has none: read as
+    # the default (None), so such an output resumes with the default.
     return {
         "version": VERSION,
         "input": {"path": os.path.abspath(input_path), **_input_fingerprint(input_path)},
         "expression": expression,
         "kwargs": canonical_json(kwargs),
         "engine": engine,
+        "embedding_engine": embedding_engine,
         "input_column": input_column,
     }
 
@@ -112,6 +120,11 @@ def changes(kept: dict[str, Any], current: dict[str, Any]) -> list[str]:
         found.append(f"--kwargs changed ({kept.get('kwargs')} -> {current['kwargs']})")
     if kept.get("engine") != current["engine"]:
         found.append(f"--engine changed ({_name(kept.get('engine'))} -> {_name(current['engine'])})")
+    if kept.get("embedding_engine") != current["embedding_engine"]:
+        found.append(
+            "--embedding-engine changed "
+            f"({_name(kept.get('embedding_engine'))} -> {_name(current['embedding_engine'])})"
+        )
     if kept.get("input_column") != current["input_column"]:
         found.append(
             f"--input-column changed ({_name(kept.get('input_column'))} -> {_name(current['input_column'])})"

@@ -22,7 +22,8 @@ export interface JobSummary {
    */
   'failed'?: (number | string | Long);
   /**
-   * Engine calls its workers made.
+   * Engine calls its workers made, of every kind (embedding_calls of them
+   * embedding calls, the others chat calls).
    */
   'engine_calls'?: (number | string | Long);
   /**
@@ -108,6 +109,11 @@ export interface JobSummary {
    * was sent.
    */
   'steps'?: (_symbatcher_v1_StepRoutes)[];
+  /**
+   * Of engine_calls, the embedding calls (CALL_KIND_EMBEDDING) its workers
+   * made; engine_calls - embedding_calls are chat calls.
+   */
+  'embedding_calls'?: (number | string | Long);
 }
 
 /**
@@ -127,7 +133,8 @@ export interface JobSummary__Output {
    */
   'failed': (number);
   /**
-   * Engine calls its workers made.
+   * Engine calls its workers made, of every kind (embedding_calls of them
+   * embedding calls, the others chat calls).
    */
   'engine_calls': (number);
   /**
@@ -213,4 +220,9 @@ export interface JobSummary__Output {
    * was sent.
    */
   'steps': (_symbatcher_v1_StepRoutes__Output)[];
+  /**
+   * Of engine_calls, the embedding calls (CALL_KIND_EMBEDDING) its workers
+   * made; engine_calls - embedding_calls are chat calls.
+   */
+  'embedding_calls': (number);
 }
