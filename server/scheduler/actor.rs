@@ -11,6 +11,7 @@ mod local_wait;
 mod parking;
 mod replay;
 mod replies;
+mod requeue;
 mod reserve;
 mod reuse;
 mod suspects;

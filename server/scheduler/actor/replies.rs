@@ -253,6 +253,11 @@ impl Scheduler {
         let billed = (!routed && !is_error(&reply)).then_some((&reply, stats));
         let abandoned = is_cancelled(&reply);
         let reserved_for = self.settle_reservation(engine, server_call_id, billed, abandoned);
+        if let Some(kept) = self.calls.take_kept(server_call_id) {
+            let billed = reserved_for.is_some();
+            self.kept_answered(engine, generation, kept, &reply, stats, billed);
+            return;
+        }
         self.land_flight(engine, server_call_id, &reply, stats);
         let Some(route) = self.calls.take_route(server_call_id) else {
             return; // its run ended, and the worker was answered `Cancelled`
