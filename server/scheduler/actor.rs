@@ -7,6 +7,7 @@ mod budget;
 mod calls;
 mod engines;
 mod jobs;
+mod late_copies;
 mod local_wait;
 mod parking;
 mod replay;

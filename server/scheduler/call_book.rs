@@ -78,6 +78,18 @@ pub(super) struct CallBook {
     /// Requests of runs that went back to their queue, kept at their engine
     /// for the item's next run, by server call id.
     kept: FxHashMap<u64, KeptCall>,
+    /// The job, item and step of each call at a provider-batch engine, by
+    /// server call id, until its engine batch is back: a hedged batch may
+    /// report a late copy of it then, billed to its item.
+    batch_api_owners: FxHashMap<u64, CallOwner>,
+}
+
+/// The item and step a call was made for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CallOwner {
+    pub job_id: u64,
+    pub index: u64,
+    pub step: u32,
 }
 
 impl CallBook {
@@ -220,6 +232,22 @@ impl CallBook {
         };
         self.kept.insert(call_id, kept);
         true
+    }
+
+    /// Call `call_id`, sent to a provider-batch engine, was made for `owner`.
+    pub fn own_batch_api_call(&mut self, call_id: u64, owner: CallOwner) {
+        self.batch_api_owners.insert(call_id, owner);
+    }
+
+    /// The owners of calls `call_ids`, whose engine batch is back; taken.
+    pub fn take_batch_api_owners(&mut self, call_ids: &[u64]) -> FxHashMap<u64, CallOwner> {
+        if self.batch_api_owners.is_empty() {
+            return FxHashMap::default();
+        }
+        call_ids
+            .iter()
+            .filter_map(|id| Some((*id, self.batch_api_owners.remove(id)?)))
+            .collect()
     }
 
     /// Takes the kept call `call_id` (it is answered).

@@ -234,6 +234,7 @@ impl Job {
             unpriced_calls: self.spend.unpriced_calls,
             budget_exceeded: self.spend.budget_exceeded_items,
             steps: self.spend.steps(),
+            billed_twice_usd: self.spend.billed_twice_usd,
         }
     }
 

@@ -220,6 +220,7 @@ impl OpenAiEmbeddingsEngine {
                 return BatchAnswer {
                     outcome: Err(err),
                     stats: rest.stats,
+                    late_copies: rest.late_copies,
                 };
             }
         };
@@ -235,6 +236,7 @@ impl OpenAiEmbeddingsEngine {
         BatchAnswer {
             outcome: Ok(replies),
             stats,
+            late_copies: rest.late_copies,
         }
     }
 

@@ -175,7 +175,12 @@ impl Scheduler {
         answer: BatchAnswer,
         elapsed: Duration,
     ) {
-        let BatchAnswer { outcome, stats } = answer;
+        let BatchAnswer {
+            outcome,
+            stats,
+            late_copies,
+        } = answer;
+        self.bill_late_copies(engine, &call_ids, late_copies);
         self.engines
             .batch_done(engine, generation, call_ids.len(), outcome.is_err());
         for job_id in self.calls.batch_back(batch_id) {

@@ -108,6 +108,16 @@ export interface JobSummary {
    * was sent.
    */
   'steps'?: (_symbatcher_v1_StepRoutes)[];
+  /**
+   * Of cost_usd, what was billed twice: requests of a hedged provider batch
+   * that the provider completed (and billed, at the batch price) after
+   * their calls had been answered online, because the batch did not end
+   * within the engine's cancel_wait. Each call was answered once; these
+   * copies were only paid for. Seen when the batch ends (up to 15 minutes
+   * after the cancel), so only while the job runs; later ones count in
+   * EngineStatus.billed_twice_usd alone.
+   */
+  'billed_twice_usd'?: (number | string);
 }
 
 /**
@@ -213,4 +223,14 @@ export interface JobSummary__Output {
    * was sent.
    */
   'steps': (_symbatcher_v1_StepRoutes__Output)[];
+  /**
+   * Of cost_usd, what was billed twice: requests of a hedged provider batch
+   * that the provider completed (and billed, at the batch price) after
+   * their calls had been answered online, because the batch did not end
+   * within the engine's cancel_wait. Each call was answered once; these
+   * copies were only paid for. Seen when the batch ends (up to 15 minutes
+   * after the cancel), so only while the job runs; later ones count in
+   * EngineStatus.billed_twice_usd alone.
+   */
+  'billed_twice_usd': (number);
 }
