@@ -223,3 +223,52 @@ async fn a_request_answered_before_the_next_run_asks_answers_it_without_a_cache_
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_request_is_given_up_when_its_job_ends() {
+    limited(async {
+        let fake = FakeOpenAi::start(FakeSettings {
+            latency: LATENCY,
+            ..Default::default()
+        })
+        .await;
+        let server = spawn_server(config_with(&fake, None)).await;
+        let mut first = try_connect_worker(&server.channel, register("first", HEARTBEAT_MS))
+            .await
+            .expect("registered");
+        let mut job = start_job(&server.channel, job_spec(None)).await;
+        job.send_items(items(0..1)).await;
+        job.end().await;
+        let held = first.assignments(1).await;
+        first.start(&held).await;
+        first.send_calls(&[(held[0].task_id, 1, "q".into())]).await;
+        fake.wait_for_arrivals(1).await;
+        // Stalled: the call is answered Cancelled, its request kept.
+        let cancelled = first.next_replies().await;
+        assert_eq!(reply_error(&cancelled[0]).kind, ErrorKind::Cancelled as i32);
+        let in_flight = |status: symbatcher::pb::v1::StatusResponse| {
+            status
+                .engines
+                .iter()
+                .find(|e| e.name == ENGINE)
+                .map(|e| e.requests_in_flight)
+        };
+        assert_eq!(
+            in_flight(server.status().await),
+            Some(1),
+            "the request is kept"
+        );
+        // The client goes away: the job ends, and its kept request with it,
+        // long before the fake would answer it.
+        drop(job);
+        let given_up = std::time::Instant::now() + LATENCY / 2;
+        while in_flight(server.status().await) != Some(0) {
+            assert!(
+                std::time::Instant::now() < given_up,
+                "the kept request was not given up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
