@@ -12,8 +12,12 @@ Per run it prints what was spent against the cap, the overshoot (target
 $0.00 on every run), the items that failed with BudgetExceeded (they must
 be exactly the items not answered), and then runs the same job again with a
 higher cap on the same call cache: the requests that re-run sends must be
-exactly the items the first run did not answer. A baseline run without a
-cap, in the same invocation, gives the uncapped wall time and spend.
+exactly the items the first run did not answer. It also prints the runs the
+server put back in the queue (`requeued`, first job + re-run: a 1,000-thread
+worker starved of the GIL on a loaded machine can miss its heartbeats and be
+judged stalled); a re-queued run's request at the engine answers the item's
+next run, so re-queues must not add requests. A baseline run without a cap,
+in the same invocation, gives the uncapped wall time and spend.
 
     python bench/spend_cap.py [--items 3000] [--slots 1000] [--latency 1.0] [--cap-calls 1500] [--runs 10]
 """
@@ -24,6 +28,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client-python" / "tests"))
@@ -44,8 +49,9 @@ class Ask(Expression):
 
 def run_job(
     fake: FakeOpenAI, args: argparse.Namespace, items: list[str], cap: float | None, cache: Path
-) -> tuple[list[object], float, int]:
-    """Runs the job; returns its results, wall time and the engine's retries."""
+) -> tuple[list[object], float, int, int]:
+    """Runs the job; returns its results, wall time, the engine's retries and
+    the runs re-queued."""
     engine = OpenAIEngine(fake.base_url, MODEL, api_key_env=None)
     options: dict[str, object] = {"cache_dir": cache}
     if cap is not None:
@@ -54,12 +60,13 @@ def run_job(
         started = time.monotonic()
         results = scheduler(Ask, args.slots, items, batch_size=args.slots, max_tokens=5)
         wall = time.monotonic() - started
-        return results, wall, scheduler.last_summary.retries
+        summary = scheduler.last_summary
+        return results, wall, summary.retries, summary.requeued
 
 
 def one_run(args: argparse.Namespace, items: list[str], cap: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="spend-cap-") as tmp, FakeOpenAI(latency_s=args.latency) as fake:
-        results, wall, retries = run_job(fake, args, items, cap, Path(tmp))
+        results, wall, retries, requeued = run_job(fake, args, items, cap, Path(tmp))
         arrivals = fake.chat_arrivals()
         sent = len(arrivals)
         distinct = len({a.content for a in arrivals})
@@ -67,18 +74,20 @@ def one_run(args: argparse.Namespace, items: list[str], cap: float) -> dict[str,
         answered = sum(isinstance(r, str) for r in results)
         stopped = sum(isinstance(r, BudgetExceeded) for r in results)
         other = len(results) - answered - stopped
-        again, rerun_wall, _ = run_job(fake, args, items, cap * 10, Path(tmp))
+        again, rerun_wall, _, rerun_requeued = run_job(fake, args, items, cap * 10, Path(tmp))
         rerun_sent = len(fake.chat_arrivals()) - sent
         rerun_ok = sum(isinstance(r, str) for r in again)
-        failures = sorted({type(r).__name__ for r in results + again if not isinstance(r, str)})
+        failures = Counter(type(r).__name__ for r in results + again if not isinstance(r, str))
     if set(failures) - {"BudgetExceeded"}:
-        print(f"   (other failures: {', '.join(failures)})", file=sys.stderr)
+        other_failures = ", ".join(f"{name} x{n}" for name, n in sorted(failures.items()))
+        print(f"   (other failures: {other_failures})", file=sys.stderr)
     return {
         "spent": spent,
         "overshoot": max(0.0, spent - cap),
         "sent": sent,
         "distinct": distinct,
         "retries": retries,
+        "requeued": requeued + rerun_requeued,
         "answered": answered,
         "stopped": stopped,
         "other": other,
@@ -101,7 +110,7 @@ def main() -> None:
     cap = args.cap_calls * PER_CALL_USD
 
     with tempfile.TemporaryDirectory(prefix="spend-cap-") as tmp, FakeOpenAI(latency_s=args.latency) as fake:
-        _, base_wall, _ = run_job(fake, args, items, None, Path(tmp))
+        _, base_wall, _, _ = run_job(fake, args, items, None, Path(tmp))
         base_spent = len(fake.chat_arrivals()) * PER_CALL_USD
     print(
         f"spend_cap: {args.items} items, {args.slots} slots, fake {args.latency:.1f} s/request, "
@@ -111,7 +120,7 @@ def main() -> None:
     print(f"cap ${cap:.6f} ({args.cap_calls} requests' worth)")
     print(
         "run  spent($)   overshoot($)  sent  distinct  retries  answered  BudgetExceeded  other  wall(s)"
-        "  rerun_sent  rerun_ok  rerun_wall(s)"
+        "  rerun_sent  rerun_ok  rerun_wall(s)  requeued"
     )
     rows = []
     for run in range(1, args.runs + 1):
@@ -121,7 +130,8 @@ def main() -> None:
             f"{run:>3}  {row['spent']:.6f}  {row['overshoot']:.6f}      {row['sent']:>5.0f}  "
             f"{row['distinct']:>8.0f}  {row['retries']:>7.0f}  "
             f"{row['answered']:>8.0f}  {row['stopped']:>14.0f}  {row['other']:>5.0f}  {row['wall']:>7.1f}  "
-            f"{row['rerun_sent']:>10.0f}  {row['rerun_ok']:>8.0f}  {row['rerun_wall']:>13.1f}"
+            f"{row['rerun_sent']:>10.0f}  {row['rerun_ok']:>8.0f}  {row['rerun_wall']:>13.1f}  "
+            f"{row['requeued']:>8.0f}"
         )
     max_over = max(row["overshoot"] for row in rows)
     min_use = min(row["spent"] / cap for row in rows)
@@ -132,6 +142,7 @@ def main() -> None:
     print(f"least share of the cap spent: {min_use:.3f}")
     print(f"items not answered failed with BudgetExceeded on every run: {stopped_exact}")
     print(f"re-runs with a 10x cap paid exactly for the items not run, and answered all: {rerun_exact}")
+    print(f"runs re-queued by the server over all jobs: {sum(row['requeued'] for row in rows):.0f}")
     print(f"mean capped wall / baseline wall: {mean_wall:.1f} s / {base_wall:.1f} s = {mean_wall / base_wall:.2f}")
 
 

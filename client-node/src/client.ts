@@ -9,6 +9,7 @@ import * as codec from "./codec";
 import { CancelledError, SymbatcherError, fromItemError, fromServiceError, isServiceError } from "./errors";
 import type { BatchRequest, BatchResponse, ItemResult, JobAccepted, JobSpec, JobSummary, StatusResponse } from "./messages";
 import { channelCredentials, clientOptions, type ConnectionOptions } from "./auth";
+import { deadlineUnixMs } from "./deadline";
 import type { BatchServiceClient } from "./generated/symbatcher/v1/BatchService";
 import type { StatusServiceClient } from "./generated/symbatcher/v1/StatusService";
 import { services } from "./proto";
@@ -40,6 +41,15 @@ export interface JobOptions {
   workerWaitMs?: number;
   /** Items per ItemChunk message (default 256). */
   chunkSize?: number;
+  /**
+   * When the job must be done (JobSpec.deadline_unix_ms): a batch API engine
+   * with an online fallback sends calls by provider batch only while the time
+   * left can absorb the batch turnaround, and online after. Other engines
+   * ignore it. Set this or `deadlineMs`, not both; unset: no deadline.
+   */
+  deadline?: Date;
+  /** The job's deadline as milliseconds from submission (see `deadline`). */
+  deadlineMs?: number;
 }
 
 /** One item's result: its value, or the error that took its place. */
@@ -70,8 +80,10 @@ export class Client {
 
   /** Starts a job over `items` (indices 0, 1, ... in iteration order); iterate the Job for results. */
   submit(options: JobOptions, items: Iterable<unknown> | AsyncIterable<unknown>): Job {
+    // Checked before the call opens: a bad option throws here.
+    const deadline = deadlineUnixMs(options);
     const call = this.batch.Batch();
-    return new Job(call, options, items, this.address);
+    return new Job(call, options, items, this.address, deadline);
   }
 
   /** Runs a job to its end: results in dataset order (an Error in place of a failed item), and the summary. */
@@ -123,6 +135,8 @@ export class Job implements AsyncIterable<JobResult> {
     private readonly options: JobOptions,
     items: Iterable<unknown> | AsyncIterable<unknown>,
     private readonly address: string,
+    /** JobSpec.deadline_unix_ms, from the options when the job was submitted. */
+    private readonly deadlineUnixMs?: number,
   ) {
     let acceptedFns: [(a: JobAccepted) => void, (e: Error) => void];
     let summaryFns: [(s: JobSummary) => void, (e: Error) => void];
@@ -187,6 +201,7 @@ export class Job implements AsyncIterable<JobResult> {
       window: o.window,
       max_attempts: o.maxAttempts,
       worker_wait_ms: o.workerWaitMs,
+      deadline_unix_ms: this.deadlineUnixMs,
     };
   }
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { Client, EmbeddedServer, EncodingError, JobError, NoWorkerError, RemoteError, Worker } from "../src";
+import { deadlineUnixMs } from "../src/deadline";
 import { Awkward, Echo } from "./expressions";
 
 describe("client and Node worker on the echo engine", () => {
@@ -100,5 +101,56 @@ describe("client and Node worker on the echo engine", () => {
     assert.ok(results[2] instanceof EncodingError);
     assert.match(results[2].message, /result of item 2 cannot be encoded as JSON/);
     assert.equal(summary.failed, 2);
+  });
+
+  it("sends a deadline as JobSpec.deadline_unix_ms, which the server checks", async () => {
+    // Milliseconds since the epoch: the server refuses a deadline in the
+    // past, or more than 366 days ahead (a value in s or in µs would be).
+    for (const options of [{ deadlineMs: 60_000 }, { deadline: new Date(Date.now() + 3_600_000) }]) {
+      const { results, summary } = await client.run({ expression: "test:Echo", ...options }, ["x"]);
+      assert.deepEqual(results, [{ input: "x", reply: "echo: tag x" }]);
+      assert.equal(summary.succeeded, 1);
+    }
+    await assert.rejects(client.run({ expression: "test:Echo", deadlineMs: -60_000 }, ["x"]), (err: unknown) => {
+      assert.ok(err instanceof JobError, `got ${err}`);
+      assert.equal(err.field, "deadline_unix_ms");
+      assert.match(err.message, /deadline_unix_ms: must be in the future/);
+      return true;
+    });
+    const farAhead = new Date(Date.now() + 400 * 24 * 3600 * 1000);
+    await assert.rejects(client.run({ expression: "test:Echo", deadline: farAhead }, ["x"]), {
+      name: "JobError",
+      field: "deadline_unix_ms",
+      message: /at most 366 days ahead/,
+    });
+  });
+
+  it("refuses deadline options that are no time before opening the job", () => {
+    const both = { expression: "test:Echo", deadline: new Date(), deadlineMs: 1000 };
+    assert.throws(() => client.submit(both, ["x"]), {
+      name: "RangeError",
+      message: "deadline, deadlineMs: set one of them, not both",
+    });
+    assert.throws(() => client.submit({ expression: "test:Echo", deadlineMs: Number.NaN }, ["x"]), {
+      name: "RangeError",
+      message: /^deadlineMs: must be a finite number of milliseconds, got NaN/,
+    });
+    assert.throws(() => client.submit({ expression: "test:Echo", deadline: new Date("never") }, ["x"]), {
+      name: "RangeError",
+      message: /^deadline: must be a valid Date/,
+    });
+    const notADate = { expression: "test:Echo", deadline: "2030-01-01" as unknown as Date };
+    assert.throws(() => client.submit(notADate, ["x"]), { name: "TypeError", message: "deadline: must be a Date, got string" });
+  });
+});
+
+describe("deadlineUnixMs", () => {
+  it("is the Date's time, or the milliseconds from now, rounded; unset without either", () => {
+    const now = 1_765_000_000_000;
+    assert.equal(deadlineUnixMs({ deadlineMs: 1500.4 }, now), now + 1500);
+    assert.equal(deadlineUnixMs({ deadline: new Date(now + 90_000) }, now), now + 90_000);
+    assert.equal(deadlineUnixMs({}, now), undefined);
+    // The server says why a past deadline is refused; none is negative.
+    assert.equal(deadlineUnixMs({ deadlineMs: -2 * now }, now), 0);
   });
 });

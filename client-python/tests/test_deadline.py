@@ -135,6 +135,48 @@ def test_a_deadline_is_met_below_0_6x_the_online_cost_and_without_one_all_goes_b
         assert summary.cost_usd / online_cost == pytest.approx(0.5)
 
 
+class OneStepThenWait(Expression):
+    """One call; the item "slow" then keeps its job running for SLOW_S."""
+
+    def forward(self, input, **kwargs):
+        reply = Symbol(input).query("step one", **kwargs).value
+        if input == "slow":
+            time.sleep(SLOW_S)
+        return reply
+
+
+#: A hedged batch takes CANCEL_S to end once cancelled, longer than the
+#: engine's cancel_wait (0.3 s); the job runs SLOW_S after its calls.
+CANCEL_S, SLOW_S = 1.0, 3.0
+#: What the fakes bill a request of gpt-4o-mini (10 + 5 tokens) online.
+PER_REQUEST_USD = (10 * 0.15 + 5 * 0.60) / 1e6
+
+
+def test_a_hedged_batchs_copies_billed_after_their_calls_went_online_count_in_the_cost(cache_dir):
+    # One batch of 10 requests; the fake holds back the first, so the batch
+    # does not end by itself. At its hedge point the batch is cancelled; it
+    # ends CANCEL_S later, past cancel_wait, so all 10 calls go online, and
+    # the 9 requests it had completed are billed too (a cancelled batch's
+    # output file).
+    items = ["slow", *(f"item-{i}" for i in range(9))]
+    with FakeOpenAIBatch(turnaround_s=T, holds=lambda c: [i == 0 for i in range(len(c))], cancel_s=CANCEL_S) as batch:
+        with FakeOpenAI() as online:
+            with BatchScheduler(engine=engine(batch, online), deadline_s=3.0, cache="off") as scheduler:
+                results = scheduler(OneStepThenWait, 16, items)
+                summary = scheduler.last_summary
+            batch_billed, online_sent = len(batch.billed), len(online.arrivals)
+    for item, result in zip(items, results):
+        assert isinstance(result, str) and result.startswith("reply to: ") and f"\n{item}\n" in result, result
+    assert (len(batch.submitted), batch.cancels) == (1, 1)
+    assert (batch_billed, online_sent) == (9, 10), "10 answered online, 9 billed twice"
+    billed = (0.5 * batch_billed + online_sent) * PER_REQUEST_USD
+    assert summary.cost_usd == pytest.approx(billed), "the cost is what the fakes billed"
+    assert summary.billed_twice_usd == pytest.approx(0.5 * 9 * PER_REQUEST_USD)
+    assert summary.steps[0].cost_usd == pytest.approx(billed)
+    assert (summary.steps[0].batch_calls, summary.steps[0].online_calls) == (0, 10)
+    assert "billed twice" in summary.describe()
+
+
 def test_a_deadline_too_close_for_any_batch_sends_every_call_online(cache_dir):
     items = [f"item-{i:03d}" for i in range(20)]
     with FakeOpenAIBatch(turnaround_s=T) as batch, FakeOpenAI() as online:

@@ -176,6 +176,12 @@ pub type AnswerTx = mpsc::UnboundedSender<CallAnswer>;
 pub struct BatchAnswer {
     pub outcome: BatchOutcome,
     pub stats: HashMap<u64, CallStats>,
+    /// Requests billed a second time, by the call id they were made for:
+    /// a hedged provider batch's copy of a call that was answered online
+    /// and that the provider completed (and billed) all the same, seen
+    /// after the call's answer. One entry per request (calls that share a
+    /// request name it once), its usage at the batch price.
+    pub late_copies: HashMap<u64, CallStats>,
 }
 
 impl BatchAnswer {
@@ -199,7 +205,11 @@ impl BatchAnswer {
                 }
             }
         }
-        BatchAnswer { outcome, stats }
+        BatchAnswer {
+            outcome,
+            stats,
+            late_copies: HashMap::new(),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use rustc_hash::FxHashMap;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::batcher::{policy, BatchKey, Batcher, Flush, ParkedIndex, QueuedCall};
 use crate::cache::CallKey;
@@ -41,6 +42,21 @@ pub(super) struct ParkedCall {
     pub key: CallKey,
 }
 
+/// A request at an engine whose run went back to its job's queue (its
+/// worker stalled or disconnected): kept for the item's next run, which is
+/// answered by it (see `requeue`). Its reply goes to no worker; it is
+/// billed to its item.
+#[derive(Debug)]
+pub(super) struct KeptCall {
+    pub job_id: u64,
+    pub index: u64,
+    /// The call's step in its item's forward() ([`QueuedCall::step`]).
+    pub step: u32,
+    /// Its run's token: cancelled when its job ends, so that a request still
+    /// waiting for a rate limit or a retry is not sent for nobody.
+    pub cancel: CancellationToken,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct CallBook {
     batcher: Batcher,
@@ -59,6 +75,21 @@ pub(super) struct CallBook {
     held: BTreeMap<(u64, u64), (BatchKey, QueuedCall)>,
     /// The job of each held call, by server call id.
     held_jobs: FxHashMap<u64, u64>,
+    /// Requests of runs that went back to their queue, kept at their engine
+    /// for the item's next run, by server call id.
+    kept: FxHashMap<u64, KeptCall>,
+    /// The job, item and step of each call at a provider-batch engine, by
+    /// server call id, until its engine batch is back: a hedged batch may
+    /// report a late copy of it then, billed to its item.
+    batch_api_owners: FxHashMap<u64, CallOwner>,
+}
+
+/// The item and step a call was made for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CallOwner {
+    pub job_id: u64,
+    pub index: u64,
+    pub step: u32,
 }
 
 impl CallBook {
@@ -178,6 +209,63 @@ impl CallBook {
     /// Takes the route of call `call_id` (it is answered).
     pub fn take_route(&mut self, call_id: u64) -> Option<CallRoute> {
         self.in_flight.remove(&call_id)
+    }
+
+    /// Keeps the in-flight call `call_id` of a run that went back to its
+    /// job's queue: its reply no longer goes to the run's worker. False when
+    /// it is not in flight.
+    pub fn keep(
+        &mut self,
+        call_id: u64,
+        job_id: u64,
+        index: u64,
+        cancel: CancellationToken,
+    ) -> bool {
+        let Some(route) = self.in_flight.remove(&call_id) else {
+            return false;
+        };
+        let kept = KeptCall {
+            job_id,
+            index,
+            step: route.step,
+            cancel,
+        };
+        self.kept.insert(call_id, kept);
+        true
+    }
+
+    /// Call `call_id`, sent to a provider-batch engine, was made for `owner`.
+    pub fn own_batch_api_call(&mut self, call_id: u64, owner: CallOwner) {
+        self.batch_api_owners.insert(call_id, owner);
+    }
+
+    /// The owners of calls `call_ids`, whose engine batch is back; taken.
+    pub fn take_batch_api_owners(&mut self, call_ids: &[u64]) -> FxHashMap<u64, CallOwner> {
+        if self.batch_api_owners.is_empty() {
+            return FxHashMap::default();
+        }
+        call_ids
+            .iter()
+            .filter_map(|id| Some((*id, self.batch_api_owners.remove(id)?)))
+            .collect()
+    }
+
+    /// Takes the kept call `call_id` (it is answered).
+    pub fn take_kept(&mut self, call_id: u64) -> Option<KeptCall> {
+        self.kept.remove(&call_id)
+    }
+
+    /// Takes the kept calls of job `job_id` (it ended). O(kept calls).
+    pub fn take_kept_of(&mut self, job_id: u64) -> Vec<KeptCall> {
+        let ids: Vec<u64> = self
+            .kept
+            .iter()
+            .filter(|(_, kept)| kept.job_id == job_id)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.kept.remove(&id))
+            .collect()
     }
 
     /// Puts an in-flight call whose engine process disconnected back in its

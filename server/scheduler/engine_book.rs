@@ -33,6 +33,8 @@ pub(super) struct EngineSlot {
     failed_batches: u64,
     /// What the engine measured about its calls.
     totals: CallTotals,
+    /// Cost of its requests billed twice (a hedged batch's late copies).
+    billed_twice_usd: f64,
     /// Set while the engine process is gone and its name waits for it to
     /// register again: its calls wait (no batch is formed) until then, and
     /// fail after it.
@@ -56,6 +58,7 @@ impl EngineSlot {
             calls: 0,
             failed_batches: 0,
             totals: CallTotals::default(),
+            billed_twice_usd: 0.0,
             reconnect_deadline: None,
         }
     }
@@ -146,6 +149,7 @@ impl EngineSlot {
             requests_in_flight: limits.requests_in_flight,
             requests_waiting: limits.requests_waiting,
             reconnecting: self.reconnect_deadline.is_some(),
+            billed_twice_usd: self.billed_twice_usd,
         }
     }
 }
@@ -321,6 +325,16 @@ impl EngineBook {
     pub fn record_call(&mut self, name: &str, generation: u64, stats: &CallStats, failed: bool) {
         if let Some(slot) = self.current_mut(name, generation) {
             slot.record(stats, failed);
+        }
+    }
+
+    /// Adds a request of `name` billed twice (a hedged batch's late copy):
+    /// its tokens, and its cost when priced.
+    pub fn record_billed_twice(&mut self, name: &str, stats: &CallStats, cost: Option<f64>) {
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.totals.prompt_tokens += stats.prompt_tokens;
+            slot.totals.completion_tokens += stats.completion_tokens;
+            slot.billed_twice_usd += cost.unwrap_or(0.0);
         }
     }
 

@@ -257,6 +257,7 @@ impl Job {
             budget_exceeded: self.spend.budget_exceeded_items,
             steps: self.spend.steps(),
             embedding_calls: self.embedding_calls,
+            billed_twice_usd: self.spend.billed_twice_usd,
         }
     }
 

@@ -58,6 +58,11 @@ pub(super) struct ReuseBook {
     cache_hits: u64,
     /// Calls answered by an identical call in flight since the server started.
     coalesced: u64,
+    /// Replies to kept requests (see `requeue`), by job and key, for the
+    /// next identical call of the job (the item's next run) when it comes
+    /// after the reply, whatever the cache mode and with no cache on disk.
+    /// One use each; a job's are dropped when it ends.
+    kept_replies: FxHashMap<(u64, CallKey), CachedReply>,
 }
 
 impl ReuseBook {
@@ -105,6 +110,25 @@ impl ReuseBook {
     pub fn land(&mut self, call_id: u64) -> Option<Vec<QueuedCall>> {
         self.cache_writes.remove(&call_id);
         self.coalescer.land(call_id).map(|(_, followers)| followers)
+    }
+
+    /// Keeps the reply `record` of a kept request of job `job_id`.
+    pub fn keep_reply(&mut self, job_id: u64, (key, record): (CallKey, CachedReply)) {
+        self.kept_replies.insert((job_id, key), record);
+    }
+
+    /// The kept reply of job `job_id` for `key`, taken, counted as a hit.
+    pub fn take_kept_reply(&mut self, job_id: u64, key: &CallKey) -> Option<CachedReply> {
+        let reply = self.kept_replies.remove(&(job_id, *key))?;
+        self.cache_hits += 1;
+        Some(reply)
+    }
+
+    /// Job `job_id` ended: its kept replies are dropped.
+    pub fn drop_kept_replies(&mut self, job_id: u64) {
+        if !self.kept_replies.is_empty() {
+            self.kept_replies.retain(|(job, _), _| *job != job_id);
+        }
     }
 
     /// Counts a call answered by an identical call in flight.

@@ -34,6 +34,8 @@ pub(super) struct JobSpend {
     items: HashMap<u64, Usage>,
     /// Requests sent, by step of forward() and the way they went.
     steps: BTreeMap<u32, StepRoutes>,
+    /// Of `cost_usd`, requests billed twice (a hedged batch's late copies).
+    pub billed_twice_usd: f64,
 }
 
 /// Whether a call's worst case fits under its job's cap.
@@ -128,6 +130,30 @@ impl JobSpend {
         } else {
             (self.reserved_usd - usd).max(0.0)
         };
+    }
+
+    /// A request of item `index`'s step `step` was billed a second time
+    /// (`cost`; None: unpriced): a hedged batch's late copy of a call
+    /// answered online. It adds to the cost (of the job, the item and the
+    /// step), not to the calls of either way.
+    pub fn record_billed_twice(
+        &mut self,
+        index: u64,
+        step: u32,
+        tokens: (u64, u64),
+        cost: Option<f64>,
+    ) {
+        let cost_usd = cost.unwrap_or(0.0);
+        self.cost_usd += cost_usd;
+        self.billed_twice_usd += cost_usd;
+        self.unpriced_calls += u64::from(cost.is_none());
+        let item = self.items.entry(index).or_default();
+        item.prompt_tokens += tokens.0;
+        item.completion_tokens += tokens.1;
+        item.cost_usd += cost_usd;
+        if let Some(routes) = self.steps.get_mut(&step) {
+            routes.cost_usd += cost_usd;
+        }
     }
 
     /// A request of step `step` was answered, by provider batch or online,

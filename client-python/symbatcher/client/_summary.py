@@ -100,6 +100,9 @@ class JobSummary:
     steps: tuple[StepRoutes, ...] = field(default_factory=tuple)
     #: Of `engine_calls`, the embedding calls (`Symbol.embed`, ...).
     embedding_calls: int = 0
+    #: Of `cost_usd`, what was billed twice: a hedged provider batch's copies
+    #: of calls answered online, completed by the provider all the same.
+    billed_twice_usd: float = 0.0
 
     @classmethod
     def from_pb(cls, pb: batch_pb2.JobSummary) -> JobSummary:
@@ -135,6 +138,7 @@ class JobSummary:
             budget_exceeded=pb.budget_exceeded,
             steps=tuple(StepRoutes.from_pb(s) for s in pb.steps),
             embedding_calls=pb.embedding_calls,
+            billed_twice_usd=pb.billed_twice_usd,
         )
 
     @property
@@ -171,6 +175,8 @@ class JobSummary:
             text += f", cost {usd(self.cost_usd)}"
             if self.unpriced_calls:
                 text += f" (+{self.unpriced_calls} calls of models with no price)"
+            if self.billed_twice_usd:
+                text += f", of which {usd(self.billed_twice_usd)} billed twice (hedged batch copies)"
         if self.cache_hits or self.coalesced_calls:
             text += (
                 f", {self.cache_hits} cache hits and {self.coalesced_calls} coalesced calls "

@@ -112,7 +112,7 @@ class ResultChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class JobSummary(_message.Message):
-    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine", "cost_usd", "saved", "unpriced_calls", "budget_exceeded", "embedding_engine", "steps", "embedding_calls")
+    __slots__ = ("items", "succeeded", "failed", "engine_calls", "engine_batches", "mean_batch_size", "requeued", "wall_seconds", "engine_seconds", "mean_queue_wait_ms", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_engine_calls", "engine_latency", "engine", "cost_usd", "saved", "unpriced_calls", "budget_exceeded", "embedding_engine", "steps", "embedding_calls", "billed_twice_usd")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,7 @@ class JobSummary(_message.Message):
     EMBEDDING_ENGINE_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_CALLS_FIELD_NUMBER: _ClassVar[int]
+    BILLED_TWICE_USD_FIELD_NUMBER: _ClassVar[int]
     items: int
     succeeded: int
     failed: int
@@ -161,7 +162,8 @@ class JobSummary(_message.Message):
     embedding_engine: str
     steps: _containers.RepeatedCompositeFieldContainer[StepRoutes]
     embedding_calls: int
-    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ..., cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., unpriced_calls: _Optional[int] = ..., budget_exceeded: _Optional[int] = ..., embedding_engine: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRoutes, _Mapping]]] = ..., embedding_calls: _Optional[int] = ...) -> None: ...
+    billed_twice_usd: float
+    def __init__(self, items: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., engine_calls: _Optional[int] = ..., engine_batches: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., requeued: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., engine_seconds: _Optional[float] = ..., mean_queue_wait_ms: _Optional[float] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_engine_calls: _Optional[int] = ..., engine_latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., engine: _Optional[str] = ..., cost_usd: _Optional[float] = ..., saved: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., unpriced_calls: _Optional[int] = ..., budget_exceeded: _Optional[int] = ..., embedding_engine: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRoutes, _Mapping]]] = ..., embedding_calls: _Optional[int] = ..., billed_twice_usd: _Optional[float] = ...) -> None: ...
 
 class StepRoutes(_message.Message):
     __slots__ = ("step", "batch_calls", "online_calls", "cost_usd", "online_cost_usd")

@@ -160,7 +160,7 @@ class QueueStatus(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., model: _Optional[str] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
-    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting", "reconnecting", "call_kind")
+    __slots__ = ("name", "kind", "max_concurrency", "in_flight", "batches", "calls", "failed_batches", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "failed_calls", "latency", "max_batch_size", "model", "rpm", "tpm", "concurrency_limit", "requests_in_flight", "requests_waiting", "reconnecting", "call_kind", "billed_twice_usd")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +183,7 @@ class EngineStatus(_message.Message):
     REQUESTS_WAITING_FIELD_NUMBER: _ClassVar[int]
     RECONNECTING_FIELD_NUMBER: _ClassVar[int]
     CALL_KIND_FIELD_NUMBER: _ClassVar[int]
+    BILLED_TWICE_USD_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     max_concurrency: int
@@ -205,4 +206,5 @@ class EngineStatus(_message.Message):
     requests_waiting: int
     reconnecting: bool
     call_kind: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ..., reconnecting: _Optional[bool] = ..., call_kind: _Optional[str] = ...) -> None: ...
+    billed_twice_usd: float
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., batches: _Optional[int] = ..., calls: _Optional[int] = ..., failed_batches: _Optional[int] = ..., retries: _Optional[int] = ..., rate_limited: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., failed_calls: _Optional[int] = ..., latency: _Optional[_Union[_common_pb2.LatencyPercentiles, _Mapping]] = ..., max_batch_size: _Optional[int] = ..., model: _Optional[str] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., requests_in_flight: _Optional[int] = ..., requests_waiting: _Optional[int] = ..., reconnecting: _Optional[bool] = ..., call_kind: _Optional[str] = ..., billed_twice_usd: _Optional[float] = ...) -> None: ...

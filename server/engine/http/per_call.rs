@@ -346,6 +346,7 @@ impl<P: Provider> PerCallEngine<P> {
         BatchAnswer {
             outcome: Ok(replies),
             stats,
+            late_copies: HashMap::new(),
         }
     }
 

@@ -232,6 +232,7 @@ impl OpenAiEmbeddingsEngine {
                 return BatchAnswer {
                     outcome: Err(err),
                     stats: rest.stats,
+                    late_copies: rest.late_copies,
                 };
             }
         };
@@ -247,6 +248,7 @@ impl OpenAiEmbeddingsEngine {
         BatchAnswer {
             outcome: Ok(replies),
             stats,
+            late_copies: rest.late_copies,
         }
     }
 

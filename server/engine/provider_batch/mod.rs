@@ -39,6 +39,7 @@ pub mod deadline;
 mod hedge;
 pub mod http;
 mod key;
+mod late;
 pub mod openai;
 pub mod provider;
 pub mod requests;
@@ -226,6 +227,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
             left: BatchAnswer {
                 outcome: Ok(Vec::new()),
                 stats: HashMap::new(),
+                late_copies: HashMap::new(),
             },
             answered: HashSet::new(),
         };
@@ -254,6 +256,8 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
         let run_cancelled = run_cancelled.0;
 
         let mut pending: Vec<String> = by_key.keys().cloned().collect();
+        // The batches given up on after their hedge (see `late`).
+        let mut hedged_away: Vec<late::Hedged> = Vec::new();
         let mut rounds = 0u32;
         let mut reasons: HashMap<String, String> = HashMap::new();
         // A job's deadline decides whether the calls go by batch at all, and
@@ -278,6 +282,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
                 watch_for_cancellation(watcher, &run_cancelled);
             }
             let interests: Vec<_> = waits.iter().map(|(w, _)| w.interest.clone()).collect();
+            let watched = late::watched(&waits);
             let waited = {
                 let collect = self.collect(waits, &by_key, &calls, &mut out);
                 tokio::pin!(collect);
@@ -316,6 +321,7 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
                     tracing::warn!(engine = %inner.name, wait = ?inner.settings.cancel_wait,
                         "hedged batches did not end within cancel_wait: their requests not \
                          answered go online, and the batches' copies are ignored");
+                    hedged_away.extend(watched);
                     let reason = "its batch was hedged and did not end in time".to_string();
                     by_key
                         .iter()
@@ -355,6 +361,11 @@ impl<P: BatchProvider> ProviderBatchEngine<P> {
                 .run(fallback_calls, fallback_cancels, out.answers.clone())
                 .await;
             out.absorb(answer);
+            if !hedged_away.is_empty() {
+                let online: HashSet<&String> = pending.iter().collect();
+                let copies = late::wait_for_copies(&inner.name, hedged_away, &online).await;
+                out.left.late_copies = late::by_call(copies, &by_key, &calls);
+            }
             return out.finish();
         }
         for key in &pending {
@@ -744,6 +755,7 @@ mod tests {
             left: BatchAnswer {
                 outcome: Ok(Vec::new()),
                 stats: HashMap::new(),
+                late_copies: HashMap::new(),
             },
             answered: HashSet::new(),
         };

@@ -214,6 +214,10 @@ impl Scheduler {
             .engines
             .get(&flush.key.engine)
             .is_some_and(|slot| slot.engine.may_reconnect());
+        let batch_api = self
+            .engines
+            .get(&flush.key.engine)
+            .is_some_and(|slot| slot.engine.batch_api_flush().is_some());
         let mut jobs_in_batch = HashSet::new();
         let mut writes = HashMap::new();
         let mut calls = Vec::with_capacity(flush.calls.len());
@@ -239,6 +243,9 @@ impl Scheduler {
             );
             if let Some(write) = self.reuse.write_of(queued.call.call_id) {
                 writes.insert(queued.call.call_id, write);
+            }
+            if batch_api {
+                self.own_batch_api_call(&queued);
             }
             calls.push(queued.call);
             cancels.push(queued.cancel);

@@ -181,6 +181,7 @@ impl Scheduler {
             self.remove_run(run_id, true);
         }
         self.drop_parked(job.parked);
+        self.drop_kept(job_id);
         for worker_id in job.informed_workers {
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 worker.outbox.finished_jobs.push(job_id);

@@ -175,7 +175,12 @@ impl Scheduler {
         answer: BatchAnswer,
         elapsed: Duration,
     ) {
-        let BatchAnswer { outcome, stats } = answer;
+        let BatchAnswer {
+            outcome,
+            stats,
+            late_copies,
+        } = answer;
+        self.bill_late_copies(engine, &call_ids, late_copies);
         self.engines
             .batch_done(engine, generation, call_ids.len(), outcome.is_err());
         for job_id in self.calls.batch_back(batch_id) {
@@ -253,6 +258,11 @@ impl Scheduler {
         let billed = (!routed && !is_error(&reply)).then_some((&reply, stats));
         let abandoned = is_cancelled(&reply);
         let reserved_for = self.settle_reservation(engine, server_call_id, billed, abandoned);
+        if let Some(kept) = self.calls.take_kept(server_call_id) {
+            let billed = reserved_for.is_some();
+            self.kept_answered(engine, generation, kept, &reply, stats, billed);
+            return;
+        }
         self.land_flight(engine, server_call_id, &reply, stats);
         let Some(route) = self.calls.take_route(server_call_id) else {
             return; // its run ended, and the worker was answered `Cancelled`

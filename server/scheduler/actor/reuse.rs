@@ -64,6 +64,12 @@ impl Scheduler {
             return;
         };
         let cache_key = call_key(&request.kind, &request.model, request.canonical.as_bytes());
+        // The reply of the same request made by an earlier run of the item
+        // (`requeue`), whatever the mode: it was made for this call.
+        if let Some(kept) = self.reuse.take_kept_reply(queued.job_id, &cache_key) {
+            self.answer_from_cache(&key.engine, queued, kept);
+            return;
+        }
         if mode.reads() {
             if let Some(hit) = self.reuse.hit(&cache_key) {
                 self.answer_from_cache(&key.engine, queued, hit);

@@ -143,7 +143,7 @@ impl Scheduler {
         run_ids.sort_unstable_by(|a, b| b.cmp(a));
         let mut touched = Vec::new();
         for run_id in run_ids {
-            let Some(mut run) = self.remove_run(run_id, true) else {
+            let Some(mut run) = self.requeue_run(run_id, true) else {
                 continue;
             };
             let Some(job) = self.jobs.get_mut(&run.job_id) else {

@@ -209,14 +209,21 @@ impl Scheduler {
     pub(super) fn remove_run(&mut self, run_id: u64, cancel_on_worker: bool) -> Option<Run> {
         let run = self.detach_run(run_id, &EngineError::Cancelled, cancel_on_worker)?;
         run.cancel.cancel();
-        if !run.calls.is_empty() {
-            let unsent = self.calls.give_up(run.calls.keys().copied());
-            // Identical calls that waited on an unsent one go on without it.
-            for queued in unsent {
-                self.leader_gone(queued.call.call_id);
-            }
-        }
+        self.give_up_calls(run.calls.keys().copied().collect());
         Some(run)
+    }
+
+    /// Gives up calls of a run that ended: out of their queues, their
+    /// replies routed nowhere.
+    pub(super) fn give_up_calls(&mut self, call_ids: Vec<u64>) {
+        if call_ids.is_empty() {
+            return;
+        }
+        let unsent = self.calls.give_up(call_ids);
+        // Identical calls that waited on an unsent one go on without it.
+        for queued in unsent {
+            self.leader_gone(queued.call.call_id);
+        }
     }
 
     /// Takes a run off its worker and job (indices, slot and call counts,
@@ -449,7 +456,7 @@ impl Scheduler {
     /// WorkerLostError once it has been charged `max_attempts` times.
     /// Returns its job.
     fn requeue_lost_run(&mut self, run_id: u64, in_progress: bool, charge: bool) -> Option<u64> {
-        let mut run = self.remove_run(run_id, false)?;
+        let mut run = self.requeue_run(run_id, false)?;
         let job = self.jobs.get_mut(&run.job_id)?;
         let item = &mut run.item;
         item.suspect |= in_progress;

@@ -106,6 +106,14 @@ export interface EngineStatus {
    * The kind of call it answers: "neurosymbolic" (chat) or "embedding".
    */
   'call_kind'?: (string);
+  /**
+   * Cost in US dollars of requests billed twice since the server started:
+   * a hedged provider batch's copies completed after their calls had been
+   * answered online (see JobSummary.billed_twice_usd), whether or not their
+   * job was still running. Their tokens are in prompt_tokens and
+   * completion_tokens.
+   */
+  'billed_twice_usd'?: (number | string);
 }
 
 /**
@@ -211,4 +219,12 @@ export interface EngineStatus__Output {
    * The kind of call it answers: "neurosymbolic" (chat) or "embedding".
    */
   'call_kind': (string);
+  /**
+   * Cost in US dollars of requests billed twice since the server started:
+   * a hedged provider batch's copies completed after their calls had been
+   * answered online (see JobSummary.billed_twice_usd), whether or not their
+   * job was still running. Their tokens are in prompt_tokens and
+   * completion_tokens.
+   */
+  'billed_twice_usd': (number);
 }

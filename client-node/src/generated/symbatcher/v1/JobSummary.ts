@@ -114,6 +114,16 @@ export interface JobSummary {
    * made; engine_calls - embedding_calls are chat calls.
    */
   'embedding_calls'?: (number | string | Long);
+  /**
+   * Of cost_usd, what was billed twice: requests of a hedged provider batch
+   * that the provider completed (and billed, at the batch price) after
+   * their calls had been answered online, because the batch did not end
+   * within the engine's cancel_wait. Each call was answered once; these
+   * copies were only paid for. Seen when the batch ends (up to 15 minutes
+   * after the cancel), so only while the job runs; later ones count in
+   * EngineStatus.billed_twice_usd alone.
+   */
+  'billed_twice_usd'?: (number | string);
 }
 
 /**
@@ -225,4 +235,14 @@ export interface JobSummary__Output {
    * made; engine_calls - embedding_calls are chat calls.
    */
   'embedding_calls': (number);
+  /**
+   * Of cost_usd, what was billed twice: requests of a hedged provider batch
+   * that the provider completed (and billed, at the batch price) after
+   * their calls had been answered online, because the batch did not end
+   * within the engine's cancel_wait. Each call was answered once; these
+   * copies were only paid for. Seen when the batch ends (up to 15 minutes
+   * after the cancel), so only while the job runs; later ones count in
+   * EngineStatus.billed_twice_usd alone.
+   */
+  'billed_twice_usd': (number);
 }
