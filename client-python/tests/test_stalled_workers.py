@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+
+import pytest
 
 from helpers import server_status, standalone_server, wait_until
 from stall_expressions import Blocking
@@ -73,3 +76,20 @@ def test_a_blocked_greenlet_worker_times_out_its_item_and_loses_the_others():
             _kill(blocked)
             if healthy is not None:
                 _kill(healthy)
+
+
+def test_many_thread_slots_declare_a_heartbeat_interval_their_loop_can_keep():
+    # The loop's thread waits for the GIL behind the running slot threads,
+    # about a switch interval each: a worker of 1,000 thread slots that
+    # declared 0.5 s was held stalled (2 s) while healthy, and lost every run.
+    from symbatcher.worker._runtime import HEARTBEAT_INTERVAL_S, declared_heartbeat_s
+
+    switch = sys.getswitchinterval()
+    assert declared_heartbeat_s(on_loop=False, slots=8) == HEARTBEAT_INTERVAL_S
+    assert declared_heartbeat_s(on_loop=False, slots=1000) == pytest.approx(1000 * switch / 2)
+    # Four intervals cover the GIL's round through every slot, twice.
+    assert 4 * declared_heartbeat_s(on_loop=False, slots=1000) >= 2 * 1000 * switch
+    assert declared_heartbeat_s(on_loop=False, slots=100_000) == 15.0
+    # Greenlet slots run on the loop: a forward() that does not yield is
+    # what the heartbeat catches, within 2 s whatever their number.
+    assert declared_heartbeat_s(on_loop=True, slots=1000) == HEARTBEAT_INTERVAL_S

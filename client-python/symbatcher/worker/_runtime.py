@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import random
+import sys
 import threading
 import time
 import traceback
@@ -59,11 +60,37 @@ _HEARTBEAT: Final = _Signal.HEARTBEAT
 _Outgoing = worker_pb2.WorkResult | worker_pb2.WorkerEngineCall | worker_pb2.DrainWorker | int | _Signal
 
 #: How often the worker's loop sends a message to the server (a Heartbeat
-#: when it has nothing else to send), declared at registration. A loop that
-#: sends nothing for four intervals (2 s) is stalled on the server: a greenlet
-#: slot whose forward() blocks the loop that long (time.sleep, CPU work, I/O
-#: that does not yield) loses every run this worker holds to other workers.
+#: when it has nothing else to send). A loop that sends nothing for four
+#: declared intervals (`declared_heartbeat_s`; 2 s for greenlet slots) is
+#: stalled on the server: a greenlet slot whose forward() blocks the loop
+#: that long (time.sleep, CPU work, I/O that does not yield) loses every run
+#: this worker holds to other workers.
 HEARTBEAT_INTERVAL_S = 0.5
+
+#: The longest heartbeat interval a worker declares (the server takes up to
+#: 60 s).
+MAX_DECLARED_HEARTBEAT_S = 15.0
+
+
+def declared_heartbeat_s(on_loop: bool, slots: int) -> float:
+    """The heartbeat interval a worker declares: the server holds it stalled
+    after four of them without a message. Its loop sends a message every
+    HEARTBEAT_INTERVAL_S while it runs; with thread slots, though, the loop's
+    thread must win the GIL from the slots' threads first, and when many of
+    them run at once (replies to a whole batch arriving together) that wait
+    grows by about a switch interval (`sys.getswitchinterval()`, 5 ms) per
+    running thread: 1,000 thread slots kept a busy machine's loop silent
+    past 2 s, and the server moved every run of a healthy worker. So a
+    worker of thread slots declares half a switch interval per slot (its
+    stall then takes twice the GIL's round through every slot), at least
+    HEARTBEAT_INTERVAL_S: 0.5 s up to 200 slots, 2.5 s (stalled after 10 s)
+    at 1,000. Greenlet slots run on the loop's thread, where a forward()
+    that does not yield is what the heartbeat is there to catch: they
+    declare HEARTBEAT_INTERVAL_S."""
+    if on_loop:
+        return HEARTBEAT_INTERVAL_S
+    per_slot = sys.getswitchinterval() / 2
+    return min(MAX_DECLARED_HEARTBEAT_S, max(HEARTBEAT_INTERVAL_S, slots * per_slot))
 
 #: How long a cancelled run's forward() may take to return before a thread
 #: slot gives up on it and a new thread takes its place.
@@ -196,7 +223,7 @@ class WorkerRuntime:
             prefetch=self._prefetch,
             process_token=PROCESS_TOKEN,
             replays=True,
-            heartbeat_interval_ms=round(HEARTBEAT_INTERVAL_S * 1000),
+            heartbeat_interval_ms=round(declared_heartbeat_s(self._slots.on_loop, self._concurrency) * 1000),
         )
         try:
             try:
