@@ -1,7 +1,7 @@
 """Runs every benchmark of bench/ and prints one markdown table: each scenario
 against its baseline, with the command that measured it and the machine.
 
-    python bench/report.py [--quick] [--only throughput,latency,long_items,rate_limited,embeddings_rpm,stream_memory,batch_scale,capacity,core]
+    python bench/report.py [--quick] [--only throughput,latency,long_items,rate_limited,embeddings_rpm,symai_embeddings,estimate_accuracy,spend_cap,deadline,dead_endpoint,stream_memory,batch_scale,capacity,core]
 
 Each benchmark runs in its own process, one after the other, with the
 arguments shown in the table's command column; their own output goes to
@@ -25,7 +25,11 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 CAPACITY = os.path.join(ROOT, "target", "release", "examples", "capacity")
-ALL = ["throughput", "latency", "long_items", "rate_limited", "embeddings_rpm", "stream_memory", "batch_scale", "capacity", "core"]
+ALL = [
+    "throughput", "latency", "long_items", "rate_limited", "embeddings_rpm", "symai_embeddings",
+    "estimate_accuracy", "spend_cap", "deadline", "dead_endpoint", "stream_memory", "batch_scale",
+    "capacity", "core",
+]  # fmt: skip
 
 
 @dataclass
@@ -180,6 +184,119 @@ def embeddings_rpm(quick: bool) -> list[Row]:
         f"the same without a limit {floor.group(1)} s; one request per item at the rpm "
         f"{single.group(1)} s ({single.group(2)} h, computed)",
         f"{floor.group(2)}x the unlimited run; {single.group(3)}x faster than a request per item",
+        shown(cmd),
+    )]
+
+
+def symai_embeddings(quick: bool) -> list[Row]:
+    args = ["--items", "500", "--repeat", "1"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "symai_embeddings.py"), *args]
+    out = run(cmd)
+    pool = grab(r"thread pool, symai's engine per item: (\d+) items, (\d+) workers, (\d+) ms a request: "
+                r"median ([\d.]+) s, (\d+) requests", out)  # fmt: skip
+    ours = grab(r"symbatcher, SymaiEmbeddingEngine: .*?median ([\d.]+) s, (\d+) requests", out)
+    ratio = grab(r"symbatcher / thread pool: wall ([\d.]+), requests ([\d.]+)", out)
+    items, workers, latency, base_wall, base_requests = pool.groups()
+    return [Row(
+        f"symai_embeddings.py: {items} items embedding once, {workers} workers, symai's own OpenAI "
+        f"embedding engine against the loopback fake at {latency} ms a request",
+        f"SymaiEmbeddingEngine: {ours.group(1)} s, {ours.group(2)} requests, every vector checked",
+        f"ThreadPoolExecutor({workers}) calling symai's engine per item: {base_wall} s, {base_requests} requests",
+        f"wall {ratio.group(1)}x, requests {ratio.group(2)}x",
+        shown(cmd),
+    )]
+
+
+def yes(flag: str) -> str:
+    return {"True": "yes", "False": "NO"}.get(flag, flag)
+
+
+def estimate_accuracy(quick: bool) -> list[Row]:
+    items = 2000 if quick else 5000
+    args = ["--items", str(items)] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "estimate_accuracy.py"), *args]
+    out = run(cmd)
+    rows = []
+    for m in re.finditer(
+        r"^\s*(\S+): sample (\d+) -> estimate \$([\d.]+) \(\$([\d.]+)-\$([\d.]+)\); run paid \$([\d.]+); "
+        r"estimate/actual ([\d.]+) \((in|OUT OF) range\); run requests for sampled items (\d+);.*"
+        r"head-sample baseline estimate/actual ([\d.]+)",
+        out,
+        re.MULTILINE,
+    ):
+        name, sample, est, low, high, paid, ratio, inside, again, head = m.groups()
+        rows.append(Row(
+            f"estimate_accuracy.py: {items:,} items, prompt lengths `{name}`, a fake whose usage grows with "
+            f"the prompt; `BatchScheduler.estimate` on a sample of {sample}, then the run",
+            f"estimate ${est} (range ${low}-${high}); the run paid ${paid} ({inside} range), "
+            f"{again} requests for sampled items",
+            f"the first {sample} items as the sample: estimate/actual {head}",
+            f"estimate/actual {ratio} (target within 15%)",
+            shown(cmd),
+        ))
+    if not rows:
+        raise SystemExit(f"benchmark output without dataset lines:\n{out}")
+    return rows
+
+
+def spend_cap(quick: bool) -> list[Row]:
+    cmd = [sys.executable, os.path.join(BENCH, "spend_cap.py"), "--runs", "3" if quick else "10"]
+    out = run(cmd)
+    head = out.splitlines()[0]
+    base = grab(r"baseline \(no cap\): spent \$([\d.]+) in ([\d.]+) s", out)
+    cap = grab(r"^cap \$([\d.]+) \(([\d.]+) requests' worth\)", out)
+    over = grab(r"max overshoot over (\d+) runs: \$([\d.]+)", out)
+    stopped = grab(r"items not answered failed with BudgetExceeded on every run: (\w+)", out).group(1)
+    rerun = grab(r"re-runs with a 10x cap paid exactly for the items not run, and answered all: (\w+)", out)
+    requeued = grab(r"runs re-queued by the server over all jobs: (\d+)", out).group(1)
+    return [Row(
+        f"spend_cap.py: {head.removeprefix('spend_cap: ')}; cap ${cap.group(1)} ({cap.group(2)} requests' worth)",
+        f"max overshoot ${over.group(2)} over {over.group(1)} runs; items not run failed with BudgetExceeded "
+        f"on every run: {yes(stopped)}; the re-run with a 10x cap paid only for them on every run: "
+        f"{yes(rerun.group(1))} ({requeued} runs re-queued by the server)",
+        f"no cap: ${base.group(1)} in {base.group(2)} s",
+        f"overshoot ${over.group(2)} (target $0.00)",
+        shown(cmd),
+    )]
+
+
+def deadline(quick: bool) -> list[Row]:
+    args = ["--items", "2000", "--turnaround", "5"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "deadline.py"), *args]
+    out = run(cmd)
+    base = grab(r"baseline, no deadline: ([\d,]+) items, last at ([\d.]+) s\n.*\n"
+                r"\s*billed by the fakes: .*= ([\d.]+)x all online", out)  # fmt: skip
+    setup = grab(r"deadline (\d+) s \(1.5x the baseline's [\d.]+ s\), margin [\d.]+ s, T (\d+) s", out)
+    ours = grab(r"deadline: ([\d,]+) items, last at ([\d.]+) s \(deadline \d+ s, (\d+) late\)\n"
+                r"\s*answered twice: (\d+), wrong results: (\d+), held back: ([\d,]+)\n"
+                r"\s*billed by the fakes: ([\d,]+) by batch \+ ([\d,]+) online = ([\d.]+)x all online", out)  # fmt: skip
+    items, last, late, twice, _wrong, held, by_batch, online, ratio = ours.groups()
+    return [Row(
+        f"deadline.py: {items} items x 3 calls through a batch engine with an online fallback, fake "
+        f"batches taking T={setup.group(2)} s, {held} of one step's requests held back; deadline "
+        f"{setup.group(1)} s",
+        f"last item at {last} s, {late} late, {twice} answered twice; {by_batch} calls by batch, "
+        f"{online} online",
+        f"no deadline: all by batch, last at {base.group(2)} s, {base.group(3)}x the all-online cost",
+        f"{ratio}x the all-online cost (target <= 0.6x, 100% on time)",
+        shown(cmd),
+    )]
+
+
+def dead_endpoint(quick: bool) -> list[Row]:
+    args = ["--repeat", "1"] if quick else []
+    cmd = [sys.executable, os.path.join(BENCH, "dead_endpoint.py"), *args]
+    out = run(cmd)
+    head = grab(r"^([\d,]+ items, \d+ slots), medians of (\d+)", out)
+    dead = grab(r"dead endpoint\s+([\d.]+) s", out).group(1)
+    echo = grab(r"echo \(baseline\)\s+([\d.]+) s", out).group(1)
+    ratio = grab(r"dead / echo\s+([\d.]+)", out).group(1)
+    return [Row(
+        f"dead_endpoint.py: {head.group(1)}, an OpenAIEngine whose port has nothing listening, "
+        f"medians of {head.group(2)}",
+        f"every item failed with EngineUnavailableError in {dead} s",
+        f"the same items answered by the echo engine: {echo} s",
+        f"{ratio}x the echo run",
         shown(cmd),
     )]
 
