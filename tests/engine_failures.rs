@@ -112,7 +112,7 @@ async fn a_batch_answered_without_a_reply_for_every_call_fails() {
         .send_result(EngineBatchResult {
             batch_id: batch.batch_id,
             replies: vec![engine_reply_to(&batch.calls[0])],
-            batch_error: None,
+            ..Default::default()
         })
         .await;
 

@@ -1,32 +1,107 @@
 //! A connected engine: batches are sent to an engine process connected on
 //! `EngineService.Serve` (a Python `BatchEngine`, or any process that speaks
-//! the protocol), which answers each batch with one reply per call.
+//! the protocol), which answers each batch with one reply per call: all at
+//! once, or each as soon as it is ready (`EngineBatchResult.partial`), which
+//! the scheduler then routes at once as it does for the HTTP engines.
 
 use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-use super::{BatchOutcome, EngineError};
+use super::{usage_of, AnswerTx, BatchAnswer, BatchOutcome, CallAnswer, CallStats, EngineError};
 use crate::config::MAX_ENGINE_CONCURRENCY;
 use crate::pb::v1::{
     engine_command, engine_worker_message, EngineBatch, EngineBatchResult, EngineCall,
-    EngineCommand, EngineWorkerMessage,
+    EngineCommand, EngineReply, EngineWorkerMessage,
 };
 
-/// A batch on its way to the engine process, with where its answer goes.
+/// A batch on its way to the engine process, with where its answers go.
 #[derive(Debug)]
 pub struct PendingBatch {
     calls: Vec<EngineCall>,
-    reply_tx: oneshot::Sender<BatchOutcome>,
+    answers: AnswerTx,
+    reply_tx: oneshot::Sender<BatchAnswer>,
 }
 
-/// A batch sent to the engine process and not yet answered.
+/// A batch sent to the engine process and not yet answered in full.
 #[derive(Debug)]
 struct AwaitedBatch {
-    call_ids: Vec<u64>,
-    reply_tx: oneshot::Sender<BatchOutcome>,
+    /// Its calls not answered yet.
+    unanswered: HashSet<u64>,
+    /// Where replies sent ahead go.
+    answers: AnswerTx,
+    reply_tx: oneshot::Sender<BatchAnswer>,
+    sent_at: Instant,
+}
+
+impl AwaitedBatch {
+    /// What the engine measured about a call answered now.
+    fn stats(&self, reply: &EngineReply) -> CallStats {
+        let (prompt_tokens, completion_tokens) = usage_of(&reply.metadata_json);
+        CallStats {
+            latency: self.sent_at.elapsed(),
+            prompt_tokens,
+            completion_tokens,
+            ..Default::default()
+        }
+    }
+
+    /// Sends replies ahead to their calls (a second reply to a call, or one
+    /// to a call not in the batch, is dropped).
+    fn answer_ahead(&mut self, replies: Vec<EngineReply>) {
+        for reply in replies {
+            if !self.unanswered.remove(&reply.call_id) {
+                continue;
+            }
+            let stats = self.stats(&reply);
+            // The batch task outlives the batch's answers; a send fails only
+            // when it was dropped (shutdown).
+            let _ = self.answers.send(CallAnswer { reply, stats });
+        }
+    }
+
+    /// Ends the batch: the answer for the calls not answered ahead.
+    fn finish(self, name: &str, outcome: Option<EngineBatchResult>) {
+        self.finish_with(name, outcome.map(Ok))
+    }
+
+    /// Ends the batch with the engine's result, or with an error of the
+    /// server's own (the process disconnected).
+    fn finish_with(self, name: &str, outcome: Option<Result<EngineBatchResult, EngineError>>) {
+        let remaining: Vec<u64> = self.unanswered.iter().copied().collect();
+        let outcome = match outcome {
+            None => Ok(Vec::new()),
+            Some(Err(err)) => Err(err),
+            Some(Ok(EngineBatchResult {
+                batch_error: Some(err),
+                ..
+            })) => Err(EngineError::Failed {
+                type_name: err.r#type,
+                message: err.message,
+            }),
+            Some(Ok(result)) => {
+                let replies: Vec<EngineReply> = result
+                    .replies
+                    .into_iter()
+                    .filter(|r| self.unanswered.contains(&r.call_id))
+                    .collect();
+                let answered: HashSet<u64> = replies.iter().map(|r| r.call_id).collect();
+                match remaining.iter().find(|id| !answered.contains(id)) {
+                    Some(&call_id) => Err(EngineError::MissingReply {
+                        engine: name.to_string(),
+                        call_id,
+                    }),
+                    None => Ok(replies),
+                }
+            }
+        };
+        let answer = BatchAnswer::measured(outcome, &remaining, self.sent_at.elapsed());
+        // The scheduler may have stopped waiting (shutdown); nothing to do then.
+        let _ = self.reply_tx.send(answer);
+    }
 }
 
 /// Handle to a connected engine process.
@@ -38,6 +113,19 @@ pub struct ConnectedEngine {
     cache_by_default: bool,
     /// The kind of call it answers (`RegisterEngine.call_kind`).
     call_kind: super::CallKind,
+    /// Its calls leave at once (`RegisterEngine.answers_per_call`).
+    answers_per_call: bool,
+}
+
+/// What an engine process said of itself as it registered.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectedTraits {
+    /// Jobs on it use the call cache unless they say otherwise.
+    pub cache_by_default: bool,
+    /// The kind of call it answers.
+    pub call_kind: super::CallKind,
+    /// It answers each call on its own, as soon as it is ready.
+    pub answers_per_call: bool,
 }
 
 impl ConnectedEngine {
@@ -50,8 +138,7 @@ impl ConnectedEngine {
     pub fn channel(
         name: &str,
         max_concurrency: Option<usize>,
-        cache_by_default: bool,
-        call_kind: super::CallKind,
+        traits: ConnectedTraits,
     ) -> (Self, mpsc::Receiver<PendingBatch>) {
         let bound = max_concurrency.unwrap_or(MAX_ENGINE_CONCURRENCY as usize);
         let (batch_tx, batch_rx) = mpsc::channel(bound.max(1));
@@ -59,8 +146,9 @@ impl ConnectedEngine {
             ConnectedEngine {
                 name: name.to_string(),
                 batch_tx,
-                cache_by_default,
-                call_kind,
+                cache_by_default: traits.cache_by_default,
+                call_kind: traits.call_kind,
+                answers_per_call: traits.answers_per_call,
             },
             batch_rx,
         )
@@ -77,19 +165,38 @@ impl ConnectedEngine {
         self.call_kind
     }
 
+    /// Whether it answers each call on its own, as soon as it is ready: its
+    /// calls then leave at once, as for the server's per-call engines.
+    pub fn answers_per_call(&self) -> bool {
+        self.answers_per_call
+    }
+
     /// False once [`connected_engine_task`] has ended (the process disconnected).
     pub fn is_connected(&self) -> bool {
         !self.batch_tx.is_closed()
     }
 
-    pub async fn run(&self, calls: Vec<EngineCall>) -> BatchOutcome {
+    /// Answers a batch: replies the engine process sends ahead go on
+    /// `answers` as they come; the returned answer holds the others.
+    pub async fn run(&self, calls: Vec<EngineCall>, answers: AnswerTx) -> BatchAnswer {
+        let started = Instant::now();
+        let call_ids: Vec<u64> = calls.iter().map(|c| c.call_id).collect();
         let (reply_tx, reply_rx) = oneshot::channel();
-        let disconnected = || EngineError::Disconnected(self.name.clone());
-        self.batch_tx
-            .send(PendingBatch { calls, reply_tx })
-            .await
-            .map_err(|_| disconnected())?;
-        reply_rx.await.map_err(|_| disconnected())?
+        let batch = PendingBatch {
+            calls,
+            answers,
+            reply_tx,
+        };
+        let disconnected = |started: Instant| {
+            let outcome: BatchOutcome = Err(EngineError::Disconnected(self.name.clone()));
+            BatchAnswer::measured(outcome, &call_ids, started.elapsed())
+        };
+        if self.batch_tx.send(batch).await.is_err() {
+            return disconnected(started);
+        }
+        // The task answers every batch it took, also when the process
+        // disconnects; this is for one it never took.
+        reply_rx.await.unwrap_or_else(|_| disconnected(started))
     }
 }
 
@@ -112,12 +219,18 @@ pub async fn connected_engine_task(
                 let Some(batch) = batch else { break };
                 let batch_id = next_batch_id;
                 next_batch_id += 1;
-                let PendingBatch { calls, reply_tx } = batch;
-                let call_ids = calls.iter().map(|call| call.call_id).collect();
+                let PendingBatch { calls, answers, reply_tx } = batch;
+                let unanswered = calls.iter().map(|call| call.call_id).collect();
                 let msg = EngineCommand {
                     kind: Some(engine_command::Kind::Batch(EngineBatch { batch_id, calls })),
                 };
-                pending.insert(batch_id, AwaitedBatch { call_ids, reply_tx });
+                let awaited = AwaitedBatch {
+                    unanswered,
+                    answers,
+                    reply_tx,
+                    sent_at: Instant::now(),
+                };
+                pending.insert(batch_id, awaited);
                 if out_tx.send(Ok(msg)).await.is_err() {
                     break;
                 }
@@ -126,6 +239,11 @@ pub async fn connected_engine_task(
                 match msg {
                     Ok(Some(EngineWorkerMessage { kind: Some(engine_worker_message::Kind::Result(result)) })) => {
                         answer(&name, &mut pending, result);
+                    }
+                    Ok(Some(EngineWorkerMessage { kind: Some(engine_worker_message::Kind::Results(results)) })) => {
+                        for result in results.results {
+                            answer(&name, &mut pending, result);
+                        }
                     }
                     Ok(Some(_)) => {
                         tracing::warn!(engine = %name, "ignoring a second RegisterEngine");
@@ -140,29 +258,30 @@ pub async fn connected_engine_task(
         }
     }
     tracing::info!(engine = %name, unanswered = pending.len(), "engine disconnected");
+    // Their calls answered ahead stay answered; the others fail, and the
+    // scheduler sends them again if the engine registers again in time.
+    for (_, batch) in pending.drain() {
+        let disconnected = EngineError::Disconnected(name.clone());
+        batch.finish_with(&name, Some(Err(disconnected)));
+    }
 }
 
 fn answer(name: &str, pending: &mut HashMap<u64, AwaitedBatch>, result: EngineBatchResult) {
-    let Some(batch) = pending.remove(&result.batch_id) else {
+    let Some(batch) = pending.get_mut(&result.batch_id) else {
         tracing::warn!(engine = %name, batch_id = result.batch_id, "result for an unknown batch");
         return;
     };
-    let outcome = match result.batch_error {
-        Some(err) => Err(EngineError::Failed {
-            type_name: err.r#type,
-            message: err.message,
-        }),
-        None => {
-            let answered: HashSet<u64> = result.replies.iter().map(|r| r.call_id).collect();
-            match batch.call_ids.iter().find(|id| !answered.contains(id)) {
-                Some(&call_id) => Err(EngineError::MissingReply {
-                    engine: name.to_string(),
-                    call_id,
-                }),
-                None => Ok(result.replies),
-            }
+    if result.partial && result.batch_error.is_none() {
+        batch.answer_ahead(result.replies);
+        if !batch.unanswered.is_empty() {
+            return;
         }
-    };
-    // The scheduler may have stopped waiting (shutdown); nothing to do then.
-    let _ = batch.reply_tx.send(outcome);
+        if let Some(batch) = pending.remove(&result.batch_id) {
+            batch.finish(name, None);
+        }
+        return;
+    }
+    if let Some(batch) = pending.remove(&result.batch_id) {
+        batch.finish(name, Some(result));
+    }
 }

@@ -40,7 +40,7 @@ use crate::pb::v1::{
 };
 
 pub use anthropic::AnthropicEngine;
-pub use connected::ConnectedEngine;
+pub use connected::{ConnectedEngine, ConnectedTraits};
 pub use echo::EchoEngine;
 pub use openai::OpenAiEngine;
 pub use openai_embeddings::OpenAiEmbeddingsEngine;
@@ -393,10 +393,14 @@ impl Engine {
     }
 
     /// True for engines that send every call as a request of its own
-    /// (openai, anthropic): a call gains nothing by waiting for its batch to
+    /// (openai, anthropic, an engine process that registered so): a call gains nothing by waiting for its batch to
     /// fill, and its reply goes back as soon as its request is answered.
     pub fn answers_per_call(&self) -> bool {
-        matches!(self, Engine::OpenAi(_) | Engine::Anthropic(_))
+        match self {
+            Engine::OpenAi(_) | Engine::Anthropic(_) => true,
+            Engine::Connected(engine) => engine.answers_per_call(),
+            _ => false,
+        }
     }
 
     /// Whether a batch sent now would only wait, for an engine that merges
@@ -527,8 +531,8 @@ impl Engine {
             Engine::OpenAiBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::AnthropicBatch(engine) => return engine.run(calls, cancels, answers).await,
             Engine::OpenAiEmbeddings(engine) => return engine.run(calls, cancels, answers).await,
+            Engine::Connected(engine) => return engine.run(calls, answers).await,
             Engine::Echo(engine) => Ok(engine.run(calls).await),
-            Engine::Connected(engine) => engine.run(calls).await,
         };
         BatchAnswer::measured(outcome, &call_ids, started.elapsed())
     }

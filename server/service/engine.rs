@@ -12,7 +12,7 @@ use super::limits::inbound_error;
 use super::Edge;
 use crate::config::{names, ECHO_ENGINE, MAX_BATCH_SIZE, MAX_ENGINE_CONCURRENCY};
 use crate::engine::connected::connected_engine_task;
-use crate::engine::{CallKind, ConnectedEngine, Engine};
+use crate::engine::{CallKind, ConnectedEngine, ConnectedTraits, Engine};
 use crate::error::Error;
 use crate::pb::v1::engine_service_server::EngineService;
 use crate::pb::v1::{
@@ -106,8 +106,12 @@ impl EngineService for EngineApi {
                 .into())
             }
         };
-        let (engine, batch_rx) =
-            ConnectedEngine::channel(&name, max_concurrency, register.cache_by_default, call_kind);
+        let traits = ConnectedTraits {
+            cache_by_default: register.cache_by_default,
+            call_kind,
+            answers_per_call: register.answers_per_call,
+        };
+        let (engine, batch_rx) = ConnectedEngine::channel(&name, max_concurrency, traits);
         self.edge
             .scheduler
             .register_engine(

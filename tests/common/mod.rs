@@ -40,11 +40,11 @@ use symbatcher::pb::v1::worker_service_client::WorkerServiceClient;
 use symbatcher::pb::v1::{
     batch_request, batch_response, engine_command, engine_reply, engine_worker_message, outcome,
     worker_command, worker_message, Assignment, BatchRequest, BatchResponse, EndOfInput,
-    EngineBatch, EngineBatchResult, EngineCall, EngineCommand, EngineReply, EngineWorkerMessage,
-    ErrorKind, Item, ItemChunk, ItemError, ItemResult, JobAccepted, JobInfo, JobSpec, JobSummary,
-    Outcome, RegisterEngine, RegisterWorker, RunsStarted, StatusRequest, StatusResponse,
-    WorkResult, WorkResultChunk, WorkerCommand, WorkerEngineCall, WorkerEngineCallChunk,
-    WorkerMessage,
+    EngineBatch, EngineBatchResult, EngineCall, EngineCommand, EngineReply, EngineResults,
+    EngineWorkerMessage, ErrorKind, Item, ItemChunk, ItemError, ItemResult, JobAccepted, JobInfo,
+    JobSpec, JobSummary, Outcome, RegisterEngine, RegisterWorker, RunsStarted, StatusRequest,
+    StatusResponse, WorkResult, WorkResultChunk, WorkerCommand, WorkerEngineCall,
+    WorkerEngineCallChunk, WorkerMessage,
 };
 use symbatcher::ServerConfig;
 
@@ -461,7 +461,19 @@ impl FakeEngine {
         self.send_result(EngineBatchResult {
             batch_id: batch.batch_id,
             replies,
-            batch_error: None,
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Sends `replies` to some calls of `batch` ahead of the others
+    /// (`EngineBatchResult.partial`).
+    pub async fn answer_ahead(&self, batch: &EngineBatch, replies: Vec<EngineReply>) {
+        self.send_result(EngineBatchResult {
+            batch_id: batch.batch_id,
+            replies,
+            partial: true,
+            ..Default::default()
         })
         .await;
     }
@@ -477,6 +489,7 @@ impl FakeEngine {
                 message: message.to_string(),
                 traceback: String::new(),
             }),
+            ..Default::default()
         })
         .await;
     }
@@ -485,6 +498,18 @@ impl FakeEngine {
         self.tx
             .send(EngineWorkerMessage {
                 kind: Some(engine_worker_message::Kind::Result(result)),
+            })
+            .await
+            .expect("engine request stream open");
+    }
+
+    /// Sends several results in one message (`EngineWorkerMessage.results`).
+    pub async fn send_results(&self, results: Vec<EngineBatchResult>) {
+        self.tx
+            .send(EngineWorkerMessage {
+                kind: Some(engine_worker_message::Kind::Results(EngineResults {
+                    results,
+                })),
             })
             .await
             .expect("engine request stream open");

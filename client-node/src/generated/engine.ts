@@ -8,6 +8,7 @@ import type { EngineCall as _symbatcher_v1_EngineCall, EngineCall__Output as _sy
 import type { EngineCommand as _symbatcher_v1_EngineCommand, EngineCommand__Output as _symbatcher_v1_EngineCommand__Output } from './symbatcher/v1/EngineCommand';
 import type { EngineRegistered as _symbatcher_v1_EngineRegistered, EngineRegistered__Output as _symbatcher_v1_EngineRegistered__Output } from './symbatcher/v1/EngineRegistered';
 import type { EngineReply as _symbatcher_v1_EngineReply, EngineReply__Output as _symbatcher_v1_EngineReply__Output } from './symbatcher/v1/EngineReply';
+import type { EngineResults as _symbatcher_v1_EngineResults, EngineResults__Output as _symbatcher_v1_EngineResults__Output } from './symbatcher/v1/EngineResults';
 import type { EngineServiceClient as _symbatcher_v1_EngineServiceClient, EngineServiceDefinition as _symbatcher_v1_EngineServiceDefinition } from './symbatcher/v1/EngineService';
 import type { EngineWorkerMessage as _symbatcher_v1_EngineWorkerMessage, EngineWorkerMessage__Output as _symbatcher_v1_EngineWorkerMessage__Output } from './symbatcher/v1/EngineWorkerMessage';
 import type { ItemError as _symbatcher_v1_ItemError, ItemError__Output as _symbatcher_v1_ItemError__Output } from './symbatcher/v1/ItemError';
@@ -34,6 +35,7 @@ export interface ProtoGrpcType {
       EngineCommand: MessageTypeDefinition<_symbatcher_v1_EngineCommand, _symbatcher_v1_EngineCommand__Output>
       EngineRegistered: MessageTypeDefinition<_symbatcher_v1_EngineRegistered, _symbatcher_v1_EngineRegistered__Output>
       EngineReply: MessageTypeDefinition<_symbatcher_v1_EngineReply, _symbatcher_v1_EngineReply__Output>
+      EngineResults: MessageTypeDefinition<_symbatcher_v1_EngineResults, _symbatcher_v1_EngineResults__Output>
       /**
        * An engine process (e.g. a symbatcher.BatchEngine): receives whole batches of
        * engine calls and answers each call.

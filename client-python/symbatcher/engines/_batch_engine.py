@@ -1,16 +1,17 @@
 """`BatchEngine`: subclass it to answer whole batches of engine calls in
 Python, chat calls (the default) or embedding calls (`call_kind =
 "embedding"`). `answer_batch` runs one batch through it and encodes the
-replies; `_engine_connection` serves it to a server over
-`EngineService.Serve`."""
+replies, all at once or each as soon as it is ready (`forward_each`);
+`_engine_connection` serves it to a server over `EngineService.Serve`."""
 
 from __future__ import annotations
 
 import abc
 import json
+import threading
 import traceback
 from dataclasses import dataclass, field
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from symbatcher._errors import SymbatcherError
 from symbatcher.v1 import common_pb2, engine_pb2
@@ -63,16 +64,40 @@ class BatchEngine(abc.ABC):
     `max_concurrency = 1` for a `forward` that is not thread-safe.
     `cache_by_default = True` says the engine pays per call:
     jobs on it then use the server's call cache unless they set `cache=`.
+
+    An engine whose calls are requests of their own overrides `forward_each`
+    to answer each call as soon as it is ready, and sets
+    `answers_per_call = True`: its calls then leave for it at once, without
+    waiting for a batch to fill (as the server's openai engine sends them).
     """
 
     max_concurrency: int | None = None
     cache_by_default: bool = False
+    #: Calls leave for this engine at once instead of waiting for a batch
+    #: to fill (`RegisterEngine.answers_per_call`).
+    answers_per_call: bool = False
     #: The kind of call it answers: "neurosymbolic" (chat) or "embedding".
     call_kind: str = "neurosymbolic"
 
     @abc.abstractmethod
     def forward(self, calls: list[EngineCall]) -> Sequence[Reply]:
         """One reply per call, in order."""
+
+    def forward_each(self, calls: list[EngineCall], answer: Callable[[int, Reply], None]) -> None:
+        """Answers each call as soon as its reply is ready: `answer(i, reply)`
+        once for `calls[i]`, from any thread, before returning. Each reply
+        goes to its item at once, so no call waits for the slowest of its
+        batch. Override it for an engine whose calls are requests of their
+        own; raising fails the calls not answered yet. The default answers
+        them all with `forward(calls)`."""
+        replies = self.forward(calls)
+        _check_count(self, replies, calls)
+        for i, reply in enumerate(replies):
+            answer(i, reply)
+
+    def _answers_each(self) -> bool:
+        """Whether this engine's class overrides `forward_each`."""
+        return type(self).forward_each is not BatchEngine.forward_each
 
 
 def _error(exc: BaseException) -> common_pb2.ItemError:
@@ -95,9 +120,15 @@ def call_kind(engine: BatchEngine) -> common_pb2.CallKind:
     return CALL_KINDS[kind]
 
 
-def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_pb2.EngineBatchResult:
-    """Runs `engine.forward` on a batch and encodes its answers."""
-    calls = [
+def _check_count(engine: BatchEngine, replies: Sequence[Reply], calls: list[EngineCall]) -> None:
+    if len(replies) != len(calls):
+        raise SymbatcherError(
+            f"{type(engine).__name__}.forward returned {len(replies)} replies for {len(calls)} calls"
+        )
+
+
+def _calls(batch: engine_pb2.EngineBatch) -> list[EngineCall]:
+    return [
         EngineCall(
             prompt=call.prompt,
             messages=json.loads(call.messages_json) if call.messages_json else [],
@@ -107,44 +138,95 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
         )
         for call in batch.calls
     ]
+
+
+def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_pb2.EngineBatchResult:
+    """Runs `engine.forward` on a batch and encodes its answers."""
+    calls = _calls(batch)
     result = engine_pb2.EngineBatchResult(batch_id=batch.batch_id)
+    embeds = call_kind(engine) == common_pb2.CALL_KIND_EMBEDDING
     try:
         replies = engine.forward(calls)
-        if len(replies) != len(calls):
-            raise SymbatcherError(
-                f"{type(engine).__name__}.forward returned {len(replies)} replies for "
-                f"{len(calls)} calls"
-            )
+        _check_count(engine, replies, calls)
     except Exception as exc:
         result.batch_error.CopyFrom(_error(exc))
         return result
-    embeds = call_kind(engine) == common_pb2.CALL_KIND_EMBEDDING
     for call, reply in zip(batch.calls, replies):
-        out = result.replies.add(call_id=call.call_id)
-        if isinstance(reply, BaseException):
-            out.error.CopyFrom(_error(reply))
-        elif embeds:
-            _encode_embeddings(out, reply, len(call.inputs))
-        elif isinstance(reply, str):
-            out.text = reply
-        elif (
-            isinstance(reply, tuple)
-            and len(reply) == 2
-            and isinstance(reply[0], str)
-            and isinstance(reply[1], dict)
-        ):
-            out.text = reply[0]
-            try:
-                out.metadata_json = json.dumps(reply[1], ensure_ascii=False)
-            except (TypeError, ValueError) as exc:
-                out.ClearField("text")
-                out.error.CopyFrom(_error(TypeError(f"reply metadata is not JSON: {exc}")))
-        else:
-            bad = TypeError(
-                f"reply is {type(reply).__name__}, expected str, (str, dict) or Exception"
-            )
-            out.error.CopyFrom(_error(bad))
+        _encode(result.replies.add(call_id=call.call_id), reply, embeds, len(call.inputs))
     return result
+
+
+def serve_batch(
+    engine: BatchEngine,
+    batch: engine_pb2.EngineBatch,
+    send: Callable[[engine_pb2.EngineBatchResult], None],
+) -> None:
+    """Runs `engine` on a batch and sends its answers on `send`: an engine
+    that overrides `forward_each` each reply as soon as it is ready (a
+    `partial` result), then the error that fails the calls it left
+    unanswered, if any; any other engine the whole batch's result."""
+    if not engine._answers_each():
+        send(answer_batch(engine, batch))
+        return
+    calls = _calls(batch)
+    embeds = call_kind(engine) == common_pb2.CALL_KIND_EMBEDDING
+    answered: set[int] = set()
+    lock = threading.Lock()
+
+    def answer(i: int, reply: Reply) -> None:
+        if not isinstance(i, int) or not 0 <= i < len(calls):
+            return
+        with lock:
+            if i in answered:
+                return
+            answered.add(i)
+        call = batch.calls[i]
+        ahead = engine_pb2.EngineBatchResult(batch_id=batch.batch_id, partial=True)
+        _encode(ahead.replies.add(call_id=call.call_id), reply, embeds, len(call.inputs))
+        send(ahead)
+
+    problem: Exception | None = None
+    try:
+        engine.forward_each(calls, answer)
+    except Exception as exc:
+        problem = exc
+    with lock:
+        missing = len(calls) - len(answered)
+        answered.update(range(len(calls)))  # later answers are dropped
+    if missing and problem is None:
+        problem = SymbatcherError(
+            f"{type(engine).__name__}.forward_each returned without answering {missing} of "
+            f"{len(calls)} calls"
+        )
+    if missing and problem is not None:
+        failed = engine_pb2.EngineBatchResult(batch_id=batch.batch_id)
+        failed.batch_error.CopyFrom(_error(problem))
+        send(failed)
+
+
+def _encode(out: common_pb2.EngineReply, reply: object, embeds: bool, inputs: int) -> None:
+    """One reply on the wire: its text (and metadata), vectors, or error."""
+    if isinstance(reply, BaseException):
+        out.error.CopyFrom(_error(reply))
+    elif embeds:
+        _encode_embeddings(out, reply, inputs)
+    elif isinstance(reply, str):
+        out.text = reply
+    elif (
+        isinstance(reply, tuple)
+        and len(reply) == 2
+        and isinstance(reply[0], str)
+        and isinstance(reply[1], dict)
+    ):
+        out.text = reply[0]
+        try:
+            out.metadata_json = json.dumps(reply[1], ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            out.ClearField("text")
+            out.error.CopyFrom(_error(TypeError(f"reply metadata is not JSON: {exc}")))
+    else:
+        bad = TypeError(f"reply is {type(reply).__name__}, expected str, (str, dict) or Exception")
+        out.error.CopyFrom(_error(bad))
 
 
 def _encode_embeddings(out: common_pb2.EngineReply, reply: object, inputs: int) -> None:

@@ -1,21 +1,24 @@
 """Serving a `BatchEngine` to a server: one `EngineService.Serve` stream on
 grpc's asyncio API, on the loop that opened it.
 
-The stream is read on the loop; each batch runs `engine.forward` on a thread
-of the connection's own pool (forward() may block on anything): at most the
-engine's `max_concurrency` threads, or, without one, a thread per batch in
-flight (`_thread_pools`). Its replies are written back on the loop. `stop()` ends
-the stream and joins the pool's threads, so nothing outlives the connection.
+The stream is read on the loop; each batch runs `engine.forward` (or
+`forward_each`) on a thread of the connection's own pool (forward() may block
+on anything): at most the engine's `max_concurrency` threads, or, without
+one, a thread per batch in flight (`_thread_pools`). Its replies, whole or
+each as it is ready, go to an outbox that one writer on the loop empties:
+whatever is ready when it runs leaves in one message. `stop()` ends the
+stream and joins the pool's threads, so nothing outlives the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from concurrent.futures import ThreadPoolExecutor
 import grpc
 
-from symbatcher.engines._batch_engine import BatchEngine, answer_batch, call_kind
+from symbatcher.engines._batch_engine import BatchEngine, call_kind, serve_batch
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
 from symbatcher.wire._rpc_errors import call_error, from_rpc_error
 from symbatcher.engines._thread_pools import check_limit, thread_pool
@@ -41,7 +44,13 @@ class EngineConnection:
         self._call: grpc.aio.StreamStreamCall = None
         self._reader: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
-        self._write_lock = asyncio.Lock()
+        #: Results not written yet (appended from any thread), and the
+        #: writer that sends them: woken once per burst (`_send`).
+        self._outbox: collections.deque[engine_pb2.EngineBatchResult] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._wake_pending = False
+        self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self.error: BaseException | None = None
 
@@ -58,6 +67,7 @@ class EngineConnection:
             max_concurrency=limit,
             cache_by_default=bool(getattr(self.engine, "cache_by_default", False)),
             call_kind=kind,
+            answers_per_call=bool(getattr(self.engine, "answers_per_call", False)),
         )
         try:
             try:
@@ -76,7 +86,9 @@ class EngineConnection:
             self._call.cancel()
             raise
         self._pool = thread_pool(limit, f"engine-{self._name}")
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._loop = asyncio.get_running_loop()
+        self._writer = self._loop.create_task(self._write())
+        self._reader = self._loop.create_task(self._read())
 
     async def finished(self) -> None:
         """Waits until the stream ends, for any reason; `error` says why if it failed."""
@@ -94,6 +106,9 @@ class EngineConnection:
             self._call.cancel()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
         idle = True
         if self._batches:
             _, pending = await asyncio.wait(self._batches, timeout=max(grace, 0.001))
@@ -125,8 +140,39 @@ class EngineConnection:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._pool, answer_batch, self.engine, batch)
-            async with self._write_lock:
-                await self._call.write(engine_pb2.EngineWorkerMessage(result=result))
+            await loop.run_in_executor(self._pool, serve_batch, self.engine, batch, self._send)
+        except (asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
+            pass  # the pool ended first; the reader says why
+
+    def _send(self, result: engine_pb2.EngineBatchResult) -> None:
+        """From any thread: queues `result` for the writer, waking it unless
+        a wake is already on its way (so a burst of replies costs one)."""
+        self._outbox.append(result)
+        if self._wake_pending or self._loop is None:
+            return
+        self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:
+            pass  # the loop is closed: the connection is gone
+
+    async def _write(self) -> None:
+        """Writes what the outbox holds, one message per wake."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                self._wake_pending = False
+                ready = []
+                while self._outbox:
+                    ready.append(self._outbox.popleft())
+                if not ready:
+                    continue
+                if len(ready) == 1:
+                    message = engine_pb2.EngineWorkerMessage(result=ready[0])
+                else:
+                    results = engine_pb2.EngineResults(results=ready)
+                    message = engine_pb2.EngineWorkerMessage(results=results)
+                await self._call.write(message)
         except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
-            pass  # the stream or the pool ended first; the reader says why
+            pass  # the stream ended; the reader says why

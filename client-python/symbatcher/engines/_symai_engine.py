@@ -19,7 +19,9 @@ How a call reaches the engine:
   engine as symai kwargs (it keeps those it supports).
 
 The calls of a batch run concurrently: the first on the batch's own thread,
-the others on a thread pool shared by all batches. By default nothing caps
+the others on a thread pool shared by all batches, and each call's reply
+goes back as soon as it is ready (`forward_each`): no call waits for the
+slowest of its batch. By default nothing caps
 them, so as many calls run at once as the worker slots calling the engine
 make (the pool grows on demand, `_thread_pools`); `concurrency` caps the calls
 running at once, `max_concurrency` the batches. An engine with
@@ -39,6 +41,8 @@ JSON (`raw_output`, the provider's response object) are not in it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING
 
 from symbatcher.wire._codec import is_json_value
@@ -81,6 +85,12 @@ class SymaiEngine(BatchEngine):
         self._lock = threading.Lock()
         self._pool = thread_pool(limit, "symai-engine")
 
+    @property
+    def answers_per_call(self) -> bool:  # type: ignore[override]
+        """True unless symai's engine takes whole batches (`allows_batching`):
+        each call is then a request of its own, so it leaves at once."""
+        return not getattr(self.engine(), "allows_batching", False)
+
     def engine(self) -> Engine:
         """The symai engine calls go to (symai's configured one by default)."""
         with self._lock:
@@ -110,8 +120,36 @@ class SymaiEngine(BatchEngine):
         first = [_call(engine, calls[0])] if calls else []
         return first + [future.result() for future in futures]
 
+    def forward_each(self, calls: list[EngineCall], answer: Callable[[int, Reply], None]) -> None:
+        engine = self.engine()
+        if getattr(engine, "allows_batching", False):
+            for i, reply in enumerate(_batch(engine, calls)):
+                answer(i, reply)
+            return
+        # Each call answers from the thread that ran it, as soon as it returns.
+        first = 0 if self.concurrency is not None or not calls else 1
+        futures = [self._pool.submit(_call, engine, call) for call in calls[first:]]
+        for i, future in enumerate(futures, start=first):
+            future.add_done_callback(_answer_with(answer, i))
+        if first:
+            answer(0, _call(engine, calls[0]))
+        wait(futures)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _answer_with(answer: Callable[[int, Reply], None], i: int) -> Callable[[Future[Reply]], None]:
+    """A done-callback that answers call `i` with its future's reply."""
+    return lambda done: answer(i, _result(done))
+
+
+def _result(future: Future[Reply]) -> Reply:
+    """A call's reply from its future (a cancelled one fails the call)."""
+    try:
+        return future.result()
+    except BaseException as exc:  # noqa: BLE001 - cancelled at shutdown
+        return exc if isinstance(exc, Exception) else RuntimeError(str(exc) or type(exc).__name__)
 
 
 def _argument(call: EngineCall) -> tuple[Argument, LocalCall | None]:

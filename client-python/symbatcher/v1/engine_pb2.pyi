@@ -22,24 +22,34 @@ class EngineRegistered(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class EngineWorkerMessage(_message.Message):
-    __slots__ = ("register", "result")
+    __slots__ = ("register", "result", "results")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
     register: RegisterEngine
     result: EngineBatchResult
-    def __init__(self, register: _Optional[_Union[RegisterEngine, _Mapping]] = ..., result: _Optional[_Union[EngineBatchResult, _Mapping]] = ...) -> None: ...
+    results: EngineResults
+    def __init__(self, register: _Optional[_Union[RegisterEngine, _Mapping]] = ..., result: _Optional[_Union[EngineBatchResult, _Mapping]] = ..., results: _Optional[_Union[EngineResults, _Mapping]] = ...) -> None: ...
+
+class EngineResults(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[EngineBatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[EngineBatchResult, _Mapping]]] = ...) -> None: ...
 
 class RegisterEngine(_message.Message):
-    __slots__ = ("name", "max_concurrency", "cache_by_default", "call_kind")
+    __slots__ = ("name", "max_concurrency", "cache_by_default", "call_kind", "answers_per_call")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     CACHE_BY_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     CALL_KIND_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_PER_CALL_FIELD_NUMBER: _ClassVar[int]
     name: str
     max_concurrency: int
     cache_by_default: bool
     call_kind: _common_pb2.CallKind
-    def __init__(self, name: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., cache_by_default: _Optional[bool] = ..., call_kind: _Optional[_Union[_common_pb2.CallKind, str]] = ...) -> None: ...
+    answers_per_call: bool
+    def __init__(self, name: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., cache_by_default: _Optional[bool] = ..., call_kind: _Optional[_Union[_common_pb2.CallKind, str]] = ..., answers_per_call: _Optional[bool] = ...) -> None: ...
 
 class EngineBatch(_message.Message):
     __slots__ = ("batch_id", "calls")
@@ -50,11 +60,13 @@ class EngineBatch(_message.Message):
     def __init__(self, batch_id: _Optional[int] = ..., calls: _Optional[_Iterable[_Union[_common_pb2.EngineCall, _Mapping]]] = ...) -> None: ...
 
 class EngineBatchResult(_message.Message):
-    __slots__ = ("batch_id", "replies", "batch_error")
+    __slots__ = ("batch_id", "replies", "batch_error", "partial")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     BATCH_ERROR_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     replies: _containers.RepeatedCompositeFieldContainer[_common_pb2.EngineReply]
     batch_error: _common_pb2.ItemError
-    def __init__(self, batch_id: _Optional[int] = ..., replies: _Optional[_Iterable[_Union[_common_pb2.EngineReply, _Mapping]]] = ..., batch_error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
+    partial: bool
+    def __init__(self, batch_id: _Optional[int] = ..., replies: _Optional[_Iterable[_Union[_common_pb2.EngineReply, _Mapping]]] = ..., batch_error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ..., partial: _Optional[bool] = ...) -> None: ...

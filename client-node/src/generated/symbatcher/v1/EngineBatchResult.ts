@@ -5,7 +5,18 @@ import type { ItemError as _symbatcher_v1_ItemError, ItemError__Output as _symba
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * The answer to one batch.
+ * The answer to one batch, whole or in parts.
+ * 
+ * Whole (`partial` unset): one reply per call of the batch not answered
+ * yet, matched by call_id, in any order (a reply may be an error); empty
+ * with `batch_error` set fails them all. It ends the batch: a call it
+ * leaves without a reply fails every unanswered call of the batch.
+ * 
+ * In parts (`partial` set): its replies reach their calls at once, and the
+ * batch stays open until every call has a reply (it then ends without
+ * another message) or a whole result ends it. An engine whose calls are
+ * requests of their own answers each call as soon as it is ready this way,
+ * so no call waits for the slowest of its batch.
  */
 export interface EngineBatchResult {
   /**
@@ -13,19 +24,34 @@ export interface EngineBatchResult {
    */
   'batch_id'?: (number | string | Long);
   /**
-   * One reply per call of the batch, matched by call_id, in any order (a
-   * reply may be an error); empty with `batch_error` set fails them all. A
-   * batch missing a reply for some call fails every call of the batch.
+   * Replies, matched by call_id, in any order (a reply may be an error). A
+   * second reply to a call, or one to a call not in the batch, is ignored.
    */
   'replies'?: (_symbatcher_v1_EngineReply)[];
   /**
-   * Set to fail every call of the batch with this error.
+   * Set to fail every call of the batch not answered yet with this error
+   * (ends the batch even with `partial` set).
    */
   'batch_error'?: (_symbatcher_v1_ItemError | null);
+  /**
+   * These replies are sent ahead; more follow (see the message's doc).
+   */
+  'partial'?: (boolean);
 }
 
 /**
- * The answer to one batch.
+ * The answer to one batch, whole or in parts.
+ * 
+ * Whole (`partial` unset): one reply per call of the batch not answered
+ * yet, matched by call_id, in any order (a reply may be an error); empty
+ * with `batch_error` set fails them all. It ends the batch: a call it
+ * leaves without a reply fails every unanswered call of the batch.
+ * 
+ * In parts (`partial` set): its replies reach their calls at once, and the
+ * batch stays open until every call has a reply (it then ends without
+ * another message) or a whole result ends it. An engine whose calls are
+ * requests of their own answers each call as soon as it is ready this way,
+ * so no call waits for the slowest of its batch.
  */
 export interface EngineBatchResult__Output {
   /**
@@ -33,13 +59,17 @@ export interface EngineBatchResult__Output {
    */
   'batch_id': (number);
   /**
-   * One reply per call of the batch, matched by call_id, in any order (a
-   * reply may be an error); empty with `batch_error` set fails them all. A
-   * batch missing a reply for some call fails every call of the batch.
+   * Replies, matched by call_id, in any order (a reply may be an error). A
+   * second reply to a call, or one to a call not in the batch, is ignored.
    */
   'replies': (_symbatcher_v1_EngineReply__Output)[];
   /**
-   * Set to fail every call of the batch with this error.
+   * Set to fail every call of the batch not answered yet with this error
+   * (ends the batch even with `partial` set).
    */
   'batch_error': (_symbatcher_v1_ItemError__Output | null);
+  /**
+   * These replies are sent ahead; more follow (see the message's doc).
+   */
+  'partial': (boolean);
 }

@@ -2,6 +2,7 @@
 
 import type { RegisterEngine as _symbatcher_v1_RegisterEngine, RegisterEngine__Output as _symbatcher_v1_RegisterEngine__Output } from '../../symbatcher/v1/RegisterEngine';
 import type { EngineBatchResult as _symbatcher_v1_EngineBatchResult, EngineBatchResult__Output as _symbatcher_v1_EngineBatchResult__Output } from '../../symbatcher/v1/EngineBatchResult';
+import type { EngineResults as _symbatcher_v1_EngineResults, EngineResults__Output as _symbatcher_v1_EngineResults__Output } from '../../symbatcher/v1/EngineResults';
 
 /**
  * A message from an engine.
@@ -13,13 +14,18 @@ export interface EngineWorkerMessage {
    */
   'register'?: (_symbatcher_v1_RegisterEngine | null);
   /**
-   * The answer to one batch.
+   * The answer to one batch, or some of its calls' replies sent ahead.
    */
   'result'?: (_symbatcher_v1_EngineBatchResult | null);
   /**
+   * Several results in one message: the replies of several batches
+   * ready at the same time. Each is handled as a `result` of its own.
+   */
+  'results'?: (_symbatcher_v1_EngineResults | null);
+  /**
    * Which message this is.
    */
-  'kind'?: "register"|"result";
+  'kind'?: "register"|"result"|"results";
 }
 
 /**
@@ -32,11 +38,16 @@ export interface EngineWorkerMessage__Output {
    */
   'register'?: (_symbatcher_v1_RegisterEngine__Output | null);
   /**
-   * The answer to one batch.
+   * The answer to one batch, or some of its calls' replies sent ahead.
    */
   'result'?: (_symbatcher_v1_EngineBatchResult__Output | null);
   /**
+   * Several results in one message: the replies of several batches
+   * ready at the same time. Each is handled as a `result` of its own.
+   */
+  'results'?: (_symbatcher_v1_EngineResults__Output | null);
+  /**
    * Which message this is.
    */
-  'kind'?: "register"|"result";
+  'kind'?: "register"|"result"|"results";
 }

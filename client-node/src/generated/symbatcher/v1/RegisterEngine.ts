@@ -35,6 +35,14 @@ export interface RegisterEngine {
    * with EngineReply.embeddings, one vector per input.
    */
   'call_kind'?: (_symbatcher_v1_CallKind);
+  /**
+   * The engine sends each call as a request of its own and answers each as
+   * soon as it is ready (EngineBatchResult.partial), as the server's openai
+   * engine does: a call gains nothing by waiting for its batch to fill, so
+   * it leaves at once (its job's batch_size and max_queue_delay do not hold
+   * it back). False: calls wait for their batch as usual.
+   */
+  'answers_per_call'?: (boolean);
   '_max_concurrency'?: "max_concurrency";
 }
 
@@ -71,5 +79,13 @@ export interface RegisterEngine__Output {
    * with EngineReply.embeddings, one vector per input.
    */
   'call_kind': (_symbatcher_v1_CallKind__Output);
+  /**
+   * The engine sends each call as a request of its own and answers each as
+   * soon as it is ready (EngineBatchResult.partial), as the server's openai
+   * engine does: a call gains nothing by waiting for its batch to fill, so
+   * it leaves at once (its job's batch_size and max_queue_delay do not hold
+   * it back). False: calls wait for their batch as usual.
+   */
+  'answers_per_call': (boolean);
   '_max_concurrency'?: "max_concurrency";
 }

@@ -1,0 +1,146 @@
+"""Replies sent ahead: an engine served from Python answers each call of a
+batch as soon as it is ready (`BatchEngine.forward_each`), so no item waits
+for the slowest call of its batch. Each test holds one call until another
+call's item has finished, which only a reply sent ahead makes possible: with
+whole-batch answers the held call gives up after HOLD_S and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from symai import Expression, Symbol
+from symai.backend.base import Engine
+
+from symbatcher import BatchEngine, BatchScheduler, EngineCall, SymaiEngine
+
+HOLD_S = 20.0
+
+
+class Ask(Expression):
+    def forward(self, input, **kwargs):
+        return Symbol(input).query("Answer briefly", **kwargs).value
+
+
+class AskTogether(Ask):
+    """Two items call together (a barrier), so that their calls share a batch."""
+
+    barrier = threading.Barrier(2)
+
+    def forward(self, input, **kwargs):
+        self.barrier.wait(HOLD_S)
+        return super().forward(input, **kwargs)
+
+
+def _is_slow(call: EngineCall) -> bool:
+    return "slow" in call.prompt + json.dumps(call.messages)
+
+
+class HoldingEngine(BatchEngine):
+    """Answers a call that mentions "fast" at once, and holds one that
+    mentions "slow" until `release` is set (at most HOLD_S)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.batch_sizes: list[int] = []
+
+    def forward(self, calls):  # the whole batch at once: holds every call
+        return [self._reply(call) for call in sorted(calls, key=_is_slow)]
+
+    def forward_each(self, calls, answer):
+        self.batch_sizes.append(len(calls))
+        order = sorted(range(len(calls)), key=lambda i: _is_slow(calls[i]))
+        for i in order:
+            answer(i, self._reply(calls[i]))
+
+    def _reply(self, call: EngineCall) -> str:
+        if not _is_slow(call):
+            return "fast reply"
+        return "slow reply, released" if self.release.wait(HOLD_S) else "slow reply, timed out"
+
+
+def test_an_item_finishes_while_another_call_of_its_batch_is_still_running():
+    engine = HoldingEngine()
+    AskTogether.barrier.reset()
+    with BatchScheduler(engine=engine, max_queue_delay_ms=10_000) as scheduler:
+        results = {}
+        for index, result in scheduler.stream(AskTogether, 2, ["slow question", "fast question"], batch_size=2):
+            results[index] = result
+            if result == "fast reply":
+                engine.release.set()
+    assert engine.batch_sizes == [2], "both calls must share one batch for this test to say anything"
+    assert results == {0: "slow reply, released", 1: "fast reply"}
+
+
+class GateEngine(Engine):
+    """A symai engine: a call whose input mentions "slow" waits until
+    `release` is set (at most HOLD_S)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def id(self) -> str:
+        return "neurosymbolic"
+
+    def prepare(self, argument: Any) -> None:
+        argument.prop.prepared_input = argument.prop.processed_input
+
+    def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
+        if "slow" not in str(argument.prop.prepared_input):
+            return ["fast reply"], {}
+        released = self.release.wait(HOLD_S)
+        return ["slow reply, released" if released else "slow reply, timed out"], {}
+
+
+def test_symai_engine_answers_each_call_as_soon_as_symais_engine_returns():
+    gate = GateEngine()
+    engine = SymaiEngine(engine=gate)
+    calls = [
+        EngineCall(prompt="slow", messages=[{"role": "user", "content": "slow"}]),
+        EngineCall(prompt="fast", messages=[{"role": "user", "content": "fast"}]),
+    ]
+    answers: list[tuple[int, object]] = []
+
+    def answer(i: int, reply: object) -> None:
+        answers.append((i, reply))
+        if i == 1:
+            gate.release.set()
+
+    try:
+        engine.forward_each(calls, answer)
+    finally:
+        engine.close()
+    assert [i for i, _ in answers] == [1, 0]
+    assert answers[1][1][0] == "slow reply, released"
+    assert engine.answers_per_call
+
+
+def test_symai_engine_lets_calls_wait_for_a_batch_only_for_an_engine_that_takes_batches():
+    class Batching(GateEngine):
+        allows_batching = True
+
+    assert SymaiEngine(engine=GateEngine()).answers_per_call
+    assert not SymaiEngine(engine=Batching()).answers_per_call
+
+
+class Unfinished(BatchEngine):
+    """Answers only its batch's first call, then returns."""
+
+    def forward(self, calls):
+        raise AssertionError("forward_each is used")
+
+    def forward_each(self, calls, answer):
+        answer(0, "first")
+
+
+def test_calls_that_forward_each_leaves_unanswered_fail_naming_it():
+    AskTogether.barrier.reset()
+    with BatchScheduler(engine=Unfinished(), max_queue_delay_ms=10_000) as scheduler:
+        results = scheduler(AskTogether, 2, ["one", "two"], batch_size=2)
+    assert "first" in results
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == 1, results
+    assert "forward_each returned without answering 1 of 2 calls" in str(failed[0])
