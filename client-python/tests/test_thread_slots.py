@@ -157,3 +157,36 @@ def test_the_last_results_leave_while_a_slot_given_up_on_is_still_stuck():
         while any(t.name.endswith("-slot-0") and t.is_alive() for t in threading.enumerate()):
             assert time.monotonic() < deadline, "the stuck slot thread never ended"
             time.sleep(0.05)
+
+
+def test_counted_slots_speak_until_the_last_of_each_delay_goes_silent():
+    """`_RunningSlots` answers as a scan of every counted slot would, from
+    one slot per max_queue_delay: slots handed something later go silent
+    later within a delay, not across delays."""
+    import math
+
+    from symbatcher.worker._thread_slots import _RunningSlots, _Slot
+
+    running = _RunningSlots()
+
+    def hand(delay: float, at: float) -> _Slot:
+        slot = _Slot()
+        slot.silent_after = delay
+        slot.silent_at = at + delay
+        running.add(slot, delay)
+        return slot
+
+    short = [hand(0.01, at) for at in (0.0, 1.0, 2.0)]  # silent at 0.01, 1.01, 2.01
+    long_one = hand(5.0, 0.5)  # silent at 5.5
+    assert running.any_speaking(5.0)
+    running.discard(long_one)
+    assert running.any_speaking(2.0) and not running.any_speaking(2.01)
+    running.discard(short[2])
+    assert not running.any_speaking(1.01) and running.any_speaking(1.0)
+    running.discard(short[2])  # twice: no effect
+    unstarted = _Slot()
+    running.add(unstarted, math.inf)  # never handed anything: speaks until it waits
+    assert running.any_speaking(1e9)
+    for slot in (unstarted, short[0], short[1]):
+        running.discard(slot)
+    assert not running.any_speaking(0.0)

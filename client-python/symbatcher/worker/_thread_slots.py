@@ -20,7 +20,7 @@ from symbatcher.worker._slots import STOP, ItemRunner, Queued, Reply, ReplyBox, 
 class _Slot:
     """One slot thread as `ThreadSlots` counts it (fields under its lock)."""
 
-    __slots__ = ("queue", "thread", "silent_after", "silent_at", "retired")
+    __slots__ = ("queue", "thread", "silent_after", "silent_at", "retired", "counted_as")
 
     def __init__(self) -> None:
         #: Where the slot, while it waits for an item, gets the next one.
@@ -34,6 +34,9 @@ class _Slot:
         self.silent_at = math.inf
         #: Given up on (`ThreadSlots.replace`): never counted again.
         self.retired = False
+        #: The delay it was counted under (`ThreadSlots._count`); infinite
+        #: for a slot not handed anything yet.
+        self.counted_as = math.inf
 
 
 class _QueueBox(ReplyBox):
@@ -55,6 +58,32 @@ class _QueueBox(ReplyBox):
         if self._owner is not None:
             self._owner[0].leave(self._owner[1])
         return self._queue.get()
+
+
+class _RunningSlots:
+    """The counted slots, grouped by the delay after which each goes silent
+    (its job's max_queue_delay; infinite for one not handed anything yet),
+    each group in the order its slots were handed something. Within a
+    group the last handed goes silent last, so whether any counted slot is
+    not silent yet takes a look at one slot per group, however many run."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        self._groups: dict[float, dict[_Slot, None]] = {}
+
+    def add(self, slot: _Slot, delay: float) -> None:
+        slot.counted_as = delay
+        self._groups.setdefault(delay, {})[slot] = None
+
+    def discard(self, slot: _Slot) -> None:
+        group = self._groups.get(slot.counted_as)
+        if group is not None and group.pop(slot, 0) is None and not group:
+            del self._groups[slot.counted_as]
+
+    def any_speaking(self, now: float) -> bool:
+        """Whether some counted slot is not silent at `now`."""
+        return any(next(reversed(group)).silent_at > now for group in self._groups.values())
 
 
 class ThreadSlots(Slots):
@@ -119,7 +148,7 @@ class ThreadSlots(Slots):
         #: Under `_lock`: the slots that may run (see the class doc), in the
         #: order they were last handed an item or a reply; the assignments
         #: no slot has taken; and the slots that wait for one.
-        self._running: dict[_Slot, None] = {}
+        self._running: _RunningSlots = _RunningSlots()
         self._backlog: collections.deque[Queued] = collections.deque()
         self._waiting: collections.deque[_Slot] = collections.deque()
         self._lock = threading.Lock()
@@ -132,20 +161,18 @@ class ThreadSlots(Slots):
         if slot.retired:
             return
         slot.silent_at = now + slot.silent_after
-        self._running.pop(slot, None)
-        self._running[slot] = None  # the most recently handed last
+        self._running.discard(slot)
+        self._running.add(slot, slot.silent_after)  # the most recently handed last
 
     def _stop_counting(self, slot: _Slot) -> bool:
         """Under `_lock`: `slot` waits (or ends) from now on; whether no
         counted slot may post soon any more, so what was posted should go."""
-        self._running.pop(slot, None)
+        self._running.discard(slot)
         return not self._holds_back(time.monotonic())
 
     def _holds_back(self, now: float) -> bool:
-        """Under `_lock`: whether some counted slot is not silent at `now`.
-        The most recently handed come first: in a round of slots that just
-        got their replies, the first answers."""
-        return any(slot.silent_at > now for slot in reversed(self._running))
+        """Under `_lock`: whether some counted slot is not silent at `now`."""
+        return self._running.any_speaking(now)
 
     def _silent_after(self, assignment: Queued) -> float:
         return 0.0 if assignment is STOP else self._runner.silent_after(assignment)
@@ -186,7 +213,7 @@ class ThreadSlots(Slots):
         slots = [_Slot() for _ in range(self._count)]
         with self._lock:
             for slot in slots:
-                self._running[slot] = None
+                self._running.add(slot, math.inf)
         for slot in slots:
             self._start_one(slot)
 
@@ -242,8 +269,8 @@ class ThreadSlots(Slots):
         new = _Slot()
         with self._lock:
             slot.retired = True
-            self._running.pop(slot, None)
-            self._running[new] = None
+            self._running.discard(slot)
+            self._running.add(new, math.inf)
         # Threads that ended need no join: dropped here, where the list
         # grows past the slot count, so that it stays as long as the threads
         # that still run (starting the slots stays linear in their number).
