@@ -31,8 +31,12 @@ lost and exactly one request per item at the server. It prints items/s
 the most requests the server saw in flight at once (what caps concurrency
 shows there), and the CPU time this process spent per item (the slots, and
 for (b) and the baseline the engine's HTTP requests too: where it nears
-1000 / items-per-second, the GIL is what bounds the run). Exits with 1 when
-a target is missed.
+1000 / items-per-second, the GIL is what bounds the run), split by the
+threads that spent it: the connection loop (`symbatcher-loop`: the worker's,
+the engine's and the job's gRPC streams), (b)'s engine threads
+(`engine-...`: each batch's thread, which runs its first call; `symai-engine`:
+the pool running the others) and the rest (the slots, or the baseline's
+pool). Exits with 1 when a target is missed.
 
 `NetworkEngine`'s HTTP client (--http): `http.client` (default; the standard
 library's client under urllib, one keep-alive connection per thread, the
@@ -192,15 +196,49 @@ class Series:
     peaks: list[int] = field(default_factory=list)
     #: CPU time of this process (slots, engine, client) per item, in ms.
     cpu_ms: list[float] = field(default_factory=list)
+    #: The same by thread kind (`thread_kind`), per item, in ms.
+    cpu_split: list[dict[str, float]] = field(default_factory=list)
 
     def median(self) -> float:
         return statistics.median(self.rates)
 
     def line(self) -> str:
+        kinds = sorted({kind for split in self.cpu_split for kind in split})
+        split = ", ".join(
+            f"{kind} {statistics.median(s.get(kind, 0.0) for s in self.cpu_split):.2f}" for kind in kinds
+        )
         return (
             f"  {self.name:<48} median {self.median():8.1f} items/s  runs {[round(r, 1) for r in self.rates]}  "
-            f"peak in flight {self.peaks}  this process's CPU {statistics.median(self.cpu_ms):.2f} ms/item"
+            f"peak in flight {self.peaks}  this process's CPU {statistics.median(self.cpu_ms):.2f} ms/item "
+            f"({split})"
         )
+
+
+def thread_kind(name: str) -> str:
+    """The kind of work a thread of this process does, by its name."""
+    if name == "symbatcher-loop":
+        return "loop"
+    if name.startswith("engine-"):
+        return "engine batches"
+    if name.startswith("symai-engine"):
+        return "engine calls"
+    return ""
+
+
+def cpu_by_thread_kind() -> dict[str, float]:
+    """CPU seconds of the live threads of this process, by `thread_kind`
+    (threads of no kind are left out: the rest of the process's time)."""
+    spent: dict[str, float] = {}
+    for thread in threading.enumerate():
+        kind = thread_kind(thread.name)
+        if not kind or thread.ident is None:
+            continue
+        try:
+            seconds = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, ProcessLookupError):
+            continue  # ended meanwhile
+        spent[kind] = spent.get(kind, 0.0) + seconds
+    return spent
 
 
 def baseline_run(workers: int, items: list[str]) -> list[Any]:
@@ -215,9 +253,11 @@ def measure(series: Series, server: SlowServer, run: Callable[[], list[Any]], n:
     """One timed run; checks that no item is lost and that the server saw
     one request per item."""
     server.stats()  # resets the counters
+    threads_before = cpu_by_thread_kind()
     start, cpu = time.perf_counter(), time.process_time()
     results = run()
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    threads = {kind: spent - threads_before.get(kind, 0.0) for kind, spent in cpu_by_thread_kind().items()}
     stats = server.stats()
     lost = [r for r in results if isinstance(r, BaseException)]
     if len(results) != n or lost:
@@ -227,6 +267,9 @@ def measure(series: Series, server: SlowServer, run: Callable[[], list[Any]], n:
     series.rates.append(n / elapsed)
     series.peaks.append(stats["peak_in_flight"])
     series.cpu_ms.append(cpu * 1000 / n)
+    split = {kind: spent * 1000 / n for kind, spent in threads.items() if spent > 0}
+    split["slots and the rest"] = max(0.0, cpu * 1000 / n - sum(split.values()))
+    series.cpu_split.append(split)
     return results
 
 
