@@ -47,7 +47,12 @@ request, the sooner the baseline and (b) are bound by Python rather than by
 the latency.
 
     python bench/latency.py [--workers 32,128,512] [--repeat 5] [--items-per-worker 8]
-                            [--latency-ms 200] [--http http.client|requests|httpx] [--quick]
+                            [--latency-ms 200] [--spread-ms 0] [--http http.client|requests|httpx]
+                            [--quick]
+
+`--spread-ms S` spreads each request's latency over latency-ms +- S (by the
+hash of its message: the same item waits as long for every contender), as
+a real engine's answers take longer or shorter with their length.
 """
 
 from __future__ import annotations
@@ -87,11 +92,11 @@ class Ask(Expression):
 class SlowServer:
     """The loopback server process; it exits when this process closes its stdin."""
 
-    def __init__(self, latency_ms: int) -> None:
+    def __init__(self, latency_ms: int, spread_ms: int = 0) -> None:
         if not os.path.exists(SERVER):
             raise SystemExit(f"{SERVER} is missing: run `cargo build --release --locked --example slow_openai`")
         self.proc = subprocess.Popen(
-            [SERVER, "--latency-ms", str(latency_ms)],
+            [SERVER, "--latency-ms", str(latency_ms), "--spread-ms", str(spread_ms)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -315,6 +320,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--items-per-worker", type=int, default=8)
     parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument(
+        "--spread-ms",
+        type=int,
+        default=0,
+        help="each request takes latency-ms plus or minus up to this (by its content, alike for every contender)",
+    )
     parser.add_argument("--http", default="http.client", choices=["http.client", "requests", "httpx"])
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
     args = parser.parse_args()
@@ -322,7 +333,7 @@ def main() -> int:
         args.repeat, args.items_per_worker = 3, 4
     workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
 
-    server = SlowServer(args.latency_ms)
+    server = SlowServer(args.latency_ms, args.spread_ms)
     engine = NetworkEngine(http_client(args.http, server))
     EngineRepository.register("neurosymbolic", engine, allow_engine_override=True)
     missed = []
@@ -332,8 +343,9 @@ def main() -> int:
             "b": BatchScheduler(cache_dir=cache_dir),
         }
         try:
+            spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""
             print(
-                f"latency: loopback OpenAI-compatible server, {args.latency_ms} ms per request, one Symbol.query "
+                f"latency: loopback OpenAI-compatible server, {args.latency_ms} ms{spread} per request, one Symbol.query "
                 f"per item, symai engine over {args.http}, medians of {args.repeat} runs"
             )
             for workers in workers_list:

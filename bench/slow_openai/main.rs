@@ -1,5 +1,6 @@
 //! A loopback OpenAI-compatible chat-completions server that answers every
-//! request after a fixed latency, for `bench/latency.py`.
+//! request after a fixed latency (or one spread around it), for
+//! `bench/latency.py`.
 //!
 //! It must cost little CPU, so that at thousands of requests per second it
 //! is not what bounds the benchmark: one tokio thread, HTTP/1.1 with
@@ -8,7 +9,9 @@
 //! Python's asyncio streams costs (110 to 130 µs), so at 2,500 requests/s it
 //! takes about 15% of one core.
 //!
-//! - `POST .../chat/completions`: after `--latency-ms`, `"reply to: "` + the
+//! - `POST .../chat/completions`: after `--latency-ms` (plus or minus up to
+//!   `--spread-ms`, the same for the same last message: uniform over the
+//!   messages, so a run's contenders wait alike), `"reply to: "` + the
 //!   content of the request's last message, with a `usage` of 10 prompt and
 //!   5 completion tokens;
 //! - `GET /stats`: `{"requests": N, "peak_in_flight": P, "connections": C}`
@@ -20,10 +23,11 @@
 //! input closes (the benchmark that started it ended, however it ended).
 //!
 //! ```text
-//! cargo run --release --example slow_openai -- [--listen 127.0.0.1:0] [--latency-ms 200]
+//! cargo run --release --example slow_openai -- [--listen 127.0.0.1:0] [--latency-ms 200] [--spread-ms 0]
 //! ```
 
 use std::cell::Cell;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
@@ -42,6 +46,29 @@ struct Args {
     /// Time from a request's arrival to its answer, in milliseconds.
     #[arg(long, default_value_t = 200)]
     latency_ms: u64,
+    /// Each request's latency is `latency_ms` plus or minus up to this, by
+    /// the hash of its last message (at most `latency_ms`).
+    #[arg(long, default_value_t = 0)]
+    spread_ms: u64,
+}
+
+/// The latency of a request whose last message is `content`.
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    base_ms: u64,
+    spread_ms: u64,
+}
+
+impl Latency {
+    fn of(&self, content: &str) -> Duration {
+        if self.spread_ms == 0 {
+            return Duration::from_millis(self.base_ms);
+        }
+        let mut hasher = DefaultHasher::new();
+        content.hash(&mut hasher);
+        let offset = hasher.finish() % (2 * self.spread_ms + 1);
+        Duration::from_millis(self.base_ms - self.spread_ms + offset)
+    }
 }
 
 /// Counters since the last `GET /stats`. One thread: `Cell`s suffice.
@@ -92,7 +119,10 @@ async fn serve(args: Args) -> std::io::Result<()> {
         writeln!(stdout, "listening on {}", listener.local_addr()?)?;
         stdout.flush()?;
     }
-    let latency = Duration::from_millis(args.latency_ms);
+    let latency = Latency {
+        base_ms: args.latency_ms,
+        spread_ms: args.spread_ms.min(args.latency_ms),
+    };
     let stats = Rc::new(Stats::default());
     let mut stdin = tokio::io::stdin();
     let mut sink = [0u8; 64];
@@ -115,16 +145,17 @@ async fn serve(args: Args) -> std::io::Result<()> {
 
 /// Serves one keep-alive connection, one request at a time (HTTP/1.1
 /// clients do not pipeline).
-async fn connection(mut stream: TcpStream, latency: Duration, stats: Rc<Stats>) {
+async fn connection(mut stream: TcpStream, latency: Latency, stats: Rc<Stats>) {
     let mut buffer = Vec::with_capacity(4096);
     while let Some((head, body)) = read_request(&mut stream, &mut buffer).await {
         let request_line = head.lines().next().unwrap_or_default();
         let response =
             if request_line.starts_with("POST ") && request_line.contains("/chat/completions") {
                 stats.started();
-                tokio::time::sleep(latency).await;
+                let (content, answer) = completion(&body);
+                tokio::time::sleep(latency.of(&content)).await;
                 stats.finished();
-                http_response(200, &completion(&body).to_string())
+                http_response(200, &answer.to_string())
             } else if request_line.starts_with("GET /stats") {
                 http_response(200, &stats.take().to_string())
             } else {
@@ -136,15 +167,17 @@ async fn connection(mut stream: TcpStream, latency: Duration, stats: Rc<Stats>) 
     }
 }
 
-/// The chat completion answering a request body.
-fn completion(body: &[u8]) -> Value {
+/// The content of a request body's last message, and the chat completion
+/// answering it.
+fn completion(body: &[u8]) -> (String, Value) {
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let content = request["messages"]
         .as_array()
         .and_then(|m| m.last())
         .and_then(|m| m["content"].as_str())
-        .unwrap_or_default();
-    json!({
+        .unwrap_or_default()
+        .to_string();
+    let answer = json!({
         "id": "chatcmpl-slow",
         "object": "chat.completion",
         "model": request["model"],
@@ -154,7 +187,8 @@ fn completion(body: &[u8]) -> Value {
             "finish_reason": "stop"
         }],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    })
+    });
+    (content, answer)
 }
 
 fn http_response(status: u16, body: &str) -> Vec<u8> {
