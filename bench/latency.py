@@ -47,12 +47,17 @@ request, the sooner the baseline and (b) are bound by Python rather than by
 the latency.
 
     python bench/latency.py [--workers 32,128,512] [--repeat 5] [--items-per-worker 8]
-                            [--latency-ms 200] [--spread-ms 0] [--http http.client|requests|httpx]
-                            [--quick]
+                            [--latency-ms 200] [--spread-ms 0] [--whole-batches]
+                            [--http http.client|requests|httpx] [--quick]
 
 `--spread-ms S` spreads each request's latency over latency-ms +- S (by the
 hash of its message: the same item waits as long for every contender), as
 a real engine's answers take longer or shorter with their length.
+`--whole-batches` adds a contender: (b) with `SymaiEngine(reply_each=False)`,
+each batch's replies sent together when its last call returns and calls
+waiting for their batch to fill (as `SymaiEngine` answered before it sent
+each reply ahead); with a spread, every item of a batch then waits for its
+slowest call.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ from symai import Expression, Symbol
 from symai.backend.base import Engine
 from symai.functional import EngineRepository
 
-from symbatcher import BatchScheduler, OpenAIEngine
+from symbatcher import BatchScheduler, OpenAIEngine, SymaiEngine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.path.join(ROOT, "target", "release", "examples", "slow_openai")
@@ -293,25 +298,29 @@ def bench_workers(
         "b": (ours_b, lambda items: schedulers["b"](Ask, workers, items)),
         "base": (base, lambda items: baseline_run(workers, items)),
     }
+    if "w" in schedulers:
+        whole = Series("(b) with replies in whole batches")
+        contenders["w"] = (whole, lambda items: schedulers["w"](Ask, workers, items))
     # Warm-up: every contender once at this W (threads, connections, imports).
     for key, (_, run) in contenders.items():
         run([f"warm-up {workers} {key} {i}" for i in range(workers)])
-    order = ["a", "base", "b"]
+    order = [key for key in ("a", "base", "b", "w") if key in contenders]
     for r in range(args.repeat):
         items = [f"question {workers}-{r}-{i}" for i in range(n)]
         results = {}
         # The order rotates, so that no contender always follows the same one.
-        for key in order[r % 3 :] + order[: r % 3]:
+        for key in order[r % len(order) :] + order[: r % len(order)]:
             series, run = contenders[key]
             results[key] = measure(series, server, lambda: run(items), n)
-        for key in ("a", "b"):
+        for key in [key for key in results if key != "base"]:
             if results[key] != results["base"]:
                 i = next(i for i, (x, y) in enumerate(zip(results[key], results["base"])) if x != y)
                 raise SystemExit(
                     f"{contenders[key][0].name}: result {i} differs from the baseline's: "
                     f"{results[key][i]!r} != {results['base'][i]!r}"
                 )
-    return ours_a, ours_b, base
+    extra = [series for key, (series, _) in contenders.items() if key == "w"]
+    return ours_a, ours_b, base, extra
 
 
 def main() -> int:
@@ -325,6 +334,11 @@ def main() -> int:
         type=int,
         default=0,
         help="each request takes latency-ms plus or minus up to this (by its content, alike for every contender)",
+    )
+    parser.add_argument(
+        "--whole-batches",
+        action="store_true",
+        help="also run (b) with SymaiEngine(reply_each=False): a batch's replies sent together",
     )
     parser.add_argument("--http", default="http.client", choices=["http.client", "requests", "httpx"])
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
@@ -342,6 +356,8 @@ def main() -> int:
             "a": BatchScheduler(engine=OpenAIEngine(server.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
             "b": BatchScheduler(cache_dir=cache_dir),
         }
+        if args.whole_batches:
+            schedulers["w"] = BatchScheduler(engine=SymaiEngine(reply_each=False), cache_dir=cache_dir)
         try:
             spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""
             print(
@@ -350,14 +366,16 @@ def main() -> int:
             )
             for workers in workers_list:
                 cpu_before = server.cpu_seconds()
-                ours_a, ours_b, base = bench_workers(workers, args, server, schedulers)
+                ours_a, ours_b, base, extra = bench_workers(workers, args, server, schedulers)
                 n = workers * args.items_per_worker
                 ideal = workers * 1000 / args.latency_ms
                 print(f"W={workers}: N={n} items, ideal {ideal:.0f} items/s (W / latency)")
-                for series in (ours_a, ours_b, base):
+                for series in (ours_a, ours_b, base, *extra):
                     print(series.line())
                 ratio_a, ratio_b = ours_a.median() / base.median(), ours_b.median() / base.median()
                 print(f"  ratio (a) {ratio_a:.2f}x, (b) {ratio_b:.2f}x (target >= {TARGET}x)")
+                for series in extra:
+                    print(f"  ratio {series.name}: {series.median() / base.median():.2f}x")
                 print(f"  loopback server CPU during W={workers}: {server.cpu_seconds() - cpu_before:.2f} s")
                 if summary := schedulers["b"].last_summary:
                     print(f"  (b) last run: {summary.describe()}")

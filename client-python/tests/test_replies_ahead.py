@@ -144,3 +144,37 @@ def test_calls_that_forward_each_leaves_unanswered_fail_naming_it():
     failed = [r for r in results if isinstance(r, Exception)]
     assert len(failed) == 1, results
     assert "forward_each returned without answering 1 of 2 calls" in str(failed[0])
+
+
+def test_symai_engine_with_reply_each_false_answers_whole_batches():
+    import pytest
+
+    whole = SymaiEngine(engine=GateEngine(), reply_each=False)
+    assert not whole.answers_per_call
+    assert not whole._answers_each()
+    with pytest.raises(TypeError, match="reply_each: must be True or False, got str"):
+        SymaiEngine(engine=GateEngine(), reply_each="no")  # type: ignore[arg-type]
+
+
+def test_with_reply_each_false_a_batch_answers_when_its_slowest_call_returns():
+    from symbatcher.engines._batch_engine import serve_batch
+    from symbatcher.v1 import common_pb2, engine_pb2
+
+    gate = GateEngine()
+    batch = engine_pb2.EngineBatch(
+        batch_id=1,
+        calls=[
+            common_pb2.EngineCall(call_id=10, prompt="slow", messages_json='[{"role": "user", "content": "slow"}]'),
+            common_pb2.EngineCall(call_id=11, prompt="fast", messages_json='[{"role": "user", "content": "fast"}]'),
+        ],
+    )
+    sent: list[engine_pb2.EngineBatchResult] = []
+    gate.release.set()  # nothing waits: the test is about what is sent
+    for reply_each, expected in ((True, [(True, 1), (True, 1)]), (False, [(False, 2)])):
+        engine = SymaiEngine(engine=gate, reply_each=reply_each)
+        sent.clear()
+        try:
+            serve_batch(engine, batch, sent.append)
+        finally:
+            engine.close()
+        assert [(r.partial, len(r.replies)) for r in sent] == expected

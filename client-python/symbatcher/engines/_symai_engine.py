@@ -65,31 +65,49 @@ class SymaiEngine(BatchEngine):
     `max_concurrency`: batches the server may send at once; None, the
     default: no cap (they follow the slots). `engine`: a symai `Engine`
     instance to use instead of the configured one (resolved on first use, in
-    a thread that symbatcher does not intercept).
+    a thread that symbatcher does not intercept). `reply_each` (default
+    True): each call's reply goes back as soon as symai's engine returns it,
+    and calls leave for the engine at once; False: a batch's replies go back
+    together when its last call returns, and calls wait for their batch to
+    fill, which costs the process fewer messages per call (where it is
+    CPU-bound: hundreds of slots on a fast engine) and makes every item of a
+    batch wait for its slowest call.
     """
 
     #: symai's engines call providers that charge per call.
     cache_by_default = True
 
     def __init__(
-        self, *, concurrency: int | None = None, max_concurrency: int | None = None, engine: Engine | None = None
+        self,
+        *,
+        concurrency: int | None = None,
+        max_concurrency: int | None = None,
+        engine: Engine | None = None,
+        reply_each: bool = True,
     ) -> None:
         # `concurrency` sizes this process's own pool; `max_concurrency` is
         # checked by the server when the engine registers.
         limit = check_limit("concurrency", concurrency)
         if limit is not None and limit < 1:
             raise ValueError(f"concurrency: must be at least 1 (None for no limit), got {limit}")
+        if not isinstance(reply_each, bool):
+            raise TypeError(f"reply_each: must be True or False, got {type(reply_each).__name__}")
         self.concurrency = limit
         self.max_concurrency = max_concurrency
+        self.reply_each = reply_each
         self._engine = engine
         self._lock = threading.Lock()
         self._pool = thread_pool(limit, "symai-engine")
 
     @property
     def answers_per_call(self) -> bool:  # type: ignore[override]
-        """True unless symai's engine takes whole batches (`allows_batching`):
-        each call is then a request of its own, so it leaves at once."""
-        return not getattr(self.engine(), "allows_batching", False)
+        """True with `reply_each`, unless symai's engine takes whole batches
+        (`allows_batching`): each call is then a request of its own, so it
+        leaves at once."""
+        return self.reply_each and not getattr(self.engine(), "allows_batching", False)
+
+    def _answers_each(self) -> bool:
+        return self.reply_each
 
     def engine(self) -> Engine:
         """The symai engine calls go to (symai's configured one by default)."""
