@@ -178,3 +178,47 @@ def test_with_reply_each_false_a_batch_answers_when_its_slowest_call_returns():
         finally:
             engine.close()
         assert [(r.partial, len(r.replies)) for r in sent] == expected
+
+
+def test_replies_ready_together_leave_in_as_few_messages_as_the_limit_allows(monkeypatch):
+    import asyncio
+
+    from symbatcher.engines._engine_connection import EngineConnection
+    from symbatcher.v1 import engine_pb2
+    from symbatcher.wire import _settings
+
+    limit = 65536
+    monkeypatch.setattr(_settings, "MAX_MESSAGE_BYTES", limit)
+
+    class Stream:
+        def __init__(self) -> None:
+            self.messages: list[engine_pb2.EngineWorkerMessage] = []
+
+        async def write(self, message: engine_pb2.EngineWorkerMessage) -> None:
+            self.messages.append(message)
+
+    async def main() -> Stream:
+        class Channel:  # what the engine's stub is built from; no call is made on it
+            def stream_stream(self, *args: object, **kwargs: object) -> None:
+                return None
+
+        connection = EngineConnection(Channel(), HoldingEngine(), "e")  # type: ignore[arg-type]
+        stream = Stream()
+        connection._call = stream
+        connection._loop = asyncio.get_running_loop()
+        writer = asyncio.get_running_loop().create_task(connection._write())
+        for call_id in range(16):  # 16 replies of 10,000 characters, ready at once
+            result = engine_pb2.EngineBatchResult(batch_id=1, partial=True)
+            result.replies.add(call_id=call_id, text="x" * 10_000)
+            connection._send(result)
+        while sum(len(m.results.results) or 1 for m in stream.messages) < 16:
+            await asyncio.sleep(0.01)
+        writer.cancel()
+        return stream
+
+    stream = asyncio.run(main())
+    sizes = [m.ByteSize() for m in stream.messages]
+    assert all(size <= limit for size in sizes), sizes
+    assert 3 <= len(stream.messages) <= 5, sizes  # 160 kB over a 64 KiB limit
+    ids = [r.call_id for m in stream.messages for res in (m.results.results or [m.result]) for r in res.replies]
+    assert ids == list(range(16))

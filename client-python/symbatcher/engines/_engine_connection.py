@@ -6,7 +6,8 @@ The stream is read on the loop; each batch runs `engine.forward` (or
 on anything): at most the engine's `max_concurrency` threads, or, without
 one, a thread per batch in flight (`_thread_pools`). Its replies, whole or
 each as it is ready, go to an outbox that one writer on the loop empties:
-whatever is ready when it runs leaves in one message. `stop()` ends the
+whatever is ready when it runs leaves in one message (or in as few as the
+message limit allows). `stop()` ends the
 stream and joins the pool's threads, so nothing outlives the connection.
 """
 
@@ -20,6 +21,7 @@ import grpc
 
 from symbatcher.engines._batch_engine import BatchEngine, call_kind, serve_batch
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
+from symbatcher.wire import _limits
 from symbatcher.wire._rpc_errors import call_error, from_rpc_error
 from symbatcher.engines._thread_pools import check_limit, thread_pool
 from symbatcher.v1 import engine_pb2, engine_pb2_grpc
@@ -166,13 +168,13 @@ class EngineConnection:
                 ready = []
                 while self._outbox:
                     ready.append(self._outbox.popleft())
-                if not ready:
-                    continue
-                if len(ready) == 1:
-                    message = engine_pb2.EngineWorkerMessage(result=ready[0])
-                else:
-                    results = engine_pb2.EngineResults(results=ready)
-                    message = engine_pb2.EngineWorkerMessage(results=results)
-                await self._call.write(message)
+                # As many results per message as fit under the message limit.
+                for run in _limits.split(ready) if len(ready) > 1 else [ready]:
+                    if len(run) == 1:
+                        message = engine_pb2.EngineWorkerMessage(result=run[0])
+                    else:
+                        results = engine_pb2.EngineResults(results=run)
+                        message = engine_pb2.EngineWorkerMessage(results=results)
+                    await self._call.write(message)
         except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
             pass  # the stream ended; the reader says why
