@@ -169,7 +169,7 @@ class EngineConnection:
                 while self._outbox:
                     ready.append(self._outbox.popleft())
                 # As many results per message as fit under the message limit.
-                for run in _limits.split(ready) if len(ready) > 1 else [ready]:
+                for run in _limits.split(ready):
                     if len(run) == 1:
                         message = engine_pb2.EngineWorkerMessage(result=run[0])
                     else:
