@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use symbatcher::pb::v1::{
     engine_reply, Assignment, EngineBatch, EngineBatchResult, ErrorKind, ItemError, JobSpec,
-    RegisterEngine,
+    JobSummary, RegisterEngine,
 };
 
 const EXPR: &str = "tests.engine_replies_ahead:Expr";
@@ -69,6 +69,13 @@ async fn replies(worker: &mut FakeWorker, n: usize) -> Vec<(u64, String)> {
     }
     out.sort();
     out
+}
+
+/// Every item of the job succeeds; its summary.
+async fn finish(worker: &FakeWorker, job: JobClient, tasks: &[Assignment]) -> JobSummary {
+    let results = tasks.iter().map(|t| ok_result(t.task_id, b"0")).collect();
+    worker.send_results(results).await;
+    job.collect().await.expect("the job succeeds").summary
 }
 
 async fn no_reply_within(worker: &mut FakeWorker, wait: Duration) {
@@ -129,12 +136,10 @@ async fn a_reply_sent_ahead_reaches_its_worker_before_the_batch_ends() {
     no_reply_within(&mut worker, Duration::from_millis(500)).await;
     assert_eq!(engine_row(&server).await, (1, 0, 0));
 
-    let results = tasks.iter().map(|t| ok_result(t.task_id, b"0")).collect();
-    worker.send_results(results).await;
-    let out = job.collect().await.expect("the job succeeds");
-    assert_eq!(out.summary.succeeded, 3);
-    assert_eq!(out.summary.engine_calls, 3);
-    assert_eq!(out.summary.engine_batches, 1);
+    let summary = finish(&worker, job, &tasks).await;
+    assert_eq!(summary.succeeded, 3);
+    assert_eq!(summary.engine_calls, 3);
+    assert_eq!(summary.engine_batches, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -161,9 +166,7 @@ async fn a_whole_result_after_replies_ahead_needs_only_the_others() {
         vec![(101, "engine: prompt 1".into())]
     );
     assert_eq!(engine_row(&server).await, (1, 0, 0));
-    let results = tasks.iter().map(|t| ok_result(t.task_id, b"0")).collect();
-    worker.send_results(results).await;
-    assert_eq!(job.collect().await.expect("succeeds").summary.succeeded, 2);
+    assert_eq!(finish(&worker, job, &tasks).await.succeeded, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -248,9 +251,7 @@ async fn results_of_several_batches_in_one_message_each_reach_their_calls() {
         ]
     );
     assert_eq!(engine_row(&server).await, (2, 0, 0));
-    let results = tasks.iter().map(|t| ok_result(t.task_id, b"0")).collect();
-    worker.send_results(results).await;
-    assert_eq!(job.collect().await.expect("succeeds").summary.succeeded, 2);
+    assert_eq!(finish(&worker, job, &tasks).await.succeeded, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -276,10 +277,7 @@ async fn a_disconnection_after_replies_ahead_fails_only_the_unanswered_calls() {
     assert!(failed[0].1.contains("disconnected"), "{failed:?}");
     no_reply_within(&mut worker, Duration::from_millis(500)).await;
 
-    let results = tasks.iter().map(|t| ok_result(t.task_id, b"0")).collect();
-    worker.send_results(results).await;
-    let out = job.collect().await.expect("the job succeeds");
-    assert_eq!(out.summary.engine_calls, 2);
+    assert_eq!(finish(&worker, job, &tasks).await.engine_calls, 2);
 }
 
 /// Two running items, one of which has sent its call: with `answers_per_call`
