@@ -180,15 +180,18 @@ def test_with_reply_each_false_a_batch_answers_when_its_slowest_call_returns():
         assert [(r.partial, len(r.replies)) for r in sent] == expected
 
 
-def test_replies_ready_together_leave_in_as_few_messages_as_the_limit_allows(monkeypatch):
+def _written(results: int, replies_ahead: bool) -> list:
+    """The messages an engine connection's writer sends for `results` ready
+    at once (10,000 characters each), to a server that takes replies ahead
+    or not."""
     import asyncio
 
     from symbatcher.engines._engine_connection import EngineConnection
     from symbatcher.v1 import engine_pb2
-    from symbatcher.wire import _settings
 
-    limit = 65536
-    monkeypatch.setattr(_settings, "MAX_MESSAGE_BYTES", limit)
+    class Channel:  # what the engine's stub is built from; no call is made on it
+        def stream_stream(self, *args: object, **kwargs: object) -> None:
+            return None
 
     class Stream:
         def __init__(self) -> None:
@@ -197,28 +200,48 @@ def test_replies_ready_together_leave_in_as_few_messages_as_the_limit_allows(mon
         async def write(self, message: engine_pb2.EngineWorkerMessage) -> None:
             self.messages.append(message)
 
-    async def main() -> Stream:
-        class Channel:  # what the engine's stub is built from; no call is made on it
-            def stream_stream(self, *args: object, **kwargs: object) -> None:
-                return None
-
+    async def main() -> list:
         connection = EngineConnection(Channel(), HoldingEngine(), "e")  # type: ignore[arg-type]
         stream = Stream()
         connection._call = stream
+        connection._replies_ahead = replies_ahead
         connection._loop = asyncio.get_running_loop()
         writer = asyncio.get_running_loop().create_task(connection._write())
-        for call_id in range(16):  # 16 replies of 10,000 characters, ready at once
-            result = engine_pb2.EngineBatchResult(batch_id=1, partial=True)
+        for call_id in range(results):
+            result = engine_pb2.EngineBatchResult(batch_id=call_id + 1)
             result.replies.add(call_id=call_id, text="x" * 10_000)
             connection._send(result)
-        while sum(len(m.results.results) or 1 for m in stream.messages) < 16:
+        while sum(len(m.results.results) or 1 for m in stream.messages) < results:
             await asyncio.sleep(0.01)
         writer.cancel()
-        return stream
+        return stream.messages
 
-    stream = asyncio.run(main())
-    sizes = [m.ByteSize() for m in stream.messages]
+    return asyncio.run(main())
+
+
+def test_an_older_server_gets_each_batch_whole_in_a_message_of_its_own():
+    from symbatcher.engines._batch_engine import serve_batch
+    from symbatcher.v1 import common_pb2, engine_pb2
+
+    messages = _written(3, replies_ahead=False)
+    assert [m.WhichOneof("kind") for m in messages] == ["result"] * 3
+    batch = engine_pb2.EngineBatch(
+        batch_id=1,
+        calls=[common_pb2.EngineCall(call_id=10, prompt="fast"), common_pb2.EngineCall(call_id=11, prompt="fast")],
+    )
+    sent: list[engine_pb2.EngineBatchResult] = []
+    serve_batch(HoldingEngine(), batch, sent.append, ahead=False)
+    assert [(r.partial, len(r.replies)) for r in sent] == [(False, 2)]
+
+
+def test_replies_ready_together_leave_in_as_few_messages_as_the_limit_allows(monkeypatch):
+    from symbatcher.wire import _settings
+
+    limit = 65536
+    monkeypatch.setattr(_settings, "MAX_MESSAGE_BYTES", limit)
+    messages = _written(16, replies_ahead=True)  # 160 kB of replies, ready at once
+    sizes = [m.ByteSize() for m in messages]
     assert all(size <= limit for size in sizes), sizes
-    assert 3 <= len(stream.messages) <= 5, sizes  # 160 kB over a 64 KiB limit
-    ids = [r.call_id for m in stream.messages for res in (m.results.results or [m.result]) for r in res.replies]
+    assert 3 <= len(messages) <= 5, sizes
+    ids = [r.call_id for m in messages for res in (m.results.results or [m.result]) for r in res.replies]
     assert ids == list(range(16))

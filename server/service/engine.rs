@@ -130,6 +130,7 @@ impl EngineService for EngineApi {
         let registered = EngineCommand {
             kind: Some(engine_command::Kind::Registered(EngineRegistered {
                 name: name.clone(),
+                replies_ahead: true,
             })),
         };
         out_tx

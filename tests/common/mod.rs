@@ -415,7 +415,13 @@ pub async fn try_register_engine(
         .await?
         .expect("a first engine command");
     match first.kind {
-        Some(engine_command::Kind::Registered(registered)) => assert_eq!(registered.name, name),
+        Some(engine_command::Kind::Registered(registered)) => {
+            assert_eq!(registered.name, name);
+            assert!(
+                registered.replies_ahead,
+                "the server takes replies sent ahead"
+            );
+        }
         other => panic!("first engine command must be EngineRegistered, got {other:?}"),
     }
     Ok(FakeEngine { tx, commands })

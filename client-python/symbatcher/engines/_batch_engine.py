@@ -160,12 +160,14 @@ def serve_batch(
     engine: BatchEngine,
     batch: engine_pb2.EngineBatch,
     send: Callable[[engine_pb2.EngineBatchResult], None],
+    ahead: bool = True,
 ) -> None:
     """Runs `engine` on a batch and sends its answers on `send`: an engine
     that overrides `forward_each` each reply as soon as it is ready (a
     `partial` result), then the error that fails the calls it left
-    unanswered, if any; any other engine the whole batch's result."""
-    if not engine._answers_each():
+    unanswered, if any; any other engine, or any engine when the server
+    takes no replies ahead (`ahead` False), the whole batch's result."""
+    if not (ahead and engine._answers_each()):
         send(answer_batch(engine, batch))
         return
     calls = _calls(batch)

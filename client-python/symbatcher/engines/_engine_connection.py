@@ -53,6 +53,10 @@ class EngineConnection:
         self._wake = asyncio.Event()
         self._wake_pending = False
         self._writer: asyncio.Task[None] | None = None
+        #: The server takes results in parts and several per message
+        #: (`EngineRegistered.replies_ahead`); else each batch goes whole,
+        #: in a message of its own.
+        self._replies_ahead = True
         self._closing = False
         self.error: BaseException | None = None
 
@@ -84,6 +88,7 @@ class EngineConnection:
                 ) from None
             if first is grpc.aio.EOF or first.WhichOneof("kind") != "registered":
                 raise SymbatcherError(f"server closed engine {self._name!r} before registering it")
+            self._replies_ahead = first.registered.replies_ahead
         except BaseException:
             self._call.cancel()
             raise
@@ -142,7 +147,9 @@ class EngineConnection:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, serve_batch, self.engine, batch, self._send)
+            await loop.run_in_executor(
+                self._pool, serve_batch, self.engine, batch, self._send, self._replies_ahead
+            )
         except (asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
             pass  # the pool ended first; the reader says why
 
@@ -168,8 +175,10 @@ class EngineConnection:
                 ready = []
                 while self._outbox:
                     ready.append(self._outbox.popleft())
-                # As many results per message as fit under the message limit.
-                for run in _limits.split(ready):
+                # As many results per message as fit under the message limit
+                # (one each for a server that takes no more).
+                runs = _limits.split(ready) if self._replies_ahead else ([r] for r in ready)
+                for run in runs:
                     if len(run) == 1:
                         message = engine_pb2.EngineWorkerMessage(result=run[0])
                     else:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from symbatcher.v1 import common_pb2 as symbatcher_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/engine.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"{\n\rEngineCommand\x12\x35\n\nregistered\x18\x01 \x01(\x0b\x32\x1f.symbatcher.v1.EngineRegisteredH\x00\x12+\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1a.symbatcher.v1.EngineBatchH\x00\x42\x06\n\x04kind\" \n\x10\x45ngineRegistered\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xb5\x01\n\x13\x45ngineWorkerMessage\x12\x31\n\x08register\x18\x01 \x01(\x0b\x32\x1d.symbatcher.v1.RegisterEngineH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .symbatcher.v1.EngineBatchResultH\x00\x12/\n\x07results\x18\x03 \x01(\x0b\x32\x1c.symbatcher.v1.EngineResultsH\x00\x42\x06\n\x04kind\"B\n\rEngineResults\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .symbatcher.v1.EngineBatchResult\"\xb0\x01\n\x0eRegisterEngine\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x0fmax_concurrency\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x10\x63\x61\x63he_by_default\x18\x03 \x01(\x08\x12*\n\tcall_kind\x18\x04 \x01(\x0e\x32\x17.symbatcher.v1.CallKind\x12\x18\n\x10\x61nswers_per_call\x18\x05 \x01(\x08\x42\x12\n\x10_max_concurrency\"I\n\x0b\x45ngineBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12(\n\x05\x63\x61lls\x18\x02 \x03(\x0b\x32\x19.symbatcher.v1.EngineCall\"\x92\x01\n\x11\x45ngineBatchResult\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12+\n\x07replies\x18\x02 \x03(\x0b\x32\x1a.symbatcher.v1.EngineReply\x12-\n\x0b\x62\x61tch_error\x18\x03 \x01(\x0b\x32\x18.symbatcher.v1.ItemError\x12\x0f\n\x07partial\x18\x04 \x01(\x08\x32^\n\rEngineService\x12M\n\x05Serve\x12\".symbatcher.v1.EngineWorkerMessage\x1a\x1c.symbatcher.v1.EngineCommand(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/engine.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"{\n\rEngineCommand\x12\x35\n\nregistered\x18\x01 \x01(\x0b\x32\x1f.symbatcher.v1.EngineRegisteredH\x00\x12+\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1a.symbatcher.v1.EngineBatchH\x00\x42\x06\n\x04kind\"7\n\x10\x45ngineRegistered\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rreplies_ahead\x18\x02 \x01(\x08\"\xb5\x01\n\x13\x45ngineWorkerMessage\x12\x31\n\x08register\x18\x01 \x01(\x0b\x32\x1d.symbatcher.v1.RegisterEngineH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .symbatcher.v1.EngineBatchResultH\x00\x12/\n\x07results\x18\x03 \x01(\x0b\x32\x1c.symbatcher.v1.EngineResultsH\x00\x42\x06\n\x04kind\"B\n\rEngineResults\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .symbatcher.v1.EngineBatchResult\"\xb0\x01\n\x0eRegisterEngine\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x0fmax_concurrency\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x10\x63\x61\x63he_by_default\x18\x03 \x01(\x08\x12*\n\tcall_kind\x18\x04 \x01(\x0e\x32\x17.symbatcher.v1.CallKind\x12\x18\n\x10\x61nswers_per_call\x18\x05 \x01(\x08\x42\x12\n\x10_max_concurrency\"I\n\x0b\x45ngineBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12(\n\x05\x63\x61lls\x18\x02 \x03(\x0b\x32\x19.symbatcher.v1.EngineCall\"\x92\x01\n\x11\x45ngineBatchResult\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12+\n\x07replies\x18\x02 \x03(\x0b\x32\x1a.symbatcher.v1.EngineReply\x12-\n\x0b\x62\x61tch_error\x18\x03 \x01(\x0b\x32\x18.symbatcher.v1.ItemError\x12\x0f\n\x07partial\x18\x04 \x01(\x08\x32^\n\rEngineService\x12M\n\x05Serve\x12\".symbatcher.v1.EngineWorkerMessage\x1a\x1c.symbatcher.v1.EngineCommand(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENGINECOMMAND']._serialized_start=73
   _globals['_ENGINECOMMAND']._serialized_end=196
   _globals['_ENGINEREGISTERED']._serialized_start=198
-  _globals['_ENGINEREGISTERED']._serialized_end=230
-  _globals['_ENGINEWORKERMESSAGE']._serialized_start=233
-  _globals['_ENGINEWORKERMESSAGE']._serialized_end=414
-  _globals['_ENGINERESULTS']._serialized_start=416
-  _globals['_ENGINERESULTS']._serialized_end=482
-  _globals['_REGISTERENGINE']._serialized_start=485
-  _globals['_REGISTERENGINE']._serialized_end=661
-  _globals['_ENGINEBATCH']._serialized_start=663
-  _globals['_ENGINEBATCH']._serialized_end=736
-  _globals['_ENGINEBATCHRESULT']._serialized_start=739
-  _globals['_ENGINEBATCHRESULT']._serialized_end=885
-  _globals['_ENGINESERVICE']._serialized_start=887
-  _globals['_ENGINESERVICE']._serialized_end=981
+  _globals['_ENGINEREGISTERED']._serialized_end=253
+  _globals['_ENGINEWORKERMESSAGE']._serialized_start=256
+  _globals['_ENGINEWORKERMESSAGE']._serialized_end=437
+  _globals['_ENGINERESULTS']._serialized_start=439
+  _globals['_ENGINERESULTS']._serialized_end=505
+  _globals['_REGISTERENGINE']._serialized_start=508
+  _globals['_REGISTERENGINE']._serialized_end=684
+  _globals['_ENGINEBATCH']._serialized_start=686
+  _globals['_ENGINEBATCH']._serialized_end=759
+  _globals['_ENGINEBATCHRESULT']._serialized_start=762
+  _globals['_ENGINEBATCHRESULT']._serialized_end=908
+  _globals['_ENGINESERVICE']._serialized_start=910
+  _globals['_ENGINESERVICE']._serialized_end=1004
 # @@protoc_insertion_point(module_scope)

@@ -16,10 +16,12 @@ class EngineCommand(_message.Message):
     def __init__(self, registered: _Optional[_Union[EngineRegistered, _Mapping]] = ..., batch: _Optional[_Union[EngineBatch, _Mapping]] = ...) -> None: ...
 
 class EngineRegistered(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "replies_ahead")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_AHEAD_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    replies_ahead: bool
+    def __init__(self, name: _Optional[str] = ..., replies_ahead: _Optional[bool] = ...) -> None: ...
 
 class EngineWorkerMessage(_message.Message):
     __slots__ = ("register", "result", "results")

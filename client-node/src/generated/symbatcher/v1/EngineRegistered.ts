@@ -9,6 +9,13 @@ export interface EngineRegistered {
    * The name it is registered under, as in RegisterEngine.
    */
   'name'?: (string);
+  /**
+   * The server takes results in parts (EngineBatchResult.partial) and
+   * several in one message (EngineWorkerMessage.results). A server older
+   * than both leaves it unset: an engine then answers each batch whole, in
+   * a message of its own.
+   */
+  'replies_ahead'?: (boolean);
 }
 
 /**
@@ -19,4 +26,11 @@ export interface EngineRegistered__Output {
    * The name it is registered under, as in RegisterEngine.
    */
   'name': (string);
+  /**
+   * The server takes results in parts (EngineBatchResult.partial) and
+   * several in one message (EngineWorkerMessage.results). A server older
+   * than both leaves it unset: an engine then answers each batch whole, in
+   * a message of its own.
+   */
+  'replies_ahead': (boolean);
 }
