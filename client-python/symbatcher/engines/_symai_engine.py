@@ -104,7 +104,13 @@ class SymaiEngine(BatchEngine):
         """True with `reply_each`, unless symai's engine takes whole batches
         (`allows_batching`): each call is then a request of its own, so it
         leaves at once."""
-        return self.reply_each and not getattr(self.engine(), "allows_batching", False)
+        if not self.reply_each:
+            return False
+        try:
+            engine = self.engine()
+        except Exception:  # noqa: BLE001 - no engine yet: its calls fail as they come
+            return True
+        return not getattr(engine, "allows_batching", False)
 
     def _answers_each(self) -> bool:
         return self.reply_each
