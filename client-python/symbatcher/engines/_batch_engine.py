@@ -1,8 +1,9 @@
 """`BatchEngine`: subclass it to answer whole batches of engine calls in
 Python, chat calls (the default) or embedding calls (`call_kind =
 "embedding"`). `answer_batch` runs one batch through it and encodes the
-replies, all at once or each as soon as it is ready (`forward_each`);
-`_engine_connection` serves it to a server over `EngineService.Serve`."""
+replies; `serve_batch` sends them all at once, or each as soon as it is
+ready (`forward_each`); `_engine_connection` serves it to a server over
+`EngineService.Serve`."""
 
 from __future__ import annotations
 
@@ -183,9 +184,9 @@ def serve_batch(
                 return
             answered.add(i)
         call = batch.calls[i]
-        ahead = engine_pb2.EngineBatchResult(batch_id=batch.batch_id, partial=True)
-        _encode(ahead.replies.add(call_id=call.call_id), reply, embeds, len(call.inputs))
-        send(ahead)
+        result = engine_pb2.EngineBatchResult(batch_id=batch.batch_id, partial=True)
+        _encode(result.replies.add(call_id=call.call_id), reply, embeds, len(call.inputs))
+        send(result)
 
     problem: Exception | None = None
     try:
