@@ -34,7 +34,7 @@ class _Slot:
         self.silent_at = math.inf
         #: Given up on (`ThreadSlots.replace`): never counted again.
         self.retired = False
-        #: The delay it was counted under (`ThreadSlots._count`); infinite
+        #: The delay it is counted under (`_RunningSlots.add`); infinite
         #: for a slot not handed anything yet.
         self.counted_as = math.inf
 
@@ -145,9 +145,10 @@ class ThreadSlots(Slots):
         #: future `join` waits on until there are none.
         self._live = 0
         self._all_ended: asyncio.Future[None] | None = None
-        #: Under `_lock`: the slots that may run (see the class doc), in the
-        #: order they were last handed an item or a reply; the assignments
-        #: no slot has taken; and the slots that wait for one.
+        #: Under `_lock`: the slots that may run (see the class doc), by
+        #: their delay and the order they were last handed an item or a
+        #: reply; the assignments no slot has taken; and the slots that
+        #: wait for one.
         self._running: _RunningSlots = _RunningSlots()
         self._backlog: collections.deque[Queued] = collections.deque()
         self._waiting: collections.deque[_Slot] = collections.deque()
