@@ -113,7 +113,8 @@ class SymaiEngine(BatchEngine):
         return not getattr(engine, "allows_batching", False)
 
     def _answers_each(self) -> bool:
-        return self.reply_each
+        # An engine that takes whole batches answers them whole either way.
+        return self.answers_per_call
 
     def engine(self) -> Engine:
         """The symai engine calls go to (symai's configured one by default)."""
