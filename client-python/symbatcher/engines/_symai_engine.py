@@ -133,17 +133,15 @@ class SymaiEngine(BatchEngine):
         return f"{name}:{model}" if isinstance(model, str) and model else name
 
     def forward(self, calls: list[EngineCall]) -> list[Reply]:
-        engine = self.engine()
-        if getattr(engine, "allows_batching", False):
-            return _batch(engine, calls)
-        if self.concurrency is not None:
-            # Every call on the pool, so that its size is the cap.
-            futures = [self._pool.submit(_call, engine, call) for call in calls]
-            return [future.result() for future in futures]
-        # No cap: the batch's own thread runs one call itself.
-        futures = [self._pool.submit(_call, engine, call) for call in calls[1:]]
-        first = [_call(engine, calls[0])] if calls else []
-        return first + [future.result() for future in futures]
+        # The whole batch's replies (`reply_each=False`): `forward_each`
+        # answers every call before it returns, or raises.
+        replies: list[Reply] = [RuntimeError("not answered")] * len(calls)
+
+        def keep(i: int, reply: Reply) -> None:
+            replies[i] = reply
+
+        self.forward_each(calls, keep)
+        return replies
 
     def forward_each(self, calls: list[EngineCall], answer: Callable[[int, Reply], None]) -> None:
         engine = self.engine()
