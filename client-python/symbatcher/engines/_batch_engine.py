@@ -150,8 +150,7 @@ def answer_batch(engine: BatchEngine, batch: engine_pb2.EngineBatch) -> engine_p
         replies = engine.forward(calls)
         _check_count(engine, replies, calls)
     except Exception as exc:
-        result.batch_error.CopyFrom(_error(exc))
-        return result
+        return failed_batch(batch.batch_id, exc)
     for call, reply in zip(batch.calls, replies):
         _encode(result.replies.add(call_id=call.call_id), reply, embeds, len(call.inputs))
     return result
@@ -202,13 +201,31 @@ def serve_batch(
             f"{len(calls)} calls"
         )
     if missing and problem is not None:
-        failed = engine_pb2.EngineBatchResult(batch_id=batch.batch_id)
-        failed.batch_error.CopyFrom(_error(problem))
-        send(failed)
+        send(failed_batch(batch.batch_id, problem))
+
+
+def failed_batch(batch_id: int, problem: BaseException) -> engine_pb2.EngineBatchResult:
+    """The result that fails a batch's calls not answered yet with `problem`."""
+    failed = engine_pb2.EngineBatchResult(batch_id=batch_id)
+    failed.batch_error.CopyFrom(_error(problem))
+    return failed
 
 
 def _encode(out: common_pb2.EngineReply, reply: object, embeds: bool, inputs: int) -> None:
-    """One reply on the wire: its text (and metadata), vectors, or error."""
+    """One reply on the wire: its text (and metadata), vectors, or error. A
+    reply protobuf cannot carry (text with a lone surrogate, a number too
+    large for a float) becomes its call's error, naming why."""
+    try:
+        _encode_reply(out, reply, embeds, inputs)
+    except (UnicodeError, OverflowError, ValueError, TypeError) as exc:
+        call_id = out.call_id
+        out.Clear()
+        out.call_id = call_id
+        problem = ValueError(f"the engine's reply cannot be sent: {type(exc).__name__}: {exc}")
+        out.error.CopyFrom(_error(problem))
+
+
+def _encode_reply(out: common_pb2.EngineReply, reply: object, embeds: bool, inputs: int) -> None:
     if isinstance(reply, BaseException):
         out.error.CopyFrom(_error(reply))
     elif embeds:

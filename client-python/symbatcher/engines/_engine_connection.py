@@ -19,7 +19,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 import grpc
 
-from symbatcher.engines._batch_engine import BatchEngine, call_kind, serve_batch
+from symbatcher.engines._batch_engine import BatchEngine, call_kind, failed_batch, serve_batch
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
 from symbatcher.wire import _limits
 from symbatcher.wire._rpc_errors import call_error, from_rpc_error
@@ -152,6 +152,12 @@ class EngineConnection:
             )
         except (asyncio.InvalidStateError, RuntimeError, asyncio.CancelledError):
             pass  # the pool ended first; the reader says why
+        except Exception as exc:
+            # serve_batch turns what the engine raises or returns into
+            # replies; anything else escaping it still ends the batch, failing
+            # the calls it left unanswered, instead of leaving them waiting.
+            log.exception("engine %r: batch %d failed", self._name, batch.batch_id)
+            self._send(failed_batch(batch.batch_id, exc))
 
     def _send(self, result: engine_pb2.EngineBatchResult) -> None:
         """From any thread: queues `result` for the writer, waking it unless
