@@ -118,6 +118,37 @@ def test_symai_engine_answers_each_call_as_soon_as_symais_engine_returns():
     assert engine.answers_per_call
 
 
+class ThreadNoting(GateEngine):
+    """Notes the thread each call runs on, and the engine connection's
+    threads alive meanwhile (its pool's threads are named "engine-...")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.connection_threads: set[str] = set()
+
+    def forward(self, argument: Any) -> tuple[list[str], dict[str, Any]]:
+        self.threads.append(threading.current_thread().name)
+        alive = {t.name for t in threading.enumerate() if t.name.startswith("engine-")}
+        self.connection_threads.update(alive)
+        return ["reply"], {}
+
+
+def test_a_symai_engine_batch_starts_from_the_connection_without_a_thread_waiting_on_it():
+    # Each call runs on SymaiEngine's own pool; the batch is started from
+    # the connection's loop, so no thread of the connection's pool runs (or
+    # waits on) a batch: one thread hand-off less per batch.
+    noting = ThreadNoting()
+    engine = SymaiEngine(engine=noting)
+    items = [f"question {i}" for i in range(24)]
+    with BatchScheduler(engine=engine) as scheduler:
+        results = scheduler(Ask, 8, items, batch_size=4)
+    assert results == ["reply"] * 24
+    assert len(noting.threads) == 24
+    assert all(name.startswith("symai-engine") for name in noting.threads), set(noting.threads)
+    assert noting.connection_threads == set()
+
+
 def test_symai_engine_lets_calls_wait_for_a_batch_only_for_an_engine_that_takes_batches():
     class Batching(GateEngine):
         allows_batching = True

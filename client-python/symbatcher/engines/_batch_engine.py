@@ -11,6 +11,7 @@ import abc
 import json
 import threading
 import traceback
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 
@@ -170,38 +171,78 @@ def serve_batch(
     if not (ahead and engine._answers_each()):
         send(answer_batch(engine, batch))
         return
-    calls = _calls(batch)
-    embeds = call_kind(engine) == common_pb2.CALL_KIND_EMBEDDING
-    answered: set[int] = set()
-    lock = threading.Lock()
-
-    def answer(i: int, reply: Reply) -> None:
-        if not isinstance(i, int) or not 0 <= i < len(calls):
-            return
-        with lock:
-            if i in answered:
-                return
-            answered.add(i)
-        call = batch.calls[i]
-        result = engine_pb2.EngineBatchResult(batch_id=batch.batch_id, partial=True)
-        _encode(result.replies.add(call_id=call.call_id), reply, embeds, len(call.inputs))
-        send(result)
-
+    answers = BatchAnswers(engine, batch, send)
     problem: Exception | None = None
     try:
-        engine.forward_each(calls, answer)
+        engine.forward_each(_calls(batch), answers.answer)
     except Exception as exc:
         problem = exc
-    with lock:
-        missing = len(calls) - len(answered)
-        answered.update(range(len(calls)))  # later answers are dropped
-    if missing and problem is None:
-        problem = SymbatcherError(
-            f"{type(engine).__name__}.forward_each returned without answering {missing} of "
-            f"{len(calls)} calls"
-        )
-    if missing and problem is not None:
-        send(failed_batch(batch.batch_id, problem))
+    answers.finish(problem)
+
+
+def start_batch(
+    engine: BatchEngine,
+    batch: engine_pb2.EngineBatch,
+    send: Callable[[engine_pb2.EngineBatchResult], None],
+) -> Future[None] | None:
+    """Starts answering a batch without blocking, for an engine that runs
+    each call on a pool of its own (`_submit_each`): each reply goes ahead
+    on `send` as it is ready. The future is done once every call has its
+    reply. None when the engine cannot start it so: serve it with
+    `serve_batch`, on a thread."""
+    submits = getattr(engine, "_submits_each", None)
+    if submits is None or not submits():
+        return None
+    answers = BatchAnswers(engine, batch, send)
+    done: Future[None] = engine._submit_each(_calls(batch), answers.answer)  # type: ignore[attr-defined]
+    done.add_done_callback(lambda ended: answers.finish(ended.exception()))
+    return done
+
+
+class BatchAnswers:
+    """The replies to one batch, sent ahead as they come: `answer(i, reply)`
+    (from any thread) sends the first reply to `calls[i]` and drops any
+    later one; `finish(problem)` fails the calls still unanswered."""
+
+    def __init__(
+        self,
+        engine: BatchEngine,
+        batch: engine_pb2.EngineBatch,
+        send: Callable[[engine_pb2.EngineBatchResult], None],
+    ) -> None:
+        self._engine_name = type(engine).__name__
+        self._batch = batch
+        self._embeds = call_kind(engine) == common_pb2.CALL_KIND_EMBEDDING
+        self._send = send
+        self._answered: set[int] = set()
+        self._lock = threading.Lock()
+
+    def answer(self, i: int, reply: Reply) -> None:
+        calls = self._batch.calls
+        if not isinstance(i, int) or not 0 <= i < len(calls):
+            return
+        with self._lock:
+            if i in self._answered:
+                return
+            self._answered.add(i)
+        call = calls[i]
+        result = engine_pb2.EngineBatchResult(batch_id=self._batch.batch_id, partial=True)
+        _encode(result.replies.add(call_id=call.call_id), reply, self._embeds, len(call.inputs))
+        self._send(result)
+
+    def finish(self, problem: BaseException | None) -> None:
+        total = len(self._batch.calls)
+        with self._lock:
+            missing = total - len(self._answered)
+            self._answered.update(range(total))  # later answers are dropped
+        if not missing:
+            return
+        if problem is None:
+            problem = SymbatcherError(
+                f"{self._engine_name}.forward_each returned without answering {missing} of "
+                f"{total} calls"
+            )
+        self._send(failed_batch(self._batch.batch_id, problem))
 
 
 def failed_batch(batch_id: int, problem: BaseException) -> engine_pb2.EngineBatchResult:

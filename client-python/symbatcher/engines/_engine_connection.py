@@ -4,7 +4,9 @@ grpc's asyncio API, on the loop that opened it.
 The stream is read on the loop; each batch runs `engine.forward` (or
 `forward_each`) on a thread of the connection's own pool (forward() may block
 on anything): at most the engine's `max_concurrency` threads, or, without
-one, a thread per batch in flight (`_thread_pools`). Its replies, whole or
+one, a thread per batch in flight (`_thread_pools`). An engine that runs
+each call on a pool of its own (`SymaiEngine`) starts the batch from the
+loop instead (`start_batch`), so no thread waits on it. Its replies, whole or
 each as it is ready, go to an outbox that one writer on the loop empties:
 whatever is ready when it runs leaves in one message (or in as few as the
 message limit allows). `stop()` ends the
@@ -19,7 +21,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 import grpc
 
-from symbatcher.engines._batch_engine import BatchEngine, call_kind, failed_batch, serve_batch
+from symbatcher.engines._batch_engine import (
+    BatchEngine,
+    call_kind,
+    failed_batch,
+    serve_batch,
+    start_batch,
+)
 from symbatcher._errors import ServerUnavailableError, SymbatcherError
 from symbatcher.wire import _limits
 from symbatcher.wire._rpc_errors import call_error, from_rpc_error
@@ -147,6 +155,12 @@ class EngineConnection:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         try:
+            # An engine that runs each call on a pool of its own starts the
+            # batch from here, without a thread of ours waiting on it.
+            started = start_batch(self.engine, batch, self._send) if self._replies_ahead else None
+            if started is not None:
+                await asyncio.wrap_future(started)
+                return
             await loop.run_in_executor(
                 self._pool, serve_batch, self.engine, batch, self._send, self._replies_ahead
             )

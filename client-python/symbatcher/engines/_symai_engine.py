@@ -40,9 +40,10 @@ JSON (`raw_output`, the provider's response object) are not in it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from symbatcher.wire._codec import is_json_value
@@ -149,22 +150,41 @@ class SymaiEngine(BatchEngine):
             for i, reply in enumerate(_batch(engine, calls)):
                 answer(i, reply)
             return
-        # Each call answers from the thread that ran it, as soon as it returns.
-        first = 0 if self.concurrency is not None or not calls else 1
-        futures = [self._pool.submit(_call, engine, call) for call in calls[first:]]
-        for i, future in enumerate(futures, start=first):
-            future.add_done_callback(_answer_with(answer, i))
-        if first:
-            answer(0, _call(engine, calls[0]))
-        wait(futures)
+        self._submit_each(calls, answer).result()
+
+    def _submits_each(self) -> bool:
+        """Whether `_submit_each` may start a batch: symai's engine is
+        resolved (resolving it may block) and answers one call at a time."""
+        engine = self._engine
+        return engine is not None and self.reply_each and not getattr(engine, "allows_batching", False)
+
+    def _submit_each(self, calls: list[EngineCall], answer: Callable[[int, Reply], None]) -> Future[None]:
+        """Runs each call on the pool without waiting: each answers from
+        the thread that ran it, as soon as it returns. The future is done
+        once every call has answered."""
+        engine = self.engine()
+        done: Future[None] = Future()
+        left = [len(calls)]
+        lock = threading.Lock()
+
+        def answered(i: int, future: Future[Reply]) -> None:
+            try:
+                answer(i, _result(future))
+            finally:
+                with lock:
+                    left[0] -= 1
+                    last = left[0] == 0
+                if last:
+                    done.set_result(None)
+
+        if not calls:
+            done.set_result(None)
+        for i, call in enumerate(calls):
+            self._pool.submit(_call, engine, call).add_done_callback(functools.partial(answered, i))
+        return done
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _answer_with(answer: Callable[[int, Reply], None], i: int) -> Callable[[Future[Reply]], None]:
-    """A done-callback that answers call `i` with its future's reply."""
-    return lambda done: answer(i, _result(done))
 
 
 def _result(future: Future[Reply]) -> Reply:
