@@ -31,7 +31,7 @@ impl WorkerBacklog {
         self.0.load(Ordering::Relaxed)
     }
 
-    pub(super) fn add(&self, entries: usize) {
+    pub(crate) fn add(&self, entries: usize) {
         self.0.fetch_add(entries, Ordering::Relaxed);
     }
 
