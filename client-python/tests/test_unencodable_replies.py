@@ -62,36 +62,29 @@ def _check(results: list[object]) -> None:
     assert "surrogates not allowed" in str(error), error
 
 
-def test_a_reply_the_wire_cannot_carry_fails_only_its_call_in_a_whole_batch(call_with_timeout):
-    scheduler = BatchScheduler(engine=WholeBatches())
+def _run(call_with_timeout, expression, workers: int, items: list[str], **scheduler_kwargs) -> list[object]:
+    """The results of `items` on a scheduler made with `scheduler_kwargs`,
+    failing the test (instead of hanging) past 60 s."""
+    scheduler = BatchScheduler(**scheduler_kwargs)
     try:
-        results = call_with_timeout(
-            lambda: scheduler(Ask, 1, ["good 0", "bad 1", "good 2"], batch_size=3), 60
-        )
+        return call_with_timeout(lambda: scheduler(expression, workers, items, batch_size=3), 60)
     finally:
         scheduler.cleanup()
-    _check(results)
+
+
+ITEMS = ["good 0", "bad 1", "good 2"]
+
+
+def test_a_reply_the_wire_cannot_carry_fails_only_its_call_in_a_whole_batch(call_with_timeout):
+    _check(_run(call_with_timeout, Ask, 1, ITEMS, engine=WholeBatches()))
 
 
 def test_a_reply_the_wire_cannot_carry_fails_only_its_call_when_sent_ahead(call_with_timeout):
-    scheduler = BatchScheduler(engine=EachCall())
-    try:
-        results = call_with_timeout(
-            lambda: scheduler(Ask, 3, ["good 0", "bad 1", "good 2"], batch_size=3), 60
-        )
-    finally:
-        scheduler.cleanup()
-    _check(results)
+    _check(_run(call_with_timeout, Ask, 3, ITEMS, engine=EachCall()))
 
 
 def test_a_vector_the_wire_cannot_carry_fails_only_its_call(call_with_timeout):
-    scheduler = BatchScheduler(engine="echo", embedding_engine=TooLargeNumbers())
-    try:
-        results = call_with_timeout(
-            lambda: scheduler(Embed, 3, ["good 0", "bad 1", "good 2"], batch_size=3), 60
-        )
-    finally:
-        scheduler.cleanup()
+    results = _run(call_with_timeout, Embed, 3, ITEMS, engine="echo", embedding_engine=TooLargeNumbers())
     assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException), results
     assert isinstance(results[1], EngineError), results[1]
     assert "reply cannot be sent: OverflowError" in str(results[1]), results[1]
@@ -104,9 +97,5 @@ def test_a_failure_outside_the_engine_fails_the_batch_instead_of_leaving_it_wait
         raise LookupError("serving broke")
 
     monkeypatch.setattr(_engine_connection, "serve_batch", broken)
-    scheduler = BatchScheduler(engine=WholeBatches())
-    try:
-        results = call_with_timeout(lambda: scheduler(Ask, 2, ["good 0", "good 1"]), 60)
-    finally:
-        scheduler.cleanup()
+    results = _run(call_with_timeout, Ask, 2, ["good 0", "good 1"], engine=WholeBatches())
     assert all(isinstance(r, EngineError) and "serving broke" in str(r) for r in results), results
