@@ -149,6 +149,24 @@ def test_a_symai_engine_batch_starts_from_the_connection_without_a_thread_waitin
     assert noting.connection_threads == set()
 
 
+def test_a_closed_symai_engine_fails_each_call_of_a_batch_it_is_handed():
+    from symbatcher.engines._batch_engine import start_batch
+    from symbatcher.v1 import common_pb2, engine_pb2
+
+    engine = SymaiEngine(engine=GateEngine())
+    engine.engine()  # resolved, as registering it does
+    engine.close()
+    batch = engine_pb2.EngineBatch(
+        batch_id=3, calls=[common_pb2.EngineCall(call_id=20, prompt="a"), common_pb2.EngineCall(call_id=21, prompt="b")]
+    )
+    sent: list[engine_pb2.EngineBatchResult] = []
+    started = start_batch(engine, batch, sent.append)
+    assert started is not None and started.done()
+    replies = [reply for result in sent for reply in result.replies]
+    assert sorted(reply.call_id for reply in replies) == [20, 21]
+    assert all("cannot schedule new futures after shutdown" in reply.error.message for reply in replies)
+
+
 def test_symai_engine_lets_calls_wait_for_a_batch_only_for_an_engine_that_takes_batches():
     class Batching(GateEngine):
         allows_batching = True

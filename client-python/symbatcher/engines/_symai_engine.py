@@ -180,7 +180,12 @@ class SymaiEngine(BatchEngine):
         if not calls:
             done.set_result(None)
         for i, call in enumerate(calls):
-            self._pool.submit(_call, engine, call).add_done_callback(functools.partial(answered, i))
+            try:
+                future = self._pool.submit(_call, engine, call)
+            except RuntimeError as exc:  # the pool is shut down (`close()`): the call fails
+                future = Future()
+                future.set_exception(exc)
+            future.add_done_callback(functools.partial(answered, i))
         return done
 
     def close(self) -> None:
