@@ -5,7 +5,10 @@ A loopback OpenAI-compatible server (bench/slow_openai, a cargo example: one
 tokio thread, so its CPU cost stays small at 2,500 requests/s) answers each
 `/chat/completions` request after --latency-ms (200). Each item's forward()
 makes one call, `Symbol(input).query("Answer briefly")`. For each number of
-workers W it runs, alternating, in this one invocation:
+workers W it runs, alternating, in this one invocation, each contender in a
+Python process of its own (as a user runs one of them, not all three side by
+side: a second `BatchScheduler` in a process slows the first, and grpc.aio
+hands the completions of every event loop but the first through that one):
 
 - (a) `BatchScheduler(engine=OpenAIEngine(url, model, api_key_env=""))`, all
   defaults, `num_workers=W`: the server sends the requests;
@@ -13,7 +16,7 @@ workers W it runs, alternating, in this one invocation:
   symai's neurosymbolic engine (`EngineRepository.register`): `NetworkEngine`
   below, a plain symai `Engine` (no `allows_batching`) whose forward() sends
   one HTTP request to the same server per call. symbatcher serves it as a
-  `SymaiEngine` from this process. It sends the call's processed input as
+  `SymaiEngine` from its process. It sends the call's processed input as
   the one user message (symai's chat engines would add their system message;
   leaving it out makes the baseline's engine cheaper, so the comparison
   stricter). (a)'s server also sends symai's system message, which the
@@ -29,14 +32,14 @@ each run's results must equal the baseline's for the same items, with none
 lost and exactly one request per item at the server. It prints items/s
 (medians of --repeat runs), the ratio ours/baseline (target >= 0.95x), and
 the most requests the server saw in flight at once (what caps concurrency
-shows there), and the CPU time this process spent per item (the slots, and
+shows there), and the CPU time its process spent per item (the slots, and
 for (b) and the baseline the engine's HTTP requests too: where it nears
 1000 / items-per-second, the GIL is what bounds the run), split by the
 threads that spent it: the connection loop (`symbatcher-loop`: the worker's,
 the engine's and the job's gRPC streams), (b)'s engine threads
-(`engine-...`: each batch's thread, which runs its first call; `symai-engine`:
-the pool running the others) and the rest (the slots, or the baseline's
-pool). Exits with 1 when a target is missed.
+(`engine-...`: a batch's thread, for the whole-batches contender;
+`symai-engine`: the pool running the calls) and the rest (the slots, or the
+baseline's pool). Exits with 1 when a target is missed.
 
 `NetworkEngine`'s HTTP client (--http): `http.client` (default; the standard
 library's client under urllib, one keep-alive connection per thread, the
@@ -94,6 +97,18 @@ class Ask(Expression):
         return Symbol(input).query("Answer briefly", **kwargs).value
 
 
+@dataclass(frozen=True)
+class Address:
+    """Where the loopback server listens."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+
 class SlowServer:
     """The loopback server process; it exits when this process closes its stdin."""
 
@@ -110,9 +125,9 @@ class SlowServer:
         line = self.proc.stdout.readline()
         if not line.startswith("listening on "):
             raise SystemExit(f"unexpected first line from {SERVER}: {line!r}")
-        self.host, port = line.split()[-1].rsplit(":", 1)
-        self.port = int(port)
-        self.base_url = f"http://{self.host}:{self.port}/v1"
+        host, port = line.split()[-1].rsplit(":", 1)
+        self.address = Address(host, int(port))
+        self.host, self.port, self.base_url = host, int(port), self.address.base_url
 
     def stats(self) -> dict[str, int]:
         """Requests, peak in flight and new connections since the last call."""
@@ -134,7 +149,7 @@ class SlowServer:
         self.proc.wait(10)
 
 
-def http_client(kind: str, server: SlowServer) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def http_client(kind: str, server: Address) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A function that POSTs a chat request to the server and returns its JSON."""
     path = "/v1/chat/completions"
     local = threading.local()
@@ -204,7 +219,7 @@ class Series:
     name: str
     rates: list[float] = field(default_factory=list)
     peaks: list[int] = field(default_factory=list)
-    #: CPU time of this process (slots, engine, client) per item, in ms.
+    #: CPU time of its process (slots, engine, client) per item, in ms.
     cpu_ms: list[float] = field(default_factory=list)
     #: The same by thread kind (`thread_kind`), per item, in ms.
     cpu_split: list[dict[str, float]] = field(default_factory=list)
@@ -219,7 +234,7 @@ class Series:
         )
         return (
             f"  {self.name:<48} median {self.median():8.1f} items/s  runs {[round(r, 1) for r in self.rates]}  "
-            f"peak in flight {self.peaks}  this process's CPU {statistics.median(self.cpu_ms):.2f} ms/item "
+            f"peak in flight {self.peaks}  its process's CPU {statistics.median(self.cpu_ms):.2f} ms/item "
             f"({split})"
         )
 
@@ -259,68 +274,127 @@ def baseline_run(workers: int, items: list[str]) -> list[Any]:
         return list(pool.map(lambda item: expr.forward(input=item), items))
 
 
-def measure(series: Series, server: SlowServer, run: Callable[[], list[Any]], n: int) -> list[Any]:
+class Contender:
+    """A contender's own process (`--contender KEY`): it builds its scheduler
+    (none for the baseline) once, then runs the items it is sent, one JSON
+    line per run each way."""
+
+    def __init__(self, key: str, server: SlowServer, args: argparse.Namespace) -> None:
+        self.key = key
+        cmd = [sys.executable, os.path.abspath(__file__), "--contender", key,
+               "--server-at", f"{server.host}:{server.port}", "--http", args.http]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, workers: int, items: list[str]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"workers": workers, "items": items}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"contender {self.key}: its process ended (exit status {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+def serve_contender(key: str, address: Address, http: str) -> int:
+    """The `--contender KEY` process: runs each order read from stdin and
+    answers on stdout; everything else it prints goes to stderr."""
+    out, sys.stdout = sys.stdout, sys.stderr
+    EngineRepository.register("neurosymbolic", NetworkEngine(http_client(http, address)), allow_engine_override=True)
+    with tempfile.TemporaryDirectory(prefix="symbatcher-latency-") as cache_dir:
+        scheduler = {
+            "a": lambda: BatchScheduler(engine=OpenAIEngine(address.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
+            "b": lambda: BatchScheduler(cache_dir=cache_dir),
+            "w": lambda: BatchScheduler(engine=SymaiEngine(reply_each=False), cache_dir=cache_dir),
+            "base": lambda: None,
+        }[key]()
+        try:
+            for line in sys.stdin:
+                order = json.loads(line)
+                workers, items = order["workers"], order["items"]
+                threads_before = cpu_by_thread_kind()
+                start, cpu = time.perf_counter(), time.process_time()
+                results = baseline_run(workers, items) if scheduler is None else scheduler(Ask, workers, items)
+                elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+                threads = {kind: spent - threads_before.get(kind, 0.0) for kind, spent in cpu_by_thread_kind().items()}
+                lost = [repr(r) for r in results if isinstance(r, BaseException)]
+                summary = scheduler.last_summary if scheduler is not None else None
+                reply = {
+                    "results": [None if isinstance(r, BaseException) else r for r in results],
+                    "lost": lost,
+                    "elapsed": elapsed,
+                    "cpu": cpu,
+                    "threads": threads,
+                    "summary": summary.describe() if summary is not None else "",
+                }
+                out.write(json.dumps(reply) + "\n")
+                out.flush()
+        finally:
+            if scheduler is not None:
+                scheduler.cleanup()
+    return 0
+
+
+def measure(series: Series, server: SlowServer, contender: Contender, workers: int, items: list[str]) -> dict[str, Any]:
     """One timed run; checks that no item is lost and that the server saw
     one request per item."""
+    n = len(items)
     server.stats()  # resets the counters
-    threads_before = cpu_by_thread_kind()
-    start, cpu = time.perf_counter(), time.process_time()
-    results = run()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    threads = {kind: spent - threads_before.get(kind, 0.0) for kind, spent in cpu_by_thread_kind().items()}
+    reply = contender.run(workers, items)
     stats = server.stats()
-    lost = [r for r in results if isinstance(r, BaseException)]
+    results, lost = reply["results"], reply["lost"]
     if len(results) != n or lost:
         raise SystemExit(f"{series.name}: {len(results)} results for {n} items, {len(lost)} failed: {lost[:3]}")
     if stats["requests"] != n:
         raise SystemExit(f"{series.name}: the server saw {stats['requests']} requests for {n} items")
-    series.rates.append(n / elapsed)
+    series.rates.append(n / reply["elapsed"])
     series.peaks.append(stats["peak_in_flight"])
-    series.cpu_ms.append(cpu * 1000 / n)
-    split = {kind: spent * 1000 / n for kind, spent in threads.items() if spent > 0}
-    split["slots and the rest"] = max(0.0, cpu * 1000 / n - sum(split.values()))
+    series.cpu_ms.append(reply["cpu"] * 1000 / n)
+    split = {kind: spent * 1000 / n for kind, spent in reply["threads"].items() if spent > 0}
+    split["slots and the rest"] = max(0.0, reply["cpu"] * 1000 / n - sum(split.values()))
     series.cpu_split.append(split)
-    return results
+    return reply
 
 
 def bench_workers(
     workers: int,
     args: argparse.Namespace,
     server: SlowServer,
-    schedulers: dict[str, BatchScheduler],
-) -> tuple[Series, Series, Series]:
+    processes: dict[str, Contender],
+) -> tuple[Series, Series, Series, list[Series], str]:
     n = workers * args.items_per_worker
-    ours_a = Series("(a) BatchScheduler(engine=OpenAIEngine(...))")
-    ours_b = Series("(b) BatchScheduler(), symai's registered engine")
-    base = Series(f"baseline ThreadPoolExecutor({workers})")
-    contenders: dict[str, tuple[Series, Callable[[list[str]], list[Any]]]] = {
-        "a": (ours_a, lambda items: schedulers["a"](Ask, workers, items)),
-        "b": (ours_b, lambda items: schedulers["b"](Ask, workers, items)),
-        "base": (base, lambda items: baseline_run(workers, items)),
+    series = {
+        "a": Series("(a) BatchScheduler(engine=OpenAIEngine(...))"),
+        "b": Series("(b) BatchScheduler(), symai's registered engine"),
+        "base": Series(f"baseline ThreadPoolExecutor({workers})"),
+        "w": Series("(b) with replies in whole batches"),
     }
-    if "w" in schedulers:
-        whole = Series("(b) with replies in whole batches")
-        contenders["w"] = (whole, lambda items: schedulers["w"](Ask, workers, items))
     # Warm-up: every contender once at this W (threads, connections, imports).
-    for key, (_, run) in contenders.items():
-        run([f"warm-up {workers} {key} {i}" for i in range(workers)])
-    order = [key for key in ("a", "base", "b", "w") if key in contenders]
+    for key, contender in processes.items():
+        contender.run(workers, [f"warm-up {workers} {key} {i}" for i in range(workers)])
+    order = [key for key in ("a", "base", "b", "w") if key in processes]
+    last_b = ""
     for r in range(args.repeat):
         items = [f"question {workers}-{r}-{i}" for i in range(n)]
         results = {}
         # The order rotates, so that no contender always follows the same one.
         for key in order[r % len(order) :] + order[: r % len(order)]:
-            series, run = contenders[key]
-            results[key] = measure(series, server, lambda: run(items), n)
+            reply = measure(series[key], server, processes[key], workers, items)
+            results[key] = reply["results"]
+            last_b = reply["summary"] if key == "b" else last_b
         for key in [key for key in results if key != "base"]:
             if results[key] != results["base"]:
                 i = next(i for i, (x, y) in enumerate(zip(results[key], results["base"])) if x != y)
                 raise SystemExit(
-                    f"{contenders[key][0].name}: result {i} differs from the baseline's: "
+                    f"{series[key].name}: result {i} differs from the baseline's: "
                     f"{results[key][i]!r} != {results['base'][i]!r}"
                 )
-    extra = [series for key, (series, _) in contenders.items() if key == "w"]
-    return ours_a, ours_b, base, extra
+    extra = [series["w"]] if "w" in processes else []
+    return series["a"], series["b"], series["base"], extra, last_b
 
 
 def main() -> int:
@@ -342,48 +416,46 @@ def main() -> int:
     )
     parser.add_argument("--http", default="http.client", choices=["http.client", "requests", "httpx"])
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
+    parser.add_argument("--contender", help=argparse.SUPPRESS)  # a contender's own process
+    parser.add_argument("--server-at", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.contender:
+        host, port = args.server_at.rsplit(":", 1)
+        return serve_contender(args.contender, Address(host, int(port)), args.http)
     if args.quick:
         args.repeat, args.items_per_worker = 3, 4
     workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
 
     server = SlowServer(args.latency_ms, args.spread_ms)
-    engine = NetworkEngine(http_client(args.http, server))
-    EngineRepository.register("neurosymbolic", engine, allow_engine_override=True)
     missed = []
-    with tempfile.TemporaryDirectory(prefix="symbatcher-latency-") as cache_dir:
-        schedulers = {
-            "a": BatchScheduler(engine=OpenAIEngine(server.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
-            "b": BatchScheduler(cache_dir=cache_dir),
-        }
-        if args.whole_batches:
-            schedulers["w"] = BatchScheduler(engine=SymaiEngine(reply_each=False), cache_dir=cache_dir)
-        try:
-            spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""
-            print(
-                f"latency: loopback OpenAI-compatible server, {args.latency_ms} ms{spread} per request, one Symbol.query "
-                f"per item, symai engine over {args.http}, medians of {args.repeat} runs"
-            )
-            for workers in workers_list:
-                cpu_before = server.cpu_seconds()
-                ours_a, ours_b, base, extra = bench_workers(workers, args, server, schedulers)
-                n = workers * args.items_per_worker
-                ideal = workers * 1000 / args.latency_ms
-                print(f"W={workers}: N={n} items, ideal {ideal:.0f} items/s (W / latency)")
-                for series in (ours_a, ours_b, base, *extra):
-                    print(series.line())
-                ratio_a, ratio_b = ours_a.median() / base.median(), ours_b.median() / base.median()
-                print(f"  ratio (a) {ratio_a:.2f}x, (b) {ratio_b:.2f}x (target >= {TARGET}x)")
-                for series in extra:
-                    print(f"  ratio {series.name}: {series.median() / base.median():.2f}x")
-                print(f"  loopback server CPU during W={workers}: {server.cpu_seconds() - cpu_before:.2f} s")
-                if summary := schedulers["b"].last_summary:
-                    print(f"  (b) last run: {summary.describe()}")
-                missed += [f"(a) at W={workers}"] * (ratio_a < TARGET) + [f"(b) at W={workers}"] * (ratio_b < TARGET)
-        finally:
-            for scheduler in schedulers.values():
-                scheduler.cleanup()
-            server.close()
+    keys = ["a", "b", "base"] + (["w"] if args.whole_batches else [])
+    processes = {key: Contender(key, server, args) for key in keys}
+    try:
+        spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""
+        print(
+            f"latency: loopback OpenAI-compatible server, {args.latency_ms} ms{spread} per request, one Symbol.query "
+            f"per item, symai engine over {args.http}, medians of {args.repeat} runs"
+        )
+        for workers in workers_list:
+            cpu_before = server.cpu_seconds()
+            ours_a, ours_b, base, extra, last_b = bench_workers(workers, args, server, processes)
+            n = workers * args.items_per_worker
+            ideal = workers * 1000 / args.latency_ms
+            print(f"W={workers}: N={n} items, ideal {ideal:.0f} items/s (W / latency)")
+            for series in (ours_a, ours_b, base, *extra):
+                print(series.line())
+            ratio_a, ratio_b = ours_a.median() / base.median(), ours_b.median() / base.median()
+            print(f"  ratio (a) {ratio_a:.2f}x, (b) {ratio_b:.2f}x (target >= {TARGET}x)")
+            for series in extra:
+                print(f"  ratio {series.name}: {series.median() / base.median():.2f}x")
+            print(f"  loopback server CPU during W={workers}: {server.cpu_seconds() - cpu_before:.2f} s")
+            if last_b:
+                print(f"  (b) last run: {last_b}")
+            missed += [f"(a) at W={workers}"] * (ratio_a < TARGET) + [f"(b) at W={workers}"] * (ratio_b < TARGET)
+    finally:
+        for contender in processes.values():
+            contender.close()
+        server.close()
     if missed:
         print(f"missed the target: {', '.join(missed)}")
         return 1
