@@ -127,11 +127,10 @@ class SlowServer:
             raise SystemExit(f"unexpected first line from {SERVER}: {line!r}")
         host, port = line.split()[-1].rsplit(":", 1)
         self.address = Address(host, int(port))
-        self.host, self.port, self.base_url = host, int(port), self.address.base_url
 
     def stats(self) -> dict[str, int]:
         """Requests, peak in flight and new connections since the last call."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        conn = http.client.HTTPConnection(self.address.host, self.address.port, timeout=10)
         try:
             conn.request("GET", "/stats")
             return json.loads(conn.getresponse().read())
@@ -282,7 +281,7 @@ class Contender:
     def __init__(self, key: str, server: SlowServer, args: argparse.Namespace) -> None:
         self.key = key
         cmd = [sys.executable, os.path.abspath(__file__), "--contender", key,
-               "--server-at", f"{server.host}:{server.port}", "--http", args.http]  # fmt: skip
+               "--server-at", f"{server.address.host}:{server.address.port}", "--http", args.http]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def run(self, workers: int, items: list[str]) -> dict[str, Any]:

@@ -101,6 +101,16 @@ class BatchEngine(abc.ABC):
         """Whether this engine's class overrides `forward_each`."""
         return type(self).forward_each is not BatchEngine.forward_each
 
+    def _submits_each(self) -> bool:
+        """Whether `_submit_each` can start a batch without blocking: for an
+        engine that runs each call on a pool of its own (`start_batch`)."""
+        return False
+
+    def _submit_each(self, calls: list[EngineCall], answer: Callable[[int, Reply], None]) -> Future[None]:
+        """Starts every call without waiting; the future is done once each
+        has answered. Only called when `_submits_each()`."""
+        raise NotImplementedError(f"{type(self).__name__} answers its batches on a thread (serve_batch)")
+
 
 def _error(exc: BaseException) -> common_pb2.ItemError:
     return common_pb2.ItemError(
@@ -190,11 +200,10 @@ def start_batch(
     on `send` as it is ready. The future is done once every call has its
     reply. None when the engine cannot start it so: serve it with
     `serve_batch`, on a thread."""
-    submits = getattr(engine, "_submits_each", None)
-    if submits is None or not submits():
+    if not engine._submits_each():
         return None
     answers = BatchAnswers(engine, batch, send)
-    done: Future[None] = engine._submit_each(_calls(batch), answers.answer)  # type: ignore[attr-defined]
+    done = engine._submit_each(_calls(batch), answers.answer)
     done.add_done_callback(lambda ended: answers.finish(ended.exception()))
     return done
 
