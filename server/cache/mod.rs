@@ -9,7 +9,8 @@
 //!   oldest-first eviction and a checksum per record (why redb: see there);
 //! - `disk`: opening a redb file so that damage never stops the server (a
 //!   damaged file is moved aside and replaced; redb panics become errors);
-//! - `coalesce`: identical calls in flight wait for the first one's reply.
+//! - `coalesce`: identical calls in flight wait for the first one's reply;
+//! - `group_commit`: writes that come during a commit share the next one.
 //!
 //! A job chooses how it uses the cache (`JobSpec.cache`): `use` (read,
 //! write, coalesce), `refresh` (write and coalesce, never read) or `off`.
@@ -24,15 +25,18 @@
 
 pub(crate) mod coalesce;
 pub(crate) mod disk;
+mod group_commit;
 pub(crate) mod key;
 pub(crate) mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub(crate) use coalesce::Coalescer;
 pub(crate) use key::{call_key, CallKey};
 pub(crate) use store::{CachedReply, Lookup, Store, StoreError, StoreSize};
+
+use group_commit::{Committer, Entries, Pending};
 
 /// How a job's calls use the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +75,8 @@ struct Disk {
     dir: PathBuf,
     max_bytes: u64,
     store: RwLock<Option<Arc<Store>>>,
+    /// Writes waiting for the next commit.
+    pending: Mutex<Pending>,
 }
 
 impl CallCache {
@@ -88,6 +94,7 @@ impl CallCache {
                 dir: dir.to_path_buf(),
                 max_bytes,
                 store: RwLock::new(Some(Arc::new(store))),
+                pending: Mutex::default(),
             })),
         })
     }
@@ -138,31 +145,17 @@ impl CallCache {
     }
 
     /// Writes replies and returns once they are committed (or the write
-    /// failed, which is logged: the replies are delivered anyway).
+    /// failed, which is logged: the replies are delivered anyway). Writes
+    /// that come while another commits share the next commit
+    /// (`group_commit`).
     pub async fn put_many(&self, entries: Vec<(CallKey, CachedReply)>) {
-        let Some(disk) = self.disk.clone() else {
-            return;
-        };
-        let Some(store) = disk.current() else {
+        let Some(disk) = &self.disk else {
             return;
         };
         if entries.is_empty() {
             return;
         }
-        let written = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.put_many(&entries)).await
-        };
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(%err, "call cache write failed; the replies are delivered uncached");
-                if err.is_damage() {
-                    disk.replace(&store);
-                }
-            }
-            Err(err) => tracing::warn!(%err, "call cache write task failed"),
-        }
+        group_commit::write(disk, entries).await;
     }
 
     /// Directory, size and cap, for `Status`; None without a store.
@@ -215,6 +208,35 @@ impl Disk {
                     "call cache replaced by none: this server runs on without a cache on disk"),
             }
         });
+    }
+}
+
+impl Committer for Disk {
+    /// One transaction for the group, on the blocking pool; skipped while
+    /// no store is open. A failed write is logged (the replies are
+    /// delivered uncached), and a damaged store replaced.
+    async fn commit(self: Arc<Self>, entries: Entries) {
+        let Some(store) = self.current() else {
+            return;
+        };
+        let written = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.put_many(&entries)).await
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "call cache write failed; the replies are delivered uncached");
+                if err.is_damage() {
+                    self.replace(&store);
+                }
+            }
+            Err(err) => tracing::warn!(%err, "call cache write task failed"),
+        }
+    }
+
+    fn pending(&self) -> &Mutex<Pending> {
+        &self.pending
     }
 }
 

@@ -6,6 +6,8 @@
 //! - `engine`: `EngineService.Serve` (engine processes);
 //! - `status`: `StatusService.Status`;
 //! - `limits`: chunks below the message limit, undecodable requests;
+//! - `worker_stream`: a worker's commands, gathered and paced into few
+//!   messages;
 //! - `metrics_http`: the Prometheus endpoint (`--metrics-listen`), plain
 //!   HTTP beside the gRPC services.
 
@@ -15,6 +17,7 @@ mod limits;
 pub(crate) mod metrics_http;
 mod status;
 mod worker;
+mod worker_stream;
 
 use std::sync::Arc;
 

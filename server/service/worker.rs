@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::limits::{inbound_error, WorkerCommandStream};
+use super::limits::inbound_error;
+use super::worker_stream::WorkerCommandStream;
 use super::Edge;
 use crate::config::{names, MAX_WORKER_CONCURRENCY};
 use crate::error::Error;
