@@ -51,7 +51,8 @@ the latency.
 
     python bench/latency.py [--workers 32,128,512] [--repeat 5] [--items-per-worker 8]
                             [--latency-ms 200] [--spread-ms 0] [--whole-batches]
-                            [--http http.client|requests|httpx] [--quick]
+                            [--http http.client|requests|httpx] [--symai-concurrency N]
+                            [--quick]
 
 `--spread-ms S` spreads each request's latency over latency-ms +- S (by the
 hash of its message: the same item waits as long for every contender), as
@@ -60,7 +61,9 @@ a real engine's answers take longer or shorter with their length.
 each batch's replies sent together when its last call returns and calls
 waiting for their batch to fill (as `SymaiEngine` answered before it sent
 each reply ahead); with a spread, every item of a batch then waits for its
-slowest call.
+slowest call. `--symai-concurrency N` runs (b) with
+`BatchScheduler(engine=SymaiEngine(concurrency=N))`: at most N of symai's
+engine calls at once in the process (the default follows the slots).
 """
 
 from __future__ import annotations
@@ -282,6 +285,8 @@ class Contender:
         self.key = key
         cmd = [sys.executable, os.path.abspath(__file__), "--contender", key,
                "--server-at", f"{server.address.host}:{server.address.port}", "--http", args.http]  # fmt: skip
+        if args.symai_concurrency is not None:
+            cmd += ["--symai-concurrency", str(args.symai_concurrency)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def run(self, workers: int, items: list[str]) -> dict[str, Any]:
@@ -299,7 +304,7 @@ class Contender:
         self.proc.wait(60)
 
 
-def serve_contender(key: str, address: Address, http: str) -> int:
+def serve_contender(key: str, address: Address, http: str, symai_concurrency: int | None) -> int:
     """The `--contender KEY` process: runs each order read from stdin and
     answers on stdout; everything else it prints goes to stderr."""
     out, sys.stdout = sys.stdout, sys.stderr
@@ -307,7 +312,9 @@ def serve_contender(key: str, address: Address, http: str) -> int:
     with tempfile.TemporaryDirectory(prefix="symbatcher-latency-") as cache_dir:
         scheduler = {
             "a": lambda: BatchScheduler(engine=OpenAIEngine(address.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
-            "b": lambda: BatchScheduler(cache_dir=cache_dir),
+            "b": lambda: BatchScheduler(cache_dir=cache_dir)
+            if symai_concurrency is None
+            else BatchScheduler(engine=SymaiEngine(concurrency=symai_concurrency), cache_dir=cache_dir),
             "w": lambda: BatchScheduler(engine=SymaiEngine(reply_each=False), cache_dir=cache_dir),
             "base": lambda: None,
         }[key]()
@@ -368,7 +375,11 @@ def bench_workers(
     n = workers * args.items_per_worker
     series = {
         "a": Series("(a) BatchScheduler(engine=OpenAIEngine(...))"),
-        "b": Series("(b) BatchScheduler(), symai's registered engine"),
+        "b": Series(
+            "(b) BatchScheduler(), symai's registered engine"
+            if args.symai_concurrency is None
+            else f"(b) SymaiEngine(concurrency={args.symai_concurrency})"
+        ),
         "base": Series(f"baseline ThreadPoolExecutor({workers})"),
         "w": Series("(b) with replies in whole batches"),
     }
@@ -414,13 +425,22 @@ def main() -> int:
         help="also run (b) with SymaiEngine(reply_each=False): a batch's replies sent together",
     )
     parser.add_argument("--http", default="http.client", choices=["http.client", "requests", "httpx"])
+    parser.add_argument(
+        "--symai-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run (b) with SymaiEngine(concurrency=N) (default: none, the calls follow the slots)",
+    )
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
     parser.add_argument("--contender", help=argparse.SUPPRESS)  # a contender's own process
     parser.add_argument("--server-at", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.contender:
         host, port = args.server_at.rsplit(":", 1)
-        return serve_contender(args.contender, Address(host, int(port)), args.http)
+        return serve_contender(args.contender, Address(host, int(port)), args.http, args.symai_concurrency)
+    if args.symai_concurrency is not None and args.symai_concurrency < 1:
+        parser.error(f"--symai-concurrency: must be at least 1, got {args.symai_concurrency}")
     if args.quick:
         args.repeat, args.items_per_worker = 3, 4
     workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -431,9 +451,10 @@ def main() -> int:
     processes = {key: Contender(key, server, args) for key in keys}
     try:
         spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""
+        capped = "" if args.symai_concurrency is None else f", (b) at most {args.symai_concurrency} engine calls at once"
         print(
             f"latency: loopback OpenAI-compatible server, {args.latency_ms} ms{spread} per request, one Symbol.query "
-            f"per item, symai engine over {args.http}, medians of {args.repeat} runs"
+            f"per item, symai engine over {args.http}{capped}, medians of {args.repeat} runs"
         )
         for workers in workers_list:
             cpu_before = server.cpu_seconds()
