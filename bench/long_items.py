@@ -128,9 +128,9 @@ def job_beside_long_item(
     scheduler: BatchScheduler, expr: Any, items: list[int], cooperative: bool
 ) -> tuple[float, float]:
     """Items/s of the one-call job while the long item, in a job of its own,
-    runs on the same worker: started as soon as the long item has started
-    (while the long item is not silent yet), then again (the long item
-    silent by then: the first job took longer than SILENT_S)."""
+    runs on the same worker: once the long item has run for SILENT_S (it is
+    silent then), and, returned second, started as soon as the long item
+    has started (it is not silent yet), which runs first."""
     long_item = _LongItem(cooperative)
     outcome: list[Any] = []
     other = threading.Thread(
@@ -218,7 +218,7 @@ def scenario(slots: str, n: int, repeat: int) -> None:
             _wait_for_worker(scheduler.address, scheduler.token)
             job_alone(scheduler, expr, items[:500])  # warm-up
             for _ in range(repeat):
-                # Each round: the job alone, then the two runs paired with it.
+                # Each round: the job alone, then the runs paired with it.
                 alone.append(job_alone(scheduler, expr, items))
                 silent, first = job_beside_long_item(scheduler, expr, items, cooperative)
                 other_job.append(silent)
