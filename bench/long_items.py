@@ -128,9 +128,9 @@ def job_beside_long_item(
     scheduler: BatchScheduler, expr: Any, items: list[int], cooperative: bool
 ) -> tuple[float, float]:
     """Items/s of the one-call job while the long item, in a job of its own,
-    runs on the same worker: once the long item has run for SILENT_S (it is
-    silent then), and, returned second, started as soon as the long item
-    has started (it is not silent yet), which runs first."""
+    runs on the same worker, in the order run: started as soon as the long
+    item has started (it is not silent yet), then once the long item has run
+    for SILENT_S (it is silent then)."""
     long_item = _LongItem(cooperative)
     outcome: list[Any] = []
     other = threading.Thread(
@@ -148,7 +148,7 @@ def job_beside_long_item(
         other.join()
         long_item.close()
     assert outcome == ["stopped"], outcome
-    return silent, at_once
+    return at_once, silent
 
 
 def job_with_long_item(
@@ -220,7 +220,7 @@ def scenario(slots: str, n: int, repeat: int) -> None:
             for _ in range(repeat):
                 # Each round: the job alone, then the runs paired with it.
                 alone.append(job_alone(scheduler, expr, items))
-                silent, first = job_beside_long_item(scheduler, expr, items, cooperative)
+                first, silent = job_beside_long_item(scheduler, expr, items, cooperative)
                 other_job.append(silent)
                 at_once.append(first)
                 same_job.append(job_with_long_item(scheduler, expr, items, cooperative))
