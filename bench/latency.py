@@ -14,7 +14,7 @@ hands the completions of every event loop but the first through that one):
   defaults, `num_workers=W`: the server sends the requests;
 - (b) `BatchScheduler()`, all defaults, with a symai engine registered as
   symai's neurosymbolic engine (`EngineRepository.register`): `NetworkEngine`
-  below, a plain symai `Engine` (no `allows_batching`) whose forward() sends
+  (bench/network_engine.py), a plain symai `Engine` (no `allows_batching`) whose forward() sends
   one HTTP request to the same server per call. symbatcher serves it as a
   `SymaiEngine` from its process. It sends the call's processed input as
   the one user message (symai's chat engines would add their system message;
@@ -52,7 +52,7 @@ the latency.
     python bench/latency.py [--workers 32,128,512] [--repeat 5] [--items-per-worker 8]
                             [--latency-ms 200] [--spread-ms 0] [--whole-batches]
                             [--http http.client|requests|httpx] [--symai-concurrency N]
-                            [--quick]
+                            [--engine-process] [--quick]
 
 `--spread-ms S` spreads each request's latency over latency-ms +- S (by the
 hash of its message: the same item waits as long for every contender), as
@@ -64,6 +64,10 @@ each reply ahead); with a spread, every item of a batch then waits for its
 slowest call. `--symai-concurrency N` runs (b) with
 `BatchScheduler(engine=SymaiEngine(concurrency=N))`: at most N of symai's
 engine calls at once in the process (the default follows the slots).
+`--engine-process` adds a contender: (b) with
+`SymaiEngine(engine=NetworkEngine(...), process=True)`, the same registered
+engine served from an engine process of its own (its CPU is counted in
+the contender's, as "engine process").
 """
 
 from __future__ import annotations
@@ -78,38 +82,24 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from network_engine import MODEL, Address, NetworkEngine
 from symai import Expression, Symbol
-from symai.backend.base import Engine
 from symai.functional import EngineRepository
 
 from symbatcher import BatchScheduler, OpenAIEngine, SymaiEngine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.path.join(ROOT, "target", "release", "examples", "slow_openai")
-MODEL = "slow-model"
 TARGET = 0.95
 
 
 class Ask(Expression):
     def forward(self, input, **kwargs):
         return Symbol(input).query("Answer briefly", **kwargs).value
-
-
-@dataclass(frozen=True)
-class Address:
-    """Where the loopback server listens."""
-
-    host: str
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
 
 
 class SlowServer:
@@ -151,69 +141,6 @@ class SlowServer:
         self.proc.wait(10)
 
 
-def http_client(kind: str, server: Address) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A function that POSTs a chat request to the server and returns its JSON."""
-    path = "/v1/chat/completions"
-    local = threading.local()
-    if kind == "http.client":
-
-        def post(body: dict[str, Any]) -> dict[str, Any]:
-            conn = getattr(local, "conn", None)
-            if conn is None:
-                conn = local.conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
-            conn.request("POST", path, json.dumps(body), {"content-type": "application/json"})
-            response = conn.getresponse()
-            data = response.read()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
-            return json.loads(data)
-
-        return post
-    url = server.base_url + "/chat/completions"
-    if kind == "requests":
-        import requests
-
-        def post(body: dict[str, Any]) -> dict[str, Any]:
-            session = getattr(local, "session", None)
-            if session is None:
-                session = local.session = requests.Session()
-            response = session.post(url, json=body, timeout=60)
-            response.raise_for_status()
-            return response.json()
-
-        return post
-    if kind == "httpx":
-        from symai.backend.transport import ENGINE_API_CLIENT
-
-        def post(body: dict[str, Any]) -> dict[str, Any]:
-            response = ENGINE_API_CLIENT.post(url, json=body)
-            response.raise_for_status()
-            return response.json()
-
-        return post
-    raise SystemExit(f"--http: unknown client {kind!r}")
-
-
-class NetworkEngine(Engine):
-    """symai's neurosymbolic engine here: one HTTP request per call, as a
-    symai user's own engine for an OpenAI-compatible server would send it."""
-
-    def __init__(self, post: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        super().__init__()
-        self.post = post
-
-    def id(self) -> str:
-        return "neurosymbolic"
-
-    def prepare(self, argument):
-        argument.prop.prepared_input = argument.prop.processed_input
-
-    def forward(self, argument):
-        body = {"model": MODEL, "messages": [{"role": "user", "content": str(argument.prop.prepared_input)}]}
-        reply = self.post(body)
-        return [reply["choices"][0]["message"]["content"]], {"usage": reply["usage"]}
-
-
 @dataclass
 class Series:
     """Runs of one contender at one W."""
@@ -252,10 +179,36 @@ def thread_kind(name: str) -> str:
     return ""
 
 
+def engine_process_cpu() -> float | None:
+    """CPU seconds of this process's engine processes
+    (`SymaiEngine(process=True)`), from /proc; None when it has none."""
+    total, found = 0.0, False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != os.getpid():  # field 4, the parent's id
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"_engine_process_main" not in cmdline.read():
+                    continue
+        except (OSError, ValueError, IndexError):
+            continue
+        found = True
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total if found else None
+
+
 def cpu_by_thread_kind() -> dict[str, float]:
     """CPU seconds of the live threads of this process, by `thread_kind`
-    (threads of no kind are left out: the rest of the process's time)."""
+    (threads of no kind are left out: the rest of the process's time), and
+    of its engine process, if it has one."""
     spent: dict[str, float] = {}
+    engine_process = engine_process_cpu()
+    if engine_process is not None:
+        spent["engine process"] = engine_process
     for thread in threading.enumerate():
         kind = thread_kind(thread.name)
         if not kind or thread.ident is None:
@@ -308,7 +261,8 @@ def serve_contender(key: str, address: Address, http: str, symai_concurrency: in
     """The `--contender KEY` process: runs each order read from stdin and
     answers on stdout; everything else it prints goes to stderr."""
     out, sys.stdout = sys.stdout, sys.stderr
-    EngineRepository.register("neurosymbolic", NetworkEngine(http_client(http, address)), allow_engine_override=True)
+    engine = NetworkEngine(http, address)
+    EngineRepository.register("neurosymbolic", engine, allow_engine_override=True)
     with tempfile.TemporaryDirectory(prefix="symbatcher-latency-") as cache_dir:
         scheduler = {
             "a": lambda: BatchScheduler(engine=OpenAIEngine(address.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
@@ -316,6 +270,7 @@ def serve_contender(key: str, address: Address, http: str, symai_concurrency: in
             if symai_concurrency is None
             else BatchScheduler(engine=SymaiEngine(concurrency=symai_concurrency), cache_dir=cache_dir),
             "w": lambda: BatchScheduler(engine=SymaiEngine(reply_each=False), cache_dir=cache_dir),
+            "p": lambda: BatchScheduler(engine=SymaiEngine(engine=engine, process=True), cache_dir=cache_dir),
             "base": lambda: None,
         }[key]()
         try:
@@ -327,6 +282,9 @@ def serve_contender(key: str, address: Address, http: str, symai_concurrency: in
                 results = baseline_run(workers, items) if scheduler is None else scheduler(Ask, workers, items)
                 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
                 threads = {kind: spent - threads_before.get(kind, 0.0) for kind, spent in cpu_by_thread_kind().items()}
+                if "engine process" in threads:
+                    # Its own process: counted in the contender's CPU too.
+                    cpu += threads["engine process"]
                 lost = [repr(r) for r in results if isinstance(r, BaseException)]
                 summary = scheduler.last_summary if scheduler is not None else None
                 reply = {
@@ -382,11 +340,12 @@ def bench_workers(
         ),
         "base": Series(f"baseline ThreadPoolExecutor({workers})"),
         "w": Series("(b) with replies in whole batches"),
+        "p": Series("(b) SymaiEngine(process=True)"),
     }
     # Warm-up: every contender once at this W (threads, connections, imports).
     for key, contender in processes.items():
         contender.run(workers, [f"warm-up {workers} {key} {i}" for i in range(workers)])
-    order = [key for key in ("a", "base", "b", "w") if key in processes]
+    order = [key for key in ("a", "base", "b", "w", "p") if key in processes]
     last_b = ""
     for r in range(args.repeat):
         items = [f"question {workers}-{r}-{i}" for i in range(n)]
@@ -403,7 +362,7 @@ def bench_workers(
                     f"{series[key].name}: result {i} differs from the baseline's: "
                     f"{results[key][i]!r} != {results['base'][i]!r}"
                 )
-    extra = [series["w"]] if "w" in processes else []
+    extra = [series[key] for key in ("w", "p") if key in processes]
     return series["a"], series["b"], series["base"], extra, last_b
 
 
@@ -432,6 +391,11 @@ def main() -> int:
         metavar="N",
         help="run (b) with SymaiEngine(concurrency=N) (default: none, the calls follow the slots)",
     )
+    parser.add_argument(
+        "--engine-process",
+        action="store_true",
+        help="also run (b) with SymaiEngine(engine=..., process=True): symai's engine in a process of its own",
+    )
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
     parser.add_argument("--contender", help=argparse.SUPPRESS)  # a contender's own process
     parser.add_argument("--server-at", help=argparse.SUPPRESS)
@@ -447,7 +411,7 @@ def main() -> int:
 
     server = SlowServer(args.latency_ms, args.spread_ms)
     missed = []
-    keys = ["a", "b", "base"] + (["w"] if args.whole_batches else [])
+    keys = ["a", "b", "base"] + (["w"] if args.whole_batches else []) + (["p"] if args.engine_process else [])
     processes = {key: Contender(key, server, args) for key in keys}
     try:
         spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""

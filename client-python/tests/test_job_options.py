@@ -112,6 +112,9 @@ def test_options_of_the_wrong_type_are_type_errors_naming_the_field(scheduler):
         BatchScheduler(address="127.0.0.1:1", window="10")
     with pytest.raises(TypeError, match="^batch_size: must be an integer, got float"):
         scheduler(Echo, 1, ["x"], batch_size=2.5)
+    # False is not "off": unset would take the default, "use".
+    with pytest.raises(TypeError, match="^cache: must be 'use', 'refresh', 'off' or None, got False"):
+        BatchScheduler(address="127.0.0.1:1", cache=False)
 
 
 def test_an_engine_concurrency_the_server_refuses_names_the_field():

@@ -5,6 +5,7 @@ line (`symbatcher engine --symai --server ADDR`)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -119,3 +120,25 @@ def test_the_engine_command_serves_symais_configured_engine():
             assert result["value"].startswith("reply to: ") and f"\n{item}\n" in result["value"]
             assert result["usage"]["prompt_tokens"] == 10
         assert len(fake.chat_arrivals()) == 4
+
+
+def test_an_engine_process_sends_what_the_engine_served_here_sends(vllm_engine):
+    """`SymaiEngine(process=True)`: symai's vLLM engine pickled into a process
+    of its own gets the calls as rendered chat messages, and sends the fake
+    provider the same requests, and the slots get the same answers and
+    usage, as when it is served from the scheduler's process."""
+    fake, engine = vllm_engine
+    items = [f"question-{i}" for i in range(6)]
+    runs = {}
+    for process in (False, True):
+        before = len(fake.chat_arrivals())
+        with BatchScheduler(engine=SymaiEngine(engine=engine, process=process), cache="off") as scheduler:
+            runs[process] = scheduler(AskWithUsage, 3, items, batch_size=3, temperature=0.5)
+        arrivals = fake.chat_arrivals()[before:]
+        assert len(arrivals) == len(items)
+        runs[process, "bodies"] = sorted(
+            (json.dumps(a.body["messages"]), a.body["temperature"], a.body["model"]) for a in arrivals
+        )
+    assert runs[True] == runs[False]
+    assert all(not isinstance(r, BaseException) and r["value"].startswith("reply to: ") for r in runs[True])
+    assert runs[True, "bodies"] == runs[False, "bodies"]

@@ -43,6 +43,7 @@ from symbatcher.engines._default_engine import (
     warn_echo_fallback,
 )
 from symbatcher.engines._engine_connection import EngineConnection
+from symbatcher.engines._engine_process import EngineProcess
 from symbatcher.engines._server_engines import OpenAIBatchEngine, ServerEngine
 from symbatcher.engines._symai_embedding_engine import SymaiEmbeddingEngine
 from symbatcher.engines._symai_engine import SymaiEngine
@@ -211,6 +212,9 @@ class BatchScheduler:
                 "trusted, else use codec='json'"
             )
         check_slot_kind(slots)
+        if cache is not None and not isinstance(cache, str):
+            # `cache or ""` would take False for the default ("use").
+            raise TypeError(f"cache: must be 'use', 'refresh', 'off' or None, got {cache!r}")
         self._options = JobOptions(
             max_queue_delay_ms=max_queue_delay_ms,
             codec=codec,
@@ -326,7 +330,11 @@ class BatchScheduler:
                 engine = owned.own_engine = self._default_engine(status)
             if embedding_engine is None:
                 embedding_engine = owned.own_embedding_engine = self._default_embedding_engine(status)
-        if isinstance(engine, BatchEngine):
+        if isinstance(engine, SymaiEngine) and engine.process:
+            engine_name = self._served_name(engine, engine_name, embedded)
+            owned.engine_process = EngineProcess(engine, self.address, self.connection, engine_name)
+            await asyncio.get_running_loop().run_in_executor(None, owned.engine_process.start)
+        elif isinstance(engine, BatchEngine):
             engine_name = self._served_name(engine, engine_name, embedded)
             owned.engine_connection = await self._serve(engine, engine_name)
         if isinstance(embedding_engine, BatchEngine):
@@ -429,13 +437,13 @@ class BatchScheduler:
             self.last_summary = handle.summary
         assert handle.summary is not None, "set when the job ended"
         status = self._run_on_loop(self._status(), "estimate", "")
-        connection = self._owned.engine_connection
+        served = self._owned.engine_connection or self._owned.engine_process
         context = EstimateContext(
             cache=self._options.cache,
             engine=self._options.engine or status.default_engine,
             num_workers=num_workers,
             status=status,
-            local_engine_cached=connection is not None and connection.engine.cache_by_default,
+            local_engine_cached=served is not None and served.engine.cache_by_default,
             batch_window_s=self._batch_window_s,
         )
         return build_estimate(drawn, usages, results, handle.summary, context, finished)

@@ -10,6 +10,7 @@ import grpc
 from symbatcher.client._embedded_server import EmbeddedServer
 from symbatcher.client._event_loops import close_loop, running_loop
 from symbatcher.engines._engine_connection import EngineConnection
+from symbatcher.engines._engine_process import EngineProcess
 from symbatcher.engines._symai_embedding_engine import SymaiEmbeddingEngine
 from symbatcher.engines._symai_engine import SymaiEngine
 from symbatcher.wire._channel import release_aio_channels
@@ -18,7 +19,8 @@ from symbatcher.wire._channel import release_aio_channels
 class SchedulerResources:
     """What a BatchScheduler owns and releases: its embedded server, its own
     loop and thread, the grpc.aio channel on its loop, and the engine
-    connections served from this process (chat, embedding). Kept apart from the scheduler so
+    connections served from this process (chat, embedding) or the engine
+    process of a `SymaiEngine(process=True)`. Kept apart from the scheduler so
     that `weakref.finalize` can release it without keeping the scheduler
     alive."""
 
@@ -29,6 +31,8 @@ class SchedulerResources:
         self.channel: grpc.aio.Channel | None = None
         self.engine_connection: EngineConnection | None = None
         self.embedding_connection: EngineConnection | None = None
+        #: The process serving a `SymaiEngine(process=True)`.
+        self.engine_process: EngineProcess | None = None
         #: The SymaiEngine chosen by default (closed with the scheduler).
         self.own_engine: SymaiEngine | None = None
         #: The SymaiEmbeddingEngine chosen by default (closed with it too).
@@ -50,6 +54,9 @@ class SchedulerResources:
             else:
                 asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=30)
         self.channel = self.engine_connection = self.embedding_connection = None
+        if self.engine_process is not None:
+            self.engine_process.stop()
+            self.engine_process = None
         for own in (self.own_engine, self.own_embedding_engine):
             if own is not None:
                 own.close()

@@ -5,6 +5,8 @@ own (private modules).
   batch through it;
 - `_engine_connection`: `EngineConnection`, one `EngineService.Serve` stream
   serving a `BatchEngine`;
+- `_engine_process`: `EngineProcess`, a `SymaiEngine(process=True)` served
+  from a process of its own (`_engine_process_main`, that process's entry);
 - `_serve_engine`: `serve_engine`, which keeps one connected (waits for the
   server, reconnects with backoff);
 - `_symai_engine`: `SymaiEngine`, symai's own engine as a `BatchEngine`;

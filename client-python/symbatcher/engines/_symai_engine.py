@@ -41,6 +41,7 @@ JSON (`raw_output`, the provider's response object) are not in it.
 from __future__ import annotations
 
 import functools
+import pickle
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -73,6 +74,16 @@ class SymaiEngine(BatchEngine):
     fill, which costs the process fewer messages per call (where it is
     CPU-bound: hundreds of slots on a fast engine) and makes every item of a
     batch wait for its slowest call.
+
+    `process` (default False): a BatchScheduler serves the engine from a
+    Python process of its own (`_engine_process`), started with the
+    scheduler's first job and stopped with it, so that symai's engine work
+    does not take the interpreter lock the worker slots need: with many
+    slots that lock, not the engine's latency, bounds a run served from the
+    scheduler's process. `engine` is then pickled into that process (None:
+    symai's configured engine, resolved there), its calls reach it as a
+    remote worker's do (the rendered chat messages and kwargs), and answers
+    come back in their JSON form, as from the call cache.
     """
 
     #: symai's engines call providers that charge per call.
@@ -85,6 +96,7 @@ class SymaiEngine(BatchEngine):
         max_concurrency: int | None = None,
         engine: Engine | None = None,
         reply_each: bool = True,
+        process: bool = False,
     ) -> None:
         # `concurrency` sizes this process's own pool; `max_concurrency` is
         # checked by the server when the engine registers.
@@ -93,10 +105,17 @@ class SymaiEngine(BatchEngine):
             raise ValueError(f"concurrency: must be at least 1 (None for no limit), got {limit}")
         if not isinstance(reply_each, bool):
             raise TypeError(f"reply_each: must be True or False, got {type(reply_each).__name__}")
+        if not isinstance(process, bool):
+            raise TypeError(f"process: must be True or False, got {type(process).__name__}")
+        if process and engine is not None:
+            _check_sendable(engine)
         self.concurrency = limit
         self.max_concurrency = max_concurrency
         self.reply_each = reply_each
+        self.process = process
         self._engine = engine
+        #: The engine given (None: symai's configured one, resolved on use).
+        self._given = engine
         self._lock = threading.Lock()
         self._pool = thread_pool(limit, "symai-engine")
 
@@ -125,6 +144,11 @@ class SymaiEngine(BatchEngine):
 
                 self._engine = EngineRepository.get("neurosymbolic")
             return self._engine
+
+    def symai_engine_to_send(self) -> Engine | None:
+        """What the engine process of `process=True` serves: the engine given
+        (pickled into it), or None for symai's configured one."""
+        return self._given if self.process else None
 
     def describe(self) -> str:
         """`symai:<EngineClass>[:<model>]`, the engine's name in Status and summaries."""
@@ -190,6 +214,25 @@ class SymaiEngine(BatchEngine):
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_sendable(engine: Engine) -> None:
+    """`process=True` pickles `engine` into a process of its own: TypeError
+    naming the field when that cannot work."""
+    cls = type(engine)
+    if cls.__module__ == "__main__":
+        raise TypeError(
+            f"engine: SymaiEngine(process=True) sends the engine to a process of its own, which cannot "
+            f"import {cls.__qualname__} from __main__; define its class in a module, or use process=False"
+        )
+    try:
+        pickle.dumps(engine)
+    except Exception as exc:  # noqa: BLE001 - pickle raises many kinds
+        raise TypeError(
+            f"engine: SymaiEngine(process=True) sends the engine to a process of its own, and "
+            f"{cls.__qualname__} cannot be pickled ({type(exc).__name__}: {exc}); "
+            f"use process=False"
+        ) from None
 
 
 def _result(future: Future[Reply]) -> Reply:

@@ -154,7 +154,9 @@ class BatchingEngine(Engine):  # type: ignore[misc]  # symai is untyped
             return prompt, messages
         if not argument.prop.raw_input:
             system = render_system(argument)
-            if system:
+            # symai's chat engines send their system message even when it
+            # renders empty.
+            if system is not None:
                 messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": prompt})
         return prompt, messages

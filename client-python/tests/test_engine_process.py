@@ -1,0 +1,71 @@
+"""`SymaiEngine(process=True)`: symai's engine served from a process of its
+own, started with the scheduler and ended with it (`engines/_engine_process`)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from process_engines import DiesOnceEngine, PidEngine, UnpicklesBadly
+from symai import Expression, Symbol
+
+from symbatcher import BatchScheduler, SymaiEngine, SymbatcherError
+from mock_symai_engines import MockEngine
+
+
+class Ask(Expression):
+    def forward(self, input, **kwargs):
+        return Symbol(input).query("Answer briefly").value
+
+
+def _answered(results: list[object]) -> tuple[set[int], list[str]]:
+    """The processes that answered, and the answers without their pid."""
+    assert all(isinstance(r, str) for r in results), results
+    pairs = [str(r).split("|", 1) for r in results]
+    return {int(pid) for pid, _ in pairs}, [text for _, text in pairs]
+
+
+def test_calls_are_answered_in_another_process_with_the_same_answers():
+    items = [f"q{i}" for i in range(12)]
+    with BatchScheduler(engine=SymaiEngine(engine=PidEngine()), cache="off") as here:
+        pids_here, answers_here = _answered(here(Ask, 4, items))
+    with BatchScheduler(engine=SymaiEngine(engine=PidEngine(), process=True), cache="off") as scheduler:
+        pids, answers = _answered(scheduler(Ask, 4, items))
+        assert all(os.path.exists(f"/proc/{pid}") for pid in pids)
+    assert pids_here == {os.getpid()}
+    assert len(pids) == 1 and os.getpid() not in pids
+    assert answers == answers_here
+    # The engine process ends with its scheduler.
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def test_an_engine_process_that_dies_is_started_again_and_no_call_is_lost(tmp_path):
+    marker = str(tmp_path / "died")
+    items = [f"q{i}" for i in range(8)]
+    engine = SymaiEngine(engine=DiesOnceEngine(marker), process=True)
+    with BatchScheduler(engine=engine, cache="off") as scheduler:
+        pids, answers = _answered(scheduler(Ask, 4, items))
+        restarts = scheduler._owned.engine_process.restarts
+    assert os.path.exists(marker)
+    assert restarts == 1
+    assert len(pids) == 1
+    assert [a.split("\n")[1] for a in answers] == items
+
+
+def test_an_engine_process_that_cannot_start_says_why():
+    with pytest.raises(SymbatcherError, match=r"engine process failed to start: .*refuses to be unpickled"):
+        BatchScheduler(engine=SymaiEngine(engine=UnpicklesBadly(), process=True))
+    assert not [t for t in threading.enumerate() if t.name.startswith("engine-process")]
+
+
+def test_an_engine_that_cannot_reach_a_process_is_refused_naming_the_field():
+    with pytest.raises(TypeError, match=r"^engine: .*MockEngine cannot be pickled"):
+        SymaiEngine(engine=MockEngine(), process=True)
+    in_main = type("InMain", (PidEngine,), {"__module__": "__main__"})
+    with pytest.raises(TypeError, match=r"^engine: .*cannot import InMain from __main__"):
+        SymaiEngine(engine=in_main(), process=True)
+    with pytest.raises(TypeError, match=r"^process: must be True or False, got str"):
+        SymaiEngine(process="yes")  # type: ignore[arg-type]
+    # Served here, any engine object goes.
+    assert SymaiEngine(engine=MockEngine()).process is False
