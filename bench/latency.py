@@ -67,7 +67,8 @@ engine calls at once in the process (the default follows the slots).
 `--engine-process` adds a contender: (b) with
 `SymaiEngine(engine=NetworkEngine(...), process=True)`, the same registered
 engine served from an engine process of its own (its CPU is counted in
-the contender's, as "engine process").
+the contender's, as "engine process"; with `--symai-concurrency N`, capped
+at N calls at once there too).
 """
 
 from __future__ import annotations
@@ -270,7 +271,9 @@ def serve_contender(key: str, address: Address, http: str, symai_concurrency: in
             if symai_concurrency is None
             else BatchScheduler(engine=SymaiEngine(concurrency=symai_concurrency), cache_dir=cache_dir),
             "w": lambda: BatchScheduler(engine=SymaiEngine(reply_each=False), cache_dir=cache_dir),
-            "p": lambda: BatchScheduler(engine=SymaiEngine(engine=engine, process=True), cache_dir=cache_dir),
+            "p": lambda: BatchScheduler(
+                engine=SymaiEngine(engine=engine, process=True, concurrency=symai_concurrency), cache_dir=cache_dir
+            ),
             "base": lambda: None,
         }[key]()
         try:
@@ -329,7 +332,7 @@ def bench_workers(
     args: argparse.Namespace,
     server: SlowServer,
     processes: dict[str, Contender],
-) -> tuple[Series, Series, Series, list[Series], str]:
+) -> tuple[Series, Series, Series, list[Series], dict[str, str]]:
     n = workers * args.items_per_worker
     series = {
         "a": Series("(a) BatchScheduler(engine=OpenAIEngine(...))"),
@@ -340,13 +343,17 @@ def bench_workers(
         ),
         "base": Series(f"baseline ThreadPoolExecutor({workers})"),
         "w": Series("(b) with replies in whole batches"),
-        "p": Series("(b) SymaiEngine(process=True)"),
+        "p": Series(
+            "(b) SymaiEngine(process=True)"
+            if args.symai_concurrency is None
+            else f"(b) SymaiEngine(process=True, concurrency={args.symai_concurrency})"
+        ),
     }
     # Warm-up: every contender once at this W (threads, connections, imports).
     for key, contender in processes.items():
         contender.run(workers, [f"warm-up {workers} {key} {i}" for i in range(workers)])
     order = [key for key in ("a", "base", "b", "w", "p") if key in processes]
-    last_b = ""
+    last: dict[str, str] = {}
     for r in range(args.repeat):
         items = [f"question {workers}-{r}-{i}" for i in range(n)]
         results = {}
@@ -354,7 +361,8 @@ def bench_workers(
         for key in order[r % len(order) :] + order[: r % len(order)]:
             reply = measure(series[key], server, processes[key], workers, items)
             results[key] = reply["results"]
-            last_b = reply["summary"] if key == "b" else last_b
+            if reply["summary"]:
+                last[key] = reply["summary"]
         for key in [key for key in results if key != "base"]:
             if results[key] != results["base"]:
                 i = next(i for i, (x, y) in enumerate(zip(results[key], results["base"])) if x != y)
@@ -363,7 +371,7 @@ def bench_workers(
                     f"{results[key][i]!r} != {results['base'][i]!r}"
                 )
     extra = [series[key] for key in ("w", "p") if key in processes]
-    return series["a"], series["b"], series["base"], extra, last_b
+    return series["a"], series["b"], series["base"], extra, last
 
 
 def main() -> int:
@@ -422,7 +430,7 @@ def main() -> int:
         )
         for workers in workers_list:
             cpu_before = server.cpu_seconds()
-            ours_a, ours_b, base, extra, last_b = bench_workers(workers, args, server, processes)
+            ours_a, ours_b, base, extra, last = bench_workers(workers, args, server, processes)
             n = workers * args.items_per_worker
             ideal = workers * 1000 / args.latency_ms
             print(f"W={workers}: N={n} items, ideal {ideal:.0f} items/s (W / latency)")
@@ -433,8 +441,9 @@ def main() -> int:
             for series in extra:
                 print(f"  ratio {series.name}: {series.median() / base.median():.2f}x")
             print(f"  loopback server CPU during W={workers}: {server.cpu_seconds() - cpu_before:.2f} s")
-            if last_b:
-                print(f"  (b) last run: {last_b}")
+            for key, label in (("b", "(b)"), ("p", "(b) SymaiEngine(process=True)")):
+                if key in last:
+                    print(f"  {label} last run: {last[key]}")
             missed += [f"(a) at W={workers}"] * (ratio_a < TARGET) + [f"(b) at W={workers}"] * (ratio_b < TARGET)
     finally:
         for contender in processes.values():

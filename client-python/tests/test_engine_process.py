@@ -33,6 +33,8 @@ def test_calls_are_answered_in_another_process_with_the_same_answers():
     with BatchScheduler(engine=SymaiEngine(engine=PidEngine(), process=True), cache="off") as scheduler:
         pids, answers = _answered(scheduler(Ask, 4, items))
         assert all(os.path.exists(f"/proc/{pid}") for pid in pids)
+        # A session of its own: a Ctrl-C in the terminal does not reach it.
+        assert all(os.getsid(pid) != os.getsid(0) for pid in pids)
     assert pids_here == {os.getpid()}
     assert len(pids) == 1 and os.getpid() not in pids
     assert answers == answers_here

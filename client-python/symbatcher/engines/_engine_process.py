@@ -17,7 +17,8 @@ JSON form (see `SymaiEngine`).
 
 Lifetime: the engine process ends when its standard input closes, so it ends
 with the scheduler (`stop`) and with this process, however this process
-ends. One that ends on its own while it is in use is started again (at most
+ends (it runs in a session of its own, so a Ctrl-C in the terminal reaches
+only this process, which decides). One that ends on its own while it is in use is started again (at most
 `MAX_RESTARTS` times): the server keeps its calls for its
 `--engine-reconnect-grace-ms` (30 s by default) and sends them to the new one.
 """
@@ -106,6 +107,9 @@ class EngineProcess:
             [sys.executable, "-m", "symbatcher.engines._engine_process_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # Out of the terminal's process group: Ctrl-C is for the process
+            # that started it, which decides when it ends.
+            start_new_session=True,
         )
         assert proc.stdin is not None and proc.stdout is not None
         self._proc = proc
