@@ -441,7 +441,7 @@ def main() -> int:
             for series in extra:
                 print(f"  ratio {series.name}: {series.median() / base.median():.2f}x")
             print(f"  loopback server CPU during W={workers}: {server.cpu_seconds() - cpu_before:.2f} s")
-            for key, label in (("b", "(b)"), ("p", "(b) SymaiEngine(process=True)")):
+            for key, label in (("b", "(b)"), ("p", "(b) from its engine process")):
                 if key in last:
                     print(f"  {label} last run: {last[key]}")
             missed += [f"(a) at W={workers}"] * (ratio_a < TARGET) + [f"(b) at W={workers}"] * (ratio_b < TARGET)
