@@ -4,7 +4,11 @@ own, started with the scheduler and ended with it (`engines/_engine_process`).""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 
 import pytest
 from process_engines import DiesOnceEngine, PidEngine, UnpicklesBadly
@@ -71,3 +75,37 @@ def test_an_engine_that_cannot_reach_a_process_is_refused_naming_the_field():
         SymaiEngine(process="yes")  # type: ignore[arg-type]
     # Served here, any engine object goes.
     assert SymaiEngine(engine=MockEngine()).process is False
+
+
+_KILLED_PARENT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path[:0] = {path!r}
+    from process_engines import PidEngine
+    from symai import Expression, Symbol
+    from symbatcher import BatchScheduler, SymaiEngine
+
+    class Ask(Expression):
+        def forward(self, input, **kwargs):
+            return Symbol(input).query("Answer briefly").value
+
+    engine = SymaiEngine(engine=PidEngine(), process=True)
+    scheduler = BatchScheduler(address={address!r}, engine=engine, cache="off")
+    print(scheduler(Ask, 1, ["q"])[0].split("|")[0], flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_the_engine_process_ends_when_the_process_that_started_it_is_killed():
+    # The server stays up: only the end of the engine process's standard
+    # input can end it.
+    with BatchScheduler(engine="echo") as server:
+        script = _KILLED_PARENT.format(path=[os.path.dirname(__file__)], address=server.address)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.returncode == -9, done.stderr
+        pid = int(done.stdout.strip())
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}"), "the engine process outlived the process that started it"
