@@ -15,7 +15,7 @@ from process_engines import DiesOnceEngine, PidEngine, UnpicklesBadly
 from symai import Expression, Symbol
 
 from symbatcher import BatchScheduler, SymaiEngine, SymbatcherError
-from mock_symai_engines import MockEngine
+from mock_symai_engines import MockEngine, registered
 
 
 class Ask(Expression):
@@ -109,3 +109,17 @@ def test_the_engine_process_ends_when_the_process_that_started_it_is_killed():
         while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not os.path.exists(f"/proc/{pid}"), "the engine process outlived the process that started it"
+
+
+def test_without_an_engine_given_it_serves_the_one_symai_has_here():
+    # Registered in this process: pickled into the engine process.
+    with registered(PidEngine()):
+        with BatchScheduler(engine=SymaiEngine(process=True), cache="off") as scheduler:
+            pids, answers = _answered(scheduler(Ask, 2, ["q0", "q1"]))
+            name = scheduler.last_summary.engine
+    assert len(pids) == 1 and os.getpid() not in pids
+    assert name == "symai:PidEngine"
+    # One that cannot go there is refused before any process starts.
+    with registered(MockEngine()):
+        with pytest.raises(TypeError, match=r"^engine: .*MockEngine cannot be pickled"):
+            BatchScheduler(engine=SymaiEngine(process=True))

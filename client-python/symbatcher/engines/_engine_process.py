@@ -9,18 +9,20 @@ lock as the worker slots running forward(), and with many slots the lock,
 not the engine's latency, bounds the run. In a process of its own it has a
 lock of its own.
 
-What crosses: the symai engine object is pickled once, at start (None:
-symai's configured engine, resolved in the engine process). Calls reach it as
+What crosses: the symai engine object is pickled once, at start
+(`SymaiEngine.symai_engine_to_send`; None: symai's configured engine, built
+in the engine process). Calls reach it as
 any engine process outside the slots' process sees them, the chat messages
 the worker rendered and the call's kwargs, and answers come back in their
 JSON form (see `SymaiEngine`).
 
 Lifetime: the engine process ends when its standard input closes, so it ends
 with the scheduler (`stop`) and with this process, however this process
-ends (it runs in a session of its own, so a Ctrl-C in the terminal reaches
-only this process, which decides). One that ends on its own while it is in use is started again (at most
-`MAX_RESTARTS` times): the server keeps its calls for its
-`--engine-reconnect-grace-ms` (30 s by default) and sends them to the new one.
+ends. It runs in a session of its own: a Ctrl-C in the terminal reaches only
+this process, which decides. One that ends on its own while it is in use is
+started again (at most `MAX_RESTARTS` times): the server keeps its calls for
+its `--engine-reconnect-grace-ms` (30 s by default) and sends them to the new
+one.
 """
 
 from __future__ import annotations
@@ -97,12 +99,15 @@ class EngineProcess:
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
         """Starts the engine process and returns once the server registered
         its engine. SymbatcherError with the engine process's own error when
-        it could not (its traceback, if any, went to this process's stderr)."""
+        it could not (its traceback, if any, went to this process's stderr);
+        TypeError naming `engine` when the engine cannot be sent to it."""
         self._launch(timeout)
         self._watcher = threading.Thread(target=self._watch, name="engine-process-watch", daemon=True)
         self._watcher.start()
 
     def _launch(self, timeout: float) -> None:
+        # Before anything starts: TypeError naming `engine` when it cannot go.
+        engine = self.engine.symai_engine_to_send()
         proc = subprocess.Popen(
             [sys.executable, "-m", "symbatcher.engines._engine_process_main"],
             stdin=subprocess.PIPE,
@@ -115,7 +120,7 @@ class EngineProcess:
         self._proc = proc
         try:
             pickle.dump(self._spec, proc.stdin)
-            pickle.dump(self.engine.symai_engine_to_send(), proc.stdin)
+            pickle.dump(engine, proc.stdin)
             proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # it ended already: its status says why, below

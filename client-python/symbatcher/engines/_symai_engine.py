@@ -77,13 +77,14 @@ class SymaiEngine(BatchEngine):
 
     `process` (default False): a BatchScheduler serves the engine from a
     Python process of its own (`_engine_process`), started with the
-    scheduler's first job and stopped with it, so that symai's engine work
-    does not take the interpreter lock the worker slots need: with many
-    slots that lock, not the engine's latency, bounds a run served from the
-    scheduler's process. `engine` is then pickled into that process (None:
-    symai's configured engine, resolved there), its calls reach it as a
-    remote worker's do (the rendered chat messages and kwargs), and answers
-    come back in their JSON form, as from the call cache.
+    scheduler and stopped with it, so that symai's engine work does not
+    take the interpreter lock the worker slots need: with many slots that
+    lock, not the engine's latency, bounds a run served from the
+    scheduler's process. The engine (`engine`, else the one symai has here)
+    is then pickled into that process (`symai_engine_to_send`), its calls
+    reach it as a remote worker's do (the rendered chat messages and
+    kwargs), and answers come back in their JSON form, as from the call
+    cache.
     """
 
     #: symai's engines call providers that charge per call.
@@ -146,9 +147,23 @@ class SymaiEngine(BatchEngine):
             return self._engine
 
     def symai_engine_to_send(self) -> Engine | None:
-        """What the engine process of `process=True` serves: the engine given
-        (pickled into it), or None for symai's configured one."""
-        return self._given if self.process else None
+        """What the engine process of `process=True` serves, pickled into it:
+        the engine given, else the one symai has in this process (registered
+        with `EngineRepository.register`, or built from symai's
+        configuration). None when that is one of symai's own engines that
+        does not pickle: the engine process builds it from the same
+        configuration. TypeError naming `engine` for an engine of another
+        kind that cannot get there."""
+        if not self.process:
+            return None
+        engine = self.engine()
+        try:
+            _check_sendable(engine)
+        except TypeError:
+            if self._given is None and type(engine).__module__.split(".")[0] == "symai":
+                return None
+            raise
+        return engine
 
     def describe(self) -> str:
         """`symai:<EngineClass>[:<model>]`, the engine's name in Status and summaries."""
