@@ -14,8 +14,8 @@ hands the completions of every event loop but the first through that one):
   defaults, `num_workers=W`: the server sends the requests;
 - (b) `BatchScheduler()`, all defaults, with a symai engine registered as
   symai's neurosymbolic engine (`EngineRepository.register`): `NetworkEngine`
-  (bench/network_engine.py), a plain symai `Engine` (no `allows_batching`) whose forward() sends
-  one HTTP request to the same server per call. symbatcher serves it as a
+  (bench/network_engine.py), a plain symai `Engine` (no `allows_batching`)
+  whose forward() sends one HTTP request to the same server per call. symbatcher serves it as a
   `SymaiEngine` from its process. It sends the call's processed input as
   the one user message (symai's chat engines would add their system message;
   leaving it out makes the baseline's engine cheaper, so the comparison
