@@ -10,7 +10,7 @@ not the engine's latency, bounds the run. In a process of its own it has a
 lock of its own.
 
 What crosses: the symai engine object is pickled once, at start
-(`SymaiEngine.symai_engine_to_send`; None: symai's configured engine, built
+(`SymaiEngine.symai_engine_pickle`; None: symai's configured engine, built
 in the engine process). Calls reach it as
 any engine process outside the slots' process sees them, the chat messages
 the worker rendered and the call's kwargs, and answers come back in their
@@ -91,11 +91,6 @@ class EngineProcess:
         self._watcher: threading.Thread | None = None
         self.restarts = 0
 
-    @property
-    def pid(self) -> int | None:
-        """The engine process's id (None before `start`)."""
-        return self._proc.pid if self._proc is not None else None
-
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
         """Starts the engine process and returns once the server registered
         its engine. SymbatcherError with the engine process's own error when
@@ -107,7 +102,7 @@ class EngineProcess:
 
     def _launch(self, timeout: float) -> None:
         # Before anything starts: TypeError naming `engine` when it cannot go.
-        engine = self.engine.symai_engine_to_send()
+        engine = self.engine.symai_engine_pickle()
         proc = subprocess.Popen(
             [sys.executable, "-m", "symbatcher.engines._engine_process_main"],
             stdin=subprocess.PIPE,
@@ -120,7 +115,7 @@ class EngineProcess:
         self._proc = proc
         try:
             pickle.dump(self._spec, proc.stdin)
-            pickle.dump(engine, proc.stdin)
+            proc.stdin.write(engine)
             proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # it ended already: its status says why, below

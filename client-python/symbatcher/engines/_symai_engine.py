@@ -81,7 +81,7 @@ class SymaiEngine(BatchEngine):
     take the interpreter lock the worker slots need: with many slots that
     lock, not the engine's latency, bounds a run served from the
     scheduler's process. The engine (`engine`, else the one symai has here)
-    is then pickled into that process (`symai_engine_to_send`), its calls
+    is then pickled into that process (`symai_engine_pickle`), its calls
     reach it as a remote worker's do (the rendered chat messages and
     kwargs), and answers come back in their JSON form, as from the call
     cache.
@@ -109,7 +109,7 @@ class SymaiEngine(BatchEngine):
         if not isinstance(process, bool):
             raise TypeError(f"process: must be True or False, got {type(process).__name__}")
         if process and engine is not None:
-            _check_sendable(engine)
+            _sendable_pickle(engine)
         self.concurrency = limit
         self.max_concurrency = max_concurrency
         self.reply_each = reply_each
@@ -146,24 +146,21 @@ class SymaiEngine(BatchEngine):
                 self._engine = EngineRepository.get("neurosymbolic")
             return self._engine
 
-    def symai_engine_to_send(self) -> Engine | None:
-        """What the engine process of `process=True` serves, pickled into it:
-        the engine given, else the one symai has in this process (registered
+    def symai_engine_pickle(self) -> bytes:
+        """What the engine process of `process=True` serves, pickled: the
+        engine given, else the one symai has in this process (registered
         with `EngineRepository.register`, or built from symai's
-        configuration). None when that is one of symai's own engines that
-        does not pickle: the engine process builds it from the same
-        configuration. TypeError naming `engine` for an engine of another
-        kind that cannot get there."""
-        if not self.process:
-            return None
+        configuration). None (pickled) when that is one of symai's own
+        engines that does not pickle: the engine process builds it from the
+        same configuration. TypeError naming `engine` for an engine of
+        another kind that cannot get there."""
         engine = self.engine()
         try:
-            _check_sendable(engine)
+            return _sendable_pickle(engine)
         except TypeError:
             if self._given is None and type(engine).__module__.split(".")[0] == "symai":
-                return None
+                return pickle.dumps(None)
             raise
-        return engine
 
     def describe(self) -> str:
         """`symai:<EngineClass>[:<model>]`, the engine's name in Status and summaries."""
@@ -231,9 +228,9 @@ class SymaiEngine(BatchEngine):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _check_sendable(engine: Engine) -> None:
-    """`process=True` pickles `engine` into a process of its own: TypeError
-    naming the field when that cannot work."""
+def _sendable_pickle(engine: Engine) -> bytes:
+    """`engine` pickled for a process of its own (`process=True`):
+    TypeError naming the field when that cannot work."""
     cls = type(engine)
     if cls.__module__ == "__main__":
         raise TypeError(
@@ -241,7 +238,7 @@ def _check_sendable(engine: Engine) -> None:
             f"import {cls.__qualname__} from __main__; define its class in a module, or use process=False"
         )
     try:
-        pickle.dumps(engine)
+        return pickle.dumps(engine)
     except Exception as exc:  # noqa: BLE001 - pickle raises many kinds
         raise TypeError(
             f"engine: SymaiEngine(process=True) sends the engine to a process of its own, and "
