@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use symbatcher::pb::v1::{
     worker_command, worker_message, JobSpec, WorkerEngineCall, WorkerMessage, WorkerUpdate,
@@ -37,6 +39,7 @@ async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
                     call: Some(engine_call(7, "asked in an update")),
                 }],
                 results: vec![ok_result(done, b"\"finished in an update\"")],
+                ..Default::default()
             })),
         })
         .await;
@@ -74,5 +77,80 @@ async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
             (0, b"\"answered\"".to_vec()),
             (1, b"\"finished in an update\"".to_vec())
         ]
+    );
+}
+
+/// Two runs of a job with a max_queue_delay of 1 s are assigned at `t0`;
+/// 900 ms later one update starts both (the first `started_ms_ago` before
+/// it) and carries the second's call. Returns how long after the update the
+/// engine got the batch of that call: the first run, without a call, holds
+/// the batch back until it is silent, 1 s after its start.
+async fn batch_wait_after_update(started_ms_ago: Vec<u32>) -> Duration {
+    let server = spawn_server(config()).await;
+    let mut engine = connect_engine(&server.channel, "e", 1).await;
+    let mut worker = connect_worker(&server.channel, "w", &[EXPR], 2).await;
+    let mut job = start_job(
+        &server.channel,
+        JobSpec {
+            engine: "e".into(),
+            max_queue_delay_ms: Some(1_000),
+            ..spec(EXPR, 8)
+        },
+    )
+    .await;
+    job.send_items(items(0..2)).await;
+    job.end().await;
+    let tasks = worker.assignments(2).await;
+    let (quiet, calling) = (tasks[0].task_id, tasks[1].task_id);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+
+    let sent = tokio::time::Instant::now();
+    worker
+        .send(WorkerMessage {
+            kind: Some(worker_message::Kind::Update(WorkerUpdate {
+                started_task_ids: vec![quiet, calling],
+                calls: vec![WorkerEngineCall {
+                    task_id: calling,
+                    call: Some(engine_call(7, "asked beside a quiet run")),
+                }],
+                started_ms_ago,
+                ..Default::default()
+            })),
+        })
+        .await;
+    let batch = engine.next_batch().await.expect("a batch");
+    assert_eq!(batch.calls.len(), 1, "{batch:?}");
+    sent.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_started_before_its_update_is_silent_that_much_sooner() {
+    // The quiet run started 800 ms before the update: silent 200 ms after it.
+    let waited = batch_wait_after_update(vec![800, 0]).await;
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_millis(250),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_is_never_counted_from_before_its_assignment() {
+    // 5 s ago is before the run was assigned (900 ms before the update): its
+    // start counts from the assignment, silent 100 ms after the update.
+    let waited = batch_wait_after_update(vec![5_000, 0]).await;
+    assert!(
+        waited >= Duration::from_millis(100) && waited < Duration::from_millis(150),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_without_start_times_starts_its_runs_when_it_arrives() {
+    // An older worker sends no started_ms_ago: the quiet run started with
+    // the update and holds the batch for the whole max_queue_delay.
+    let waited = batch_wait_after_update(Vec::new()).await;
+    assert!(
+        waited >= Duration::from_millis(1_000) && waited < Duration::from_millis(1_050),
+        "{waited:?}"
     );
 }

@@ -261,6 +261,8 @@ impl Worker {
             started_task_ids: turn.started,
             calls: turn.calls,
             results: turn.results,
+            // Sent within the turn its runs started in.
+            started_ms_ago: Vec::new(),
         }))
         .await;
     }

@@ -160,6 +160,28 @@ def test_a_long_item_in_the_same_job_holds_back_no_thread_slot(served):
     assert_not_held_back([results[i + 1] for i in range(ITEMS)])
 
 
+def test_the_server_counts_a_held_back_start_from_when_its_slot_started(served):
+    """The long item and three one-call items start together, in a job whose
+    runs go silent after 0.6 s. The worker holds the four starts and the three
+    calls back until its flush tick (0.5 s here): the long slot may still
+    call. It sends how long ago each run started, so the server sees the long
+    run go silent 0.1 s later, and sends the three calls then: not 0.6 s after
+    the update came (1.1 s in), as it would counting the start from there."""
+    delay_ms = 600
+    with long_item() as long, BatchScheduler(address=served.address, max_queue_delay_ms=delay_ms) as slow:
+        results: dict[int, Any] = {}
+        start = time.monotonic()
+        for index, result in slow.stream(OnThreads, 0, [long.spec, *range(3)], batch_size=BATCH):
+            results[index] = result
+            if len(results) == 3 and 0 not in results:
+                took = time.monotonic() - start
+                long.stop()
+    assert results[0] == "stopped"
+    assert [results[i + 1]["input"] for i in range(3)] == [0, 1, 2], results
+    # About 0.6 s; 1.1 s when the server counts the start from the update.
+    assert took < 0.9, f"the one-call items took {took:.2f} s"
+
+
 def test_a_slot_given_up_on_after_an_item_timeout_holds_back_nothing(served):
     # A job whose runs do not go silent for a minute: only the give-up
     # takes its stuck slot out of the count.

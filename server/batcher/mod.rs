@@ -155,14 +155,27 @@ impl Batcher {
             .collect()
     }
 
-    /// The earliest delay deadline among calls whose engine can take a
-    /// batch now (`has_capacity(engine)`). Calls waiting for a busy engine
-    /// have no deadline to wake for: the batch that frees the engine does.
-    pub fn next_deadline(&self, mut has_capacity: impl FnMut(&str) -> bool) -> Option<Instant> {
+    /// The earliest instant a queue whose engine can take a batch now
+    /// (`has_capacity(engine)`) may be due: its earliest delay deadline, or
+    /// `all_silent_at(engine)`, when the engine's last running item goes
+    /// silent (its queues flush then as all parked). Calls waiting for a
+    /// busy engine have no deadline to wake for: the batch that frees the
+    /// engine does.
+    pub fn next_deadline(
+        &self,
+        mut has_capacity: impl FnMut(&str) -> bool,
+        mut all_silent_at: impl FnMut(&str) -> Option<Instant>,
+    ) -> Option<Instant> {
         self.queues
             .iter()
-            .filter(|(key, _)| has_capacity(&key.engine))
-            .filter_map(|(_, queue)| queue.earliest_deadline())
+            .filter(|(key, queue)| !queue.is_empty() && has_capacity(&key.engine))
+            .filter_map(|(key, queue)| {
+                let silent = all_silent_at(&key.engine);
+                [queue.earliest_deadline(), silent]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
             .min()
     }
 
@@ -300,7 +313,7 @@ mod tests {
         batcher.push(key(), call(1, now, 10, 8));
         assert!(batcher.take_ready(now, |_| false, |_| true).is_empty());
         assert_eq!(
-            batcher.next_deadline(|_| true),
+            batcher.next_deadline(|_| true, |_| None),
             Some(now + Duration::from_millis(10))
         );
         let flushes = batcher.take_ready(now + Duration::from_millis(10), |_| false, |_| true);
@@ -312,7 +325,7 @@ mod tests {
         let now = Instant::now();
         let mut batcher = Batcher::default();
         batcher.push(key(), call(1, now, 10, 8));
-        assert_eq!(batcher.next_deadline(|_| false), None);
+        assert_eq!(batcher.next_deadline(|_| false, |_| None), None);
     }
 
     #[test]
@@ -476,7 +489,7 @@ mod model_tests {
                             .flat_map(|(_, q)| q.iter().map(|c| c.1))
                             .min();
                         let has_slot = |engine: &str| (if engine == "a" { slots.0 } else { slots.1 }) > 0;
-                        prop_assert_eq!(batcher.next_deadline(has_slot), expected_deadline);
+                        prop_assert_eq!(batcher.next_deadline(has_slot, |_| None), expected_deadline);
                         let mut expected = Vec::new();
                         let mut free = slots;
                         for (key, queue) in model.iter_mut() {

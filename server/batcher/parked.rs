@@ -63,6 +63,14 @@ impl ParkedIndex {
         }
     }
 
+    /// When every run that may add a call to `engine`'s queues has gone
+    /// silent, unless one changes before (None: none may add a call).
+    /// O(log r).
+    pub(crate) fn all_silent_at(&self, engine: &str) -> Option<Instant> {
+        let &pos = self.engines.get(engine)?;
+        self.active[pos].last().map(|&(silent_at, _)| silent_at)
+    }
+
     /// Whether no run may add a call to `engine`'s queues any more at `now`.
     pub(crate) fn all_parked(&self, engine: &str, now: Instant) -> bool {
         let Some(&pos) = self.engines.get(engine) else {
@@ -92,7 +100,16 @@ mod tests {
             "runs of other engines do not count"
         );
         assert!(index.all_parked("a", now + Duration::from_millis(5)));
+        index.set(2, "a", Some(now + Duration::from_millis(3)));
+        assert_eq!(
+            index.all_silent_at("a"),
+            Some(now + Duration::from_millis(5)),
+            "the latest silence"
+        );
+        assert_eq!(index.all_silent_at("b"), None);
+        index.remove(2);
         index.set(1, "a", None);
+        assert_eq!(index.all_silent_at("a"), None);
         assert!(index.all_parked("a", now));
     }
 

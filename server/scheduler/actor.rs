@@ -165,10 +165,9 @@ impl Scheduler {
             SchedulerCommand::WorkerCalls { worker_id, calls } => {
                 self.worker_calls(worker_id, calls)
             }
-            SchedulerCommand::WorkerStarted {
-                worker_id,
-                task_ids,
-            } => self.worker_started(worker_id, task_ids),
+            SchedulerCommand::WorkerStarted { worker_id, starts } => {
+                self.worker_started(worker_id, starts)
+            }
             SchedulerCommand::WorkerDrain {
                 worker_id,
                 unstarted,
@@ -242,7 +241,7 @@ impl Scheduler {
         let engines = &self.engines;
         let batch = self
             .calls
-            .next_deadline(|engine| engines.has_free_slot(engine));
+            .next_deadline(Instant::now(), |engine| engines.has_free_slot(engine));
         [
             batch,
             self.jobs.next_deadline(),

@@ -108,9 +108,19 @@ impl CallBook {
         self.batcher.queue_lengths()
     }
 
-    /// When the next batch is due, among engines `has_capacity` accepts.
-    pub fn next_deadline(&self, has_capacity: impl FnMut(&str) -> bool) -> Option<Instant> {
-        self.batcher.next_deadline(has_capacity)
+    /// When the next batch is due, among engines `has_capacity` accepts: a
+    /// call's delay, or the instant after `now` the engine's last running
+    /// item goes silent (its silence needs no event, but the flush it
+    /// allows needs a wake).
+    pub fn next_deadline(
+        &self,
+        now: Instant,
+        has_capacity: impl FnMut(&str) -> bool,
+    ) -> Option<Instant> {
+        let parked = &self.parked;
+        self.batcher.next_deadline(has_capacity, |engine| {
+            parked.all_silent_at(engine).filter(|&at| at > now)
+        })
     }
 
     /// Forms every batch due at `now`: an engine's queues flush early once

@@ -133,10 +133,10 @@ pub(super) enum SchedulerCommand {
         worker_id: u64,
         calls: Vec<WorkerEngineCall>,
     },
-    /// The worker's slots started these runs.
+    /// The worker's slots started these runs, each that long ago.
     WorkerStarted {
         worker_id: u64,
-        task_ids: Vec<u64>,
+        starts: Vec<(u64, Duration)>,
     },
     /// The worker stops taking items and gives back runs it has not started.
     WorkerDrain {
@@ -255,13 +255,15 @@ impl SchedulerHandle {
             .await
     }
 
-    /// The worker's slots started these runs.
-    pub async fn worker_started(&self, worker_id: u64, task_ids: Vec<u64>) -> Result<(), Error> {
-        self.send(SchedulerCommand::WorkerStarted {
-            worker_id,
-            task_ids,
-        })
-        .await
+    /// The worker's slots started these runs, each the given time before
+    /// its message was written.
+    pub async fn worker_started(
+        &self,
+        worker_id: u64,
+        starts: Vec<(u64, Duration)>,
+    ) -> Result<(), Error> {
+        self.send(SchedulerCommand::WorkerStarted { worker_id, starts })
+            .await
     }
 
     /// The worker stops taking items and gives back runs it has not started.

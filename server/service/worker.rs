@@ -184,6 +184,16 @@ fn refuse_deep_calls(calls: Vec<WorkerEngineCall>) -> (Vec<WorkerEngineCall>, Ve
     (kept, refused)
 }
 
+/// Each started run with how long before its message its slot started it
+/// (`WorkerUpdate.started_ms_ago`, in the same order; 0 where it is short).
+fn run_starts(task_ids: Vec<u64>, ms_ago: &[u32]) -> Vec<(u64, Duration)> {
+    let ago = ms_ago
+        .iter()
+        .map(|&ms| Duration::from_millis(u64::from(ms)));
+    let zeros = std::iter::repeat(Duration::ZERO);
+    task_ids.into_iter().zip(ago.chain(zeros)).collect()
+}
+
 /// Hands the parts of a `WorkerUpdate` to the scheduler, in its order:
 /// started runs, engine calls, results (none for an empty part). False
 /// when the scheduler or the worker's stream is gone.
@@ -195,7 +205,10 @@ async fn forward_update(
 ) -> bool {
     if !update.started_task_ids.is_empty()
         && scheduler
-            .worker_started(worker_id, update.started_task_ids)
+            .worker_started(
+                worker_id,
+                run_starts(update.started_task_ids, &update.started_ms_ago),
+            )
             .await
             .is_err()
     {
@@ -291,7 +304,7 @@ async fn worker_inbound_task(
                     forward_calls(worker_id, chunk.calls, &refusals_tx, &scheduler).await
                 }
                 worker_message::Kind::Started(started) => scheduler
-                    .worker_started(worker_id, started.task_ids)
+                    .worker_started(worker_id, run_starts(started.task_ids, &[]))
                     .await
                     .is_ok(),
                 worker_message::Kind::Drain(drain) => scheduler

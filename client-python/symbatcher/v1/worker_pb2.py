@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from symbatcher.v1 import common_pb2 as symbatcher_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/worker.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"\xf5\x02\n\rWorkerMessage\x12\x31\n\x08register\x18\x01 \x01(\x0b\x32\x1d.symbatcher.v1.RegisterWorkerH\x00\x12\x31\n\x07results\x18\x02 \x01(\x0b\x32\x1e.symbatcher.v1.WorkResultChunkH\x00\x12<\n\x0c\x65ngine_calls\x18\x03 \x01(\x0b\x32$.symbatcher.v1.WorkerEngineCallChunkH\x00\x12+\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x1a.symbatcher.v1.DrainWorkerH\x00\x12-\n\x07started\x18\x05 \x01(\x0b\x32\x1a.symbatcher.v1.RunsStartedH\x00\x12-\n\x06update\x18\x06 \x01(\x0b\x32\x1b.symbatcher.v1.WorkerUpdateH\x00\x12-\n\theartbeat\x18\x07 \x01(\x0b\x32\x18.symbatcher.v1.HeartbeatH\x00\x42\x06\n\x04kind\"\x0b\n\tHeartbeat\"\x84\x01\n\x0cWorkerUpdate\x12\x18\n\x10started_task_ids\x18\x01 \x03(\x04\x12.\n\x05\x63\x61lls\x18\x02 \x03(\x0b\x32\x1f.symbatcher.v1.WorkerEngineCall\x12*\n\x07results\x18\x03 \x03(\x0b\x32\x19.symbatcher.v1.WorkResult\"\x1f\n\x0bRunsStarted\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\"\xa1\x01\n\x0eRegisterWorker\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x65xpressions\x18\x02 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12\x10\n\x08prefetch\x18\x04 \x01(\r\x12\x15\n\rprocess_token\x18\x05 \x01(\t\x12\x0f\n\x07replays\x18\x06 \x01(\x08\x12\x1d\n\x15heartbeat_interval_ms\x18\x07 \x01(\r\"F\n\nWorkResult\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\'\n\x07outcome\x18\x02 \x01(\x0b\x32\x16.symbatcher.v1.Outcome\"=\n\x0fWorkResultChunk\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.symbatcher.v1.WorkResult\"L\n\x10WorkerEngineCall\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\'\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x19.symbatcher.v1.EngineCall\"G\n\x15WorkerEngineCallChunk\x12.\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x1f.symbatcher.v1.WorkerEngineCall\")\n\x0b\x44rainWorker\x12\x1a\n\x12unstarted_task_ids\x18\x01 \x03(\x04\"\xc2\x02\n\rWorkerCommand\x12\x35\n\nregistered\x18\x01 \x01(\x0b\x32\x1f.symbatcher.v1.WorkerRegisteredH\x00\x12%\n\x03job\x18\x02 \x01(\x0b\x32\x16.symbatcher.v1.JobInfoH\x00\x12\x35\n\x0b\x61ssignments\x18\x03 \x01(\x0b\x32\x1e.symbatcher.v1.AssignmentChunkH\x00\x12\x32\n\x07replies\x18\x04 \x01(\x0b\x32\x1f.symbatcher.v1.EngineReplyChunkH\x00\x12,\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x1a.symbatcher.v1.CancelTasksH\x00\x12\x32\n\x0cjob_finished\x18\x06 \x01(\x0b\x32\x1a.symbatcher.v1.JobFinishedH\x00\x42\x06\n\x04kind\"%\n\x10WorkerRegistered\x12\x11\n\tworker_id\x18\x01 \x01(\x04\"\x8b\x02\n\x07JobInfo\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x03 \x01(\t\x12#\n\x05\x63odec\x18\x04 \x01(\x0e\x32\x14.symbatcher.v1.Codec\x12\x1d\n\x15\x65ngine_wants_messages\x18\x05 \x01(\x08\x12\x17\n\x0f\x63\x61ll_batch_size\x18\x06 \x01(\r\x12\x1f\n\x12max_queue_delay_ms\x18\x07 \x01(\rH\x00\x88\x01\x01\x12\x14\n\x0creplay_calls\x18\x08 \x01(\x08\x12\x1c\n\x14has_embedding_engine\x18\t \x01(\x08\x42\x15\n\x13_max_queue_delay_ms\"a\n\nAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\r\n\x05index\x18\x03 \x01(\x04\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x12\n\nlocal_only\x18\x05 \x01(\x08\"A\n\x0f\x41ssignmentChunk\x12.\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x19.symbatcher.v1.Assignment\"?\n\x10\x45ngineReplyChunk\x12+\n\x07replies\x18\x01 \x03(\x0b\x32\x1a.symbatcher.v1.EngineReply\"\x1f\n\x0b\x43\x61ncelTasks\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\"\x1d\n\x0bJobFinished\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x32W\n\rWorkerService\x12\x46\n\x04Work\x12\x1c.symbatcher.v1.WorkerMessage\x1a\x1c.symbatcher.v1.WorkerCommand(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asymbatcher/v1/worker.proto\x12\rsymbatcher.v1\x1a\x1asymbatcher/v1/common.proto\"\xf5\x02\n\rWorkerMessage\x12\x31\n\x08register\x18\x01 \x01(\x0b\x32\x1d.symbatcher.v1.RegisterWorkerH\x00\x12\x31\n\x07results\x18\x02 \x01(\x0b\x32\x1e.symbatcher.v1.WorkResultChunkH\x00\x12<\n\x0c\x65ngine_calls\x18\x03 \x01(\x0b\x32$.symbatcher.v1.WorkerEngineCallChunkH\x00\x12+\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x1a.symbatcher.v1.DrainWorkerH\x00\x12-\n\x07started\x18\x05 \x01(\x0b\x32\x1a.symbatcher.v1.RunsStartedH\x00\x12-\n\x06update\x18\x06 \x01(\x0b\x32\x1b.symbatcher.v1.WorkerUpdateH\x00\x12-\n\theartbeat\x18\x07 \x01(\x0b\x32\x18.symbatcher.v1.HeartbeatH\x00\x42\x06\n\x04kind\"\x0b\n\tHeartbeat\"\x9c\x01\n\x0cWorkerUpdate\x12\x18\n\x10started_task_ids\x18\x01 \x03(\x04\x12.\n\x05\x63\x61lls\x18\x02 \x03(\x0b\x32\x1f.symbatcher.v1.WorkerEngineCall\x12*\n\x07results\x18\x03 \x03(\x0b\x32\x19.symbatcher.v1.WorkResult\x12\x16\n\x0estarted_ms_ago\x18\x04 \x03(\r\"\x1f\n\x0bRunsStarted\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\"\xa1\x01\n\x0eRegisterWorker\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x65xpressions\x18\x02 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12\x10\n\x08prefetch\x18\x04 \x01(\r\x12\x15\n\rprocess_token\x18\x05 \x01(\t\x12\x0f\n\x07replays\x18\x06 \x01(\x08\x12\x1d\n\x15heartbeat_interval_ms\x18\x07 \x01(\r\"F\n\nWorkResult\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\'\n\x07outcome\x18\x02 \x01(\x0b\x32\x16.symbatcher.v1.Outcome\"=\n\x0fWorkResultChunk\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.symbatcher.v1.WorkResult\"L\n\x10WorkerEngineCall\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\'\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x19.symbatcher.v1.EngineCall\"G\n\x15WorkerEngineCallChunk\x12.\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x1f.symbatcher.v1.WorkerEngineCall\")\n\x0b\x44rainWorker\x12\x1a\n\x12unstarted_task_ids\x18\x01 \x03(\x04\"\xc2\x02\n\rWorkerCommand\x12\x35\n\nregistered\x18\x01 \x01(\x0b\x32\x1f.symbatcher.v1.WorkerRegisteredH\x00\x12%\n\x03job\x18\x02 \x01(\x0b\x32\x16.symbatcher.v1.JobInfoH\x00\x12\x35\n\x0b\x61ssignments\x18\x03 \x01(\x0b\x32\x1e.symbatcher.v1.AssignmentChunkH\x00\x12\x32\n\x07replies\x18\x04 \x01(\x0b\x32\x1f.symbatcher.v1.EngineReplyChunkH\x00\x12,\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x1a.symbatcher.v1.CancelTasksH\x00\x12\x32\n\x0cjob_finished\x18\x06 \x01(\x0b\x32\x1a.symbatcher.v1.JobFinishedH\x00\x42\x06\n\x04kind\"%\n\x10WorkerRegistered\x12\x11\n\tworker_id\x18\x01 \x01(\x04\"\x8b\x02\n\x07JobInfo\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x03 \x01(\t\x12#\n\x05\x63odec\x18\x04 \x01(\x0e\x32\x14.symbatcher.v1.Codec\x12\x1d\n\x15\x65ngine_wants_messages\x18\x05 \x01(\x08\x12\x17\n\x0f\x63\x61ll_batch_size\x18\x06 \x01(\r\x12\x1f\n\x12max_queue_delay_ms\x18\x07 \x01(\rH\x00\x88\x01\x01\x12\x14\n\x0creplay_calls\x18\x08 \x01(\x08\x12\x1c\n\x14has_embedding_engine\x18\t \x01(\x08\x42\x15\n\x13_max_queue_delay_ms\"a\n\nAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\r\n\x05index\x18\x03 \x01(\x04\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x12\n\nlocal_only\x18\x05 \x01(\x08\"A\n\x0f\x41ssignmentChunk\x12.\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x19.symbatcher.v1.Assignment\"?\n\x10\x45ngineReplyChunk\x12+\n\x07replies\x18\x01 \x03(\x0b\x32\x1a.symbatcher.v1.EngineReply\"\x1f\n\x0b\x43\x61ncelTasks\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\"\x1d\n\x0bJobFinished\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x32W\n\rWorkerService\x12\x46\n\x04Work\x12\x1c.symbatcher.v1.WorkerMessage\x1a\x1c.symbatcher.v1.WorkerCommand(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,37 +37,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEARTBEAT']._serialized_start=449
   _globals['_HEARTBEAT']._serialized_end=460
   _globals['_WORKERUPDATE']._serialized_start=463
-  _globals['_WORKERUPDATE']._serialized_end=595
-  _globals['_RUNSSTARTED']._serialized_start=597
-  _globals['_RUNSSTARTED']._serialized_end=628
-  _globals['_REGISTERWORKER']._serialized_start=631
-  _globals['_REGISTERWORKER']._serialized_end=792
-  _globals['_WORKRESULT']._serialized_start=794
-  _globals['_WORKRESULT']._serialized_end=864
-  _globals['_WORKRESULTCHUNK']._serialized_start=866
-  _globals['_WORKRESULTCHUNK']._serialized_end=927
-  _globals['_WORKERENGINECALL']._serialized_start=929
-  _globals['_WORKERENGINECALL']._serialized_end=1005
-  _globals['_WORKERENGINECALLCHUNK']._serialized_start=1007
-  _globals['_WORKERENGINECALLCHUNK']._serialized_end=1078
-  _globals['_DRAINWORKER']._serialized_start=1080
-  _globals['_DRAINWORKER']._serialized_end=1121
-  _globals['_WORKERCOMMAND']._serialized_start=1124
-  _globals['_WORKERCOMMAND']._serialized_end=1446
-  _globals['_WORKERREGISTERED']._serialized_start=1448
-  _globals['_WORKERREGISTERED']._serialized_end=1485
-  _globals['_JOBINFO']._serialized_start=1488
-  _globals['_JOBINFO']._serialized_end=1755
-  _globals['_ASSIGNMENT']._serialized_start=1757
-  _globals['_ASSIGNMENT']._serialized_end=1854
-  _globals['_ASSIGNMENTCHUNK']._serialized_start=1856
-  _globals['_ASSIGNMENTCHUNK']._serialized_end=1921
-  _globals['_ENGINEREPLYCHUNK']._serialized_start=1923
-  _globals['_ENGINEREPLYCHUNK']._serialized_end=1986
-  _globals['_CANCELTASKS']._serialized_start=1988
-  _globals['_CANCELTASKS']._serialized_end=2019
-  _globals['_JOBFINISHED']._serialized_start=2021
-  _globals['_JOBFINISHED']._serialized_end=2050
-  _globals['_WORKERSERVICE']._serialized_start=2052
-  _globals['_WORKERSERVICE']._serialized_end=2139
+  _globals['_WORKERUPDATE']._serialized_end=619
+  _globals['_RUNSSTARTED']._serialized_start=621
+  _globals['_RUNSSTARTED']._serialized_end=652
+  _globals['_REGISTERWORKER']._serialized_start=655
+  _globals['_REGISTERWORKER']._serialized_end=816
+  _globals['_WORKRESULT']._serialized_start=818
+  _globals['_WORKRESULT']._serialized_end=888
+  _globals['_WORKRESULTCHUNK']._serialized_start=890
+  _globals['_WORKRESULTCHUNK']._serialized_end=951
+  _globals['_WORKERENGINECALL']._serialized_start=953
+  _globals['_WORKERENGINECALL']._serialized_end=1029
+  _globals['_WORKERENGINECALLCHUNK']._serialized_start=1031
+  _globals['_WORKERENGINECALLCHUNK']._serialized_end=1102
+  _globals['_DRAINWORKER']._serialized_start=1104
+  _globals['_DRAINWORKER']._serialized_end=1145
+  _globals['_WORKERCOMMAND']._serialized_start=1148
+  _globals['_WORKERCOMMAND']._serialized_end=1470
+  _globals['_WORKERREGISTERED']._serialized_start=1472
+  _globals['_WORKERREGISTERED']._serialized_end=1509
+  _globals['_JOBINFO']._serialized_start=1512
+  _globals['_JOBINFO']._serialized_end=1779
+  _globals['_ASSIGNMENT']._serialized_start=1781
+  _globals['_ASSIGNMENT']._serialized_end=1878
+  _globals['_ASSIGNMENTCHUNK']._serialized_start=1880
+  _globals['_ASSIGNMENTCHUNK']._serialized_end=1945
+  _globals['_ENGINEREPLYCHUNK']._serialized_start=1947
+  _globals['_ENGINEREPLYCHUNK']._serialized_end=2010
+  _globals['_CANCELTASKS']._serialized_start=2012
+  _globals['_CANCELTASKS']._serialized_end=2043
+  _globals['_JOBFINISHED']._serialized_start=2045
+  _globals['_JOBFINISHED']._serialized_end=2074
+  _globals['_WORKERSERVICE']._serialized_start=2076
+  _globals['_WORKERSERVICE']._serialized_end=2163
 # @@protoc_insertion_point(module_scope)

@@ -30,14 +30,16 @@ class Heartbeat(_message.Message):
     def __init__(self) -> None: ...
 
 class WorkerUpdate(_message.Message):
-    __slots__ = ("started_task_ids", "calls", "results")
+    __slots__ = ("started_task_ids", "calls", "results", "started_ms_ago")
     STARTED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_AGO_FIELD_NUMBER: _ClassVar[int]
     started_task_ids: _containers.RepeatedScalarFieldContainer[int]
     calls: _containers.RepeatedCompositeFieldContainer[WorkerEngineCall]
     results: _containers.RepeatedCompositeFieldContainer[WorkResult]
-    def __init__(self, started_task_ids: _Optional[_Iterable[int]] = ..., calls: _Optional[_Iterable[_Union[WorkerEngineCall, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[WorkResult, _Mapping]]] = ...) -> None: ...
+    started_ms_ago: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, started_task_ids: _Optional[_Iterable[int]] = ..., calls: _Optional[_Iterable[_Union[WorkerEngineCall, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[WorkResult, _Mapping]]] = ..., started_ms_ago: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RunsStarted(_message.Message):
     __slots__ = ("task_ids",)

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, NamedTuple
 
 import grpc
 
@@ -55,9 +55,22 @@ class _Signal(enum.Enum):
 
 _STOP: Final = _Signal.STOP
 _HEARTBEAT: Final = _Signal.HEARTBEAT
-#: What the writer sends: a run's result, an engine call, a drain, the id
-#: of a run that started, or a signal.
-_Outgoing = worker_pb2.WorkResult | worker_pb2.WorkerEngineCall | worker_pb2.DrainWorker | int | _Signal
+
+
+class _Start(NamedTuple):
+    """A run its slot started, at `time.monotonic()` `at`: the server
+    counts its start from then (`WorkerUpdate.started_ms_ago`), not from when
+    the writer sends it."""
+
+    task_id: int
+    at: float
+
+
+#: What the writer sends: a run's result, an engine call, a drain, a run
+#: that started, or a signal.
+_Outgoing = worker_pb2.WorkResult | worker_pb2.WorkerEngineCall | worker_pb2.DrainWorker | _Start | _Signal
+#: The most `WorkerUpdate.started_ms_ago` holds (a uint32).
+_MAX_MS_AGO: Final = 2**32 - 1
 
 #: How often the worker's loop sends a message to the server (a Heartbeat
 #: when it has nothing else to send). A loop that sends nothing for four
@@ -416,7 +429,7 @@ class WorkerRuntime:
                     self._unsent_calls = 0
                 results: list[worker_pb2.WorkResult] = []
                 calls: list[worker_pb2.WorkerEngineCall] = []
-                started: list[int] = []
+                started: list[_Start] = []
                 drain: worker_pb2.DrainWorker | None = None
                 stop = False
                 heartbeat = False
@@ -426,7 +439,7 @@ class WorkerRuntime:
                         stop = True
                     elif message is _HEARTBEAT:
                         heartbeat = True
-                    elif isinstance(message, int):
+                    elif isinstance(message, _Start):
                         started.append(message)
                     elif isinstance(message, worker_pb2.WorkResult):
                         results.append(message)
@@ -441,7 +454,7 @@ class WorkerRuntime:
                 # before its calls. A drain goes after the starts it follows.
                 if drain is not None:
                     if started:
-                        update = worker_pb2.WorkerUpdate(started_task_ids=started)
+                        update = _started_update(started)
                         await self._call.write(worker_pb2.WorkerMessage(update=update))
                         started = []
                     await self._call.write(worker_pb2.WorkerMessage(drain=drain))
@@ -451,11 +464,9 @@ class WorkerRuntime:
                     list(_limits.split([*calls, *results])) or [[]]
                 )
                 for part in parts:
-                    update = worker_pb2.WorkerUpdate(
-                        started_task_ids=started,
-                        calls=[m for m in part if isinstance(m, worker_pb2.WorkerEngineCall)],
-                        results=[m for m in part if isinstance(m, worker_pb2.WorkResult)],
-                    )
+                    update = _started_update(started)
+                    update.calls.extend(m for m in part if isinstance(m, worker_pb2.WorkerEngineCall))
+                    update.results.extend(m for m in part if isinstance(m, worker_pb2.WorkResult))
                     started = []
                     if update.started_task_ids or update.calls or update.results:
                         await self._call.write(worker_pb2.WorkerMessage(update=update))
@@ -727,7 +738,7 @@ class WorkerRuntime:
         if task_id in self._cancelled:
             return _cancelled_outcome(task_id)
         self._running[task_id] = self._slots.current()
-        self._post_from_slot(task_id)
+        self._post_from_slot(_Start(task_id, time.monotonic()))
         try:
             return self._run(assignment)
         finally:
@@ -808,6 +819,16 @@ class WorkerRuntime:
             return _codec.decode(assignment.payload, job.info.codec, allow_pickle=self._allow_pickle)
         except Exception as exc:
             raise EncodingError(f"item {assignment.index} cannot be decoded: {exc}") from exc
+
+
+def _started_update(started: list[_Start]) -> worker_pb2.WorkerUpdate:
+    """A WorkerUpdate starting these runs, each with how long ago its slot
+    started it."""
+    now = time.monotonic()
+    return worker_pb2.WorkerUpdate(
+        started_task_ids=[start.task_id for start in started],
+        started_ms_ago=[min(_MAX_MS_AGO, max(0, int((now - start.at) * 1000))) for start in started],
+    )
 
 
 def _cancelled_outcome(task_id: int) -> common_pb2.Outcome:

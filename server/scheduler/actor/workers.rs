@@ -1,6 +1,7 @@
 //! Workers: registration, item assignment, results and disconnects.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -266,10 +267,14 @@ impl Scheduler {
     }
 
     /// The worker's slots started these runs.
-    pub(super) fn worker_started(&mut self, worker_id: u64, run_ids: Vec<u64>) {
+    /// The worker's slots started these runs, each `ago` before the worker
+    /// wrote its message (see `WorkerUpdate.started_ms_ago`): a run's start,
+    /// which its silence and item timeout count from, is then, but never
+    /// before its assignment (its `last_activity` until it starts).
+    pub(super) fn worker_started(&mut self, worker_id: u64, starts: Vec<(u64, Duration)>) {
         let now = Instant::now();
         let had_free = self.workers.has_free_start_slot(worker_id);
-        for run_id in run_ids {
+        for (run_id, ago) in starts {
             let Some(run) = self
                 .workers
                 .run_mut(run_id)
@@ -277,10 +282,13 @@ impl Scheduler {
             else {
                 continue; // a run that ended meanwhile
             };
-            run.started = Some(now);
-            run.last_activity = now;
+            let started = now
+                .checked_sub(ago)
+                .map_or(run.last_activity, |at| at.max(run.last_activity));
+            run.started = Some(started);
+            run.last_activity = started;
             let (job_id, carried) = (run.job_id, run.item.deadline);
-            let deadline = self.run_deadline(job_id, carried, now, false);
+            let deadline = self.run_deadline(job_id, carried, started, false);
             self.workers.set_run_deadline(run_id, deadline);
             if let Some(worker) = self.workers.get_mut(&worker_id) {
                 worker.started += 1;

@@ -24,6 +24,15 @@ export interface WorkerUpdate {
    * Results of finished runs.
    */
   'results'?: (_symbatcher_v1_WorkResult)[];
+  /**
+   * How many milliseconds before this message was written each run of
+   * started_task_ids started, in the same order: a writer that gathers its
+   * slots' messages may hold a start for a while. Shorter than
+   * started_task_ids (or empty): 0 for the rest. The server counts the run's
+   * start (its item timeout, and its silence: see JobInfo.max_queue_delay_ms)
+   * from then, but never from before it assigned the run.
+   */
+  'started_ms_ago'?: (number)[];
 }
 
 /**
@@ -46,4 +55,13 @@ export interface WorkerUpdate__Output {
    * Results of finished runs.
    */
   'results': (_symbatcher_v1_WorkResult__Output)[];
+  /**
+   * How many milliseconds before this message was written each run of
+   * started_task_ids started, in the same order: a writer that gathers its
+   * slots' messages may hold a start for a while. Shorter than
+   * started_task_ids (or empty): 0 for the rest. The server counts the run's
+   * start (its item timeout, and its silence: see JobInfo.max_queue_delay_ms)
+   * from then, but never from before it assigned the run.
+   */
+  'started_ms_ago': (number)[];
 }
