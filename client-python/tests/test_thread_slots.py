@@ -190,3 +190,36 @@ def test_counted_slots_speak_until_the_last_of_each_delay_goes_silent():
     for slot in (unstarted, short[0], short[1]):
         running.discard(slot)
     assert not running.any_speaking(0.0)
+
+
+class _Tagged(Expression):
+    def forward(self, input, **kwargs):
+        return {"input": input, "reply": Symbol(str(input)).query("Tag this", **kwargs).value}
+
+
+def test_slots_whose_threads_cannot_start_are_left_out_and_lose_nothing(monkeypatch, caplog):
+    # The system's thread limit is reached at the third slot: the two slots
+    # that started serve every item, and the three others are not waited for
+    # when the call ends (the slots' join would wait 5 s for each thread it
+    # counts).
+    start = threading.Thread.start
+    started: list[str] = []
+
+    def limited_start(self: threading.Thread) -> None:
+        if "-slot-" in self.name and not self.name.endswith("-slot-starter"):
+            if len(started) == 2:
+                raise RuntimeError("can't start new thread")
+            started.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", limited_start)
+    with caplog.at_level("WARNING", logger="symbatcher.worker"):
+        with BatchScheduler(engine="echo") as scheduler:
+            begin = time.monotonic()
+            results = scheduler(_Tagged, 5, range(20), batch_size=4)
+            took = time.monotonic() - begin
+    assert [r["input"] for r in results] == list(range(20)), results
+    assert all(r["reply"].startswith("echo: ") for r in results), results
+    assert len(started) == 2, started
+    assert "started 2 of 5 thread slots: can't start new thread" in caplog.text, caplog.text
+    assert took < 4, f"the call took {took:.1f} s: its end waited for slots that never started"

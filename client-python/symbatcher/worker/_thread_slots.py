@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import math
 import queue
 import threading
@@ -15,6 +16,8 @@ from symbatcher.v1 import worker_pb2
 from symbatcher.worker._affinity import Placement
 from symbatcher.worker._interceptor import install_in_context
 from symbatcher.worker._slots import STOP, ItemRunner, Queued, Reply, ReplyBox, Slots
+
+log = logging.getLogger("symbatcher.worker")
 
 
 class _Slot:
@@ -207,6 +210,11 @@ class ThreadSlots(Slots):
         return slot.queue.get()
 
     def start(self) -> None:
+        """Counts every slot, then has a thread of its own start their
+        threads: a thread's start waits for the thread to run (about 0.2 ms
+        each), so the loop goes on registering and reading assignments
+        meanwhile, and the first slots take items while the last start
+        (queued ones wait in `_backlog`)."""
         self._loop = asyncio.get_running_loop()
         self._all_ended = self._loop.create_future()
         # Every slot counts before any runs, so that the first to wait is
@@ -216,18 +224,55 @@ class ThreadSlots(Slots):
             for slot in slots:
                 self._running.add(slot, math.inf)
         for slot in slots:
-            self._start_one(slot)
+            self._new_thread(slot)
+        threading.Thread(
+            target=self._start_all, args=(slots,), name=f"{self._name}-slot-starter", daemon=True
+        ).start()
 
-    def _start_one(self, slot: _Slot) -> None:
-        """Starts the thread of `slot`, already counted in `_running`."""
+    def _start_all(self, slots: list[_Slot]) -> None:
+        """On the starter thread: starts the slots' threads one after
+        another. Past the first that cannot start (the system's thread
+        limit), the rest are uncounted on the loop, and the slots that
+        started serve every item."""
+        for n, slot in enumerate(slots):
+            assert slot.thread is not None
+            try:
+                slot.thread.start()
+            except RuntimeError as err:
+                assert self._loop is not None
+                if not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._not_started, slots[n:], err)
+                return
+
+    def _not_started(self, slots: list[_Slot], err: RuntimeError) -> None:
+        """On the loop: the threads of these slots could not start."""
+        started = self._count - len(slots)
+        log.warning(
+            "started %d of %d thread slots: %s; the %d started serve every item",
+            started, self._count, err, started,
+        )
+        threads = {slot.thread for slot in slots}
+        with self._lock:
+            for slot in slots:
+                self._running.discard(slot)
+        self._threads = [t for t in self._threads if t not in threads]
+        self._uncount_live(len(slots))
+
+    def _new_thread(self, slot: _Slot) -> threading.Thread:
+        """The thread of `slot` (already counted in `_running`), not
+        started yet; counted live (it is to run)."""
         n = len(self._threads)
         thread = threading.Thread(
             target=self._run_slot, args=(slot,), name=f"{self._name}-slot-{n}", daemon=True
         )
         slot.thread = thread
         self._live += 1
-        thread.start()
         self._threads.append(thread)
+        return thread
+
+    def _start_one(self, slot: _Slot) -> None:
+        """Starts the thread of `slot`, already counted in `_running`."""
+        self._new_thread(slot).start()
 
     def _run_slot(self, slot: _Slot) -> None:
         try:
@@ -247,7 +292,11 @@ class ThreadSlots(Slots):
             self._retired.discard(thread)
             self.stuck -= 1
             return
-        self._live -= 1
+        self._uncount_live(1)
+
+    def _uncount_live(self, n: int) -> None:
+        """On the loop: `n` slot threads ended (or never started)."""
+        self._live -= n
         if self._live == 0 and self._all_ended is not None and not self._all_ended.done():
             self._all_ended.set_result(None)
 
