@@ -255,8 +255,11 @@ class ThreadSlots(Slots):
         with self._lock:
             for slot in slots:
                 self._running.discard(slot)
+            last = not self._holds_back(time.monotonic())
         self._threads = [t for t in self._threads if t not in threads]
         self._uncount_live(len(slots))
+        if last:  # the slots that started all wait: what they posted goes
+            self._runner.slots_waiting()
 
     def _new_thread(self, slot: _Slot) -> threading.Thread:
         """The thread of `slot` (already counted in `_running`), not
