@@ -7,20 +7,31 @@ use std::time::Duration;
 
 use common::*;
 use symbatcher::pb::v1::{
-    worker_command, worker_message, JobSpec, WorkerEngineCall, WorkerMessage, WorkerUpdate,
+    worker_command, worker_message, Assignment, JobSpec, WorkerEngineCall, WorkerMessage,
+    WorkerUpdate,
 };
 
 const EXPR: &str = "Updated";
 
-#[tokio::test(start_paused = true)]
-async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
+/// A server, engine "e", a worker of 2 slots and a job of 2 items on "e"
+/// (batch size 8, `max_queue_delay_ms` as given), both items assigned.
+struct TwoRuns {
+    server: TestServer,
+    engine: FakeEngine,
+    worker: FakeWorker,
+    job: JobClient,
+    tasks: Vec<Assignment>,
+}
+
+async fn two_runs(max_queue_delay_ms: Option<u32>) -> TwoRuns {
     let server = spawn_server(config()).await;
-    let mut engine = connect_engine(&server.channel, "e", 1).await;
+    let engine = connect_engine(&server.channel, "e", 1).await;
     let mut worker = connect_worker(&server.channel, "w", &[EXPR], 2).await;
     let mut job = start_job(
         &server.channel,
         JobSpec {
             engine: "e".into(),
+            max_queue_delay_ms,
             ..spec(EXPR, 8)
         },
     )
@@ -28,6 +39,24 @@ async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
     job.send_items(items(0..2)).await;
     job.end().await;
     let tasks = worker.assignments(2).await;
+    TwoRuns {
+        server,
+        engine,
+        worker,
+        job,
+        tasks,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
+    let TwoRuns {
+        server,
+        mut engine,
+        mut worker,
+        mut job,
+        tasks,
+    } = two_runs(None).await;
     let (calling, done) = (tasks[0].task_id, tasks[1].task_id);
 
     worker
@@ -86,21 +115,13 @@ async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
 /// engine got the batch of that call: the first run, without a call, holds
 /// the batch back until it is silent, 1 s after its start.
 async fn batch_wait_after_update(started_ms_ago: Vec<u32>) -> Duration {
-    let server = spawn_server(config()).await;
-    let mut engine = connect_engine(&server.channel, "e", 1).await;
-    let mut worker = connect_worker(&server.channel, "w", &[EXPR], 2).await;
-    let mut job = start_job(
-        &server.channel,
-        JobSpec {
-            engine: "e".into(),
-            max_queue_delay_ms: Some(1_000),
-            ..spec(EXPR, 8)
-        },
-    )
-    .await;
-    job.send_items(items(0..2)).await;
-    job.end().await;
-    let tasks = worker.assignments(2).await;
+    let TwoRuns {
+        server: _server,
+        mut engine,
+        mut worker,
+        job: _job,
+        tasks,
+    } = two_runs(Some(1_000)).await;
     let (quiet, calling) = (tasks[0].task_id, tasks[1].task_id);
     tokio::time::sleep(Duration::from_millis(900)).await;
 
