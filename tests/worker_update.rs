@@ -54,7 +54,7 @@ async fn one_update_starts_runs_sends_their_calls_and_finishes_runs() {
         server,
         mut engine,
         mut worker,
-        mut job,
+        job,
         tasks,
     } = two_runs(None).await;
     let (calling, done) = (tasks[0].task_id, tasks[1].task_id);
@@ -118,7 +118,7 @@ async fn batch_wait_after_update(started_ms_ago: Vec<u32>) -> Duration {
     let TwoRuns {
         server: _server,
         mut engine,
-        mut worker,
+        worker,
         job: _job,
         tasks,
     } = two_runs(Some(1_000)).await;
