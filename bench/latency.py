@@ -52,7 +52,7 @@ the latency.
     python bench/latency.py [--workers 32,128,512] [--repeat 5] [--items-per-worker 8]
                             [--latency-ms 200] [--spread-ms 0] [--whole-batches]
                             [--http http.client|requests|httpx] [--symai-concurrency N]
-                            [--engine-process] [--quick]
+                            [--engine-process] [--ideal-batcher] [--quick]
 
 `--spread-ms S` spreads each request's latency over latency-ms +- S (by the
 hash of its message: the same item waits as long for every contender), as
@@ -68,7 +68,12 @@ engine calls at once in the process (the default follows the slots).
 `SymaiEngine(engine=NetworkEngine(...), process=True)`, the same registered
 engine served from an engine process of its own (its CPU is counted in
 the contender's, as "engine process"; with `--symai-concurrency N`, capped
-at N calls at once there too).
+at N calls at once there too). `--ideal-batcher` adds a contender: the
+baseline's pool with symai's calls going through an ideal batcher in its
+process (bench/ideal_batcher.py: one batcher thread hands each call to an
+engine thread, which answers the calling thread; no server, no gRPC, no
+cache). No batcher that runs symai's engine in the caller's process can
+beat it: its ratio is the ceiling of (b).
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ideal_batcher import HandOffEngine
 from network_engine import MODEL, Address, NetworkEngine
 from symai import Expression, Symbol
 from symai.functional import EngineRepository
@@ -263,7 +269,9 @@ def serve_contender(key: str, address: Address, http: str, symai_concurrency: in
     answers on stdout; everything else it prints goes to stderr."""
     out, sys.stdout = sys.stdout, sys.stderr
     engine = NetworkEngine(http, address)
-    EngineRepository.register("neurosymbolic", engine, allow_engine_override=True)
+    # The ideal batcher's calls go through its hand-offs to the same engine.
+    registered = HandOffEngine(engine) if key == "i" else engine
+    EngineRepository.register("neurosymbolic", registered, allow_engine_override=True)
     with tempfile.TemporaryDirectory(prefix="symbatcher-latency-") as cache_dir:
         scheduler = {
             "a": lambda: BatchScheduler(engine=OpenAIEngine(address.base_url, MODEL, api_key_env=""), cache_dir=cache_dir),
@@ -275,6 +283,7 @@ def serve_contender(key: str, address: Address, http: str, symai_concurrency: in
                 engine=SymaiEngine(engine=engine, process=True, concurrency=symai_concurrency), cache_dir=cache_dir
             ),
             "base": lambda: None,
+            "i": lambda: None,
         }[key]()
         try:
             for line in sys.stdin:
@@ -343,6 +352,7 @@ def bench_workers(
         ),
         "base": Series(f"baseline ThreadPoolExecutor({workers})"),
         "w": Series("(b) with replies in whole batches"),
+        "i": Series("ideal in-process batcher (ThreadPoolExecutor)"),
         "p": Series(
             "(b) SymaiEngine(process=True)"
             if args.symai_concurrency is None
@@ -352,7 +362,7 @@ def bench_workers(
     # Warm-up: every contender once at this W (threads, connections, imports).
     for key, contender in processes.items():
         contender.run(workers, [f"warm-up {workers} {key} {i}" for i in range(workers)])
-    order = [key for key in ("a", "base", "b", "w", "p") if key in processes]
+    order = [key for key in ("a", "base", "b", "w", "p", "i") if key in processes]
     last: dict[str, str] = {}
     for r in range(args.repeat):
         items = [f"question {workers}-{r}-{i}" for i in range(n)]
@@ -370,7 +380,7 @@ def bench_workers(
                     f"{series[key].name}: result {i} differs from the baseline's: "
                     f"{results[key][i]!r} != {results['base'][i]!r}"
                 )
-    extra = [series[key] for key in ("w", "p") if key in processes]
+    extra = [series[key] for key in ("w", "p", "i") if key in processes]
     return series["a"], series["b"], series["base"], extra, last
 
 
@@ -404,6 +414,11 @@ def main() -> int:
         action="store_true",
         help="also run (b) with SymaiEngine(engine=..., process=True): symai's engine in a process of its own",
     )
+    parser.add_argument(
+        "--ideal-batcher",
+        action="store_true",
+        help="also run the ideal in-process batcher (bench/ideal_batcher.py): the floor of batching in-process",
+    )
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --items-per-worker 4")
     parser.add_argument("--contender", help=argparse.SUPPRESS)  # a contender's own process
     parser.add_argument("--server-at", help=argparse.SUPPRESS)
@@ -419,7 +434,9 @@ def main() -> int:
 
     server = SlowServer(args.latency_ms, args.spread_ms)
     missed = []
-    keys = ["a", "b", "base"] + (["w"] if args.whole_batches else []) + (["p"] if args.engine_process else [])
+    keys = ["a", "b", "base"] + (["w"] if args.whole_batches else []) + (["p"] if args.engine_process else []) + (
+        ["i"] if args.ideal_batcher else []
+    )
     processes = {key: Contender(key, server, args) for key in keys}
     try:
         spread = f" (plus or minus up to {args.spread_ms} ms)" if args.spread_ms else ""

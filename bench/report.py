@@ -106,7 +106,7 @@ def latency(quick: bool) -> list[Row]:
     """A fixed 200 ms per request, then 200 +- 150 ms (a real engine's
     answers take longer or shorter with their length)."""
     rows = []
-    for spread in (["--engine-process"], ["--spread-ms", "150"]):
+    for spread in (["--engine-process", "--ideal-batcher"], ["--spread-ms", "150", "--ideal-batcher"]):
         rows += _latency_rows([*(["--quick"] if quick else []), *spread])
     return rows
 
@@ -134,17 +134,25 @@ def _latency_rows(args: list[str]) -> list[Row]:
                 f"{ratio} (target {ratios.group(3)})",
                 shown(cmd),
             ))
-        # `--engine-process`: (b) with symai's engine in a process of its own.
-        process = re.search(
-            r"^  \(b\) SymaiEngine\(process=True\)\s+median\s+([\d.]+) items/s.*peak in flight (\[[\d, ]*\])",
-            block, re.MULTILINE,
-        )
-        if process is not None:
-            ratio = grab(r"ratio \(b\) SymaiEngine\(process=True\): ([\d.]+x)", block).group(1)
+        # `--engine-process`: (b) with symai's engine in a process of its own;
+        # `--ideal-batcher`: the floor of any batcher in the caller's process.
+        for label, what in (
+            ("(b) SymaiEngine(process=True)",
+             "`BatchScheduler(engine=SymaiEngine(engine=..., process=True))` with symai's registered network engine"),
+            ("ideal in-process batcher (ThreadPoolExecutor)",
+             "ideal in-process batcher (bench/ideal_batcher.py: the pool's calls handed to one batcher thread, "
+             "then to engine threads; no server, no gRPC)"),
+        ):
+            extra = re.search(
+                rf"^  {re.escape(label)}\s+median\s+([\d.]+) items/s.*peak in flight (\[[\d, ]*\])",
+                block, re.MULTILINE,
+            )
+            if extra is None:
+                continue
+            ratio = grab(rf"ratio {re.escape(label)}: ([\d.]+x)", block).group(1)
             rows.append(Row(
-                f"latency.py (b): {head}; `BatchScheduler(engine=SymaiEngine(engine=..., process=True))` with "
-                f"symai's registered network engine, num_workers={workers.group(1)}, N={workers.group(2)}",
-                f"{float(process.group(1)):,.0f} items/s, at most {max(json.loads(process.group(2)))} requests in flight",
+                f"latency.py: {head}; {what}, num_workers={workers.group(1)}, N={workers.group(2)}",
+                f"{float(extra.group(1)):,.0f} items/s, at most {max(json.loads(extra.group(2)))} requests in flight",
                 f"{float(base):,.0f} items/s in-process ThreadPoolExecutor({workers.group(1)}), "
                 f"same engine called directly (ideal {int(workers.group(3)):,})",
                 f"{ratio} (target {ratios.group(3)})",
