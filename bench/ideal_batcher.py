@@ -32,7 +32,6 @@ class HandOffEngine(Engine):
         self._calls: queue.SimpleQueue[tuple[Any, Future[Any]]] = queue.SimpleQueue()
         # As many engine threads as calls may be in flight (it grows on demand).
         self._pool = ThreadPoolExecutor(4096, thread_name_prefix="symai-engine")
-        self.batches = 0
         threading.Thread(target=self._batcher, name="engine-batcher", daemon=True).start()
 
     def id(self) -> str:
@@ -54,7 +53,6 @@ class HandOffEngine(Engine):
                     batch.append(self._calls.get_nowait())
                 except queue.Empty:
                     break
-            self.batches += 1
             for argument, answer in batch:
                 self._pool.submit(self._call, argument, answer)
 
