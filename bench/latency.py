@@ -72,8 +72,8 @@ at N calls at once there too). `--ideal-batcher` adds a contender: the
 baseline's pool with symai's calls going through an ideal batcher in its
 process (bench/ideal_batcher.py: one batcher thread hands each call to an
 engine thread, which answers the calling thread; no server, no gRPC, no
-cache). No batcher that runs symai's engine in the caller's process can
-beat it: its ratio is the ceiling of (b).
+cache). Any batcher that runs symai's engine in the caller's process does
+at least that work, so its ratio bounds (b)'s.
 """
 
 from __future__ import annotations
